@@ -1,0 +1,84 @@
+package consensus
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+)
+
+// WriteOption adjusts one write.
+type WriteOption func(*command)
+
+// WithRequestID sets the write's request ID. A write retried with the same
+// ID (after ErrOutcomeUnknown, a timeout or a leader change) is applied at
+// most once: the retry returns the first outcome, marked Duplicate. IDs are
+// remembered for the last Config.DedupWindow writes. Without this option a
+// random ID is used, which protects only against raft-internal replays.
+func WithRequestID(id string) WriteOption { return func(c *command) { c.RequestID = id } }
+
+// NewRequestID returns a random request ID for a client to reuse on retries.
+func NewRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Create adds a resource at version 1. It fails with a *ConflictError if the
+// resource exists.
+func (s *Store) Create(ctx context.Context, typ, id string, spec []byte, opts ...WriteOption) (WriteResult, error) {
+	return s.write(ctx, &command{Op: opCreate, Type: typ, ID: id, Spec: spec}, opts)
+}
+
+// Update replaces a resource's spec if its version is still expectedVersion
+// (compare-and-set); otherwise it fails with a *ConflictError carrying the
+// current version. Updating a missing resource fails with ErrNotFound when
+// expectedVersion is 0 and with a *ConflictError otherwise.
+func (s *Store) Update(ctx context.Context, typ, id string, spec []byte, expectedVersion uint64, opts ...WriteOption) (WriteResult, error) {
+	return s.write(ctx, &command{Op: opUpdate, Type: typ, ID: id, Spec: spec, Expected: expectedVersion}, opts)
+}
+
+// Put creates or replaces a resource without a version check.
+func (s *Store) Put(ctx context.Context, typ, id string, spec []byte, opts ...WriteOption) (WriteResult, error) {
+	return s.write(ctx, &command{Op: opPut, Type: typ, ID: id, Spec: spec}, opts)
+}
+
+// Delete removes a resource if its version is expectedVersion, or whatever
+// its version when expectedVersion is 0.
+func (s *Store) Delete(ctx context.Context, typ, id string, expectedVersion uint64, opts ...WriteOption) (WriteResult, error) {
+	return s.write(ctx, &command{Op: opDelete, Type: typ, ID: id, Expected: expectedVersion}, opts)
+}
+
+func (s *Store) write(ctx context.Context, cmd *command, opts []WriteOption) (WriteResult, error) {
+	for _, o := range opts {
+		o(cmd)
+	}
+	if cmd.Type == "" || cmd.ID == "" {
+		return WriteResult{}, fmt.Errorf("%w: resource type and id must not be empty", ErrInvalid)
+	}
+	if cmd.RequestID == "" {
+		cmd.RequestID = NewRequestID()
+	}
+	if err := s.alive(); err != nil {
+		return WriteResult{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return WriteResult{}, err
+	}
+	data, err := encodeCommand(cmd)
+	if err != nil {
+		return WriteResult{}, err
+	}
+	f := s.raft.Apply(data, s.timeoutFor(ctx))
+	if err := f.Error(); err != nil {
+		return WriteResult{}, s.mapRaftErr(err)
+	}
+	res, ok := f.Response().(*applyResult)
+	if !ok {
+		return WriteResult{}, fmt.Errorf("unexpected apply response %T", f.Response())
+	}
+	if res.err == nil && s.dropNextAck.CompareAndSwap(true, false) {
+		return WriteResult{}, fmt.Errorf("%w: fault point dropNextAck", ErrOutcomeUnknown)
+	}
+	return res.res, res.err
+}
