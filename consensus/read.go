@@ -126,8 +126,8 @@ func (s *Store) confirmLeadership() (uint64, error) {
 		return 0, s.notLeader()
 	}
 	idx := s.raft.CommitIndex()
-	if err := s.raft.VerifyLeader().Error(); err != nil {
-		return 0, s.mapRaftErr(err)
+	if err := s.awaitVerify(); err != nil {
+		return 0, err
 	}
 	if s.raft.CurrentTerm() != term {
 		return 0, s.notLeader()
@@ -173,4 +173,21 @@ func (s *Store) lastCommandIn(after, upTo uint64) (uint64, error) {
 		}
 	}
 	return after, nil
+}
+
+// awaitVerify runs VerifyLeader and waits for it or for the store to stop.
+// raft queues verify requests in a buffered channel and never answers one
+// still queued when it shuts down, so waiting on the future alone could
+// block Close forever; the waiter goroutine is then abandoned (it holds no
+// resources besides its stack).
+func (s *Store) awaitVerify() error {
+	f := s.raft.VerifyLeader()
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return s.mapRaftErr(err)
+	case <-s.stopCh:
+		return s.alive()
+	}
 }

@@ -156,8 +156,10 @@ func (s *Store) startRaft() error {
 	rc.NotifyCh = s.notify
 	// Group commit: the leader takes up to MaxAppendEntries queued writes
 	// into one log append (one fsync) and one AppendEntries per follower.
+	// BatchApplyCh stays off: a buffered apply channel strands futures
+	// queued at shutdown (raft never answers them). Group commit works
+	// without it, since waiting writers are parked on the channel send.
 	rc.MaxAppendEntries = 512
-	rc.BatchApplyCh = true
 
 	logs, err := raft.NewLogCache(1024, s.bolt)
 	if err != nil {
@@ -206,6 +208,7 @@ func (s *Store) stop(err error) {
 		if ferr := s.raft.Shutdown().Error(); ferr != nil {
 			s.log.Warn("raft shutdown", "error", ferr)
 		}
+		s.trans.CloseStreams()
 		if cerr := s.trans.Close(); cerr != nil {
 			s.log.Warn("close raft transport", "error", cerr)
 		}

@@ -20,12 +20,19 @@ import (
 
 // addrSeq hands out loopback addresses: every test node gets its own
 // 127.x.y.z at the real Raft port, as on real hosts. The second octet is
-// per-process so concurrently running test binaries do not collide.
+// per-process and an address already bound elsewhere is skipped, so
+// concurrently running test binaries do not collide.
 var addrSeq atomic.Uint32
 
 func nextAddr() string {
-	n := addrSeq.Add(1)
-	return fmt.Sprintf("127.%d.%d.%d:%d", 100+os.Getpid()%100, n/250, n%250+1, DefaultRaftPort)
+	for {
+		n := addrSeq.Add(1)
+		addr := fmt.Sprintf("127.%d.%d.%d:%d", 100+os.Getpid()%100, n/250%250, n%250+1, DefaultRaftPort)
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			_ = ln.Close()
+			return addr
+		}
+	}
 }
 
 // testLogger writes to the test log only when CAIRN_TEST_LOG is set; raft

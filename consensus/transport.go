@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -22,13 +23,19 @@ type tcpStream struct {
 	net.Listener
 	advertise net.Addr
 	client    *tls.Config
+
+	// raft's NetworkTransport never closes the connections it accepted;
+	// their handler goroutines would outlive the store. Close closes them.
+	mu       sync.Mutex
+	accepted map[net.Conn]struct{}
+	closed   bool
 }
 
 // NewTCPStreamLayer returns a raft.StreamLayer that accepts on ln and
 // advertises advertise (ln's address when nil). With t set, both directions
 // run TLS.
 func NewTCPStreamLayer(ln net.Listener, advertise net.Addr, t *TLSConfig) raft.StreamLayer {
-	s := &tcpStream{Listener: ln, advertise: advertise}
+	s := &tcpStream{Listener: ln, advertise: advertise, accepted: map[net.Conn]struct{}{}}
 	if t != nil {
 		s.Listener = tls.NewListener(ln, t.Server)
 		s.client = t.Client
@@ -54,4 +61,51 @@ func (s *tcpStream) Dial(address raft.ServerAddress, timeout time.Duration) (net
 		return nil, fmt.Errorf("dial raft peer %s: %w", address, err)
 	}
 	return conn, nil
+}
+
+// Accept implements net.Listener, tracking the connection for Close.
+func (s *tcpStream) Accept() (net.Conn, error) {
+	conn, err := s.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		_ = conn.Close()
+		return nil, net.ErrClosed
+	}
+	tc := &trackedConn{Conn: conn, stream: s}
+	s.accepted[tc] = struct{}{}
+	return tc, nil
+}
+
+// Close implements net.Listener: it stops accepting and closes every
+// accepted connection.
+func (s *tcpStream) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	conns := s.accepted
+	s.accepted = map[net.Conn]struct{}{}
+	s.mu.Unlock()
+	err := s.Listener.Close()
+	for c := range conns {
+		_ = c.Close() // the peer may have closed it first
+	}
+	return err
+}
+
+type trackedConn struct {
+	net.Conn
+	stream *tcpStream
+	once   sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.stream.mu.Lock()
+		delete(c.stream.accepted, c)
+		c.stream.mu.Unlock()
+	})
+	return c.Conn.Close()
 }
