@@ -96,8 +96,8 @@ func Open(c Config) (*Store, error) {
 func (s *Store) openDisk() error {
 	path := filepath.Join(s.cfg.DataDir, logFile)
 	b, err := raftboltdb.New(raftboltdb.Options{
-		Path:    path,
-		NoSync:  s.cfg.NoSync,
+		Path:   path,
+		NoSync: s.cfg.NoSync,
 		BoltOptions: &bolt.Options{
 			Timeout:        time.Second,
 			NoFreelistSync: true,
