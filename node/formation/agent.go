@@ -1,0 +1,233 @@
+package formation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cairn-project/cairn/consensus"
+	"github.com/cairn-project/cairn/gossip"
+)
+
+// Profile is one consistent set of timings for gossip, Raft and the
+// autopilot. DefaultProfile is for real clusters; TestProfile for tests on
+// loopback. They are the only two places these numbers are set.
+type Profile struct {
+	Gossip    gossip.Config // timing fields only; identity is filled by Start
+	Raft      consensus.Timing
+	Autopilot AutopilotConfig
+}
+
+// DefaultProfile: gossip tuned for a LAN, Raft elections in about a second,
+// promotion after 10 s of health, dead voters removed after 30 s.
+func DefaultProfile() Profile {
+	return Profile{
+		Gossip:    gossip.DefaultConfig(),
+		Raft:      consensus.DefaultTiming(),
+		Autopilot: AutopilotConfig{Stabilization: 10 * time.Second, DeadGrace: 30 * time.Second, Interval: time.Second},
+	}
+}
+
+// TestProfile shrinks every timeout for loopback tests.
+func TestProfile() Profile {
+	return Profile{
+		Gossip:    gossip.TestConfig(),
+		Raft:      consensus.FastTiming(),
+		Autopilot: AutopilotConfig{Stabilization: 500 * time.Millisecond, DeadGrace: 2 * time.Second, Interval: 100 * time.Millisecond},
+	}
+}
+
+// Config describes one node for the agent.
+type Config struct {
+	Name string
+	Role gossip.Role
+	// DataDir holds the Raft data (control-plane nodes only).
+	DataDir string
+	// GossipAddr and RaftAddr are host:port; RaftAddr is ignored on workers.
+	GossipAddr string
+	RaftAddr   string
+	// APIAddr is advertised in gossip metadata.
+	APIAddr   string
+	ClusterID string
+	GossipKey []byte
+	Seeds     []string
+	// Expect is how many control-plane nodes bootstrap Raft together.
+	Expect int
+	// Candidates optionally names the bootstrap servers (the first Expect
+	// control-plane nodes of the cluster config), making the bootstrap
+	// list independent of what each node happens to see.
+	Candidates []string
+	Version    string
+	Profile    Profile
+	// RaftTLS, when set, makes the Raft transport mutual TLS.
+	RaftTLS *consensus.TLSConfig
+	Logger  *slog.Logger
+}
+
+// Agent runs gossip, and on control-plane nodes the Raft store, bootstrap
+// and the leader's autopilot: a node's cluster membership.
+type Agent struct {
+	cfg    Config
+	log    *slog.Logger
+	Gossip *gossip.Node
+	// Store is the Raft store; nil on workers.
+	Store *consensus.Store
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	err    error // bootstrap failure, if any
+}
+
+// Start joins the cluster: it starts gossip (joining the seeds in the
+// background, with retries), opens the Raft store on control-plane nodes,
+// bootstraps it when formation says so, and registers the autopilot as a
+// leader hook.
+func Start(cfg Config) (*Agent, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &Agent{cfg: cfg, log: log.With("component", "formation", "node", cfg.Name)}
+	if cfg.Role == gossip.RoleControlPlane {
+		s, err := consensus.Open(consensus.Config{
+			NodeID: cfg.Name, DataDir: cfg.DataDir, BindAddr: cfg.RaftAddr,
+			Timing: cfg.Profile.Raft, TLS: cfg.RaftTLS, Logger: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("open raft store: %w", err)
+		}
+		a.Store = s
+	}
+	g, err := gossip.New(a.gossipConfig())
+	if err != nil {
+		a.closeStore()
+		return nil, err
+	}
+	a.Gossip = g
+
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.wg.Add(2)
+	go a.join(ctx)
+	go a.publishMeta(ctx)
+	if a.Store != nil {
+		ap := newAutopilot(cfg.Profile.Autopilot, log.With("node", cfg.Name), a.Store, g)
+		a.Store.AddLeaderFunc(ap.run)
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			err := runBootstrap(ctx, a.log, cfg.Name, g, a.Store, cfg.Expect, cfg.Candidates)
+			if err != nil && !errors.Is(err, context.Canceled) {
+				a.log.Error("bootstrap failed", "error", err)
+				a.mu.Lock()
+				a.err = err
+				a.mu.Unlock()
+			}
+		}()
+	}
+	return a, nil
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Name == "":
+		return fmt.Errorf("%w: name is empty", ErrInvalidConfig)
+	case c.Role != gossip.RoleControlPlane && c.Role != gossip.RoleWorker:
+		return fmt.Errorf("%w: role %q is neither %s nor %s", ErrInvalidConfig, c.Role, gossip.RoleControlPlane, gossip.RoleWorker)
+	case c.Role == gossip.RoleControlPlane && (c.RaftAddr == "" || c.DataDir == ""):
+		return fmt.Errorf("%w: a control-plane node needs raftAddr and dataDir", ErrInvalidConfig)
+	case c.Role == gossip.RoleControlPlane && c.Expect < 1:
+		return fmt.Errorf("%w: expect must be at least 1", ErrInvalidConfig)
+	}
+	return nil
+}
+
+func (a *Agent) gossipConfig() gossip.Config {
+	gc := a.cfg.Profile.Gossip
+	gc.Name, gc.ClusterID, gc.Key, gc.Logger = a.cfg.Name, a.cfg.ClusterID, a.cfg.GossipKey, a.cfg.Logger
+	if host, port, err := net.SplitHostPort(a.cfg.GossipAddr); err == nil {
+		gc.BindAddr = host
+		gc.BindPort, _ = strconv.Atoi(port)
+	}
+	gc.Meta = a.meta()
+	return gc
+}
+
+// meta is this node's gossip metadata, refreshed from the Raft store.
+func (a *Agent) meta() gossip.Meta {
+	m := gossip.Meta{Role: a.cfg.Role, Version: a.cfg.Version, Health: "ok"}
+	m.APIAddr, _ = netip.ParseAddrPort(a.cfg.APIAddr)
+	if a.Store != nil {
+		m.RaftAddr, _ = netip.ParseAddrPort(a.cfg.RaftAddr)
+		m.HasRaftState, _ = a.Store.HasState()
+		if st, err := a.Store.Status(); err == nil {
+			m.Leader = st.LeaderID
+		}
+	}
+	return m
+}
+
+func (a *Agent) join(ctx context.Context) {
+	defer a.wg.Done()
+	if err := a.Gossip.Join(ctx, a.cfg.Seeds); err != nil && ctx.Err() == nil {
+		a.log.Error("gossip join failed", "error", err)
+	}
+}
+
+// publishMeta keeps the Raft hints in gossip metadata current (has state,
+// who leads), so formation on other nodes never bootstraps a second cluster.
+func (a *Agent) publishMeta(ctx context.Context) {
+	defer a.wg.Done()
+	tick := time.NewTicker(a.cfg.Profile.Gossip.ProbeInterval / 2)
+	defer tick.Stop()
+	last := a.meta()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		m := a.meta()
+		if m == last {
+			continue
+		}
+		if err := a.Gossip.UpdateMeta(ctx, m); err != nil && ctx.Err() == nil {
+			a.log.Warn("update gossip metadata", "error", err)
+			continue
+		}
+		last = m
+	}
+}
+
+// Err returns a bootstrap failure, if one happened.
+func (a *Agent) Err() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.err
+}
+
+// Close stops gossip and the store without leaving the cluster: a restart
+// with the same data rejoins.
+func (a *Agent) Close() error {
+	a.cancel()
+	a.wg.Wait()
+	err := a.Gossip.Close()
+	return errors.Join(err, a.closeStore())
+}
+
+func (a *Agent) closeStore() error {
+	if a.Store == nil {
+		return nil
+	}
+	return a.Store.Close()
+}
