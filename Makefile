@@ -1,0 +1,32 @@
+# Cairn — build, test and run. `make help` lists the targets.
+SHELL := /usr/bin/env bash
+GO    ?= go
+OUT   := _out/bin
+PKG   := github.com/cairn-project/cairn
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X $(PKG)/internal/version.Version=$(VERSION)
+
+.PHONY: help build test test-unit test-integration lint bench cluster cluster-destroy
+help: ## list targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+build: ## build cairnd and cairnctl into _out/bin
+	@mkdir -p $(OUT)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(OUT)/ ./cmd/...
+
+test: ## the whole suite, as CI runs it (installs what it needs)
+	./scripts/test.sh
+
+test-unit: ## fast package tests only
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
+
+test-integration: build ## black-box multi-node tests against the built binaries
+	$(GO) test -count=1 -timeout 20m ./integration/...
+
+lint: ## go vet, gofmt, import boundaries, buf lint and generated-code freshness
+	./scripts/lint.sh
+
+bench: ## run the benchmarks and record them under docs/bench/
+	./scripts/bench.sh
+
+-include mk/*.mk

@@ -1,0 +1,50 @@
+package archtest
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+const module = "github.com/cairn-project/cairn/"
+
+// rules: a package at or under the key may not import, even indirectly,
+// any package of ours under the listed prefixes ("" is all of ours).
+var rules = map[string][]string{
+	"proto/":     {""}, // proto imports nothing of ours but itself
+	"consensus/": {"node/", "gossip/", "cmd/"},
+	"gossip/":    {"node/", "consensus/", "cmd/"},
+}
+
+func TestImportBoundaries(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps=false", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`, module+"...").Output()
+	require.NoError(t, err)
+	checked := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(fields[0], module)
+		for prefix, forbidden := range rules {
+			if !strings.HasPrefix(pkg+"/", prefix) {
+				continue
+			}
+			checked++
+			for _, dep := range fields[1:] {
+				rel, ours := strings.CutPrefix(dep, module)
+				if !ours {
+					continue
+				}
+				if strings.HasPrefix(rel, "proto/") && strings.HasPrefix(pkg, "proto/") {
+					continue
+				}
+				for _, f := range forbidden {
+					if strings.HasPrefix(rel+"/", f) {
+						t.Errorf("%s imports %s, which its layer must not", pkg, rel)
+					}
+				}
+			}
+		}
+	}
+	require.Positive(t, checked, "no package matched the rules")
+}
