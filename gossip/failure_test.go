@@ -1,0 +1,91 @@
+package gossip
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestDeadMemberDetected: a node that stops without leaving is marked dead
+// in every other member's view within Config.FailureDetectionTime, and
+// stays visible, with its time of death, afterwards.
+func TestDeadMemberDetected(t *testing.T) {
+	c := newTestCluster(t, "dead", "key a")
+	seed := c.add("cp-0", nil)
+	c.grow("n", 4, seed)
+	requireConverged(t, c.nodes)
+	victim, survivors := c.nodes[2], append(c.nodes[:2:2], c.nodes[3:]...)
+
+	bound := TestConfig().FailureDetectionTime(len(c.nodes))
+	stopped := time.Now()
+	require.NoError(t, victim.Close())
+	require.Eventually(t, func() bool {
+		for _, n := range survivors {
+			if m, ok := n.Member(victim.Name()); !ok || m.State != StateDead {
+				return false
+			}
+		}
+		return true
+	}, bound, tick, "not detected within %v", bound)
+	t.Logf("dead everywhere after %v (bound %v)", time.Since(stopped).Round(time.Millisecond), bound)
+
+	now := time.Now()
+	for _, n := range survivors {
+		m, _ := n.Member(victim.Name())
+		require.Greater(t, m.DownFor(now), time.Duration(0))
+		require.LessOrEqual(t, m.DownFor(now), time.Since(stopped))
+		require.Equal(t, "v0.1.0", m.Meta.Version, "the last metadata stays with the dead")
+	}
+	require.True(t, allSeeAlive(survivors, 4))
+}
+
+// TestLeaveShowsLeft: a node that leaves is StateLeft, not StateDead, in
+// every other view, so a leader can act on it without a grace period.
+func TestLeaveShowsLeft(t *testing.T) {
+	c := newTestCluster(t, "leave", "key a")
+	seed := c.add("cp-0", nil)
+	c.grow("n", 3, seed)
+	requireConverged(t, c.nodes)
+	leaver, stayers := c.nodes[3], c.nodes[:3]
+
+	ctx, cancel := context.WithTimeout(context.Background(), convergeTimeout)
+	defer cancel()
+	require.NoError(t, leaver.Leave(ctx))
+	require.NoError(t, leaver.Close())
+	require.Eventually(t, func() bool {
+		for _, n := range stayers {
+			if m, _ := n.Member(leaver.Name()); m.State != StateLeft {
+				return false
+			}
+		}
+		return true
+	}, convergeTimeout, tick)
+	m, _ := leaver.Member(leaver.Name())
+	require.Equal(t, StateLeft, m.State, "the leaver sees itself left")
+}
+
+// TestRestartedNodeRejoins: a node that died and comes back under the same
+// name and address is alive again everywhere (memberlist makes it refute
+// its own death).
+func TestRestartedNodeRejoins(t *testing.T) {
+	c := newTestCluster(t, "restart", "key a")
+	seed := c.add("cp-0", nil)
+	c.grow("n", 2, seed)
+	cfg := c.config("phoenix")
+	cfg.BindPort = freePort(t, cfg.BindAddr)
+	first := c.start(cfg)
+	join(t, first, seed)
+	requireConverged(t, c.nodes)
+
+	require.NoError(t, first.Close())
+	c.nodes = c.nodes[:3]
+	require.Eventually(t, func() bool {
+		m, _ := seed.Member("phoenix")
+		return m.State == StateDead
+	}, convergeTimeout, tick)
+
+	join(t, c.start(cfg), seed)
+	requireConverged(t, c.nodes)
+}

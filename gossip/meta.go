@@ -1,0 +1,204 @@
+package gossip
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// MetaMaxSize is the largest encoded Meta memberlist will carry: it is
+// memberlist's own limit, and memberlist panics past it, so EncodeMeta
+// refuses anything larger.
+const MetaMaxSize = memberlist.MetaMaxSize
+
+// metaFormat is the first byte of every encoded Meta. New fields are only
+// ever appended (older decoders ignore trailing bytes), so the format byte
+// changes only for an incompatible layout, which older nodes then refuse.
+const metaFormat byte = 1
+
+// Role is what a node does in the cluster. Only control-plane nodes are
+// Raft voters; workers never are.
+type Role string
+
+// The roles a node may advertise.
+const (
+	RoleControlPlane Role = "controlplane"
+	RoleWorker       Role = "worker"
+)
+
+// roleCodes maps roles to the single byte they occupy on the wire.
+var roleCodes = map[Role]byte{RoleControlPlane: 1, RoleWorker: 2}
+
+// Meta is what a node advertises about itself through gossip. Every field
+// is a hint for other nodes (which API to forward to, which Raft address to
+// add as a voter, which nodes already run which version); none of it is
+// authoritative: the Raft store is.
+type Meta struct {
+	// Name is the member's gossip name. It is never transmitted (memberlist
+	// carries the name already): DecodeMeta leaves it empty and Members
+	// fills it in, and UpdateMeta ignores it.
+	Name string
+	// Role is the node's role; it must be RoleControlPlane or RoleWorker.
+	Role Role
+	// APIAddr is where the node serves the node API.
+	APIAddr netip.AddrPort
+	// RaftAddr is the node's Raft transport address; zero on workers.
+	RaftAddr netip.AddrPort
+	// Version is the running Cairn version.
+	Version string
+	// BootSlot is the A/B slot the node booted from ("A" or "B").
+	BootSlot string
+	// ConfigRevision is the cluster configuration revision the node has
+	// applied, so a leader can see who lags behind.
+	ConfigRevision uint64
+	// Health is a short human summary of local health ("ok",
+	// "degraded: etcd"); details live in the node's API.
+	Health string
+	// HasRaftState is true once the node holds Raft state on disk. Cluster
+	// formation uses it so a node that has state never bootstraps again.
+	HasRaftState bool
+	// Leader is the node name this node believes leads Raft, or empty. It
+	// helps a joiner find the leader; it may be stale.
+	Leader string
+}
+
+// flag bits in the second byte of an encoded Meta.
+const flagHasRaftState byte = 1 << 0
+
+// EncodeMeta encodes m compactly: a format byte, a role byte, a flags byte,
+// then each field length-prefixed (addresses in their 6- or 18-byte binary
+// form). It returns ErrInvalidMeta for an unknown role and ErrMetaTooLarge
+// past MetaMaxSize.
+func EncodeMeta(m Meta) ([]byte, error) {
+	role, ok := roleCodes[m.Role]
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown role %q", ErrInvalidMeta, m.Role)
+	}
+	var flags byte
+	if m.HasRaftState {
+		flags |= flagHasRaftState
+	}
+	buf := make([]byte, 0, 96)
+	buf = append(buf, metaFormat, role, flags)
+	buf = appendAddrPort(buf, m.APIAddr)
+	buf = appendAddrPort(buf, m.RaftAddr)
+	buf = appendString(buf, m.Version)
+	buf = appendString(buf, m.BootSlot)
+	buf = binary.AppendUvarint(buf, m.ConfigRevision)
+	buf = appendString(buf, m.Health)
+	buf = appendString(buf, m.Leader)
+	if len(buf) > MetaMaxSize {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMetaTooLarge, len(buf), MetaMaxSize)
+	}
+	return buf, nil
+}
+
+// DecodeMeta decodes what EncodeMeta produced. Bytes after the last known
+// field are ignored so newer nodes can append fields; an unknown format or
+// role byte, or truncated data, is ErrInvalidMeta.
+func DecodeMeta(b []byte) (Meta, error) {
+	d := metaDecoder{buf: b}
+	format, role, flags := d.byte(), d.byte(), d.byte()
+	if d.err == nil && format != metaFormat {
+		return Meta{}, fmt.Errorf("%w: unknown format %d", ErrInvalidMeta, format)
+	}
+	var m Meta
+	for r, code := range roleCodes {
+		if code == role {
+			m.Role = r
+		}
+	}
+	if d.err == nil && m.Role == "" {
+		return Meta{}, fmt.Errorf("%w: unknown role code %d", ErrInvalidMeta, role)
+	}
+	m.HasRaftState = flags&flagHasRaftState != 0
+	m.APIAddr = d.addrPort()
+	m.RaftAddr = d.addrPort()
+	m.Version = d.string()
+	m.BootSlot = d.string()
+	m.ConfigRevision = d.uvarint()
+	m.Health = d.string()
+	m.Leader = d.string()
+	if d.err != nil {
+		return Meta{}, d.err
+	}
+	return m, nil
+}
+
+func appendString(buf []byte, s string) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(s)))
+	return append(buf, s...)
+}
+
+func appendAddrPort(buf []byte, ap netip.AddrPort) []byte {
+	if !ap.IsValid() {
+		return append(buf, 0)
+	}
+	// MarshalBinary never fails for netip.AddrPort.
+	b, _ := ap.MarshalBinary()
+	buf = append(buf, byte(len(b)))
+	return append(buf, b...)
+}
+
+// metaDecoder reads fields in order and remembers the first error, so
+// DecodeMeta reads like EncodeMeta.
+type metaDecoder struct {
+	buf []byte
+	err error
+}
+
+func (d *metaDecoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: truncated %s", ErrInvalidMeta, what)
+	}
+	d.buf = nil
+}
+
+func (d *metaDecoder) byte() byte {
+	if len(d.buf) < 1 {
+		d.fail("header")
+		return 0
+	}
+	b := d.buf[0]
+	d.buf = d.buf[1:]
+	return b
+}
+
+func (d *metaDecoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.buf)
+	if n <= 0 {
+		d.fail("integer")
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+func (d *metaDecoder) bytes(n uint64, what string) []byte {
+	if uint64(len(d.buf)) < n {
+		d.fail(what)
+		return nil
+	}
+	b := d.buf[:n]
+	d.buf = d.buf[n:]
+	return b
+}
+
+func (d *metaDecoder) string() string {
+	n := d.uvarint()
+	return string(d.bytes(n, "string"))
+}
+
+func (d *metaDecoder) addrPort() netip.AddrPort {
+	n := uint64(d.byte())
+	if n == 0 {
+		return netip.AddrPort{}
+	}
+	var ap netip.AddrPort
+	if err := ap.UnmarshalBinary(d.bytes(n, "address")); err != nil && d.err == nil {
+		d.err = fmt.Errorf("%w: address: %w", ErrInvalidMeta, err)
+	}
+	return ap
+}

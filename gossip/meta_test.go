@@ -1,0 +1,89 @@
+package gossip
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestMetaRoundTrip(t *testing.T) {
+	for name, m := range map[string]Meta{
+		"full control plane": {
+			Role:           RoleControlPlane,
+			APIAddr:        netip.MustParseAddrPort("10.1.2.3:6440"),
+			RaftAddr:       netip.MustParseAddrPort("[fd00::1]:6442"),
+			Version:        "v1.2.3",
+			BootSlot:       "B",
+			ConfigRevision: 1 << 40,
+			Health:         "degraded: etcd",
+			HasRaftState:   true,
+			Leader:         "cp-1",
+		},
+		"bare worker": {Role: RoleWorker},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b, err := EncodeMeta(m)
+			require.NoError(t, err)
+			got, err := DecodeMeta(b)
+			require.NoError(t, err)
+			require.Equal(t, m, got)
+		})
+	}
+}
+
+// TestMetaIsCompact pins the size of a typical advertisement, which every
+// alive message carries.
+func TestMetaIsCompact(t *testing.T) {
+	b, err := EncodeMeta(testMeta("cp-1"))
+	require.NoError(t, err)
+	require.LessOrEqual(t, len(b), 40, "typical meta grew to %d bytes", len(b))
+}
+
+func TestMetaNameIsNotTransmitted(t *testing.T) {
+	m := testMeta("cp-1")
+	m.Name = "cp-1"
+	b, err := EncodeMeta(m)
+	require.NoError(t, err)
+	got, err := DecodeMeta(b)
+	require.NoError(t, err)
+	require.Empty(t, got.Name)
+}
+
+func TestMetaTooLarge(t *testing.T) {
+	m := testMeta("cp-1")
+	m.Health = strings.Repeat("x", MetaMaxSize)
+	_, err := EncodeMeta(m)
+	require.ErrorIs(t, err, ErrMetaTooLarge)
+}
+
+func TestMetaInvalid(t *testing.T) {
+	_, err := EncodeMeta(Meta{Role: "boss"})
+	require.ErrorIs(t, err, ErrInvalidMeta)
+
+	good, err := EncodeMeta(testMeta("cp-1"))
+	require.NoError(t, err)
+	for name, b := range map[string][]byte{
+		"empty":          nil,
+		"unknown format": append([]byte{9}, good[1:]...),
+		"unknown role":   append([]byte{good[0], 9}, good[2:]...),
+		"truncated":      good[:len(good)-1],
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := DecodeMeta(b)
+			require.ErrorIs(t, err, ErrInvalidMeta)
+		})
+	}
+}
+
+// TestMetaIgnoresAppendedFields shows the compatibility rule: a newer node
+// may append fields and older nodes still decode what they know.
+func TestMetaIgnoresAppendedFields(t *testing.T) {
+	m := testMeta("cp-1")
+	b, err := EncodeMeta(m)
+	require.NoError(t, err)
+	got, err := DecodeMeta(append(b, 0x03, 'n', 'e', 'w'))
+	require.NoError(t, err)
+	require.Equal(t, m, got)
+}
