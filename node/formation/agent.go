@@ -75,7 +75,7 @@ type Config struct {
 type Agent struct {
 	cfg    Config
 	log    *slog.Logger
-	Gossip *gossip.Node
+	gossip *gossipRef
 	// Store is the Raft store; nil on workers.
 	Store *consensus.Store
 
@@ -110,10 +110,10 @@ func Start(cfg Config) (*Agent, error) {
 	}
 	g, err := gossip.New(a.gossipConfig())
 	if err != nil {
-		a.closeStore()
+		_ = a.closeStore()
 		return nil, err
 	}
-	a.Gossip = g
+	a.gossip = newGossipRef(g)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
@@ -121,12 +121,12 @@ func Start(cfg Config) (*Agent, error) {
 	go a.join(ctx)
 	go a.publishMeta(ctx)
 	if a.Store != nil {
-		ap := newAutopilot(cfg.Profile.Autopilot, log.With("node", cfg.Name), a.Store, g)
+		ap := newAutopilot(cfg.Profile.Autopilot, log.With("node", cfg.Name), a.Store, a.gossip)
 		a.Store.AddLeaderFunc(ap.run)
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
-			err := runBootstrap(ctx, a.log, cfg.Name, g, a.Store, cfg.Expect, cfg.Candidates)
+			err := runBootstrap(ctx, a.log, cfg.Name, a.gossip, a.Store, cfg.Expect, cfg.Candidates)
 			if err != nil && !errors.Is(err, context.Canceled) {
 				a.log.Error("bootstrap failed", "error", err)
 				a.mu.Lock()
@@ -177,10 +177,38 @@ func (a *Agent) meta() gossip.Meta {
 	return m
 }
 
+// Gossip returns the node's current gossip member.
+func (a *Agent) Gossip() *gossip.Node { return a.gossip.current() }
+
+// join joins the seeds. A name conflict usually means this node restarted
+// at a new address before the cluster noticed the old incarnation died:
+// gossip refuses it (and stops) until the old entry is dead and reclaimable,
+// so the agent starts a fresh gossip member and tries again after a pause.
+// A genuine duplicate name keeps being refused, loudly, every round.
 func (a *Agent) join(ctx context.Context) {
 	defer a.wg.Done()
-	if err := a.Gossip.Join(ctx, a.cfg.Seeds); err != nil && ctx.Err() == nil {
-		a.log.Error("gossip join failed", "error", err)
+	pause := max(a.cfg.Profile.Gossip.DeadNodeReclaimTime, time.Second)
+	for {
+		err := a.gossip.current().Join(ctx, a.cfg.Seeds)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if !errors.Is(err, gossip.ErrNameConflict) {
+			a.log.Error("gossip join failed", "error", err)
+			return
+		}
+		a.log.Warn("gossip name held by a live member; retrying", "name", a.cfg.Name, "after", pause)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		g, err := gossip.New(a.gossipConfig())
+		if err != nil {
+			a.log.Error("restart gossip", "error", err)
+			return
+		}
+		a.gossip.swap(g)
 	}
 }
 
@@ -201,7 +229,7 @@ func (a *Agent) publishMeta(ctx context.Context) {
 		if m == last {
 			continue
 		}
-		if err := a.Gossip.UpdateMeta(ctx, m); err != nil && ctx.Err() == nil {
+		if err := a.gossip.current().UpdateMeta(ctx, m); err != nil && ctx.Err() == nil {
 			a.log.Warn("update gossip metadata", "error", err)
 			continue
 		}
@@ -221,7 +249,7 @@ func (a *Agent) Err() error {
 func (a *Agent) Close() error {
 	a.cancel()
 	a.wg.Wait()
-	err := a.Gossip.Close()
+	err := a.gossip.close()
 	return errors.Join(err, a.closeStore())
 }
 

@@ -247,7 +247,7 @@ func TestWorkersNeverBecomeRaftMembers(t *testing.T) {
 	c.start("w2", gossip.RoleWorker)
 	c.requireOneCluster(names, 20*time.Second)
 	require.Eventually(t, func() bool {
-		return len(c.agents["cp1"].Gossip.Members()) == 5
+		return len(c.agents["cp1"].Gossip().Members()) == 5
 	}, 10*time.Second, 20*time.Millisecond)
 	// Over many autopilot rounds (every 100 ms), the workers never appear.
 	require.Never(t, func() bool {
@@ -347,7 +347,7 @@ func TestWrongKeyNeverJoins(t *testing.T) {
 	cfg.Expect = 1 // even willing to bootstrap alone, it must not join ours
 	intruder := c.startWith(cfg)
 	require.Never(t, func() bool {
-		for _, m := range c.agents["cp1"].Gossip.Members() {
+		for _, m := range c.agents["cp1"].Gossip().Members() {
 			if m.Name == "intruder" {
 				return true
 			}
@@ -355,7 +355,7 @@ func TestWrongKeyNeverJoins(t *testing.T) {
 		_, inRaft := c.views()["cp1"].servers["intruder"]
 		return inRaft
 	}, 3*time.Second, 50*time.Millisecond)
-	assert.NotZero(t, intruder.Gossip.Status().JoinAttempts)
+	assert.NotZero(t, intruder.Gossip().Status().JoinAttempts)
 }
 
 func TestTwoClustersOnOneNetworkStayApart(t *testing.T) {
@@ -374,7 +374,7 @@ func TestTwoClustersOnOneNetworkStayApart(t *testing.T) {
 	}
 	a.requireOneCluster(namesA, 20*time.Second)
 	b.requireOneCluster(namesA, 20*time.Second) // same names, separate clusters
-	for _, m := range a.agents["cp1"].Gossip.Members() {
+	for _, m := range a.agents["cp1"].Gossip().Members() {
 		assert.Equal(t, a.hosts[m.Name], m.Addr.Addr().String(), "cluster A sees a member of B: %s", m.Name)
 	}
 }

@@ -16,6 +16,7 @@ type raftAdmin interface {
 	NodeID() string
 	Status() (consensus.Status, error)
 	AddNonvoter(ctx context.Context, id, addr string) error
+	AddVoter(ctx context.Context, id, addr string) error
 	Promote(ctx context.Context, id string) error
 	RemoveServer(ctx context.Context, id string) error
 }
@@ -117,14 +118,10 @@ func (a *autopilot) addNew(ctx context.Context, members map[string]gossip.Member
 			continue
 		}
 		if known {
-			if name == a.raft.NodeID() {
-				continue
+			if err := a.readdress(ctx, sv, addr); err != nil {
+				errs = append(errs, err)
 			}
-			a.log.Info("replacing stale raft entry", "node", name, "old", sv.Address, "new", addr)
-			if err := a.raft.RemoveServer(ctx, name); err != nil {
-				errs = append(errs, fmt.Errorf("remove stale %s: %w", name, err))
-				continue
-			}
+			continue
 		}
 		a.log.Info("adding non-voter", "node", name, "addr", addr)
 		if err := a.raft.AddNonvoter(ctx, name, addr); err != nil {
@@ -133,6 +130,25 @@ func (a *autopilot) addNew(ctx context.Context, members map[string]gossip.Member
 		delete(a.since, name)
 	}
 	return errs
+}
+
+// readdress replaces the stale entry of a server that came back under the
+// same name at a new address. Raft updates the address of an existing ID in
+// place when it is re-added with its current suffrage, so a voter stays a
+// voter and the quorum size never dips (removing and re-adding would).
+func (a *autopilot) readdress(ctx context.Context, sv consensus.ServerStatus, addr string) error {
+	if sv.ID == a.raft.NodeID() {
+		return nil
+	}
+	a.log.Info("replacing stale raft address", "node", sv.ID, "old", sv.Address, "new", addr)
+	add := a.raft.AddNonvoter
+	if sv.Suffrage == consensus.Voter {
+		add = a.raft.AddVoter
+	}
+	if err := add(ctx, sv.ID, addr); err != nil {
+		return fmt.Errorf("update address of %s: %w", sv.ID, err)
+	}
+	return nil
 }
 
 // promote makes a non-voter a voter once it has been alive in gossip and

@@ -84,6 +84,10 @@ func (f *fakeRaft) AddNonvoter(_ context.Context, id, addr string) error {
 	f.servers[id] = consensus.ServerStatus{Server: consensus.Server{ID: id, Address: addr, Suffrage: consensus.Nonvoter}, Healthy: true}
 	return nil
 }
+func (f *fakeRaft) AddVoter(_ context.Context, id, addr string) error {
+	f.servers[id] = consensus.ServerStatus{Server: consensus.Server{ID: id, Address: addr, Suffrage: consensus.Voter}, Healthy: true}
+	return nil
+}
 func (f *fakeRaft) Promote(_ context.Context, id string) error {
 	sv := f.servers[id]
 	sv.Suffrage = consensus.Voter
