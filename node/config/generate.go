@@ -1,0 +1,197 @@
+package config
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"time"
+)
+
+// Defaults used by Generate.
+const (
+	// DefaultKubernetesVersion is the Kubernetes version Generate writes when
+	// none is given.
+	DefaultKubernetesVersion = "1.37.2"
+	// DefaultPodCIDR is the pod network Generate writes.
+	DefaultPodCIDR = "10.244.0.0/16"
+	// DefaultServiceCIDR is the service network Generate writes.
+	DefaultServiceCIDR = "10.96.0.0/12"
+	// DefaultDNSDomain is the cluster DNS domain Generate writes.
+	DefaultDNSDomain = "cluster.local"
+)
+
+// maxLoopbackNodes is how many nodes fit in one 127.0.X.0/24 plan (.1–.254).
+const maxLoopbackNodes = 254
+
+// GenerateOptions describes the cluster Generate writes.
+type GenerateOptions struct {
+	// ClusterName is the cluster's name, a DNS-1123 label. Required.
+	ClusterName string
+	// ControlPlanes is the number of control-plane nodes, at least 1. All of
+	// them are expected to bootstrap Raft together.
+	ControlPlanes int
+	// Workers is the number of worker nodes.
+	Workers int
+	// KubernetesVersion defaults to DefaultKubernetesVersion.
+	KubernetesVersion string
+	// LoopbackSubnet is X in the local address plan: node i (control planes
+	// first, counting from 1) gets 127.0.X.i and the default ports. Use a
+	// different X for each local cluster on one machine. Defaults to 1.
+	LoopbackSubnet int
+	// Secrets, when set, are reused instead of generated (cairnctl gen config
+	// --with-secrets), so a regenerated file still belongs to the same cluster.
+	Secrets *Secrets
+	// ClusterID, when set, is reused instead of generated, for the same reason.
+	ClusterID string
+	// Rand is the source of the cluster ID, gossip key, join token and
+	// certificate serial numbers; crypto/rand.Reader when nil. Private keys
+	// always come from the runtime's secure source (Go 1.26 ignores custom
+	// readers for key generation).
+	Rand io.Reader
+	// Now is the CA's start of validity; time.Now() when zero.
+	Now time.Time
+}
+
+// Generate writes a complete, valid cluster configuration for a local cluster
+// on loopback addresses, with fresh secrets and cluster ID unless opts supplies
+// them. Control-plane nodes are named cp1…cpN and workers worker1…workerM. The
+// result passes Validate; if opts makes that impossible (a bad name, reused
+// secrets that are invalid) Generate returns the validation error.
+func Generate(opts GenerateOptions) (*Config, error) {
+	r := orCryptoRand(opts.Rand)
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	subnet := opts.LoopbackSubnet
+	if subnet == 0 {
+		subnet = 1
+	}
+	switch total := opts.ControlPlanes + opts.Workers; {
+	case opts.ControlPlanes < 1:
+		return nil, fmt.Errorf("generate: %w: at least one control-plane node is required, got %d", ErrBadOptions, opts.ControlPlanes)
+	case opts.Workers < 0:
+		return nil, fmt.Errorf("generate: %w: negative worker count %d", ErrBadOptions, opts.Workers)
+	case total > maxLoopbackNodes:
+		return nil, fmt.Errorf("generate: %w: %d nodes do not fit the loopback plan (at most %d)", ErrBadOptions, total, maxLoopbackNodes)
+	case subnet < 0 || subnet > 255:
+		return nil, fmt.Errorf("generate: %w: loopback subnet %d is not 0..255", ErrBadOptions, subnet)
+	}
+
+	c := &Config{
+		APIVersion: APIVersion,
+		Kind:       Kind,
+		Cluster: Cluster{
+			Name:         opts.ClusterName,
+			ID:           opts.ClusterID,
+			ControlPlane: ControlPlane{Expect: opts.ControlPlanes},
+			Network:      ClusterNetwork{PodCIDR: DefaultPodCIDR, ServiceCIDR: DefaultServiceCIDR, DNSDomain: DefaultDNSDomain},
+			Kubernetes:   Kubernetes{Version: opts.KubernetesVersion},
+		},
+	}
+	if c.Cluster.Kubernetes.Version == "" {
+		c.Cluster.Kubernetes.Version = DefaultKubernetesVersion
+	}
+	if c.Cluster.ID == "" {
+		id, err := NewClusterID(r)
+		if err != nil {
+			return nil, err
+		}
+		c.Cluster.ID = id
+	}
+	if opts.Secrets != nil {
+		c.Secrets = *opts.Secrets
+	} else {
+		s, err := NewSecrets(r, opts.ClusterName, now)
+		if err != nil {
+			return nil, err
+		}
+		c.Secrets = s
+	}
+
+	for i := range opts.ControlPlanes + opts.Workers {
+		n := Node{Name: "cp" + strconv.Itoa(i+1), Role: RoleControlPlane}
+		if i >= opts.ControlPlanes {
+			n = Node{Name: "worker" + strconv.Itoa(i-opts.ControlPlanes+1), Role: RoleWorker}
+		}
+		host := fmt.Sprintf("127.0.%d.%d", subnet, i+1)
+		n.Match = Match{Name: n.Name}
+		n.APIAddress = net.JoinHostPort(host, strconv.Itoa(DefaultAPIPort))
+		n.GossipAddress = net.JoinHostPort(host, strconv.Itoa(DefaultGossipPort))
+		if n.Role == RoleControlPlane {
+			n.RaftAddress = net.JoinHostPort(host, strconv.Itoa(DefaultRaftPort))
+			c.Cluster.Seeds = append(c.Cluster.Seeds, n.GossipAddress)
+		}
+		c.Nodes = append(c.Nodes, n)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	return c, nil
+}
+
+// NewClusterID returns 16 random bytes from r (crypto/rand when nil) as
+// lowercase hex.
+func NewClusterID(r io.Reader) (string, error) {
+	r = orCryptoRand(r)
+	var b [16]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return "", fmt.Errorf("generate cluster id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// NewSecrets generates a cluster's secrets from r: a 32-byte gossip key, a join
+// token and an ECDSA P-256 CA valid from now for CAValidity. A nil r means
+// crypto/rand.
+func NewSecrets(r io.Reader, clusterName string, now time.Time) (Secrets, error) {
+	r = orCryptoRand(r)
+	var key [gossipKeyBytes]byte
+	if _, err := io.ReadFull(r, key[:]); err != nil {
+		return Secrets{}, fmt.Errorf("generate gossip key: %w", err)
+	}
+	token, err := NewJoinToken(r)
+	if err != nil {
+		return Secrets{}, err
+	}
+	ca, err := NewCA(r, clusterName, now)
+	if err != nil {
+		return Secrets{}, err
+	}
+	return Secrets{GossipKey: base64.StdEncoding.EncodeToString(key[:]), JoinToken: token, CA: ca}, nil
+}
+
+// NewJoinToken returns a token of the form abcdef.0123456789abcdef drawn
+// uniformly from lowercase letters and digits read from r (crypto/rand when
+// nil).
+func NewJoinToken(r io.Reader) (string, error) {
+	r = orCryptoRand(r)
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	// Bytes at or above the largest multiple of len(alphabet) are rejected so
+	// every character is equally likely.
+	const limit = 256 - 256%len(alphabet)
+	out := make([]byte, 0, 23)
+	var buf [32]byte
+	for len(out) < 22 {
+		if _, err := io.ReadFull(r, buf[:]); err != nil {
+			return "", fmt.Errorf("generate join token: %w", err)
+		}
+		for _, b := range buf {
+			if int(b) < limit && len(out) < 22 {
+				out = append(out, alphabet[int(b)%len(alphabet)])
+			}
+		}
+	}
+	return string(out[:6]) + "." + string(out[6:]), nil
+}
+
+func orCryptoRand(r io.Reader) io.Reader {
+	if r == nil {
+		return rand.Reader
+	}
+	return r
+}

@@ -1,0 +1,163 @@
+package config
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/base64"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestGenerateLocalCluster(t *testing.T) {
+	c, err := Generate(GenerateOptions{ClusterName: "demo", ControlPlanes: 3, Workers: 2, LoopbackSubnet: 7})
+	require.NoError(t, err)
+	require.NoError(t, c.Validate())
+	assert.Empty(t, c.Warnings())
+
+	assert.Equal(t, 3, c.Cluster.ControlPlane.Expect)
+	assert.Equal(t, DefaultKubernetesVersion, c.Cluster.Kubernetes.Version)
+	assert.Regexp(t, `^[0-9a-f]{32}$`, c.Cluster.ID)
+	assert.Equal(t, []string{"127.0.7.1:6441", "127.0.7.2:6441", "127.0.7.3:6441"}, c.Cluster.Seeds)
+
+	names := []string{"cp1", "cp2", "cp3", "worker1", "worker2"}
+	require.Len(t, c.Nodes, len(names))
+	for i, n := range c.Nodes {
+		assert.Equal(t, names[i], n.Name)
+		host := "127.0.7." + string(rune('1'+i))
+		assert.Equal(t, host+":6440", n.APIEndpoint())
+		assert.Equal(t, host+":6441", n.GossipEndpoint())
+		if i < 3 {
+			assert.Equal(t, RoleControlPlane, n.Role)
+			assert.Equal(t, host+":6442", n.RaftEndpoint())
+		} else {
+			assert.Equal(t, RoleWorker, n.Role)
+			assert.Empty(t, n.RaftAddress)
+			assert.Empty(t, n.RaftEndpoint())
+		}
+	}
+
+	key, err := base64.StdEncoding.DecodeString(c.Secrets.GossipKey)
+	require.NoError(t, err)
+	assert.Len(t, key, 32)
+	assert.Regexp(t, joinTokenRE, c.Secrets.JoinToken)
+
+	cert, _, err := ParseCA(c.Secrets.CA)
+	require.NoError(t, err)
+	assert.Equal(t, x509.ECDSA, cert.PublicKeyAlgorithm)
+	assert.WithinDuration(t, time.Now().Add(CAValidity), cert.NotAfter, time.Hour)
+}
+
+func TestGenerateIsFresh(t *testing.T) {
+	a, err := Generate(GenerateOptions{ClusterName: "demo", ControlPlanes: 1})
+	require.NoError(t, err)
+	b, err := Generate(GenerateOptions{ClusterName: "demo", ControlPlanes: 1})
+	require.NoError(t, err)
+	assert.NotEqual(t, a.Cluster.ID, b.Cluster.ID)
+	assert.NotEqual(t, a.Secrets.GossipKey, b.Secrets.GossipKey)
+	assert.NotEqual(t, a.Secrets.JoinToken, b.Secrets.JoinToken)
+	assert.NotEqual(t, a.Secrets.CA.Key, b.Secrets.CA.Key)
+}
+
+func TestGenerateReusesSecrets(t *testing.T) {
+	a, err := Generate(GenerateOptions{ClusterName: "demo", ControlPlanes: 1})
+	require.NoError(t, err)
+	b, err := Generate(GenerateOptions{ClusterName: "demo", ControlPlanes: 3, Workers: 4, Secrets: &a.Secrets, ClusterID: a.Cluster.ID})
+	require.NoError(t, err)
+	assert.Equal(t, a.Secrets, b.Secrets)
+	assert.Equal(t, a.Cluster.ID, b.Cluster.ID)
+	assert.Len(t, b.Nodes, 7)
+
+	bad := a.Secrets
+	bad.GossipKey = "short"
+	_, err = Generate(GenerateOptions{ClusterName: "demo", ControlPlanes: 1, Secrets: &bad})
+	var ve *ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, []string{"secrets.gossipKey"}, ve.Fields())
+}
+
+func TestGenerateDeterministicWithReader(t *testing.T) {
+	gen := func() *Config {
+		c, err := Generate(GenerateOptions{ClusterName: "demo", ControlPlanes: 1, Rand: bytes.NewReader(bytes.Repeat([]byte{7, 200, 13}, 4096))})
+		require.NoError(t, err)
+		return c
+	}
+	a, b := gen(), gen()
+	assert.Equal(t, a.Cluster.ID, b.Cluster.ID)
+	assert.Equal(t, a.Secrets.GossipKey, b.Secrets.GossipKey)
+	assert.Equal(t, a.Secrets.JoinToken, b.Secrets.JoinToken)
+}
+
+func TestGenerateBadOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		opts GenerateOptions
+		want error
+	}{
+		{"no control plane", GenerateOptions{ClusterName: "demo"}, ErrBadOptions},
+		{"negative workers", GenerateOptions{ClusterName: "demo", ControlPlanes: 1, Workers: -1}, ErrBadOptions},
+		{"too many nodes", GenerateOptions{ClusterName: "demo", ControlPlanes: 5, Workers: 250}, ErrBadOptions},
+		{"bad subnet", GenerateOptions{ClusterName: "demo", ControlPlanes: 1, LoopbackSubnet: 256}, ErrBadOptions},
+		{"bad name", GenerateOptions{ClusterName: "Demo!", ControlPlanes: 1}, ErrInvalid},
+		{"bad version", GenerateOptions{ClusterName: "demo", ControlPlanes: 1, KubernetesVersion: "one"}, ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Generate(tt.opts)
+			assert.ErrorIs(t, err, tt.want)
+		})
+	}
+}
+
+func TestJoinTokenAlphabet(t *testing.T) {
+	seen := map[byte]bool{}
+	for range 200 {
+		tok, err := NewJoinToken(nil)
+		require.NoError(t, err)
+		require.Regexp(t, joinTokenRE, tok)
+		for i := range len(tok) {
+			seen[tok[i]] = true
+		}
+	}
+	assert.Len(t, seen, 37, "all 36 letters and digits, and the dot")
+}
+
+func TestRoundTrip(t *testing.T) {
+	generated, err := Generate(GenerateOptions{ClusterName: "demo", ControlPlanes: 3, Workers: 2})
+	require.NoError(t, err)
+	for name, c := range map[string]*Config{"generated": generated, "fixture": fixture(t)} {
+		t.Run(name, func(t *testing.T) {
+			parsed, err := Parse(mustMarshal(t, c, false))
+			require.NoError(t, err)
+			assert.Equal(t, c, parsed)
+			require.NoError(t, parsed.Validate())
+
+			canon := Canonical(c)
+			again, err := Parse(canon)
+			require.NoError(t, err)
+			assert.Equal(t, canon, Canonical(again), "canonical form is a fixed point")
+		})
+	}
+}
+
+func TestCanonicalIgnoresFormatting(t *testing.T) {
+	c := fixture(t)
+	// The same document with comments, flow style and another key order.
+	doc := []byte(`# cluster file
+kind: ClusterConfig
+apiVersion: cairn.dev/v1alpha1
+nodes: []
+secrets: {}
+cluster: {name: demo, kubernetes: {version: "1.37.2"}}
+`)
+	p, err := Parse(doc)
+	require.NoError(t, err)
+	p.Secrets = c.Secrets
+	p.Nodes = c.Nodes
+	p.Cluster = c.Cluster
+	assert.Equal(t, Canonical(c), Canonical(p))
+	assert.Nil(t, Canonical(nil))
+	assert.True(t, bytes.HasPrefix(Canonical(c), []byte("apiVersion: cairn.dev/v1alpha1\nkind: ClusterConfig\ncluster:\n  name: demo\n")))
+}

@@ -1,0 +1,202 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestValidateFixtureIsValid(t *testing.T) {
+	c := fixture(t)
+	require.NoError(t, c.Validate())
+	assert.Empty(t, c.Warnings())
+}
+
+func TestValidateViolations(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(c *Config)
+		want   []string // exact field paths, in order
+		msg    string   // substring of the first violation's message
+	}{
+		{"wrong apiVersion", func(c *Config) { c.APIVersion = "cairn.dev/v1" }, []string{"apiVersion"}, `must be "cairn.dev/v1alpha1"`},
+		{"wrong kind", func(c *Config) { c.Kind = "MachineConfig" }, []string{"kind"}, `must be "ClusterConfig"`},
+		{"empty cluster name", func(c *Config) { c.Cluster.Name = "" }, []string{"cluster.name"}, "is required"},
+		{"cluster name not DNS-1123", func(c *Config) { c.Cluster.Name = "Demo_1" }, []string{"cluster.name"}, "DNS-1123 label"},
+		{"cluster id not hex", func(c *Config) { c.Cluster.ID = "xyz" }, []string{"cluster.id"}, "32 lowercase hex"},
+		{"expect below one", func(c *Config) { c.Cluster.ControlPlane.Expect = 0 }, []string{"cluster.controlPlane.expect"}, "at least 1"},
+		{"expect above controlplane count", func(c *Config) { c.Cluster.ControlPlane.Expect = 5 }, []string{"cluster.controlPlane.expect"}, "only 3 controlplane"},
+		{"bad pod CIDR", func(c *Config) { c.Cluster.Network.PodCIDR = "10.244.0.0/33" }, []string{"cluster.network.podCIDR"}, "not a CIDR"},
+		{"service CIDR host bits", func(c *Config) { c.Cluster.Network.ServiceCIDR = "10.96.0.1/12" }, []string{"cluster.network.serviceCIDR"}, "did you mean 10.96.0.0/12"},
+		{"pod and service CIDR overlap", func(c *Config) { c.Cluster.Network.ServiceCIDR = "10.244.128.0/20" }, []string{"cluster.network.serviceCIDR"}, "overlaps podCIDR"},
+		{"bad DNS domain", func(c *Config) { c.Cluster.Network.DNSDomain = "cluster..local" }, []string{"cluster.network.dnsDomain"}, "subdomain"},
+		{"bad kubernetes version", func(c *Config) { c.Cluster.Kubernetes.Version = "latest" }, []string{"cluster.kubernetes.version"}, "not a version"},
+		{"bad seed", func(c *Config) { c.Cluster.Seeds[1] = "10.5.0.3" }, []string{"cluster.seeds[1]"}, "not host:port"},
+		{"duplicate seed", func(c *Config) { c.Cluster.Seeds[1] = c.Cluster.Seeds[0] }, []string{"cluster.seeds[1]"}, "duplicate seed"},
+		{"missing gossip key", func(c *Config) { c.Secrets.GossipKey = "" }, []string{"secrets.gossipKey"}, "is required"},
+		{"gossip key not 32 bytes", func(c *Config) { c.Secrets.GossipKey = "AAAAAAAAAAAAAAAAAAAAAA==" }, []string{"secrets.gossipKey"}, "decodes to 16 bytes"},
+		{"gossip key not base64", func(c *Config) { c.Secrets.GossipKey = "not base64!" }, []string{"secrets.gossipKey"}, "not valid standard base64"},
+		{"missing join token", func(c *Config) { c.Secrets.JoinToken = "" }, []string{"secrets.joinToken"}, "is required"},
+		{"malformed join token", func(c *Config) { c.Secrets.JoinToken = "ABCDEF.0123456789abcdef" }, []string{"secrets.joinToken"}, "must look like"},
+		{"redacted join token", func(c *Config) { c.Secrets.JoinToken = Redacted }, []string{"secrets.joinToken"}, "is redacted"},
+		{"missing CA", func(c *Config) { c.Secrets.CA = CertKeyPair{} }, []string{"secrets.ca.crt", "secrets.ca.key"}, "is required"},
+		{"CA cert does not parse", func(c *Config) { c.Secrets.CA.Crt = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n" }, []string{"secrets.ca.crt"}, "does not parse"},
+		{"CA key does not parse", func(c *Config) { c.Secrets.CA.Key = "junk" }, []string{"secrets.ca.key"}, "does not parse"},
+		{"CA cert and key mismatch", func(c *Config) { c.Secrets.CA.Key = anotherCA(t).Key }, []string{"secrets.ca.key"}, "does not belong"},
+		{"no nodes", func(c *Config) { c.Nodes = nil }, []string{"cluster.controlPlane.expect", "nodes"}, "only 0 controlplane"},
+		{"duplicate node name", func(c *Config) { c.Nodes[1].Name = "cp1" }, []string{"nodes[1].name"}, "duplicate node name cp1 (also nodes[0].name)"},
+		{"node name not DNS-1123", func(c *Config) { c.Nodes[1].Name = "CP-2" }, []string{"nodes[1].name"}, "DNS-1123"},
+		{"unknown role", func(c *Config) { c.Cluster.ControlPlane.Expect = 1; c.Nodes[2].Role = "master" }, []string{"nodes[2].role"}, `"master" is not a role`},
+		{"missing role", func(c *Config) { c.Nodes[4].Role = "" }, []string{"nodes[4].role"}, "is required"},
+		{"raftAddress on a worker", func(c *Config) { c.Nodes[3].RaftAddress = "10.5.0.5:6442" }, []string{"nodes[3].raftAddress"}, "only allowed on controlplane"},
+		{"apiAddress without port", func(c *Config) { c.Nodes[0].APIAddress = "10.5.0.2" }, []string{"nodes[0].apiAddress"}, "not host:port"},
+		{"apiAddress port out of range", func(c *Config) { c.Nodes[0].APIAddress = "10.5.0.2:70000" }, []string{"nodes[0].apiAddress"}, "port must be"},
+		{"gossipAddress unspecified", func(c *Config) { c.Nodes[0].GossipAddress = "0.0.0.0:6441" }, []string{"nodes[0].gossipAddress"}, "cannot be unspecified"},
+		{"raftAddress bad host", func(c *Config) { c.Nodes[0].RaftAddress = "bad_host:6442" }, []string{"nodes[0].raftAddress"}, "neither an IP address nor a DNS name"},
+		{"endpoint collides with a derived one", func(c *Config) { c.Nodes[1].APIAddress = "10.5.0.2:6440" }, []string{"nodes[1].apiAddress"}, "duplicate address 10.5.0.2:6440 (also nodes[0].apiAddress)"},
+		{"no address to derive endpoints from", func(c *Config) { c.Nodes[3].Network = NodeNetwork{} }, []string{"nodes[3].apiAddress", "nodes[3].gossipAddress"}, "required when network.addresses is empty"},
+		{"bad match MAC", func(c *Config) { c.Nodes[0].Match.MAC = "52:54:00" }, []string{"nodes[0].match.mac"}, "not a MAC"},
+		{"duplicate match MAC", func(c *Config) {
+			c.Nodes[0].Match.MAC = "52:54:00:12:34:56"
+			c.Nodes[2].Match.MAC = "52-54-00-12-34-56"
+		}, []string{"nodes[2].match.mac"}, "duplicate match MAC 52:54:00:12:34:56 (also nodes[0].match.mac)"},
+		{"match name selects another node", func(c *Config) { c.Nodes[2].Match.Name = "cp1" }, []string{"nodes[2].match.name"}, "duplicate match name cp1 (also nodes[0].name)"},
+		{"bad hostname", func(c *Config) { c.Nodes[0].Network.Hostname = "-cp1" }, []string{"nodes[0].network.hostname"}, "subdomain"},
+		{"hostname taken by another node's name", func(c *Config) { c.Nodes[1].Network.Hostname = "cp1" }, []string{"nodes[1].network.hostname"}, "duplicate hostname cp1"},
+		{"empty link name", func(c *Config) { c.Nodes[0].Network.Links = append(c.Nodes[0].Network.Links, Link{}) }, []string{"nodes[0].network.links[1].name"}, "is required"},
+		{"duplicate link", func(c *Config) { c.Nodes[0].Network.Links = append(c.Nodes[0].Network.Links, Link{Name: "eth0"}) }, []string{"nodes[0].network.links[1].name"}, "duplicate link eth0"},
+		{"link name too long", func(c *Config) {
+			c.Nodes[0].Network.Links = append(c.Nodes[0].Network.Links, Link{Name: "averyveryverylongname"})
+		}, []string{"nodes[0].network.links[1].name"}, "not a valid interface name"},
+		{"MTU too small", func(c *Config) { c.Nodes[1].Network.Links[0].MTU = 67 }, []string{"nodes[1].network.links[0].mtu"}, "out of range 68..65535"},
+		{"MTU too large", func(c *Config) { c.Nodes[1].Network.Links[0].MTU = 65536 }, []string{"nodes[1].network.links[0].mtu"}, "out of range"},
+		{"bad address CIDR", func(c *Config) { c.Nodes[1].Network.Addresses[0].CIDR = "10.5.0.300/24" }, []string{"nodes[1].network.addresses[0].cidr"}, "not an address with prefix length"},
+		{"address without prefix length", func(c *Config) { c.Nodes[1].Network.Addresses[0].CIDR = "10.5.0.3" }, []string{"nodes[1].network.addresses[0].cidr"}, "not an address with prefix length"},
+		{"duplicate address across nodes", func(c *Config) {
+			c.Nodes[1].Network.Addresses = append(c.Nodes[1].Network.Addresses, Address{Link: "eth0", CIDR: "10.5.0.2/24"})
+		}, []string{"nodes[1].network.addresses[1].cidr"}, "duplicate address 10.5.0.2 (also nodes[0].network.addresses[0].cidr)"},
+		{"address inside pod CIDR", func(c *Config) {
+			c.Nodes[1].Network.Addresses = append(c.Nodes[1].Network.Addresses, Address{Link: "eth0", CIDR: "10.244.1.1/24"})
+		}, []string{"nodes[1].network.addresses[1].cidr"}, "inside cluster.network.podCIDR"},
+		{"address on undeclared link", func(c *Config) {
+			c.Nodes[1].Network.Addresses = append(c.Nodes[1].Network.Addresses, Address{Link: "eth1", CIDR: "10.9.0.2/24"})
+		}, []string{"nodes[1].network.addresses[1].link"}, `refers to link "eth1"`},
+		{"route on undeclared link", func(c *Config) { c.Nodes[2].Network.Routes[0].Link = "eth1" }, []string{"nodes[2].network.routes[0].link"}, "not declared"},
+		{"route dst not a prefix", func(c *Config) { c.Nodes[2].Network.Routes[0].Dst = "default" }, []string{"nodes[2].network.routes[0].dst"}, "not a CIDR"},
+		{"route dst host bits", func(c *Config) { c.Nodes[2].Network.Routes[0].Dst = "10.9.0.1/16" }, []string{"nodes[2].network.routes[0].dst"}, "host bits"},
+		{"bad gateway", func(c *Config) { c.Nodes[2].Network.Routes[0].Gateway = "10.5.0.256" }, []string{"nodes[2].network.routes[0].gateway"}, "not an IP address"},
+		{"gateway of another family", func(c *Config) { c.Nodes[2].Network.Routes[0].Gateway = "fd00::1" }, []string{"nodes[2].network.routes[0].gateway"}, "same address family"},
+		{"gateway unreachable", func(c *Config) { c.Nodes[2].Network.Routes[0].Gateway = "10.6.0.1" }, []string{"nodes[2].network.routes[0].gateway"}, "not reachable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fixture(t)
+			tt.mutate(c)
+			err := c.Validate()
+			require.Error(t, err)
+			require.ErrorIs(t, err, ErrInvalid)
+			var ve *ValidationError
+			require.ErrorAs(t, err, &ve)
+			assert.Equal(t, tt.want, ve.Fields(), "violations: %v", ve.Violations)
+			assert.Contains(t, ve.Violations[0].Message, tt.msg)
+		})
+	}
+}
+
+// TestValidateReportsEverything checks that problems do not hide each other
+// and that the order is stable and numeric on list indexes.
+func TestValidateReportsEverything(t *testing.T) {
+	c := fixture(t)
+	for i := range 8 { // 13 nodes, so nodes[10] exists
+		n := c.Nodes[3]
+		n.Name = "extra" + string(rune('a'+i))
+		n.Network.Addresses = []Address{{Link: "eth0", CIDR: fmt.Sprintf("10.5.0.%d/24", 20+i)}}
+		n.Network.Links = []Link{{Name: "eth0"}}
+		n.Network.Routes = nil
+		c.Nodes = append(c.Nodes, n)
+	}
+	require.NoError(t, c.Validate())
+
+	c.Kind = "Other"
+	c.Secrets.GossipKey = ""
+	c.Nodes[10].Network.Links[0].MTU = 1
+	c.Nodes[2].Network.Routes[0].Gateway = "10.6.0.1"
+	c.Cluster.Name = ""
+	want := []string{
+		"cluster.name",
+		"kind",
+		"nodes[2].network.routes[0].gateway",
+		"nodes[10].network.links[0].mtu",
+		"secrets.gossipKey",
+	}
+	var ve *ValidationError
+	for range 3 {
+		require.ErrorAs(t, c.Validate(), &ve)
+		assert.Equal(t, want, ve.Fields())
+	}
+	assert.Contains(t, ve.Error(), "nodes[10].network.links[0].mtu: 1 is out of range")
+}
+
+func TestWarningsEvenExpect(t *testing.T) {
+	c := fixture(t)
+	c.Cluster.ControlPlane.Expect = 2
+	require.NoError(t, c.Validate(), "an even expect is legal")
+	w := c.Warnings()
+	require.Len(t, w, 1)
+	assert.Equal(t, "cluster.controlPlane.expect", w[0].Field)
+}
+
+func TestValidateIPv6(t *testing.T) {
+	c := fixture(t)
+	n := &c.Nodes[0]
+	n.Network.Addresses = append(n.Network.Addresses, Address{Link: "eth0", CIDR: "fd00:5::2/64"})
+	n.Network.Routes = append(n.Network.Routes,
+		Route{Link: "eth0", Dst: "::/0", Gateway: "fe80::1"},
+		Route{Link: "eth0", Dst: "fd00:6::/64", Gateway: "fd00:5::1"},
+	)
+	n.APIAddress = "[fd00:5::2]:6440"
+	require.NoError(t, c.Validate())
+}
+
+// TestValidateNeverEchoesSecrets checks that messages about bad secrets do not
+// quote them, because validation errors are returned to API clients and logged.
+func TestValidateNeverEchoesSecrets(t *testing.T) {
+	c := fixture(t)
+	c.Secrets.GossipKey = "c2VjcmV0LXRoYXQtaXMtdG9vLXNob3J0"
+	c.Secrets.JoinToken = "SECRET.TOKENVALUE0000000"
+	c.Secrets.CA.Key = anotherCA(t).Key
+	err := c.Validate()
+	require.Error(t, err)
+	for _, s := range []string{c.Secrets.GossipKey, c.Secrets.JoinToken, "SECRET", "TOKENVALUE"} {
+		assert.NotContains(t, err.Error(), s)
+	}
+	assertNoKeyMaterial(t, err.Error(), anotherCA(t).Key)
+}
+
+func TestComparePaths(t *testing.T) {
+	paths := []string{"nodes[10].name", "nodes[2].network.routes[0].dst", "nodes[2].name", "cluster.name", "nodes", "nodes[1].network.addresses[12].cidr", "nodes[1].network.addresses[3].cidr"}
+	want := []string{"cluster.name", "nodes", "nodes[1].network.addresses[3].cidr", "nodes[1].network.addresses[12].cidr", "nodes[2].name", "nodes[2].network.routes[0].dst", "nodes[10].name"}
+	for range 5 {
+		rand.Shuffle(len(paths), func(i, j int) { paths[i], paths[j] = paths[j], paths[i] })
+		var vs violations
+		for _, p := range paths {
+			vs.add(fieldPath(p), "x")
+		}
+		got := (&ValidationError{Violations: vs.sorted()}).Fields()
+		assert.Equal(t, want, got)
+	}
+}
+
+func TestValidationErrorUnwrap(t *testing.T) {
+	err := violations{{Field: "a", Message: "b"}}.asError(ErrUnknownField)
+	assert.ErrorIs(t, err, ErrUnknownField)
+	assert.ErrorIs(t, err, ErrInvalid)
+	assert.NotErrorIs(t, err, ErrSyntax)
+	assert.False(t, errors.Is(violations{}.asError(ErrInvalid), ErrInvalid), "no violations is no error")
+	assert.True(t, strings.HasPrefix(err.Error(), "invalid cluster config: unknown field: a: b"))
+}
