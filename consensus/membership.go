@@ -237,3 +237,10 @@ func (s *Store) Snapshot() error {
 	}
 	return s.mapRaftErr(s.raft.Snapshot().Error())
 }
+
+// Leader returns the current leader's ID and Raft address as this node
+// knows them (empty when no leader is known). It does not contact anyone.
+func (s *Store) Leader() (id, addr string) {
+	a, i := s.raft.LeaderWithID()
+	return string(i), string(a)
+}

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairn-project/cairn/consensus"
@@ -79,11 +80,27 @@ type Agent struct {
 	// Store is the Raft store; nil on workers.
 	Store *consensus.Store
 
+	configRevision atomic.Uint64
+	metaKick       chan struct{} // publish metadata now
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	err    error // bootstrap failure, if any
 }
+
+// SetConfigRevision records the cluster config revision this node has
+// applied; it reaches every peer through gossip metadata.
+func (a *Agent) SetConfigRevision(rev uint64) {
+	a.configRevision.Store(rev)
+	select {
+	case a.metaKick <- struct{}{}:
+	default:
+	}
+}
+
+// Config returns the agent's configuration.
+func (a *Agent) Config() Config { return a.cfg }
 
 // Start joins the cluster: it starts gossip (joining the seeds in the
 // background, with retries), opens the Raft store on control-plane nodes,
@@ -97,7 +114,7 @@ func Start(cfg Config) (*Agent, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &Agent{cfg: cfg, log: log.With("component", "formation", "node", cfg.Name)}
+	a := &Agent{cfg: cfg, log: log.With("component", "formation", "node", cfg.Name), metaKick: make(chan struct{}, 1)}
 	if cfg.Role == gossip.RoleControlPlane {
 		s, err := consensus.Open(consensus.Config{
 			NodeID: cfg.Name, DataDir: cfg.DataDir, BindAddr: cfg.RaftAddr,
@@ -165,7 +182,7 @@ func (a *Agent) gossipConfig() gossip.Config {
 
 // meta is this node's gossip metadata, refreshed from the Raft store.
 func (a *Agent) meta() gossip.Meta {
-	m := gossip.Meta{Role: a.cfg.Role, Version: a.cfg.Version, Health: "ok"}
+	m := gossip.Meta{Role: a.cfg.Role, Version: a.cfg.Version, Health: "ok", ConfigRevision: a.configRevision.Load()}
 	m.APIAddr, _ = netip.ParseAddrPort(a.cfg.APIAddr)
 	if a.Store != nil {
 		m.RaftAddr, _ = netip.ParseAddrPort(a.cfg.RaftAddr)
@@ -224,6 +241,7 @@ func (a *Agent) publishMeta(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-a.metaKick:
 		}
 		m := a.meta()
 		if m == last {

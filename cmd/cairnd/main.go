@@ -1,0 +1,118 @@
+// Command cairnd is the Cairn node: it joins the cluster described by the
+// cluster config file and serves the node API. See `cairnd --help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/cairn-project/cairn/internal/version"
+	"github.com/cairn-project/cairn/node"
+	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/formation"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "cairnd:", err)
+		var ve *config.ValidationError
+		if errors.As(err, &ve) {
+			for _, v := range ve.Violations {
+				fmt.Fprintf(os.Stderr, "  %s\n", v)
+			}
+		}
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	fs := flag.NewFlagSet("cairnd", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: cairnd --config FILE --name NODE [flags]\n\n"+
+			"Runs one Cairn node: gossip, Raft (control planes), the node API.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	cfgPath := fs.String("config", os.Getenv("CAIRN_CONFIG"), "cluster config file (env CAIRN_CONFIG)")
+	name := fs.String("name", os.Getenv("CAIRN_NODE"), "this node's name in the cluster config (env CAIRN_NODE; default: hostname)")
+	stateDir := fs.String("state-dir", "/var/lib/cairn", "directory for this node's persistent state")
+	mode := fs.String("mode", "auto", "pid1, container, process, or auto to detect")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "text or json")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if *showVersion {
+		fmt.Println("cairnd", version.Version)
+		return nil
+	}
+	log, err := newLogger(*logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	if *cfgPath == "" {
+		return errors.New("--config is required")
+	}
+	data, err := os.ReadFile(*cfgPath)
+	if err != nil {
+		return fmt.Errorf("read cluster config: %w", err)
+	}
+	if *name == "" {
+		*name, _ = os.Hostname()
+	}
+	m := detectMode(*mode)
+	if m == node.ModePID1 {
+		log.Warn("pid1 duties (mounts, reaping, reboot) are not implemented yet; running as a process")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	log.Info("starting cairnd", "version", version.Version, "mode", m, "name", *name)
+	return node.Run(ctx, node.Options{
+		Config: data, Name: *name, StateDir: *stateDir, Mode: m,
+		Profile: formation.DefaultProfile(), Logger: log,
+	})
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is neither text nor json", format)
+}
+
+// detectMode: PID 1 in a container runtime is "container", PID 1 otherwise
+// is "pid1", anything else is "process".
+func detectMode(flagValue string) string {
+	if flagValue != "auto" {
+		return flagValue
+	}
+	if os.Getpid() != 1 {
+		return node.ModeProcess
+	}
+	for _, marker := range []string{"/.dockerenv", "/run/.containerenv"} {
+		if _, err := os.Stat(marker); err == nil {
+			return node.ModeContainer
+		}
+	}
+	if os.Getenv("container") != "" {
+		return node.ModeContainer
+	}
+	return node.ModePID1
+}

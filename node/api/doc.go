@@ -1,0 +1,7 @@
+// Package api serves the node API: cairn.machine.v1 and cairn.cluster.v1 over
+// Connect, gRPC and gRPC-Web on one port (HTTP/1.1 and h2c), with gRPC
+// reflection (v1 and v1alpha) and grpc.health.v1. Cluster writes and
+// linearizable reads that reach a follower or a worker are forwarded to the
+// Raft leader; a request carrying the Cairn-Node header is proxied whole to
+// the named node, which is how one endpoint reaches every node.
+package api

@@ -1,0 +1,74 @@
+package api
+
+import (
+	"context"
+	"errors"
+
+	"connectrpc.com/connect"
+
+	"github.com/cairn-project/cairn/consensus"
+	"github.com/cairn-project/cairn/node/cfgstore"
+	"github.com/cairn-project/cairn/node/config"
+	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
+)
+
+var (
+	// ErrNoLeader is returned when a call needs the Raft leader and no
+	// leader is known (an election is under way, or quorum is lost).
+	ErrNoLeader = errors.New("no raft leader known")
+	// ErrUnknownNode is returned when Cairn-Node names a node that gossip
+	// does not know or that advertises no API address.
+	ErrUnknownNode = errors.New("unknown node")
+)
+
+// toConnect maps an internal error to a Connect error with the right code
+// and, for validation and conflicts, machine-readable details.
+func toConnect(err error) error {
+	if err == nil {
+		return nil
+	}
+	return connectError(err)
+}
+
+func connectError(err error) *connect.Error {
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return ce
+	}
+	var ve *config.ValidationError
+	if errors.As(err, &ve) {
+		out := connect.NewError(connect.CodeInvalidArgument, err)
+		detail := &clusterv1.ValidationErrors{}
+		for _, v := range ve.Violations {
+			detail.Violations = append(detail.Violations, &clusterv1.FieldViolation{Field: v.Field, Description: v.Message})
+		}
+		if d, derr := connect.NewErrorDetail(detail); derr == nil {
+			out.AddDetail(d)
+		}
+		return out
+	}
+	var rc *cfgstore.RevisionConflictError
+	if errors.As(err, &rc) {
+		out := connect.NewError(connect.CodeAborted, err)
+		if d, derr := connect.NewErrorDetail(&clusterv1.RevisionConflict{ExpectedRevision: rc.Expected, CurrentRevision: rc.Current}); derr == nil {
+			out.AddDetail(d)
+		}
+		return out
+	}
+	switch {
+	case errors.Is(err, config.ErrInvalid), errors.Is(err, consensus.ErrInvalid):
+		return connect.NewError(connect.CodeInvalidArgument, err)
+	case errors.Is(err, consensus.ErrNotLeader), errors.Is(err, ErrNoLeader),
+		errors.Is(err, cfgstore.ErrNotSeeded), errors.Is(err, consensus.ErrStopped):
+		return connect.NewError(connect.CodeUnavailable, err)
+	case errors.Is(err, consensus.ErrOutcomeUnknown):
+		return connect.NewError(connect.CodeUnavailable, err)
+	case errors.Is(err, consensus.ErrNotFound), errors.Is(err, ErrUnknownNode):
+		return connect.NewError(connect.CodeNotFound, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, err)
+	case errors.Is(err, context.Canceled):
+		return connect.NewError(connect.CodeCanceled, err)
+	}
+	return connect.NewError(connect.CodeInternal, err)
+}

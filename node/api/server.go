@@ -1,0 +1,197 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+
+	"github.com/cairn-project/cairn/gossip"
+	"github.com/cairn-project/cairn/node/formation"
+	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
+	"github.com/cairn-project/cairn/proto/gen/cairn/machine/v1/machinev1connect"
+)
+
+// Headers the API understands.
+const (
+	// HeaderNode names the node a request is meant for; any node proxies
+	// it there (cairnctl --nodes).
+	HeaderNode = "Cairn-Node"
+	// HeaderForwarded marks a call forwarded to the leader, so a stale
+	// leader hint cannot make two nodes forward to each other forever.
+	HeaderForwarded = "Cairn-Forwarded"
+)
+
+// Options configures a Server.
+type Options struct {
+	NodeName string
+	Mode     string // pid1, container, process
+	Slot     string
+	Agent    *formation.Agent
+	Logger   *slog.Logger
+}
+
+// Server is one node's API.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	agent   *formation.Agent
+	mux     *http.ServeMux
+	h2c     *http.Transport
+	http    *http.Server
+	mu      sync.Mutex
+	clients map[string]clusterv1connect.ClusterServiceClient
+}
+
+// New builds the server; Serve starts it.
+func New(opts Options) *Server {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		opts: opts, log: log.With("component", "api"), agent: opts.Agent,
+		mux: http.NewServeMux(), clients: map[string]clusterv1connect.ClusterServiceClient{},
+	}
+	s.h2c = &http.Transport{Protocols: new(http.Protocols), IdleConnTimeout: time.Minute}
+	s.h2c.Protocols.SetUnencryptedHTTP2(true)
+
+	services := []string{machinev1connect.MachineServiceName, clusterv1connect.ClusterServiceName}
+	s.mux.Handle(machinev1connect.NewMachineServiceHandler(&machineService{s: s}))
+	s.mux.Handle(clusterv1connect.NewClusterServiceHandler(&clusterService{s: s}))
+	reflector := grpcreflect.NewStaticReflector(services...)
+	s.mux.Handle(grpcreflect.NewHandlerV1(reflector))
+	s.mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	s.mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
+
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	s.http = &http.Server{Handler: s.Handler(), Protocols: protocols, ReadHeaderTimeout: 10 * time.Second}
+	return s
+}
+
+// Handler is the whole API as an http.Handler: node routing, then services.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if target := r.Header.Get(HeaderNode); target != "" && target != s.opts.NodeName {
+			s.proxyToNode(w, r, target)
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
+
+// Serve serves on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.log.Info("serving node API", "addr", ln.Addr().String())
+	err := s.http.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting calls and waits for running ones until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	defer s.h2c.CloseIdleConnections()
+	return s.http.Shutdown(ctx)
+}
+
+// proxyToNode sends the whole request to another node (any RPC, streams
+// included) and relays its answer.
+func (s *Server) proxyToNode(w http.ResponseWriter, r *http.Request, name string) {
+	addr, err := s.memberAPI(name)
+	if err != nil {
+		writeConnectError(w, r, connectError(err))
+		return
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(&url.URL{Scheme: "http", Host: addr})
+			pr.Out.Header.Del(HeaderNode)
+			pr.Out.Host = addr
+		},
+		Transport:     s.transportFor(r),
+		FlushInterval: -1,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			writeConnectError(w, r, connect.NewError(connect.CodeUnavailable, fmt.Errorf("proxy to node %s at %s: %w", name, addr, err)))
+		},
+	}
+	rp.ServeHTTP(w, r)
+}
+
+// transportFor picks h2c for HTTP/2 callers (gRPC needs it) and HTTP/1.1
+// otherwise.
+func (s *Server) transportFor(r *http.Request) http.RoundTripper {
+	if r.ProtoMajor == 2 {
+		return s.h2c
+	}
+	return http.DefaultTransport
+}
+
+// writeConnectError answers a request that never reached a handler.
+func writeConnectError(w http.ResponseWriter, r *http.Request, err *connect.Error) {
+	ew := connect.NewErrorWriter()
+	if ew.IsSupported(r) {
+		_ = ew.Write(w, r, err)
+		return
+	}
+	http.Error(w, err.Error(), http.StatusBadGateway)
+}
+
+// memberAPI returns the API address a node advertises in gossip.
+func (s *Server) memberAPI(name string) (string, error) {
+	if m, ok := s.agent.Gossip().Member(name); ok && m.Meta.APIAddr.IsValid() {
+		return m.Meta.APIAddr.String(), nil
+	}
+	return "", fmt.Errorf("%w: %s", ErrUnknownNode, name)
+}
+
+// leaderName returns the Raft leader's name: from the local store on a
+// control plane, or from control planes' gossip hints on a worker.
+func (s *Server) leaderName() string {
+	if st := s.agent.Store; st != nil {
+		id, _ := st.Leader()
+		return id
+	}
+	for _, m := range s.agent.Gossip().Members() {
+		if m.State == gossip.StateAlive && m.Meta.Role == gossip.RoleControlPlane && m.Meta.Leader != "" {
+			return m.Meta.Leader
+		}
+	}
+	return ""
+}
+
+// leaderClient returns a client for the leader's cluster service.
+func (s *Server) leaderClient() (clusterv1connect.ClusterServiceClient, string, error) {
+	name := s.leaderName()
+	if name == "" {
+		return nil, "", ErrNoLeader
+	}
+	addr, err := s.memberAPI(name)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: leader %s: %w", ErrNoLeader, name, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.clients[addr]
+	if !ok {
+		c = clusterv1connect.NewClusterServiceClient(&http.Client{Transport: s.h2c}, "http://"+addr, connect.WithGRPC())
+		s.clients[addr] = c
+	}
+	return c, name, nil
+}
+
+// isLeader reports whether this node can serve leader-only calls itself.
+func (s *Server) isLeader() bool { return s.agent.Store != nil && s.agent.Store.IsLeader() }

@@ -1,0 +1,177 @@
+// Package cfgstore keeps the one cluster configuration in the Raft store:
+// seeding it from the bootstrap file, reading it with its revision, and
+// applying changes with validation, compare-and-set and dry runs.
+package cfgstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/cairn-project/cairn/consensus"
+	"github.com/cairn-project/cairn/node/config"
+)
+
+// The resource that holds the configuration.
+const (
+	ResourceType = "ClusterConfig"
+	ResourceID   = "cluster"
+)
+
+var (
+	// ErrNotSeeded is returned by Get before the leader has stored the
+	// bootstrap configuration (right after the cluster formed).
+	ErrNotSeeded = errors.New("cluster config not stored yet")
+)
+
+// RevisionConflictError is returned by Apply when expectedRevision is not
+// the revision of the stored configuration.
+type RevisionConflictError struct {
+	Expected, Current uint64
+}
+
+func (e *RevisionConflictError) Error() string {
+	return fmt.Sprintf("config revision conflict: expected %d, current %d", e.Expected, e.Current)
+}
+
+func (e *RevisionConflictError) Unwrap() error { return consensus.ErrConflict }
+
+// Store is the subset of consensus.Store this package uses.
+type Store interface {
+	Get(ctx context.Context, typ, id string, mode consensus.ReadMode) (consensus.Resource, uint64, error)
+	Create(ctx context.Context, typ, id string, spec []byte, opts ...consensus.WriteOption) (consensus.WriteResult, error)
+	Update(ctx context.Context, typ, id string, spec []byte, expectedVersion uint64, opts ...consensus.WriteOption) (consensus.WriteResult, error)
+}
+
+// Stored is the configuration as stored, with its place in the store.
+type Stored struct {
+	Config *config.Config
+	// Raw is the canonical YAML stored in Raft (secrets included).
+	Raw []byte
+	// Revision is the cluster revision of the write that set this config.
+	Revision uint64
+	// Version counts writes of the config resource.
+	Version uint64
+}
+
+// Seed stores the bootstrap configuration if none is stored. Every control
+// plane's leader hook may call it: the request ID is derived from the
+// content, so retries are de-duplicated, and Create never overwrites.
+func Seed(ctx context.Context, s Store, c *config.Config) error {
+	raw := config.Canonical(c)
+	sum := sha256.Sum256(raw)
+	_, err := s.Create(ctx, ResourceType, ResourceID, raw, consensus.WithRequestID("seed-"+hex.EncodeToString(sum[:16])))
+	if err == nil || errors.Is(err, consensus.ErrConflict) {
+		return nil
+	}
+	return fmt.Errorf("seed cluster config: %w", err)
+}
+
+// Get reads the stored configuration.
+func Get(ctx context.Context, s Store, mode consensus.ReadMode) (*Stored, error) {
+	r, _, err := s.Get(ctx, ResourceType, ResourceID, mode)
+	if errors.Is(err, consensus.ErrNotFound) {
+		return nil, ErrNotSeeded
+	}
+	if err != nil {
+		return nil, err
+	}
+	return Decode(r)
+}
+
+// Decode turns a stored config resource (from Get or a Watch event) into a
+// Stored.
+func Decode(r consensus.Resource) (*Stored, error) {
+	c, err := config.Parse(r.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("stored cluster config at revision %d does not parse: %w", r.UpdateRevision, err)
+	}
+	return &Stored{Config: c, Raw: r.Spec, Revision: r.UpdateRevision, Version: r.Version}, nil
+}
+
+// ApplyResult is the outcome of Apply.
+type ApplyResult struct {
+	Revision uint64
+	Changed  bool
+	// Diff is the redacted unified diff from the stored config to the new one.
+	Diff   string
+	DryRun bool
+}
+
+// Apply validates doc and stores it. Secrets left redacted in doc (as
+// `config get` prints them) keep their stored values. With expectedRevision
+// non-zero, the write happens only if the stored config is still at that
+// revision; otherwise it fails with *RevisionConflictError carrying the
+// current one. Invalid input fails with *config.ValidationError listing
+// every field, and nothing is stored. A dry run validates and diffs only.
+func Apply(ctx context.Context, s Store, doc []byte, expectedRevision uint64, dryRun bool, requestID string) (ApplyResult, error) {
+	cur, err := Get(ctx, s, consensus.Linearizable)
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	next, err := config.Parse(doc)
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	next.RestoreSecrets(cur.Config)
+	if err := next.Validate(); err != nil {
+		return ApplyResult{}, err
+	}
+	if err := checkImmutable(cur.Config, next); err != nil {
+		return ApplyResult{}, err
+	}
+	if expectedRevision != 0 && expectedRevision != cur.Revision {
+		return ApplyResult{}, &RevisionConflictError{Expected: expectedRevision, Current: cur.Revision}
+	}
+	raw := config.Canonical(next)
+	res := ApplyResult{
+		Revision: cur.Revision,
+		Changed:  string(raw) != string(cur.Raw),
+		Diff:     config.Diff(cur.Raw, raw),
+		DryRun:   dryRun,
+	}
+	if dryRun || !res.Changed {
+		return res, nil
+	}
+	var opts []consensus.WriteOption
+	if requestID != "" {
+		opts = append(opts, consensus.WithRequestID(requestID))
+	}
+	// Compare-and-set on the version read above: a concurrent apply between
+	// the read and this write is a conflict, never a lost update.
+	w, err := s.Update(ctx, ResourceType, ResourceID, raw, cur.Version, opts...)
+	var ce *consensus.ConflictError
+	if errors.As(err, &ce) {
+		now, gerr := Get(ctx, s, consensus.Linearizable)
+		if gerr != nil {
+			return ApplyResult{}, gerr
+		}
+		return ApplyResult{}, &RevisionConflictError{Expected: cur.Revision, Current: now.Revision}
+	}
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	res.Revision = w.Revision
+	return res, nil
+}
+
+// checkImmutable refuses changes that would split the cluster: its identity
+// binds the gossip label, and its secrets cannot be rotated by an apply.
+func checkImmutable(cur, next *config.Config) error {
+	var vs []config.Violation
+	if next.Cluster.ID != cur.Cluster.ID {
+		vs = append(vs, config.Violation{Field: "cluster.id", Message: "cannot be changed: it binds gossip to this cluster"})
+	}
+	if next.Cluster.Name != cur.Cluster.Name {
+		vs = append(vs, config.Violation{Field: "cluster.name", Message: "cannot be changed on a running cluster"})
+	}
+	if next.Secrets != cur.Secrets {
+		vs = append(vs, config.Violation{Field: "secrets", Message: "cannot be changed by apply; rotate secrets with the documented procedure"})
+	}
+	if len(vs) == 0 {
+		return nil
+	}
+	return &config.ValidationError{Violations: vs}
+}

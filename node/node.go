@@ -1,0 +1,155 @@
+package node
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cairn-project/cairn/gossip"
+	"github.com/cairn-project/cairn/internal/version"
+	"github.com/cairn-project/cairn/node/api"
+	"github.com/cairn-project/cairn/node/cfgstore"
+	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/formation"
+)
+
+// Modes cairnd runs in (see shared DESIGN.md, "Binaries and modes").
+const (
+	ModePID1      = "pid1"
+	ModeContainer = "container"
+	ModeProcess   = "process"
+)
+
+// Options configures one node.
+type Options struct {
+	// Config is the cluster config document, the same on every node.
+	Config []byte
+	// Name selects this node's entry (match rules: name first).
+	Name string
+	// StateDir holds this node's persistent state (raft/).
+	StateDir string
+	Mode     string
+	Profile  formation.Profile
+	Logger   *slog.Logger
+	// Ready, when set, is closed once the API is serving.
+	Ready chan<- struct{}
+}
+
+// Run runs the node until ctx ends. It fails fast, before touching any
+// state, when the config is invalid or names no entry for this node.
+func Run(ctx context.Context, o Options) error {
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	cfg, err := config.Load(o.Config)
+	if err != nil {
+		return fmt.Errorf("load cluster config: %w", err)
+	}
+	self, err := cfg.NodeFor(o.Name, localMACs(), hostname())
+	if err != nil {
+		return fmt.Errorf("find this node in the cluster config: %w", err)
+	}
+	log = log.With("node", self.Name)
+	key, err := base64.StdEncoding.DecodeString(cfg.Secrets.GossipKey)
+	if err != nil {
+		return fmt.Errorf("decode gossip key: %w", err)
+	}
+	var candidates []string
+	for i, cp := range cfg.ControlPlanes() {
+		if i < cfg.Cluster.ControlPlane.Expect {
+			candidates = append(candidates, cp.Name)
+		}
+	}
+	role := gossip.RoleWorker
+	if self.Role == config.RoleControlPlane {
+		role = gossip.RoleControlPlane
+	}
+	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+		return fmt.Errorf("create state dir: %w", err)
+	}
+	ln, err := net.Listen("tcp", self.APIEndpoint())
+	if err != nil {
+		return fmt.Errorf("listen for the node API: %w", err)
+	}
+	agent, err := formation.Start(formation.Config{
+		Name: self.Name, Role: role, DataDir: filepath.Join(o.StateDir, "raft"),
+		GossipAddr: self.GossipEndpoint(), RaftAddr: self.RaftEndpoint(), APIAddr: self.APIEndpoint(),
+		ClusterID: cfg.Cluster.ID, GossipKey: key, Seeds: cfg.SeedAddresses(),
+		Expect: cfg.Cluster.ControlPlane.Expect, Candidates: candidates,
+		Version: version.Version, Profile: o.Profile, Logger: log,
+	})
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("join cluster: %w", err)
+	}
+	if agent.Store != nil {
+		agent.Store.AddLeaderFunc(func(ctx context.Context) { seedConfig(ctx, log, agent, cfg) })
+	}
+	srv := api.New(api.Options{NodeName: self.Name, Mode: o.Mode, Slot: "A", Agent: agent, Logger: log})
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	if o.Ready != nil {
+		close(o.Ready)
+	}
+
+	ctrlCtx, stopControllers := context.WithCancel(ctx)
+	applied := &appliedConfig{log: log, agent: agent, apiAddr: self.APIEndpoint()}
+	ctrlDone := make(chan struct{})
+	go func() { defer close(ctrlDone); applied.run(ctrlCtx) }()
+
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("node API stopped: %w", err)
+	}
+	log.Info("shutting down")
+	stopControllers()
+	<-ctrlDone
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return errors.Join(err, srv.Shutdown(shutdownCtx), agent.Close())
+}
+
+// seedConfig stores the bootstrap config once this node leads, retrying
+// until it succeeds or leadership ends.
+func seedConfig(ctx context.Context, log *slog.Logger, agent *formation.Agent, cfg *config.Config) {
+	for {
+		err := cfgstore.Seed(ctx, agent.Store, cfg)
+		if err == nil {
+			return
+		}
+		log.Warn("seed cluster config", "error", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}
+
+// localMACs lists this machine's hardware addresses for match rules.
+func localMACs() []string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, i := range ifs {
+		if len(i.HardwareAddr) > 0 {
+			out = append(out, i.HardwareAddr.String())
+		}
+	}
+	return out
+}
