@@ -30,3 +30,10 @@ bench: ## run the benchmarks and record them under docs/bench/
 	./scripts/bench.sh
 
 -include mk/*.mk
+
+CLUSTER_NAME ?= local
+cluster: build ## start a local 3+2 cluster of cairnd processes on loopback
+	$(OUT)/cairnctl cluster create --name $(CLUSTER_NAME) --controlplanes 3 --workers 2 --cairnd $(OUT)/cairnd
+
+cluster-destroy: ## stop the local cluster and remove its state
+	$(OUT)/cairnctl cluster destroy --name $(CLUSTER_NAME)

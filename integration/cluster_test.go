@@ -1,0 +1,226 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
+
+	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
+)
+
+// TestLocalCluster drives one 3+2 cluster through the walking skeleton's
+// promises, in order; the destructive leader kill comes last.
+func TestLocalCluster(t *testing.T) {
+	c := createCluster(t, "it", 3, 2)
+	require.Len(t, c.byRole("controlplane"), 3)
+	require.Len(t, c.byRole("worker"), 2)
+
+	t.Run("every node serves GetConfig at one revision", func(t *testing.T) {
+		revs := map[string]string{}
+		for _, n := range c.state.Nodes {
+			out, err := bufCurl("--protocol", "grpc", "http://"+n.APIAddress+"/cairn.cluster.v1.ClusterService/GetConfig")
+			require.NoError(t, err, out)
+			var res struct {
+				Config   string `json:"config"`
+				Revision string `json:"revision"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(out), &res), out)
+			require.NotEmpty(t, res.Revision, out)
+			assert.Contains(t, res.Config, "kind: ClusterConfig")
+			assert.Contains(t, res.Config, "***redacted***", "secrets are redacted by default")
+			revs[n.Name] = res.Revision
+		}
+		first := revs[c.state.Nodes[0].Name]
+		for name, rev := range revs {
+			assert.Equal(t, first, rev, "revision on %s", name)
+		}
+	})
+
+	t.Run("reflection lists the services and health says SERVING", func(t *testing.T) {
+		for _, n := range []nodeState{c.byRole("controlplane")[0], c.byRole("worker")[0]} {
+			out, err := bufCurl("--protocol", "grpc", "--list-services", "http://"+n.APIAddress)
+			require.NoError(t, err, out)
+			assert.Contains(t, out, "cairn.cluster.v1.ClusterService")
+			assert.Contains(t, out, "cairn.machine.v1.MachineService")
+			out, err = bufCurl("--protocol", "grpc", "http://"+n.APIAddress+"/grpc.health.v1.Health/Check")
+			require.NoError(t, err, out)
+			assert.Contains(t, out, `"SERVING"`)
+		}
+	})
+
+	t.Run("ApplyConfig sent to a worker reaches every node", func(t *testing.T) {
+		worker := c.byRole("worker")[0]
+		cur := getConfig(t, worker.APIAddress, false)
+		doc := mutate(t, cur.Config, func(m map[string]any) {
+			m["cluster"].(map[string]any)["kubernetes"] = map[string]any{"version": "1.37.3"}
+		})
+		res, err := client(worker.APIAddress).ApplyConfig(ctxT(t, 10*time.Second), connect.NewRequest(&clusterv1.ApplyConfigRequest{
+			Config: doc, ExpectedRevision: cur.Revision,
+		}))
+		require.NoError(t, err)
+		require.True(t, res.Msg.Changed)
+		require.Greater(t, res.Msg.Revision, cur.Revision)
+		assert.Contains(t, res.Msg.Diff, "1.37.3")
+
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			for _, n := range c.state.Nodes {
+				got := getConfig(t, n.APIAddress, n.Role == "controlplane")
+				assert.Equal(ct, res.Msg.Revision, got.Revision, n.Name)
+				assert.Contains(ct, got.Config, "1.37.3", n.Name)
+			}
+			members, err := client(worker.APIAddress).Members(ctxT(t, 5*time.Second), connect.NewRequest(&clusterv1.MembersRequest{}))
+			require.NoError(ct, err)
+			require.Len(ct, members.Msg.Members, 5)
+			for _, m := range members.Msg.Members {
+				assert.Equal(ct, res.Msg.Revision, m.AppliedConfigRevision, "applied revision of %s", m.Name)
+			}
+		}, 20*time.Second, 50*time.Millisecond)
+
+		// A stale expected revision is a conflict carrying the current one.
+		_, err = client(worker.APIAddress).ApplyConfig(ctxT(t, 10*time.Second), connect.NewRequest(&clusterv1.ApplyConfigRequest{
+			Config: doc, ExpectedRevision: cur.Revision,
+		}))
+		var ce *connect.Error
+		require.ErrorAs(t, err, &ce)
+		assert.Equal(t, connect.CodeAborted, ce.Code())
+		conflict := detail[*clusterv1.RevisionConflict](t, ce)
+		assert.Equal(t, res.Msg.Revision, conflict.CurrentRevision)
+	})
+
+	t.Run("invalid configs are rejected with field paths and change nothing", func(t *testing.T) {
+		cp := c.byRole("controlplane")[0]
+		before := getConfig(t, cp.APIAddress, false)
+		for _, tc := range invalidConfigs(c) {
+			t.Run(tc.name, func(t *testing.T) {
+				doc := tc.doc(t, before.Config)
+				_, err := client(cp.APIAddress).ApplyConfig(ctxT(t, 10*time.Second), connect.NewRequest(&clusterv1.ApplyConfigRequest{Config: doc}))
+				var ce *connect.Error
+				require.ErrorAs(t, err, &ce)
+				require.Equal(t, connect.CodeInvalidArgument, ce.Code(), ce.Message())
+				if tc.field == "" {
+					return // not a document at all: no field to name
+				}
+				v := detail[*clusterv1.ValidationErrors](t, ce)
+				var fields []string
+				for _, fv := range v.Violations {
+					fields = append(fields, fv.Field)
+				}
+				assert.Contains(t, fields, tc.field, "violations: %v", v.Violations)
+			})
+		}
+		after := getConfig(t, cp.APIAddress, false)
+		assert.Equal(t, before.Revision, after.Revision)
+		assert.Equal(t, before.Config, after.Config)
+	})
+
+	t.Run("SIGKILL of the leader leaves a cluster that takes writes", func(t *testing.T) {
+		cp := c.byRole("controlplane")[0]
+		st, err := client(cp.APIAddress).ConsensusStatus(ctxT(t, 5*time.Second), connect.NewRequest(&clusterv1.ConsensusStatusRequest{}))
+		require.NoError(t, err)
+		leader := c.node(st.Msg.LeaderName)
+		require.NoError(t, syscall.Kill(leader.PID, syscall.SIGKILL))
+		killed := time.Now()
+
+		var survivor nodeState
+		for _, n := range c.byRole("controlplane") {
+			if n.Name != leader.Name {
+				survivor = n
+			}
+		}
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			cur, err := client(survivor.APIAddress).GetConfig(ctxT(t, 2*time.Second), connect.NewRequest(&clusterv1.GetConfigRequest{}))
+			require.NoError(ct, err)
+			doc := mutate(t, cur.Msg.Config, func(m map[string]any) {
+				m["cluster"].(map[string]any)["kubernetes"] = map[string]any{"version": "1.37.4"}
+			})
+			_, err = client(survivor.APIAddress).ApplyConfig(ctxT(t, 2*time.Second), connect.NewRequest(&clusterv1.ApplyConfigRequest{Config: doc}))
+			require.NoError(ct, err)
+		}, 30*time.Second, 50*time.Millisecond)
+		t.Logf("write accepted %s after SIGKILL of leader %s", time.Since(killed).Round(time.Millisecond), leader.Name)
+	})
+}
+
+// mutate edits a YAML config document as generic maps.
+func mutate(t *testing.T, doc string, fn func(map[string]any)) string {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, yaml.Unmarshal([]byte(doc), &m))
+	fn(m)
+	out, err := yaml.Marshal(m)
+	require.NoError(t, err)
+	return string(out)
+}
+
+// detail returns the first error detail of type T.
+func detail[T any](t *testing.T, ce *connect.Error) T {
+	t.Helper()
+	for _, d := range ce.Details() {
+		v, err := d.Value()
+		if err != nil {
+			continue
+		}
+		if got, ok := v.(T); ok {
+			return got
+		}
+	}
+	var zero T
+	t.Fatalf("no %T detail in %v", zero, ce)
+	return zero
+}
+
+type invalidConfig struct {
+	name  string
+	field string
+	doc   func(t *testing.T, valid string) string
+}
+
+func edit(fn func(m map[string]any)) func(t *testing.T, valid string) string {
+	return func(t *testing.T, valid string) string { return mutate(t, valid, fn) }
+}
+
+func section(m map[string]any, path ...string) map[string]any {
+	for _, p := range path {
+		m = m[p].(map[string]any)
+	}
+	return m
+}
+
+func nodeAt(m map[string]any, i int) map[string]any { return m["nodes"].([]any)[i].(map[string]any) }
+
+// invalidConfigs are distinct ways to get a config wrong, each with the
+// field path the rejection must name.
+func invalidConfigs(c *localCluster) []invalidConfig {
+	worker := 0
+	for i, n := range c.state.Nodes {
+		if n.Role == "worker" {
+			worker = i
+			break
+		}
+	}
+	return []invalidConfig{
+		{"bad pod CIDR", "cluster.network.podCIDR", edit(func(m map[string]any) { section(m, "cluster", "network")["podCIDR"] = "10.244.0.0/33" })},
+		{"overlapping service CIDR", "cluster.network.serviceCIDR", edit(func(m map[string]any) { section(m, "cluster", "network")["serviceCIDR"] = "10.244.128.0/17" })},
+		{"unknown field", "cluster.bogus", edit(func(m map[string]any) { section(m, "cluster")["bogus"] = true })},
+		{"duplicate node name", "nodes[1].name", edit(func(m map[string]any) { nodeAt(m, 1)["name"] = nodeAt(m, 0)["name"] })},
+		{"missing secret", "secrets.joinToken", edit(func(m map[string]any) { section(m, "secrets")["joinToken"] = "" })},
+		{"wrong apiVersion", "apiVersion", edit(func(m map[string]any) { m["apiVersion"] = "cairn.dev/v9" })},
+		{"wrong kind", "kind", edit(func(m map[string]any) { m["kind"] = "MachineConfig" })},
+		{"expect below one", "cluster.controlPlane.expect", edit(func(m map[string]any) { section(m, "cluster", "controlPlane")["expect"] = 0 })},
+		{"bad API address", "nodes[0].apiAddress", edit(func(m map[string]any) { nodeAt(m, 0)["apiAddress"] = "not-an-address" })},
+		{"raft address on a worker", fmt.Sprintf("nodes[%d].raftAddress", worker), edit(func(m map[string]any) { nodeAt(m, worker)["raftAddress"] = "127.0.0.1:6442" })},
+		{"unknown role", "nodes[0].role", edit(func(m map[string]any) { nodeAt(m, 0)["role"] = "boss" })},
+		{"bad MTU", "nodes[0].network.links[0].mtu", edit(func(m map[string]any) {
+			nodeAt(m, 0)["network"] = map[string]any{"links": []any{map[string]any{"name": "eth0", "mtu": 10}}}
+		})},
+		{"bad seed", "cluster.seeds[0]", edit(func(m map[string]any) { section(m, "cluster")["seeds"] = []any{"nohost"} })},
+		{"not YAML at all", "", func(*testing.T, string) string { return "{{{ not yaml" }},
+	}
+}
+

@@ -1,0 +1,202 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/stretchr/testify/require"
+
+	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
+	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
+)
+
+// bin holds the binaries TestMain builds: cairnd, cairnctl, buf.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cairn-integration-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = dir
+	code := func() int {
+		if err := build(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "build binaries:", err)
+			return 1
+		}
+		return m.Run()
+	}()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// build compiles the binaries under test, and buf from the tools module.
+func build(dir string) error {
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	for _, args := range [][]string{
+		{"build", "-o", dir + "/", "./cmd/cairnd", "./cmd/cairnctl"},
+		{"build", "-modfile=tools/go.mod", "-o", dir + "/buf", "github.com/bufbuild/buf/cmd/buf"},
+	} {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	return nil
+}
+
+func repoRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Dir(strings.TrimSpace(string(out))), nil
+}
+
+// localCluster is one `cairnctl cluster create` cluster.
+type localCluster struct {
+	t     *testing.T
+	name  string
+	dir   string // HOME and --state for the CLI
+	state clusterState
+}
+
+type clusterState struct {
+	Name   string      `json:"name"`
+	Subnet int         `json:"subnet"`
+	Nodes  []nodeState `json:"nodes"`
+}
+
+type nodeState struct {
+	Name       string `json:"name"`
+	Role       string `json:"role"`
+	APIAddress string `json:"apiAddress"`
+	PID        int    `json:"pid"`
+	LogFile    string `json:"logFile"`
+	Running    bool   `json:"running"`
+}
+
+// createCluster runs `cairnctl cluster create` and registers its destroy.
+func createCluster(t *testing.T, name string, controlPlanes, workers int) *localCluster {
+	t.Helper()
+	c := &localCluster{t: t, name: name, dir: t.TempDir()}
+	start := time.Now()
+	out, err := c.ctl("cluster", "create", "--name", name,
+		"--controlplanes", fmt.Sprint(controlPlanes), "--workers", fmt.Sprint(workers),
+		"--cairnd", filepath.Join(bin, "cairnd"), "--wait-timeout", "90s")
+	if err != nil {
+		c.dumpLogs()
+	}
+	require.NoError(t, err, "cluster create:\n%s", out)
+	t.Logf("cluster %s created and healthy in %s", name, time.Since(start).Round(time.Millisecond))
+	t.Cleanup(func() {
+		if out, err := c.ctl("cluster", "destroy", "--name", name); err != nil {
+			t.Errorf("cluster destroy: %v\n%s", err, out)
+		}
+	})
+	c.refresh()
+	return c
+}
+
+// ctl runs cairnctl with this cluster's HOME and state directory.
+func (c *localCluster) ctl(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	global := []string{"--cairnconfig", filepath.Join(c.dir, "cairnconfig")}
+	if len(args) > 0 && args[0] == "cluster" {
+		args = append(args, "--state", filepath.Join(c.dir, "clusters"))
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "cairnctl"), append(global, args...)...)
+	cmd.Env = append(os.Environ(), "HOME="+c.dir)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	err := cmd.Run()
+	return buf.String(), err
+}
+
+// refresh reloads `cluster show -o json`.
+func (c *localCluster) refresh() {
+	c.t.Helper()
+	out, err := c.ctl("cluster", "show", "--name", c.name, "-o", "json")
+	require.NoError(c.t, err, out)
+	require.NoError(c.t, json.Unmarshal([]byte(out), &c.state), out)
+	require.NotEmpty(c.t, c.state.Nodes)
+}
+
+func (c *localCluster) node(name string) nodeState {
+	for _, n := range c.state.Nodes {
+		if n.Name == name {
+			return n
+		}
+	}
+	c.t.Fatalf("no node %s", name)
+	return nodeState{}
+}
+
+func (c *localCluster) byRole(role string) []nodeState {
+	var out []nodeState
+	for _, n := range c.state.Nodes {
+		if n.Role == role {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func (c *localCluster) dumpLogs() {
+	logs, _ := filepath.Glob(filepath.Join(c.dir, "clusters", c.name, "logs", "*.log"))
+	for _, l := range logs {
+		data, _ := os.ReadFile(l)
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		c.t.Logf("--- %s (last lines)\n%s", l, strings.Join(lines[max(0, len(lines)-15):], "\n"))
+	}
+}
+
+// bufCurl runs buf curl against a node over h2c.
+func bufCurl(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "buf"), append([]string{"curl", "--http2-prior-knowledge"}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		return stdout.String() + stderr.String(), fmt.Errorf("buf curl %v: %w", args, err)
+	}
+	return stdout.String(), nil
+}
+
+// client is a Connect client for one node's cluster service (gRPC over h2c).
+func client(addr string) clusterv1connect.ClusterServiceClient {
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	return clusterv1connect.NewClusterServiceClient(&http.Client{Transport: tr}, "http://"+addr, connect.WithGRPC())
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func getConfig(t *testing.T, addr string, stale bool) *clusterv1.GetConfigResponse {
+	t.Helper()
+	res, err := client(addr).GetConfig(ctxT(t, 10*time.Second), connect.NewRequest(&clusterv1.GetConfigRequest{Stale: stale}))
+	require.NoError(t, err, "GetConfig on %s", addr)
+	return res.Msg
+}
