@@ -148,7 +148,7 @@ func TestLocalCluster(t *testing.T) {
 }
 
 // mutate edits a YAML config document as generic maps.
-func mutate(t *testing.T, doc string, fn func(map[string]any)) string {
+func mutate(t testing.TB, doc string, fn func(map[string]any)) string {
 	t.Helper()
 	var m map[string]any
 	require.NoError(t, yaml.Unmarshal([]byte(doc), &m))
@@ -159,7 +159,7 @@ func mutate(t *testing.T, doc string, fn func(map[string]any)) string {
 }
 
 // detail returns the first error detail of type T.
-func detail[T any](t *testing.T, ce *connect.Error) T {
+func detail[T any](t testing.TB, ce *connect.Error) T {
 	t.Helper()
 	for _, d := range ce.Details() {
 		v, err := d.Value()

@@ -70,7 +70,7 @@ func repoRoot() (string, error) {
 
 // localCluster is one `cairnctl cluster create` cluster.
 type localCluster struct {
-	t     *testing.T
+	t     testing.TB
 	name  string
 	dir   string // HOME and --state for the CLI
 	state clusterState
@@ -92,7 +92,7 @@ type nodeState struct {
 }
 
 // createCluster runs `cairnctl cluster create` and registers its destroy.
-func createCluster(t *testing.T, name string, controlPlanes, workers int) *localCluster {
+func createCluster(t testing.TB, name string, controlPlanes, workers int) *localCluster {
 	t.Helper()
 	c := &localCluster{t: t, name: name, dir: t.TempDir()}
 	start := time.Now()
@@ -188,13 +188,13 @@ func client(addr string) clusterv1connect.ClusterServiceClient {
 	return clusterv1connect.NewClusterServiceClient(&http.Client{Transport: tr}, "http://"+addr, connect.WithGRPC())
 }
 
-func ctxT(t *testing.T, d time.Duration) context.Context {
+func ctxT(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-func getConfig(t *testing.T, addr string, stale bool) *clusterv1.GetConfigResponse {
+func getConfig(t testing.TB, addr string, stale bool) *clusterv1.GetConfigResponse {
 	t.Helper()
 	res, err := client(addr).GetConfig(ctxT(t, 10*time.Second), connect.NewRequest(&clusterv1.GetConfigRequest{Stale: stale}))
 	require.NoError(t, err, "GetConfig on %s", addr)
