@@ -1,0 +1,139 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/formation"
+	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
+	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
+	machinev1 "github.com/cairn-project/cairn/proto/gen/cairn/machine/v1"
+	"github.com/cairn-project/cairn/proto/gen/cairn/machine/v1/machinev1connect"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, leakOpts...)
+}
+
+var leakOpts = []goleak.Option{goleak.IgnoreTopFunction("github.com/hashicorp/raft.(*deferError).Error")}
+
+// waitNoLeaks waits until every goroutine the nodes started has ended:
+// memberlist's last probe of a stopped member ends on its own within a
+// probe interval, after Close returns.
+func waitNoLeaks(t *testing.T) {
+	// Polled by hand: assert.Eventually's own goroutine would count as a leak.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(5 * time.Second)
+	err := goleak.Find(leakOpts...)
+	for err != nil && time.Now().Before(deadline) {
+		<-tick.C
+		err = goleak.Find(leakOpts...)
+	}
+	require.NoError(t, err)
+}
+
+// freeSubnet finds a 127.0.N.0/24 whose first addresses have the API port free.
+func freeSubnet(t *testing.T) int {
+	for n := 100 + os.Getpid()%100; ; n = n%250 + 1 {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.%d.1:%d", n, config.DefaultAPIPort))
+		if err == nil {
+			_ = ln.Close()
+			return n
+		}
+	}
+}
+
+func h2cClient() *http.Client {
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: tr}
+}
+
+// TestNodesInProcess runs a 3+1 cluster of full nodes in one process and
+// checks forwarding from a worker, node proxying and applied revisions.
+func TestNodesInProcess(t *testing.T) {
+	cfg, err := config.Generate(config.GenerateOptions{ClusterName: "inproc", ControlPlanes: 3, Workers: 1, LoopbackSubnet: freeSubnet(t)})
+	require.NoError(t, err)
+	doc, err := cfg.Marshal(false)
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, len(cfg.Nodes))
+	for _, n := range cfg.Nodes {
+		go func() {
+			done <- Run(ctx, Options{
+				Config: doc, Name: n.Name, StateDir: t.TempDir(), Mode: ModeProcess,
+				Profile: formation.TestProfile(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			})
+		}()
+	}
+	t.Cleanup(func() {
+		cancel()
+		for range cfg.Nodes {
+			assert.NoError(t, <-done)
+		}
+		waitNoLeaks(t)
+	})
+
+	worker := cfg.Nodes[len(cfg.Nodes)-1]
+	require.Equal(t, config.RoleWorker, worker.Role)
+	wc := clusterv1connect.NewClusterServiceClient(h2cClient(), "http://"+worker.APIEndpoint(), connect.WithGRPC())
+	var cur *clusterv1.GetConfigResponse
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		res, err := wc.GetConfig(context.Background(), connect.NewRequest(&clusterv1.GetConfigRequest{}))
+		require.NoError(ct, err)
+		cur = res.Msg
+	}, 20*time.Second, 20*time.Millisecond)
+
+	// A write sent to the worker is forwarded to the leader.
+	next := cfg.Redacted()
+	next.Cluster.Kubernetes.Version = "1.38.9"
+	nextDoc, err := next.Marshal(false)
+	require.NoError(t, err)
+	res, err := wc.ApplyConfig(context.Background(), connect.NewRequest(&clusterv1.ApplyConfigRequest{Config: string(nextDoc), ExpectedRevision: cur.Revision}))
+	require.NoError(t, err)
+
+	// Every node reports the new revision as applied (through gossip).
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		m, err := wc.Members(context.Background(), connect.NewRequest(&clusterv1.MembersRequest{}))
+		require.NoError(ct, err)
+		require.Len(ct, m.Msg.Members, 4)
+		for _, mm := range m.Msg.Members {
+			assert.Equal(ct, res.Msg.Revision, mm.AppliedConfigRevision, mm.Name)
+		}
+	}, 20*time.Second, 20*time.Millisecond)
+
+	// Cairn-Node reaches another node through the worker's endpoint.
+	mc := machinev1connect.NewMachineServiceClient(h2cClient(), "http://"+worker.APIEndpoint(), connect.WithGRPC())
+	req := connect.NewRequest(&machinev1.VersionRequest{})
+	req.Header().Set("Cairn-Node", cfg.Nodes[1].Name)
+	v, err := mc.Version(context.Background(), req)
+	require.NoError(t, err)
+	assert.Equal(t, cfg.Nodes[1].Name, v.Msg.NodeName)
+
+	req = connect.NewRequest(&machinev1.VersionRequest{})
+	req.Header().Set("Cairn-Node", "nosuchnode")
+	_, err = mc.Version(context.Background(), req)
+	assert.Equal(t, connect.CodeNotFound, connect.CodeOf(err))
+}
+
+func TestRunRefusesInvalidConfig(t *testing.T) {
+	err := Run(context.Background(), Options{Config: []byte("apiVersion: cairn.dev/v1alpha1\nkind: ClusterConfig\n"), Name: "x", StateDir: t.TempDir()})
+	var ve *config.ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.NotEmpty(t, ve.Violations)
+}
