@@ -16,7 +16,9 @@ import (
 	"github.com/cairn-project/cairn/node/api"
 	"github.com/cairn-project/cairn/node/cfgstore"
 	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/controllers"
 	"github.com/cairn-project/cairn/node/formation"
+	"github.com/cairn-project/cairn/node/runtime"
 )
 
 // Modes cairnd runs in (see shared DESIGN.md, "Binaries and modes").
@@ -92,7 +94,13 @@ func Run(ctx context.Context, o Options) error {
 	if agent.Store != nil {
 		agent.Store.AddLeaderFunc(func(ctx context.Context) { seedConfig(ctx, log, agent, cfg) })
 	}
-	srv := api.New(api.Options{NodeName: self.Name, Mode: o.Mode, Slot: "A", Agent: agent, Logger: log})
+	state := runtime.NewState()
+	rt := runtime.New(state, runtime.Options{Logger: log})
+	if err := registerControllers(rt, agent); err != nil {
+		_ = ln.Close()
+		return errors.Join(err, agent.Close())
+	}
+	srv := api.New(api.Options{NodeName: self.Name, Mode: o.Mode, Slot: "A", Agent: agent, Resources: state, Logger: log})
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	if o.Ready != nil {
@@ -100,9 +108,15 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	ctrlCtx, stopControllers := context.WithCancel(ctx)
-	applied := &appliedConfig{log: log, agent: agent, apiAddr: self.APIEndpoint()}
-	ctrlDone := make(chan struct{})
-	go func() { defer close(ctrlDone); applied.run(ctrlCtx) }()
+	source := &configSource{log: log, state: state, apiAddr: self.APIEndpoint()}
+	ctrlDone := make(chan struct{}, 2)
+	go func() { defer func() { ctrlDone <- struct{}{} }(); source.run(ctrlCtx) }()
+	go func() {
+		defer func() { ctrlDone <- struct{}{} }()
+		if err := rt.Run(ctrlCtx); err != nil && ctrlCtx.Err() == nil {
+			log.Error("controller runtime stopped", "error", err)
+		}
+	}()
 
 	select {
 	case <-ctx.Done():
@@ -112,9 +126,22 @@ func Run(ctx context.Context, o Options) error {
 	log.Info("shutting down")
 	stopControllers()
 	<-ctrlDone
+	<-ctrlDone
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return errors.Join(err, srv.Shutdown(shutdownCtx), agent.Close())
+}
+
+// registerControllers adds the node's controllers to the runtime.
+func registerControllers(rt *runtime.Runtime, agent *formation.Agent) error {
+	for _, c := range []runtime.Controller{
+		&controllers.ConfigStatus{Report: agent.SetConfigRevision},
+	} {
+		if err := rt.Register(c); err != nil {
+			return fmt.Errorf("register controller %s: %w", c.Name(), err)
+		}
+	}
+	return nil
 }
 
 // seedConfig stores the bootstrap config once this node leads, retrying

@@ -17,11 +17,14 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/controllers"
 	"github.com/cairn-project/cairn/node/formation"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 	machinev1 "github.com/cairn-project/cairn/proto/gen/cairn/machine/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/machine/v1/machinev1connect"
+	resourcev1 "github.com/cairn-project/cairn/proto/gen/cairn/resource/v1"
+	"github.com/cairn-project/cairn/proto/gen/cairn/resource/v1/resourcev1connect"
 )
 
 func TestMain(m *testing.M) {
@@ -124,6 +127,15 @@ func TestNodesInProcess(t *testing.T) {
 	v, err := mc.Version(context.Background(), req)
 	require.NoError(t, err)
 	assert.Equal(t, cfg.Nodes[1].Name, v.Msg.NodeName)
+
+	// The node's local resources are served by the resource service.
+	rc := resourcev1connect.NewResourceServiceClient(h2cClient(), "http://"+worker.APIEndpoint(), connect.WithGRPC())
+	st, err := rc.Get(context.Background(), connect.NewRequest(&resourcev1.GetRequest{Type: controllers.TypeConfigStatus, Id: controllers.IDApplied}))
+	require.NoError(t, err)
+	assert.Contains(t, st.Msg.Resource.SpecYaml, fmt.Sprintf("revision: %d", res.Msg.Revision))
+	cc, err := rc.Get(context.Background(), connect.NewRequest(&resourcev1.GetRequest{Type: controllers.TypeClusterConfig, Id: controllers.IDCluster}))
+	require.NoError(t, err)
+	assert.NotContains(t, cc.Msg.Resource.SpecYaml, cfg.Secrets.GossipKey, "local resources never hold secrets")
 
 	req = connect.NewRequest(&machinev1.VersionRequest{})
 	req.Header().Set("Cairn-Node", "nosuchnode")

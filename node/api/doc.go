@@ -1,4 +1,5 @@
-// Package api serves the node API: cairn.machine.v1 and cairn.cluster.v1 over
+// Package api serves the node API: cairn.machine.v1, cairn.cluster.v1 and
+// cairn.resource.v1 (the node's local controller resources) over
 // Connect, gRPC and gRPC-Web on one port (HTTP/1.1 and h2c), with gRPC
 // reflection (v1 and v1alpha) and grpc.health.v1. Cluster writes and
 // linearizable reads that reach a follower or a worker are forwarded to the

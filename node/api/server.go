@@ -18,8 +18,10 @@ import (
 
 	"github.com/cairn-project/cairn/gossip"
 	"github.com/cairn-project/cairn/node/formation"
+	"github.com/cairn-project/cairn/node/runtime"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/machine/v1/machinev1connect"
+	"github.com/cairn-project/cairn/proto/gen/cairn/resource/v1/resourcev1connect"
 )
 
 // Headers the API understands.
@@ -38,7 +40,10 @@ type Options struct {
 	Mode     string // pid1, container, process
 	Slot     string
 	Agent    *formation.Agent
-	Logger   *slog.Logger
+	// Resources is the node's controller state, served read-only by
+	// cairn.resource.v1; nil leaves that service off.
+	Resources *runtime.State
+	Logger    *slog.Logger
 }
 
 // Server is one node's API.
@@ -69,6 +74,10 @@ func New(opts Options) *Server {
 	services := []string{machinev1connect.MachineServiceName, clusterv1connect.ClusterServiceName}
 	s.mux.Handle(machinev1connect.NewMachineServiceHandler(&machineService{s: s}))
 	s.mux.Handle(clusterv1connect.NewClusterServiceHandler(&clusterService{s: s}))
+	if opts.Resources != nil {
+		s.mux.Handle(NewResourceHandler(opts.Resources))
+		services = append(services, resourcev1connect.ResourceServiceName)
+	}
 	reflector := grpcreflect.NewStaticReflector(services...)
 	s.mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	s.mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
