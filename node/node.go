@@ -96,7 +96,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	state := runtime.NewState()
 	rt := runtime.New(state, runtime.Options{Logger: log})
-	if err := registerControllers(rt, agent); err != nil {
+	if err := registerControllers(rt, agent, self.Name, o.Mode != ModeProcess, log); err != nil {
 		_ = ln.Close()
 		return errors.Join(err, agent.Close())
 	}
@@ -109,8 +109,14 @@ func Run(ctx context.Context, o Options) error {
 
 	ctrlCtx, stopControllers := context.WithCancel(ctx)
 	source := &configSource{log: log, state: state, apiAddr: self.APIEndpoint()}
-	ctrlDone := make(chan struct{}, 2)
+	ctrlDone := make(chan struct{}, 3)
 	go func() { defer func() { ctrlDone <- struct{}{} }(); source.run(ctrlCtx) }()
+	go func() {
+		defer func() { ctrlDone <- struct{}{} }()
+		if err := controllers.WatchKernel(ctrlCtx, state); err != nil {
+			log.Warn("kernel network notifications unavailable; observing after applies only", "error", err)
+		}
+	}()
 	go func() {
 		defer func() { ctrlDone <- struct{}{} }()
 		if err := rt.Run(ctrlCtx); err != nil && ctrlCtx.Err() == nil {
@@ -125,16 +131,22 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log.Info("shutting down")
 	stopControllers()
-	<-ctrlDone
-	<-ctrlDone
+	for range cap(ctrlDone) {
+		<-ctrlDone
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return errors.Join(err, srv.Shutdown(shutdownCtx), agent.Close())
 }
 
-// registerControllers adds the node's controllers to the runtime.
-func registerControllers(rt *runtime.Runtime, agent *formation.Agent) error {
+// registerControllers adds the node's controllers to the runtime. Only in
+// pid1 and container modes does the node own the kernel's network; in
+// process mode it plans and reports.
+func registerControllers(rt *runtime.Runtime, agent *formation.Agent, name string, ownsKernel bool, log *slog.Logger) error {
 	for _, c := range []runtime.Controller{
+		&controllers.NetworkSpec{NodeName: name},
+		&controllers.NetworkApply{Apply: ownsKernel, Logger: log.With("controller", "network-apply")},
+		&controllers.NetworkObserve{},
 		&controllers.ConfigStatus{Report: agent.SetConfigRevision},
 	} {
 		if err := rt.Register(c); err != nil {

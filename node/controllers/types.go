@@ -1,6 +1,9 @@
 package controllers
 
-import "github.com/cairn-project/cairn/node/config"
+import (
+	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/network"
+)
 
 // Resource types and IDs the node's controllers exchange.
 const (
@@ -10,8 +13,24 @@ const (
 	// TypeConfigStatus holds the revision this node has applied (ID "applied").
 	TypeConfigStatus = "ConfigStatus"
 
+	// TypeNetworkSpec holds this node's desired network (ID "desired").
+	TypeNetworkSpec = "NetworkSpec"
+	// TypeNetworkStatus holds the outcome of applying it (ID "status").
+	TypeNetworkStatus = "NetworkStatus"
+	// TypeKernelEvents counts kernel network notifications (ID "netlink");
+	// a change wakes the observers.
+	TypeKernelEvents = "KernelNetworkEvents"
+	// Observed kernel state, one resource per object, as `cairnctl get
+	// links|addresses|routes` shows them.
+	TypeLinks     = "links"
+	TypeAddresses = "addresses"
+	TypeRoutes    = "routes"
+
 	IDCluster = "cluster"
 	IDApplied = "applied"
+	IDDesired = "desired"
+	IDStatus  = "status"
+	IDNetlink = "netlink"
 )
 
 // ClusterConfigSpec is the spec of the ClusterConfig resource.
@@ -23,4 +42,28 @@ type ClusterConfigSpec struct {
 // ConfigStatusSpec is the spec of the ConfigStatus resource.
 type ConfigStatusSpec struct {
 	Revision uint64 `json:"revision"`
+}
+
+// NetworkSpecSpec is this node's desired network at a config revision.
+type NetworkSpecSpec struct {
+	Revision uint64          `json:"revision"`
+	Desired  network.Desired `json:"desired"`
+}
+
+// NetworkStatusSpec is the outcome of converging the kernel to a spec.
+type NetworkStatusSpec struct {
+	Revision uint64 `json:"revision"`
+	// Mode is "applied" (the kernel was changed) or "planned" (process mode:
+	// the changes are only reported).
+	Mode    string   `json:"mode"`
+	Changes []string `json:"changes,omitempty"`
+	Error   string   `json:"error,omitempty"`
+	// Managed is what this node owns in the kernel: removed from the config,
+	// it is removed from the kernel; anything else is left alone.
+	Managed network.Desired `json:"managed"`
+}
+
+// KernelEventsSpec counts netlink notifications seen.
+type KernelEventsSpec struct {
+	Seq uint64 `json:"seq"`
 }
