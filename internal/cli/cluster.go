@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+)
+
+// defaultClusterName is the name cluster commands use without --name.
+const defaultClusterName = "local"
+
+// clusterLocation are the flags that locate a local cluster's state.
+type clusterLocation struct {
+	name     string
+	stateDir string
+}
+
+func (l *clusterLocation) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&l.name, "name", defaultClusterName, "cluster name")
+	cmd.Flags().StringVar(&l.stateDir, "state", "", "directory holding local clusters (default $HOME/.cairn/clusters)")
+	_ = cmd.MarkFlagDirname("state")
+}
+
+// dir returns the absolute directory of the named cluster's state.
+func (l *clusterLocation) dir() (string, error) {
+	root := l.stateDir
+	if root == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("locate the cluster state: %w", err)
+		}
+		root = filepath.Join(home, ".cairn", "clusters")
+	}
+	if l.name == "" || l.name != filepath.Base(l.name) || l.name == "." || l.name == ".." {
+		return "", fmt.Errorf("%w: --name %q is not a plain name", ErrUsage, l.name)
+	}
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return "", fmt.Errorf("locate the cluster state: %w", err)
+	}
+	return filepath.Join(root, l.name), nil
+}
+
+func newClusterCommand(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cluster",
+		Short: "Run local clusters of cairnd processes",
+		Long: `Create, show and destroy local clusters: one cairnd process per node, each
+on its own loopback address 127.0.N.M with the default ports, as on real
+hosts. State (configuration, node data, logs, PIDs) lives in
+--state/NAME; nothing keeps running besides the nodes themselves.`,
+		Args: cobra.NoArgs,
+	}
+	cmd.AddCommand(newClusterCreateCommand(g), newClusterShowCommand(g), newClusterDestroyCommand(g))
+	return cmd
+}
+
+// destroyCommand is the command line that removes this cluster, for hints.
+func (l *clusterLocation) destroyCommand() string {
+	cmd := "cairnctl cluster destroy --name " + l.name
+	if l.stateDir != "" {
+		cmd += " --state " + l.stateDir
+	}
+	return cmd
+}

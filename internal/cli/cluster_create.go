@@ -1,0 +1,239 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cairn-project/cairn/node/config"
+)
+
+// healthRequestTimeout bounds each request while cluster create waits, so a
+// node that is still starting cannot stall a round.
+const healthRequestTimeout = 3 * time.Second
+
+type clusterCreateOptions struct {
+	loc               clusterLocation
+	controlPlanes     int
+	workers           int
+	subnet            int
+	kubernetesVersion string
+	cairnd            string
+	waitTimeout       time.Duration
+}
+
+func newClusterCreateCommand(g *globals) *cobra.Command {
+	var o clusterCreateOptions
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create a local cluster of cairnd processes",
+		Long: `Generate a cluster configuration on a free loopback subnet 127.0.N.0/24,
+start one cairnd process per node in the background, and wait until the
+cluster is healthy (see 'cairnctl health').
+
+Everything goes to --state/NAME: cluster.yaml, cairnconfig, state.json,
+nodes/NODE (node data) and logs/NODE.log. The new context NAME is merged
+into the client config (--cairnconfig, $CAIRNCONFIG or
+$HOME/.cairn/config) and made current. The nodes keep running after
+cairnctl exits; stop them with 'cairnctl cluster destroy'.
+
+If the cluster does not become healthy in --wait-timeout, the last log lines
+of the unhealthy nodes are printed and the state is left for debugging.`,
+		Example: `  cairnctl cluster create
+  cairnctl cluster create --name dev --controlplanes 1 --workers 0
+  cairnctl cluster create --cairnd ./bin/cairnd --subnet 42 --wait-timeout 2m`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runClusterCreate(cmd.Context(), g, o)
+		},
+	}
+	o.loc.register(cmd)
+	f := cmd.Flags()
+	f.IntVar(&o.controlPlanes, "controlplanes", 3, "number of control-plane nodes")
+	f.IntVar(&o.workers, "workers", 2, "number of worker nodes")
+	f.IntVar(&o.subnet, "subnet", 0, "N of the loopback subnet 127.0.N.0/24 (default: the first free one from 10 to 250)")
+	f.StringVar(&o.kubernetesVersion, "kubernetes-version", config.DefaultKubernetesVersion, "Kubernetes version")
+	f.StringVar(&o.cairnd, "cairnd", "", "cairnd binary (default: next to cairnctl, else in PATH)")
+	f.DurationVar(&o.waitTimeout, "wait-timeout", 60*time.Second, "how long to wait for the cluster to become healthy")
+	_ = cmd.MarkFlagFilename("cairnd")
+	return cmd
+}
+
+func runClusterCreate(ctx context.Context, g *globals, o clusterCreateOptions) error {
+	cairnd, err := findCairnd(o.cairnd)
+	if err != nil {
+		return err
+	}
+	dir, err := o.loc.dir()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %s exists; run '%s' first", ErrClusterExists, dir, o.loc.destroyCommand())
+	}
+	subnet := o.subnet
+	if subnet == 0 {
+		if subnet, err = pickSubnet(usedSubnets(filepath.Dir(dir)), func(n int) bool {
+			return subnetFree(n, o.controlPlanes+o.workers)
+		}); err != nil {
+			return err
+		}
+	}
+	cfg, err := config.Generate(config.GenerateOptions{
+		ClusterName: o.loc.name, ControlPlanes: o.controlPlanes, Workers: o.workers,
+		KubernetesVersion: o.kubernetesVersion, LoopbackSubnet: subnet,
+	})
+	if err != nil {
+		return err
+	}
+	files, err := writeClusterFiles(dir, cfg)
+	if err != nil {
+		return err
+	}
+	out := g.streams.Out
+	fmt.Fprintf(out, "creating cluster %q: %d control %s, %d %s on 127.0.%d.0/24 (state in %s)\n",
+		o.loc.name, o.controlPlanes, plural(o.controlPlanes, "plane", "planes"),
+		o.workers, plural(o.workers, "worker", "workers"), subnet, dir)
+	st, err := startNodes(cairnd, dir, files.cluster, cfg, subnet)
+	if err != nil {
+		return fmt.Errorf("%w; clean up with '%s'", err, o.loc.destroyCommand())
+	}
+	endpoints := controlPlaneEndpoints(cfg)
+	c := newAPIClient(endpoints, min(g.timeout, healthRequestTimeout))
+	defer c.Close()
+	checks, err := waitHealthy(ctx, c, out, healthWait{
+		wait: true, timeout: o.waitTimeout, what: fmt.Sprintf("cluster %q to become healthy", o.loc.name),
+		abort: func() error { return exitedNodes(st) },
+	})
+	if err != nil {
+		printNodeLogs(g.streams.Err, st, failingNodes(st, checks))
+		return fmt.Errorf("%w; state left in %s for debugging, remove it with '%s'", err, dir, o.loc.destroyCommand())
+	}
+	return finishCreate(g, o.loc, endpoints, files.client)
+}
+
+// finishCreate merges the new context into the client config and says
+// what to do next.
+func finishCreate(g *globals, loc clusterLocation, endpoints []string, clusterClientConfig string) error {
+	name := loc.name
+	path, err := g.clientConfigPath()
+	if err != nil {
+		return err
+	}
+	cc, err := ReadClientConfig(path)
+	if err != nil {
+		return err
+	}
+	cc.Merge(name, Context{Endpoints: endpoints}, true)
+	if err := WriteClientConfig(path, cc); err != nil {
+		return err
+	}
+	out := g.streams.Out
+	fmt.Fprintf(out, "\ncluster %q is healthy\n", name)
+	fmt.Fprintf(out, "endpoints: %s\n", strings.Join(endpoints, ", "))
+	fmt.Fprintf(out, "context %q merged into %s and made current\n\n", name, path)
+	fmt.Fprintf(out, "next:\n")
+	fmt.Fprintf(out, "  cairnctl --cairnconfig %s get members\n", clusterClientConfig)
+	fmt.Fprintf(out, "  cairnctl get members\n  cairnctl health\n  cairnctl config get\n")
+	fmt.Fprintf(out, "  %s\n", loc.destroyCommand())
+	return nil
+}
+
+// startNodes starts one cairnd per node and records them in state.json,
+// also when a start fails, so that destroy can stop the ones that run.
+func startNodes(cairnd, dir, clusterYAML string, cfg *config.Config, subnet int) (*clusterState, error) {
+	st := &clusterState{Name: cfg.Cluster.Name, Subnet: subnet}
+	var startErr error
+	for _, n := range cfg.Nodes {
+		ns := nodeState{
+			Name: n.Name, Role: string(n.Role), APIAddress: n.APIEndpoint(),
+			LogFile:  filepath.Join(dir, "logs", n.Name+".log"),
+			StateDir: filepath.Join(dir, "nodes", n.Name),
+		}
+		for _, d := range []string{filepath.Dir(ns.LogFile), ns.StateDir} {
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				return st, errors.Join(fmt.Errorf("create %s: %w", d, err), writeState(dir, st))
+			}
+		}
+		ns.PID, startErr = startDetached(cairnd, []string{
+			"--config", clusterYAML, "--name", n.Name, "--state-dir", ns.StateDir, "--log-format", "text",
+		}, ns.LogFile)
+		if startErr != nil {
+			break
+		}
+		st.Nodes = append(st.Nodes, ns)
+	}
+	return st, errors.Join(startErr, writeState(dir, st))
+}
+
+// exitedNodes returns ErrNodeExited naming every node whose process is gone.
+func exitedNodes(st *clusterState) error {
+	var gone []string
+	for _, n := range st.Nodes {
+		if !processRunning(n.PID) {
+			gone = append(gone, n.Name)
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrNodeExited, strings.Join(gone, ", "))
+}
+
+// failingNodes picks the nodes whose logs explain a failure: exited ones,
+// then those the checks implicate, else all of them.
+func failingNodes(st *clusterState, checks []check) []string {
+	seen := map[string]bool{}
+	var out []string
+	addNode := func(n string) {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	for _, n := range st.Nodes {
+		if !processRunning(n.PID) {
+			addNode(n.Name)
+		}
+	}
+	for _, c := range checks {
+		for _, n := range c.nodes {
+			addNode(n)
+		}
+	}
+	if len(out) == 0 {
+		for _, n := range st.Nodes {
+			addNode(n.Name)
+		}
+	}
+	return out
+}
+
+// findCairnd locates the cairnd binary: the flag, then next to the running
+// executable, then PATH.
+func findCairnd(flag string) (string, error) {
+	if flag != "" {
+		if _, err := os.Stat(flag); err != nil {
+			return "", fmt.Errorf("%w: --cairnd: %w", ErrCairndNotFound, err)
+		}
+		return filepath.Abs(flag)
+	}
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "cairnd")
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath("cairnd"); err == nil {
+		return filepath.Abs(p)
+	}
+	return "", fmt.Errorf("%w next to cairnctl or in PATH; build it with 'go build ./cmd/cairnd' and pass --cairnd", ErrCairndNotFound)
+}

@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// stateFile is the name of a local cluster's state record.
+const stateFile = "state.json"
+
+// clusterState is state.json: what cluster create started, so that show
+// and destroy need nothing else.
+type clusterState struct {
+	Name   string      `json:"name"`
+	Subnet int         `json:"subnet"`
+	Nodes  []nodeState `json:"nodes"`
+}
+
+// nodeState is one node process of a local cluster.
+type nodeState struct {
+	Name       string `json:"name"`
+	Role       string `json:"role"`
+	APIAddress string `json:"apiAddress"`
+	PID        int    `json:"pid"`
+	LogFile    string `json:"logFile"`
+	StateDir   string `json:"stateDir"`
+}
+
+// writeState records st in dir/state.json.
+func writeState(dir string, st *clusterState) error {
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode cluster state: %w", err)
+	}
+	return writeFileAtomic(filepath.Join(dir, stateFile), append(data, '\n'), 0o600)
+}
+
+// readState reads dir/state.json; a missing file is ErrClusterNotFound.
+func readState(dir string) (*clusterState, error) {
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: no %s in %s", ErrClusterNotFound, stateFile, dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read cluster state: %w", err)
+	}
+	var st clusterState
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", filepath.Join(dir, stateFile), err)
+	}
+	return &st, nil
+}
+
+// usedSubnets returns the subnets recorded by every cluster under root, so
+// a stopped but not destroyed cluster keeps its addresses.
+func usedSubnets(root string) map[int]bool {
+	out := map[int]bool{}
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return out
+	}
+	for _, e := range entries {
+		if st, err := readState(filepath.Join(root, e.Name())); err == nil {
+			out[st.Subnet] = true
+		}
+	}
+	return out
+}

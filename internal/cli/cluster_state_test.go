@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestStateFileShapeAndRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	st := &clusterState{Name: "local", Subnet: 12, Nodes: []nodeState{{
+		Name: "cp1", Role: "controlplane", APIAddress: "127.0.12.1:6440", PID: 42,
+		LogFile: "/x/logs/cp1.log", StateDir: "/x/nodes/cp1",
+	}}}
+
+	require.NoError(t, writeState(dir, st))
+
+	data, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"name":"local","subnet":12,"nodes":[{"name":"cp1","role":"controlplane",
+		"apiAddress":"127.0.12.1:6440","pid":42,"logFile":"/x/logs/cp1.log","stateDir":"/x/nodes/cp1"}]}`, string(data))
+	back, err := readState(dir)
+	require.NoError(t, err)
+	assert.Equal(t, st, back)
+}
+
+func TestReadStateMissingIsClusterNotFound(t *testing.T) {
+	_, err := readState(t.TempDir())
+	require.ErrorIs(t, err, ErrClusterNotFound)
+}
+
+func TestUsedSubnetsReadsEveryCluster(t *testing.T) {
+	root := t.TempDir()
+	for name, subnet := range map[string]int{"a": 10, "b": 13} {
+		require.NoError(t, writeState(filepath.Join(root, name), &clusterState{Name: name, Subnet: subnet}))
+	}
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "junk"), 0o700))
+
+	assert.Equal(t, map[int]bool{10: true, 13: true}, usedSubnets(root))
+	assert.Empty(t, usedSubnets(filepath.Join(root, "missing")))
+}
+
+func TestPickSubnetSkipsReservedAndBusy(t *testing.T) {
+	n, err := pickSubnet(map[int]bool{10: true}, func(n int) bool { return n != 11 })
+	require.NoError(t, err)
+	assert.Equal(t, 12, n)
+
+	_, err = pickSubnet(nil, func(int) bool { return false })
+	require.ErrorIs(t, err, ErrNoFreeSubnet)
+}
+
+func TestSubnetFreeSeesABoundPort(t *testing.T) {
+	// 127.0.253.0/24 is outside the range cluster create picks from, so no
+	// local cluster can be using it.
+	require.True(t, subnetFree(253, 2))
+	ln, err := net.Listen("tcp", "127.0.253.2:6442")
+	require.NoError(t, err)
+	defer ln.Close()
+	assert.False(t, subnetFree(253, 2))
+	assert.True(t, subnetFree(253, 1), "only the first nodes' addresses are probed")
+}
+
+func TestLastLines(t *testing.T) {
+	assert.Equal(t, []string{"c", "d"}, lastLines([]byte("a\nb\nc\nd\n"), 2))
+	assert.Equal(t, []string{"a"}, lastLines([]byte("a"), 5))
+	assert.Nil(t, lastLines(nil, 5))
+}
+
+func TestClusterShowAndDestroyWithoutProcesses(t *testing.T) {
+	home := isolateHome(t)
+	root := t.TempDir()
+	dir := filepath.Join(root, "demo")
+	require.NoError(t, writeState(dir, &clusterState{Name: "demo", Subnet: 20, Nodes: []nodeState{
+		{Name: "cp1", Role: "controlplane", APIAddress: "127.0.20.1:6440", PID: 0},
+	}}))
+	cfgPath := filepath.Join(home, ".cairn", "config")
+	cc := &ClientConfig{}
+	cc.Merge("other", Context{Endpoints: []string{"x:1"}}, false)
+	cc.Merge("demo", Context{Endpoints: []string{"127.0.20.1:6440"}}, true)
+	require.NoError(t, WriteClientConfig(cfgPath, cc))
+
+	show := runCLI(t, "cluster", "show", "--name", "demo", "--state", root, "-o", "json")
+	require.Equal(t, 0, show.code, show.stderr)
+	var shown struct {
+		Name  string `json:"name"`
+		Nodes []struct {
+			Name    string `json:"name"`
+			Running bool   `json:"running"`
+		} `json:"nodes"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(show.stdout), &shown))
+	assert.Equal(t, "demo", shown.Name)
+	require.Len(t, shown.Nodes, 1)
+	assert.False(t, shown.Nodes[0].Running)
+
+	d := runCLI(t, "cluster", "destroy", "--name", "demo", "--state", root)
+	require.Equal(t, 0, d.code, d.stderr)
+	assert.NoDirExists(t, dir)
+	back, err := ReadClientConfig(cfgPath)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"other"}, back.contextNames())
+	assert.Empty(t, back.Context)
+
+	again := runCLI(t, "cluster", "destroy", "--name", "demo", "--state", root)
+	assert.Equal(t, 1, again.code)
+	assert.Contains(t, again.stderr, "cluster not found")
+}
+
+func TestClusterCreateRefusesAnExistingCluster(t *testing.T) {
+	isolateHome(t)
+	root := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "local"), 0o700))
+	fake := filepath.Join(t.TempDir(), "cairnd")
+	require.NoError(t, os.WriteFile(fake, []byte("#!/bin/sh\n"), 0o700))
+
+	r := runCLI(t, "cluster", "create", "--state", root, "--cairnd", fake)
+
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "cluster destroy")
+}
+
+func TestClusterCreateStopsWaitingWhenANodeExits(t *testing.T) {
+	isolateHome(t)
+	root := t.TempDir()
+	fake := filepath.Join(t.TempDir(), "cairnd")
+	require.NoError(t, os.WriteFile(fake, []byte("#!/bin/sh\necho \"fake cairnd $*\"\necho boom >&2\nexit 1\n"), 0o700))
+
+	r := runCLI(t, "cluster", "create", "--state", root, "--cairnd", fake, "--subnet", "252",
+		"--controlplanes", "1", "--workers", "0", "--wait-timeout", "30s")
+
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "node process exited: cp1")
+	assert.Contains(t, r.stderr, "fake cairnd --config "+filepath.Join(root, "local", "cluster.yaml")+" --name cp1 --state-dir")
+	assert.Contains(t, r.stderr, "boom")
+	assert.Contains(t, r.stderr, "cluster destroy")
+	st, err := readState(filepath.Join(root, "local"))
+	require.NoError(t, err, "the state is left for debugging")
+	assert.Equal(t, 252, st.Subnet)
+	d := runCLI(t, "cluster", "destroy", "--state", root)
+	assert.Equal(t, 0, d.code, d.stderr)
+}

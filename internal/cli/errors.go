@@ -1,0 +1,51 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrUsage is returned when flags or arguments are missing, conflict or
+	// are out of range.
+	ErrUsage = errors.New("invalid usage")
+	// ErrNoEndpoints is returned when neither --endpoints nor the selected
+	// context names an endpoint to talk to.
+	ErrNoEndpoints = errors.New("no endpoints")
+	// ErrUnknownContext is returned when --context (or the client config's
+	// current context) names a context the client config does not hold.
+	ErrUnknownContext = errors.New("unknown context")
+	// ErrUnhealthy is returned by health and cluster create when the cluster
+	// does not pass every health check (in time, with --wait).
+	ErrUnhealthy = errors.New("cluster is not healthy")
+	// ErrNodeFailed is returned by commands that ask several nodes when at
+	// least one of them failed; the others' answers are still printed.
+	ErrNodeFailed = errors.New("some nodes failed")
+	// ErrClusterExists is returned by cluster create when the cluster's state
+	// directory already exists.
+	ErrClusterExists = errors.New("cluster already exists")
+	// ErrClusterNotFound is returned by cluster show and destroy when there is
+	// no state for the named cluster.
+	ErrClusterNotFound = errors.New("cluster not found")
+	// ErrCairndNotFound is returned by cluster create when no cairnd binary is
+	// given, next to cairnctl or in PATH.
+	ErrCairndNotFound = errors.New("cairnd binary not found")
+	// ErrNoFreeSubnet is returned by cluster create when every loopback subnet
+	// 127.0.N.0/24 it may use is taken.
+	ErrNoFreeSubnet = errors.New("no free loopback subnet")
+	// ErrNodeExited is returned by cluster create when a cairnd process exits
+	// before the cluster is healthy.
+	ErrNodeExited = errors.New("node process exited")
+	// ErrUnsupported is returned by the process provisioner on platforms
+	// without sessions and signals.
+	ErrUnsupported = errors.New("not supported on this platform")
+)
+
+// ExitError ends cairnctl with Code without printing anything more: the
+// command has already said why.
+type ExitError struct {
+	// Code is the process exit code.
+	Code int
+}
+
+func (e *ExitError) Error() string { return fmt.Sprintf("exit code %d", e.Code) }

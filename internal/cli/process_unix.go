@@ -1,0 +1,86 @@
+//go:build unix
+
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+)
+
+// startDetached starts bin in its own session (so terminal signals to
+// cairnctl do not reach it and it outlives cairnctl), with stdin from
+// /dev/null and stdout and stderr appended to logPath.
+func startDetached(bin string, args []string, logPath string) (int, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("open log: %w", err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("start %s: %w", bin, err)
+	}
+	// Reap the child if it exits while this process lives (always in tests,
+	// which run cairnctl in-process); otherwise it would linger as a zombie
+	// and still look alive to processRunning.
+	go func() { _ = cmd.Wait() }()
+	return cmd.Process.Pid, nil
+}
+
+// processRunning reports whether pid is a live process (not a zombie).
+func processRunning(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true // no procfs: trust kill(0)
+	}
+	// The state follows the parenthesised command name: "pid (comm) S ...".
+	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
+		return stat[i+2] != 'Z'
+	}
+	return true
+}
+
+// processIsNode reports whether pid still runs with marker (the node's
+// state directory) in its command line, so that a PID reused after a
+// reboot is never signalled. Without procfs it cannot tell and says yes.
+func processIsNode(pid int, marker string) bool {
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, perr := os.Stat("/proc/self"); perr != nil {
+			return true
+		}
+		return false
+	}
+	if err != nil {
+		return true
+	}
+	return bytes.Contains(cmdline, []byte(marker))
+}
+
+// terminate sends SIGTERM to pid.
+func terminate(pid int) error { return syscall.Kill(pid, syscall.SIGTERM) }
+
+// kill sends SIGKILL to pid's process group (it leads its own session) and
+// to pid itself.
+func kill(pid int) error {
+	gerr := syscall.Kill(-pid, syscall.SIGKILL)
+	perr := syscall.Kill(pid, syscall.SIGKILL)
+	if gerr == nil || perr == nil || errors.Is(perr, syscall.ESRCH) {
+		return nil
+	}
+	return perr
+}
