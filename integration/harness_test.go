@@ -24,6 +24,9 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
+	if role := os.Getenv(helperEnv); role != "" {
+		os.Exit(runHelper(role))
+	}
 	dir, err := os.MkdirTemp("", "cairn-integration-bin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
