@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
+	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 )
 
 // BenchmarkCluster is the cluster benchmark harness (`make bench`): one
@@ -26,7 +28,10 @@ import (
 func BenchmarkCluster(b *testing.B) {
 	start := time.Now()
 	c := createCluster(b, "bench", 3, 2)
-	b.ReportMetric(time.Since(start).Seconds(), "create-to-healthy-s")
+	created := time.Since(start)
+	b.Run("CreateToHealthy", func(b *testing.B) {
+		b.ReportMetric(created.Seconds(), "s")
+	})
 
 	b.Run("IdleRSS", func(b *testing.B) {
 		// Let the just-created cluster settle before reading memory.
@@ -48,28 +53,8 @@ func BenchmarkCluster(b *testing.B) {
 		b.ReportMetric(ms(lat[(len(lat)*99)/100]), "p99-ms")
 	})
 
-	b.Run("GetConfig32Clients", func(b *testing.B) {
-		cp := c.byRole("controlplane")[0]
-		cl := client(cp.APIAddress)
-		var n atomic.Int64
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		var wg sync.WaitGroup
-		t0 := time.Now()
-		for range 32 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for ctx.Err() == nil {
-					if _, err := cl.GetConfig(ctx, connect.NewRequest(&clusterv1.GetConfigRequest{})); err == nil {
-						n.Add(1)
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		b.ReportMetric(float64(n.Load())/time.Since(t0).Seconds(), "req/s")
-	})
+	b.Run("GetConfig32Clients", func(b *testing.B) { getConfigLoad(b, c, grpcH2C) })
+	b.Run("GetConfig32ClientsConnectHTTP1", func(b *testing.B) { getConfigLoad(b, c, connectHTTP1) })
 
 	b.Run("Failover", func(b *testing.B) {
 		cp := c.byRole("controlplane")[0]
@@ -171,3 +156,38 @@ func rssKiB(b testing.TB, pid int) float64 {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+type protocol int
+
+const (
+	grpcH2C      protocol = iota // gRPC over HTTP/2 cleartext, as grpcurl and buf curl --protocol grpc
+	connectHTTP1                 // the Connect protocol over HTTP/1.1, as curl or a browser
+)
+
+// getConfigLoad runs 32 concurrent clients, each with its own connection,
+// doing linearizable GetConfig on one control plane for 5 s.
+func getConfigLoad(b *testing.B, c *localCluster, p protocol) {
+	cp := c.byRole("controlplane")[0]
+	var n atomic.Int64
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl := client(cp.APIAddress)
+			if p == connectHTTP1 {
+				cl = clusterv1connect.NewClusterServiceClient(&http.Client{Transport: &http.Transport{}}, "http://"+cp.APIAddress)
+			}
+			for ctx.Err() == nil {
+				if _, err := cl.GetConfig(ctx, connect.NewRequest(&clusterv1.GetConfigRequest{})); err == nil {
+					n.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(n.Load())/time.Since(t0).Seconds(), "req/s")
+}

@@ -223,4 +223,3 @@ func invalidConfigs(c *localCluster) []invalidConfig {
 		{"not YAML at all", "", func(*testing.T, string) string { return "{{{ not yaml" }},
 	}
 }
-

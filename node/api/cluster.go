@@ -50,11 +50,11 @@ func (c *clusterService) GetConfig(ctx context.Context, req *connect.Request[clu
 	if !local {
 		return forward(ctx, s, req, clusterv1connect.ClusterServiceClient.GetConfig)
 	}
-	st, err := cfgstore.Get(ctx, s.agent.Store, mode(req.Msg.Stale))
+	st, err := s.configs.Get(ctx, s.agent.Store, mode(req.Msg.Stale))
 	if err != nil {
 		return nil, toConnect(err)
 	}
-	doc, err := st.Config.Marshal(!req.Msg.IncludeSecrets)
+	doc, err := s.configs.Render(st, !req.Msg.IncludeSecrets)
 	if err != nil {
 		return nil, toConnect(err)
 	}
@@ -87,11 +87,11 @@ func (c *clusterService) WatchConfig(ctx context.Context, req *connect.Request[c
 	}
 	from := req.Msg.FromRevision
 	if from == 0 {
-		cur, err := cfgstore.Get(ctx, s.agent.Store, consensus.Stale)
+		cur, err := s.configs.Get(ctx, s.agent.Store, consensus.Stale)
 		if err != nil {
 			return toConnect(err)
 		}
-		if err := sendConfig(stream, cur, req.Msg.IncludeSecrets); err != nil {
+		if err := c.sendConfig(stream, cur, req.Msg.IncludeSecrets); err != nil {
 			return err
 		}
 		from = cur.Revision + 1
@@ -104,11 +104,11 @@ func (c *clusterService) WatchConfig(ctx context.Context, req *connect.Request[c
 		if ev.Kind == consensus.EventDeleted {
 			continue
 		}
-		st, err := cfgstore.Decode(ev.Resource)
+		st, err := s.configs.Decode(ev.Resource)
 		if err != nil {
 			return toConnect(err)
 		}
-		if err := sendConfig(stream, st, req.Msg.IncludeSecrets); err != nil {
+		if err := c.sendConfig(stream, st, req.Msg.IncludeSecrets); err != nil {
 			return err
 		}
 	}
@@ -137,8 +137,8 @@ func (c *clusterService) proxyWatch(ctx context.Context, req *connect.Request[cl
 	return up.Err()
 }
 
-func sendConfig(stream *connect.ServerStream[clusterv1.WatchConfigResponse], st *cfgstore.Stored, secrets bool) error {
-	doc, err := st.Config.Marshal(!secrets)
+func (c *clusterService) sendConfig(stream *connect.ServerStream[clusterv1.WatchConfigResponse], st *cfgstore.Stored, secrets bool) error {
+	doc, err := c.s.configs.Render(st, !secrets)
 	if err != nil {
 		return toConnect(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"connectrpc.com/grpcreflect"
 
 	"github.com/cairn-project/cairn/gossip"
+	"github.com/cairn-project/cairn/node/cfgstore"
 	"github.com/cairn-project/cairn/node/formation"
 	"github.com/cairn-project/cairn/node/runtime"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
@@ -56,6 +57,7 @@ type Server struct {
 	http    *http.Server
 	mu      sync.Mutex
 	clients map[string]clusterv1connect.ClusterServiceClient
+	configs cfgstore.Cache // the last config read, decoded and rendered
 }
 
 // New builds the server; Serve starts it.
@@ -72,8 +74,12 @@ func New(opts Options) *Server {
 	s.h2c.Protocols.SetUnencryptedHTTP2(true)
 
 	services := []string{machinev1connect.MachineServiceName, clusterv1connect.ClusterServiceName}
-	s.mux.Handle(machinev1connect.NewMachineServiceHandler(&machineService{s: s}))
-	s.mux.Handle(clusterv1connect.NewClusterServiceHandler(&clusterService{s: s}))
+	// Messages are small (a config is a few KiB) and mostly cross a LAN:
+	// compressing each one cost more CPU than it saved (gzip was most of
+	// GetConfig's time). Large messages (logs, big lists) still compress.
+	handlerOpts := connect.WithHandlerOptions(connect.WithCompressMinBytes(32 << 10))
+	s.mux.Handle(machinev1connect.NewMachineServiceHandler(&machineService{s: s}, handlerOpts))
+	s.mux.Handle(clusterv1connect.NewClusterServiceHandler(&clusterService{s: s}, handlerOpts))
 	if opts.Resources != nil {
 		s.mux.Handle(NewResourceHandler(opts.Resources))
 		services = append(services, resourcev1connect.ResourceServiceName)

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/cairn-project/cairn/consensus"
 	"github.com/cairn-project/cairn/node/config"
@@ -71,6 +72,21 @@ func Seed(ctx context.Context, s Store, c *config.Config) error {
 
 // Get reads the stored configuration.
 func Get(ctx context.Context, s Store, mode consensus.ReadMode) (*Stored, error) {
+	return (*Cache)(nil).Get(ctx, s, mode)
+}
+
+// Cache remembers the last decoded configuration and its renderings, so
+// reads of an unchanged config skip parsing and marshalling (the resource
+// version identifies the content). The zero value is ready; a nil *Cache
+// caches nothing.
+type Cache struct {
+	mu       sync.Mutex
+	stored   *Stored
+	rendered map[bool][]byte // redact → YAML
+}
+
+// Get reads the stored configuration, decoding it only when it changed.
+func (c *Cache) Get(ctx context.Context, s Store, mode consensus.ReadMode) (*Stored, error) {
 	r, _, err := s.Get(ctx, ResourceType, ResourceID, mode)
 	if errors.Is(err, consensus.ErrNotFound) {
 		return nil, ErrNotSeeded
@@ -78,7 +94,47 @@ func Get(ctx context.Context, s Store, mode consensus.ReadMode) (*Stored, error)
 	if err != nil {
 		return nil, err
 	}
-	return Decode(r)
+	return c.Decode(r)
+}
+
+// Decode is the package-level Decode through the cache.
+func (c *Cache) Decode(r consensus.Resource) (*Stored, error) {
+	if c == nil {
+		return Decode(r)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stored != nil && c.stored.Version == r.Version && c.stored.Revision == r.UpdateRevision {
+		return c.stored, nil
+	}
+	st, err := Decode(r)
+	if err != nil {
+		return nil, err
+	}
+	c.stored, c.rendered = st, map[bool][]byte{}
+	return st, nil
+}
+
+// Render returns st's YAML, secrets redacted or not, from the cache when st
+// is the cached config. Callers must not modify the returned bytes.
+func (c *Cache) Render(st *Stored, redact bool) ([]byte, error) {
+	if c != nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.stored == st {
+			if doc, ok := c.rendered[redact]; ok {
+				return doc, nil
+			}
+		}
+	}
+	doc, err := st.Config.Marshal(redact)
+	if err != nil {
+		return nil, err
+	}
+	if c != nil && c.stored == st {
+		c.rendered[redact] = doc
+	}
+	return doc, nil
 }
 
 // Decode turns a stored config resource (from Get or a Watch event) into a
