@@ -32,14 +32,14 @@ func BenchmarkGetConfig(b *testing.B) {
 	defer func() { cancel(); <-done }()
 	addr := cfg.Nodes[0].APIEndpoint()
 	require.Eventually(b, func() bool {
-		_, err := clusterv1connect.NewClusterServiceClient(h2cClient(), "http://"+addr, connect.WithGRPC()).
+		_, err := clusterv1connect.NewClusterServiceClient(clientFor(b, cfg, config.APIRoleReader), "https://"+addr, connect.WithGRPC()).
 			GetConfig(context.Background(), connect.NewRequest(&clusterv1.GetConfigRequest{}))
 		return err == nil
 	}, 20*time.Second, 20*time.Millisecond)
 	b.SetParallelism(16)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		cl := clusterv1connect.NewClusterServiceClient(h2cClient(), "http://"+addr, connect.WithGRPC())
+		cl := clusterv1connect.NewClusterServiceClient(clientFor(b, cfg, config.APIRoleReader), "https://"+addr, connect.WithGRPC())
 		for pb.Next() {
 			if _, err := cl.GetConfig(context.Background(), connect.NewRequest(&clusterv1.GetConfigRequest{})); err != nil {
 				b.Error(err)

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -28,14 +29,14 @@ type configSource struct {
 	log     *slog.Logger
 	state   *runtime.State
 	apiAddr string
+	tls     *tls.Config // this node's client identity
 }
 
 func (a *configSource) run(ctx context.Context) {
 	log := a.log.With("component", "config-source")
-	tr := &http.Transport{Protocols: new(http.Protocols)}
-	tr.Protocols.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{TLSClientConfig: a.tls, ForceAttemptHTTP2: true}
 	defer tr.CloseIdleConnections()
-	client := clusterv1connect.NewClusterServiceClient(&http.Client{Transport: tr}, "http://"+a.apiAddr)
+	client := clusterv1connect.NewClusterServiceClient(&http.Client{Transport: tr}, "https://"+a.apiAddr)
 	backoff := 100 * time.Millisecond
 	var last uint64
 	for ctx.Err() == nil {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/cairn-project/cairn/consensus"
 	"github.com/cairn-project/cairn/gossip"
 	"github.com/cairn-project/cairn/internal/version"
 	"github.com/cairn-project/cairn/node/api"
@@ -80,12 +81,19 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("listen for the node API: %w", err)
 	}
+	is := &issuer{cfg: cfg, self: self, log: log.With("component", "pki")}
+	id, err := is.identity(ctx)
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("node identity: %w", err)
+	}
 	agent, err := formation.Start(formation.Config{
 		Name: self.Name, Role: role, DataDir: filepath.Join(o.StateDir, "raft"),
 		GossipAddr: self.GossipEndpoint(), RaftAddr: self.RaftEndpoint(), APIAddr: self.APIEndpoint(),
 		ClusterID: cfg.Cluster.ID, GossipKey: key, Seeds: cfg.SeedAddresses(),
 		Expect: cfg.Cluster.ControlPlane.Expect, Candidates: candidates,
 		Version: version.Version, Profile: o.Profile, Logger: log,
+		RaftTLS: &consensus.TLSConfig{Server: id.RaftServerTLS(), Client: id.RaftClientTLS()},
 	})
 	if err != nil {
 		_ = ln.Close()
@@ -100,7 +108,14 @@ func Run(ctx context.Context, o Options) error {
 		_ = ln.Close()
 		return errors.Join(err, agent.Close())
 	}
-	srv := api.New(api.Options{NodeName: self.Name, Mode: o.Mode, Slot: "A", Agent: agent, Resources: state, Logger: log})
+	apiOpts := api.Options{
+		NodeName: self.Name, Mode: o.Mode, Slot: "A", Agent: agent, Resources: state,
+		Identity: id, JoinToken: cfg.Secrets.JoinToken, Logger: log,
+	}
+	if self.Role == config.RoleControlPlane {
+		apiOpts.CA = &cfg.Secrets.CA
+	}
+	srv := api.New(apiOpts)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	if o.Ready != nil {
@@ -108,8 +123,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	ctrlCtx, stopControllers := context.WithCancel(ctx)
-	source := &configSource{log: log, state: state, apiAddr: self.APIEndpoint()}
-	ctrlDone := make(chan struct{}, 3)
+	source := &configSource{log: log, state: state, apiAddr: self.APIEndpoint(), tls: id.ClientTLS()}
+	ctrlDone := make(chan struct{}, 4)
+	go func() { defer func() { ctrlDone <- struct{}{} }(); is.renew(ctrlCtx, id, time.Hour) }()
 	go func() { defer func() { ctrlDone <- struct{}{} }(); source.run(ctrlCtx) }()
 	go func() {
 		defer func() { ctrlDone <- struct{}{} }()

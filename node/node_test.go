@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -60,16 +62,26 @@ func freeSubnet(t *testing.T) int {
 	}
 }
 
-func h2cClient() *http.Client {
-	tr := &http.Transport{Protocols: new(http.Protocols)}
-	tr.Protocols.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: tr}
+// clientFor returns an HTTPS client with a certificate carrying roles,
+// minted from the cluster CA (nil roles: no client certificate at all).
+func clientFor(t testing.TB, cfg *config.Config, roles ...string) *http.Client {
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM([]byte(cfg.Secrets.CA.Crt)))
+	tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}
+	if len(roles) > 0 {
+		pair, err := config.GenerateAdminClientCert(cfg.Secrets.CA, "test", roles, time.Hour)
+		require.NoError(t, err)
+		cert, err := tls.X509KeyPair([]byte(pair.Crt), []byte(pair.Key))
+		require.NoError(t, err)
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true}}
 }
 
-// TestNodesInProcess runs a 3+1 cluster of full nodes in one process and
-// checks forwarding from a worker, node proxying and applied revisions.
-func TestNodesInProcess(t *testing.T) {
-	cfg, err := config.Generate(config.GenerateOptions{ClusterName: "inproc", ControlPlanes: 3, Workers: 1, LoopbackSubnet: freeSubnet(t)})
+// startNodes runs a cluster of full nodes in this process until the test ends.
+func startNodes(t *testing.T, controlPlanes, workers int) *config.Config {
+	t.Helper()
+	cfg, err := config.Generate(config.GenerateOptions{ClusterName: "inproc", ControlPlanes: controlPlanes, Workers: workers, LoopbackSubnet: freeSubnet(t)})
 	require.NoError(t, err)
 	doc, err := cfg.Marshal(false)
 	require.NoError(t, err)
@@ -91,10 +103,17 @@ func TestNodesInProcess(t *testing.T) {
 		}
 		waitNoLeaks(t)
 	})
+	return cfg
+}
 
+// TestNodesInProcess runs a 3+1 cluster of full nodes in one process and
+// checks forwarding from a worker, node proxying and applied revisions.
+func TestNodesInProcess(t *testing.T) {
+	cfg := startNodes(t, 3, 1)
 	worker := cfg.Nodes[len(cfg.Nodes)-1]
 	require.Equal(t, config.RoleWorker, worker.Role)
-	wc := clusterv1connect.NewClusterServiceClient(h2cClient(), "http://"+worker.APIEndpoint(), connect.WithGRPC())
+	admin := clientFor(t, cfg, config.APIRoleAdmin)
+	wc := clusterv1connect.NewClusterServiceClient(admin, "https://"+worker.APIEndpoint(), connect.WithGRPC())
 	var cur *clusterv1.GetConfigResponse
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		res, err := wc.GetConfig(context.Background(), connect.NewRequest(&clusterv1.GetConfigRequest{}))
@@ -121,7 +140,7 @@ func TestNodesInProcess(t *testing.T) {
 	}, 20*time.Second, 20*time.Millisecond)
 
 	// Cairn-Node reaches another node through the worker's endpoint.
-	mc := machinev1connect.NewMachineServiceClient(h2cClient(), "http://"+worker.APIEndpoint(), connect.WithGRPC())
+	mc := machinev1connect.NewMachineServiceClient(admin, "https://"+worker.APIEndpoint(), connect.WithGRPC())
 	req := connect.NewRequest(&machinev1.VersionRequest{})
 	req.Header().Set("Cairn-Node", cfg.Nodes[1].Name)
 	v, err := mc.Version(context.Background(), req)
@@ -129,7 +148,7 @@ func TestNodesInProcess(t *testing.T) {
 	assert.Equal(t, cfg.Nodes[1].Name, v.Msg.NodeName)
 
 	// The node's local resources are served by the resource service.
-	rc := resourcev1connect.NewResourceServiceClient(h2cClient(), "http://"+worker.APIEndpoint(), connect.WithGRPC())
+	rc := resourcev1connect.NewResourceServiceClient(admin, "https://"+worker.APIEndpoint(), connect.WithGRPC())
 	st, err := rc.Get(context.Background(), connect.NewRequest(&resourcev1.GetRequest{Type: controllers.TypeConfigStatus, Id: controllers.IDApplied}))
 	require.NoError(t, err)
 	assert.Contains(t, st.Msg.Resource.SpecYaml, fmt.Sprintf("revision: %d", res.Msg.Revision))

@@ -33,6 +33,7 @@ func forward[Req, Res any](ctx context.Context, s *Server, req *connect.Request[
 	}
 	out := connect.NewRequest(req.Msg)
 	out.Header().Set(HeaderForwarded, s.opts.NodeName)
+	out.Header().Set(HeaderCallerRoles, strings.Join(callerFrom(ctx).roles, ","))
 	return call(c, ctx, out)
 }
 
@@ -46,6 +47,11 @@ func mode(stale bool) consensus.ReadMode {
 // GetConfig implements cairn.cluster.v1.ClusterService.
 func (c *clusterService) GetConfig(ctx context.Context, req *connect.Request[clusterv1.GetConfigRequest]) (*connect.Response[clusterv1.GetConfigResponse], error) {
 	s := c.s
+	if req.Msg.IncludeSecrets {
+		if err := requireAdmin(ctx, "include_secrets"); err != nil {
+			return nil, err
+		}
+	}
 	local := s.agent.Store != nil && (req.Msg.Stale || s.isLeader())
 	if !local {
 		return forward(ctx, s, req, clusterv1connect.ClusterServiceClient.GetConfig)
@@ -82,6 +88,11 @@ func (c *clusterService) ApplyConfig(ctx context.Context, req *connect.Request[c
 // first (unless from_revision asks for history), then every change.
 func (c *clusterService) WatchConfig(ctx context.Context, req *connect.Request[clusterv1.WatchConfigRequest], stream *connect.ServerStream[clusterv1.WatchConfigResponse]) error {
 	s := c.s
+	if req.Msg.IncludeSecrets {
+		if err := requireAdmin(ctx, "include_secrets"); err != nil {
+			return err
+		}
+	}
 	if s.agent.Store == nil {
 		return c.proxyWatch(ctx, req, stream)
 	}
@@ -124,7 +135,9 @@ func (c *clusterService) proxyWatch(ctx context.Context, req *connect.Request[cl
 	if err != nil {
 		return toConnect(err)
 	}
-	up, err := cl.WatchConfig(ctx, connect.NewRequest(req.Msg))
+	out := connect.NewRequest(req.Msg)
+	out.Header().Set(HeaderCallerRoles, strings.Join(callerFrom(ctx).roles, ","))
+	up, err := cl.WatchConfig(ctx, out)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,11 +19,14 @@ import (
 
 	"github.com/cairn-project/cairn/gossip"
 	"github.com/cairn-project/cairn/node/cfgstore"
+	"github.com/cairn-project/cairn/node/config"
 	"github.com/cairn-project/cairn/node/formation"
+	"github.com/cairn-project/cairn/node/pki"
 	"github.com/cairn-project/cairn/node/runtime"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/machine/v1/machinev1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/resource/v1/resourcev1connect"
+	"github.com/cairn-project/cairn/proto/gen/cairn/security/v1/securityv1connect"
 )
 
 // Headers the API understands.
@@ -44,6 +48,14 @@ type Options struct {
 	// Resources is the node's controller state, served read-only by
 	// cairn.resource.v1; nil leaves that service off.
 	Resources *runtime.State
+	// Identity is this node's certificate: the API's server certificate and
+	// its client certificate towards other nodes. Required.
+	Identity *pki.Identity
+	// CA is the cluster CA with its key, on control planes only: they sign
+	// joining nodes' certificates and mint client configurations.
+	CA *config.CertKeyPair
+	// JoinToken authenticates certificate requests from joining nodes.
+	JoinToken string
 	Logger    *slog.Logger
 }
 
@@ -53,7 +65,7 @@ type Server struct {
 	log     *slog.Logger
 	agent   *formation.Agent
 	mux     *http.ServeMux
-	h2c     *http.Transport
+	peers   *http.Transport // TLS, HTTP/2, this node's certificate
 	http    *http.Server
 	mu      sync.Mutex
 	clients map[string]clusterv1connect.ClusterServiceClient
@@ -70,8 +82,7 @@ func New(opts Options) *Server {
 		opts: opts, log: log.With("component", "api"), agent: opts.Agent,
 		mux: http.NewServeMux(), clients: map[string]clusterv1connect.ClusterServiceClient{},
 	}
-	s.h2c = &http.Transport{Protocols: new(http.Protocols), IdleConnTimeout: time.Minute}
-	s.h2c.Protocols.SetUnencryptedHTTP2(true)
+	s.peers = &http.Transport{TLSClientConfig: opts.Identity.ClientTLS(), ForceAttemptHTTP2: true, IdleConnTimeout: time.Minute}
 
 	services := []string{machinev1connect.MachineServiceName, clusterv1connect.ClusterServiceName}
 	// Messages are small (a config is a few KiB) and mostly cross a LAN:
@@ -80,6 +91,8 @@ func New(opts Options) *Server {
 	handlerOpts := connect.WithHandlerOptions(connect.WithCompressMinBytes(32 << 10))
 	s.mux.Handle(machinev1connect.NewMachineServiceHandler(&machineService{s: s}, handlerOpts))
 	s.mux.Handle(clusterv1connect.NewClusterServiceHandler(&clusterService{s: s}, handlerOpts))
+	s.mux.Handle(securityv1connect.NewSecurityServiceHandler(&securityService{s: s}, handlerOpts))
+	services = append(services, securityv1connect.SecurityServiceName)
 	if opts.Resources != nil {
 		s.mux.Handle(NewResourceHandler(opts.Resources))
 		services = append(services, resourcev1connect.ResourceServiceName)
@@ -89,16 +102,20 @@ func New(opts Options) *Server {
 	s.mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	s.mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
 
-	protocols := new(http.Protocols)
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	s.http = &http.Server{Handler: s.Handler(), Protocols: protocols, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: s.Handler(), TLSConfig: opts.Identity.ServerTLS(), ReadHeaderTimeout: 10 * time.Second}
 	return s
 }
 
-// Handler is the whole API as an http.Handler: node routing, then services.
+// Handler is the whole API as an http.Handler: authentication and the
+// role check from one table (authz.go), then node routing, then services.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, cerr := authenticate(r)
+		if cerr != nil {
+			writeConnectError(w, r, cerr)
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), callerKey{}, c))
 		if target := r.Header.Get(HeaderNode); target != "" && target != s.opts.NodeName {
 			s.proxyToNode(w, r, target)
 			return
@@ -107,10 +124,10 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
-// Serve serves on ln until Shutdown.
+// Serve serves HTTPS on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	s.log.Info("serving node API", "addr", ln.Addr().String())
-	err := s.http.Serve(ln)
+	err := s.http.ServeTLS(ln, "", "")
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -119,7 +136,7 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown stops accepting calls and waits for running ones until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
-	defer s.h2c.CloseIdleConnections()
+	defer s.peers.CloseIdleConnections()
 	return s.http.Shutdown(ctx)
 }
 
@@ -133,26 +150,18 @@ func (s *Server) proxyToNode(w http.ResponseWriter, r *http.Request, name string
 	}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(&url.URL{Scheme: "http", Host: addr})
+			pr.SetURL(&url.URL{Scheme: "https", Host: addr})
 			pr.Out.Header.Del(HeaderNode)
+			pr.Out.Header.Set(HeaderCallerRoles, strings.Join(callerFrom(r.Context()).roles, ","))
 			pr.Out.Host = addr
 		},
-		Transport:     s.transportFor(r),
+		Transport:     s.peers,
 		FlushInterval: -1,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeConnectError(w, r, connect.NewError(connect.CodeUnavailable, fmt.Errorf("proxy to node %s at %s: %w", name, addr, err)))
 		},
 	}
 	rp.ServeHTTP(w, r)
-}
-
-// transportFor picks h2c for HTTP/2 callers (gRPC needs it) and HTTP/1.1
-// otherwise.
-func (s *Server) transportFor(r *http.Request) http.RoundTripper {
-	if r.ProtoMajor == 2 {
-		return s.h2c
-	}
-	return http.DefaultTransport
 }
 
 // writeConnectError answers a request that never reached a handler.
@@ -202,7 +211,7 @@ func (s *Server) leaderClient() (clusterv1connect.ClusterServiceClient, string, 
 	defer s.mu.Unlock()
 	c, ok := s.clients[addr]
 	if !ok {
-		c = clusterv1connect.NewClusterServiceClient(&http.Client{Transport: s.h2c}, "http://"+addr, connect.WithGRPC())
+		c = clusterv1connect.NewClusterServiceClient(&http.Client{Transport: s.peers}, "https://"+addr, connect.WithGRPC())
 		s.clients[addr] = c
 	}
 	return c, name, nil

@@ -1,0 +1,71 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/pki"
+	securityv1 "github.com/cairn-project/cairn/proto/gen/cairn/security/v1"
+)
+
+type securityService struct{ s *Server }
+
+var errNotControlPlane = errors.New("only control-plane nodes hold the cluster CA; call one of them")
+
+// Certificate implements cairn.security.v1.SecurityService: a joining node
+// trades the join token and a CSR for its node certificate.
+func (h *securityService) Certificate(_ context.Context, req *connect.Request[securityv1.CertificateRequest]) (*connect.Response[securityv1.CertificateResponse], error) {
+	s := h.s
+	if s.opts.CA == nil {
+		return nil, connect.NewError(connect.CodeUnavailable, errNotControlPlane)
+	}
+	if err := pki.CheckToken(s.opts.JoinToken, req.Msg.Token); err != nil {
+		s.log.Warn("refused certificate request: bad join token", "peer", req.Peer().Addr)
+		return nil, connect.NewError(connect.CodePermissionDenied, err)
+	}
+	crt, err := pki.SignNode(*s.opts.CA, req.Msg.Csr, time.Now())
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInvalidArgument, err)
+	}
+	s.log.Info("issued node certificate", "peer", req.Peer().Addr)
+	return connect.NewResponse(&securityv1.CertificateResponse{Crt: crt, Ca: []byte(s.opts.CA.Crt)}), nil
+}
+
+// GenerateClientConfig implements cairn.security.v1.SecurityService.
+func (h *securityService) GenerateClientConfig(_ context.Context, req *connect.Request[securityv1.GenerateClientConfigRequest]) (*connect.Response[securityv1.GenerateClientConfigResponse], error) {
+	s := h.s
+	if s.opts.CA == nil {
+		return nil, connect.NewError(connect.CodeUnavailable, errNotControlPlane)
+	}
+	valid := []string{config.APIRoleAdmin, config.APIRoleOperator, config.APIRoleReader}
+	if len(req.Msg.Roles) == 0 {
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("roles: at least one of %v", valid))
+	}
+	for _, r := range req.Msg.Roles {
+		if !slices.Contains(valid, r) {
+			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("roles: %q is not one of %v", r, valid))
+		}
+	}
+	ttl := 365 * 24 * time.Hour
+	if req.Msg.Ttl != nil && req.Msg.Ttl.AsDuration() > 0 {
+		ttl = req.Msg.Ttl.AsDuration()
+	}
+	name := req.Msg.Name
+	if name == "" {
+		name = "client"
+	}
+	pair, err := config.GenerateAdminClientCert(*s.opts.CA, name, req.Msg.Roles, ttl)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	s.log.Info("issued client certificate", "name", name, "roles", req.Msg.Roles, "ttl", ttl)
+	return connect.NewResponse(&securityv1.GenerateClientConfigResponse{
+		Ca: []byte(s.opts.CA.Crt), Crt: []byte(pair.Crt), Key: []byte(pair.Key),
+	}), nil
+}

@@ -1,0 +1,126 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/pki"
+	securityv1 "github.com/cairn-project/cairn/proto/gen/cairn/security/v1"
+	"github.com/cairn-project/cairn/proto/gen/cairn/security/v1/securityv1connect"
+)
+
+// issuer obtains this node's certificate: a control plane signs its own
+// with the cluster CA; a worker asks a control plane, authenticated by the
+// join token (Talos's trustd flow), and never uses the CA key.
+type issuer struct {
+	cfg  *config.Config
+	self *config.Node
+	log  *slog.Logger
+}
+
+// nodeIPs are the addresses the node's certificate must name.
+func nodeIPs(n *config.Node) []net.IP {
+	seen := map[string]bool{}
+	var out []net.IP
+	for _, ep := range []string{n.APIEndpoint(), n.GossipEndpoint(), n.RaftEndpoint()} {
+		host, _, err := net.SplitHostPort(ep)
+		if ip := net.ParseIP(host); err == nil && ip != nil && !seen[host] {
+			seen[host] = true
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+// issue returns a fresh key and certificate (PEM).
+func (is *issuer) issue(ctx context.Context) (crt, key []byte, err error) {
+	key, csr, err := pki.NewKeyAndCSR(is.self.Name, nodeIPs(is.self))
+	if err != nil {
+		return nil, nil, err
+	}
+	if is.self.Role == config.RoleControlPlane {
+		crt, err = pki.SignNode(is.cfg.Secrets.CA, csr, time.Now())
+		return crt, key, err
+	}
+	crt, err = is.request(ctx, csr)
+	return crt, key, err
+}
+
+// request asks the control planes in turn until one signs, backing off
+// between rounds: at first boot the control planes may not be up yet.
+func (is *issuer) request(ctx context.Context, csr []byte) ([]byte, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(is.cfg.Secrets.CA.Crt)) {
+		return nil, fmt.Errorf("parse cluster CA certificate")
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	backoff := 200 * time.Millisecond
+	for {
+		var lastErr error
+		for _, cp := range is.cfg.ControlPlanes() {
+			c := securityv1connect.NewSecurityServiceClient(&http.Client{Transport: tr, Timeout: 5 * time.Second}, "https://"+cp.APIEndpoint())
+			res, err := c.Certificate(ctx, connect.NewRequest(&securityv1.CertificateRequest{Csr: csr, Token: is.cfg.Secrets.JoinToken}))
+			if err == nil {
+				is.log.Info("node certificate issued", "by", cp.Name)
+				return res.Msg.Crt, nil
+			}
+			lastErr = err
+			if connect.CodeOf(err) == connect.CodePermissionDenied {
+				return nil, fmt.Errorf("certificate request refused by %s: %w", cp.Name, err)
+			}
+		}
+		is.log.Info("waiting for a control plane to issue the node certificate", "error", lastErr, "retry", backoff)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("node certificate: %w (last error: %v)", ctx.Err(), lastErr)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// identity issues the node's first certificate.
+func (is *issuer) identity(ctx context.Context) (*pki.Identity, error) {
+	crt, key, err := is.issue(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return pki.NewIdentity(crt, key, []byte(is.cfg.Secrets.CA.Crt))
+}
+
+// renew replaces the certificate once two thirds of its life has passed,
+// checking every interval, until ctx ends. TLS configurations built from
+// the identity use the new certificate from the next handshake on.
+func (is *issuer) renew(ctx context.Context, id *pki.Identity, every time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if !id.NeedsRenewal(time.Now()) {
+			continue
+		}
+		crt, key, err := is.issue(ctx)
+		if err == nil {
+			err = id.Replace(crt, key)
+		}
+		if err != nil {
+			is.log.Warn("renew node certificate", "error", err)
+			continue
+		}
+		is.log.Info("node certificate renewed", "notAfter", id.Leaf().NotAfter)
+	}
+}

@@ -1,0 +1,13 @@
+package pki
+
+import "errors"
+
+var (
+	// ErrBadCSR is returned by SignNode when the request does not parse,
+	// its signature does not verify, or its name or addresses are unusable.
+	ErrBadCSR = errors.New("bad certificate request")
+	// ErrBadToken is returned when a join token does not match the cluster's.
+	ErrBadToken = errors.New("join token does not match")
+	// ErrNoIdentity is returned when TLS is needed before an identity exists.
+	ErrNoIdentity = errors.New("no node identity yet")
+)

@@ -1,0 +1,87 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/pki"
+	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
+	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
+	securityv1 "github.com/cairn-project/cairn/proto/gen/cairn/security/v1"
+	"github.com/cairn-project/cairn/proto/gen/cairn/security/v1/securityv1connect"
+)
+
+// TestAuthorization checks the role table end to end on a real 1+1
+// cluster: who may call what, directly and through a worker.
+func TestAuthorization(t *testing.T) {
+	cfg := startNodes(t, 1, 1)
+	cp, worker := cfg.Nodes[0], cfg.Nodes[1]
+	cluster := func(hc any, addr string) clusterv1connect.ClusterServiceClient {
+		return clusterv1connect.NewClusterServiceClient(hc.(connect.HTTPClient), "https://"+addr, connect.WithGRPC())
+	}
+	admin := clientFor(t, cfg, config.APIRoleAdmin)
+	reader := clientFor(t, cfg, config.APIRoleReader)
+	operator := clientFor(t, cfg, config.APIRoleOperator)
+	anonymous := clientFor(t, cfg)
+
+	var cur *clusterv1.GetConfigResponse
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		res, err := cluster(admin, worker.APIEndpoint()).GetConfig(context.Background(), connect.NewRequest(&clusterv1.GetConfigRequest{}))
+		require.NoError(ct, err)
+		cur = res.Msg
+	}, 20*time.Second, 20*time.Millisecond)
+	apply := connect.NewRequest(&clusterv1.ApplyConfigRequest{Config: cur.Config, DryRun: true})
+
+	for _, addr := range []string{cp.APIEndpoint(), worker.APIEndpoint()} {
+		_, err := cluster(anonymous, addr).GetConfig(context.Background(), connect.NewRequest(&clusterv1.GetConfigRequest{}))
+		assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "no client certificate at %s", addr)
+
+		_, err = cluster(reader, addr).GetConfig(context.Background(), connect.NewRequest(&clusterv1.GetConfigRequest{}))
+		assert.NoError(t, err, "a reader reads at %s (forwarded from the worker)", addr)
+		_, err = cluster(reader, addr).ApplyConfig(context.Background(), apply)
+		assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err), "reader ApplyConfig at %s", addr)
+		_, err = cluster(reader, addr).GetConfig(context.Background(), connect.NewRequest(&clusterv1.GetConfigRequest{IncludeSecrets: true}))
+		assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err), "reader secrets at %s", addr)
+		_, err = cluster(admin, addr).ApplyConfig(context.Background(), apply)
+		assert.NoError(t, err, "admin ApplyConfig at %s", addr)
+	}
+
+	// A reader cannot borrow a node's authority by naming roles itself.
+	req := connect.NewRequest(&clusterv1.ApplyConfigRequest{Config: cur.Config, DryRun: true})
+	req.Header().Set("Cairn-Caller-Roles", config.APIRoleAdmin)
+	_, err := cluster(reader, cp.APIEndpoint()).ApplyConfig(context.Background(), req)
+	assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err))
+
+	// Secrets: an admin sees them, by asking.
+	res, err := cluster(admin, cp.APIEndpoint()).GetConfig(context.Background(), connect.NewRequest(&clusterv1.GetConfigRequest{IncludeSecrets: true}))
+	require.NoError(t, err)
+	assert.Contains(t, res.Msg.Config, cfg.Secrets.JoinToken)
+	assert.NotContains(t, cur.Config, cfg.Secrets.JoinToken)
+
+	sec := func(hc connect.HTTPClient) securityv1connect.SecurityServiceClient {
+		return securityv1connect.NewSecurityServiceClient(hc, "https://"+cp.APIEndpoint())
+	}
+	_, err = sec(operator).GenerateClientConfig(context.Background(), connect.NewRequest(&securityv1.GenerateClientConfigRequest{Roles: []string{config.APIRoleReader}}))
+	assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err), "operator calling an admin RPC")
+	gen, err := sec(admin).GenerateClientConfig(context.Background(), connect.NewRequest(&securityv1.GenerateClientConfigRequest{Roles: []string{config.APIRoleReader}, Name: "ci"}))
+	require.NoError(t, err)
+	minted, err := tls.X509KeyPair(gen.Msg.Crt, gen.Msg.Key)
+	require.NoError(t, err)
+	assert.Equal(t, []string{config.APIRoleReader}, pki.Roles(minted.Leaf))
+
+	// A node without the join token gets no certificate.
+	_, csr, err := pki.NewKeyAndCSR("rogue", []net.IP{net.ParseIP("127.0.0.1")})
+	require.NoError(t, err)
+	_, err = sec(anonymous).Certificate(context.Background(), connect.NewRequest(&securityv1.CertificateRequest{Csr: csr, Token: "abcdef.0123456789abcdef"}))
+	assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err))
+	_, err = sec(anonymous).Certificate(context.Background(), connect.NewRequest(&securityv1.CertificateRequest{Csr: csr, Token: cfg.Secrets.JoinToken}))
+	assert.NoError(t, err, "with the token it does")
+}
