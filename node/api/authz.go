@@ -42,19 +42,19 @@ var roleLevels = map[string]level{
 // rpcLevels is the one table of who may call what. Procedures not listed
 // need admin: new RPCs are closed until someone decides otherwise.
 var rpcLevels = map[string]level{
-	securityv1connect.SecurityServiceCertificateProcedure:          levelNone,
-	securityv1connect.SecurityServiceGenerateClientConfigProcedure: levelAdmin,
-	machinev1connect.MachineServiceVersionProcedure:                levelReader,
-	clusterv1connect.ClusterServiceGetConfigProcedure:              levelReader, // secrets: admin, checked in the handler
-	clusterv1connect.ClusterServiceWatchConfigProcedure:            levelReader, // likewise
-	clusterv1connect.ClusterServiceMembersProcedure:                levelReader,
-	clusterv1connect.ClusterServiceConsensusStatusProcedure:        levelReader,
-	clusterv1connect.ClusterServiceApplyConfigProcedure:            levelAdmin,
-	resourcev1connect.ResourceServiceGetProcedure:                  levelReader,
-	resourcev1connect.ResourceServiceListProcedure:                 levelReader,
-	resourcev1connect.ResourceServiceWatchProcedure:                levelReader,
-	"/grpc.health.v1.Health/Check":                                 levelReader,
-	"/grpc.health.v1.Health/Watch":                                 levelReader,
+	securityv1connect.SecurityServiceCertificateProcedure:            levelNone,
+	securityv1connect.SecurityServiceGenerateClientConfigProcedure:   levelAdmin,
+	machinev1connect.MachineServiceVersionProcedure:                  levelReader,
+	clusterv1connect.ClusterServiceGetConfigProcedure:                levelReader, // secrets: admin, checked in the handler
+	clusterv1connect.ClusterServiceWatchConfigProcedure:              levelReader, // likewise
+	clusterv1connect.ClusterServiceMembersProcedure:                  levelReader,
+	clusterv1connect.ClusterServiceConsensusStatusProcedure:          levelReader,
+	clusterv1connect.ClusterServiceApplyConfigProcedure:              levelAdmin,
+	resourcev1connect.ResourceServiceGetProcedure:                    levelReader,
+	resourcev1connect.ResourceServiceListProcedure:                   levelReader,
+	resourcev1connect.ResourceServiceWatchProcedure:                  levelReader,
+	"/grpc.health.v1.Health/Check":                                   levelReader,
+	"/grpc.health.v1.Health/Watch":                                   levelReader,
 	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      levelReader,
 	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": levelReader,
 }
