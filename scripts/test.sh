@@ -5,6 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 
+# The network tests need iproute2 (ip netns) and run as root (CI is root).
+if ! command -v ip >/dev/null 2>&1; then
+  echo "== installing iproute2"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null
+  else sudo apt-get update -qq && sudo apt-get install -y -qq iproute2 >/dev/null; fi
+fi
+
 echo "== lint"
 ./scripts/lint.sh
 
