@@ -20,6 +20,7 @@ import (
 	"github.com/cairn-project/cairn/node/controllers"
 	"github.com/cairn-project/cairn/node/formation"
 	"github.com/cairn-project/cairn/node/runtime"
+	"github.com/cairn-project/cairn/node/supervisor"
 )
 
 // Modes cairnd runs in (see shared DESIGN.md, "Binaries and modes").
@@ -108,8 +109,11 @@ func Run(ctx context.Context, o Options) error {
 		_ = ln.Close()
 		return errors.Join(err, agent.Close())
 	}
+	// The supervisor runs the node's processes (etcd and kubelet, as later
+	// controllers add them); its services are served over the API already.
+	sup := supervisor.New(supervisor.Options{Logger: log, LogDir: filepath.Join(o.StateDir, "logs")})
 	apiOpts := api.Options{
-		NodeName: self.Name, Mode: o.Mode, Slot: "A", Agent: agent, Resources: state,
+		NodeName: self.Name, Mode: o.Mode, Slot: "A", Agent: agent, Resources: state, Services: sup,
 		Identity: id, JoinToken: cfg.Secrets.JoinToken, Logger: log,
 	}
 	if self.Role == config.RoleControlPlane {
@@ -124,8 +128,14 @@ func Run(ctx context.Context, o Options) error {
 
 	ctrlCtx, stopControllers := context.WithCancel(ctx)
 	source := &configSource{log: log, state: state, apiAddr: self.APIEndpoint(), tls: id.ClientTLS()}
-	ctrlDone := make(chan struct{}, 4)
+	ctrlDone := make(chan struct{}, 5)
 	go func() { defer func() { ctrlDone <- struct{}{} }(); is.renew(ctrlCtx, id, time.Hour) }()
+	go func() {
+		defer func() { ctrlDone <- struct{}{} }()
+		if err := sup.Run(ctrlCtx); err != nil && ctrlCtx.Err() == nil {
+			log.Error("service supervisor stopped", "error", err)
+		}
+	}()
 	go func() { defer func() { ctrlDone <- struct{}{} }(); source.run(ctrlCtx) }()
 	go func() {
 		defer func() { ctrlDone <- struct{}{} }()

@@ -17,6 +17,8 @@ import (
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 	securityv1 "github.com/cairn-project/cairn/proto/gen/cairn/security/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/security/v1/securityv1connect"
+	servicev1 "github.com/cairn-project/cairn/proto/gen/cairn/service/v1"
+	"github.com/cairn-project/cairn/proto/gen/cairn/service/v1/servicev1connect"
 )
 
 // TestAuthorization checks the role table end to end on a real 1+1
@@ -76,6 +78,17 @@ func TestAuthorization(t *testing.T) {
 	minted, err := tls.X509KeyPair(gen.Msg.Crt, gen.Msg.Key)
 	require.NoError(t, err)
 	assert.Equal(t, []string{config.APIRoleReader}, pki.Roles(minted.Leaf))
+
+	// Operational actions need an operator; reading the list a reader.
+	svc := func(hc connect.HTTPClient) servicev1connect.ServiceServiceClient {
+		return servicev1connect.NewServiceServiceClient(hc, "https://"+worker.APIEndpoint())
+	}
+	_, err = svc(reader).List(context.Background(), connect.NewRequest(&servicev1.ListRequest{}))
+	assert.NoError(t, err)
+	_, err = svc(reader).Restart(context.Background(), connect.NewRequest(&servicev1.RestartRequest{Name: "kubelet"}))
+	assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err), "reader restarting a service")
+	_, err = svc(operator).Restart(context.Background(), connect.NewRequest(&servicev1.RestartRequest{Name: "kubelet"}))
+	assert.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "an operator may restart; this node runs no kubelet yet")
 
 	// A node without the join token gets no certificate.
 	_, csr, err := pki.NewKeyAndCSR("rogue", []net.IP{net.ParseIP("127.0.0.1")})

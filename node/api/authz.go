@@ -16,6 +16,7 @@ import (
 	"github.com/cairn-project/cairn/proto/gen/cairn/machine/v1/machinev1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/resource/v1/resourcev1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/security/v1/securityv1connect"
+	"github.com/cairn-project/cairn/proto/gen/cairn/service/v1/servicev1connect"
 )
 
 // HeaderCallerRoles carries the original caller's roles on a call a node
@@ -53,6 +54,9 @@ var rpcLevels = map[string]level{
 	resourcev1connect.ResourceServiceGetProcedure:                    levelReader,
 	resourcev1connect.ResourceServiceListProcedure:                   levelReader,
 	resourcev1connect.ResourceServiceWatchProcedure:                  levelReader,
+	servicev1connect.ServiceServiceListProcedure:                     levelReader,
+	servicev1connect.ServiceServiceLogsProcedure:                     levelReader,
+	servicev1connect.ServiceServiceRestartProcedure:                  levelOperator,
 	"/grpc.health.v1.Health/Check":                                   levelReader,
 	"/grpc.health.v1.Health/Watch":                                   levelReader,
 	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      levelReader,

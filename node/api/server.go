@@ -23,10 +23,12 @@ import (
 	"github.com/cairn-project/cairn/node/formation"
 	"github.com/cairn-project/cairn/node/pki"
 	"github.com/cairn-project/cairn/node/runtime"
+	"github.com/cairn-project/cairn/node/supervisor"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/machine/v1/machinev1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/resource/v1/resourcev1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/security/v1/securityv1connect"
+	"github.com/cairn-project/cairn/proto/gen/cairn/service/v1/servicev1connect"
 )
 
 // Headers the API understands.
@@ -48,6 +50,9 @@ type Options struct {
 	// Resources is the node's controller state, served read-only by
 	// cairn.resource.v1; nil leaves that service off.
 	Resources *runtime.State
+	// Services is the node's process supervisor, served by cairn.service.v1;
+	// nil leaves that service off.
+	Services *supervisor.Supervisor
 	// Identity is this node's certificate: the API's server certificate and
 	// its client certificate towards other nodes. Required.
 	Identity *pki.Identity
@@ -91,6 +96,10 @@ func New(opts Options) *Server {
 	handlerOpts := connect.WithHandlerOptions(connect.WithCompressMinBytes(32 << 10))
 	s.mux.Handle(machinev1connect.NewMachineServiceHandler(&machineService{s: s}, handlerOpts))
 	s.mux.Handle(clusterv1connect.NewClusterServiceHandler(&clusterService{s: s}, handlerOpts))
+	if opts.Services != nil {
+		s.mux.Handle(NewServiceHandler(opts.Services, handlerOpts))
+		services = append(services, servicev1connect.ServiceServiceName)
+	}
 	s.mux.Handle(securityv1connect.NewSecurityServiceHandler(&securityService{s: s}, handlerOpts))
 	services = append(services, securityv1connect.SecurityServiceName)
 	if opts.Resources != nil {
