@@ -53,12 +53,12 @@ func BenchmarkCluster(b *testing.B) {
 		b.ReportMetric(ms(lat[(len(lat)*99)/100]), "p99-ms")
 	})
 
-	b.Run("GetConfig32Clients", func(b *testing.B) { getConfigLoad(b, c, grpcH2C) })
+	b.Run("GetConfig32Clients", func(b *testing.B) { getConfigLoad(b, c, grpcH2) })
 	b.Run("GetConfig32ClientsConnectHTTP1", func(b *testing.B) { getConfigLoad(b, c, connectHTTP1) })
 
 	b.Run("Failover", func(b *testing.B) {
 		cp := c.byRole("controlplane")[0]
-		st, err := client(cp.APIAddress).ConsensusStatus(ctxT(b, 5*time.Second), connect.NewRequest(&clusterv1.ConsensusStatusRequest{}))
+		st, err := c.client(cp.APIAddress).ConsensusStatus(ctxT(b, 5*time.Second), connect.NewRequest(&clusterv1.ConsensusStatusRequest{}))
 		require.NoError(b, err)
 		leader := c.node(st.Msg.LeaderName)
 		var survivor nodeState
@@ -67,7 +67,7 @@ func BenchmarkCluster(b *testing.B) {
 				survivor = n
 			}
 		}
-		cl := client(survivor.APIAddress)
+		cl := c.client(survivor.APIAddress)
 		cur, err := cl.GetConfig(ctxT(b, 5*time.Second), connect.NewRequest(&clusterv1.GetConfigRequest{}))
 		require.NoError(b, err)
 		require.NoError(b, syscall.Kill(leader.PID, syscall.SIGKILL))
@@ -100,7 +100,7 @@ func propagation(b testing.TB, c *localCluster, n int) []time.Duration {
 	}
 	events := make(chan seen, 1024)
 	for _, nd := range c.state.Nodes {
-		stream, err := client(nd.APIAddress).WatchConfig(ctx, connect.NewRequest(&clusterv1.WatchConfigRequest{}))
+		stream, err := c.client(nd.APIAddress).WatchConfig(ctx, connect.NewRequest(&clusterv1.WatchConfigRequest{}))
 		require.NoError(b, err)
 		go func() {
 			for stream.Receive() {
@@ -109,7 +109,7 @@ func propagation(b testing.TB, c *localCluster, n int) []time.Duration {
 		}()
 	}
 	cp := c.byRole("controlplane")[0]
-	cl := client(cp.APIAddress)
+	cl := c.client(cp.APIAddress)
 	var lat []time.Duration
 	for i := range n {
 		cur, err := cl.GetConfig(ctxT(b, 5*time.Second), connect.NewRequest(&clusterv1.GetConfigRequest{}))
@@ -160,8 +160,8 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 type protocol int
 
 const (
-	grpcH2C      protocol = iota // gRPC over HTTP/2 cleartext, as grpcurl and buf curl --protocol grpc
-	connectHTTP1                 // the Connect protocol over HTTP/1.1, as curl or a browser
+	grpcH2       protocol = iota // gRPC over HTTP/2 (TLS), as grpcurl and buf curl --protocol grpc
+	connectHTTP1                 // the Connect protocol over HTTP/1.1 (TLS), as curl or a browser
 )
 
 // getConfigLoad runs 32 concurrent clients, each with its own connection,
@@ -177,9 +177,11 @@ func getConfigLoad(b *testing.B, c *localCluster, p protocol) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cl := client(cp.APIAddress)
+			cl := c.client(cp.APIAddress)
 			if p == connectHTTP1 {
-				cl = clusterv1connect.NewClusterServiceClient(&http.Client{Transport: &http.Transport{}}, "http://"+cp.APIAddress)
+				// A custom TLS configuration without ForceAttemptHTTP2 stays on HTTP/1.1.
+				h1 := &http.Client{Transport: &http.Transport{TLSClientConfig: c.admin.tls.Clone()}}
+				cl = clusterv1connect.NewClusterServiceClient(h1, "https://"+cp.APIAddress)
 			}
 			for ctx.Err() == nil {
 				if _, err := cl.GetConfig(ctx, connect.NewRequest(&clusterv1.GetConfigRequest{})); err == nil {

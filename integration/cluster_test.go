@@ -25,7 +25,7 @@ func TestLocalCluster(t *testing.T) {
 	t.Run("every node serves GetConfig at one revision", func(t *testing.T) {
 		revs := map[string]string{}
 		for _, n := range c.state.Nodes {
-			out, err := bufCurl("--protocol", "grpc", "http://"+n.APIAddress+"/cairn.cluster.v1.ClusterService/GetConfig")
+			out, err := c.bufCurl("--protocol", "grpc", "https://"+n.APIAddress+"/cairn.cluster.v1.ClusterService/GetConfig")
 			require.NoError(t, err, out)
 			var res struct {
 				Config   string `json:"config"`
@@ -45,11 +45,11 @@ func TestLocalCluster(t *testing.T) {
 
 	t.Run("reflection lists the services and health says SERVING", func(t *testing.T) {
 		for _, n := range []nodeState{c.byRole("controlplane")[0], c.byRole("worker")[0]} {
-			out, err := bufCurl("--protocol", "grpc", "--list-services", "http://"+n.APIAddress)
+			out, err := c.bufCurl("--protocol", "grpc", "--list-services", "https://"+n.APIAddress)
 			require.NoError(t, err, out)
 			assert.Contains(t, out, "cairn.cluster.v1.ClusterService")
 			assert.Contains(t, out, "cairn.machine.v1.MachineService")
-			out, err = bufCurl("--protocol", "grpc", "http://"+n.APIAddress+"/grpc.health.v1.Health/Check")
+			out, err = c.bufCurl("--protocol", "grpc", "https://"+n.APIAddress+"/grpc.health.v1.Health/Check")
 			require.NoError(t, err, out)
 			assert.Contains(t, out, `"SERVING"`)
 		}
@@ -57,11 +57,11 @@ func TestLocalCluster(t *testing.T) {
 
 	t.Run("ApplyConfig sent to a worker reaches every node", func(t *testing.T) {
 		worker := c.byRole("worker")[0]
-		cur := getConfig(t, worker.APIAddress, false)
+		cur := c.getConfig(t, worker.APIAddress, false)
 		doc := mutate(t, cur.Config, func(m map[string]any) {
 			m["cluster"].(map[string]any)["kubernetes"] = map[string]any{"version": "1.37.3"}
 		})
-		res, err := client(worker.APIAddress).ApplyConfig(ctxT(t, 10*time.Second), connect.NewRequest(&clusterv1.ApplyConfigRequest{
+		res, err := c.client(worker.APIAddress).ApplyConfig(ctxT(t, 10*time.Second), connect.NewRequest(&clusterv1.ApplyConfigRequest{
 			Config: doc, ExpectedRevision: cur.Revision,
 		}))
 		require.NoError(t, err)
@@ -71,11 +71,11 @@ func TestLocalCluster(t *testing.T) {
 
 		require.EventuallyWithT(t, func(ct *assert.CollectT) {
 			for _, n := range c.state.Nodes {
-				got := getConfig(t, n.APIAddress, n.Role == "controlplane")
+				got := c.getConfig(t, n.APIAddress, n.Role == "controlplane")
 				assert.Equal(ct, res.Msg.Revision, got.Revision, n.Name)
 				assert.Contains(ct, got.Config, "1.37.3", n.Name)
 			}
-			members, err := client(worker.APIAddress).Members(ctxT(t, 5*time.Second), connect.NewRequest(&clusterv1.MembersRequest{}))
+			members, err := c.client(worker.APIAddress).Members(ctxT(t, 5*time.Second), connect.NewRequest(&clusterv1.MembersRequest{}))
 			require.NoError(ct, err)
 			require.Len(ct, members.Msg.Members, 5)
 			for _, m := range members.Msg.Members {
@@ -84,7 +84,7 @@ func TestLocalCluster(t *testing.T) {
 		}, 20*time.Second, 50*time.Millisecond)
 
 		// A stale expected revision is a conflict carrying the current one.
-		_, err = client(worker.APIAddress).ApplyConfig(ctxT(t, 10*time.Second), connect.NewRequest(&clusterv1.ApplyConfigRequest{
+		_, err = c.client(worker.APIAddress).ApplyConfig(ctxT(t, 10*time.Second), connect.NewRequest(&clusterv1.ApplyConfigRequest{
 			Config: doc, ExpectedRevision: cur.Revision,
 		}))
 		var ce *connect.Error
@@ -96,11 +96,11 @@ func TestLocalCluster(t *testing.T) {
 
 	t.Run("invalid configs are rejected with field paths and change nothing", func(t *testing.T) {
 		cp := c.byRole("controlplane")[0]
-		before := getConfig(t, cp.APIAddress, false)
+		before := c.getConfig(t, cp.APIAddress, false)
 		for _, tc := range invalidConfigs(c) {
 			t.Run(tc.name, func(t *testing.T) {
 				doc := tc.doc(t, before.Config)
-				_, err := client(cp.APIAddress).ApplyConfig(ctxT(t, 10*time.Second), connect.NewRequest(&clusterv1.ApplyConfigRequest{Config: doc}))
+				_, err := c.client(cp.APIAddress).ApplyConfig(ctxT(t, 10*time.Second), connect.NewRequest(&clusterv1.ApplyConfigRequest{Config: doc}))
 				var ce *connect.Error
 				require.ErrorAs(t, err, &ce)
 				require.Equal(t, connect.CodeInvalidArgument, ce.Code(), ce.Message())
@@ -115,14 +115,14 @@ func TestLocalCluster(t *testing.T) {
 				assert.Contains(t, fields, tc.field, "violations: %v", v.Violations)
 			})
 		}
-		after := getConfig(t, cp.APIAddress, false)
+		after := c.getConfig(t, cp.APIAddress, false)
 		assert.Equal(t, before.Revision, after.Revision)
 		assert.Equal(t, before.Config, after.Config)
 	})
 
 	t.Run("SIGKILL of the leader leaves a cluster that takes writes", func(t *testing.T) {
 		cp := c.byRole("controlplane")[0]
-		st, err := client(cp.APIAddress).ConsensusStatus(ctxT(t, 5*time.Second), connect.NewRequest(&clusterv1.ConsensusStatusRequest{}))
+		st, err := c.client(cp.APIAddress).ConsensusStatus(ctxT(t, 5*time.Second), connect.NewRequest(&clusterv1.ConsensusStatusRequest{}))
 		require.NoError(t, err)
 		leader := c.node(st.Msg.LeaderName)
 		require.NoError(t, syscall.Kill(leader.PID, syscall.SIGKILL))
@@ -135,12 +135,12 @@ func TestLocalCluster(t *testing.T) {
 			}
 		}
 		require.EventuallyWithT(t, func(ct *assert.CollectT) {
-			cur, err := client(survivor.APIAddress).GetConfig(ctxT(t, 2*time.Second), connect.NewRequest(&clusterv1.GetConfigRequest{}))
+			cur, err := c.client(survivor.APIAddress).GetConfig(ctxT(t, 2*time.Second), connect.NewRequest(&clusterv1.GetConfigRequest{}))
 			require.NoError(ct, err)
 			doc := mutate(t, cur.Msg.Config, func(m map[string]any) {
 				m["cluster"].(map[string]any)["kubernetes"] = map[string]any{"version": "1.37.4"}
 			})
-			_, err = client(survivor.APIAddress).ApplyConfig(ctxT(t, 2*time.Second), connect.NewRequest(&clusterv1.ApplyConfigRequest{Config: doc}))
+			_, err = c.client(survivor.APIAddress).ApplyConfig(ctxT(t, 2*time.Second), connect.NewRequest(&clusterv1.ApplyConfigRequest{Config: doc}))
 			require.NoError(ct, err)
 		}, 30*time.Second, 50*time.Millisecond)
 		t.Logf("write accepted %s after SIGKILL of leader %s", time.Since(killed).Round(time.Millisecond), leader.Name)

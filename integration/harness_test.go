@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,6 +76,10 @@ type localCluster struct {
 	name  string
 	dir   string // HOME and --state for the CLI
 	state clusterState
+	// admin is the os:admin identity cluster create wrote to dir/cairnconfig.
+	admin identity
+	// curlTLS are buf curl's --cacert/--cert/--key flags for admin.
+	curlTLS []string
 }
 
 type clusterState struct {
@@ -113,8 +116,13 @@ func createCluster(t testing.TB, name string, controlPlanes, workers int) *local
 		}
 	})
 	c.refresh()
+	c.admin = readIdentity(t, filepath.Join(c.dir, "cairnconfig"))
+	c.curlTLS = c.admin.writePEMs(t, filepath.Join(c.dir, "pem"), "admin")
 	return c
 }
+
+// clusterDir is where cluster create keeps the cluster's state.
+func (c *localCluster) clusterDir() string { return filepath.Join(c.dir, "clusters", c.name) }
 
 // ctl runs cairnctl with this cluster's HOME and state directory.
 func (c *localCluster) ctl(args ...string) (string, error) {
@@ -162,7 +170,7 @@ func (c *localCluster) byRole(role string) []nodeState {
 }
 
 func (c *localCluster) dumpLogs() {
-	logs, _ := filepath.Glob(filepath.Join(c.dir, "clusters", c.name, "logs", "*.log"))
+	logs, _ := filepath.Glob(filepath.Join(c.clusterDir(), "logs", "*.log"))
 	for _, l := range logs {
 		data, _ := os.ReadFile(l)
 		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
@@ -170,11 +178,17 @@ func (c *localCluster) dumpLogs() {
 	}
 }
 
-// bufCurl runs buf curl against a node over h2c.
+// bufCurl runs buf curl against a node as the cluster's admin (HTTPS with
+// the admin's client certificate).
+func (c *localCluster) bufCurl(args ...string) (string, error) {
+	return bufCurl(append(append([]string(nil), c.curlTLS...), args...)...)
+}
+
+// bufCurl runs buf curl with args.
 func bufCurl(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "buf"), append([]string{"curl", "--http2-prior-knowledge"}, args...)...)
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "buf"), append([]string{"curl"}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -184,11 +198,9 @@ func bufCurl(args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
-// client is a Connect client for one node's cluster service (gRPC over h2c).
-func client(addr string) clusterv1connect.ClusterServiceClient {
-	tr := &http.Transport{Protocols: new(http.Protocols)}
-	tr.Protocols.SetUnencryptedHTTP2(true)
-	return clusterv1connect.NewClusterServiceClient(&http.Client{Transport: tr}, "http://"+addr, connect.WithGRPC())
+// client is a gRPC client for one node's cluster service, as the admin.
+func (c *localCluster) client(addr string) clusterv1connect.ClusterServiceClient {
+	return c.admin.client(addr)
 }
 
 func ctxT(t testing.TB, d time.Duration) context.Context {
@@ -197,9 +209,11 @@ func ctxT(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-func getConfig(t testing.TB, addr string, stale bool) *clusterv1.GetConfigResponse {
+// getConfig reads the configuration from addr as the admin (secrets
+// redacted).
+func (c *localCluster) getConfig(t testing.TB, addr string, stale bool) *clusterv1.GetConfigResponse {
 	t.Helper()
-	res, err := client(addr).GetConfig(ctxT(t, 10*time.Second), connect.NewRequest(&clusterv1.GetConfigRequest{Stale: stale}))
+	res, err := c.client(addr).GetConfig(ctxT(t, 10*time.Second), connect.NewRequest(&clusterv1.GetConfigRequest{Stale: stale}))
 	require.NoError(t, err, "GetConfig on %s", addr)
 	return res.Msg
 }

@@ -83,7 +83,9 @@ func TestNetworkFromClusterConfig(t *testing.T) {
 		}
 	})
 
-	api := client(n.APIAddress)
+	pair, err := config.GenerateAdminClientCert(cfg.Secrets.CA, "admin", []string{config.APIRoleAdmin}, time.Hour)
+	require.NoError(t, err)
+	api := newIdentity(t, cfg.Secrets.CA.Crt, pair.Crt, pair.Key).client(n.APIAddress)
 	var cur *clusterv1.GetConfigResponse
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		res, err := api.GetConfig(context.Background(), connect.NewRequest(&clusterv1.GetConfigRequest{}))

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/machine/v1/machinev1connect"
+	"github.com/cairn-project/cairn/proto/gen/cairn/security/v1/securityv1connect"
 )
 
 // headerNode names the node a request is meant for; the receiving node
@@ -23,9 +25,10 @@ const headerNode = "Cairn-Node"
 
 // endpoint is one node API address with its service clients.
 type endpoint struct {
-	addr    string
-	cluster clusterv1connect.ClusterServiceClient
-	machine machinev1connect.MachineServiceClient
+	addr     string
+	cluster  clusterv1connect.ClusterServiceClient
+	machine  machinev1connect.MachineServiceClient
+	security securityv1connect.SecurityServiceClient
 }
 
 // apiClient talks to the first reachable of several endpoints and sticks to
@@ -39,23 +42,27 @@ type apiClient struct {
 	active int
 }
 
-// newAPIClient returns a client over HTTP/2 cleartext (the node API has no
-// TLS yet) speaking the gRPC protocol. Close releases its connections.
-func newAPIClient(addrs []string, timeout time.Duration) *apiClient {
+// newAPIClient returns a client speaking the gRPC protocol over HTTPS
+// (HTTP/2 by ALPN) with tlsCfg, which carries the CA to trust and the client
+// certificate. Close releases its connections.
+func newAPIClient(addrs []string, timeout time.Duration, tlsCfg *tls.Config) *apiClient {
+	dialTimeout := min(timeout, 5*time.Second)
 	tr := &http.Transport{
-		Protocols:       new(http.Protocols),
-		DialContext:     (&net.Dialer{Timeout: min(timeout, 5*time.Second)}).DialContext,
-		IdleConnTimeout: time.Minute,
+		TLSClientConfig:     tlsCfg,
+		ForceAttemptHTTP2:   true,
+		DialContext:         (&net.Dialer{Timeout: dialTimeout}).DialContext,
+		TLSHandshakeTimeout: dialTimeout,
+		IdleConnTimeout:     time.Minute,
 	}
-	tr.Protocols.SetUnencryptedHTTP2(true)
 	hc := &http.Client{Transport: tr}
 	c := &apiClient{timeout: timeout, transport: tr}
 	for _, a := range addrs {
-		base := "http://" + a
+		base := "https://" + a
 		c.endpoints = append(c.endpoints, endpoint{
-			addr:    a,
-			cluster: clusterv1connect.NewClusterServiceClient(hc, base, connect.WithGRPC()),
-			machine: machinev1connect.NewMachineServiceClient(hc, base, connect.WithGRPC()),
+			addr:     a,
+			cluster:  clusterv1connect.NewClusterServiceClient(hc, base, connect.WithGRPC()),
+			machine:  machinev1connect.NewMachineServiceClient(hc, base, connect.WithGRPC()),
+			security: securityv1connect.NewSecurityServiceClient(hc, base, connect.WithGRPC()),
 		})
 	}
 	return c
@@ -186,5 +193,9 @@ func (g *globals) client() (*apiClient, target, error) {
 	if err != nil {
 		return nil, target{}, err
 	}
-	return newAPIClient(t.endpoints, g.timeout), t, nil
+	tlsCfg, err := t.tlsConfig()
+	if err != nil {
+		return nil, target{}, err
+	}
+	return newAPIClient(t.endpoints, g.timeout, tlsCfg), t, nil
 }

@@ -26,12 +26,21 @@ type ClientConfig struct {
 	Contexts map[string]*Context `json:"contexts,omitempty"`
 }
 
-// Context is one cluster as the client reaches it.
+// Context is one cluster as the client reaches it, and who the client is
+// there: the node API is TLS-only and wants a client certificate signed by
+// the cluster CA, whose roles (in its Organization) decide what it may do.
 type Context struct {
 	// Endpoints are node API addresses (host:port), tried in order.
 	Endpoints []string `json:"endpoints,omitempty"`
 	// Nodes are the node names commands ask by default, through the endpoint.
 	Nodes []string `json:"nodes,omitempty"`
+	// CA is the PEM-encoded cluster CA certificate, which the endpoints'
+	// certificates must chain to.
+	CA string `json:"ca,omitempty"`
+	// Crt is the PEM-encoded client certificate.
+	Crt string `json:"crt,omitempty"`
+	// Key is the PEM-encoded private key of Crt.
+	Key string `json:"key,omitempty"`
 }
 
 // defaultClientConfigPath returns where the client config lives when no

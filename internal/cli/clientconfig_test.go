@@ -118,8 +118,9 @@ func TestContextFlagSelectsFromTheFile(t *testing.T) {
 	addrA, addrB := serveFake(t, a), serveFake(t, b)
 	path := filepath.Join(t.TempDir(), "config")
 	c := &ClientConfig{}
-	c.Merge("a", Context{Endpoints: []string{addrA}}, true)
-	c.Merge("b", Context{Endpoints: []string{addrB}}, false)
+	p := getPKI(t)
+	c.Merge("a", p.adminContext(addrA), true)
+	c.Merge("b", p.adminContext(addrB), false)
 	require.NoError(t, WriteClientConfig(path, c))
 
 	r := runCLI(t, "--cairnconfig", path, "--context", "b", "version")

@@ -40,8 +40,9 @@ start one cairnd process per node in the background, and wait until the
 cluster is healthy (see 'cairnctl health').
 
 Everything goes to --state/NAME: cluster.yaml, cairnconfig, state.json,
-nodes/NODE (node data) and logs/NODE.log. The new context NAME is merged
-into the client config (--cairnconfig, $CAIRNCONFIG or
+nodes/NODE (node data) and logs/NODE.log. The new context NAME, with an
+os:admin client certificate valid for a year, is merged into the client
+config (--cairnconfig, $CAIRNCONFIG or
 $HOME/.cairn/config) and made current. The nodes keep running after
 cairnctl exits; stop them with 'cairnctl cluster destroy'.
 
@@ -106,8 +107,12 @@ func runClusterCreate(ctx context.Context, g *globals, o clusterCreateOptions) e
 	if err != nil {
 		return fmt.Errorf("%w; clean up with '%s'", err, o.loc.destroyCommand())
 	}
-	endpoints := controlPlaneEndpoints(cfg)
-	c := newAPIClient(endpoints, min(g.timeout, healthRequestTimeout))
+	admin := files.context
+	tlsCfg, err := admin.tlsConfig(time.Now())
+	if err != nil {
+		return err
+	}
+	c := newAPIClient(admin.Endpoints, min(g.timeout, healthRequestTimeout), tlsCfg)
 	defer c.Close()
 	checks, err := waitHealthy(ctx, c, out, healthWait{
 		wait: true, timeout: o.waitTimeout, what: fmt.Sprintf("cluster %q to become healthy", o.loc.name),
@@ -117,12 +122,12 @@ func runClusterCreate(ctx context.Context, g *globals, o clusterCreateOptions) e
 		printNodeLogs(g.streams.Err, st, failingNodes(st, checks))
 		return fmt.Errorf("%w; state left in %s for debugging, remove it with '%s'", err, dir, o.loc.destroyCommand())
 	}
-	return finishCreate(g, o.loc, endpoints, files.client)
+	return finishCreate(g, o.loc, admin, files.client)
 }
 
-// finishCreate merges the new context into the client config and says
-// what to do next.
-func finishCreate(g *globals, loc clusterLocation, endpoints []string, clusterClientConfig string) error {
+// finishCreate merges the new admin context into the client config and
+// says what to do next.
+func finishCreate(g *globals, loc clusterLocation, admin Context, clusterClientConfig string) error {
 	name := loc.name
 	path, err := g.clientConfigPath()
 	if err != nil {
@@ -132,13 +137,13 @@ func finishCreate(g *globals, loc clusterLocation, endpoints []string, clusterCl
 	if err != nil {
 		return err
 	}
-	cc.Merge(name, Context{Endpoints: endpoints}, true)
+	cc.Merge(name, admin, true)
 	if err := WriteClientConfig(path, cc); err != nil {
 		return err
 	}
 	out := g.streams.Out
 	fmt.Fprintf(out, "\ncluster %q is healthy\n", name)
-	fmt.Fprintf(out, "endpoints: %s\n", strings.Join(endpoints, ", "))
+	fmt.Fprintf(out, "endpoints: %s\n", strings.Join(admin.Endpoints, ", "))
 	fmt.Fprintf(out, "context %q merged into %s and made current\n\n", name, path)
 	fmt.Fprintf(out, "next:\n")
 	fmt.Fprintf(out, "  cairnctl --cairnconfig %s get members\n", clusterClientConfig)

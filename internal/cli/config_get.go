@@ -20,14 +20,18 @@ type configDoc struct {
 func newConfigCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config",
-		Short: "Read and change the replicated cluster configuration",
+		Short: "Read and change the cluster configuration; manage client configs",
 		Long: `Read and change the one cluster configuration that the control planes
 replicate through Raft. Every change is validated first; invalid ones are
 rejected with the offending field paths. Changes are compare-and-set when
---expected-revision is given (edit and patch always use it).`,
+--expected-revision is given (edit and patch always use it).
+
+'config new' issues client configs with scoped certificates; 'config pem'
+writes the current context's certificates for other API clients.`,
 		Args: cobra.NoArgs,
 	}
-	cmd.AddCommand(newConfigGetCommand(g), newConfigApplyCommand(g), newConfigEditCommand(g), newConfigPatchCommand(g))
+	cmd.AddCommand(newConfigGetCommand(g), newConfigApplyCommand(g), newConfigEditCommand(g), newConfigPatchCommand(g),
+		newConfigNewCommand(g), newConfigPEMCommand(g))
 	return cmd
 }
 

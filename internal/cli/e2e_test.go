@@ -31,7 +31,8 @@ func buildCairnd(t *testing.T) string {
 
 // TestEndToEndLocalCluster runs the real command tree against real cairnd
 // processes: create a 3+1 cluster, read members and the configuration,
-// change the configuration, wait for health, and destroy the cluster.
+// change the configuration, wait for health, issue a reader's client config
+// that can read but not write, and destroy the cluster.
 func TestEndToEndLocalCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a local cluster of cairnd processes")
@@ -58,6 +59,7 @@ func TestEndToEndLocalCluster(t *testing.T) {
 	cc, err := ReadClientConfig(filepath.Join(home, ".cairn", "config"))
 	require.NoError(t, err)
 	assert.Equal(t, "local", cc.Context, "the new context is merged and made current")
+	assert.Equal(t, []string{config.APIRoleAdmin}, parseCertPEM(t, cc.Contexts["local"].Crt).Subject.Organization)
 
 	members := runCLI(t, "get", "members", "-o", "json")
 	require.Equal(t, 0, members.code, members.stderr)
@@ -105,6 +107,17 @@ func TestEndToEndLocalCluster(t *testing.T) {
 	plain := runCLI(t, "config", "get")
 	require.Equal(t, 0, plain.code, plain.stderr)
 	assert.Contains(t, plain.stdout, "version: 1.38.0")
+
+	// A reader issued through the admin context reads but cannot write.
+	readerCfg := filepath.Join(t.TempDir(), "reader")
+	issue := runCLI(t, "config", "new", "--roles", config.APIRoleReader, "--name", "e2e-reader", "-o", readerCfg)
+	require.Equal(t, 0, issue.code, issue.stderr)
+	read := runCLI(t, "--cairnconfig", readerCfg, "get", "members")
+	require.Equal(t, 0, read.code, read.stderr)
+	denied := runCLI(t, "--cairnconfig", readerCfg, "config", "apply", "-f", file, "--dry-run")
+	assert.Equal(t, 1, denied.code)
+	assert.Contains(t, denied.stderr, "permission_denied")
+	assert.Contains(t, denied.stderr, "Hint:")
 
 	destroy := runCLI(t, "cluster", "destroy", "--state", state)
 	destroyed = true

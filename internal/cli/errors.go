@@ -49,3 +49,12 @@ type ExitError struct {
 }
 
 func (e *ExitError) Error() string { return fmt.Sprintf("exit code %d", e.Code) }
+
+var (
+	// ErrNoClientCert is returned when the selected context (or the absence
+	// of one) gives no client certificate: the node API requires one.
+	ErrNoClientCert = errors.New("no client certificate")
+	// ErrBadClientCert is returned when the context's CA or client
+	// certificate cannot be used: unparsable, mismatched or expired.
+	ErrBadClientCert = errors.New("unusable client certificate")
+)

@@ -47,8 +47,11 @@ func newGenConfigCommand(g *globals) *cobra.Command {
 addresses 127.0.SUBNET.1, .2, … (control planes first), with fresh secrets,
 and a client config whose context NAME points at the control planes.
 
-It writes DIR/cluster.yaml (with secrets, mode 0600) and DIR/cairnconfig.
-Every node boots from the same cluster.yaml:
+It writes DIR/cluster.yaml (with secrets, mode 0600) and DIR/cairnconfig
+(mode 0600), whose context holds the cluster CA certificate and an os:admin
+client certificate (name "admin", valid for a year) signed by the cluster
+CA: the node API accepts only TLS clients with such a certificate. Hand out
+narrower ones with 'cairnctl config new'. Every node boots from the same cluster.yaml:
   cairnd --config DIR/cluster.yaml --name cp1 --state-dir …
 
 --with-secrets reuses the secrets (and cluster ID) of an existing
@@ -111,32 +114,39 @@ func runGenConfig(g *globals, name string, o genConfigOptions) error {
 	}
 	out := g.streams.Out
 	fmt.Fprintf(out, "wrote %s (contains secrets: keep it private)\n", paths.cluster)
-	fmt.Fprintf(out, "wrote %s (context %q)\n", paths.client, name)
+	fmt.Fprintf(out, "wrote %s (context %q with an os:admin client certificate: keep it private)\n", paths.client, name)
 	fmt.Fprintf(out, "\nstart each node with:\n  cairnd --config %s --name NODE --state-dir DIR\n", paths.cluster)
 	fmt.Fprintf(out, "then:\n  cairnctl --cairnconfig %s get members\n", paths.client)
 	return nil
 }
 
-// clusterFiles are the paths writeClusterFiles wrote.
+// clusterFiles are the paths writeClusterFiles wrote, and the admin
+// context it put into the client config.
 type clusterFiles struct {
 	cluster string
 	client  string
+	context Context
 }
 
 // writeClusterFiles writes dir/cluster.yaml (with secrets, owner-only) and
-// dir/cairnconfig, whose single context is named after the cluster and
-// points at the control planes' API addresses.
+// dir/cairnconfig (owner-only), whose single context is named after the
+// cluster, points at the control planes' API addresses and holds a new
+// os:admin client certificate, valid for a year.
 func writeClusterFiles(dir string, cfg *config.Config) (clusterFiles, error) {
 	doc, err := cfg.Marshal(false)
 	if err != nil {
 		return clusterFiles{}, err
 	}
-	p := clusterFiles{cluster: filepath.Join(dir, clusterConfigFile), client: filepath.Join(dir, clientConfigFile)}
+	admin, err := adminContext(cfg)
+	if err != nil {
+		return clusterFiles{}, err
+	}
+	p := clusterFiles{cluster: filepath.Join(dir, clusterConfigFile), client: filepath.Join(dir, clientConfigFile), context: admin}
 	if err := writeFileAtomic(p.cluster, doc, 0o600); err != nil {
 		return clusterFiles{}, err
 	}
 	cc := &ClientConfig{}
-	cc.Merge(cfg.Cluster.Name, Context{Endpoints: controlPlaneEndpoints(cfg)}, true)
+	cc.Merge(cfg.Cluster.Name, admin, true)
 	if err := WriteClientConfig(p.client, cc); err != nil {
 		return clusterFiles{}, err
 	}

@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"crypto/x509"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -36,7 +38,22 @@ func TestGenConfigWritesClusterAndClientConfig(t *testing.T) {
 	cc, err := ReadClientConfig(filepath.Join(dir, "cairnconfig"))
 	require.NoError(t, err)
 	assert.Equal(t, "demo", cc.Context)
-	assert.Equal(t, []string{"127.0.7.1:6440", "127.0.7.2:6440", "127.0.7.3:6440"}, cc.Contexts["demo"].Endpoints)
+	ctx := cc.Contexts["demo"]
+	assert.Equal(t, []string{"127.0.7.1:6440", "127.0.7.2:6440", "127.0.7.3:6440"}, ctx.Endpoints)
+	assert.Equal(t, cfg.Secrets.CA.Crt, ctx.CA)
+	crt := parseCertPEM(t, ctx.Crt)
+	assert.Equal(t, "admin", crt.Subject.CommonName)
+	assert.Equal(t, []string{config.APIRoleAdmin}, crt.Subject.Organization)
+	assert.WithinDuration(t, time.Now().Add(365*24*time.Hour), crt.NotAfter, time.Hour)
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM([]byte(ctx.CA)))
+	_, err = crt.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	require.NoError(t, err, "signed by the cluster CA")
+	_, err = ctx.tlsConfig(time.Now())
+	require.NoError(t, err, "crt and key belong together")
+	fi, err = os.Stat(filepath.Join(dir, "cairnconfig"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 
 	again := runCLI(t, "gen", "config", "demo", "-o", dir)
 	assert.Equal(t, 1, again.code)

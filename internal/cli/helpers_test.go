@@ -3,9 +3,13 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
+	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -15,10 +19,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cairn-project/cairn/node/config"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 	machinev1 "github.com/cairn-project/cairn/proto/gen/cairn/machine/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/machine/v1/machinev1connect"
+	securityv1 "github.com/cairn-project/cairn/proto/gen/cairn/security/v1"
+	"github.com/cairn-project/cairn/proto/gen/cairn/security/v1/securityv1connect"
 )
 
 // result is what one in-process cairnctl run printed and returned.
@@ -58,10 +65,14 @@ func isolateHome(t *testing.T) string {
 type fakeNode struct {
 	clusterv1connect.UnimplementedClusterServiceHandler
 	machinev1connect.UnimplementedMachineServiceHandler
+	securityv1connect.UnimplementedSecurityServiceHandler
 
 	name string
+	ca   config.CertKeyPair // signs GenerateClientConfig answers; set by serveFake
 
 	mu        sync.Mutex
+	callers   []string // "CN roles" of each request's client certificate
+	issued    []*securityv1.GenerateClientConfigRequest
 	targets   []string
 	config    string
 	revision  uint64
@@ -150,22 +161,77 @@ func conflictError(expected, current uint64) error {
 
 var errConflictForTest = errors.New("config revision conflict")
 
-// serveFake serves f on a loopback port over HTTP/1.1 and h2c and returns
-// its address.
+// serveFake serves f on a loopback port over HTTPS (HTTP/2 and HTTP/1.1)
+// with the test PKI's server certificate, requiring a client certificate
+// from the test CA, and returns its address. So that commands have an
+// identity, it also adds a context "fake" for the address holding the test
+// admin identity to the default client config (under the isolated HOME),
+// unless that context exists; -e ADDR selects any fake.
 func serveFake(t *testing.T, f *fakeNode) string {
 	t.Helper()
+	p := getPKI(t)
+	f.ca = p.ca
 	mux := http.NewServeMux()
 	mux.Handle(clusterv1connect.NewClusterServiceHandler(f))
 	mux.Handle(machinev1connect.NewMachineServiceHandler(f))
-	p := new(http.Protocols)
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	srv := &http.Server{Handler: mux, Protocols: p, ReadHeaderTimeout: 5 * time.Second}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	mux.Handle(securityv1connect.NewSecurityServiceHandler(f))
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.recordCaller(r)
+		mux.ServeHTTP(w, r)
+	}))
+	srv.EnableHTTP2 = true
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point of some tests
+	srv.TLS = &tls.Config{
+		Certificates: []tls.Certificate{p.server},
+		ClientCAs:    p.pool,
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		MinVersion:   tls.VersionTLS13,
+		NextProtos:   []string{"h2", "http/1.1"},
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	addr := srv.Listener.Addr().String()
+
+	path, err := defaultClientConfigPath()
 	require.NoError(t, err)
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return ln.Addr().String()
+	cc, err := ReadClientConfig(path)
+	require.NoError(t, err)
+	if _, ok := cc.Contexts["fake"]; !ok {
+		cc.Merge("fake", p.adminContext(addr), false)
+		require.NoError(t, WriteClientConfig(path, cc))
+	}
+	return addr
+}
+
+func (f *fakeNode) recordCaller(r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		s := r.TLS.PeerCertificates[0].Subject
+		f.callers = append(f.callers, s.CommonName+" "+strings.Join(s.Organization, ","))
+	}
+}
+
+func (f *fakeNode) seenCallers() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.callers...)
+}
+
+// GenerateClientConfig issues a certificate with the test CA, as a control
+// plane would.
+func (f *fakeNode) GenerateClientConfig(_ context.Context, req *connect.Request[securityv1.GenerateClientConfigRequest]) (*connect.Response[securityv1.GenerateClientConfigResponse], error) {
+	f.record(req.Header())
+	f.mu.Lock()
+	f.issued = append(f.issued, req.Msg)
+	f.mu.Unlock()
+	id, err := config.GenerateAdminClientCert(f.ca, req.Msg.GetName(), req.Msg.GetRoles(), req.Msg.GetTtl().AsDuration())
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInvalidArgument, err)
+	}
+	return connect.NewResponse(&securityv1.GenerateClientConfigResponse{
+		Ca: []byte(f.ca.Crt), Crt: []byte(id.Crt), Key: []byte(id.Key),
+	}), nil
 }
 
 // deadAddr returns a loopback address nothing listens on.

@@ -23,10 +23,25 @@ func reportError(w io.Writer, err error) int {
 		return 1
 	}
 	fmt.Fprintln(w, "Error:", err)
+	if hint := errorHint(err); hint != "" {
+		fmt.Fprintln(w, "Hint:", hint)
+	}
 	if errors.Is(err, ErrUsage) {
 		fmt.Fprintln(w, "Run 'cairnctl --help' or 'cairnctl COMMAND --help' for usage.")
 	}
 	return 1
+}
+
+// errorHint says what to do about an authentication or authorization
+// failure of the node API, or returns "".
+func errorHint(err error) string {
+	switch connect.CodeOf(err) {
+	case connect.CodeUnauthenticated:
+		return "the node wants a client certificate signed by the cluster CA; check the context's crt and key"
+	case connect.CodePermissionDenied:
+		return "the roles of this context's client certificate do not allow this; an admin can issue another with 'cairnctl config new --roles ...'"
+	}
+	return tlsHint(err)
 }
 
 // detailLines renders the structured details of an API error: each field

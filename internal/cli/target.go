@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cairn-project/cairn/node/config"
 )
@@ -16,6 +19,31 @@ type target struct {
 	// nodes are the names to ask through the endpoint; empty means "the
 	// endpoint itself".
 	nodes []string
+	// context is the selected context, which holds the client identity;
+	// nil when none is selected (only --endpoints was given).
+	context *Context
+	// contextName and path name the context and its file, for errors.
+	contextName, path string
+}
+
+// tlsConfig returns the TLS client configuration of the target's context,
+// or an error saying how to get a client certificate.
+func (t target) tlsConfig() (*tls.Config, error) {
+	if t.context == nil {
+		return nil, fmt.Errorf("%w: no context is selected in %s; the node API needs one with a client certificate: "+
+			"create a cluster with 'cairnctl cluster create', or use the cairnconfig of 'cairnctl gen config' or 'cairnctl config new'",
+			ErrNoClientCert, t.path)
+	}
+	cfg, err := t.context.tlsConfig(time.Now())
+	if errors.Is(err, ErrNoClientCert) {
+		return nil, fmt.Errorf("%w in context %q of %s: the node API requires one; "+
+			"regenerate the cairnconfig with 'cairnctl gen config', or ask an admin for one with 'cairnctl config new'",
+			err, t.contextName, t.path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("context %q of %s: %w", t.contextName, t.path, err)
+	}
+	return cfg, nil
 }
 
 // clientConfigPath returns the client config file the global flags select.
@@ -53,7 +81,7 @@ func resolveTarget(cfg *ClientConfig, path, contextName string, endpoints, nodes
 	if err != nil {
 		return target{}, fmt.Errorf("%s: %w", path, err)
 	}
-	var t target
+	t := target{context: ctx, contextName: name, path: path}
 	t.endpoints, t.nodes = cleanList(endpoints), cleanList(nodes)
 	if ctx != nil {
 		if len(t.endpoints) == 0 {
