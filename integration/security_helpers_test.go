@@ -30,7 +30,7 @@ import (
 // without a node certificate).
 const (
 	headerNode        = "Cairn-Node"
-	headerCallerRoles = "Cairn-Caller-Roles"
+	headerCallerRoles = "Cairn-Caller-Certificate" // a client sending it is ignored
 )
 
 // secrets reads the cluster's secrets from the cluster.yaml cluster create

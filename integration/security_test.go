@@ -95,7 +95,7 @@ func TestSecurity(t *testing.T) {
 		req := applyRequest(current, true, "")
 		req.Header().Set(headerCallerRoles, config.APIRoleAdmin)
 		_, err = reader.client(leader.APIAddress).ApplyConfig(ctxT(t, 5*time.Second), req)
-		requireCode(t, err, connect.CodePermissionDenied, "Cairn-Caller-Roles from a client is ignored")
+		requireCode(t, err, connect.CodePermissionDenied, "Cairn-Caller-Certificate from a client is ignored")
 	})
 
 	t.Run("only an admin issues client configs", func(t *testing.T) {

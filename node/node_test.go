@@ -65,16 +65,27 @@ func freeSubnet(t *testing.T) int {
 // clientFor returns an HTTPS client with a certificate carrying roles,
 // minted from the cluster CA (nil roles: no client certificate at all).
 func clientFor(t testing.TB, cfg *config.Config, roles ...string) *http.Client {
+	var certs []tls.Certificate
+	if len(roles) > 0 {
+		certs = append(certs, clientCert(t, cfg, roles...))
+	}
+	return clientWith(t, cfg, certs...)
+}
+
+// clientCert mints a client certificate with roles from the cluster CA.
+func clientCert(t testing.TB, cfg *config.Config, roles ...string) tls.Certificate {
+	pair, err := config.GenerateAdminClientCert(cfg.Secrets.CA, "test", roles, time.Hour)
+	require.NoError(t, err)
+	cert, err := tls.X509KeyPair([]byte(pair.Crt), []byte(pair.Key))
+	require.NoError(t, err)
+	return cert
+}
+
+// clientWith returns an HTTPS client trusting the cluster CA, presenting certs.
+func clientWith(t testing.TB, cfg *config.Config, certs ...tls.Certificate) *http.Client {
 	pool := x509.NewCertPool()
 	require.True(t, pool.AppendCertsFromPEM([]byte(cfg.Secrets.CA.Crt)))
-	tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}
-	if len(roles) > 0 {
-		pair, err := config.GenerateAdminClientCert(cfg.Secrets.CA, "test", roles, time.Hour)
-		require.NoError(t, err)
-		cert, err := tls.X509KeyPair([]byte(pair.Crt), []byte(pair.Key))
-		require.NoError(t, err)
-		tc.Certificates = []tls.Certificate{cert}
-	}
+	tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13, Certificates: certs}
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true}}
 }
 

@@ -3,7 +3,9 @@ package node
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,9 +58,10 @@ func TestAuthorization(t *testing.T) {
 		assert.NoError(t, err, "admin ApplyConfig at %s", addr)
 	}
 
-	// A reader cannot borrow a node's authority by naming roles itself.
+	// A reader cannot pass itself off as relaying an admin: only node
+	// certificates relay callers.
 	req := connect.NewRequest(&clusterv1.ApplyConfigRequest{Config: cur.Config, DryRun: true})
-	req.Header().Set("Cairn-Caller-Roles", config.APIRoleAdmin)
+	req.Header().Set("Cairn-Caller-Certificate", base64.StdEncoding.EncodeToString(clientCert(t, cfg, config.APIRoleAdmin).Leaf.Raw))
 	_, err := cluster(reader, cp.APIEndpoint()).ApplyConfig(context.Background(), req)
 	assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err))
 
@@ -90,11 +93,52 @@ func TestAuthorization(t *testing.T) {
 	_, err = svc(operator).Restart(context.Background(), connect.NewRequest(&servicev1.RestartRequest{Name: "kubelet"}))
 	assert.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "an operator may restart; this node runs no kubelet yet")
 
-	// A node without the join token gets no certificate.
-	_, csr, err := pki.NewKeyAndCSR("rogue", []net.IP{net.ParseIP("127.0.0.1")})
+	// A node without the join token gets no certificate; with it, only a
+	// node the config lists, and only for its own addresses.
+	workerIP := net.ParseIP(strings.Split(worker.APIEndpoint(), ":")[0])
+	nodeKey, csr, err := pki.NewKeyAndCSR(worker.Name, []net.IP{workerIP})
 	require.NoError(t, err)
 	_, err = sec(anonymous).Certificate(context.Background(), connect.NewRequest(&securityv1.CertificateRequest{Csr: csr, Token: "abcdef.0123456789abcdef"}))
-	assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err))
-	_, err = sec(anonymous).Certificate(context.Background(), connect.NewRequest(&securityv1.CertificateRequest{Csr: csr, Token: cfg.Secrets.JoinToken}))
-	assert.NoError(t, err, "with the token it does")
+	assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err), "wrong token")
+	_, rogue, err := pki.NewKeyAndCSR("rogue", []net.IP{workerIP})
+	require.NoError(t, err)
+	_, err = sec(anonymous).Certificate(context.Background(), connect.NewRequest(&securityv1.CertificateRequest{Csr: rogue, Token: cfg.Secrets.JoinToken}))
+	assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err), "a name the config does not list")
+	_, stolenIP, err := pki.NewKeyAndCSR(worker.Name, []net.IP{net.ParseIP("192.0.2.9")})
+	require.NoError(t, err)
+	_, err = sec(anonymous).Certificate(context.Background(), connect.NewRequest(&securityv1.CertificateRequest{Csr: stolenIP, Token: cfg.Secrets.JoinToken}))
+	assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err), "an address that is not the node's")
+	issued, err := sec(anonymous).Certificate(context.Background(), connect.NewRequest(&securityv1.CertificateRequest{Csr: csr, Token: cfg.Secrets.JoinToken}))
+	require.NoError(t, err, "with the token, for a listed node")
+
+	// A node certificate relays callers; it cannot invent them.
+	nodeCert, err := tls.X509KeyPair(issued.Msg.Crt, nodeKey)
+	require.NoError(t, err)
+	asNode := clientWith(t, cfg, nodeCert)
+	relay := func(header string) error {
+		req := connect.NewRequest(&clusterv1.ApplyConfigRequest{Config: cur.Config, DryRun: true})
+		if header != "" {
+			req.Header().Set("Cairn-Caller-Certificate", header)
+		}
+		_, err := cluster(asNode, cp.APIEndpoint()).ApplyConfig(context.Background(), req)
+		return err
+	}
+	assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(relay("")), "a node on its own behalf only reads")
+	readerCert := clientCert(t, cfg, config.APIRoleReader)
+	assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(relay(base64.StdEncoding.EncodeToString(readerCert.Leaf.Raw))), "a relayed reader stays a reader")
+	forged := selfSignedAdmin(t)
+	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(relay(base64.StdEncoding.EncodeToString(forged))), "a made-up admin is refused")
+	adminCert := clientCert(t, cfg, config.APIRoleAdmin)
+	assert.NoError(t, relay(base64.StdEncoding.EncodeToString(adminCert.Leaf.Raw)), "a relayed admin acts as admin")
+}
+
+// selfSignedAdmin returns a certificate claiming os:admin that no cluster CA signed.
+func selfSignedAdmin(t *testing.T) []byte {
+	other, err := config.NewCA(nil, "other", time.Now())
+	require.NoError(t, err)
+	pair, err := config.GenerateAdminClientCert(other, "mallory", []string{config.APIRoleAdmin}, time.Hour)
+	require.NoError(t, err)
+	cert, err := tls.X509KeyPair([]byte(pair.Crt), []byte(pair.Key))
+	require.NoError(t, err)
+	return cert.Leaf.Raw
 }

@@ -2,11 +2,12 @@ package api
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 
 	"connectrpc.com/connect"
 
@@ -19,9 +20,12 @@ import (
 	"github.com/cairn-project/cairn/proto/gen/cairn/service/v1/servicev1connect"
 )
 
-// HeaderCallerRoles carries the original caller's roles on a call a node
-// forwards or proxies for it. It is believed only from node certificates.
-const HeaderCallerRoles = "Cairn-Caller-Roles"
+// HeaderCallerCert carries the original caller's client certificate (DER,
+// base64) on a call a node forwards or proxies for it. It is read only from
+// node certificates, and only after it verifies against the cluster CA: a
+// node can pass on the identity of a caller that called it, but it cannot
+// make one up (not even by naming roles, as an earlier design allowed).
+const HeaderCallerCert = "Cairn-Caller-Certificate"
 
 // level orders the API roles; each includes the ones below it.
 type level int
@@ -70,11 +74,16 @@ var (
 
 type callerKey struct{}
 
-// caller is who a request is for: the roles it acts with.
+// caller is who a request is for: the roles it acts with, and the
+// certificate they come from (passed on when the call is forwarded).
 type caller struct {
 	roles []string
 	level level
+	cert  []byte
 }
+
+// header is the value of HeaderCallerCert for calls made on c's behalf.
+func (c caller) header() string { return base64.StdEncoding.EncodeToString(c.cert) }
 
 func (c caller) can(l level) bool { return c.level >= l }
 
@@ -85,10 +94,12 @@ func callerFrom(ctx context.Context) caller {
 }
 
 // authenticate works out the caller of r and whether it may call the
-// procedure. A node certificate may carry the original caller's roles in
-// HeaderCallerRoles (forwarding keeps the caller's role); from anyone else
-// the header is ignored.
-func authenticate(r *http.Request) (caller, *connect.Error) {
+// procedure. A call relayed by a node (forwarding to the leader, Cairn-Node
+// proxying) carries the original caller's certificate in HeaderCallerCert;
+// the caller is then that certificate, verified against the cluster CA, so
+// the caller's role survives the hop and the relaying node adds none of its
+// own. From anyone but a node the header is ignored.
+func authenticate(r *http.Request, roots *x509.CertPool) (caller, *connect.Error) {
 	need, known := rpcLevels[r.URL.Path]
 	if !known {
 		need = levelAdmin
@@ -99,20 +110,38 @@ func authenticate(r *http.Request) (caller, *connect.Error) {
 		}
 		return caller{}, connect.NewError(connect.CodeUnauthenticated, errNoClientCert)
 	}
-	roles := pki.Roles(r.TLS.PeerCertificates[0])
-	if slices.Contains(roles, pki.RoleNode) {
-		if fwd := r.Header.Get(HeaderCallerRoles); fwd != "" {
-			roles = strings.Split(fwd, ",")
+	cert := r.TLS.PeerCertificates[0]
+	if fwd := r.Header.Get(HeaderCallerCert); fwd != "" && slices.Contains(pki.Roles(cert), pki.RoleNode) {
+		relayed, err := relayedCaller(fwd, roots)
+		if err != nil {
+			return caller{}, connect.NewError(connect.CodeUnauthenticated, err)
 		}
+		cert = relayed
 	}
-	c := caller{roles: roles}
-	for _, role := range roles {
+	c := caller{roles: pki.Roles(cert), cert: cert.Raw}
+	for _, role := range c.roles {
 		c.level = max(c.level, roleLevels[role])
 	}
 	if !c.can(need) {
-		return c, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("%w: %s needs a higher role than %v", errForbidden, r.URL.Path, roles))
+		return c, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("%w: %s needs a higher role than %v", errForbidden, r.URL.Path, c.roles))
 	}
 	return c, nil
+}
+
+// relayedCaller decodes and verifies a relayed caller certificate.
+func relayedCaller(header string, roots *x509.CertPool) (*x509.Certificate, error) {
+	der, err := base64.StdEncoding.DecodeString(header)
+	if err != nil {
+		return nil, fmt.Errorf("relayed caller certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("relayed caller certificate: %w", err)
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return nil, fmt.Errorf("relayed caller certificate: %w", err)
+	}
+	return cert, nil
 }
 
 // requireAdmin is the in-handler check for parts of a call (secrets) that

@@ -33,7 +33,7 @@ func forward[Req, Res any](ctx context.Context, s *Server, req *connect.Request[
 	}
 	out := connect.NewRequest(req.Msg)
 	out.Header().Set(HeaderForwarded, s.opts.NodeName)
-	out.Header().Set(HeaderCallerRoles, strings.Join(callerFrom(ctx).roles, ","))
+	out.Header().Set(HeaderCallerCert, callerFrom(ctx).header())
 	return call(c, ctx, out)
 }
 
@@ -136,7 +136,7 @@ func (c *clusterService) proxyWatch(ctx context.Context, req *connect.Request[cl
 		return toConnect(err)
 	}
 	out := connect.NewRequest(req.Msg)
-	out.Header().Set(HeaderCallerRoles, strings.Join(callerFrom(ctx).roles, ","))
+	out.Header().Set(HeaderCallerCert, callerFrom(ctx).header())
 	up, err := cl.WatchConfig(ctx, out)
 	if err != nil {
 		return err

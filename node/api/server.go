@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -119,7 +118,7 @@ func New(opts Options) *Server {
 // role check from one table (authz.go), then node routing, then services.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, cerr := authenticate(r)
+		c, cerr := authenticate(r, s.opts.Identity.Pool())
 		if cerr != nil {
 			writeConnectError(w, r, cerr)
 			return
@@ -161,7 +160,7 @@ func (s *Server) proxyToNode(w http.ResponseWriter, r *http.Request, name string
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(&url.URL{Scheme: "https", Host: addr})
 			pr.Out.Header.Del(HeaderNode)
-			pr.Out.Header.Set(HeaderCallerRoles, strings.Join(callerFrom(r.Context()).roles, ","))
+			pr.Out.Header.Set(HeaderCallerCert, callerFrom(r.Context()).header())
 			pr.Out.Host = addr
 		},
 		Transport:     s.peers,

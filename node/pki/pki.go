@@ -52,10 +52,9 @@ func NewKeyAndCSR(name string, ips []net.IP) (keyPEM, csrPEM []byte, err error) 
 		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), nil
 }
 
-// SignNode issues a node certificate for a CSR: the CSR's common name as the
-// node name (and DNS SAN), its IP SANs, role os:node, usable as server and
-// client certificate, valid for NodeValidity (capped by the CA's own).
-func SignNode(ca config.CertKeyPair, csrPEM []byte, now time.Time) ([]byte, error) {
+// ParseCSR decodes and checks a node's certificate request: its signature,
+// and a usable node name as common name. It returns the request.
+func ParseCSR(csrPEM []byte) (*x509.CertificateRequest, error) {
 	block, _ := pem.Decode(csrPEM)
 	if block == nil || block.Type != "CERTIFICATE REQUEST" {
 		return nil, fmt.Errorf("%w: not a PEM certificate request", ErrBadCSR)
@@ -67,10 +66,21 @@ func SignNode(ca config.CertKeyPair, csrPEM []byte, now time.Time) ([]byte, erro
 	if err := csr.CheckSignature(); err != nil {
 		return nil, fmt.Errorf("%w: signature: %v", ErrBadCSR, err)
 	}
-	name := csr.Subject.CommonName
-	if name == "" || strings.ContainsAny(name, " /\\") {
+	if name := csr.Subject.CommonName; name == "" || strings.ContainsAny(name, " /\\") {
 		return nil, fmt.Errorf("%w: node name %q", ErrBadCSR, name)
 	}
+	return csr, nil
+}
+
+// SignNode issues a node certificate for a CSR: the CSR's common name as the
+// node name (and DNS SAN), its IP SANs, role os:node, usable as server and
+// client certificate, valid for NodeValidity (capped by the CA's own).
+func SignNode(ca config.CertKeyPair, csrPEM []byte, now time.Time) ([]byte, error) {
+	csr, err := ParseCSR(csrPEM)
+	if err != nil {
+		return nil, err
+	}
+	name := csr.Subject.CommonName
 	caCert, caKey, err := config.ParseCA(ca)
 	if err != nil {
 		return nil, err
