@@ -55,6 +55,21 @@ func TestLocalCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("cairnctl shows node resources and services through one endpoint", func(t *testing.T) {
+		worker := c.byRole("worker")[0]
+		out, err := c.ctl("-n", worker.Name, "get", "ConfigStatus", "applied", "-o", "yaml")
+		require.NoError(t, err, out)
+		assert.Contains(t, out, "revision:")
+		assert.Contains(t, out, "node: "+worker.Name)
+		out, err = c.ctl("-n", worker.Name, "get", "links")
+		require.NoError(t, err, out)
+		assert.Contains(t, out, " lo ", "the worker observes its kernel's links")
+		out, err = c.ctl("services")
+		require.NoError(t, err, out)
+		out, err = c.ctl("get", "nosuchtype", "x")
+		require.Error(t, err, out)
+	})
+
 	t.Run("ApplyConfig sent to a worker reaches every node", func(t *testing.T) {
 		worker := c.byRole("worker")[0]
 		cur := c.getConfig(t, worker.APIAddress, false)

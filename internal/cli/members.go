@@ -12,11 +12,22 @@ import (
 )
 
 func newGetCommand(g *globals) *cobra.Command {
+	var watch bool
 	cmd := &cobra.Command{
-		Use:   "get",
-		Short: "Show cluster resources",
-		Args:  cobra.NoArgs,
+		Use:   "get TYPE [ID]",
+		Short: "Show cluster members or a node's resources",
+		Long: `Show the members of the cluster (get members), or a node's local
+resources, like talosctl get: the controllers' inputs and outputs, e.g.
+links, addresses, routes, NetworkSpec, NetworkStatus, ClusterConfig,
+ConfigStatus. --nodes picks whose; -w streams changes.`,
+		Example: `  cairnctl get members
+  cairnctl get addresses
+  cairnctl -n worker1 get links eth0 -o yaml
+  cairnctl -n cp2 get routes -w`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error { return getResources(g, cmd, args, watch) },
 	}
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "stream changes (one node)")
 	cmd.AddCommand(newGetMembersCommand(g))
 	return cmd
 }

@@ -74,6 +74,9 @@ Endpoints, nodes and the current context come from the cairnconfig file:
 		newVersionCommand(g),
 		newHealthCommand(g),
 		newClusterCommand(g),
+		newServicesCommand(g),
+		newServiceCommand(g),
+		newLogsCommand(g),
 	)
 	return root
 }

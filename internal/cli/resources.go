@@ -1,0 +1,120 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"connectrpc.com/connect"
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	resourcev1 "github.com/cairn-project/cairn/proto/gen/cairn/resource/v1"
+	"github.com/cairn-project/cairn/proto/gen/cairn/resource/v1/resourcev1connect"
+)
+
+// resourceClient is the ResourceService of one endpoint.
+func resourceClient(c *apiClient, ep endpoint) resourcev1connect.ResourceServiceClient {
+	scheme := "http"
+	if c.transport.TLSClientConfig != nil {
+		scheme = "https"
+	}
+	return resourcev1connect.NewResourceServiceClient(&http.Client{Transport: c.transport}, scheme+"://"+ep.addr, connect.WithGRPC())
+}
+
+// getResources is `cairnctl get TYPE [ID]`: a node's local resources, like
+// `talosctl get`. It hangs off the get command, beside `get members`.
+func getResources(g *globals, cmd *cobra.Command, args []string, watch bool) error {
+	typ, id := args[0], ""
+	if len(args) > 1 {
+		id = args[1]
+	}
+	c, t, err := g.client()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if watch {
+		if len(t.nodes) > 1 {
+			return fmt.Errorf("--watch follows one node; name at most one with --nodes")
+		}
+		node := ""
+		if len(t.nodes) == 1 {
+			node = t.nodes[0]
+		}
+		return watchResources(cmd.Context(), c, node, typ, id, g.streams.Out)
+	}
+	results := fanOut(cmd.Context(), c, t.nodes, func(ctx context.Context, ep endpoint, node string) ([]*resourcev1.Resource, error) {
+		rc := resourceClient(c, ep)
+		if id != "" {
+			res, err := rc.Get(ctx, request(&resourcev1.GetRequest{Type: typ, Id: id}, node))
+			if err != nil {
+				return nil, err
+			}
+			return []*resourcev1.Resource{res.Msg.Resource}, nil
+		}
+		res, err := rc.List(ctx, request(&resourcev1.ListRequest{Type: typ}, node))
+		if err != nil {
+			return nil, err
+		}
+		return res.Msg.Resources, nil
+	})
+	if err := endpointError(results); err != nil {
+		return err
+	}
+	if g.structured() {
+		var items []any
+		for _, r := range results {
+			for _, res := range r.val {
+				items = append(items, resourceObject(r.node, res))
+			}
+		}
+		if err := g.printData(orderedObject{{"resources", items}}); err != nil {
+			return err
+		}
+		return nodeErrors(g.streams.Err, results)
+	}
+	tab := newTable("NODE", "TYPE", "ID", "VERSION")
+	for _, r := range results {
+		for _, res := range r.val {
+			tab.add(r.node, res.Type, res.Id, strconv.FormatUint(res.Version, 10))
+		}
+	}
+	if err := tab.write(g.streams.Out); err != nil {
+		return err
+	}
+	return nodeErrors(g.streams.Err, results)
+}
+
+// resourceObject renders a resource with its spec as structured data.
+func resourceObject(node string, r *resourcev1.Resource) orderedObject {
+	var spec any
+	_ = yaml.Unmarshal([]byte(r.SpecYaml), &spec)
+	obj := orderedObject{{"type", r.Type}, {"id", r.Id}, {"version", r.Version}, {"spec", spec}}
+	if node != "" {
+		obj = obj.with("node", node)
+	}
+	return obj
+}
+
+// watchResources prints every event of a watch until the context ends.
+func watchResources(ctx context.Context, c *apiClient, node, typ, id string, w io.Writer) error {
+	return c.call(ctx, func(ctx context.Context, ep endpoint) error {
+		stream, err := resourceClient(c, ep).Watch(ctx, request(&resourcev1.WatchRequest{Type: typ, Id: id}, node))
+		if err != nil {
+			return err
+		}
+		defer stream.Close()
+		fmt.Fprintf(w, "%-8s %-20s %-40s %s\n", "EVENT", "TYPE", "ID", "VERSION")
+		for stream.Receive() {
+			ev := stream.Msg()
+			fmt.Fprintf(w, "%-8s %-20s %-40s %d\n", enumLabel(ev.Event.String(), "EVENT_TYPE_"), ev.Resource.Type, ev.Resource.Id, ev.Resource.Version)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		return stream.Err()
+	})
+}
