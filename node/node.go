@@ -82,6 +82,11 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("listen for the node API: %w", err)
 	}
+	keyring, err := loadKeyring(o.StateDir, key)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	is := &issuer{cfg: cfg, self: self, log: log.With("component", "pki")}
 	id, err := is.identity(ctx)
 	if err != nil {
@@ -91,7 +96,7 @@ func Run(ctx context.Context, o Options) error {
 	agent, err := formation.Start(formation.Config{
 		Name: self.Name, Role: role, DataDir: filepath.Join(o.StateDir, "raft"),
 		GossipAddr: self.GossipEndpoint(), RaftAddr: self.RaftEndpoint(), APIAddr: self.APIEndpoint(),
-		ClusterID: cfg.Cluster.ID, GossipKey: key, Seeds: cfg.SeedAddresses(),
+		ClusterID: cfg.Cluster.ID, GossipKey: keyring.primary, ExtraGossipKeys: keyring.extra(), Seeds: cfg.SeedAddresses(),
 		Expect: cfg.Cluster.ControlPlane.Expect, Candidates: candidates,
 		Version: version.Version, Profile: o.Profile, Logger: log,
 		RaftTLS: &consensus.TLSConfig{Server: id.RaftServerTLS(), Client: id.RaftClientTLS()},
@@ -100,6 +105,7 @@ func Run(ctx context.Context, o Options) error {
 		_ = ln.Close()
 		return fmt.Errorf("join cluster: %w", err)
 	}
+	keyring.agent = agent
 	if agent.Store != nil {
 		agent.Store.AddLeaderFunc(func(ctx context.Context) { seedConfig(ctx, log, agent, cfg) })
 	}
@@ -114,7 +120,7 @@ func Run(ctx context.Context, o Options) error {
 	sup := supervisor.New(supervisor.Options{Logger: log, LogDir: filepath.Join(o.StateDir, "logs")})
 	apiOpts := api.Options{
 		NodeName: self.Name, Mode: o.Mode, Slot: "A", Agent: agent, Resources: state, Services: sup,
-		Identity: id, JoinToken: cfg.Secrets.JoinToken, Logger: log,
+		Identity: id, JoinToken: cfg.Secrets.JoinToken, Keyring: keyring, Logger: log,
 	}
 	if self.Role == config.RoleControlPlane {
 		apiOpts.CA = &cfg.Secrets.CA

@@ -49,6 +49,10 @@ var roleLevels = map[string]level{
 var rpcLevels = map[string]level{
 	securityv1connect.SecurityServiceCertificateProcedure:            levelNone,
 	securityv1connect.SecurityServiceGenerateClientConfigProcedure:   levelAdmin,
+	securityv1connect.SecurityServiceGossipKeyringProcedure:          levelAdmin,
+	securityv1connect.SecurityServiceInstallGossipKeyProcedure:       levelAdmin,
+	securityv1connect.SecurityServiceUseGossipKeyProcedure:           levelAdmin,
+	securityv1connect.SecurityServiceRemoveGossipKeyProcedure:        levelAdmin,
 	machinev1connect.MachineServiceVersionProcedure:                  levelReader,
 	clusterv1connect.ClusterServiceGetConfigProcedure:                levelReader, // secrets: admin, checked in the handler
 	clusterv1connect.ClusterServiceWatchConfigProcedure:              levelReader, // likewise

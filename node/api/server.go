@@ -60,7 +60,9 @@ type Options struct {
 	CA *config.CertKeyPair
 	// JoinToken authenticates certificate requests from joining nodes.
 	JoinToken string
-	Logger    *slog.Logger
+	// Keyring is the node's gossip keyring, managed by the keyring RPCs.
+	Keyring GossipKeyring
+	Logger  *slog.Logger
 }
 
 // Server is one node's API.

@@ -214,7 +214,8 @@ func Apply(ctx context.Context, s Store, doc []byte, expectedRevision uint64, dr
 }
 
 // checkImmutable refuses changes that would split the cluster: its identity
-// binds the gossip label, and its secrets cannot be rotated by an apply.
+// binds the gossip label, and the CA and join token cannot be swapped by an
+// apply (the gossip key can: see docs/security.md, "Rotating the gossip key").
 func checkImmutable(cur, next *config.Config) error {
 	var vs []config.Violation
 	if next.Cluster.ID != cur.Cluster.ID {
@@ -223,8 +224,10 @@ func checkImmutable(cur, next *config.Config) error {
 	if next.Cluster.Name != cur.Cluster.Name {
 		vs = append(vs, config.Violation{Field: "cluster.name", Message: "cannot be changed on a running cluster"})
 	}
-	if next.Secrets != cur.Secrets {
-		vs = append(vs, config.Violation{Field: "secrets", Message: "cannot be changed by apply; rotate secrets with the documented procedure"})
+	// The gossip key may change: it is the last step of a rotation
+	// (cairnctl gossip rotate-key), after every node uses the new key.
+	if next.Secrets.JoinToken != cur.Secrets.JoinToken || next.Secrets.CA != cur.Secrets.CA {
+		vs = append(vs, config.Violation{Field: "secrets", Message: "the join token and the CA cannot be changed by apply"})
 	}
 	if len(vs) == 0 {
 		return nil

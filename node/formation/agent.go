@@ -56,8 +56,11 @@ type Config struct {
 	// APIAddr is advertised in gossip metadata.
 	APIAddr   string
 	ClusterID string
-	GossipKey []byte
-	Seeds     []string
+	// GossipKey is the primary gossip key; ExtraGossipKeys are also
+	// accepted (a rotation in progress, restored after a restart).
+	GossipKey       []byte
+	ExtraGossipKeys [][]byte
+	Seeds           []string
 	// Expect is how many control-plane nodes bootstrap Raft together.
 	Expect int
 	// Candidates optionally names the bootstrap servers (the first Expect
@@ -125,7 +128,7 @@ func Start(cfg Config) (*Agent, error) {
 		}
 		a.Store = s
 	}
-	g, err := gossip.New(a.gossipConfig())
+	g, err := a.newGossip()
 	if err != nil {
 		_ = a.closeStore()
 		return nil, err
@@ -167,6 +170,21 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: expect must be at least 1", ErrInvalidConfig)
 	}
 	return nil
+}
+
+// newGossip starts a gossip member with the primary key and every extra key.
+func (a *Agent) newGossip() (*gossip.Node, error) {
+	g, err := gossip.New(a.gossipConfig())
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range a.cfg.ExtraGossipKeys {
+		if err := g.InstallKey(k); err != nil {
+			_ = g.Close()
+			return nil, fmt.Errorf("install gossip key %s: %w", gossip.KeyID(k), err)
+		}
+	}
+	return g, nil
 }
 
 func (a *Agent) gossipConfig() gossip.Config {
@@ -220,7 +238,7 @@ func (a *Agent) join(ctx context.Context) {
 			return
 		case <-time.After(pause):
 		}
-		g, err := gossip.New(a.gossipConfig())
+		g, err := a.newGossip()
 		if err != nil {
 			a.log.Error("restart gossip", "error", err)
 			return

@@ -265,6 +265,347 @@ func (x *GenerateClientConfigResponse) GetKey() []byte {
 	return nil
 }
 
+// GossipKeyringRequest takes no arguments.
+type GossipKeyringRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GossipKeyringRequest) Reset() {
+	*x = GossipKeyringRequest{}
+	mi := &file_cairn_security_v1_security_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GossipKeyringRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GossipKeyringRequest) ProtoMessage() {}
+
+func (x *GossipKeyringRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_security_v1_security_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GossipKeyringRequest.ProtoReflect.Descriptor instead.
+func (*GossipKeyringRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_security_v1_security_proto_rawDescGZIP(), []int{4}
+}
+
+// GossipKeyringResponse identifies the node's gossip keys.
+type GossipKeyringResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// primary_key_id identifies the key the node encrypts with.
+	PrimaryKeyId string `protobuf:"bytes,1,opt,name=primary_key_id,json=primaryKeyId,proto3" json:"primary_key_id,omitempty"`
+	// key_ids identifies every key the node accepts, the primary included.
+	KeyIds        []string `protobuf:"bytes,2,rep,name=key_ids,json=keyIds,proto3" json:"key_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GossipKeyringResponse) Reset() {
+	*x = GossipKeyringResponse{}
+	mi := &file_cairn_security_v1_security_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GossipKeyringResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GossipKeyringResponse) ProtoMessage() {}
+
+func (x *GossipKeyringResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_security_v1_security_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GossipKeyringResponse.ProtoReflect.Descriptor instead.
+func (*GossipKeyringResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_security_v1_security_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GossipKeyringResponse) GetPrimaryKeyId() string {
+	if x != nil {
+		return x.PrimaryKeyId
+	}
+	return ""
+}
+
+func (x *GossipKeyringResponse) GetKeyIds() []string {
+	if x != nil {
+		return x.KeyIds
+	}
+	return nil
+}
+
+// InstallGossipKeyRequest carries a new key.
+type InstallGossipKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// key is the base64 encoding of 32 random bytes.
+	Key           string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstallGossipKeyRequest) Reset() {
+	*x = InstallGossipKeyRequest{}
+	mi := &file_cairn_security_v1_security_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstallGossipKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstallGossipKeyRequest) ProtoMessage() {}
+
+func (x *InstallGossipKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_security_v1_security_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstallGossipKeyRequest.ProtoReflect.Descriptor instead.
+func (*InstallGossipKeyRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_security_v1_security_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *InstallGossipKeyRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// InstallGossipKeyResponse is empty.
+type InstallGossipKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstallGossipKeyResponse) Reset() {
+	*x = InstallGossipKeyResponse{}
+	mi := &file_cairn_security_v1_security_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstallGossipKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstallGossipKeyResponse) ProtoMessage() {}
+
+func (x *InstallGossipKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_security_v1_security_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstallGossipKeyResponse.ProtoReflect.Descriptor instead.
+func (*InstallGossipKeyResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_security_v1_security_proto_rawDescGZIP(), []int{7}
+}
+
+// UseGossipKeyRequest names the key to encrypt with.
+type UseGossipKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// key is the base64 encoding of an installed key.
+	Key           string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UseGossipKeyRequest) Reset() {
+	*x = UseGossipKeyRequest{}
+	mi := &file_cairn_security_v1_security_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UseGossipKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UseGossipKeyRequest) ProtoMessage() {}
+
+func (x *UseGossipKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_security_v1_security_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UseGossipKeyRequest.ProtoReflect.Descriptor instead.
+func (*UseGossipKeyRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_security_v1_security_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UseGossipKeyRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// UseGossipKeyResponse is empty.
+type UseGossipKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UseGossipKeyResponse) Reset() {
+	*x = UseGossipKeyResponse{}
+	mi := &file_cairn_security_v1_security_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UseGossipKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UseGossipKeyResponse) ProtoMessage() {}
+
+func (x *UseGossipKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_security_v1_security_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UseGossipKeyResponse.ProtoReflect.Descriptor instead.
+func (*UseGossipKeyResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_security_v1_security_proto_rawDescGZIP(), []int{9}
+}
+
+// RemoveGossipKeyRequest names the key to drop.
+type RemoveGossipKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// key is the base64 encoding of an installed key that is not the primary.
+	Key           string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveGossipKeyRequest) Reset() {
+	*x = RemoveGossipKeyRequest{}
+	mi := &file_cairn_security_v1_security_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveGossipKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveGossipKeyRequest) ProtoMessage() {}
+
+func (x *RemoveGossipKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_security_v1_security_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveGossipKeyRequest.ProtoReflect.Descriptor instead.
+func (*RemoveGossipKeyRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_security_v1_security_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RemoveGossipKeyRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// RemoveGossipKeyResponse is empty.
+type RemoveGossipKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveGossipKeyResponse) Reset() {
+	*x = RemoveGossipKeyResponse{}
+	mi := &file_cairn_security_v1_security_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveGossipKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveGossipKeyResponse) ProtoMessage() {}
+
+func (x *RemoveGossipKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_security_v1_security_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveGossipKeyResponse.ProtoReflect.Descriptor instead.
+func (*RemoveGossipKeyResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_security_v1_security_proto_rawDescGZIP(), []int{11}
+}
+
 var File_cairn_security_v1_security_proto protoreflect.FileDescriptor
 
 const file_cairn_security_v1_security_proto_rawDesc = "" +
@@ -283,10 +624,27 @@ const file_cairn_security_v1_security_proto_rawDesc = "" +
 	"\x1cGenerateClientConfigResponse\x12\x0e\n" +
 	"\x02ca\x18\x01 \x01(\fR\x02ca\x12\x10\n" +
 	"\x03crt\x18\x02 \x01(\fR\x03crt\x12\x10\n" +
-	"\x03key\x18\x03 \x01(\fR\x03key2\xe8\x01\n" +
+	"\x03key\x18\x03 \x01(\fR\x03key\"\x16\n" +
+	"\x14GossipKeyringRequest\"V\n" +
+	"\x15GossipKeyringResponse\x12$\n" +
+	"\x0eprimary_key_id\x18\x01 \x01(\tR\fprimaryKeyId\x12\x17\n" +
+	"\akey_ids\x18\x02 \x03(\tR\x06keyIds\"+\n" +
+	"\x17InstallGossipKeyRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\"\x1a\n" +
+	"\x18InstallGossipKeyResponse\"'\n" +
+	"\x13UseGossipKeyRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\"\x16\n" +
+	"\x14UseGossipKeyResponse\"*\n" +
+	"\x16RemoveGossipKeyRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\"\x19\n" +
+	"\x17RemoveGossipKeyResponse2\x84\x05\n" +
 	"\x0fSecurityService\x12\\\n" +
 	"\vCertificate\x12%.cairn.security.v1.CertificateRequest\x1a&.cairn.security.v1.CertificateResponse\x12w\n" +
-	"\x14GenerateClientConfig\x12..cairn.security.v1.GenerateClientConfigRequest\x1a/.cairn.security.v1.GenerateClientConfigResponseB\xd3\x01\n" +
+	"\x14GenerateClientConfig\x12..cairn.security.v1.GenerateClientConfigRequest\x1a/.cairn.security.v1.GenerateClientConfigResponse\x12b\n" +
+	"\rGossipKeyring\x12'.cairn.security.v1.GossipKeyringRequest\x1a(.cairn.security.v1.GossipKeyringResponse\x12k\n" +
+	"\x10InstallGossipKey\x12*.cairn.security.v1.InstallGossipKeyRequest\x1a+.cairn.security.v1.InstallGossipKeyResponse\x12_\n" +
+	"\fUseGossipKey\x12&.cairn.security.v1.UseGossipKeyRequest\x1a'.cairn.security.v1.UseGossipKeyResponse\x12h\n" +
+	"\x0fRemoveGossipKey\x12).cairn.security.v1.RemoveGossipKeyRequest\x1a*.cairn.security.v1.RemoveGossipKeyResponseB\xd3\x01\n" +
 	"\x15com.cairn.security.v1B\rSecurityProtoP\x01ZEgithub.com/cairn-project/cairn/proto/gen/cairn/security/v1;securityv1\xa2\x02\x03CSX\xaa\x02\x11Cairn.Security.V1\xca\x02\x11Cairn\\Security\\V1\xe2\x02\x1dCairn\\Security\\V1\\GPBMetadata\xea\x02\x13Cairn::Security::V1b\x06proto3"
 
 var (
@@ -301,25 +659,41 @@ func file_cairn_security_v1_security_proto_rawDescGZIP() []byte {
 	return file_cairn_security_v1_security_proto_rawDescData
 }
 
-var file_cairn_security_v1_security_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_cairn_security_v1_security_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_cairn_security_v1_security_proto_goTypes = []any{
 	(*CertificateRequest)(nil),           // 0: cairn.security.v1.CertificateRequest
 	(*CertificateResponse)(nil),          // 1: cairn.security.v1.CertificateResponse
 	(*GenerateClientConfigRequest)(nil),  // 2: cairn.security.v1.GenerateClientConfigRequest
 	(*GenerateClientConfigResponse)(nil), // 3: cairn.security.v1.GenerateClientConfigResponse
-	(*durationpb.Duration)(nil),          // 4: google.protobuf.Duration
+	(*GossipKeyringRequest)(nil),         // 4: cairn.security.v1.GossipKeyringRequest
+	(*GossipKeyringResponse)(nil),        // 5: cairn.security.v1.GossipKeyringResponse
+	(*InstallGossipKeyRequest)(nil),      // 6: cairn.security.v1.InstallGossipKeyRequest
+	(*InstallGossipKeyResponse)(nil),     // 7: cairn.security.v1.InstallGossipKeyResponse
+	(*UseGossipKeyRequest)(nil),          // 8: cairn.security.v1.UseGossipKeyRequest
+	(*UseGossipKeyResponse)(nil),         // 9: cairn.security.v1.UseGossipKeyResponse
+	(*RemoveGossipKeyRequest)(nil),       // 10: cairn.security.v1.RemoveGossipKeyRequest
+	(*RemoveGossipKeyResponse)(nil),      // 11: cairn.security.v1.RemoveGossipKeyResponse
+	(*durationpb.Duration)(nil),          // 12: google.protobuf.Duration
 }
 var file_cairn_security_v1_security_proto_depIdxs = []int32{
-	4, // 0: cairn.security.v1.GenerateClientConfigRequest.ttl:type_name -> google.protobuf.Duration
-	0, // 1: cairn.security.v1.SecurityService.Certificate:input_type -> cairn.security.v1.CertificateRequest
-	2, // 2: cairn.security.v1.SecurityService.GenerateClientConfig:input_type -> cairn.security.v1.GenerateClientConfigRequest
-	1, // 3: cairn.security.v1.SecurityService.Certificate:output_type -> cairn.security.v1.CertificateResponse
-	3, // 4: cairn.security.v1.SecurityService.GenerateClientConfig:output_type -> cairn.security.v1.GenerateClientConfigResponse
-	3, // [3:5] is the sub-list for method output_type
-	1, // [1:3] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	12, // 0: cairn.security.v1.GenerateClientConfigRequest.ttl:type_name -> google.protobuf.Duration
+	0,  // 1: cairn.security.v1.SecurityService.Certificate:input_type -> cairn.security.v1.CertificateRequest
+	2,  // 2: cairn.security.v1.SecurityService.GenerateClientConfig:input_type -> cairn.security.v1.GenerateClientConfigRequest
+	4,  // 3: cairn.security.v1.SecurityService.GossipKeyring:input_type -> cairn.security.v1.GossipKeyringRequest
+	6,  // 4: cairn.security.v1.SecurityService.InstallGossipKey:input_type -> cairn.security.v1.InstallGossipKeyRequest
+	8,  // 5: cairn.security.v1.SecurityService.UseGossipKey:input_type -> cairn.security.v1.UseGossipKeyRequest
+	10, // 6: cairn.security.v1.SecurityService.RemoveGossipKey:input_type -> cairn.security.v1.RemoveGossipKeyRequest
+	1,  // 7: cairn.security.v1.SecurityService.Certificate:output_type -> cairn.security.v1.CertificateResponse
+	3,  // 8: cairn.security.v1.SecurityService.GenerateClientConfig:output_type -> cairn.security.v1.GenerateClientConfigResponse
+	5,  // 9: cairn.security.v1.SecurityService.GossipKeyring:output_type -> cairn.security.v1.GossipKeyringResponse
+	7,  // 10: cairn.security.v1.SecurityService.InstallGossipKey:output_type -> cairn.security.v1.InstallGossipKeyResponse
+	9,  // 11: cairn.security.v1.SecurityService.UseGossipKey:output_type -> cairn.security.v1.UseGossipKeyResponse
+	11, // 12: cairn.security.v1.SecurityService.RemoveGossipKey:output_type -> cairn.security.v1.RemoveGossipKeyResponse
+	7,  // [7:13] is the sub-list for method output_type
+	1,  // [1:7] is the sub-list for method input_type
+	1,  // [1:1] is the sub-list for extension type_name
+	1,  // [1:1] is the sub-list for extension extendee
+	0,  // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_cairn_security_v1_security_proto_init() }
@@ -333,7 +707,7 @@ func file_cairn_security_v1_security_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_security_v1_security_proto_rawDesc), len(file_cairn_security_v1_security_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
