@@ -135,6 +135,32 @@ func TestLocalCluster(t *testing.T) {
 		assert.Equal(t, before.Config, after.Config)
 	})
 
+	t.Run("cairnctl rotates the gossip key on every node without a partition", func(t *testing.T) {
+		before, err := c.ctl("gossip", "keyring", "-o", "json")
+		require.NoError(t, err, before)
+		out, err := c.ctl("gossip", "rotate-key")
+		require.NoError(t, err, out)
+		assert.Contains(t, out, "remove the old key on 5 nodes")
+		after, err := c.ctl("gossip", "keyring", "-o", "json")
+		require.NoError(t, err, after)
+		var kr struct {
+			Nodes []struct {
+				Node    string   `json:"node"`
+				Primary string   `json:"primary"`
+				Keys    []string `json:"keys"`
+			} `json:"nodes"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(after), &kr), after)
+		require.Len(t, kr.Nodes, 5)
+		for _, n := range kr.Nodes {
+			assert.Equal(t, []string{n.Primary}, n.Keys, n.Node)
+			assert.Equal(t, kr.Nodes[0].Primary, n.Primary, n.Node)
+			assert.NotContains(t, before, n.Primary, "a new key")
+		}
+		out, err = c.ctl("health", "--wait", "--timeout", "30s")
+		require.NoError(t, err, "gossip converged on the new key:\n%s", out)
+	})
+
 	t.Run("SIGKILL of the leader leaves a cluster that takes writes", func(t *testing.T) {
 		cp := c.byRole("controlplane")[0]
 		st, err := c.client(cp.APIAddress).ConsensusStatus(ctxT(t, 5*time.Second), connect.NewRequest(&clusterv1.ConsensusStatusRequest{}))
