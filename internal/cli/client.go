@@ -15,7 +15,9 @@ import (
 
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/machine/v1/machinev1connect"
+	"github.com/cairn-project/cairn/proto/gen/cairn/resource/v1/resourcev1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/security/v1/securityv1connect"
+	"github.com/cairn-project/cairn/proto/gen/cairn/service/v1/servicev1connect"
 )
 
 // headerNode names the node a request is meant for; the receiving node
@@ -29,6 +31,8 @@ type endpoint struct {
 	cluster  clusterv1connect.ClusterServiceClient
 	machine  machinev1connect.MachineServiceClient
 	security securityv1connect.SecurityServiceClient
+	resource resourcev1connect.ResourceServiceClient
+	service  servicev1connect.ServiceServiceClient
 }
 
 // apiClient talks to the first reachable of several endpoints and sticks to
@@ -63,6 +67,8 @@ func newAPIClient(addrs []string, timeout time.Duration, tlsCfg *tls.Config) *ap
 			cluster:  clusterv1connect.NewClusterServiceClient(hc, base, connect.WithGRPC()),
 			machine:  machinev1connect.NewMachineServiceClient(hc, base, connect.WithGRPC()),
 			security: securityv1connect.NewSecurityServiceClient(hc, base, connect.WithGRPC()),
+			resource: resourcev1connect.NewResourceServiceClient(hc, base, connect.WithGRPC()),
+			service:  servicev1connect.NewServiceServiceClient(hc, base, connect.WithGRPC()),
 		})
 	}
 	return c

@@ -4,25 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"strconv"
 
-	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
 	resourcev1 "github.com/cairn-project/cairn/proto/gen/cairn/resource/v1"
-	"github.com/cairn-project/cairn/proto/gen/cairn/resource/v1/resourcev1connect"
 )
-
-// resourceClient is the ResourceService of one endpoint.
-func resourceClient(c *apiClient, ep endpoint) resourcev1connect.ResourceServiceClient {
-	scheme := "http"
-	if c.transport.TLSClientConfig != nil {
-		scheme = "https"
-	}
-	return resourcev1connect.NewResourceServiceClient(&http.Client{Transport: c.transport}, scheme+"://"+ep.addr, connect.WithGRPC())
-}
 
 // getResources is `cairnctl get TYPE [ID]`: a node's local resources, like
 // `talosctl get`. It hangs off the get command, beside `get members`.
@@ -47,7 +35,7 @@ func getResources(g *globals, cmd *cobra.Command, args []string, watch bool) err
 		return watchResources(cmd.Context(), c, node, typ, id, g.streams.Out)
 	}
 	results := fanOut(cmd.Context(), c, t.nodes, func(ctx context.Context, ep endpoint, node string) ([]*resourcev1.Resource, error) {
-		rc := resourceClient(c, ep)
+		rc := ep.resource
 		if id != "" {
 			res, err := rc.Get(ctx, request(&resourcev1.GetRequest{Type: typ, Id: id}, node))
 			if err != nil {
@@ -102,7 +90,7 @@ func resourceObject(node string, r *resourcev1.Resource) orderedObject {
 // watchResources prints every event of a watch until the context ends.
 func watchResources(ctx context.Context, c *apiClient, node, typ, id string, w io.Writer) error {
 	return c.call(ctx, func(ctx context.Context, ep endpoint) error {
-		stream, err := resourceClient(c, ep).Watch(ctx, request(&resourcev1.WatchRequest{Type: typ, Id: id}, node))
+		stream, err := ep.resource.Watch(ctx, request(&resourcev1.WatchRequest{Type: typ, Id: id}, node))
 		if err != nil {
 			return err
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -15,17 +14,6 @@ import (
 	servicev1 "github.com/cairn-project/cairn/proto/gen/cairn/service/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/service/v1/servicev1connect"
 )
-
-// serviceClient returns a cairn.service.v1 client for ep that shares c's
-// connections, with the scheme c's transport speaks (TLS when it has a TLS
-// configuration).
-func serviceClient(c *apiClient, ep endpoint) servicev1connect.ServiceServiceClient {
-	scheme := "http"
-	if c.transport.TLSClientConfig != nil {
-		scheme = "https"
-	}
-	return servicev1connect.NewServiceServiceClient(&http.Client{Transport: c.transport}, scheme+"://"+ep.addr, connect.WithGRPC())
-}
 
 func newServicesCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
@@ -52,7 +40,7 @@ With -o json: {"services":[{"name", "state", "pid", "restarts",
 			}
 			defer c.Close()
 			results := fanOut(cmd.Context(), c, t.nodes, func(ctx context.Context, ep endpoint, node string) (*servicev1.ListResponse, error) {
-				res, err := serviceClient(c, ep).List(ctx, request(&servicev1.ListRequest{}, node))
+				res, err := ep.service.List(ctx, request(&servicev1.ListRequest{}, node))
 				if err != nil {
 					return nil, err
 				}
@@ -148,7 +136,7 @@ the new one coming up.`,
 			defer c.Close()
 			name := args[0]
 			results := fanOut(cmd.Context(), c, t.nodes, func(ctx context.Context, ep endpoint, node string) (struct{}, error) {
-				_, err := serviceClient(c, ep).Restart(ctx, request(&servicev1.RestartRequest{Name: name}, node))
+				_, err := ep.service.Restart(ctx, request(&servicev1.RestartRequest{Name: name}, node))
 				return struct{}{}, err
 			})
 			if err := endpointError(results); err != nil {
@@ -218,7 +206,7 @@ func streamLogs(ctx context.Context, c *apiClient, node string, req *servicev1.L
 		if !req.GetFollow() {
 			sctx, cancel = context.WithTimeout(ctx, c.timeout)
 		}
-		printed, err := receiveLogs(sctx, serviceClient(c, ep), node, req, w)
+		printed, err := receiveLogs(sctx, ep.service, node, req, w)
 		cancel()
 		switch {
 		case req.GetFollow() && ctx.Err() != nil:
