@@ -18,6 +18,8 @@ import (
 
 	"github.com/cairn-project/cairn/consensus"
 	"github.com/cairn-project/cairn/gossip"
+	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/pki"
 )
 
 // hostSeq hands out one loopback IP per test node; gossip and Raft use the
@@ -63,6 +65,7 @@ type testCluster struct {
 	agents map[string]*Agent
 	hosts  map[string]string
 	dirs   map[string]string
+	ca     config.CertKeyPair // Raft runs mutual TLS, as in production
 }
 
 func newTestCluster(t testing.TB, id string, expect int) *testCluster {
@@ -70,8 +73,23 @@ func newTestCluster(t testing.TB, id string, expect int) *testCluster {
 		t: t, id: id, key: bytes.Repeat([]byte(id[:1]), 32), expect: expect,
 		agents: map[string]*Agent{}, hosts: map[string]string{}, dirs: map[string]string{},
 	}
+	ca, err := config.NewCA(nil, id, time.Now())
+	require.NoError(t, err)
+	c.ca = ca
 	t.Cleanup(c.closeAll)
 	return c
+}
+
+// raftTLS issues a node certificate for name at host: the Raft transport's
+// mutual TLS, as node.Run sets it up.
+func (c *testCluster) raftTLS(name, host string) *consensus.TLSConfig {
+	key, csr, err := pki.NewKeyAndCSR(name, []net.IP{net.ParseIP(host)})
+	require.NoError(c.t, err)
+	crt, err := pki.SignNode(c.ca, csr, time.Now())
+	require.NoError(c.t, err)
+	id, err := pki.NewIdentity(crt, key, []byte(c.ca.Crt))
+	require.NoError(c.t, err)
+	return &consensus.TLSConfig{Server: id.RaftServerTLS(), Client: id.RaftClientTLS()}
 }
 
 func (c *testCluster) config(name string, role gossip.Role) Config {
@@ -90,6 +108,7 @@ func (c *testCluster) config(name string, role gossip.Role) Config {
 		APIAddr:    net.JoinHostPort(host, "6440"),
 		ClusterID:  c.id, GossipKey: c.key, Seeds: c.seeds, Expect: c.expect,
 		Version: "test", Profile: TestProfile(), Logger: testLogger().With("node", name),
+		RaftTLS: c.raftTLS(name, host),
 	}
 }
 
@@ -323,6 +342,7 @@ func TestRestartAtNewAddressReplacesEntry(t *testing.T) {
 	host := nextHost()
 	cfg.GossipAddr = net.JoinHostPort(host, fmt.Sprint(gossip.DefaultPort))
 	cfg.RaftAddr = net.JoinHostPort(host, fmt.Sprint(consensus.DefaultRaftPort))
+	cfg.RaftTLS = c.raftTLS(mover, host)
 	c.startWith(cfg)
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		st, err := c.leaderStore().Status()
