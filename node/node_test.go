@@ -163,6 +163,12 @@ func TestNodesInProcess(t *testing.T) {
 	st, err := rc.Get(context.Background(), connect.NewRequest(&resourcev1.GetRequest{Type: controllers.TypeConfigStatus, Id: controllers.IDApplied}))
 	require.NoError(t, err)
 	assert.Contains(t, st.Msg.Resource.SpecYaml, fmt.Sprintf("revision: %d", res.Msg.Revision))
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		gs, err := rc.Get(context.Background(), connect.NewRequest(&resourcev1.GetRequest{Type: controllers.TypeGossipStatus, Id: "local"}))
+		require.NoError(ct, err)
+		assert.Contains(ct, gs.Msg.Resource.SpecYaml, "joined: true")
+		assert.Contains(ct, gs.Msg.Resource.SpecYaml, "aliveMembers: 4")
+	}, 10*time.Second, 50*time.Millisecond)
 	cc, err := rc.Get(context.Background(), connect.NewRequest(&resourcev1.GetRequest{Type: controllers.TypeClusterConfig, Id: controllers.IDCluster}))
 	require.NoError(t, err)
 	assert.NotContains(t, cc.Msg.Resource.SpecYaml, cfg.Secrets.GossipKey, "local resources never hold secrets")

@@ -26,6 +26,10 @@ const (
 	TypeAddresses = "addresses"
 	TypeRoutes    = "routes"
 
+	// TypeGossipStatus is this node's gossip health (ID "local"): join state,
+	// refused name conflicts, peers with a wrong key or cluster label.
+	TypeGossipStatus = "GossipStatus"
+
 	IDCluster = "cluster"
 	IDApplied = "applied"
 	IDDesired = "desired"
@@ -66,4 +70,18 @@ type NetworkStatusSpec struct {
 // KernelEventsSpec counts netlink notifications seen.
 type KernelEventsSpec struct {
 	Seq uint64 `json:"seq"`
+}
+
+// GossipStatusSpec is the spec of GossipStatus/local.
+type GossipStatusSpec struct {
+	Joined          bool   `json:"joined"`
+	JoinAttempts    uint64 `json:"joinAttempts"`
+	LastJoinError   string `json:"lastJoinError,omitempty"`
+	NameConflicts   uint64 `json:"nameConflicts"`
+	LastConflict    string `json:"lastConflict,omitempty"`
+	LabelMismatches uint64 `json:"labelMismatches"`
+	DecryptFailures uint64 `json:"decryptFailures"`
+	InvalidMeta     uint64 `json:"invalidMeta"`
+	HealthScore     int    `json:"healthScore"`
+	AliveMembers    int    `json:"aliveMembers"`
 }
