@@ -135,7 +135,10 @@ func Run(ctx context.Context, o Options) error {
 	ctrlCtx, stopControllers := context.WithCancel(ctx)
 	source := &configSource{log: log, state: state, apiAddr: self.APIEndpoint(), tls: id.ClientTLS()}
 	ctrlDone := make(chan struct{}, 6)
-	go func() { defer func() { ctrlDone <- struct{}{} }(); publishGossipStatus(ctrlCtx, state, agent, time.Second) }()
+	go func() {
+		defer func() { ctrlDone <- struct{}{} }()
+		publishGossipStatus(ctrlCtx, state, agent, time.Second)
+	}()
 	go func() { defer func() { ctrlDone <- struct{}{} }(); is.renew(ctrlCtx, id, time.Hour) }()
 	go func() {
 		defer func() { ctrlDone <- struct{}{} }()
