@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/cairn-project/cairn/consensus"
@@ -134,31 +135,22 @@ func Run(ctx context.Context, o Options) error {
 
 	ctrlCtx, stopControllers := context.WithCancel(ctx)
 	source := &configSource{log: log, state: state, apiAddr: self.APIEndpoint(), tls: id.ClientTLS()}
-	ctrlDone := make(chan struct{}, 6)
-	go func() {
-		defer func() { ctrlDone <- struct{}{} }()
-		publishGossipStatus(ctrlCtx, state, agent, time.Second)
-	}()
-	go func() { defer func() { ctrlDone <- struct{}{} }(); is.renew(ctrlCtx, id, time.Hour) }()
-	go func() {
-		defer func() { ctrlDone <- struct{}{} }()
-		if err := sup.Run(ctrlCtx); err != nil && ctrlCtx.Err() == nil {
-			log.Error("service supervisor stopped", "error", err)
-		}
-	}()
-	go func() { defer func() { ctrlDone <- struct{}{} }(); source.run(ctrlCtx) }()
-	go func() {
-		defer func() { ctrlDone <- struct{}{} }()
-		if err := controllers.WatchKernel(ctrlCtx, state); err != nil {
-			log.Warn("kernel network notifications unavailable; observing after applies only", "error", err)
-		}
-	}()
-	go func() {
-		defer func() { ctrlDone <- struct{}{} }()
-		if err := rt.Run(ctrlCtx); err != nil && ctrlCtx.Err() == nil {
-			log.Error("controller runtime stopped", "error", err)
-		}
-	}()
+	var background sync.WaitGroup
+	// run starts one of the node's loops; errors other than the stop itself
+	// are logged, since the node keeps serving without them.
+	run := func(what string, fn func(context.Context) error) {
+		background.Go(func() {
+			if err := fn(ctrlCtx); err != nil && ctrlCtx.Err() == nil {
+				log.Error("background loop stopped", "loop", what, "error", err)
+			}
+		})
+	}
+	run("config source", func(ctx context.Context) error { source.run(ctx); return nil })
+	run("controller runtime", rt.Run)
+	run("supervisor", sup.Run)
+	run("kernel notifications", func(ctx context.Context) error { return controllers.WatchKernel(ctx, state) })
+	run("gossip status", func(ctx context.Context) error { publishGossipStatus(ctx, state, agent, time.Second); return nil })
+	run("certificate renewal", func(ctx context.Context) error { is.renew(ctx, id, time.Hour); return nil })
 
 	select {
 	case <-ctx.Done():
@@ -167,9 +159,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log.Info("shutting down")
 	stopControllers()
-	for range cap(ctrlDone) {
-		<-ctrlDone
-	}
+	background.Wait()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return errors.Join(err, srv.Shutdown(shutdownCtx), agent.Close())
