@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
@@ -109,6 +110,9 @@ type testCluster struct {
 	log       *slog.Logger
 	logs      *logSink
 	nodes     []*Node
+	// profile, when set, adjusts each node's config (the scale test uses
+	// LAN probe timings).
+	profile func(*Config)
 }
 
 func newTestCluster(t testing.TB, clusterID, key string) *testCluster {
@@ -125,6 +129,9 @@ func (c *testCluster) config(name string) Config {
 	cfg.Meta = testMeta(name)
 	cfg.Logger = c.log
 	cfg.BindAddr = nextAddr()
+	if c.profile != nil {
+		c.profile(&cfg)
+	}
 	return cfg
 }
 
@@ -207,6 +214,22 @@ func requireConverged(t testing.TB, nodes []*Node) {
 
 func requireConvergedWithin(t testing.TB, nodes []*Node, timeout time.Duration) {
 	t.Helper()
-	require.Eventually(t, func() bool { return allSeeAlive(nodes, len(nodes)) },
-		timeout, tick, "%d nodes did not converge", len(nodes))
+	if !assert.Eventually(t, func() bool { return allSeeAlive(nodes, len(nodes)) }, timeout, tick) {
+		t.Fatalf("%d nodes did not converge: %s", len(nodes), viewSummary(nodes))
+	}
+}
+
+// viewSummary says how far from convergence the nodes are: the spread of
+// alive counts and the states seen, for a failure message.
+func viewSummary(nodes []*Node) string {
+	lo, hi := len(nodes)+1, -1
+	states := map[State]int{}
+	for _, n := range nodes {
+		alive := countState(n, StateAlive)
+		lo, hi = min(lo, alive), max(hi, alive)
+		for _, m := range n.Members() {
+			states[m.State]++
+		}
+	}
+	return fmt.Sprintf("alive counts %d..%d; member states seen %v", lo, hi, states)
 }

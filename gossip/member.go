@@ -228,6 +228,18 @@ func (t *table) countAliveLocked() int {
 	return n
 }
 
+// clearRefuted marks suspects alive when memberlist holds them alive.
+func (t *table) clearRefuted(alive map[string]bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	for name, e := range t.rows {
+		if e.State == StateSuspect && alive[name] {
+			e.setState(StateAlive, now)
+		}
+	}
+}
+
 // refreshLocked drops members dead or left for longer than the retention
 // and expires refuted suspicions. It runs on reads, so the table needs no
 // goroutine of its own.

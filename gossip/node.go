@@ -150,10 +150,31 @@ func (n *Node) hint() {
 
 // Members returns this node's view of the cluster, sorted by name,
 // including itself and members dead or left within Config.DeadRetention.
-func (n *Node) Members() []Member { return n.table.snapshot() }
+func (n *Node) Members() []Member {
+	n.clearRefuted()
+	return n.table.snapshot()
+}
 
 // Member returns one member of this node's view, by name.
-func (n *Node) Member(name string) (Member, bool) { return n.table.get(name) }
+func (n *Node) Member(name string) (Member, bool) {
+	n.clearRefuted()
+	return n.table.get(name)
+}
+
+// clearRefuted ends suspicions that memberlist has seen refuted. A suspect
+// refutes by gossiping a newer incarnation, which memberlist applies without
+// telling any delegate; without this, the table would hold the member
+// suspect until this node happens to probe it again (with 100 members, a
+// minute or more) or the longest suspicion time passes.
+func (n *Node) clearRefuted() {
+	alive := map[string]bool{}
+	for _, m := range n.ml.Members() {
+		if m.State == memberlist.StateAlive {
+			alive[m.Name] = true
+		}
+	}
+	n.table.clearRefuted(alive)
+}
 
 // LocalMeta returns the metadata this node advertises.
 func (n *Node) LocalMeta() Meta {

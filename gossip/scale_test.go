@@ -37,6 +37,15 @@ func runScale(tb testing.TB, size int) scaleResult {
 	goroutines := runtime.NumGoroutine()
 
 	c := newTestCluster(tb, fmt.Sprintf("scale-%d", size), "key a")
+	// Failure detection is not under test here: probe with the LAN
+	// profile's timings, so that a loaded CI machine (other suites share
+	// the two cores) does not turn slow acks into false suspicions that
+	// snowball across 100 members. Joining and gossip keep the fast profile.
+	lan := DefaultConfig()
+	c.profile = func(cfg *Config) {
+		cfg.ProbeInterval, cfg.ProbeTimeout = lan.ProbeInterval, lan.ProbeTimeout
+		cfg.SuspicionMult, cfg.SuspicionMaxTimeoutMult = lan.SuspicionMult, lan.SuspicionMaxTimeoutMult
+	}
 	seed := c.add("seed", nil)
 	start := time.Now()
 	c.grow("n", size-1, seed)
