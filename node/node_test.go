@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/cairn-project/cairn/internal/testutil"
 	"github.com/cairn-project/cairn/node/config"
 	"github.com/cairn-project/cairn/node/controllers"
 	"github.com/cairn-project/cairn/node/formation"
@@ -33,23 +34,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, leakOpts...)
 }
 
-var leakOpts = []goleak.Option{goleak.IgnoreTopFunction("github.com/hashicorp/raft.(*deferError).Error")}
-
-// waitNoLeaks waits until every goroutine the nodes started has ended:
-// memberlist's last probe of a stopped member ends on its own within a
-// probe interval, after Close returns.
-func waitNoLeaks(t *testing.T) {
-	// Polled by hand: assert.Eventually's own goroutine would count as a leak.
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.Now().Add(5 * time.Second)
-	err := goleak.Find(leakOpts...)
-	for err != nil && time.Now().Before(deadline) {
-		<-tick.C
-		err = goleak.Find(leakOpts...)
-	}
-	require.NoError(t, err)
-}
+var leakOpts = []goleak.Option{testutil.RaftLeak}
 
 // freeSubnet finds a 127.0.N.0/24 whose first addresses have the API port free.
 func freeSubnet(t *testing.T) int {
@@ -112,7 +97,7 @@ func startNodes(t *testing.T, controlPlanes, workers int) *config.Config {
 		for range cfg.Nodes {
 			assert.NoError(t, <-done)
 		}
-		waitNoLeaks(t)
+		testutil.WaitNoLeaks(t, leakOpts...)
 	})
 	return cfg
 }

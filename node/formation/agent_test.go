@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/cairn-project/cairn/consensus"
 	"github.com/cairn-project/cairn/gossip"
+	"github.com/cairn-project/cairn/internal/testutil"
 	"github.com/cairn-project/cairn/node/config"
 	"github.com/cairn-project/cairn/node/pki"
 )
@@ -397,4 +399,60 @@ func TestTwoClustersOnOneNetworkStayApart(t *testing.T) {
 	for _, m := range a.agents["cp1"].Gossip().Members() {
 		assert.Equal(t, a.hosts[m.Name], m.Addr.Addr().String(), "cluster A sees a member of B: %s", m.Name)
 	}
+}
+
+// TestScale3Voters97Workers: 100 agents in one process — 3 control planes
+// and 97 workers — converge: every member sees all 100 alive, and Raft has
+// exactly the 3 voters. Probing uses the LAN timings, as in the gossip scale
+// test, so a loaded CI machine does not fake failures.
+func TestScale3Voters97Workers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("100 agents; skipped with -short")
+	}
+	defer debug.SetGCPercent(debug.SetGCPercent(400)) // one heap for 100 nodes: see gossip/scale_test.go
+	c := newTestCluster(t, "scale", 3)
+	lan := gossip.DefaultConfig()
+	withLAN := func(cfg Config) Config {
+		cfg.Profile.Gossip.ProbeInterval, cfg.Profile.Gossip.ProbeTimeout = lan.ProbeInterval, lan.ProbeTimeout
+		cfg.Profile.Gossip.SuspicionMult, cfg.Profile.Gossip.SuspicionMaxTimeoutMult = lan.SuspicionMult, lan.SuspicionMaxTimeoutMult
+		return cfg
+	}
+	start := time.Now()
+	var cps []string
+	var cfgs []Config
+	for i := range 3 {
+		name := fmt.Sprintf("cp%d", i+1)
+		cps = append(cps, name)
+		cfgs = append(cfgs, withLAN(c.config(name, gossip.RoleControlPlane)))
+	}
+	c.seeds = []string{cfgs[0].GossipAddr}
+	for _, cfg := range cfgs {
+		cfg.Seeds = c.seeds
+		c.startWith(cfg)
+	}
+	for i := range 97 {
+		cfg := withLAN(c.config(fmt.Sprintf("w%02d", i), gossip.RoleWorker))
+		cfg.Seeds = c.seeds
+		c.startWith(cfg)
+	}
+	t.Logf("started 100 agents in %s", time.Since(start).Round(time.Millisecond))
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for name, a := range c.agents {
+			alive := 0
+			for _, m := range a.Gossip().Members() {
+				if m.State == gossip.StateAlive {
+					alive++
+				}
+			}
+			if !assert.Equal(ct, 100, alive, "members %s sees alive", name) {
+				return
+			}
+		}
+	}, 90*time.Second, 100*time.Millisecond)
+	c.requireOneCluster(cps, 30*time.Second)
+	t.Logf("100 agents (3 voters, 97 workers) converged in %s", time.Since(start).Round(time.Millisecond))
+	c.closeAll()
+	testutil.WaitNoLeaks(t, testutil.RaftLeak)
 }
