@@ -11,4 +11,16 @@ stamp() { echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(uname -r)"; }
   go test -run '^$' -bench 'JoinPropagation' -benchtime 20x -count 1 ./gossip/; } | tee docs/bench/gossip.txt
 { stamp; go test -run '^$' -bench 'Formation3' -benchtime 5x -count 1 ./node/formation/; } | tee docs/bench/formation.txt
 { stamp; go test -run '^$' -bench 'Cluster' -benchtime 1x -count 1 -timeout 10m ./integration/; } | tee docs/bench/cluster.txt
-echo "raw results in docs/bench/; summary in docs/benchmarks.md"
+# Put this run's benchmark lines into docs/benchmarks.md, between the markers.
+{
+  echo '```'
+  head -1 docs/bench/consensus.txt
+  grep -h '^Benchmark' docs/bench/consensus.txt docs/bench/gossip.txt docs/bench/formation.txt docs/bench/cluster.txt
+  echo '```'
+} > docs/bench/latest.txt
+awk -v latest=docs/bench/latest.txt '
+  /<!-- bench:begin -->/ { print; while ((getline line < latest) > 0) print line; skip = 1; next }
+  /<!-- bench:end -->/   { skip = 0 }
+  !skip                  { print }
+' docs/benchmarks.md > docs/benchmarks.md.new && mv docs/benchmarks.md.new docs/benchmarks.md
+echo "raw results in docs/bench/; this run's lines are in docs/benchmarks.md (Latest raw run); update the tables above by hand"
