@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -97,6 +98,35 @@ type nodeState struct {
 	Running    bool   `json:"running"`
 }
 
+// subnetSeq spreads this package's clusters over 127.0.200-249.0/24, apart
+// from the CLI's automatic choice (which starts at 10) that other test
+// packages running at the same time exercise.
+var subnetSeq = 200 + os.Getpid()%50
+
+// freeSubnet returns a /24 of loopback where nothing listens on the node ports.
+func freeSubnet(t testing.TB, nodes int) int {
+	for range 50 {
+		n := subnetSeq
+		subnetSeq = 200 + (subnetSeq-199)%50
+		free := true
+		for i := 1; i <= nodes && free; i++ {
+			for _, port := range []int{6440, 6441, 6442} {
+				ln, err := net.Listen("tcp", fmt.Sprintf("127.0.%d.%d:%d", n, i, port))
+				if err != nil {
+					free = false
+					break
+				}
+				_ = ln.Close()
+			}
+		}
+		if free {
+			return n
+		}
+	}
+	t.Fatal("no free 127.0.N.0/24 in 200..249")
+	return 0
+}
+
 // createCluster runs `cairnctl cluster create` and registers its destroy.
 func createCluster(t testing.TB, name string, controlPlanes, workers int) *localCluster {
 	t.Helper()
@@ -104,6 +134,7 @@ func createCluster(t testing.TB, name string, controlPlanes, workers int) *local
 	start := time.Now()
 	out, err := c.ctl("cluster", "create", "--name", name,
 		"--controlplanes", fmt.Sprint(controlPlanes), "--workers", fmt.Sprint(workers),
+		"--subnet", fmt.Sprint(freeSubnet(t, controlPlanes+workers)),
 		"--cairnd", filepath.Join(bin, "cairnd"), "--wait-timeout", "90s")
 	if err != nil {
 		c.dumpLogs()
