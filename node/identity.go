@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
@@ -27,23 +26,9 @@ type issuer struct {
 	log  *slog.Logger
 }
 
-// nodeIPs are the addresses the node's certificate must name.
-func nodeIPs(n *config.Node) []net.IP {
-	seen := map[string]bool{}
-	var out []net.IP
-	for _, ep := range []string{n.APIEndpoint(), n.GossipEndpoint(), n.RaftEndpoint()} {
-		host, _, err := net.SplitHostPort(ep)
-		if ip := net.ParseIP(host); err == nil && ip != nil && !seen[host] {
-			seen[host] = true
-			out = append(out, ip)
-		}
-	}
-	return out
-}
-
 // issue returns a fresh key and certificate (PEM).
 func (is *issuer) issue(ctx context.Context) (crt, key []byte, err error) {
-	key, csr, err := pki.NewKeyAndCSR(is.self.Name, nodeIPs(is.self))
+	key, csr, err := pki.NewKeyAndCSR(is.self.Name, is.self.EndpointIPs())
 	if err != nil {
 		return nil, nil, err
 	}

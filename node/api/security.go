@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"time"
 
@@ -96,14 +95,9 @@ func allowedIdentity(c *config.Config, csr *x509.CertificateRequest) error {
 		if n.Name != name {
 			continue
 		}
-		own := map[string]bool{}
-		for _, ep := range []string{n.APIEndpoint(), n.GossipEndpoint(), n.RaftEndpoint()} {
-			if host, _, err := net.SplitHostPort(ep); err == nil {
-				own[host] = true
-			}
-		}
+		own := n.EndpointIPs()
 		for _, ip := range csr.IPAddresses {
-			if !own[ip.String()] {
+			if !slices.ContainsFunc(own, ip.Equal) {
 				return fmt.Errorf("%w: %s is not an address of node %s", errForbidden, ip, name)
 			}
 		}

@@ -96,3 +96,18 @@ func (c *Config) SeedAddresses() []string {
 	}
 	return out
 }
+
+// EndpointIPs returns the distinct IPs of the node's API, gossip and Raft
+// endpoints: the addresses its certificate names and may be issued for.
+func (n *Node) EndpointIPs() []net.IP {
+	seen := map[string]bool{}
+	var out []net.IP
+	for _, ep := range []string{n.APIEndpoint(), n.GossipEndpoint(), n.RaftEndpoint()} {
+		host, _, err := net.SplitHostPort(ep)
+		if ip := net.ParseIP(host); err == nil && ip != nil && !seen[ip.String()] {
+			seen[ip.String()] = true
+			out = append(out, ip)
+		}
+	}
+	return out
+}
