@@ -44,6 +44,7 @@ func run() error {
 	mode := fs.String("mode", "auto", "pid1, container, process, or auto to detect")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
+	timings := fs.String("timings", "default", "default, or fast: every gossip, Raft and autopilot timeout shrunk for loopback tests")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -69,6 +70,10 @@ func run() error {
 	if *name == "" {
 		*name, _ = os.Hostname()
 	}
+	profile, err := profileFor(*timings)
+	if err != nil {
+		return err
+	}
 	m := detectMode(*mode)
 	if m == node.ModePID1 {
 		log.Warn("pid1 duties (mounts, reaping, reboot) are not implemented yet; running as a process")
@@ -78,8 +83,19 @@ func run() error {
 	log.Info("starting cairnd", "version", version.Version, "mode", m, "name", *name)
 	return node.Run(ctx, node.Options{
 		Config: data, Name: *name, StateDir: *stateDir, Mode: m,
-		Profile: formation.DefaultProfile(), Logger: log,
+		Profile: profile, Logger: log,
 	})
+}
+
+// profileFor maps --timings to a formation profile.
+func profileFor(name string) (formation.Profile, error) {
+	switch name {
+	case "default":
+		return formation.DefaultProfile(), nil
+	case "fast":
+		return formation.TestProfile(), nil
+	}
+	return formation.Profile{}, fmt.Errorf("--timings: %q is neither default nor fast", name)
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {

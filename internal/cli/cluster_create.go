@@ -28,6 +28,7 @@ type clusterCreateOptions struct {
 	kubernetesVersion string
 	cairnd            string
 	waitTimeout       time.Duration
+	timings           string
 }
 
 func newClusterCreateCommand(g *globals) *cobra.Command {
@@ -64,6 +65,7 @@ of the unhealthy nodes are printed and the state is left for debugging.`,
 	f.StringVar(&o.kubernetesVersion, "kubernetes-version", config.DefaultKubernetesVersion, "Kubernetes version")
 	f.StringVar(&o.cairnd, "cairnd", "", "cairnd binary (default: next to cairnctl, else in PATH)")
 	f.DurationVar(&o.waitTimeout, "wait-timeout", 60*time.Second, "how long to wait for the cluster to become healthy")
+	f.StringVar(&o.timings, "timings", "default", "cairnd timings: default, or fast (shrunk gossip, Raft and autopilot timeouts, for tests)")
 	_ = cmd.MarkFlagFilename("cairnd")
 	return cmd
 }
@@ -103,7 +105,7 @@ func runClusterCreate(ctx context.Context, g *globals, o clusterCreateOptions) e
 	fmt.Fprintf(out, "creating cluster %q: %d control %s, %d %s on 127.0.%d.0/24 (state in %s)\n",
 		o.loc.name, o.controlPlanes, plural(o.controlPlanes, "plane", "planes"),
 		o.workers, plural(o.workers, "worker", "workers"), subnet, dir)
-	st, err := startNodes(cairnd, dir, files.cluster, cfg, subnet)
+	st, err := startNodes(cairnd, dir, files.cluster, cfg, subnet, o.timings)
 	if err != nil {
 		return fmt.Errorf("%w; clean up with '%s'", err, o.loc.destroyCommand())
 	}
@@ -154,8 +156,8 @@ func finishCreate(g *globals, loc clusterLocation, admin Context, clusterClientC
 
 // startNodes starts one cairnd per node and records them in state.json,
 // also when a start fails, so that destroy can stop the ones that run.
-func startNodes(cairnd, dir, clusterYAML string, cfg *config.Config, subnet int) (*clusterState, error) {
-	st := &clusterState{Name: cfg.Cluster.Name, Subnet: subnet}
+func startNodes(cairnd, dir, clusterYAML string, cfg *config.Config, subnet int, timings string) (*clusterState, error) {
+	st := &clusterState{Name: cfg.Cluster.Name, Subnet: subnet, Timings: timings}
 	var startErr error
 	for _, n := range cfg.Nodes {
 		ns := nodeState{
@@ -169,7 +171,7 @@ func startNodes(cairnd, dir, clusterYAML string, cfg *config.Config, subnet int)
 			}
 		}
 		ns.PID, startErr = startDetached(cairnd, []string{
-			"--config", clusterYAML, "--name", n.Name, "--state-dir", ns.StateDir, "--log-format", "text",
+			"--config", clusterYAML, "--name", n.Name, "--state-dir", ns.StateDir, "--log-format", "text", "--timings", timings,
 		}, ns.LogFile)
 		if startErr != nil {
 			break

@@ -15,9 +15,11 @@ const stateFile = "state.json"
 // clusterState is state.json: what cluster create started, so that show
 // and destroy need nothing else.
 type clusterState struct {
-	Name   string      `json:"name"`
-	Subnet int         `json:"subnet"`
-	Nodes  []nodeState `json:"nodes"`
+	Name   string `json:"name"`
+	Subnet int    `json:"subnet"`
+	// Timings is cairnd's --timings for every node (default or fast).
+	Timings string      `json:"timings,omitempty"`
+	Nodes   []nodeState `json:"nodes"`
 }
 
 // nodeState is one node process of a local cluster.
