@@ -333,3 +333,20 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.notifyLocked()
 	return nil
 }
+
+// recallUpdate looks up a successful update by request ID (see
+// Store.RecallUpdate). A successful update took the resource from version
+// Version-1 to Version, which rebuilds the command's fingerprint.
+func (f *fsm) recallUpdate(requestID, typ, id string, spec []byte) (WriteResult, bool, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	e, ok := f.dedup[requestID]
+	if !ok || e.Outcome != outcomeOK || e.Version == 0 {
+		return WriteResult{}, false, nil
+	}
+	cmd := &command{Op: opUpdate, Type: typ, ID: id, Spec: spec, Expected: e.Version - 1}
+	if e.Fingerprint != cmd.fingerprint() {
+		return WriteResult{}, false, fmt.Errorf("%w: %q", ErrRequestIDReused, requestID)
+	}
+	return e.result(cmd).res, true, nil
+}

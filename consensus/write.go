@@ -82,3 +82,22 @@ func (s *Store) write(ctx context.Context, cmd *command, opts []WriteOption) (Wr
 	}
 	return res.res, res.err
 }
+
+// RecallUpdate returns the result of an earlier Update of typ/id to spec made
+// with requestID, if the store still remembers it (Config.DedupWindow), as
+// seen after a linearizable read barrier. It lets a caller that validates
+// against the current state (an expected revision, a diff) recognise a retry
+// of a write that already happened — the write whose outcome the first
+// attempt could not learn (ErrOutcomeUnknown) — and answer with the original
+// result instead of a conflict with itself. A request ID recorded for a
+// different command fails with ErrRequestIDReused; an ID recorded for a
+// write that did not succeed, or not recorded at all, returns false.
+func (s *Store) RecallUpdate(ctx context.Context, requestID, typ, id string, spec []byte) (WriteResult, bool, error) {
+	if requestID == "" {
+		return WriteResult{}, false, nil
+	}
+	if err := s.readBarrier(ctx, Linearizable); err != nil {
+		return WriteResult{}, false, err
+	}
+	return s.fsm.recallUpdate(requestID, typ, id, spec)
+}

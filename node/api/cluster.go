@@ -81,7 +81,9 @@ func (c *clusterService) ApplyConfig(ctx context.Context, req *connect.Request[c
 	if res.Changed && !res.DryRun {
 		s.log.Info("cluster config applied", "revision", res.Revision)
 	}
-	return connect.NewResponse(&clusterv1.ApplyConfigResponse{Revision: res.Revision, Changed: res.Changed, Diff: res.Diff, DryRun: res.DryRun}), nil
+	return connect.NewResponse(&clusterv1.ApplyConfigResponse{
+		Revision: res.Revision, Changed: res.Changed, Diff: res.Diff, DryRun: res.DryRun, Duplicate: res.Duplicate,
+	}), nil
 }
 
 // WatchConfig implements cairn.cluster.v1.ClusterService: the current config

@@ -56,7 +56,7 @@ func connectError(err error) *connect.Error {
 		return out
 	}
 	switch {
-	case errors.Is(err, config.ErrInvalid), errors.Is(err, consensus.ErrInvalid):
+	case errors.Is(err, config.ErrInvalid), errors.Is(err, consensus.ErrInvalid), errors.Is(err, consensus.ErrRequestIDReused):
 		return connect.NewError(connect.CodeInvalidArgument, err)
 	case errors.Is(err, consensus.ErrNotLeader), errors.Is(err, ErrNoLeader),
 		errors.Is(err, cfgstore.ErrNotSeeded), errors.Is(err, consensus.ErrStopped):

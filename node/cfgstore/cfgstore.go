@@ -44,6 +44,7 @@ type Store interface {
 	Get(ctx context.Context, typ, id string, mode consensus.ReadMode) (consensus.Resource, uint64, error)
 	Create(ctx context.Context, typ, id string, spec []byte, opts ...consensus.WriteOption) (consensus.WriteResult, error)
 	Update(ctx context.Context, typ, id string, spec []byte, expectedVersion uint64, opts ...consensus.WriteOption) (consensus.WriteResult, error)
+	RecallUpdate(ctx context.Context, requestID, typ, id string, spec []byte) (consensus.WriteResult, bool, error)
 }
 
 // Stored is the configuration as stored, with its place in the store.
@@ -154,6 +155,9 @@ type ApplyResult struct {
 	// Diff is the redacted unified diff from the stored config to the new one.
 	Diff   string
 	DryRun bool
+	// Duplicate is true when this request ID was applied before: Revision is
+	// that write's, and Diff is empty (the stored config already holds it).
+	Duplicate bool
 }
 
 // Apply validates doc and stores it. Secrets left redacted in doc (as
@@ -178,10 +182,22 @@ func Apply(ctx context.Context, s Store, doc []byte, expectedRevision uint64, dr
 	if err := checkImmutable(cur.Config, next); err != nil {
 		return ApplyResult{}, err
 	}
+	raw := config.Canonical(next)
+	// A retry of a write that already happened (its first attempt ended with
+	// an unknown outcome) must get that write's answer. The recorded outcome
+	// is checked before the expected revision, which that very write moved.
+	if !dryRun {
+		w, done, err := s.RecallUpdate(ctx, requestID, ResourceType, ResourceID, raw)
+		if err != nil {
+			return ApplyResult{}, err
+		}
+		if done {
+			return ApplyResult{Revision: w.Revision, Changed: true, Duplicate: true}, nil
+		}
+	}
 	if expectedRevision != 0 && expectedRevision != cur.Revision {
 		return ApplyResult{}, &RevisionConflictError{Expected: expectedRevision, Current: cur.Revision}
 	}
-	raw := config.Canonical(next)
 	res := ApplyResult{
 		Revision: cur.Revision,
 		Changed:  string(raw) != string(cur.Raw),

@@ -148,3 +148,33 @@ func TestApplyConflictAndValidation(t *testing.T) {
 		})
 	}
 }
+
+// A retry of an apply whose first attempt was committed (the client saw an
+// unknown outcome) must get that write's revision, not a conflict with
+// itself; the same request ID with another document is refused.
+func TestApplyRetryWithSameRequestIDGetsOriginalOutcome(t *testing.T) {
+	s := newStore(t)
+	c := generated(t)
+	require.NoError(t, Seed(ctx(t), s, c))
+	cur, err := Get(ctx(t), s, consensus.Linearizable)
+	require.NoError(t, err)
+	doc := redacted(t, c, func(c *config.Config) { c.Cluster.Kubernetes.Version = "1.38.3" })
+
+	first, err := Apply(ctx(t), s, doc, cur.Revision, false, "rid-retry")
+	require.NoError(t, err)
+	require.False(t, first.Duplicate)
+
+	retry, err := Apply(ctx(t), s, doc, cur.Revision, false, "rid-retry")
+	require.NoError(t, err, "the identical retry is the same write")
+	assert.Equal(t, first.Revision, retry.Revision)
+	assert.True(t, retry.Changed)
+	assert.True(t, retry.Duplicate)
+
+	other := redacted(t, c, func(c *config.Config) { c.Cluster.Kubernetes.Version = "1.38.4" })
+	_, err = Apply(ctx(t), s, other, 0, false, "rid-retry")
+	require.ErrorIs(t, err, consensus.ErrRequestIDReused)
+
+	again, err := Get(ctx(t), s, consensus.Linearizable)
+	require.NoError(t, err)
+	assert.Equal(t, first.Revision, again.Revision, "neither retry wrote")
+}

@@ -426,7 +426,11 @@ type ApplyConfigResponse struct {
 	// with secrets redacted; empty if nothing changed.
 	Diff string `protobuf:"bytes,3,opt,name=diff,proto3" json:"diff,omitempty"`
 	// dry_run echoes the request: true means nothing was written.
-	DryRun        bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	DryRun bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// duplicate is true when a write with this request_id was applied before
+	// (a retry after an unknown outcome): revision is that write's revision,
+	// changed is true and diff is empty.
+	Duplicate     bool `protobuf:"varint,5,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -485,6 +489,13 @@ func (x *ApplyConfigResponse) GetDiff() string {
 func (x *ApplyConfigResponse) GetDryRun() bool {
 	if x != nil {
 		return x.DryRun
+	}
+	return false
+}
+
+func (x *ApplyConfigResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
 	}
 	return false
 }
@@ -1281,12 +1292,13 @@ const file_cairn_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x11expected_revision\x18\x02 \x01(\x04R\x10expectedRevision\x12\x17\n" +
 	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"x\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"\x96\x01\n" +
 	"\x13ApplyConfigResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12\x18\n" +
 	"\achanged\x18\x02 \x01(\bR\achanged\x12\x12\n" +
 	"\x04diff\x18\x03 \x01(\tR\x04diff\x12\x17\n" +
-	"\adry_run\x18\x04 \x01(\bR\x06dryRun\"b\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12\x1c\n" +
+	"\tduplicate\x18\x05 \x01(\bR\tduplicate\"b\n" +
 	"\x12WatchConfigRequest\x12#\n" +
 	"\rfrom_revision\x18\x01 \x01(\x04R\ffromRevision\x12'\n" +
 	"\x0finclude_secrets\x18\x02 \x01(\bR\x0eincludeSecrets\"I\n" +
