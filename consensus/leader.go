@@ -153,9 +153,38 @@ func (s *Store) establishLeadership() {
 
 // peerHealth is the leader's view of each follower's heartbeats, from raft
 // observations (raft exposes no per-follower last-contact API).
+//
+// Observations come from several raft goroutines with no order between
+// them. When a server is removed, raft stops its replication goroutine, but
+// that goroutine's heartbeat loop keeps running until the stop completes and
+// may report one more failure after the removal was observed. Counting that
+// late report would mark the server failing again; if it is re-added (a
+// restarted node), its new heartbeat loop succeeds from the start and never
+// reports a resumption, so the mark would stay forever and the server would
+// never be promoted (issue 9, item 1). A failure report carries the last
+// contact of the loop that sent it: a loop started after the removal has a
+// later one, so reports whose last contact predates the removal are stale.
+// The same holds across leaderships: loops of an earlier term of this node
+// may report after it leads again, and every loop of the new term starts
+// after the leader observation.
+//
+// Should a stale report slip past these rules in an order not foreseen
+// here, it still cannot stick: a failing loop reports again at least every
+// lapse (its RPC timeout plus its capped backoff), so a mark that no report
+// renewed for that long has no loop behind it any more and lapses.
 type peerHealth struct {
 	mu      sync.Mutex
-	failing map[raft.ServerID]time.Time // peer → last contact before failures began
+	failing map[raft.ServerID]failure
+	removed map[raft.ServerID]time.Time // peer → when its removal was observed
+	epoch   time.Time                   // when the current leadership was observed
+	lapse   time.Duration               // zero: marks never lapse
+	now     func() time.Time
+}
+
+// failure is one peer's failing heartbeats.
+type failure struct {
+	lastContact time.Time // before failures began
+	reported    time.Time // the latest failure report
 }
 
 func (p *peerHealth) observe(o *raft.Observation) bool {
@@ -163,28 +192,53 @@ func (p *peerHealth) observe(o *raft.Observation) bool {
 	defer p.mu.Unlock()
 	switch d := o.Data.(type) {
 	case raft.FailedHeartbeatObservation:
+		if !d.LastContact.After(p.epoch) {
+			return false // from a loop of an earlier leadership
+		}
+		if at, ok := p.removed[d.PeerID]; ok && !d.LastContact.After(at) {
+			return false // from the replication of a removed incarnation
+		}
 		if p.failing == nil {
-			p.failing = map[raft.ServerID]time.Time{}
+			p.failing = map[raft.ServerID]failure{}
 		}
-		if _, ok := p.failing[d.PeerID]; !ok {
-			p.failing[d.PeerID] = d.LastContact
+		f, ok := p.failing[d.PeerID]
+		if !ok {
+			f.lastContact = d.LastContact
 		}
+		f.reported = p.clock()
+		p.failing[d.PeerID] = f
 	case raft.ResumedHeartbeatObservation:
 		delete(p.failing, d.PeerID)
 	case raft.PeerObservation:
+		// A new replication starts with a fresh contact time either way.
+		delete(p.failing, d.Peer.ID)
 		if d.Removed {
-			delete(p.failing, d.Peer.ID)
+			if p.removed == nil {
+				p.removed = map[raft.ServerID]time.Time{}
+			}
+			p.removed[d.Peer.ID] = p.clock()
 		}
 	case raft.LeaderObservation:
-		p.failing = nil
+		p.failing, p.removed, p.epoch = nil, nil, p.clock()
 	}
 	return false
+}
+
+func (p *peerHealth) clock() time.Time {
+	if p.now != nil {
+		return p.now()
+	}
+	return time.Now()
 }
 
 // lastFailure returns when a failing peer was last heard from.
 func (p *peerHealth) lastFailure(id raft.ServerID) (time.Time, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	t, ok := p.failing[id]
-	return t, ok
+	f, ok := p.failing[id]
+	if ok && p.lapse > 0 && p.clock().Sub(f.reported) > p.lapse {
+		delete(p.failing, id)
+		return time.Time{}, false
+	}
+	return f.lastContact, ok
 }

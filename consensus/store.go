@@ -120,6 +120,9 @@ func (s *Store) openDisk() error {
 	return nil
 }
 
+// transportTimeout bounds one Raft RPC (a heartbeat to a silent peer).
+const transportTimeout = 5 * time.Second
+
 func (s *Store) startRaft() error {
 	ln, err := net.Listen("tcp", s.cfg.BindAddr)
 	if err != nil {
@@ -139,10 +142,13 @@ func (s *Store) startRaft() error {
 	s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  stream,
 		MaxPool: 4,
-		Timeout: 5 * time.Second,
+		Timeout: transportTimeout,
 		Logger:  hclogslog.New(s.log.With("component", "raft-net")),
 	})
 
+	// A heartbeat loop that fails reports again at least this often
+	// (its RPC timeout plus its capped backoff of HeartbeatTimeout/2).
+	s.peers.lapse = transportTimeout + 2*s.cfg.Timing.HeartbeatTimeout
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(s.cfg.NodeID)
 	rc.Logger = hclogslog.New(s.log.With("component", "raft"))

@@ -93,6 +93,10 @@ type Config struct {
 	// It must exceed the longest grace period a consumer applies (the
 	// Raft leader's dead-voter removal), or the evidence disappears first.
 	DeadRetention time.Duration
+	// ReconnectInterval is how often the formation agent calls Reconnect:
+	// the longest a restarted member can stay unseen, or seen with its
+	// previous life's metadata, once it is up.
+	ReconnectInterval time.Duration
 }
 
 // Validate reports every problem with c, each wrapping ErrInvalidConfig
@@ -134,6 +138,7 @@ func (c Config) Validate() error {
 		"StreamTimeout": c.StreamTimeout, "GossipToTheDeadTime": c.GossipToTheDeadTime,
 		"BroadcastTimeout": c.BroadcastTimeout, "JoinBackoffMin": c.JoinBackoffMin,
 		"JoinBackoffMax": c.JoinBackoffMax, "DeadRetention": c.DeadRetention,
+		"ReconnectInterval": c.ReconnectInterval,
 	} {
 		if d <= 0 {
 			bad("%s must be positive, got %v", name, d)

@@ -40,6 +40,10 @@ func DefaultConfig() Config {
 		JoinBackoffMin:   500 * time.Millisecond,
 		JoinBackoffMax:   30 * time.Second,
 		DeadRetention:    24 * time.Hour,
+		// Contacting the few members that are not alive costs a refused
+		// connection each; 2 s bounds how long a restarted node's old
+		// metadata can linger (see Node.Reconnect).
+		ReconnectInterval: 2 * time.Second,
 	}
 }
 
@@ -68,9 +72,10 @@ func TestConfig() Config {
 		DeadNodeReclaimTime:     time.Second,
 		Compress:                false,
 
-		BroadcastTimeout: time.Second,
-		JoinBackoffMin:   20 * time.Millisecond,
-		JoinBackoffMax:   250 * time.Millisecond,
-		DeadRetention:    time.Minute,
+		BroadcastTimeout:  time.Second,
+		JoinBackoffMin:    20 * time.Millisecond,
+		JoinBackoffMax:    250 * time.Millisecond,
+		DeadRetention:     time.Minute,
+		ReconnectInterval: 300 * time.Millisecond,
 	}
 }

@@ -61,6 +61,10 @@ type Config struct {
 	GossipKey       []byte
 	ExtraGossipKeys [][]byte
 	Seeds           []string
+	// Peers are every other node's gossip address known from the cluster
+	// config; the agent reconnects to those it does not see alive (see
+	// gossip.Node.Reconnect). Seeds are reconnected to as well.
+	Peers []string
 	// Expect is how many control-plane nodes bootstrap Raft together.
 	Expect int
 	// Candidates optionally names the bootstrap servers (the first Expect
@@ -225,7 +229,11 @@ func (a *Agent) join(ctx context.Context) {
 	pause := max(a.cfg.Profile.Gossip.DeadNodeReclaimTime, time.Second)
 	for {
 		err := a.gossip.current().Join(ctx, a.cfg.Seeds)
-		if err == nil || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			a.reconnect(ctx)
 			return
 		}
 		if !errors.Is(err, gossip.ErrNameConflict) {
@@ -244,6 +252,26 @@ func (a *Agent) join(ctx context.Context) {
 			return
 		}
 		a.gossip.swap(g)
+	}
+}
+
+// reconnect contacts, once joined and then every ReconnectInterval, the
+// configured peers and the dead members this node does not see alive, a
+// few at a time: a restarted node learns its previous incarnation from
+// them at once and refutes it, and a node dead in the others' views is
+// found again even if no seed is left to join (gossip.Node.Reconnect).
+func (a *Agent) reconnect(ctx context.Context) {
+	const perRound = 3
+	peers := append(append([]string(nil), a.cfg.Seeds...), a.cfg.Peers...)
+	tick := time.NewTicker(a.cfg.Profile.Gossip.ReconnectInterval)
+	defer tick.Stop()
+	for {
+		a.gossip.current().Reconnect(peers, perRound)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 	}
 }
 

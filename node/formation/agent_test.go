@@ -456,3 +456,34 @@ func TestScale3Voters97Workers(t *testing.T) {
 	c.closeAll()
 	testutil.WaitNoLeaks(t, testutil.RaftLeak)
 }
+
+// The leader is stopped long enough to be removed from Raft and restarted
+// with the same name, address and data: it must be added back and promoted
+// to voter every time (issue 9, item 1: a late heartbeat failure of the
+// removed server's replication marked it failing forever).
+func TestRestartedLeaderBecomesVoterAgain(t *testing.T) {
+	c := newTestCluster(t, "rejoin", 3)
+	names := c.startControlPlanes(3)
+	c.requireOneCluster(names, 20*time.Second)
+	rounds := 10
+	if testing.Short() {
+		rounds = 2
+	}
+	for round := range rounds {
+		victim := c.leaderStore().NodeID()
+		c.mu.Lock()
+		cfg := c.agents[victim].cfg
+		c.mu.Unlock()
+		c.stop(victim)
+		var rest []string
+		for _, n := range names {
+			if n != victim {
+				rest = append(rest, n)
+			}
+		}
+		c.requireOneCluster(rest, 30*time.Second)
+		c.startWith(cfg)
+		c.requireOneCluster(names, 30*time.Second)
+		t.Logf("round %d: %s removed, restarted and a voter again", round+1, victim)
+	}
+}
