@@ -33,6 +33,9 @@ type ServerStatus struct {
 	// true for the leader itself; on followers, it is only known for the
 	// leader (true while this node hears from it).
 	Healthy bool `json:"healthy"`
+	// HealthKnown is false when this node cannot tell (a follower, about
+	// another follower); Healthy is then false too.
+	HealthKnown bool `json:"healthKnown"`
 	// LastContact is when this node last heard from the server, when known:
 	// on the leader, for failing followers; on a follower, for the leader.
 	LastContact time.Time `json:"lastContact,omitzero"`
@@ -190,6 +193,7 @@ func (s *Store) Status() (Status, error) {
 	isLeader := s.raft.State() == raft.Leader
 	for _, sv := range servers {
 		ss := ServerStatus{Server: sv, Leader: sv.ID == string(leaderID)}
+		ss.HealthKnown = true
 		switch {
 		case sv.ID == s.cfg.NodeID:
 			ss.Healthy = true
@@ -199,6 +203,8 @@ func (s *Store) Status() (Status, error) {
 		case ss.Leader:
 			ss.LastContact = s.raft.LastContact()
 			ss.Healthy = time.Since(ss.LastContact) < 2*s.cfg.Timing.HeartbeatTimeout
+		default:
+			ss.HealthKnown = false
 		}
 		st.Servers = append(st.Servers, ss)
 	}

@@ -157,7 +157,7 @@ func TestLocalCluster(t *testing.T) {
 			assert.Equal(t, kr.Nodes[0].Primary, n.Primary, n.Node)
 			assert.NotContains(t, before, n.Primary, "a new key")
 		}
-		out, err = c.ctl("health", "--wait", "--timeout", "30s")
+		out, err = c.ctl("health", "--wait", "--wait-timeout", "30s")
 		require.NoError(t, err, "gossip converged on the new key:\n%s", out)
 	})
 

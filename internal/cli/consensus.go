@@ -97,7 +97,7 @@ func (g *globals) renderConsensus(w io.Writer, results []nodeResult[*clusterv1.C
 			u64(s.GetAppliedIndex()), u64(s.GetLastIndex()), u64(s.GetRevision()))
 		for _, sv := range s.GetServers() {
 			row := []string{sv.GetName(), sv.GetAddress(), enumLabel(sv.GetSuffrage().String(), "RAFT_SUFFRAGE_"),
-				yesNo(sv.GetLeader()), yesNo(sv.GetHealthy()), contactAge(sv)}
+				yesNo(sv.GetLeader()), healthLabel(sv), contactAge(sv)}
 			if perNode {
 				row = append([]string{s.GetNodeName()}, row...)
 			}
@@ -109,6 +109,15 @@ func (g *globals) renderConsensus(w io.Writer, results []nodeResult[*clusterv1.C
 	}
 	fmt.Fprintln(w)
 	return servers.write(w)
+}
+
+// healthLabel renders a server's health: yes, no, or unknown when the
+// answering node cannot tell (a follower, about another follower).
+func healthLabel(sv *clusterv1.RaftServer) string {
+	if sv.GetHealth() == clusterv1.ServerHealth_SERVER_HEALTH_UNKNOWN {
+		return "unknown"
+	}
+	return yesNo(sv.GetHealthy())
 }
 
 // contactAge renders when the answering node last heard from a server.

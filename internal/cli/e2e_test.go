@@ -101,7 +101,7 @@ func TestEndToEndLocalCluster(t *testing.T) {
 	assert.Equal(t, 1, stale.code, "a stale expected revision is refused")
 	assert.Contains(t, stale.stderr, "--expected-revision "+u64(res.Revision))
 
-	health := runCLI(t, "health", "--wait", "--timeout", "30s")
+	health := runCLI(t, "health", "--wait", "--wait-timeout", "30s")
 	require.Equal(t, 0, health.code, "stdout:\n%s\nstderr:\n%s", health.stdout, health.stderr)
 	assert.Contains(t, health.stdout, "applied revision "+u64(res.Revision))
 	plain := runCLI(t, "config", "get")

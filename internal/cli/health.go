@@ -27,9 +27,12 @@ type check struct {
 type observation struct {
 	// expected are the node names of the cluster configuration; nil when
 	// the configuration could not be read.
-	expected  []string
-	configRev uint64
-	configErr error
+	expected []string
+	// controlPlanes are the control-plane names of the configuration; nil
+	// when it could not be read.
+	controlPlanes []string
+	configRev     uint64
+	configErr     error
 
 	members    []*clusterv1.Member
 	membersErr error
@@ -39,9 +42,9 @@ type observation struct {
 	consensus map[string]nodeResult[*clusterv1.ConsensusStatusResponse]
 }
 
-// evaluate runs the three health checks on an observation.
+// evaluate runs the health checks on an observation.
 func evaluate(o observation) []check {
-	return []check{checkNodes(o), checkLeader(o), checkConfig(o)}
+	return []check{checkNodes(o), checkLeader(o), checkRaft(o), checkConfig(o)}
 }
 
 func healthy(checks []check) bool {
@@ -112,51 +115,183 @@ func checkNodes(o observation) check {
 		len(alive), plural(len(alive), "node", "nodes"), strings.Join(alive, ", ")))
 }
 
-// checkLeader: exactly one member is the leader and every control plane
-// follows that same leader.
+// checkLeader: one leader, followed by every control plane that answers,
+// and those that follow it are a quorum of the voters. A control plane that
+// does not answer is named but does not fail this check while a quorum
+// follows the leader (the raft check fails for it): after a leader dies,
+// this says who leads now.
 func checkLeader(o observation) check {
 	var p problems
 	if o.membersErr != nil {
 		p.add("", "cannot list members: %s", shortError(o.membersErr))
 		return p.result("leader", "")
 	}
-	var leaders, cps []string
+	var flagged, cps []string
 	for _, m := range o.members {
 		if m.GetLeader() {
-			leaders = append(leaders, m.GetName())
+			flagged = append(flagged, m.GetName())
 		}
 		if m.GetRole() == clusterv1.Role_ROLE_CONTROLPLANE {
 			cps = append(cps, m.GetName())
 		}
 	}
-	switch len(leaders) {
-	case 0:
-		p.add("", "no leader")
-	case 1:
-	default:
-		p.add("", "%d leaders: %s", len(leaders), strings.Join(leaders, ", "))
+	if len(flagged) > 1 {
+		p.add("", "%d leaders: %s", len(flagged), strings.Join(flagged, ", "))
 	}
-	var term uint64
+	leader, term := currentLeader(o, cps)
+	if leader == "" && len(flagged) == 1 {
+		leader = flagged[0]
+	}
+	if leader == "" {
+		p.add("", "no leader")
+	}
+	var following, silent []string
 	for _, n := range cps {
 		r, ok := o.consensus[n]
 		switch {
 		case !ok:
 			continue
 		case r.err != nil:
-			p.add(n, "%s: %s", n, shortError(r.err))
+			silent = append(silent, fmt.Sprintf("%s (%s)", n, shortError(r.err)))
 		case r.val.GetLeaderName() == "":
 			p.add(n, "%s knows no leader", n)
-		case len(leaders) == 1 && r.val.GetLeaderName() != leaders[0]:
-			p.add(n, "%s follows %s, not %s", n, r.val.GetLeaderName(), leaders[0])
+		case leader != "" && r.val.GetLeaderName() != leader:
+			p.add(n, "%s follows %s, not %s", n, r.val.GetLeaderName(), leader)
 		default:
-			term = max(term, r.val.GetTerm())
+			following = append(following, n)
 		}
 	}
-	if len(leaders) != 1 {
+	if leader == "" {
 		return p.result("leader", "")
 	}
-	return p.result("leader", fmt.Sprintf("%s leads term %d; %d control %s",
-		leaders[0], term, len(cps), plural(len(cps), "plane agrees", "planes agree")))
+	voters := leaderVoters(o, leader)
+	agree := 0
+	for _, n := range following {
+		if voters == nil || voters[n] {
+			agree++
+		}
+	}
+	summary := fmt.Sprintf("%s leads term %d; %d control %s", leader, term, len(following),
+		plural(len(following), "plane agrees", "planes agree"))
+	if voters != nil {
+		if agree < len(voters)/2+1 {
+			p.add("", "only %d of %d voters follow %s: no quorum", agree, len(voters), leader)
+		}
+		summary = fmt.Sprintf("%s leads term %d with a quorum: %d of %d voters follow it", leader, term, agree, len(voters))
+	}
+	if len(silent) > 0 {
+		summary += "; no answer from " + strings.Join(silent, ", ")
+	}
+	if len(p.msgs) > 0 {
+		p.msgs = append([]string{summary}, p.msgs...)
+	}
+	return p.result("leader", summary)
+}
+
+// currentLeader is the leader the answering control planes name in the
+// highest term they report, preferring one that reports leading itself.
+func currentLeader(o observation, cps []string) (string, uint64) {
+	var leader string
+	var term uint64
+	self := false
+	for _, n := range cps {
+		r, ok := o.consensus[n]
+		if !ok || r.err != nil || r.val.GetLeaderName() == "" {
+			continue
+		}
+		v := r.val
+		isSelf := v.GetNodeName() == v.GetLeaderName() && v.GetState() == "Leader"
+		if v.GetTerm() > term || (v.GetTerm() == term && isSelf && !self) || leader == "" {
+			leader, term, self = v.GetLeaderName(), v.GetTerm(), isSelf
+		}
+	}
+	return leader, term
+}
+
+// leaderVoters returns the voters in the leader's own Raft status, or nil
+// when the leader did not answer.
+func leaderVoters(o observation, leader string) map[string]bool {
+	r, ok := o.consensus[leader]
+	if !ok || r.err != nil || r.val.GetLeaderName() != leader {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, sv := range r.val.GetServers() {
+		if sv.GetSuffrage() == clusterv1.RaftSuffrage_RAFT_SUFFRAGE_VOTER {
+			out[sv.GetName()] = true
+		}
+	}
+	return out
+}
+
+// checkRaft: in the leader's own view, every control plane of the
+// configuration is a voter, every voter is healthy, and no other server is
+// in the Raft configuration. Fewer voters than configured control planes is
+// a failure even while a quorum holds: one more loss would end it.
+func checkRaft(o observation) check {
+	var p problems
+	if o.membersErr != nil {
+		p.add("", "cannot list members: %s", shortError(o.membersErr))
+		return p.result("raft", "")
+	}
+	leader, _ := currentLeader(o, controlPlaneMembers(o))
+	r, ok := o.consensus[leader]
+	if leader == "" || !ok || r.err != nil || r.val.GetLeaderName() != leader {
+		p.add("", "no leader answered; the voters cannot be checked")
+		return p.result("raft", "")
+	}
+	var voters []string
+	suffrage := map[string]clusterv1.RaftSuffrage{}
+	for _, sv := range r.val.GetServers() {
+		name := sv.GetName()
+		suffrage[name] = sv.GetSuffrage()
+		switch {
+		case sv.GetSuffrage() == clusterv1.RaftSuffrage_RAFT_SUFFRAGE_NONVOTER:
+			p.add(name, "%s is a non-voter", name)
+		case !sv.GetHealthy():
+			p.add(name, "voter %s is failing%s", name, lastHeard(sv))
+			voters = append(voters, name)
+		default:
+			voters = append(voters, name)
+		}
+	}
+	slices.Sort(voters)
+	if o.controlPlanes != nil {
+		for _, n := range o.controlPlanes {
+			if _, ok := suffrage[n]; !ok {
+				p.add(n, "%s is not a Raft member", n)
+			}
+		}
+		for _, v := range voters {
+			if !slices.Contains(o.controlPlanes, v) {
+				p.add(v, "voter %s is not in the configuration", v)
+			}
+		}
+		if len(voters) < len(o.controlPlanes) {
+			p.msgs = append([]string{fmt.Sprintf("%d %s; the configuration lists %d control planes",
+				len(voters), plural(len(voters), "voter", "voters"), len(o.controlPlanes))}, p.msgs...)
+		}
+	}
+	return p.result("raft", fmt.Sprintf("%d %s, all healthy (%s)",
+		len(voters), plural(len(voters), "voter", "voters"), strings.Join(voters, ", ")))
+}
+
+func controlPlaneMembers(o observation) []string {
+	var out []string
+	for _, m := range o.members {
+		if m.GetRole() == clusterv1.Role_ROLE_CONTROLPLANE {
+			out = append(out, m.GetName())
+		}
+	}
+	return out
+}
+
+// lastHeard says when the leader last heard from a failing server.
+func lastHeard(sv *clusterv1.RaftServer) string {
+	if sv.GetLastContact() == nil {
+		return ""
+	}
+	return " (last heard " + contactAge(sv) + ")"
 }
 
 // checkConfig: every member has applied the current configuration

@@ -22,14 +22,20 @@ func newHealthCommand(g *globals) *cobra.Command {
 
   nodes   every node of the cluster configuration is a member, every member
           is alive in gossip, and every alive member sees the same alive set
-  leader  exactly one leader, and every control plane follows it
+  leader  one leader, every control plane that answers follows it, and
+          those that do are a quorum of the voters (a control plane that does
+          not answer is named here and fails the raft check)
+  raft    in the leader's view, every control plane of the configuration is
+          a voter and healthy, and no other server is a member: fewer voters
+          than configured control planes fails even while a quorum holds
   config  every member has applied the current configuration revision
 
 Prints one line per check (✓ passed, … pending, ✗ failed). With --wait it
-re-checks until every check passes or --timeout runs out, redrawing the
-lines on a terminal. Exits 0 when healthy and 1 otherwise.`,
+re-checks until every check passes or --wait-timeout runs out, redrawing the
+lines on a terminal. Exits 0 when healthy and 1 otherwise. The global
+--timeout bounds each request of a round.`,
 		Example: `  cairnctl health
-  cairnctl health --wait --timeout 5m`,
+  cairnctl health --wait --wait-timeout 5m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, _, err := g.client()
@@ -41,10 +47,8 @@ lines on a terminal. Exits 0 when healthy and 1 otherwise.`,
 			return err
 		},
 	}
-	// --timeout shadows the global per-request timeout: here it bounds the
-	// whole wait; requests keep their default timeout.
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the cluster is healthy")
-	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "how long --wait waits")
+	cmd.Flags().DurationVar(&timeout, "wait-timeout", 2*time.Minute, "how long --wait waits")
 	return cmd
 }
 

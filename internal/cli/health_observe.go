@@ -22,7 +22,7 @@ func observe(ctx context.Context, c *apiClient) observation {
 			return
 		}
 		o.configRev = cfg.GetRevision()
-		o.expected, o.configErr = configNodeNames(cfg.GetConfig())
+		o.expected, o.controlPlanes, o.configErr = configNodeNames(cfg.GetConfig())
 	})
 	observeMembers(ctx, c, &o) // sets only the membership fields
 	wg.Wait()
@@ -69,15 +69,19 @@ func byNode[T any](rs []nodeResult[T]) map[string]nodeResult[T] {
 }
 
 // configNodeNames lists the node names of a (possibly redacted)
-// configuration document.
-func configNodeNames(doc string) ([]string, error) {
+// configuration document, and the control planes' among them.
+func configNodeNames(doc string) (all, controlPlanes []string, err error) {
 	cfg, err := config.Parse([]byte(doc))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := make([]string, 0, len(cfg.Nodes))
+	all = make([]string, 0, len(cfg.Nodes))
+	controlPlanes = []string{}
 	for _, n := range cfg.Nodes {
-		out = append(out, n.Name)
+		all = append(all, n.Name)
+		if n.Role == config.RoleControlPlane {
+			controlPlanes = append(controlPlanes, n.Name)
+		}
 	}
-	return out, nil
+	return all, controlPlanes, nil
 }

@@ -31,7 +31,7 @@ func healthyObservation() observation {
 		member("w1", false, alive, 5, false),
 	}
 	o := observation{
-		expected: []string{"cp1", "cp2", "w1"}, configRev: 5, members: ms,
+		expected: []string{"cp1", "cp2", "w1"}, controlPlanes: []string{"cp1", "cp2"}, configRev: 5, members: ms,
 		views:     map[string]nodeResult[*clusterv1.MembersResponse]{},
 		consensus: map[string]nodeResult[*clusterv1.ConsensusStatusResponse]{},
 	}
@@ -41,43 +41,69 @@ func healthyObservation() observation {
 	for _, n := range []string{"cp1", "cp2"} {
 		o.consensus[n] = nodeResult[*clusterv1.ConsensusStatusResponse]{node: n, val: &clusterv1.ConsensusStatusResponse{NodeName: n, LeaderName: "cp1", Term: 2}}
 	}
+	leader := o.consensus["cp1"].val
+	leader.State = "Leader"
+	leader.Servers = []*clusterv1.RaftServer{raftServer("cp1", voter, true), raftServer("cp2", voter, true)}
 	return o
 }
+
+const (
+	voter    = clusterv1.RaftSuffrage_RAFT_SUFFRAGE_VOTER
+	nonvoter = clusterv1.RaftSuffrage_RAFT_SUFFRAGE_NONVOTER
+)
+
+func raftServer(name string, s clusterv1.RaftSuffrage, healthy bool) *clusterv1.RaftServer {
+	return &clusterv1.RaftServer{Name: name, Suffrage: s, Healthy: healthy}
+}
+
+// leaderStatus returns the leader's own ConsensusStatus in o.
+func leaderStatus(o *observation) *clusterv1.ConsensusStatusResponse { return o.consensus["cp1"].val }
 
 func TestHealthChecks(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		breakIt   func(o *observation)
-		wantOK    [3]bool
+		wantOK    [4]bool
 		wantIn    string
 		wantNodes []string
 	}{
-		{"healthy", func(*observation) {}, [3]bool{true, true, true}, "cp1 leads term 2", nil},
+		{"healthy", func(*observation) {}, [4]bool{true, true, true, true}, "cp1 leads term 2", nil},
 		{"suspect member", func(o *observation) { o.members[2] = member("w1", false, suspect, 5, false) },
-			[3]bool{false, true, true}, "w1 is suspect", []string{"w1"}},
+			[4]bool{false, true, true, true}, "w1 is suspect", []string{"w1"}},
 		{"configured node never joined", func(o *observation) { o.expected = append(o.expected, "w2") },
-			[3]bool{false, true, true}, "w2 has not joined", []string{"w2"}},
+			[4]bool{false, true, true, true}, "w2 has not joined", []string{"w2"}},
 		{"views disagree", func(o *observation) {
 			o.views["w1"] = nodeResult[*clusterv1.MembersResponse]{node: "w1", val: &clusterv1.MembersResponse{Members: o.members[:2]}}
-		}, [3]bool{false, true, true}, "w1 does not see w1 alive", []string{"w1"}},
+		}, [4]bool{false, true, true, true}, "w1 does not see w1 alive", []string{"w1"}},
 		{"node view unreachable", func(o *observation) {
 			o.views["cp2"] = nodeResult[*clusterv1.MembersResponse]{node: "cp2", err: errors.New("boom")}
-		}, [3]bool{false, true, true}, "cp2: boom", []string{"cp2"}},
+		}, [4]bool{false, true, true, true}, "cp2: boom", []string{"cp2"}},
 		{"no leader", func(o *observation) {
 			o.members[0] = member("cp1", true, alive, 5, false)
-			o.consensus["cp1"] = nodeResult[*clusterv1.ConsensusStatusResponse]{node: "cp1", val: &clusterv1.ConsensusStatusResponse{}}
-		}, [3]bool{true, false, true}, "no leader; cp1 knows no leader", []string{"cp1"}},
+			o.consensus["cp1"] = nodeResult[*clusterv1.ConsensusStatusResponse]{node: "cp1", val: &clusterv1.ConsensusStatusResponse{NodeName: "cp1"}}
+			o.consensus["cp2"] = nodeResult[*clusterv1.ConsensusStatusResponse]{node: "cp2", val: &clusterv1.ConsensusStatusResponse{NodeName: "cp2"}}
+		}, [4]bool{true, false, false, true}, "no leader; cp1 knows no leader; cp2 knows no leader", []string{"cp1", "cp2"}},
 		{"two leaders", func(o *observation) { o.members[1] = member("cp2", true, alive, 5, true) },
-			[3]bool{true, false, true}, "2 leaders: cp1, cp2", nil},
+			[4]bool{true, false, true, true}, "2 leaders: cp1, cp2", nil},
 		{"control plane follows another leader", func(o *observation) {
 			o.consensus["cp2"] = nodeResult[*clusterv1.ConsensusStatusResponse]{node: "cp2", val: &clusterv1.ConsensusStatusResponse{LeaderName: "cp2"}}
-		}, [3]bool{true, false, true}, "cp2 follows cp2, not cp1", []string{"cp2"}},
+		}, [4]bool{true, false, true, true}, "cp2 follows cp2, not cp1", []string{"cp2"}},
+		{"fewer voters than control planes", func(o *observation) {
+			leaderStatus(o).Servers = leaderStatus(o).Servers[:1]
+		}, [4]bool{true, true, false, true}, "1 voter; the configuration lists 2 control planes; cp2 is not a Raft member", []string{"cp2"}},
+		{"non-voter", func(o *observation) { leaderStatus(o).Servers[1].Suffrage = nonvoter },
+			[4]bool{true, true, false, true}, "cp2 is a non-voter", []string{"cp2"}},
+		{"failing voter", func(o *observation) { leaderStatus(o).Servers[1].Healthy = false },
+			[4]bool{true, true, false, true}, "voter cp2 is failing", []string{"cp2"}},
+		{"voter not in the configuration", func(o *observation) {
+			leaderStatus(o).Servers = append(leaderStatus(o).Servers, raftServer("cp9", voter, true))
+		}, [4]bool{true, true, false, true}, "voter cp9 is not in the configuration", []string{"cp9"}},
 		{"config lag", func(o *observation) { o.members[2] = member("w1", false, alive, 4, false) },
-			[3]bool{true, true, false}, "want revision 5; w1 applied revision 4", []string{"w1"}},
+			[4]bool{true, true, true, false}, "want revision 5; w1 applied revision 4", []string{"w1"}},
 		{"config unreadable", func(o *observation) { o.configErr = errors.New("no leader") },
-			[3]bool{true, true, false}, "cannot read the configuration: no leader", nil},
+			[4]bool{true, true, true, false}, "cannot read the configuration: no leader", nil},
 		{"members unreadable", func(o *observation) { o.membersErr = errors.New("down") },
-			[3]bool{false, false, false}, "cannot list members: down", nil},
+			[4]bool{false, false, false, false}, "cannot list members: down", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := healthyObservation()
@@ -92,9 +118,35 @@ func TestHealthChecks(t *testing.T) {
 			}
 			assert.Contains(t, all, tc.wantIn)
 			assert.Equal(t, tc.wantNodes, nodes)
-			assert.Equal(t, tc.wantOK == [3]bool{true, true, true}, healthy(checks))
+			assert.Equal(t, tc.wantOK == [4]bool{true, true, true, true}, healthy(checks))
 		})
 	}
+}
+
+// After the leader dies, gossip may still hold it alive for seconds: health
+// says who leads now, with a quorum, and blames the dead voter.
+func TestHealthAfterLeaderDied(t *testing.T) {
+	ms := []*clusterv1.Member{
+		member("cp1", true, alive, 5, false), member("cp2", true, alive, 5, true), member("cp3", true, alive, 5, false),
+	}
+	o := observation{
+		expected: []string{"cp1", "cp2", "cp3"}, controlPlanes: []string{"cp1", "cp2", "cp3"}, configRev: 5, members: ms,
+		views: map[string]nodeResult[*clusterv1.MembersResponse]{},
+		consensus: map[string]nodeResult[*clusterv1.ConsensusStatusResponse]{
+			"cp1": {node: "cp1", err: errors.New("proxy to node cp1: connection refused")},
+			"cp2": {node: "cp2", val: &clusterv1.ConsensusStatusResponse{NodeName: "cp2", State: "Leader", LeaderName: "cp2", Term: 3,
+				Servers: []*clusterv1.RaftServer{raftServer("cp1", voter, false), raftServer("cp2", voter, true), raftServer("cp3", voter, true)}}},
+			"cp3": {node: "cp3", val: &clusterv1.ConsensusStatusResponse{NodeName: "cp3", State: "Follower", LeaderName: "cp2", Term: 3}},
+		},
+	}
+	checks := evaluate(o)
+	leader, raft := checks[1], checks[2]
+	assert.True(t, leader.ok, leader.detail)
+	assert.Contains(t, leader.detail, "cp2 leads term 3 with a quorum: 2 of 3 voters follow it; no answer from cp1")
+	assert.False(t, raft.ok)
+	assert.Contains(t, raft.detail, "voter cp1 is failing")
+	assert.Equal(t, []string{"cp1"}, raft.nodes)
+	assert.False(t, healthy(checks))
 }
 
 func TestShortErrorKeepsTheLastEndpointsReason(t *testing.T) {

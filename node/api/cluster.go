@@ -215,6 +215,10 @@ func memberProto(m gossip.Member, suffrage map[string]consensus.Suffrage, leader
 	case gossip.StateLeft:
 		p.GossipState = clusterv1.GossipState_GOSSIP_STATE_LEFT
 	}
+	if m.State == gossip.StateDead || m.State == gossip.StateLeft {
+		// The last health a member advertised says nothing once it is gone.
+		p.Health = "unknown"
+	}
 	if knowRaft {
 		switch suffrage[m.Name] {
 		case consensus.Voter:
@@ -226,6 +230,16 @@ func memberProto(m gossip.Member, suffrage map[string]consensus.Suffrage, leader
 		}
 	}
 	return p
+}
+
+func serverHealth(sv consensus.ServerStatus) clusterv1.ServerHealth {
+	switch {
+	case !sv.HealthKnown:
+		return clusterv1.ServerHealth_SERVER_HEALTH_UNKNOWN
+	case sv.Healthy:
+		return clusterv1.ServerHealth_SERVER_HEALTH_HEALTHY
+	}
+	return clusterv1.ServerHealth_SERVER_HEALTH_FAILING
 }
 
 func addrString(a netip.AddrPort) string {
@@ -250,7 +264,7 @@ func (c *clusterService) ConsensusStatus(ctx context.Context, req *connect.Reque
 		Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex, LastIndex: st.LastIndex, Revision: st.Revision,
 	}
 	for _, sv := range st.Servers {
-		rs := &clusterv1.RaftServer{Name: sv.ID, Address: sv.Address, Leader: sv.Leader, Healthy: sv.Healthy}
+		rs := &clusterv1.RaftServer{Name: sv.ID, Address: sv.Address, Leader: sv.Leader, Healthy: sv.Healthy, Health: serverHealth(sv)}
 		switch sv.Suffrage {
 		case consensus.Voter:
 			rs.Suffrage = clusterv1.RaftSuffrage_RAFT_SUFFRAGE_VOTER

@@ -210,6 +210,66 @@ func (RaftSuffrage) EnumDescriptor() ([]byte, []int) {
 	return file_cairn_cluster_v1_cluster_proto_rawDescGZIP(), []int{2}
 }
 
+// ServerHealth is a Raft server's health as the answering node knows it.
+type ServerHealth int32
+
+const (
+	// SERVER_HEALTH_UNSPECIFIED is never sent by current servers.
+	ServerHealth_SERVER_HEALTH_UNSPECIFIED ServerHealth = 0
+	// SERVER_HEALTH_HEALTHY: heartbeats reach it (on the leader), or this node
+	// hears from it (the leader, seen by a follower), or it is this node.
+	ServerHealth_SERVER_HEALTH_HEALTHY ServerHealth = 1
+	// SERVER_HEALTH_FAILING: heartbeats to it fail (on the leader), or this
+	// node has not heard from the leader for two heartbeat timeouts.
+	ServerHealth_SERVER_HEALTH_FAILING ServerHealth = 2
+	// SERVER_HEALTH_UNKNOWN: the answering node cannot tell (a follower, about
+	// another follower); ask the leader.
+	ServerHealth_SERVER_HEALTH_UNKNOWN ServerHealth = 3
+)
+
+// Enum value maps for ServerHealth.
+var (
+	ServerHealth_name = map[int32]string{
+		0: "SERVER_HEALTH_UNSPECIFIED",
+		1: "SERVER_HEALTH_HEALTHY",
+		2: "SERVER_HEALTH_FAILING",
+		3: "SERVER_HEALTH_UNKNOWN",
+	}
+	ServerHealth_value = map[string]int32{
+		"SERVER_HEALTH_UNSPECIFIED": 0,
+		"SERVER_HEALTH_HEALTHY":     1,
+		"SERVER_HEALTH_FAILING":     2,
+		"SERVER_HEALTH_UNKNOWN":     3,
+	}
+)
+
+func (x ServerHealth) Enum() *ServerHealth {
+	p := new(ServerHealth)
+	*p = x
+	return p
+}
+
+func (x ServerHealth) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ServerHealth) Descriptor() protoreflect.EnumDescriptor {
+	return file_cairn_cluster_v1_cluster_proto_enumTypes[3].Descriptor()
+}
+
+func (ServerHealth) Type() protoreflect.EnumType {
+	return &file_cairn_cluster_v1_cluster_proto_enumTypes[3]
+}
+
+func (x ServerHealth) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ServerHealth.Descriptor instead.
+func (ServerHealth) EnumDescriptor() ([]byte, []int) {
+	return file_cairn_cluster_v1_cluster_proto_rawDescGZIP(), []int{3}
+}
+
 // GetConfigRequest selects how the configuration is read.
 type GetConfigRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -732,7 +792,8 @@ type Member struct {
 	// slot is the A/B boot slot the node runs from; empty if it has none.
 	Slot string `protobuf:"bytes,10,opt,name=slot,proto3" json:"slot,omitempty"`
 	// health is a one-line summary of the node's health, e.g. "ok" or
-	// "etcd: unhealthy", as it last advertised.
+	// "etcd: unhealthy", as it last advertised; "unknown" once the member is
+	// dead or left.
 	Health string `protobuf:"bytes,11,opt,name=health,proto3" json:"health,omitempty"`
 	// leader is true for the current Raft leader.
 	Leader        bool `protobuf:"varint,12,opt,name=leader,proto3" json:"leader,omitempty"`
@@ -1037,7 +1098,11 @@ type RaftServer struct {
 	Healthy bool `protobuf:"varint,5,opt,name=healthy,proto3" json:"healthy,omitempty"`
 	// last_contact is when the answering node last heard from this server;
 	// unset when unknown.
-	LastContact   *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_contact,json=lastContact,proto3" json:"last_contact,omitempty"`
+	LastContact *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_contact,json=lastContact,proto3" json:"last_contact,omitempty"`
+	// health says whether the answering node knows the server's health: only
+	// the leader knows every follower's; a follower knows the leader's and its
+	// own. healthy is false both for a failing server and for an unknown one.
+	Health        ServerHealth `protobuf:"varint,7,opt,name=health,proto3,enum=cairn.cluster.v1.ServerHealth" json:"health,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1112,6 +1177,13 @@ func (x *RaftServer) GetLastContact() *timestamppb.Timestamp {
 		return x.LastContact
 	}
 	return nil
+}
+
+func (x *RaftServer) GetHealth() ServerHealth {
+	if x != nil {
+		return x.Health
+	}
+	return ServerHealth_SERVER_HEALTH_UNSPECIFIED
 }
 
 // FieldViolation is one reason a configuration is invalid.
@@ -1338,7 +1410,7 @@ const file_cairn_cluster_v1_cluster_proto_rawDesc = "" +
 	"last_index\x18\b \x01(\x04R\tlastIndex\x12\x1a\n" +
 	"\brevision\x18\t \x01(\x04R\brevision\x126\n" +
 	"\aservers\x18\n" +
-	" \x03(\v2\x1c.cairn.cluster.v1.RaftServerR\aservers\"\xe7\x01\n" +
+	" \x03(\v2\x1c.cairn.cluster.v1.RaftServerR\aservers\"\x9f\x02\n" +
 	"\n" +
 	"RaftServer\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
@@ -1346,7 +1418,8 @@ const file_cairn_cluster_v1_cluster_proto_rawDesc = "" +
 	"\bsuffrage\x18\x03 \x01(\x0e2\x1e.cairn.cluster.v1.RaftSuffrageR\bsuffrage\x12\x16\n" +
 	"\x06leader\x18\x04 \x01(\bR\x06leader\x12\x18\n" +
 	"\ahealthy\x18\x05 \x01(\bR\ahealthy\x12=\n" +
-	"\flast_contact\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vlastContact\"H\n" +
+	"\flast_contact\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vlastContact\x126\n" +
+	"\x06health\x18\a \x01(\x0e2\x1e.cairn.cluster.v1.ServerHealthR\x06health\"H\n" +
 	"\x0eFieldViolation\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\"T\n" +
@@ -1371,7 +1444,12 @@ const file_cairn_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x19RAFT_SUFFRAGE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13RAFT_SUFFRAGE_VOTER\x10\x01\x12\x1a\n" +
 	"\x16RAFT_SUFFRAGE_NONVOTER\x10\x02\x12\x16\n" +
-	"\x12RAFT_SUFFRAGE_NONE\x10\x032\xe7\x03\n" +
+	"\x12RAFT_SUFFRAGE_NONE\x10\x03*~\n" +
+	"\fServerHealth\x12\x1d\n" +
+	"\x19SERVER_HEALTH_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15SERVER_HEALTH_HEALTHY\x10\x01\x12\x19\n" +
+	"\x15SERVER_HEALTH_FAILING\x10\x02\x12\x19\n" +
+	"\x15SERVER_HEALTH_UNKNOWN\x10\x032\xe7\x03\n" +
 	"\x0eClusterService\x12Y\n" +
 	"\tGetConfig\x12\".cairn.cluster.v1.GetConfigRequest\x1a#.cairn.cluster.v1.GetConfigResponse\"\x03\x90\x02\x01\x12Z\n" +
 	"\vApplyConfig\x12$.cairn.cluster.v1.ApplyConfigRequest\x1a%.cairn.cluster.v1.ApplyConfigResponse\x12\\\n" +
@@ -1392,53 +1470,55 @@ func file_cairn_cluster_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_cairn_cluster_v1_cluster_proto_rawDescData
 }
 
-var file_cairn_cluster_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_cairn_cluster_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_cairn_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_cairn_cluster_v1_cluster_proto_goTypes = []any{
 	(Role)(0),                       // 0: cairn.cluster.v1.Role
 	(GossipState)(0),                // 1: cairn.cluster.v1.GossipState
 	(RaftSuffrage)(0),               // 2: cairn.cluster.v1.RaftSuffrage
-	(*GetConfigRequest)(nil),        // 3: cairn.cluster.v1.GetConfigRequest
-	(*GetConfigResponse)(nil),       // 4: cairn.cluster.v1.GetConfigResponse
-	(*ApplyConfigRequest)(nil),      // 5: cairn.cluster.v1.ApplyConfigRequest
-	(*ApplyConfigResponse)(nil),     // 6: cairn.cluster.v1.ApplyConfigResponse
-	(*WatchConfigRequest)(nil),      // 7: cairn.cluster.v1.WatchConfigRequest
-	(*WatchConfigResponse)(nil),     // 8: cairn.cluster.v1.WatchConfigResponse
-	(*MembersRequest)(nil),          // 9: cairn.cluster.v1.MembersRequest
-	(*MembersResponse)(nil),         // 10: cairn.cluster.v1.MembersResponse
-	(*Member)(nil),                  // 11: cairn.cluster.v1.Member
-	(*ConsensusStatusRequest)(nil),  // 12: cairn.cluster.v1.ConsensusStatusRequest
-	(*ConsensusStatusResponse)(nil), // 13: cairn.cluster.v1.ConsensusStatusResponse
-	(*RaftServer)(nil),              // 14: cairn.cluster.v1.RaftServer
-	(*FieldViolation)(nil),          // 15: cairn.cluster.v1.FieldViolation
-	(*ValidationErrors)(nil),        // 16: cairn.cluster.v1.ValidationErrors
-	(*RevisionConflict)(nil),        // 17: cairn.cluster.v1.RevisionConflict
-	(*timestamppb.Timestamp)(nil),   // 18: google.protobuf.Timestamp
+	(ServerHealth)(0),               // 3: cairn.cluster.v1.ServerHealth
+	(*GetConfigRequest)(nil),        // 4: cairn.cluster.v1.GetConfigRequest
+	(*GetConfigResponse)(nil),       // 5: cairn.cluster.v1.GetConfigResponse
+	(*ApplyConfigRequest)(nil),      // 6: cairn.cluster.v1.ApplyConfigRequest
+	(*ApplyConfigResponse)(nil),     // 7: cairn.cluster.v1.ApplyConfigResponse
+	(*WatchConfigRequest)(nil),      // 8: cairn.cluster.v1.WatchConfigRequest
+	(*WatchConfigResponse)(nil),     // 9: cairn.cluster.v1.WatchConfigResponse
+	(*MembersRequest)(nil),          // 10: cairn.cluster.v1.MembersRequest
+	(*MembersResponse)(nil),         // 11: cairn.cluster.v1.MembersResponse
+	(*Member)(nil),                  // 12: cairn.cluster.v1.Member
+	(*ConsensusStatusRequest)(nil),  // 13: cairn.cluster.v1.ConsensusStatusRequest
+	(*ConsensusStatusResponse)(nil), // 14: cairn.cluster.v1.ConsensusStatusResponse
+	(*RaftServer)(nil),              // 15: cairn.cluster.v1.RaftServer
+	(*FieldViolation)(nil),          // 16: cairn.cluster.v1.FieldViolation
+	(*ValidationErrors)(nil),        // 17: cairn.cluster.v1.ValidationErrors
+	(*RevisionConflict)(nil),        // 18: cairn.cluster.v1.RevisionConflict
+	(*timestamppb.Timestamp)(nil),   // 19: google.protobuf.Timestamp
 }
 var file_cairn_cluster_v1_cluster_proto_depIdxs = []int32{
-	11, // 0: cairn.cluster.v1.MembersResponse.members:type_name -> cairn.cluster.v1.Member
+	12, // 0: cairn.cluster.v1.MembersResponse.members:type_name -> cairn.cluster.v1.Member
 	0,  // 1: cairn.cluster.v1.Member.role:type_name -> cairn.cluster.v1.Role
 	1,  // 2: cairn.cluster.v1.Member.gossip_state:type_name -> cairn.cluster.v1.GossipState
 	2,  // 3: cairn.cluster.v1.Member.raft_suffrage:type_name -> cairn.cluster.v1.RaftSuffrage
-	14, // 4: cairn.cluster.v1.ConsensusStatusResponse.servers:type_name -> cairn.cluster.v1.RaftServer
+	15, // 4: cairn.cluster.v1.ConsensusStatusResponse.servers:type_name -> cairn.cluster.v1.RaftServer
 	2,  // 5: cairn.cluster.v1.RaftServer.suffrage:type_name -> cairn.cluster.v1.RaftSuffrage
-	18, // 6: cairn.cluster.v1.RaftServer.last_contact:type_name -> google.protobuf.Timestamp
-	15, // 7: cairn.cluster.v1.ValidationErrors.violations:type_name -> cairn.cluster.v1.FieldViolation
-	3,  // 8: cairn.cluster.v1.ClusterService.GetConfig:input_type -> cairn.cluster.v1.GetConfigRequest
-	5,  // 9: cairn.cluster.v1.ClusterService.ApplyConfig:input_type -> cairn.cluster.v1.ApplyConfigRequest
-	7,  // 10: cairn.cluster.v1.ClusterService.WatchConfig:input_type -> cairn.cluster.v1.WatchConfigRequest
-	9,  // 11: cairn.cluster.v1.ClusterService.Members:input_type -> cairn.cluster.v1.MembersRequest
-	12, // 12: cairn.cluster.v1.ClusterService.ConsensusStatus:input_type -> cairn.cluster.v1.ConsensusStatusRequest
-	4,  // 13: cairn.cluster.v1.ClusterService.GetConfig:output_type -> cairn.cluster.v1.GetConfigResponse
-	6,  // 14: cairn.cluster.v1.ClusterService.ApplyConfig:output_type -> cairn.cluster.v1.ApplyConfigResponse
-	8,  // 15: cairn.cluster.v1.ClusterService.WatchConfig:output_type -> cairn.cluster.v1.WatchConfigResponse
-	10, // 16: cairn.cluster.v1.ClusterService.Members:output_type -> cairn.cluster.v1.MembersResponse
-	13, // 17: cairn.cluster.v1.ClusterService.ConsensusStatus:output_type -> cairn.cluster.v1.ConsensusStatusResponse
-	13, // [13:18] is the sub-list for method output_type
-	8,  // [8:13] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	19, // 6: cairn.cluster.v1.RaftServer.last_contact:type_name -> google.protobuf.Timestamp
+	3,  // 7: cairn.cluster.v1.RaftServer.health:type_name -> cairn.cluster.v1.ServerHealth
+	16, // 8: cairn.cluster.v1.ValidationErrors.violations:type_name -> cairn.cluster.v1.FieldViolation
+	4,  // 9: cairn.cluster.v1.ClusterService.GetConfig:input_type -> cairn.cluster.v1.GetConfigRequest
+	6,  // 10: cairn.cluster.v1.ClusterService.ApplyConfig:input_type -> cairn.cluster.v1.ApplyConfigRequest
+	8,  // 11: cairn.cluster.v1.ClusterService.WatchConfig:input_type -> cairn.cluster.v1.WatchConfigRequest
+	10, // 12: cairn.cluster.v1.ClusterService.Members:input_type -> cairn.cluster.v1.MembersRequest
+	13, // 13: cairn.cluster.v1.ClusterService.ConsensusStatus:input_type -> cairn.cluster.v1.ConsensusStatusRequest
+	5,  // 14: cairn.cluster.v1.ClusterService.GetConfig:output_type -> cairn.cluster.v1.GetConfigResponse
+	7,  // 15: cairn.cluster.v1.ClusterService.ApplyConfig:output_type -> cairn.cluster.v1.ApplyConfigResponse
+	9,  // 16: cairn.cluster.v1.ClusterService.WatchConfig:output_type -> cairn.cluster.v1.WatchConfigResponse
+	11, // 17: cairn.cluster.v1.ClusterService.Members:output_type -> cairn.cluster.v1.MembersResponse
+	14, // 18: cairn.cluster.v1.ClusterService.ConsensusStatus:output_type -> cairn.cluster.v1.ConsensusStatusResponse
+	14, // [14:19] is the sub-list for method output_type
+	9,  // [9:14] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_cairn_cluster_v1_cluster_proto_init() }
@@ -1451,7 +1531,7 @@ func file_cairn_cluster_v1_cluster_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_cluster_v1_cluster_proto_rawDesc), len(file_cairn_cluster_v1_cluster_proto_rawDesc)),
-			NumEnums:      3,
+			NumEnums:      4,
 			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
