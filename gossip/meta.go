@@ -62,6 +62,14 @@ type Meta struct {
 	// Leader is the node name this node believes leads Raft, or empty. It
 	// helps a joiner find the leader; it may be stale.
 	Leader string
+	// LeaderTerm is the Raft term in which Leader leads, so that of several
+	// control planes' hints the newest wins (a paused or partitioned old
+	// leader keeps advertising itself in its old term).
+	LeaderTerm uint64
+	// StateID identifies the node's state directory: it is created with the
+	// state, so a node whose disk was wiped comes back with a new one and is
+	// a new Raft server (its Raft server ID is derived from it).
+	StateID string
 }
 
 // flag bits in the second byte of an encoded Meta.
@@ -89,6 +97,9 @@ func EncodeMeta(m Meta) ([]byte, error) {
 	buf = binary.AppendUvarint(buf, m.ConfigRevision)
 	buf = appendString(buf, m.Health)
 	buf = appendString(buf, m.Leader)
+	// Appended fields: decoders of older versions stop before them.
+	buf = binary.AppendUvarint(buf, m.LeaderTerm)
+	buf = appendString(buf, m.StateID)
 	if len(buf) > MetaMaxSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMetaTooLarge, len(buf), MetaMaxSize)
 	}
@@ -121,6 +132,10 @@ func DecodeMeta(b []byte) (Meta, error) {
 	m.ConfigRevision = d.uvarint()
 	m.Health = d.string()
 	m.Leader = d.string()
+	if d.more() {
+		m.LeaderTerm = d.uvarint()
+		m.StateID = d.string()
+	}
 	if d.err != nil {
 		return Meta{}, d.err
 	}
@@ -155,6 +170,10 @@ func (d *metaDecoder) fail(what string) {
 	}
 	d.buf = nil
 }
+
+// more reports whether fields follow: metadata from an older encoder ends
+// before the fields appended since.
+func (d *metaDecoder) more() bool { return d.err == nil && len(d.buf) > 0 }
 
 func (d *metaDecoder) byte() byte {
 	if len(d.buf) < 1 {

@@ -20,6 +20,8 @@ func TestMetaRoundTrip(t *testing.T) {
 			Health:         "degraded: etcd",
 			HasRaftState:   true,
 			Leader:         "cp-1",
+			LeaderTerm:     42,
+			StateID:        "0123456789abcdef",
 		},
 		"bare worker": {Role: RoleWorker},
 	} {
@@ -39,6 +41,23 @@ func TestMetaIsCompact(t *testing.T) {
 	b, err := EncodeMeta(testMeta("cp-1"))
 	require.NoError(t, err)
 	require.LessOrEqual(t, len(b), 40, "typical meta grew to %d bytes", len(b))
+	m := testMeta("cp-1")
+	m.Leader, m.LeaderTerm, m.StateID = "cp-1", 1<<20, "0123456789abcdef"
+	b, err = EncodeMeta(m)
+	require.NoError(t, err)
+	require.LessOrEqual(t, len(b), 64, "a control plane's meta with a leader hint and state ID grew to %d bytes", len(b))
+}
+
+// Metadata of a node running an older version ends before LeaderTerm and
+// StateID; it decodes with them empty.
+func TestMetaFromOlderEncoder(t *testing.T) {
+	m := testMeta("cp-1")
+	m.Leader = "cp-2"
+	b, err := EncodeMeta(m)
+	require.NoError(t, err)
+	got, err := DecodeMeta(b[:len(b)-2]) // LeaderTerm 0 and an empty StateID are one byte each
+	require.NoError(t, err)
+	require.Equal(t, m, got)
 }
 
 func TestMetaNameIsNotTransmitted(t *testing.T) {

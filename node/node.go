@@ -122,6 +122,8 @@ func Run(ctx context.Context, o Options) error {
 	apiOpts := api.Options{
 		NodeName: self.Name, Mode: o.Mode, Slot: "A", Agent: agent, Resources: state, Services: sup,
 		Identity: id, JoinToken: cfg.Secrets.JoinToken, Keyring: keyring, Logger: log,
+		// Long enough for an election and a paused leader's replacement.
+		LeaderHold: 10 * o.Profile.Raft.ElectionTimeout,
 	}
 	if self.Role == config.RoleControlPlane {
 		apiOpts.CA = &cfg.Secrets.CA

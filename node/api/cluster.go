@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -19,22 +20,10 @@ import (
 
 type clusterService struct{ s *Server }
 
-// forward sends a call to the leader, once: a call that was already
-// forwarded to this node is refused rather than bounced on.
-func forward[Req, Res any](ctx context.Context, s *Server, req *connect.Request[Req],
-	call func(clusterv1connect.ClusterServiceClient, context.Context, *connect.Request[Req]) (*connect.Response[Res], error),
-) (*connect.Response[Res], error) {
-	if from := req.Header().Get(HeaderForwarded); from != "" {
-		return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("%w: forwarded by %s, but %s is not the leader either", ErrNoLeader, from, s.opts.NodeName))
-	}
-	c, _, err := s.leaderClient()
-	if err != nil {
-		return nil, toConnect(err)
-	}
-	out := connect.NewRequest(req.Msg)
-	out.Header().Set(HeaderForwarded, s.opts.NodeName)
-	out.Header().Set(HeaderCallerCert, callerFrom(ctx).header())
-	return call(c, ctx, out)
+// lostLeadership reports whether a local write failed because this node
+// stopped leading, before or while committing.
+func lostLeadership(err error) bool {
+	return errors.Is(err, consensus.ErrNotLeader) || errors.Is(err, consensus.ErrOutcomeUnknown)
 }
 
 func mode(stale bool) consensus.ReadMode {
@@ -57,6 +46,9 @@ func (c *clusterService) GetConfig(ctx context.Context, req *connect.Request[clu
 		return forward(ctx, s, req, clusterv1connect.ClusterServiceClient.GetConfig)
 	}
 	st, err := s.configs.Get(ctx, s.agent.Store, mode(req.Msg.Stale))
+	if lostLeadership(err) && !req.Msg.Stale && req.Header().Get(HeaderForwarded) == "" {
+		return forward(ctx, s, req, clusterv1connect.ClusterServiceClient.GetConfig)
+	}
 	if err != nil {
 		return nil, toConnect(err)
 	}
@@ -70,11 +62,21 @@ func (c *clusterService) GetConfig(ctx context.Context, req *connect.Request[clu
 // ApplyConfig implements cairn.cluster.v1.ClusterService.
 func (c *clusterService) ApplyConfig(ctx context.Context, req *connect.Request[clusterv1.ApplyConfigRequest]) (*connect.Response[clusterv1.ApplyConfigResponse], error) {
 	s := c.s
+	m := req.Msg
+	if m.RequestId == "" && !m.DryRun {
+		// Forwarding retries on another node when an attempt's outcome is
+		// unknown; the request ID makes that retry the same write.
+		m.RequestId = consensus.NewRequestID()
+	}
 	if !s.isLeader() {
 		return forward(ctx, s, req, clusterv1connect.ClusterServiceClient.ApplyConfig)
 	}
-	m := req.Msg
 	res, err := cfgstore.Apply(ctx, s.agent.Store, []byte(m.Config), m.ExpectedRevision, m.DryRun, m.RequestId)
+	if lostLeadership(err) && req.Header().Get(HeaderForwarded) == "" {
+		// Deposed while committing: the new leader answers the same request
+		// ID with this write's outcome if it was committed.
+		return forward(ctx, s, req, clusterv1connect.ClusterServiceClient.ApplyConfig)
+	}
 	if err != nil {
 		return nil, toConnect(err)
 	}
@@ -131,23 +133,55 @@ func (c *clusterService) WatchConfig(ctx context.Context, req *connect.Request[c
 	return toConnect(w.Err())
 }
 
-// proxyWatch relays a watch from the leader (workers hold no replica).
+// proxyWatch relays a watch from a control plane (workers hold no
+// replica): the known leader first, then any other alive control plane,
+// since every replica serves watches. A control plane that does not answer
+// the first message is passed over; once relaying, an upstream failure ends
+// the watch, and the watcher resumes from its last revision (the HTTP/2
+// pings of Server.peers notice a silent upstream within seconds).
 func (c *clusterService) proxyWatch(ctx context.Context, req *connect.Request[clusterv1.WatchConfigRequest], stream *connect.ServerStream[clusterv1.WatchConfigResponse]) error {
-	cl, _, err := c.s.leaderClient()
+	var errs []error
+	tried := map[string]bool{c.s.opts.NodeName: true}
+	for _, name := range c.s.leaderCandidates() {
+		if tried[name] {
+			continue
+		}
+		tried[name] = true
+		err := c.relayWatch(ctx, name, req, stream)
+		if !errors.Is(err, errNoFirstMessage) {
+			return err
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", name, err))
+	}
+	return connect.NewError(connect.CodeUnavailable, fmt.Errorf("%w: no control plane serves the watch: %w", ErrNoLeader, errors.Join(errs...)))
+}
+
+// errNoFirstMessage marks an upstream watch that failed before relaying
+// anything, so another control plane may be tried.
+var errNoFirstMessage = errors.New("watch failed before its first message")
+
+// relayWatch relays one upstream watch from name.
+func (c *clusterService) relayWatch(ctx context.Context, name string, req *connect.Request[clusterv1.WatchConfigRequest], stream *connect.ServerStream[clusterv1.WatchConfigResponse]) error {
+	cl, err := c.s.clusterClient(name)
 	if err != nil {
-		return toConnect(err)
+		return fmt.Errorf("%w: %w", errNoFirstMessage, err)
 	}
 	out := connect.NewRequest(req.Msg)
 	out.Header().Set(HeaderCallerCert, callerFrom(ctx).header())
 	up, err := cl.WatchConfig(ctx, out)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errNoFirstMessage, err)
 	}
 	defer up.Close()
+	relayed := false
 	for up.Receive() {
+		relayed = true
 		if err := stream.Send(up.Msg()); err != nil {
 			return err
 		}
+	}
+	if err := up.Err(); err != nil && !relayed && ctx.Err() == nil && retryable(err) {
+		return fmt.Errorf("%w: %w", errNoFirstMessage, err)
 	}
 	return up.Err()
 }

@@ -16,7 +16,6 @@ import (
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 
-	"github.com/cairn-project/cairn/gossip"
 	"github.com/cairn-project/cairn/node/cfgstore"
 	"github.com/cairn-project/cairn/node/config"
 	"github.com/cairn-project/cairn/node/formation"
@@ -62,7 +61,10 @@ type Options struct {
 	JoinToken string
 	// Keyring is the node's gossip keyring, managed by the keyring RPCs.
 	Keyring GossipKeyring
-	Logger  *slog.Logger
+	// LeaderHold is how long a call that needs the leader waits for one to
+	// be found before failing (default 5s; see forward).
+	LeaderHold time.Duration
+	Logger     *slog.Logger
 }
 
 // Server is one node's API.
@@ -88,7 +90,13 @@ func New(opts Options) *Server {
 		opts: opts, log: log.With("component", "api"), agent: opts.Agent,
 		mux: http.NewServeMux(), clients: map[string]clusterv1connect.ClusterServiceClient{},
 	}
-	s.peers = &http.Transport{TLSClientConfig: opts.Identity.ClientTLS(), ForceAttemptHTTP2: true, IdleConnTimeout: time.Minute}
+	s.peers = &http.Transport{
+		TLSClientConfig: opts.Identity.ClientTLS(), ForceAttemptHTTP2: true, IdleConnTimeout: time.Minute,
+		// A peer that stops answering (paused, cut off) is noticed by pings
+		// within about two seconds, ending relayed watches so the watcher
+		// moves to another control plane.
+		HTTP2: &http.HTTP2Config{SendPingTimeout: time.Second, PingTimeout: time.Second},
+	}
 
 	services := []string{machinev1connect.MachineServiceName, clusterv1connect.ClusterServiceName}
 	// Messages are small (a config is a few KiB) and mostly cross a LAN:
@@ -190,41 +198,6 @@ func (s *Server) memberAPI(name string) (string, error) {
 		return m.Meta.APIAddr.String(), nil
 	}
 	return "", fmt.Errorf("%w: %s", ErrUnknownNode, name)
-}
-
-// leaderName returns the Raft leader's name: from the local store on a
-// control plane, or from control planes' gossip hints on a worker.
-func (s *Server) leaderName() string {
-	if st := s.agent.Store; st != nil {
-		id, _ := st.Leader()
-		return id
-	}
-	for _, m := range s.agent.Gossip().Members() {
-		if m.State == gossip.StateAlive && m.Meta.Role == gossip.RoleControlPlane && m.Meta.Leader != "" {
-			return m.Meta.Leader
-		}
-	}
-	return ""
-}
-
-// leaderClient returns a client for the leader's cluster service.
-func (s *Server) leaderClient() (clusterv1connect.ClusterServiceClient, string, error) {
-	name := s.leaderName()
-	if name == "" {
-		return nil, "", ErrNoLeader
-	}
-	addr, err := s.memberAPI(name)
-	if err != nil {
-		return nil, "", fmt.Errorf("%w: leader %s: %w", ErrNoLeader, name, err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.clients[addr]
-	if !ok {
-		c = clusterv1connect.NewClusterServiceClient(&http.Client{Transport: s.peers}, "https://"+addr, connect.WithGRPC())
-		s.clients[addr] = c
-	}
-	return c, name, nil
 }
 
 // isLeader reports whether this node can serve leader-only calls itself.

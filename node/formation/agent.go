@@ -209,8 +209,8 @@ func (a *Agent) meta() gossip.Meta {
 	if a.Store != nil {
 		m.RaftAddr, _ = netip.ParseAddrPort(a.cfg.RaftAddr)
 		m.HasRaftState, _ = a.Store.HasState()
-		if st, err := a.Store.Status(); err == nil {
-			m.Leader = st.LeaderID
+		if st, err := a.Store.Status(); err == nil && st.LeaderID != "" {
+			m.Leader, m.LeaderTerm = st.LeaderID, st.Term
 		}
 	}
 	return m
