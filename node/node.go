@@ -83,6 +83,11 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("listen for the node API: %w", err)
 	}
+	stateID, err := loadStateID(o.StateDir)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	keyring, err := loadKeyring(o.StateDir, key)
 	if err != nil {
 		_ = ln.Close()
@@ -100,7 +105,9 @@ func Run(ctx context.Context, o Options) error {
 		ClusterID: cfg.Cluster.ID, GossipKey: keyring.primary, ExtraGossipKeys: keyring.extra(), Seeds: cfg.SeedAddresses(),
 		Expect: cfg.Cluster.ControlPlane.Expect, Candidates: candidates,
 		Version: version.Version, Profile: o.Profile, Logger: log,
-		RaftTLS: &consensus.TLSConfig{Server: id.RaftServerTLS(), Client: id.RaftClientTLS()},
+		RaftTLS:         &consensus.TLSConfig{Server: id.RaftServerTLS(), Client: id.RaftClientTLS()},
+		StateID:         stateID,
+		ConfiguredNodes: configuredNodes,
 	})
 	if err != nil {
 		_ = ln.Close()
@@ -182,6 +189,20 @@ func registerControllers(rt *runtime.Runtime, agent *formation.Agent, name strin
 		}
 	}
 	return nil
+}
+
+// configuredNodes reads the node names of the stored cluster config from
+// the leader's replica, for the autopilot.
+func configuredNodes(ctx context.Context, s *consensus.Store) (map[string]bool, bool) {
+	st, err := cfgstore.Get(ctx, s, consensus.Stale)
+	if err != nil {
+		return nil, false
+	}
+	names := make(map[string]bool, len(st.Config.Nodes))
+	for _, n := range st.Config.Nodes {
+		names[n.Name] = true
+	}
+	return names, true
 }
 
 // seedConfig stores the bootstrap config once this node leads, retrying

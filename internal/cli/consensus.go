@@ -84,7 +84,7 @@ func (g *globals) renderConsensus(w io.Writer, results []nodeResult[*clusterv1.C
 		return nil
 	}
 	status := newTable("NODE", "STATE", "LEADER", "TERM", "COMMIT", "APPLIED", "LAST-INDEX", "REVISION")
-	servers := newTable("NAME", "ADDRESS", "SUFFRAGE", "LEADER", "HEALTHY", "LAST-CONTACT")
+	servers := newTable("NAME", "ID", "ADDRESS", "SUFFRAGE", "LEADER", "HEALTHY", "LAST-CONTACT")
 	if perNode {
 		servers.prependColumn("NODE")
 	}
@@ -96,7 +96,7 @@ func (g *globals) renderConsensus(w io.Writer, results []nodeResult[*clusterv1.C
 		status.add(s.GetNodeName(), s.GetState(), s.GetLeaderName(), u64(s.GetTerm()), u64(s.GetCommitIndex()),
 			u64(s.GetAppliedIndex()), u64(s.GetLastIndex()), u64(s.GetRevision()))
 		for _, sv := range s.GetServers() {
-			row := []string{sv.GetName(), sv.GetAddress(), enumLabel(sv.GetSuffrage().String(), "RAFT_SUFFRAGE_"),
+			row := []string{sv.GetName(), sv.GetId(), sv.GetAddress(), enumLabel(sv.GetSuffrage().String(), "RAFT_SUFFRAGE_"),
 				yesNo(sv.GetLeader()), healthLabel(sv), contactAge(sv)}
 			if perNode {
 				row = append([]string{s.GetNodeName()}, row...)

@@ -14,6 +14,7 @@ import (
 	"github.com/cairn-project/cairn/consensus"
 	"github.com/cairn-project/cairn/gossip"
 	"github.com/cairn-project/cairn/node/cfgstore"
+	"github.com/cairn-project/cairn/node/formation"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 )
@@ -201,7 +202,7 @@ func (c *clusterService) Members(ctx context.Context, req *connect.Request[clust
 	if s.agent.Store == nil && !req.Msg.Stale {
 		return forward(ctx, s, req, clusterv1connect.ClusterServiceClient.Members)
 	}
-	suffrage := map[string]consensus.Suffrage{}
+	suffrage := map[string]consensus.Suffrage{} // by Raft ID
 	leader := ""
 	if st := s.agent.Store; st != nil {
 		servers, err := st.Servers()
@@ -211,17 +212,20 @@ func (c *clusterService) Members(ctx context.Context, req *connect.Request[clust
 		for _, sv := range servers {
 			suffrage[sv.ID] = sv.Suffrage
 		}
-		leader, _ = st.Leader()
+		id, _ := st.Leader()
+		leader = formation.NodeName(id)
 	}
 	var out []*clusterv1.Member
 	for _, m := range s.agent.Gossip().Members() {
-		out = append(out, memberProto(m, suffrage, leader, s.agent.Store != nil))
+		out = append(out, memberProto(m, suffrage[formation.RaftID(m.Name, m.Meta.StateID)], leader, s.agent.Store != nil))
 	}
 	slices.SortFunc(out, func(a, b *clusterv1.Member) int { return strings.Compare(a.Name, b.Name) })
 	return connect.NewResponse(&clusterv1.MembersResponse{Members: out}), nil
 }
 
-func memberProto(m gossip.Member, suffrage map[string]consensus.Suffrage, leader string, knowRaft bool) *clusterv1.Member {
+// memberProto renders a member; suffrage is its current state's (a server
+// of an earlier, wiped state of the node does not count).
+func memberProto(m gossip.Member, suffrage consensus.Suffrage, leader string, knowRaft bool) *clusterv1.Member {
 	p := &clusterv1.Member{
 		Name:                  m.Name,
 		ApiAddress:            addrString(m.Meta.APIAddr),
@@ -254,7 +258,7 @@ func memberProto(m gossip.Member, suffrage map[string]consensus.Suffrage, leader
 		p.Health = "unknown"
 	}
 	if knowRaft {
-		switch suffrage[m.Name] {
+		switch suffrage {
 		case consensus.Voter:
 			p.RaftSuffrage = clusterv1.RaftSuffrage_RAFT_SUFFRAGE_VOTER
 		case consensus.Nonvoter:
@@ -294,11 +298,13 @@ func (c *clusterService) ConsensusStatus(ctx context.Context, req *connect.Reque
 		return nil, toConnect(err)
 	}
 	out := &clusterv1.ConsensusStatusResponse{
-		NodeName: st.NodeID, State: st.State, LeaderName: st.LeaderID, LeaderAddress: st.LeaderAddr,
+		NodeName: formation.NodeName(st.NodeID), State: st.State, LeaderName: formation.NodeName(st.LeaderID), LeaderAddress: st.LeaderAddr,
 		Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex, LastIndex: st.LastIndex, Revision: st.Revision,
 	}
 	for _, sv := range st.Servers {
-		rs := &clusterv1.RaftServer{Name: sv.ID, Address: sv.Address, Leader: sv.Leader, Healthy: sv.Healthy, Health: serverHealth(sv)}
+		rs := &clusterv1.RaftServer{
+			Name: formation.NodeName(sv.ID), Id: sv.ID, Address: sv.Address, Leader: sv.Leader, Healthy: sv.Healthy, Health: serverHealth(sv),
+		}
 		switch sv.Suffrage {
 		case consensus.Voter:
 			rs.Suffrage = clusterv1.RaftSuffrage_RAFT_SUFFRAGE_VOTER

@@ -12,6 +12,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/cairn-project/cairn/gossip"
+	"github.com/cairn-project/cairn/node/formation"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 )
 
@@ -197,7 +198,7 @@ func (s *Server) refuseForwarded(from string) *connect.Error {
 func (s *Server) knownLeader() string {
 	if st := s.agent.Store; st != nil {
 		id, _ := st.Leader()
-		return id
+		return formation.NodeName(id)
 	}
 	if hints := s.leaderHints(); len(hints) > 0 {
 		return hints[0]
@@ -213,7 +214,7 @@ func (s *Server) leaderCandidates() []string {
 	var out []string
 	if st := s.agent.Store; st != nil {
 		if id, _ := st.Leader(); id != "" {
-			out = append(out, id)
+			out = append(out, formation.NodeName(id))
 		}
 	}
 	out = append(out, s.leaderHints()...)

@@ -50,6 +50,9 @@ type Config struct {
 	Role gossip.Role
 	// DataDir holds the Raft data (control-plane nodes only).
 	DataDir string
+	// StateID identifies this node's state (see RaftID); empty for state
+	// created before state IDs existed.
+	StateID string
 	// GossipAddr and RaftAddr are host:port; RaftAddr is ignored on workers.
 	GossipAddr string
 	RaftAddr   string
@@ -73,6 +76,10 @@ type Config struct {
 	Candidates []string
 	Version    string
 	Profile    Profile
+	// ConfiguredNodes, when set, returns the node names the stored cluster
+	// config lists (ok=false while unknown); the leader's autopilot removes
+	// servers whose node it no longer lists and adds only listed ones.
+	ConfiguredNodes func(ctx context.Context, s *consensus.Store) (names map[string]bool, ok bool)
 	// RaftTLS, when set, makes the Raft transport mutual TLS.
 	RaftTLS *consensus.TLSConfig
 	Logger  *slog.Logger
@@ -124,7 +131,7 @@ func Start(cfg Config) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: log.With("component", "formation", "node", cfg.Name), metaKick: make(chan struct{}, 1)}
 	if cfg.Role == gossip.RoleControlPlane {
 		s, err := consensus.Open(consensus.Config{
-			NodeID: cfg.Name, DataDir: cfg.DataDir, BindAddr: cfg.RaftAddr,
+			NodeID: RaftID(cfg.Name, cfg.StateID), DataDir: cfg.DataDir, BindAddr: cfg.RaftAddr,
 			Timing: cfg.Profile.Raft, TLS: cfg.RaftTLS, Logger: log,
 		})
 		if err != nil {
@@ -146,6 +153,10 @@ func Start(cfg Config) (*Agent, error) {
 	go a.publishMeta(ctx)
 	if a.Store != nil {
 		ap := newAutopilot(cfg.Profile.Autopilot, log.With("node", cfg.Name), a.Store, a.gossip)
+		if cfg.ConfiguredNodes != nil {
+			store := a.Store
+			ap.configured = func(ctx context.Context) (map[string]bool, bool) { return cfg.ConfiguredNodes(ctx, store) }
+		}
 		a.Store.AddLeaderFunc(ap.run)
 		a.wg.Add(1)
 		go func() {
@@ -204,13 +215,13 @@ func (a *Agent) gossipConfig() gossip.Config {
 
 // meta is this node's gossip metadata, refreshed from the Raft store.
 func (a *Agent) meta() gossip.Meta {
-	m := gossip.Meta{Role: a.cfg.Role, Version: a.cfg.Version, Health: "ok", ConfigRevision: a.configRevision.Load()}
+	m := gossip.Meta{Role: a.cfg.Role, Version: a.cfg.Version, Health: "ok", ConfigRevision: a.configRevision.Load(), StateID: a.cfg.StateID}
 	m.APIAddr, _ = netip.ParseAddrPort(a.cfg.APIAddr)
 	if a.Store != nil {
 		m.RaftAddr, _ = netip.ParseAddrPort(a.cfg.RaftAddr)
 		m.HasRaftState, _ = a.Store.HasState()
 		if st, err := a.Store.Status(); err == nil && st.LeaderID != "" {
-			m.Leader, m.LeaderTerm = st.LeaderID, st.Term
+			m.Leader, m.LeaderTerm = NodeName(st.LeaderID), st.Term
 		}
 	}
 	return m

@@ -487,3 +487,67 @@ func TestRestartedLeaderBecomesVoterAgain(t *testing.T) {
 		t.Logf("round %d: %s removed, restarted and a voter again", round+1, victim)
 	}
 }
+
+// A control plane whose state is wiped and that comes back at once, long
+// before the dead-server grace period, must not return as the voter it was:
+// it forgot its log. Its earlier state is removed and the new one joins as
+// a non-voter, then is promoted (issue 9, item 10).
+func TestWipedControlPlaneRejoinsAsNewServer(t *testing.T) {
+	c := newTestCluster(t, "wiped", 3)
+	var cfgs []Config
+	for i := range 3 {
+		cfg := c.config(fmt.Sprintf("cp%d", i+1), gossip.RoleControlPlane)
+		cfg.StateID = fmt.Sprintf("00000000000%d", i+1)
+		cfgs = append(cfgs, cfg)
+	}
+	c.seeds = []string{cfgs[0].GossipAddr, cfgs[1].GossipAddr, cfgs[2].GossipAddr}
+	for _, cfg := range cfgs {
+		cfg.Seeds = c.seeds
+		c.startWith(cfg)
+	}
+	want := map[string]consensus.Suffrage{"cp1.000000000001": consensus.Voter, "cp2.000000000002": consensus.Voter, "cp3.000000000003": consensus.Voter}
+	c.requireServers(want, 20*time.Second)
+
+	victim := cfgs[2]
+	if c.leaderStore().NodeID() == RaftID(victim.Name, victim.StateID) {
+		victim = cfgs[1]
+	}
+	c.stop(victim.Name)
+	wiped := victim
+	wiped.DataDir, wiped.StateID, wiped.Seeds = t.TempDir(), "00000000beef", c.seeds
+	sawNonvoter := false
+	c.startWith(wiped)
+	delete(want, RaftID(victim.Name, victim.StateID))
+	want[RaftID(wiped.Name, wiped.StateID)] = consensus.Voter
+	require.Eventually(t, func() bool {
+		st, err := c.leaderStore().Status()
+		if err != nil {
+			return false
+		}
+		for _, sv := range st.Servers {
+			if sv.ID == RaftID(wiped.Name, wiped.StateID) && sv.Suffrage == consensus.Nonvoter {
+				sawNonvoter = true
+			}
+			if sv.ID == RaftID(victim.Name, victim.StateID) && sv.Suffrage == consensus.Voter && sawNonvoter {
+				t.Errorf("the wiped node's earlier state was still a voter when the new one was added")
+			}
+		}
+		return sawNonvoter
+	}, 20*time.Second, 5*time.Millisecond)
+	c.requireServers(want, 20*time.Second)
+}
+
+// requireServers waits until every running control plane sees exactly
+// these servers (by Raft ID) and one leader.
+func (c *testCluster) requireServers(want map[string]consensus.Suffrage, within time.Duration) {
+	c.t.Helper()
+	require.EventuallyWithT(c.t, func(ct *assert.CollectT) {
+		leaders := map[string]bool{}
+		for name, v := range c.views() {
+			assert.Equal(ct, want, v.servers, "servers seen by %s", name)
+			leaders[v.leader] = true
+		}
+		assert.Len(ct, leaders, 1, "leaders: %v", leaders)
+		assert.NotContains(ct, leaders, "")
+	}, within, 20*time.Millisecond)
+}

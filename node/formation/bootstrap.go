@@ -39,7 +39,8 @@ type bootstrapPlan struct {
 //     cluster config) or, without candidates, of the alive control-plane
 //     members sorted by name;
 //   - bootstrap only when every chosen server is alive and advertises a Raft
-//     address, and only if this node is one of them.
+//     address, and only if this node is one of them;
+//   - each server's ID is RaftID of its name and advertised state ID.
 func planBootstrap(self string, members []gossip.Member, expect int, candidates []string) bootstrapPlan {
 	alive := map[string]gossip.Member{}
 	for _, m := range members {
@@ -73,7 +74,7 @@ func planBootstrap(self string, members []gossip.Member, expect int, candidates 
 		if !ok {
 			return bootstrapPlan{reason: fmt.Sprintf("waiting for control-plane node %s", name)}
 		}
-		servers = append(servers, consensus.Server{ID: name, Address: m.Meta.RaftAddr.String(), Suffrage: consensus.Voter})
+		servers = append(servers, consensus.Server{ID: RaftID(name, m.Meta.StateID), Address: m.Meta.RaftAddr.String(), Suffrage: consensus.Voter})
 	}
 	return bootstrapPlan{servers: servers}
 }

@@ -67,9 +67,10 @@ func TestPlanBootstrap(t *testing.T) {
 
 // fakeRaft is a stateful in-memory raftAdmin.
 type fakeRaft struct {
-	self    string
-	servers map[string]consensus.ServerStatus
-	removed []string
+	self      string
+	servers   map[string]consensus.ServerStatus
+	removed   []string
+	transfers int
 }
 
 func (f *fakeRaft) NodeID() string { return f.self }
@@ -97,6 +98,11 @@ func (f *fakeRaft) Promote(_ context.Context, id string) error {
 func (f *fakeRaft) RemoveServer(_ context.Context, id string) error {
 	delete(f.servers, id)
 	f.removed = append(f.removed, id)
+	return nil
+}
+
+func (f *fakeRaft) TransferLeadership(context.Context, string) error {
+	f.transfers++
 	return nil
 }
 
@@ -162,4 +168,59 @@ func TestAutopilotPromotesAfterStabilization(t *testing.T) {
 	now = now.Add(2 * time.Second)
 	require.NoError(t, ap.reconcile(context.Background()))
 	require.Equal(t, consensus.Voter, r.servers["n"].Suffrage)
+}
+
+// A node the cluster config no longer lists leaves Raft (one server a round,
+// quorum-guarded) and is never added back; a leader that is dropped hands
+// leadership on first (issue 9, item 5).
+func TestAutopilotRemovesNodesTheConfigDropped(t *testing.T) {
+	now := time.Unix(1000, 0)
+	voter := func(id string) consensus.ServerStatus {
+		return consensus.ServerStatus{Server: consensus.Server{ID: id, Suffrage: consensus.Voter}, Healthy: true}
+	}
+	r := &fakeRaft{self: "a", servers: map[string]consensus.ServerStatus{"a": voter("a"), "b": voter("b"), "c": voter("c")}}
+	g := &fakeGossip{members: []gossip.Member{cp("a", "127.0.0.1:1"), cp("b", "127.0.0.2:1"), cp("c", "127.0.0.3:1"), cp("d", "127.0.0.4:1")}}
+	ap := newAutopilot(AutopilotConfig{}, slog.New(slog.NewTextHandler(io.Discard, nil)), r, g)
+	ap.now = func() time.Time { return now }
+	ap.since = map[string]time.Time{}
+	listed := map[string]bool{"a": true, "b": true, "c": true}
+	ap.configured = func(context.Context) (map[string]bool, bool) { return listed, true }
+
+	require.NoError(t, ap.reconcile(context.Background()))
+	assert.NotContains(t, r.servers, "d", "a node the config does not list is not added")
+	assert.Empty(t, r.removed)
+
+	delete(listed, "c")
+	require.NoError(t, ap.reconcile(context.Background()))
+	assert.Equal(t, []string{"c"}, r.removed)
+
+	delete(listed, "a")
+	require.NoError(t, ap.reconcile(context.Background()))
+	assert.Equal(t, []string{"c"}, r.removed, "the leader never removes itself")
+	assert.Equal(t, 1, r.transfers, "it hands leadership on instead")
+}
+
+// A node that came back with new state (wiped) has its earlier server
+// removed at once, without the dead grace period, and is then added anew.
+func TestAutopilotReplacesAWipedNodesServer(t *testing.T) {
+	now := time.Unix(1000, 0)
+	voter := func(id string) consensus.ServerStatus {
+		return consensus.ServerStatus{Server: consensus.Server{ID: id, Suffrage: consensus.Voter}, Healthy: true}
+	}
+	r := &fakeRaft{self: "a.01", servers: map[string]consensus.ServerStatus{"a.01": voter("a.01"), "b.02": voter("b.02"), "c.03": voter("c.03")}}
+	member := func(name, state, addr string) gossip.Member {
+		m := cp(name, addr)
+		m.Meta.StateID = state
+		return m
+	}
+	g := &fakeGossip{members: []gossip.Member{member("a", "01", "127.0.0.1:1"), member("b", "02", "127.0.0.2:1"), member("c", "99", "127.0.0.3:1")}}
+	ap := newAutopilot(AutopilotConfig{DeadGrace: time.Hour}, slog.New(slog.NewTextHandler(io.Discard, nil)), r, g)
+	ap.now = func() time.Time { return now }
+	ap.since = map[string]time.Time{}
+
+	require.NoError(t, ap.reconcile(context.Background()))
+	assert.Equal(t, []string{"c.03"}, r.removed)
+	assert.NotContains(t, r.servers, "c.99", "added only once the earlier state is gone")
+	require.NoError(t, ap.reconcile(context.Background()))
+	assert.Equal(t, consensus.Nonvoter, r.servers["c.99"].Suffrage)
 }

@@ -1084,7 +1084,7 @@ func (x *ConsensusStatusResponse) GetServers() []*RaftServer {
 // RaftServer is one member of the Raft configuration.
 type RaftServer struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// name is the server's ID, which is its node name.
+	// name is the server's node name.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// address is the server's Raft address (host:port).
 	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
@@ -1102,7 +1102,11 @@ type RaftServer struct {
 	// health says whether the answering node knows the server's health: only
 	// the leader knows every follower's; a follower knows the leader's and its
 	// own. healthy is false both for a failing server and for an unknown one.
-	Health        ServerHealth `protobuf:"varint,7,opt,name=health,proto3,enum=cairn.cluster.v1.ServerHealth" json:"health,omitempty"`
+	Health ServerHealth `protobuf:"varint,7,opt,name=health,proto3,enum=cairn.cluster.v1.ServerHealth" json:"health,omitempty"`
+	// id is the server's Raft ID: the node name and the ID of the node's
+	// state ("cp1.3f9a0c2b71de"), so a node whose state was wiped is a new
+	// server; a bare name for state that predates state IDs.
+	Id            string `protobuf:"bytes,8,opt,name=id,proto3" json:"id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1184,6 +1188,13 @@ func (x *RaftServer) GetHealth() ServerHealth {
 		return x.Health
 	}
 	return ServerHealth_SERVER_HEALTH_UNSPECIFIED
+}
+
+func (x *RaftServer) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
 }
 
 // FieldViolation is one reason a configuration is invalid.
@@ -1410,7 +1421,7 @@ const file_cairn_cluster_v1_cluster_proto_rawDesc = "" +
 	"last_index\x18\b \x01(\x04R\tlastIndex\x12\x1a\n" +
 	"\brevision\x18\t \x01(\x04R\brevision\x126\n" +
 	"\aservers\x18\n" +
-	" \x03(\v2\x1c.cairn.cluster.v1.RaftServerR\aservers\"\x9f\x02\n" +
+	" \x03(\v2\x1c.cairn.cluster.v1.RaftServerR\aservers\"\xaf\x02\n" +
 	"\n" +
 	"RaftServer\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
@@ -1419,7 +1430,8 @@ const file_cairn_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x06leader\x18\x04 \x01(\bR\x06leader\x12\x18\n" +
 	"\ahealthy\x18\x05 \x01(\bR\ahealthy\x12=\n" +
 	"\flast_contact\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vlastContact\x126\n" +
-	"\x06health\x18\a \x01(\x0e2\x1e.cairn.cluster.v1.ServerHealthR\x06health\"H\n" +
+	"\x06health\x18\a \x01(\x0e2\x1e.cairn.cluster.v1.ServerHealthR\x06health\x12\x0e\n" +
+	"\x02id\x18\b \x01(\tR\x02id\"H\n" +
 	"\x0eFieldViolation\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\"T\n" +
