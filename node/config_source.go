@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"connectrpc.com/connect"
@@ -30,6 +31,10 @@ type configSource struct {
 	state   *runtime.State
 	apiAddr string
 	tls     *tls.Config // this node's client identity
+	// self is this node's name; removed is called (once per revision) with
+	// a revision whose config does not list it.
+	self    string
+	removed func(rev uint64)
 }
 
 func (a *configSource) run(ctx context.Context) {
@@ -76,6 +81,10 @@ func (a *configSource) publish(rev uint64, doc string) error {
 	c, err := config.Parse([]byte(doc))
 	if err != nil {
 		return fmt.Errorf("parse config at revision %d: %w", rev, err)
+	}
+	if a.removed != nil && !slices.ContainsFunc(c.Nodes, func(n config.Node) bool { return n.Name == a.self }) {
+		a.removed(rev)
+		return nil
 	}
 	_, err = a.state.Put(runtime.Resource{
 		Type: controllers.TypeClusterConfig, ID: controllers.IDCluster,

@@ -79,6 +79,9 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
+	if err := checkRemoved(o.StateDir); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", self.APIEndpoint())
 	if err != nil {
 		return fmt.Errorf("listen for the node API: %w", err)
@@ -143,7 +146,16 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	ctrlCtx, stopControllers := context.WithCancel(ctx)
-	source := &configSource{log: log, state: state, apiAddr: self.APIEndpoint(), tls: id.ClientTLS()}
+	removed := make(chan uint64, 1)
+	source := &configSource{
+		log: log, state: state, apiAddr: self.APIEndpoint(), tls: id.ClientTLS(), self: self.Name,
+		removed: func(rev uint64) {
+			select {
+			case removed <- rev:
+			default:
+			}
+		},
+	}
 	var background sync.WaitGroup
 	// run starts one of the node's loops; errors other than the stop itself
 	// are logged, since the node keeps serving without them.
@@ -165,6 +177,8 @@ func Run(ctx context.Context, o Options) error {
 	case <-ctx.Done():
 	case err = <-serveErr:
 		err = fmt.Errorf("node API stopped: %w", err)
+	case rev := <-removed:
+		err = leaveCluster(ctx, log, o.StateDir, agent, rev)
 	}
 	log.Info("shutting down")
 	stopControllers()

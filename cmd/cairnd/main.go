@@ -19,7 +19,14 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	err := run()
+	if errors.Is(err, node.ErrRemoved) {
+		// Removed from the cluster on purpose: say so, and exit 0 so that
+		// nothing restarts it (node.ErrRemoved says how to rejoin).
+		fmt.Fprintln(os.Stderr, "cairnd:", err)
+		os.Exit(0)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "cairnd:", err)
 		var ve *config.ValidationError
 		if errors.As(err, &ve) {

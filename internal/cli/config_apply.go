@@ -16,10 +16,11 @@ import (
 // applyResult is the machine-readable output of config apply, edit and
 // patch.
 type applyResult struct {
-	Revision uint64 `json:"revision"`
-	Changed  bool   `json:"changed"`
-	Diff     string `json:"diff"`
-	DryRun   bool   `json:"dryRun"`
+	Revision     uint64   `json:"revision"`
+	Changed      bool     `json:"changed"`
+	Diff         string   `json:"diff"`
+	DryRun       bool     `json:"dryRun"`
+	RemovedNodes []string `json:"removedNodes"`
 }
 
 // applyOptions are the flags shared by config apply, edit and patch.
@@ -120,7 +121,10 @@ func newRequestID() string {
 // printApplyResult reports an apply: the revision, or the diff on a dry run.
 func (g *globals) printApplyResult(res *clusterv1.ApplyConfigResponse) error {
 	if g.structured() {
-		return g.printData(applyResult{Revision: res.GetRevision(), Changed: res.GetChanged(), Diff: res.GetDiff(), DryRun: res.GetDryRun()})
+		return g.printData(applyResult{
+			Revision: res.GetRevision(), Changed: res.GetChanged(), Diff: res.GetDiff(), DryRun: res.GetDryRun(),
+			RemovedNodes: append([]string{}, res.GetRemovedNodes()...),
+		})
 	}
 	out := g.streams.Out
 	switch {
@@ -128,9 +132,15 @@ func (g *globals) printApplyResult(res *clusterv1.ApplyConfigResponse) error {
 		fmt.Fprintln(out, "no changes")
 	case res.GetDryRun():
 		fmt.Fprint(out, ensureNewline(res.GetDiff()))
+		for _, n := range res.GetRemovedNodes() {
+			fmt.Fprintf(out, "would remove node %s from the cluster\n", n)
+		}
 		fmt.Fprintf(out, "dry run: nothing applied (current revision %d)\n", res.GetRevision())
 	default:
 		fmt.Fprintf(out, "applied revision %d\n", res.GetRevision())
+		for _, n := range res.GetRemovedNodes() {
+			fmt.Fprintf(out, "removing node %s from the cluster: it leaves gossip and Raft, and stops\n", n)
+		}
 	}
 	return nil
 }

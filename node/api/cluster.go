@@ -82,10 +82,11 @@ func (c *clusterService) ApplyConfig(ctx context.Context, req *connect.Request[c
 		return nil, toConnect(err)
 	}
 	if res.Changed && !res.DryRun {
-		s.log.Info("cluster config applied", "revision", res.Revision)
+		s.log.Info("cluster config applied", "revision", res.Revision, "removedNodes", res.Removed)
 	}
 	return connect.NewResponse(&clusterv1.ApplyConfigResponse{
 		Revision: res.Revision, Changed: res.Changed, Diff: res.Diff, DryRun: res.DryRun, Duplicate: res.Duplicate,
+		RemovedNodes: res.Removed,
 	}), nil
 }
 

@@ -158,6 +158,9 @@ type ApplyResult struct {
 	// Duplicate is true when this request ID was applied before: Revision is
 	// that write's, and Diff is empty (the stored config already holds it).
 	Duplicate bool
+	// Removed are the nodes the stored config lists and the new one does
+	// not: applying it removes them from the cluster.
+	Removed []string
 }
 
 // Apply validates doc and stores it. Secrets left redacted in doc (as
@@ -203,6 +206,7 @@ func Apply(ctx context.Context, s Store, doc []byte, expectedRevision uint64, dr
 		Changed:  string(raw) != string(cur.Raw),
 		Diff:     config.Diff(cur.Raw, raw),
 		DryRun:   dryRun,
+		Removed:  removedNodes(cur.Config, next),
 	}
 	if dryRun || !res.Changed {
 		return res, nil
@@ -227,6 +231,21 @@ func Apply(ctx context.Context, s Store, doc []byte, expectedRevision uint64, dr
 	}
 	res.Revision = w.Revision
 	return res, nil
+}
+
+// removedNodes lists, in config order, the nodes of cur that next drops.
+func removedNodes(cur, next *config.Config) []string {
+	keep := map[string]bool{}
+	for _, n := range next.Nodes {
+		keep[n.Name] = true
+	}
+	var out []string
+	for _, n := range cur.Nodes {
+		if !keep[n.Name] {
+			out = append(out, n.Name)
+		}
+	}
+	return out
 }
 
 // checkImmutable refuses changes that would split the cluster: its identity

@@ -490,7 +490,13 @@ type ApplyConfigResponse struct {
 	// duplicate is true when a write with this request_id was applied before
 	// (a retry after an unknown outcome): revision is that write's revision,
 	// changed is true and diff is empty.
-	Duplicate     bool `protobuf:"varint,5,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	Duplicate bool `protobuf:"varint,5,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	// removed_nodes are the nodes the current configuration lists and the new
+	// one does not (on a dry run: would not). Each is removed from the cluster:
+	// the Raft leader removes a control plane from Raft (one at a time, never
+	// past quorum), and the node leaves gossip and stops when it sees the new
+	// configuration.
+	RemovedNodes  []string `protobuf:"bytes,6,rep,name=removed_nodes,json=removedNodes,proto3" json:"removed_nodes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -558,6 +564,13 @@ func (x *ApplyConfigResponse) GetDuplicate() bool {
 		return x.Duplicate
 	}
 	return false
+}
+
+func (x *ApplyConfigResponse) GetRemovedNodes() []string {
+	if x != nil {
+		return x.RemovedNodes
+	}
+	return nil
 }
 
 // WatchConfigRequest selects where a configuration watch starts.
@@ -1375,13 +1388,14 @@ const file_cairn_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x11expected_revision\x18\x02 \x01(\x04R\x10expectedRevision\x12\x17\n" +
 	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"\x96\x01\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"\xbb\x01\n" +
 	"\x13ApplyConfigResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12\x18\n" +
 	"\achanged\x18\x02 \x01(\bR\achanged\x12\x12\n" +
 	"\x04diff\x18\x03 \x01(\tR\x04diff\x12\x17\n" +
 	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12\x1c\n" +
-	"\tduplicate\x18\x05 \x01(\bR\tduplicate\"b\n" +
+	"\tduplicate\x18\x05 \x01(\bR\tduplicate\x12#\n" +
+	"\rremoved_nodes\x18\x06 \x03(\tR\fremovedNodes\"b\n" +
 	"\x12WatchConfigRequest\x12#\n" +
 	"\rfrom_revision\x18\x01 \x01(\x04R\ffromRevision\x12'\n" +
 	"\x0finclude_secrets\x18\x02 \x01(\bR\x0eincludeSecrets\"I\n" +
