@@ -10,8 +10,8 @@ import (
 // MaxRequestBytes bounds every request message the node API reads, after
 // decompression: the largest configuration document plus room for the rest
 // of an ApplyConfig request. Connect refuses a larger message with code
-// resource_exhausted from its length prefix, before reading it, so an
-// oversized request costs the node no memory. docs/api.md explains the
+// resource_exhausted from its length prefix and discards it unbuffered, so
+// an oversized request costs the node no memory. docs/api.md explains the
 // number.
 const MaxRequestBytes = config.MaxDocumentBytes + 64<<10
 

@@ -47,7 +47,8 @@ func FirstNonText(doc []byte) int {
 	return -1
 }
 
-// FormatBytes renders n as a power-of-two size: "4 MiB", "50.5 MiB", "12 KiB".
+// FormatBytes renders n as a power-of-two size, exact: "4 MiB", "12 KiB",
+// "4.0 MiB (4194400 bytes)".
 func FormatBytes(n int) string {
 	const unit = 1024
 	if n < unit {
@@ -63,5 +64,5 @@ func FormatBytes(n int) string {
 	if v == float64(int(v)) {
 		return fmt.Sprintf("%d %s", int(v), suffix)
 	}
-	return fmt.Sprintf("%.1f %s", v, suffix)
+	return fmt.Sprintf("%.1f %s (%d bytes)", v, suffix, n)
 }

@@ -72,6 +72,9 @@ type Config struct {
 	// RaftTLS, when set, makes the Raft transport mutual TLS.
 	RaftTLS *consensus.TLSConfig
 	Logger  *slog.Logger
+
+	// BootSlot is the A/B slot the node booted from, advertised in gossip.
+	BootSlot string
 }
 
 // Agent runs gossip, and on control-plane nodes the Raft store, bootstrap
@@ -117,7 +120,7 @@ func Start(cfg Config) (*Agent, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &Agent{cfg: cfg, log: log.With("component", "formation", "node", cfg.Name), metaKick: make(chan struct{}, 1)}
+	a := &Agent{cfg: cfg, log: log.With("component", "formation"), metaKick: make(chan struct{}, 1)}
 	if cfg.Role == gossip.RoleControlPlane {
 		s, err := consensus.Open(consensus.Config{
 			NodeID: cfg.Name, DataDir: cfg.DataDir, BindAddr: cfg.RaftAddr,
@@ -141,7 +144,7 @@ func Start(cfg Config) (*Agent, error) {
 	go a.join(ctx)
 	go a.publishMeta(ctx)
 	if a.Store != nil {
-		ap := newAutopilot(cfg.Profile.Autopilot, log.With("node", cfg.Name), a.Store, a.gossip)
+		ap := newAutopilot(cfg.Profile.Autopilot, log, a.Store, a.gossip)
 		a.Store.AddLeaderFunc(ap.run)
 		a.wg.Add(1)
 		go func() {
@@ -200,7 +203,7 @@ func (a *Agent) gossipConfig() gossip.Config {
 
 // meta is this node's gossip metadata, refreshed from the Raft store.
 func (a *Agent) meta() gossip.Meta {
-	m := gossip.Meta{Role: a.cfg.Role, Version: a.cfg.Version, Health: "ok", ConfigRevision: a.configRevision.Load()}
+	m := gossip.Meta{Role: a.cfg.Role, Version: a.cfg.Version, BootSlot: a.cfg.BootSlot, Health: "ok", ConfigRevision: a.configRevision.Load()}
 	m.APIAddr, _ = netip.ParseAddrPort(a.cfg.APIAddr)
 	if a.Store != nil {
 		m.RaftAddr, _ = netip.ParseAddrPort(a.cfg.RaftAddr)
