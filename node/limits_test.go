@@ -24,6 +24,8 @@ import (
 	"github.com/cairn-project/cairn/node/formation"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
+	resourcev1 "github.com/cairn-project/cairn/proto/gen/cairn/resource/v1"
+	"github.com/cairn-project/cairn/proto/gen/cairn/resource/v1/resourcev1connect"
 )
 
 // lockedBuffer collects log output from many goroutines.
@@ -82,7 +84,8 @@ func (rawCodec) Unmarshal(b []byte, v any) error { return proto.Unmarshal(b, v.(
 // TestNodeAPIRefusesBadDocumentsAndOversizedRequests checks, on a real node,
 // the codes of ApplyConfig for what cannot be a configuration and of any
 // request over the size limit; that gossip carries the boot slot the API
-// reports; and that every log line names the node once.
+// reports; that every published resource type is defined; and that every
+// log line names the node once.
 func TestNodeAPIRefusesBadDocumentsAndOversizedRequests(t *testing.T) {
 	logs := &lockedBuffer{}
 	cfg := startLoggedNode(t, logs)
@@ -134,6 +137,15 @@ func TestNodeAPIRefusesBadDocumentsAndOversizedRequests(t *testing.T) {
 		require.Len(ct, m.Msg.Members, 1)
 		assert.Equal(ct, bootSlot, m.Msg.Members[0].Slot)
 	}, 10*time.Second, 20*time.Millisecond)
+
+	// Every type the node publishes is defined (controllers.Definitions):
+	// an undefined one is listed without a description.
+	rsc := resourcev1connect.NewResourceServiceClient(hc, url, connect.WithGRPC())
+	defs, err := rsc.ListDefinitions(context.Background(), connect.NewRequest(&resourcev1.ListDefinitionsRequest{}))
+	require.NoError(t, err)
+	for _, d := range defs.Msg.GetDefinitions() {
+		assert.NotEmpty(t, d.GetDescription(), "type %s is published but not in controllers.Definitions", d.GetType())
+	}
 
 	// Raft's own lines carry a "node" of their own (an object); only the
 	// tag, the node's name, must appear once.
