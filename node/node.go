@@ -61,7 +61,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("find this node in the cluster config: %w", err)
 	}
-	log = log.With("node", self.Name)
+	log = slog.New(onceAttrs(log.Handler(), "node")).With("node", self.Name)
 	key, err := base64.StdEncoding.DecodeString(cfg.Secrets.GossipKey)
 	if err != nil {
 		return fmt.Errorf("decode gossip key: %w", err)
@@ -107,7 +107,7 @@ func Run(ctx context.Context, o Options) error {
 		GossipAddr: self.GossipEndpoint(), RaftAddr: self.RaftEndpoint(), APIAddr: self.APIEndpoint(),
 		ClusterID: cfg.Cluster.ID, GossipKey: keyring.primary, ExtraGossipKeys: keyring.extra(), Seeds: cfg.SeedAddresses(),
 		Expect: cfg.Cluster.ControlPlane.Expect, Candidates: candidates,
-		Version: version.Version, Profile: o.Profile, Logger: log,
+		Version: version.Version, BootSlot: bootSlot, Profile: o.Profile, Logger: log,
 		RaftTLS:         &consensus.TLSConfig{Server: id.RaftServerTLS(), Client: id.RaftClientTLS()},
 		StateID:         stateID,
 		ConfiguredNodes: configuredNodes,
@@ -130,7 +130,7 @@ func Run(ctx context.Context, o Options) error {
 	// controllers add them); its services are served over the API already.
 	sup := supervisor.New(supervisor.Options{Logger: log, LogDir: filepath.Join(o.StateDir, "logs")})
 	apiOpts := api.Options{
-		NodeName: self.Name, Mode: o.Mode, Slot: "A", Agent: agent, Resources: state, Services: sup,
+		NodeName: self.Name, Mode: o.Mode, Slot: bootSlot, Agent: agent, Resources: state, Services: sup,
 		Identity: id, JoinToken: cfg.Secrets.JoinToken, Keyring: keyring, Logger: log,
 		// Long enough for an election and a paused leader's replacement.
 		LeaderHold: 10 * o.Profile.Raft.ElectionTimeout,

@@ -48,7 +48,8 @@ type apiClient struct {
 
 // newAPIClient returns a client speaking the gRPC protocol over HTTPS
 // (HTTP/2 by ALPN) with tlsCfg, which carries the CA to trust and the client
-// certificate. Close releases its connections.
+// certificate. It sends no message larger than a node reads
+// (maxRequestBytes). Close releases its connections.
 func newAPIClient(addrs []string, timeout time.Duration, tlsCfg *tls.Config) *apiClient {
 	dialTimeout := min(timeout, 5*time.Second)
 	tr := &http.Transport{
@@ -60,15 +61,16 @@ func newAPIClient(addrs []string, timeout time.Duration, tlsCfg *tls.Config) *ap
 	}
 	hc := &http.Client{Transport: tr}
 	c := &apiClient{timeout: timeout, transport: tr}
+	opts := connect.WithClientOptions(connect.WithGRPC(), connect.WithSendMaxBytes(maxRequestBytes))
 	for _, a := range addrs {
 		base := "https://" + a
 		c.endpoints = append(c.endpoints, endpoint{
 			addr:     a,
-			cluster:  clusterv1connect.NewClusterServiceClient(hc, base, connect.WithGRPC()),
-			machine:  machinev1connect.NewMachineServiceClient(hc, base, connect.WithGRPC()),
-			security: securityv1connect.NewSecurityServiceClient(hc, base, connect.WithGRPC()),
-			resource: resourcev1connect.NewResourceServiceClient(hc, base, connect.WithGRPC()),
-			service:  servicev1connect.NewServiceServiceClient(hc, base, connect.WithGRPC()),
+			cluster:  clusterv1connect.NewClusterServiceClient(hc, base, opts),
+			machine:  machinev1connect.NewMachineServiceClient(hc, base, opts),
+			security: securityv1connect.NewSecurityServiceClient(hc, base, opts),
+			resource: resourcev1connect.NewResourceServiceClient(hc, base, opts),
+			service:  servicev1connect.NewServiceServiceClient(hc, base, opts),
 		})
 	}
 	return c

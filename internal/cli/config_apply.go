@@ -5,11 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairn-project/cairn/node/config"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 )
 
@@ -52,7 +51,7 @@ configuration; with --dry-run it prints the diff and applies nothing. With
   cairnctl config apply -f c.yaml --expected-revision 12`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			doc, err := readInput(cmd.InOrStdin(), file)
+			doc, err := readDocument(cmd.InOrStdin(), file)
 			if err != nil {
 				return err
 			}
@@ -79,25 +78,13 @@ configuration; with --dry-run it prints the diff and applies nothing. With
 	return cmd
 }
 
-// readInput reads a file, or stdin for "-".
-func readInput(stdin io.Reader, file string) ([]byte, error) {
-	if file == "-" {
-		data, err := io.ReadAll(stdin)
-		if err != nil {
-			return nil, fmt.Errorf("read stdin: %w", err)
-		}
-		return data, nil
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("read configuration: %w", err)
-	}
-	return data, nil
-}
-
 // applyConfig calls ApplyConfig with a fresh request ID, which makes moving
-// on to another endpoint after an unknown outcome safe.
+// on to another endpoint after an unknown outcome safe. A document larger
+// than a node accepts (a patch can grow one) is refused without sending.
 func applyConfig(ctx context.Context, c *apiClient, node string, doc []byte, o applyOptions) (*clusterv1.ApplyConfigResponse, error) {
+	if len(doc) > config.MaxDocumentBytes {
+		return nil, tooLargeError("the configuration", config.FormatBytes(len(doc)))
+	}
 	req := &clusterv1.ApplyConfigRequest{
 		Config: string(doc), ExpectedRevision: o.expectedRevision, DryRun: o.dryRun, RequestId: newRequestID(),
 	}

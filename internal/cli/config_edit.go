@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairn-project/cairn/node/config"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 )
 
@@ -77,6 +78,11 @@ func runConfigEdit(cmd *cobra.Command, g *globals, includeSecrets, dryRun bool) 
 		fmt.Fprintln(g.streams.Out, "edit cancelled: no changes")
 		return nil
 	}
+	if err := checkEdited(path, edited); err != nil {
+		keep = true
+		fmt.Fprintf(g.streams.Err, "your edit is saved in %s\n", path)
+		return err
+	}
 	res, err := applyConfig(ctx, c, node, edited, applyOptions{expectedRevision: cur.GetRevision(), dryRun: dryRun})
 	if err != nil {
 		keep = true
@@ -103,4 +109,13 @@ func runEditor(ctx context.Context, cmd *cobra.Command, path string) error {
 		return fmt.Errorf("editor %q: %w", editor, err)
 	}
 	return nil
+}
+
+// checkEdited refuses an edited file a node would refuse: too large or not
+// UTF-8 text (an empty one cancels the edit before this).
+func checkEdited(path string, edited []byte) error {
+	if len(edited) > config.MaxDocumentBytes {
+		return tooLargeError(path, config.FormatBytes(len(edited)))
+	}
+	return checkText(path, edited)
 }

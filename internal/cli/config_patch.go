@@ -36,7 +36,7 @@ configuration (up to 3 times), unless --expected-revision pins the revision.`,
 			p := []byte(patch)
 			if patchFile != "" {
 				var err error
-				if p, err = readInput(cmd.InOrStdin(), patchFile); err != nil {
+				if p, err = readDocument(cmd.InOrStdin(), patchFile); err != nil {
 					return err
 				}
 			}

@@ -36,6 +36,16 @@ var (
 	// ErrNodeExited is returned by cluster create when a cairnd process exits
 	// before the cluster is healthy.
 	ErrNodeExited = errors.New("node process exited")
+	// ErrEmptyFile is returned by commands that read a configuration or
+	// patch file (config apply -f, config patch --patch-file) when it is
+	// empty or holds only white space.
+	ErrEmptyFile = errors.New("file is empty")
+	// ErrNotYAML is returned by the same commands, and by config edit, for a
+	// file that is not UTF-8 text (a binary file, or another encoding).
+	ErrNotYAML = errors.New("not a YAML document")
+	// ErrTooLarge is returned when a file or configuration is larger than a
+	// node accepts (config.MaxDocumentBytes); it is checked before sending.
+	ErrTooLarge = errors.New("too large")
 	// ErrUnsupported is returned by the process provisioner on platforms
 	// without sessions and signals.
 	ErrUnsupported = errors.New("not supported on this platform")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -19,7 +20,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cairn-project/cairn/node/api"
 	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/runtime"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 	machinev1 "github.com/cairn-project/cairn/proto/gen/cairn/machine/v1"
@@ -79,6 +82,21 @@ type fakeNode struct {
 	members   []*clusterv1.Member
 	applied   []*clusterv1.ApplyConfigRequest
 	applyErrs []error // returned by the next ApplyConfig calls, in order
+	// gone names nodes that answer not_found, as a node does for a name
+	// gossip does not know (Version and Members).
+	gone map[string]bool
+	// resources is served by the real resource service (node/api).
+	resources *runtime.State
+}
+
+// goneError is what the fake answers for a node in gone.
+func (f *fakeNode) goneError(n string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.gone[n] {
+		return connect.NewError(connect.CodeNotFound, fmt.Errorf("unknown node: %s", n))
+	}
+	return nil
 }
 
 func (f *fakeNode) record(h http.Header) string {
@@ -94,6 +112,9 @@ func (f *fakeNode) record(h http.Header) string {
 
 func (f *fakeNode) Members(_ context.Context, req *connect.Request[clusterv1.MembersRequest]) (*connect.Response[clusterv1.MembersResponse], error) {
 	viewer := f.record(req.Header())
+	if err := f.goneError(viewer); err != nil {
+		return nil, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	res := &clusterv1.MembersResponse{}
@@ -139,6 +160,9 @@ func (f *fakeNode) ApplyConfig(_ context.Context, req *connect.Request[clusterv1
 
 func (f *fakeNode) Version(_ context.Context, req *connect.Request[machinev1.VersionRequest]) (*connect.Response[machinev1.VersionResponse], error) {
 	n := f.record(req.Header())
+	if err := f.goneError(n); err != nil {
+		return nil, err
+	}
 	return connect.NewResponse(&machinev1.VersionResponse{NodeName: n, Version: "v9.9.9", Mode: "process"}), nil
 }
 
@@ -175,6 +199,10 @@ func serveFake(t *testing.T, f *fakeNode) string {
 	mux.Handle(clusterv1connect.NewClusterServiceHandler(f))
 	mux.Handle(machinev1connect.NewMachineServiceHandler(f))
 	mux.Handle(securityv1connect.NewSecurityServiceHandler(f))
+	if f.resources == nil {
+		f.resources = runtime.NewState()
+	}
+	mux.Handle(api.NewResourceHandler(f.resources))
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.recordCaller(r)
 		mux.ServeHTTP(w, r)

@@ -19,8 +19,13 @@ func newGetCommand(g *globals) *cobra.Command {
 		Long: `Show the members of the cluster (get members), or a node's local
 resources, like talosctl get: the controllers' inputs and outputs, e.g.
 links, addresses, routes, NetworkSpec, NetworkStatus, ClusterConfig,
-ConfigStatus. --nodes picks whose; -w streams changes.`,
+ConfigStatus. --nodes picks whose; -w streams changes.
+
+TYPE is a type's name or one of its aliases, in any letter case
+(networkstatus, addr); 'get rd' lists the types a node has. An unknown
+type is an error that names the known ones.`,
 		Example: `  cairnctl get members
+  cairnctl get rd
   cairnctl get addresses
   cairnctl -n worker1 get links eth0 -o yaml
   cairnctl -n cp2 get routes -w`,
@@ -28,7 +33,7 @@ ConfigStatus. --nodes picks whose; -w streams changes.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return getResources(g, cmd, args, watch) },
 	}
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "stream changes (one node)")
-	cmd.AddCommand(newGetMembersCommand(g))
+	cmd.AddCommand(newGetMembersCommand(g), newGetDefinitionsCommand(g))
 	return cmd
 }
 

@@ -32,9 +32,14 @@ func reportError(w io.Writer, err error) int {
 	return 1
 }
 
-// errorHint says what to do about an authentication or authorization
-// failure of the node API, or returns "".
+// errorHint returns the hint attached with withHint, or says what to do
+// about an authentication or authorization failure of the node API, or
+// returns "".
 func errorHint(err error) string {
+	var he *hintError
+	if errors.As(err, &he) {
+		return he.hint
+	}
 	switch connect.CodeOf(err) {
 	case connect.CodeUnauthenticated:
 		return "the node wants a client certificate signed by the cluster CA; check the context's crt and key"
@@ -42,6 +47,23 @@ func errorHint(err error) string {
 		return "the roles of this context's client certificate do not allow this; an admin can issue another with 'cairnctl config new --roles ...'"
 	}
 	return tlsHint(err)
+}
+
+// hintError is an error with a hint for reportError to print.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e *hintError) Error() string { return e.err.Error() }
+func (e *hintError) Unwrap() error { return e.err }
+
+// withHint attaches hint to err (nil stays nil).
+func withHint(err error, hint string) error {
+	if err == nil {
+		return nil
+	}
+	return &hintError{err: err, hint: hint}
 }
 
 // detailLines renders the structured details of an API error: each field

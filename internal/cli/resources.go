@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
+	"strings"
 
+	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
@@ -18,6 +21,9 @@ func getResources(g *globals, cmd *cobra.Command, args []string, watch bool) err
 	typ, id := args[0], ""
 	if len(args) > 1 {
 		id = args[1]
+	}
+	if sub := subcommandFold(cmd, typ); sub != nil {
+		return fmt.Errorf("%w: %q is not a resource type; did you mean 'cairnctl get %s'?", ErrUsage, typ, sub.Name())
 	}
 	c, t, err := g.client()
 	if err != nil {
@@ -32,7 +38,7 @@ func getResources(g *globals, cmd *cobra.Command, args []string, watch bool) err
 		if len(t.nodes) == 1 {
 			node = t.nodes[0]
 		}
-		return watchResources(cmd.Context(), c, node, typ, id, g.streams.Out)
+		return typeHint(watchResources(cmd.Context(), c, node, typ, id, g.streams.Out))
 	}
 	results := fanOut(cmd.Context(), c, t.nodes, func(ctx context.Context, ep endpoint, node string) ([]*resourcev1.Resource, error) {
 		rc := ep.resource
@@ -50,7 +56,7 @@ func getResources(g *globals, cmd *cobra.Command, args []string, watch bool) err
 		return res.Msg.Resources, nil
 	})
 	if err := endpointError(results); err != nil {
-		return err
+		return typeHint(err)
 	}
 	if g.structured() {
 		var items []any
@@ -62,7 +68,7 @@ func getResources(g *globals, cmd *cobra.Command, args []string, watch bool) err
 		if err := g.printData(orderedObject{{"resources", items}}); err != nil {
 			return err
 		}
-		return nodeErrors(g.streams.Err, results)
+		return typeHintFor(results, nodeErrors(g.streams.Err, results))
 	}
 	tab := newTable("NODE", "TYPE", "ID", "VERSION")
 	for _, r := range results {
@@ -73,7 +79,36 @@ func getResources(g *globals, cmd *cobra.Command, args []string, watch bool) err
 	if err := tab.write(g.streams.Out); err != nil {
 		return err
 	}
-	return nodeErrors(g.streams.Err, results)
+	return typeHintFor(results, nodeErrors(g.streams.Err, results))
+}
+
+// subcommandFold returns the subcommand of cmd that name spells in another
+// letter case ("Members"), which cobra, matching exactly, took for a type.
+func subcommandFold(cmd *cobra.Command, name string) *cobra.Command {
+	for _, sub := range cmd.Commands() {
+		if strings.EqualFold(sub.Name(), name) || slices.ContainsFunc(sub.Aliases, func(a string) bool { return strings.EqualFold(a, name) }) {
+			return sub
+		}
+	}
+	return nil
+}
+
+// typeHint adds rdHint to an invalid_argument answer: the type was unknown.
+func typeHint(err error) error {
+	if connect.CodeOf(err) == connect.CodeInvalidArgument {
+		return withHint(err, rdHint)
+	}
+	return err
+}
+
+// typeHintFor adds rdHint to err when a node answered invalid_argument.
+func typeHintFor[T any](results []nodeResult[T], err error) error {
+	for _, r := range results {
+		if connect.CodeOf(r.err) == connect.CodeInvalidArgument {
+			return withHint(err, rdHint)
+		}
+	}
+	return err
 }
 
 // resourceObject renders a resource with its spec as structured data.

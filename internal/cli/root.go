@@ -79,5 +79,7 @@ Endpoints, nodes and the current context come from the cairnconfig file:
 		newLogsCommand(g),
 		newGossipCommand(g),
 	)
+	root.InitDefaultCompletionCmd() // now, so that its group is walked too
+	rejectUnknownSubcommands(root)
 	return root
 }

@@ -18,7 +18,10 @@ func newVersionCommand(g *globals) *cobra.Command {
 		Short: "Print the client's version and each node's",
 		Long: `Print cairnctl's version and, when an endpoint is configured and
 reachable, the version of the endpoint's node or of each node named with
---nodes. An unreachable cluster is reported but is not an error.
+--nodes. Without a configured cluster (no context or endpoints) only the
+client's version is printed, and that is not an error; a node that does
+not answer is reported, after the others' versions, and makes the exit
+code 1.
 
 With -o json: {"client": {...}, "nodes": [VersionResponse...]}.`,
 		Example: `  cairnctl version
@@ -69,10 +72,15 @@ func runVersion(ctx context.Context, g *globals, clientOnly bool) error {
 	if reachErr != nil {
 		fmt.Fprintf(g.streams.Err, "server: %v\n", reachErr)
 	}
+	failed := 0
 	for _, r := range results {
 		if r.err != nil {
+			failed++
 			fmt.Fprintf(g.streams.Err, "server %s: %v\n", nodeLabel(r.node), r.err)
 		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%w: %d of %d", ErrNodeFailed, failed, len(results))
 	}
 	return nil
 }

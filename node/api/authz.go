@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path"
 	"slices"
+	"strings"
 
 	"connectrpc.com/connect"
 
@@ -62,6 +64,7 @@ var rpcLevels = map[string]level{
 	resourcev1connect.ResourceServiceGetProcedure:                    levelReader,
 	resourcev1connect.ResourceServiceListProcedure:                   levelReader,
 	resourcev1connect.ResourceServiceWatchProcedure:                  levelReader,
+	resourcev1connect.ResourceServiceListDefinitionsProcedure:        levelReader,
 	servicev1connect.ServiceServiceListProcedure:                     levelReader,
 	servicev1connect.ServiceServiceLogsProcedure:                     levelReader,
 	servicev1connect.ServiceServiceRestartProcedure:                  levelOperator,
@@ -90,6 +93,27 @@ type caller struct {
 func (c caller) header() string { return base64.StdEncoding.EncodeToString(c.cert) }
 
 func (c caller) can(l level) bool { return c.level >= l }
+
+// rolesText lists the caller's roles for an error message.
+func (c caller) rolesText() string {
+	if len(c.roles) == 0 {
+		return "no role"
+	}
+	return strings.Join(c.roles, ", ")
+}
+
+// String returns the least role that grants l, as error messages name it.
+func (l level) String() string {
+	switch l {
+	case levelNone:
+		return "no role"
+	case levelReader:
+		return config.APIRoleReader
+	case levelOperator:
+		return config.APIRoleOperator
+	}
+	return config.APIRoleAdmin
+}
 
 // callerFrom returns the caller of a request being handled.
 func callerFrom(ctx context.Context) caller {
@@ -127,7 +151,8 @@ func authenticate(r *http.Request, roots *x509.CertPool) (caller, *connect.Error
 		c.level = max(c.level, roleLevels[role])
 	}
 	if !c.can(need) {
-		return c, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("%w: %s needs a higher role than %v", errForbidden, r.URL.Path, c.roles))
+		return c, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("%w: %s needs %s; the caller has %s",
+			errForbidden, path.Base(r.URL.Path), need, c.rolesText()))
 	}
 	return c, nil
 }
@@ -154,5 +179,6 @@ func requireAdmin(ctx context.Context, what string) error {
 	if callerFrom(ctx).can(levelAdmin) {
 		return nil
 	}
-	return connect.NewError(connect.CodePermissionDenied, fmt.Errorf("%w: %s needs os:admin", errForbidden, what))
+	return connect.NewError(connect.CodePermissionDenied, fmt.Errorf("%w: %s needs %s; the caller has %s",
+		errForbidden, what, levelAdmin, callerFrom(ctx).rolesText()))
 }

@@ -62,6 +62,9 @@ func (c *clusterService) GetConfig(ctx context.Context, req *connect.Request[clu
 
 // ApplyConfig implements cairn.cluster.v1.ClusterService.
 func (c *clusterService) ApplyConfig(ctx context.Context, req *connect.Request[clusterv1.ApplyConfigRequest]) (*connect.Response[clusterv1.ApplyConfigResponse], error) {
+	if err := checkApplyConfig(req.Msg); err != nil {
+		return nil, err
+	}
 	s := c.s
 	m := req.Msg
 	if m.RequestId == "" && !m.DryRun {

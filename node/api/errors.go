@@ -19,6 +19,9 @@ var (
 	// ErrUnknownNode is returned when Cairn-Node names a node that gossip
 	// does not know or that advertises no API address.
 	ErrUnknownNode = errors.New("unknown node")
+	// ErrUnknownType is returned by the resource service when a type name
+	// matches no type, alias or resource the node has.
+	ErrUnknownType = errors.New("unknown resource type")
 )
 
 // toConnect maps an internal error to a Connect error with the right code
@@ -56,7 +59,8 @@ func connectError(err error) *connect.Error {
 		return out
 	}
 	switch {
-	case errors.Is(err, config.ErrInvalid), errors.Is(err, consensus.ErrInvalid), errors.Is(err, consensus.ErrRequestIDReused):
+	case errors.Is(err, config.ErrInvalid), errors.Is(err, consensus.ErrInvalid),
+		errors.Is(err, ErrUnknownType), errors.Is(err, consensus.ErrRequestIDReused):
 		return connect.NewError(connect.CodeInvalidArgument, err)
 	case errors.Is(err, consensus.ErrNotLeader), errors.Is(err, ErrNoLeader),
 		errors.Is(err, cfgstore.ErrNotSeeded), errors.Is(err, consensus.ErrStopped):
@@ -65,6 +69,8 @@ func connectError(err error) *connect.Error {
 		return connect.NewError(connect.CodeUnavailable, err)
 	case errors.Is(err, consensus.ErrNotFound), errors.Is(err, ErrUnknownNode):
 		return connect.NewError(connect.CodeNotFound, err)
+	case errors.Is(err, config.ErrTooLarge):
+		return connect.NewError(connect.CodeResourceExhausted, err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return connect.NewError(connect.CodeDeadlineExceeded, err)
 	case errors.Is(err, context.Canceled):

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/cairn-project/cairn/node/api"
+	"github.com/cairn-project/cairn/node/controllers"
 	"github.com/cairn-project/cairn/node/runtime"
 	resourcev1 "github.com/cairn-project/cairn/proto/gen/cairn/resource/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/resource/v1/resourcev1connect"
@@ -83,7 +84,8 @@ func TestResourceGetList(t *testing.T) {
 			require.Equal(t, []string{"eth0", "eth1"}, []string{rs[0].GetId(), rs[1].GetId()})
 			require.Equal(t, eth1.Version, rs[1].GetVersion())
 
-			empty, err := c.List(ctx, connect.NewRequest(&resourcev1.ListRequest{Type: "RouteSpec"}))
+			// A defined type with no resources lists empty.
+			empty, err := c.List(ctx, connect.NewRequest(&resourcev1.ListRequest{Type: controllers.TypeRoutes}))
 			require.NoError(t, err)
 			require.Empty(t, empty.Msg.GetResources())
 		})

@@ -102,7 +102,7 @@ func New(opts Options) *Server {
 	// Messages are small (a config is a few KiB) and mostly cross a LAN:
 	// compressing each one cost more CPU than it saved (gzip was most of
 	// GetConfig's time). Large messages (logs, big lists) still compress.
-	handlerOpts := connect.WithHandlerOptions(connect.WithCompressMinBytes(32 << 10))
+	handlerOpts := connect.WithHandlerOptions(connect.WithCompressMinBytes(32<<10), requestLimits())
 	s.mux.Handle(machinev1connect.NewMachineServiceHandler(&machineService{s: s}, handlerOpts))
 	s.mux.Handle(clusterv1connect.NewClusterServiceHandler(&clusterService{s: s}, handlerOpts))
 	if opts.Services != nil {

@@ -26,6 +26,19 @@ var (
 	// never half-understood.
 	ErrUnsupportedVersion = fmt.Errorf("%w: unsupported apiVersion or kind", ErrInvalid)
 
+	// ErrEmptyDocument is returned by CheckDocument for a document that is
+	// empty or holds only white space.
+	ErrEmptyDocument = fmt.Errorf("%w: the document is empty", ErrInvalid)
+
+	// ErrNotText is returned by CheckDocument for a document that is not
+	// UTF-8 text (a binary file, or text in another encoding).
+	ErrNotText = fmt.Errorf("%w: not a YAML document: not UTF-8 text", ErrInvalid)
+
+	// ErrTooLarge is returned by CheckDocument for a document larger than
+	// MaxDocumentBytes. It is not an ErrInvalid: the document may be fine,
+	// only too big to accept.
+	ErrTooLarge = errors.New("configuration document too large")
+
 	// ErrNoMatch is returned by NodeFor when no node entry matches the
 	// machine's name, MAC addresses or hostname.
 	ErrNoMatch = errors.New("no node entry matches this machine")

@@ -83,6 +83,9 @@ type Config struct {
 	// RaftTLS, when set, makes the Raft transport mutual TLS.
 	RaftTLS *consensus.TLSConfig
 	Logger  *slog.Logger
+
+	// BootSlot is the A/B slot the node booted from, advertised in gossip.
+	BootSlot string
 }
 
 // Agent runs gossip, and on control-plane nodes the Raft store, bootstrap
@@ -128,7 +131,7 @@ func Start(cfg Config) (*Agent, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &Agent{cfg: cfg, log: log.With("component", "formation", "node", cfg.Name), metaKick: make(chan struct{}, 1)}
+	a := &Agent{cfg: cfg, log: log.With("component", "formation"), metaKick: make(chan struct{}, 1)}
 	if cfg.Role == gossip.RoleControlPlane {
 		s, err := consensus.Open(consensus.Config{
 			NodeID: RaftID(cfg.Name, cfg.StateID), DataDir: cfg.DataDir, BindAddr: cfg.RaftAddr,
@@ -152,7 +155,7 @@ func Start(cfg Config) (*Agent, error) {
 	go a.join(ctx)
 	go a.publishMeta(ctx)
 	if a.Store != nil {
-		ap := newAutopilot(cfg.Profile.Autopilot, log.With("node", cfg.Name), a.Store, a.gossip)
+		ap := newAutopilot(cfg.Profile.Autopilot, log, a.Store, a.gossip)
 		if cfg.ConfiguredNodes != nil {
 			store := a.Store
 			ap.configured = func(ctx context.Context) (map[string]bool, bool) { return cfg.ConfiguredNodes(ctx, store) }
@@ -215,7 +218,10 @@ func (a *Agent) gossipConfig() gossip.Config {
 
 // meta is this node's gossip metadata, refreshed from the Raft store.
 func (a *Agent) meta() gossip.Meta {
-	m := gossip.Meta{Role: a.cfg.Role, Version: a.cfg.Version, Health: "ok", ConfigRevision: a.configRevision.Load(), StateID: a.cfg.StateID}
+	m := gossip.Meta{
+		Role: a.cfg.Role, Version: a.cfg.Version, BootSlot: a.cfg.BootSlot, Health: "ok",
+		ConfigRevision: a.configRevision.Load(), StateID: a.cfg.StateID,
+	}
 	m.APIAddr, _ = netip.ParseAddrPort(a.cfg.APIAddr)
 	if a.Store != nil {
 		m.RaftAddr, _ = netip.ParseAddrPort(a.cfg.RaftAddr)

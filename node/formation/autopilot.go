@@ -160,10 +160,10 @@ func (a *autopilot) addNew(ctx context.Context, v view) []error {
 			continue
 		}
 		if old := v.earlierStates(name, id); len(old) > 0 {
-			a.log.Info("waiting for an earlier state of the node to be removed", "node", name, "new", id, "old", old)
+			a.log.Info("waiting for an earlier state of the node to be removed", "peer", name, "new", id, "old", old)
 			continue
 		}
-		a.log.Info("adding non-voter", "node", name, "id", id, "addr", addr)
+		a.log.Info("adding non-voter", "peer", name, "server", id, "addr", addr)
 		if err := a.raft.AddNonvoter(ctx, id, addr); err != nil {
 			errs = append(errs, fmt.Errorf("add non-voter %s: %w", id, err))
 		}
@@ -191,7 +191,7 @@ func (a *autopilot) readdress(ctx context.Context, sv consensus.ServerStatus, ad
 	if sv.ID == a.raft.NodeID() {
 		return nil
 	}
-	a.log.Info("replacing stale raft address", "node", sv.ID, "old", sv.Address, "new", addr)
+	a.log.Info("replacing stale raft address", "server", sv.ID, "old", sv.Address, "new", addr)
 	add := a.raft.AddNonvoter
 	if sv.Suffrage == consensus.Voter {
 		add = a.raft.AddVoter
@@ -223,7 +223,7 @@ func (a *autopilot) promote(ctx context.Context, v view) []error {
 		if v.now.Sub(first) < a.cfg.Stabilization {
 			continue
 		}
-		a.log.Info("promoting to voter", "node", id, "healthyFor", v.now.Sub(first).Round(time.Millisecond))
+		a.log.Info("promoting to voter", "server", id, "healthyFor", v.now.Sub(first).Round(time.Millisecond))
 		if err := a.raft.Promote(ctx, id); err != nil {
 			errs = append(errs, fmt.Errorf("promote %s: %w", id, err))
 			continue
@@ -273,11 +273,11 @@ func (a *autopilot) removeOne(ctx context.Context, v view) error {
 				alive--
 			}
 			if alive < remaining/2+1 {
-				a.log.Warn("not removing voter: quorum would be unsafe", "node", r.id, "reason", r.reason, "voters", voters, "alive", aliveVoters)
+				a.log.Warn("not removing voter: quorum would be unsafe", "server", r.id, "reason", r.reason, "voters", voters, "alive", aliveVoters)
 				continue
 			}
 		}
-		a.log.Info("removing server", "node", r.id, "reason", r.reason)
+		a.log.Info("removing server", "server", r.id, "reason", r.reason)
 		if err := a.raft.RemoveServer(ctx, r.id); err != nil {
 			return fmt.Errorf("remove %s (%s): %w", r.id, r.reason, err)
 		}

@@ -470,6 +470,154 @@ func (x *WatchResponse) GetResource() *Resource {
 	return nil
 }
 
+// ResourceDefinition describes one resource type.
+type ResourceDefinition struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// type is the type's name, as resources carry it.
+	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	// aliases are other names the type is accepted by (plural or singular,
+	// lowercase, short forms); names match in any letter case.
+	Aliases []string `protobuf:"bytes,2,rep,name=aliases,proto3" json:"aliases,omitempty"`
+	// description says in one line what the type holds.
+	Description   string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResourceDefinition) Reset() {
+	*x = ResourceDefinition{}
+	mi := &file_cairn_resource_v1_resource_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResourceDefinition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResourceDefinition) ProtoMessage() {}
+
+func (x *ResourceDefinition) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_resource_v1_resource_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResourceDefinition.ProtoReflect.Descriptor instead.
+func (*ResourceDefinition) Descriptor() ([]byte, []int) {
+	return file_cairn_resource_v1_resource_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ResourceDefinition) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ResourceDefinition) GetAliases() []string {
+	if x != nil {
+		return x.Aliases
+	}
+	return nil
+}
+
+func (x *ResourceDefinition) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+// ListDefinitionsRequest asks for every resource type.
+type ListDefinitionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDefinitionsRequest) Reset() {
+	*x = ListDefinitionsRequest{}
+	mi := &file_cairn_resource_v1_resource_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDefinitionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDefinitionsRequest) ProtoMessage() {}
+
+func (x *ListDefinitionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_resource_v1_resource_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDefinitionsRequest.ProtoReflect.Descriptor instead.
+func (*ListDefinitionsRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_resource_v1_resource_proto_rawDescGZIP(), []int{8}
+}
+
+// ListDefinitionsResponse carries every resource type the node knows.
+type ListDefinitionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// definitions are ordered by type name, ignoring case.
+	Definitions   []*ResourceDefinition `protobuf:"bytes,1,rep,name=definitions,proto3" json:"definitions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDefinitionsResponse) Reset() {
+	*x = ListDefinitionsResponse{}
+	mi := &file_cairn_resource_v1_resource_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDefinitionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDefinitionsResponse) ProtoMessage() {}
+
+func (x *ListDefinitionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_resource_v1_resource_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDefinitionsResponse.ProtoReflect.Descriptor instead.
+func (*ListDefinitionsResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_resource_v1_resource_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListDefinitionsResponse) GetDefinitions() []*ResourceDefinition {
+	if x != nil {
+		return x.Definitions
+	}
+	return nil
+}
+
 var File_cairn_resource_v1_resource_proto protoreflect.FileDescriptor
 
 const file_cairn_resource_v1_resource_proto_rawDesc = "" +
@@ -499,16 +647,24 @@ const file_cairn_resource_v1_resource_proto_rawDesc = "" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"|\n" +
 	"\rWatchResponse\x122\n" +
 	"\x05event\x18\x01 \x01(\x0e2\x1c.cairn.resource.v1.EventTypeR\x05event\x127\n" +
-	"\bresource\x18\x02 \x01(\v2\x1b.cairn.resource.v1.ResourceR\bresource*o\n" +
+	"\bresource\x18\x02 \x01(\v2\x1b.cairn.resource.v1.ResourceR\bresource\"d\n" +
+	"\x12ResourceDefinition\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x18\n" +
+	"\aaliases\x18\x02 \x03(\tR\aaliases\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\"\x18\n" +
+	"\x16ListDefinitionsRequest\"b\n" +
+	"\x17ListDefinitionsResponse\x12G\n" +
+	"\vdefinitions\x18\x01 \x03(\v2%.cairn.resource.v1.ResourceDefinitionR\vdefinitions*o\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12EVENT_TYPE_CREATED\x10\x01\x12\x16\n" +
 	"\x12EVENT_TYPE_UPDATED\x10\x02\x12\x16\n" +
-	"\x12EVENT_TYPE_DELETED\x10\x032\xf8\x01\n" +
+	"\x12EVENT_TYPE_DELETED\x10\x032\xe7\x02\n" +
 	"\x0fResourceService\x12I\n" +
 	"\x03Get\x12\x1d.cairn.resource.v1.GetRequest\x1a\x1e.cairn.resource.v1.GetResponse\"\x03\x90\x02\x01\x12L\n" +
 	"\x04List\x12\x1e.cairn.resource.v1.ListRequest\x1a\x1f.cairn.resource.v1.ListResponse\"\x03\x90\x02\x01\x12L\n" +
-	"\x05Watch\x12\x1f.cairn.resource.v1.WatchRequest\x1a .cairn.resource.v1.WatchResponse0\x01B\xd3\x01\n" +
+	"\x05Watch\x12\x1f.cairn.resource.v1.WatchRequest\x1a .cairn.resource.v1.WatchResponse0\x01\x12m\n" +
+	"\x0fListDefinitions\x12).cairn.resource.v1.ListDefinitionsRequest\x1a*.cairn.resource.v1.ListDefinitionsResponse\"\x03\x90\x02\x01B\xd3\x01\n" +
 	"\x15com.cairn.resource.v1B\rResourceProtoP\x01ZEgithub.com/cairn-project/cairn/proto/gen/cairn/resource/v1;resourcev1\xa2\x02\x03CRX\xaa\x02\x11Cairn.Resource.V1\xca\x02\x11Cairn\\Resource\\V1\xe2\x02\x1dCairn\\Resource\\V1\\GPBMetadata\xea\x02\x13Cairn::Resource::V1b\x06proto3"
 
 var (
@@ -524,35 +680,41 @@ func file_cairn_resource_v1_resource_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_resource_v1_resource_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cairn_resource_v1_resource_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_cairn_resource_v1_resource_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_cairn_resource_v1_resource_proto_goTypes = []any{
-	(EventType)(0),        // 0: cairn.resource.v1.EventType
-	(*Resource)(nil),      // 1: cairn.resource.v1.Resource
-	(*GetRequest)(nil),    // 2: cairn.resource.v1.GetRequest
-	(*GetResponse)(nil),   // 3: cairn.resource.v1.GetResponse
-	(*ListRequest)(nil),   // 4: cairn.resource.v1.ListRequest
-	(*ListResponse)(nil),  // 5: cairn.resource.v1.ListResponse
-	(*WatchRequest)(nil),  // 6: cairn.resource.v1.WatchRequest
-	(*WatchResponse)(nil), // 7: cairn.resource.v1.WatchResponse
-	nil,                   // 8: cairn.resource.v1.Resource.LabelsEntry
+	(EventType)(0),                  // 0: cairn.resource.v1.EventType
+	(*Resource)(nil),                // 1: cairn.resource.v1.Resource
+	(*GetRequest)(nil),              // 2: cairn.resource.v1.GetRequest
+	(*GetResponse)(nil),             // 3: cairn.resource.v1.GetResponse
+	(*ListRequest)(nil),             // 4: cairn.resource.v1.ListRequest
+	(*ListResponse)(nil),            // 5: cairn.resource.v1.ListResponse
+	(*WatchRequest)(nil),            // 6: cairn.resource.v1.WatchRequest
+	(*WatchResponse)(nil),           // 7: cairn.resource.v1.WatchResponse
+	(*ResourceDefinition)(nil),      // 8: cairn.resource.v1.ResourceDefinition
+	(*ListDefinitionsRequest)(nil),  // 9: cairn.resource.v1.ListDefinitionsRequest
+	(*ListDefinitionsResponse)(nil), // 10: cairn.resource.v1.ListDefinitionsResponse
+	nil,                             // 11: cairn.resource.v1.Resource.LabelsEntry
 }
 var file_cairn_resource_v1_resource_proto_depIdxs = []int32{
-	8, // 0: cairn.resource.v1.Resource.labels:type_name -> cairn.resource.v1.Resource.LabelsEntry
-	1, // 1: cairn.resource.v1.GetResponse.resource:type_name -> cairn.resource.v1.Resource
-	1, // 2: cairn.resource.v1.ListResponse.resources:type_name -> cairn.resource.v1.Resource
-	0, // 3: cairn.resource.v1.WatchResponse.event:type_name -> cairn.resource.v1.EventType
-	1, // 4: cairn.resource.v1.WatchResponse.resource:type_name -> cairn.resource.v1.Resource
-	2, // 5: cairn.resource.v1.ResourceService.Get:input_type -> cairn.resource.v1.GetRequest
-	4, // 6: cairn.resource.v1.ResourceService.List:input_type -> cairn.resource.v1.ListRequest
-	6, // 7: cairn.resource.v1.ResourceService.Watch:input_type -> cairn.resource.v1.WatchRequest
-	3, // 8: cairn.resource.v1.ResourceService.Get:output_type -> cairn.resource.v1.GetResponse
-	5, // 9: cairn.resource.v1.ResourceService.List:output_type -> cairn.resource.v1.ListResponse
-	7, // 10: cairn.resource.v1.ResourceService.Watch:output_type -> cairn.resource.v1.WatchResponse
-	8, // [8:11] is the sub-list for method output_type
-	5, // [5:8] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	11, // 0: cairn.resource.v1.Resource.labels:type_name -> cairn.resource.v1.Resource.LabelsEntry
+	1,  // 1: cairn.resource.v1.GetResponse.resource:type_name -> cairn.resource.v1.Resource
+	1,  // 2: cairn.resource.v1.ListResponse.resources:type_name -> cairn.resource.v1.Resource
+	0,  // 3: cairn.resource.v1.WatchResponse.event:type_name -> cairn.resource.v1.EventType
+	1,  // 4: cairn.resource.v1.WatchResponse.resource:type_name -> cairn.resource.v1.Resource
+	8,  // 5: cairn.resource.v1.ListDefinitionsResponse.definitions:type_name -> cairn.resource.v1.ResourceDefinition
+	2,  // 6: cairn.resource.v1.ResourceService.Get:input_type -> cairn.resource.v1.GetRequest
+	4,  // 7: cairn.resource.v1.ResourceService.List:input_type -> cairn.resource.v1.ListRequest
+	6,  // 8: cairn.resource.v1.ResourceService.Watch:input_type -> cairn.resource.v1.WatchRequest
+	9,  // 9: cairn.resource.v1.ResourceService.ListDefinitions:input_type -> cairn.resource.v1.ListDefinitionsRequest
+	3,  // 10: cairn.resource.v1.ResourceService.Get:output_type -> cairn.resource.v1.GetResponse
+	5,  // 11: cairn.resource.v1.ResourceService.List:output_type -> cairn.resource.v1.ListResponse
+	7,  // 12: cairn.resource.v1.ResourceService.Watch:output_type -> cairn.resource.v1.WatchResponse
+	10, // 13: cairn.resource.v1.ResourceService.ListDefinitions:output_type -> cairn.resource.v1.ListDefinitionsResponse
+	10, // [10:14] is the sub-list for method output_type
+	6,  // [6:10] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_cairn_resource_v1_resource_proto_init() }
@@ -566,7 +728,7 @@ func file_cairn_resource_v1_resource_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_resource_v1_resource_proto_rawDesc), len(file_cairn_resource_v1_resource_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   8,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

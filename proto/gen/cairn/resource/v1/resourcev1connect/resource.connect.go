@@ -41,12 +41,19 @@ const (
 	ResourceServiceListProcedure = "/cairn.resource.v1.ResourceService/List"
 	// ResourceServiceWatchProcedure is the fully-qualified name of the ResourceService's Watch RPC.
 	ResourceServiceWatchProcedure = "/cairn.resource.v1.ResourceService/Watch"
+	// ResourceServiceListDefinitionsProcedure is the fully-qualified name of the ResourceService's
+	// ListDefinitions RPC.
+	ResourceServiceListDefinitionsProcedure = "/cairn.resource.v1.ResourceService/ListDefinitions"
 )
 
 // ResourceServiceClient is a client for the cairn.resource.v1.ResourceService service.
 type ResourceServiceClient interface {
 	// Get returns one resource. It fails with code not_found if no resource of
 	// that type and ID exists.
+	//
+	// Get, List and Watch accept a type by its name or any of its aliases (see
+	// ListDefinitions), in any letter case, and answer with the type's name. An
+	// unknown type fails with code invalid_argument, naming the known types.
 	Get(context.Context, *connect.Request[v1.GetRequest]) (*connect.Response[v1.GetResponse], error)
 	// List returns every resource of one type, ordered by ID.
 	List(context.Context, *connect.Request[v1.ListRequest]) (*connect.Response[v1.ListResponse], error)
@@ -54,6 +61,9 @@ type ResourceServiceClient interface {
 	// The stream first sends an EVENT_TYPE_CREATED event for each resource that
 	// exists when the watch starts, then every later change.
 	Watch(context.Context, *connect.Request[v1.WatchRequest]) (*connect.ServerStreamForClient[v1.WatchResponse], error)
+	// ListDefinitions returns the resource types this node knows, ordered by
+	// name, with their aliases and descriptions (like `talosctl get rd`).
+	ListDefinitions(context.Context, *connect.Request[v1.ListDefinitionsRequest]) (*connect.Response[v1.ListDefinitionsResponse], error)
 }
 
 // NewResourceServiceClient constructs a client for the cairn.resource.v1.ResourceService service.
@@ -87,14 +97,22 @@ func NewResourceServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(resourceServiceMethods.ByName("Watch")),
 			connect.WithClientOptions(opts...),
 		),
+		listDefinitions: connect.NewClient[v1.ListDefinitionsRequest, v1.ListDefinitionsResponse](
+			httpClient,
+			baseURL+ResourceServiceListDefinitionsProcedure,
+			connect.WithSchema(resourceServiceMethods.ByName("ListDefinitions")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // resourceServiceClient implements ResourceServiceClient.
 type resourceServiceClient struct {
-	get   *connect.Client[v1.GetRequest, v1.GetResponse]
-	list  *connect.Client[v1.ListRequest, v1.ListResponse]
-	watch *connect.Client[v1.WatchRequest, v1.WatchResponse]
+	get             *connect.Client[v1.GetRequest, v1.GetResponse]
+	list            *connect.Client[v1.ListRequest, v1.ListResponse]
+	watch           *connect.Client[v1.WatchRequest, v1.WatchResponse]
+	listDefinitions *connect.Client[v1.ListDefinitionsRequest, v1.ListDefinitionsResponse]
 }
 
 // Get calls cairn.resource.v1.ResourceService.Get.
@@ -112,10 +130,19 @@ func (c *resourceServiceClient) Watch(ctx context.Context, req *connect.Request[
 	return c.watch.CallServerStream(ctx, req)
 }
 
+// ListDefinitions calls cairn.resource.v1.ResourceService.ListDefinitions.
+func (c *resourceServiceClient) ListDefinitions(ctx context.Context, req *connect.Request[v1.ListDefinitionsRequest]) (*connect.Response[v1.ListDefinitionsResponse], error) {
+	return c.listDefinitions.CallUnary(ctx, req)
+}
+
 // ResourceServiceHandler is an implementation of the cairn.resource.v1.ResourceService service.
 type ResourceServiceHandler interface {
 	// Get returns one resource. It fails with code not_found if no resource of
 	// that type and ID exists.
+	//
+	// Get, List and Watch accept a type by its name or any of its aliases (see
+	// ListDefinitions), in any letter case, and answer with the type's name. An
+	// unknown type fails with code invalid_argument, naming the known types.
 	Get(context.Context, *connect.Request[v1.GetRequest]) (*connect.Response[v1.GetResponse], error)
 	// List returns every resource of one type, ordered by ID.
 	List(context.Context, *connect.Request[v1.ListRequest]) (*connect.Response[v1.ListResponse], error)
@@ -123,6 +150,9 @@ type ResourceServiceHandler interface {
 	// The stream first sends an EVENT_TYPE_CREATED event for each resource that
 	// exists when the watch starts, then every later change.
 	Watch(context.Context, *connect.Request[v1.WatchRequest], *connect.ServerStream[v1.WatchResponse]) error
+	// ListDefinitions returns the resource types this node knows, ordered by
+	// name, with their aliases and descriptions (like `talosctl get rd`).
+	ListDefinitions(context.Context, *connect.Request[v1.ListDefinitionsRequest]) (*connect.Response[v1.ListDefinitionsResponse], error)
 }
 
 // NewResourceServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -152,6 +182,13 @@ func NewResourceServiceHandler(svc ResourceServiceHandler, opts ...connect.Handl
 		connect.WithSchema(resourceServiceMethods.ByName("Watch")),
 		connect.WithHandlerOptions(opts...),
 	)
+	resourceServiceListDefinitionsHandler := connect.NewUnaryHandler(
+		ResourceServiceListDefinitionsProcedure,
+		svc.ListDefinitions,
+		connect.WithSchema(resourceServiceMethods.ByName("ListDefinitions")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/cairn.resource.v1.ResourceService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ResourceServiceGetProcedure:
@@ -160,6 +197,8 @@ func NewResourceServiceHandler(svc ResourceServiceHandler, opts ...connect.Handl
 			resourceServiceListHandler.ServeHTTP(w, r)
 		case ResourceServiceWatchProcedure:
 			resourceServiceWatchHandler.ServeHTTP(w, r)
+		case ResourceServiceListDefinitionsProcedure:
+			resourceServiceListDefinitionsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -179,4 +218,8 @@ func (UnimplementedResourceServiceHandler) List(context.Context, *connect.Reques
 
 func (UnimplementedResourceServiceHandler) Watch(context.Context, *connect.Request[v1.WatchRequest], *connect.ServerStream[v1.WatchResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("cairn.resource.v1.ResourceService.Watch is not implemented"))
+}
+
+func (UnimplementedResourceServiceHandler) ListDefinitions(context.Context, *connect.Request[v1.ListDefinitionsRequest]) (*connect.Response[v1.ListDefinitionsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.resource.v1.ResourceService.ListDefinitions is not implemented"))
 }

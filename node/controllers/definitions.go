@@ -1,0 +1,29 @@
+package controllers
+
+import "github.com/cairn-project/cairn/node/runtime"
+
+// Definitions describes every resource type a node publishes, for name
+// resolution and `cairnctl get rd`. A new type gets its entry here, beside
+// its constant in types.go; a node test checks that none is missing.
+func Definitions() []runtime.Definition {
+	return []runtime.Definition{
+		{Type: TypeClusterConfig, Aliases: []string{"clusterconfigs", "cc"},
+			Description: "the cluster configuration this node follows, secrets redacted"},
+		{Type: TypeConfigStatus, Aliases: []string{"configstatuses"},
+			Description: "the cluster configuration revision this node has applied"},
+		{Type: TypeNetworkSpec, Aliases: []string{"networkspecs", "netspec"},
+			Description: "this node's desired network, from its entry in the cluster configuration"},
+		{Type: TypeNetworkStatus, Aliases: []string{"networkstatuses", "netstatus"},
+			Description: "the outcome of converging the kernel to the network spec"},
+		{Type: TypeKernelEvents, Aliases: []string{"kernelevents"},
+			Description: "a count of kernel network notifications; a change wakes the observers"},
+		{Type: TypeLinks, Aliases: []string{"link"},
+			Description: "network links, as the kernel reports them"},
+		{Type: TypeAddresses, Aliases: []string{"address", "addr", "addrs"},
+			Description: "IP addresses, as the kernel reports them"},
+		{Type: TypeRoutes, Aliases: []string{"route"},
+			Description: "routes, as the kernel reports them"},
+		{Type: TypeGossipStatus, Aliases: []string{"gossipstatuses"},
+			Description: "this node's gossip health: join state, name conflicts, peers with a wrong key or label"},
+	}
+}
