@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -68,7 +69,51 @@ func processIsNode(pid int, marker string) bool {
 	if err != nil {
 		return true
 	}
-	return bytes.Contains(cmdline, []byte(marker))
+	return cmdlineRefersTo(cmdline, marker)
+}
+
+// processesOf scans /proc for live processes (other than this one) whose
+// command line refers to dir or a path below it, however they were
+// started. Without procfs it finds nothing.
+func processesOf(dir string) []osProcess {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []osProcess
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || !cmdlineRefersTo(cmdline, dir) || !processRunning(pid) {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+		out = append(out, osProcess{pid: pid, boot: len(args) > 1 && args[1] == "boot"})
+	}
+	return out
+}
+
+// cmdlineRefersTo reports whether a NUL-separated command line has an
+// argument that is dir, a path below it, or a flag's "=dir…" value: so
+// /x/nodes/cp1 does not match /x/nodes/cp10.
+func cmdlineRefersTo(cmdline []byte, dir string) bool {
+	for arg := range strings.SplitSeq(string(cmdline), "\x00") {
+		for i := strings.Index(arg, dir); i >= 0; {
+			end := i + len(dir)
+			if (i == 0 || arg[i-1] == '=') && (end == len(arg) || arg[end] == '/') {
+				return true
+			}
+			next := strings.Index(arg[i+1:], dir)
+			if next < 0 {
+				break
+			}
+			i += 1 + next
+		}
+	}
+	return false
 }
 
 // terminate sends SIGTERM to pid.
@@ -84,3 +129,7 @@ func kill(pid int) error {
 	}
 	return perr
 }
+
+// killProcess sends SIGKILL to pid alone: a process found by a /proc scan
+// may lead a process group that is not the cluster's.
+func killProcess(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }

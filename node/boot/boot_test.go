@@ -86,7 +86,8 @@ func TestShutdownStopsTheChildAndEndsRun(t *testing.T) {
 
 	st := s.mustCall(t, boot.OpShutdown)
 
-	assert.Equal(t, boot.StateRunning, st.State, "the answer is sent before the state is cleared")
+	assert.Equal(t, boot.StateStopped, st.State)
+	assert.Zero(t, st.ChildPID)
 	assert.False(t, alive(child))
 	select {
 	case err := <-s.errc:

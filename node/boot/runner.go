@@ -193,9 +193,10 @@ func (r *runner) backoff(lastExit string) phase {
 // stopped keeps the child down until a start or restart.
 func (r *runner) stopped() phase {
 	return func(ctx context.Context) phase {
-		now := time.Now()
 		r.set(func(s *Status) {
-			*s = Status{PID: s.PID, State: StateStopped, Since: now, Restarts: s.Restarts, LastExit: s.LastExit}
+			if s.State != StateStopped {
+				*s = Status{PID: s.PID, State: StateStopped, Since: time.Now(), Restarts: s.Restarts, LastExit: s.LastExit}
+			}
 		})
 		for {
 			select {
@@ -225,5 +226,8 @@ func (r *runner) stopChild(c *child, why string) {
 	res, killed := c.stop(r.opts.StopTimeout)
 	r.log.Info("child stopped", "pid", c.pid, "status", res.summary, "killed", killed,
 		"uptime", res.uptime.Round(time.Millisecond))
-	r.set(func(s *Status) { s.LastExit, s.ChildPID = res.summary, 0 })
+	now := time.Now()
+	r.set(func(s *Status) {
+		*s = Status{PID: s.PID, State: StateStopped, Since: now, Restarts: s.Restarts, LastExit: res.summary}
+	})
 }
