@@ -55,9 +55,9 @@ func newClusterLifecycleCommand(g *globals, action lifecycleAction) *cobra.Comma
 	var o lifecycleOptions
 	help := lifecycleHelp[action]
 	cmd := &cobra.Command{
-		Use:   string(action) + " NODE...|--all",
-		Short: help[0],
-		Long:  help[1],
+		Use:     string(action) + " NODE...|--all",
+		Short:   help[0],
+		Long:    help[1],
 		Example: fmt.Sprintf("  cairnctl cluster %[1]s cp1\n  cairnctl cluster %[1]s --all --name dev", action),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runLifecycle(cmd.Context(), g, action, o, args)
