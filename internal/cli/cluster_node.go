@@ -122,6 +122,26 @@ func (o observedNode) uptime(now time.Time) string {
 	return now.Sub(*o.Since).Round(time.Second).String()
 }
 
+// cmdlineRefersTo reports whether a NUL-separated command line has an
+// argument that is dir, a path below it, or a flag's "=dir…" value: so
+// /x/nodes/cp1 does not match /x/nodes/cp10.
+func cmdlineRefersTo(cmdline []byte, dir string) bool {
+	for arg := range strings.SplitSeq(string(cmdline), "\x00") {
+		for i := strings.Index(arg, dir); i >= 0; {
+			end := i + len(dir)
+			if (i == 0 || arg[i-1] == '=') && (end == len(arg) || arg[end] == '/') {
+				return true
+			}
+			next := strings.Index(arg[i+1:], dir)
+			if next < 0 {
+				break
+			}
+			i += 1 + next
+		}
+	}
+	return false
+}
+
 // describe says in a few words what runs for the node.
 func (o observedNode) describe() string {
 	var parts []string

@@ -96,39 +96,8 @@ func processesOf(dir string) []osProcess {
 	return out
 }
 
-// cmdlineRefersTo reports whether a NUL-separated command line has an
-// argument that is dir, a path below it, or a flag's "=dir…" value: so
-// /x/nodes/cp1 does not match /x/nodes/cp10.
-func cmdlineRefersTo(cmdline []byte, dir string) bool {
-	for arg := range strings.SplitSeq(string(cmdline), "\x00") {
-		for i := strings.Index(arg, dir); i >= 0; {
-			end := i + len(dir)
-			if (i == 0 || arg[i-1] == '=') && (end == len(arg) || arg[end] == '/') {
-				return true
-			}
-			next := strings.Index(arg[i+1:], dir)
-			if next < 0 {
-				break
-			}
-			i += 1 + next
-		}
-	}
-	return false
-}
-
 // terminate sends SIGTERM to pid.
 func terminate(pid int) error { return syscall.Kill(pid, syscall.SIGTERM) }
-
-// kill sends SIGKILL to pid's process group (it leads its own session) and
-// to pid itself.
-func kill(pid int) error {
-	gerr := syscall.Kill(-pid, syscall.SIGKILL)
-	perr := syscall.Kill(pid, syscall.SIGKILL)
-	if gerr == nil || perr == nil || errors.Is(perr, syscall.ESRCH) {
-		return nil
-	}
-	return perr
-}
 
 // killProcess sends SIGKILL to pid alone: a process found by a /proc scan
 // may lead a process group that is not the cluster's.

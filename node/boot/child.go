@@ -1,3 +1,5 @@
+//go:build unix
+
 package boot
 
 import (
@@ -7,20 +9,6 @@ import (
 	"syscall"
 	"time"
 )
-
-// child is one run of the child process. Its Wait runs in a goroutine that
-// reports on exited exactly once, so every child is reaped however it ends.
-type child struct {
-	pid     int
-	started time.Time
-	exited  chan exitResult // buffered: the Wait goroutine never blocks
-}
-
-// exitResult is how a child ended.
-type exitResult struct {
-	summary string
-	uptime  time.Duration
-}
 
 // spawn starts cmd in its own process group: a stop reaches whatever it
 // spawned into that group, and a terminal's Ctrl-C reaches only the boot

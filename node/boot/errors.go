@@ -18,6 +18,9 @@ var (
 	// ErrRefused is returned by Call when the boot stage answered with an
 	// error, such as a failed start of the child; the message follows.
 	ErrRefused = errors.New("boot stage refused")
+	// ErrUnsupported is returned by Run on platforms without process
+	// groups, signals and flock.
+	ErrUnsupported = errors.New("the boot stage is not supported on this platform")
 	// ErrInvalidOptions is returned by Run when Options lack a state
 	// directory or a child command.
 	ErrInvalidOptions = errors.New("invalid boot options")
