@@ -36,7 +36,8 @@ does, with the binary recorded at create time unless --cairnd says
 otherwise. A running node is left alone. A node with a cairnd running
 outside its boot stage is refused: 'cluster restart' replaces it.`},
 	lifecycleRestart: {"Restart nodes of a local cluster", `Restart the cairnd of each named node (or of every node with --all), one
-after the other, through its boot stage: it stops the running cairnd and
+after the other (with --wait, each once the one before answers again),
+through its boot stage: it stops the running cairnd and
 starts it again at once, with the same flags and whatever binary is at its
 path now (so 'make build' then 'cluster restart --all' runs the new one).
 A node without a boot stage gets one, as with 'cluster start'; a cairnd of
@@ -68,8 +69,8 @@ func newClusterLifecycleCommand(g *globals, action lifecycleAction) *cobra.Comma
 	f.BoolVar(&o.all, "all", false, "act on every node of the cluster")
 	if action != lifecycleStop {
 		cmd.Example += fmt.Sprintf("\n  cairnctl cluster %s worker1 --wait", action)
-		f.BoolVar(&o.wait, "wait", false, "wait until each node's API answers again")
-		f.DurationVar(&o.waitTimeout, "wait-timeout", 60*time.Second, "how long --wait waits")
+		f.BoolVar(&o.wait, "wait", false, "wait until each node's API answers again before the next node")
+		f.DurationVar(&o.waitTimeout, "wait-timeout", 60*time.Second, "how long --wait waits for each node")
 		f.StringVar(&o.cairnd, "cairnd", "", "cairnd binary for nodes that need a new boot stage (default: the one the cluster was created with)")
 		_ = cmd.MarkFlagFilename("cairnd")
 	}
@@ -93,7 +94,7 @@ func runLifecycle(ctx context.Context, g *globals, action lifecycleAction, o lif
 		return err
 	}
 	l := lifecycle{st: st, cairndFlag: o.cairnd}
-	var failed, acted []string
+	var failed []string
 	for _, n := range nodes {
 		msg, err := l.act(ctx, action, n)
 		if err != nil {
@@ -102,11 +103,12 @@ func runLifecycle(ctx context.Context, g *globals, action lifecycleAction, o lif
 			continue
 		}
 		fmt.Fprintf(g.streams.Out, "%s: %s\n", n.Name, msg)
-		acted = append(acted, n.Name)
-	}
-	if o.wait && len(acted) > 0 {
-		if err := waitNodeAPIs(ctx, g, dir, st, acted, o.waitTimeout); err != nil {
-			return err
+		// Waiting node by node makes restart --all --wait a rolling
+		// restart: the next node stops only once this one answers.
+		if o.wait {
+			if err := waitNodeAPI(ctx, g, dir, st, n, o.waitTimeout); err != nil {
+				return err
+			}
 		}
 	}
 	if len(failed) > 0 {
@@ -223,9 +225,9 @@ func (l *lifecycle) binary() (string, error) {
 	return c, nil
 }
 
-// waitNodeAPIs waits until each named node answers Version as itself,
-// through the cluster's own admin context (--state/NAME/cairnconfig).
-func waitNodeAPIs(ctx context.Context, g *globals, dir string, st *clusterState, names []string, timeout time.Duration) error {
+// waitNodeAPI waits until n answers Version as itself, through the
+// cluster's own admin context (--state/NAME/cairnconfig).
+func waitNodeAPI(ctx context.Context, g *globals, dir string, st *clusterState, n nodeState, timeout time.Duration) error {
 	cc, err := ReadClientConfig(filepath.Join(dir, clientConfigFile))
 	if err != nil {
 		return err
@@ -241,17 +243,12 @@ func waitNodeAPIs(ctx context.Context, g *globals, dir string, st *clusterState,
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(timeout)
-	for _, name := range names {
-		n, _ := st.node(name)
-		c := newAPIClient([]string{n.APIAddress}, min(g.timeout, healthRequestTimeout), tlsCfg)
-		err := waitVersion(ctx, c, name, deadline)
-		c.Close()
-		if err != nil {
-			return fmt.Errorf("%w: %s did not answer in %s: %w", ErrUnhealthy, name, timeout, err)
-		}
-		fmt.Fprintf(g.streams.Out, "%s: API answers on %s\n", name, n.APIAddress)
+	c := newAPIClient([]string{n.APIAddress}, min(g.timeout, healthRequestTimeout), tlsCfg)
+	defer c.Close()
+	if err := waitVersion(ctx, c, n.Name, time.Now().Add(timeout)); err != nil {
+		return fmt.Errorf("%w: %s did not answer in %s: %w", ErrUnhealthy, n.Name, timeout, err)
 	}
+	fmt.Fprintf(g.streams.Out, "%s: API answers on %s\n", n.Name, n.APIAddress)
 	return nil
 }
 
