@@ -89,6 +89,9 @@ func runLifecycle(ctx context.Context, g *globals, action lifecycleAction, o lif
 	if err != nil {
 		return err
 	}
+	if st.ConfigFile == "" { // state.json written by an older cairnctl
+		st.ConfigFile = filepath.Join(dir, clusterConfigFile)
+	}
 	nodes, err := pickNodes(st, names, o.all)
 	if err != nil {
 		return err
