@@ -6,7 +6,7 @@ PKG   := github.com/cairn-project/cairn
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X $(PKG)/internal/version.Version=$(VERSION)
 
-.PHONY: help build test test-unit test-integration lint bench cluster cluster-destroy
+.PHONY: help build test test-unit test-integration lint bench cluster cluster-restart cluster-destroy
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
@@ -32,8 +32,18 @@ bench: ## run the benchmarks and record them under docs/bench/
 -include mk/*.mk
 
 CLUSTER_NAME ?= local
-cluster: build ## start a local 3+2 cluster of cairnd processes on loopback
-	$(OUT)/cairnctl cluster create --name $(CLUSTER_NAME) --controlplanes 3 --workers 2 --cairnd $(OUT)/cairnd
+# An existing cluster is started (its stopped or killed nodes) rather than
+# refused, so `make cluster` after a reboot brings it back.
+cluster: build ## start a local 3+2 cluster of cairnd processes on loopback (an existing one: start its stopped nodes)
+	@if $(OUT)/cairnctl cluster show --name $(CLUSTER_NAME) >/dev/null 2>&1; then \
+		echo "cluster $(CLUSTER_NAME) exists: starting its stopped nodes (restart them: make cluster-restart; remove it: make cluster-destroy)"; \
+		$(OUT)/cairnctl cluster start --all --wait --name $(CLUSTER_NAME) --cairnd $(OUT)/cairnd; \
+	else \
+		$(OUT)/cairnctl cluster create --name $(CLUSTER_NAME) --controlplanes 3 --workers 2 --cairnd $(OUT)/cairnd; \
+	fi
+
+cluster-restart: build ## restart every node of the local cluster, one after the other (runs a rebuilt cairnd)
+	$(OUT)/cairnctl cluster restart --all --wait --name $(CLUSTER_NAME)
 
 cluster-destroy: ## stop the local cluster and remove its state
 	$(OUT)/cairnctl cluster destroy --name $(CLUSTER_NAME)

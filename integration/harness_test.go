@@ -89,13 +89,20 @@ type clusterState struct {
 	Nodes  []nodeState `json:"nodes"`
 }
 
+// nodeState is a node of `cluster show -o json`: PID is its cairnd and
+// BootPID the boot stage that runs it, both as the boot stage reports them.
 type nodeState struct {
-	Name       string `json:"name"`
-	Role       string `json:"role"`
-	APIAddress string `json:"apiAddress"`
-	PID        int    `json:"pid"`
-	LogFile    string `json:"logFile"`
-	Running    bool   `json:"running"`
+	Name         string `json:"name"`
+	Role         string `json:"role"`
+	APIAddress   string `json:"apiAddress"`
+	PID          int    `json:"pid"`
+	BootPID      int    `json:"bootPid"`
+	State        string `json:"state"`
+	Restarts     int    `json:"restarts"`
+	Unsupervised []int  `json:"unsupervised"`
+	LogFile      string `json:"logFile"`
+	StateDir     string `json:"stateDir"`
+	Running      bool   `json:"running"`
 }
 
 // subnetSeq spreads this package's clusters over 127.0.200-249.0/24, apart
@@ -127,22 +134,24 @@ func freeSubnet(t testing.TB, nodes int) int {
 	return 0
 }
 
-// createCluster runs `cairnctl cluster create` and registers its destroy.
-func createCluster(t testing.TB, name string, controlPlanes, workers int) *localCluster {
+// createCluster runs `cairnctl cluster create` (with extra flags, such as
+// --timings fast) and registers its destroy, which a test may also run
+// itself.
+func createCluster(t testing.TB, name string, controlPlanes, workers int, extra ...string) *localCluster {
 	t.Helper()
 	c := &localCluster{t: t, name: name, dir: t.TempDir()}
 	start := time.Now()
-	out, err := c.ctl("cluster", "create", "--name", name,
+	out, err := c.ctl(append([]string{"cluster", "create", "--name", name,
 		"--controlplanes", fmt.Sprint(controlPlanes), "--workers", fmt.Sprint(workers),
 		"--subnet", fmt.Sprint(freeSubnet(t, controlPlanes+workers)),
-		"--cairnd", filepath.Join(bin, "cairnd"), "--wait-timeout", "90s")
+		"--cairnd", filepath.Join(bin, "cairnd"), "--wait-timeout", "90s"}, extra...)...)
 	if err != nil {
 		c.dumpLogs()
 	}
 	require.NoError(t, err, "cluster create:\n%s", out)
 	t.Logf("cluster %s created and healthy in %s", name, time.Since(start).Round(time.Millisecond))
 	t.Cleanup(func() {
-		if out, err := c.ctl("cluster", "destroy", "--name", name); err != nil {
+		if out, err := c.ctl("cluster", "destroy", "--name", name); err != nil && !strings.Contains(out, "cluster not found") {
 			t.Errorf("cluster destroy: %v\n%s", err, out)
 		}
 	})

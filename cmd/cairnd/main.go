@@ -39,10 +39,11 @@ func main() {
 }
 
 func run() error {
+	args, bootStage := bootArgs(os.Args[1:])
 	fs := flag.NewFlagSet("cairnd", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: cairnd --config FILE --name NODE [flags]\n\n"+
-			"Runs one Cairn node: gossip, Raft (control planes), the node API.\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: cairnd [boot] --config FILE --name NODE [flags]\n\n"+
+			"Runs one Cairn node: gossip, Raft (control planes), the node API.\n"+bootUsage+"\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	cfgPath := fs.String("config", os.Getenv("CAIRN_CONFIG"), "cluster config file (env CAIRN_CONFIG)")
@@ -53,7 +54,7 @@ func run() error {
 	logFormat := fs.String("log-format", "text", "text or json")
 	timings := fs.String("timings", "default", "default, or fast: every gossip, Raft and autopilot timeout shrunk for loopback tests")
 	showVersion := fs.Bool("version", false, "print the version and exit")
-	if err := fs.Parse(os.Args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
@@ -62,6 +63,9 @@ func run() error {
 	if *showVersion {
 		fmt.Println("cairnd", version.Version)
 		return nil
+	}
+	if bootStage {
+		return runBoot(bootFlags{args: args, rest: fs.Args(), config: *cfgPath, stateDir: *stateDir, logLevel: *logLevel, logFormat: *logFormat, timings: *timings})
 	}
 	log, err := newLogger(*logLevel, *logFormat)
 	if err != nil {

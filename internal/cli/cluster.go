@@ -47,19 +47,27 @@ func newClusterCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cluster",
 		Short: "Run local clusters of cairnd processes",
-		Long: `Create, show and destroy local clusters: one cairnd process per node, each
-on its own loopback address 127.0.N.M with the default ports, as on real
-hosts. State (configuration, node data, logs, PIDs) lives in
---state/NAME; nothing keeps running besides the nodes themselves.`,
+		Long: `Create, show, stop, start, restart and destroy local clusters: one cairnd
+process per node, each on its own loopback address 127.0.N.M with the
+default ports, as on real hosts. Each node's cairnd runs under its boot
+stage ('cairnd boot'), a parent of its own that restarts it after a crash
+and through which stop, start, restart and destroy act. State
+(configuration, node data, logs, boot stage sockets) lives in --state/NAME.`,
 		Args: cobra.NoArgs,
 	}
-	cmd.AddCommand(newClusterCreateCommand(g), newClusterShowCommand(g), newClusterDestroyCommand(g))
+	cmd.AddCommand(newClusterCreateCommand(g), newClusterShowCommand(g), newClusterDestroyCommand(g),
+		newClusterLifecycleCommand(g, lifecycleStop), newClusterLifecycleCommand(g, lifecycleStart),
+		newClusterLifecycleCommand(g, lifecycleRestart))
 	return cmd
 }
 
 // destroyCommand is the command line that removes this cluster, for hints.
-func (l *clusterLocation) destroyCommand() string {
-	cmd := "cairnctl cluster destroy --name " + l.name
+func (l *clusterLocation) destroyCommand() string { return l.command("destroy") }
+
+// command is the command line of 'cairnctl cluster SUB' for this cluster,
+// for hints.
+func (l *clusterLocation) command(sub string) string {
+	cmd := "cairnctl cluster " + sub + " --name " + l.name
 	if l.stateDir != "" {
 		cmd += " --state " + l.stateDir
 	}

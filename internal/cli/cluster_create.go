@@ -44,8 +44,10 @@ Everything goes to --state/NAME: cluster.yaml, cairnconfig, state.json,
 nodes/NODE (node data) and logs/NODE.log. The new context NAME, with an
 os:admin client certificate valid for a year, is merged into the client
 config (--cairnconfig, $CAIRNCONFIG or
-$HOME/.cairn/config) and made current. The nodes keep running after
-cairnctl exits; stop them with 'cairnctl cluster destroy'.
+$HOME/.cairn/config) and made current. Each node runs as 'cairnd boot', a parent
+that restarts its cairnd after a crash; the nodes keep running after
+cairnctl exits. Manage them with 'cairnctl cluster stop|start|restart NODE'
+and remove everything with 'cairnctl cluster destroy'.
 
 If the cluster does not become healthy in --wait-timeout, the last log lines
 of the unhealthy nodes are printed and the state is left for debugging.`,
@@ -80,7 +82,8 @@ func runClusterCreate(ctx context.Context, g *globals, o clusterCreateOptions) e
 		return err
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w: %s exists; run '%s' first", ErrClusterExists, dir, o.loc.destroyCommand())
+		return fmt.Errorf("%w: %s exists; start its stopped nodes with '%s', restart them with '%s', or remove it with '%s'",
+			ErrClusterExists, dir, o.loc.command("start --all"), o.loc.command("restart --all"), o.loc.destroyCommand())
 	}
 	subnet := o.subnet
 	if subnet == 0 {
@@ -118,10 +121,10 @@ func runClusterCreate(ctx context.Context, g *globals, o clusterCreateOptions) e
 	defer c.Close()
 	checks, err := waitHealthy(ctx, c, out, healthWait{
 		wait: true, timeout: o.waitTimeout, what: fmt.Sprintf("cluster %q to become healthy", o.loc.name),
-		abort: func() error { return exitedNodes(st) },
+		abort: func() error { return exitedNodes(ctx, st) },
 	})
 	if err != nil {
-		printNodeLogs(g.streams.Err, st, failingNodes(st, checks))
+		printNodeLogs(ctx, g.streams.Err, st, failingNodes(ctx, st, checks))
 		return fmt.Errorf("%w; state left in %s for debugging, remove it with '%s'", err, dir, o.loc.destroyCommand())
 	}
 	return finishCreate(g, o.loc, admin, files.client)
@@ -150,14 +153,16 @@ func finishCreate(g *globals, loc clusterLocation, admin Context, clusterClientC
 	fmt.Fprintf(out, "next:\n")
 	fmt.Fprintf(out, "  cairnctl --cairnconfig %s get members\n", clusterClientConfig)
 	fmt.Fprintf(out, "  cairnctl get members\n  cairnctl health\n  cairnctl config get\n")
+	fmt.Fprintf(out, "  %s\n", loc.command("restart NODE"))
 	fmt.Fprintf(out, "  %s\n", loc.destroyCommand())
 	return nil
 }
 
-// startNodes starts one cairnd per node and records them in state.json,
-// also when a start fails, so that destroy can stop the ones that run.
+// startNodes starts each node's boot stage, which runs its cairnd, and
+// records the cluster in state.json, also when a start fails, so that
+// destroy finds the nodes that run.
 func startNodes(cairnd, dir, clusterYAML string, cfg *config.Config, subnet int, timings string) (*clusterState, error) {
-	st := &clusterState{Name: cfg.Cluster.Name, Subnet: subnet, Timings: timings}
+	st := &clusterState{Name: cfg.Cluster.Name, Subnet: subnet, Cairnd: cairnd, ConfigFile: clusterYAML, Timings: timings}
 	var startErr error
 	for _, n := range cfg.Nodes {
 		ns := nodeState{
@@ -170,10 +175,7 @@ func startNodes(cairnd, dir, clusterYAML string, cfg *config.Config, subnet int,
 				return st, errors.Join(fmt.Errorf("create %s: %w", d, err), writeState(dir, st))
 			}
 		}
-		ns.PID, startErr = startDetached(cairnd, []string{
-			"--config", clusterYAML, "--name", n.Name, "--state-dir", ns.StateDir, "--log-format", "text", "--timings", timings,
-		}, ns.LogFile)
-		if startErr != nil {
+		if _, startErr = startDetached(cairnd, bootArgs(st, ns), ns.LogFile); startErr != nil {
 			break
 		}
 		st.Nodes = append(st.Nodes, ns)
@@ -181,12 +183,14 @@ func startNodes(cairnd, dir, clusterYAML string, cfg *config.Config, subnet int,
 	return st, errors.Join(startErr, writeState(dir, st))
 }
 
-// exitedNodes returns ErrNodeExited naming every node whose process is gone.
-func exitedNodes(st *clusterState) error {
+// exitedNodes returns ErrNodeExited naming every node whose cairnd has
+// exited since it was started: its boot stage is gone, or it had to
+// restart its cairnd.
+func exitedNodes(ctx context.Context, st *clusterState) error {
 	var gone []string
-	for _, n := range st.Nodes {
-		if !processRunning(n.PID) {
-			gone = append(gone, n.Name)
+	for _, o := range observeNodes(ctx, st) {
+		if (!o.Running && o.BootPID == 0) || o.State == stateBackoff || o.Restarts > 0 {
+			gone = append(gone, o.Name)
 		}
 	}
 	if len(gone) == 0 {
@@ -195,9 +199,9 @@ func exitedNodes(st *clusterState) error {
 	return fmt.Errorf("%w: %s", ErrNodeExited, strings.Join(gone, ", "))
 }
 
-// failingNodes picks the nodes whose logs explain a failure: exited ones,
-// then those the checks implicate, else all of them.
-func failingNodes(st *clusterState, checks []check) []string {
+// failingNodes picks the nodes whose logs explain a failure: those not
+// running, then those the checks implicate, else all of them.
+func failingNodes(ctx context.Context, st *clusterState, checks []check) []string {
 	seen := map[string]bool{}
 	var out []string
 	addNode := func(n string) {
@@ -206,9 +210,9 @@ func failingNodes(st *clusterState, checks []check) []string {
 			out = append(out, n)
 		}
 	}
-	for _, n := range st.Nodes {
-		if !processRunning(n.PID) {
-			addNode(n.Name)
+	for _, o := range observeNodes(ctx, st) {
+		if !o.Running || o.Restarts > 0 {
+			addNode(o.Name)
 		}
 	}
 	for _, c := range checks {

@@ -7,9 +7,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cairn-project/cairn/node/boot"
 )
 
 // stopGrace is how long destroy waits after SIGTERM before SIGKILL.
@@ -19,10 +22,16 @@ func newClusterDestroyCommand(g *globals) *cobra.Command {
 	var loc clusterLocation
 	cmd := &cobra.Command{
 		Use:   "destroy",
-		Short: "Stop a local cluster and delete its state",
-		Long: `Stop every node process of a local cluster (SIGTERM, then SIGKILL after
-5 seconds), delete --state/NAME, and remove the context NAME from the client
-config.`,
+		Short: "Stop every process of a local cluster and delete its state",
+		Long: `Stop every process of a local cluster, delete --state/NAME, and remove the
+context NAME from the client config.
+
+Each node's boot stage is asked to shut down (it stops its cairnd first).
+Then every process whose command line refers to --state/NAME, however it
+was started (by hand, by an older cairnctl), gets SIGTERM and, after 5
+seconds, SIGKILL. The count printed is of processes that really ended. If
+any survive, the state is kept and destroy fails, so that it can be run
+again.`,
 		Example: `  cairnctl cluster destroy
   cairnctl cluster destroy --name dev`,
 		Args: cobra.NoArgs,
@@ -50,49 +59,69 @@ func runClusterDestroy(ctx context.Context, g *globals, name, dir string) error 
 	case err != nil:
 		return err
 	}
-	stopped := stopNodes(ctx, st)
+	s := stopCluster(ctx, st, dir)
+	if len(s.survivors) > 0 {
+		return fmt.Errorf("%w: pids %v still run after SIGKILL; %s is kept, run destroy again",
+			ErrProcessesSurvived, s.survivors, dir)
+	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove cluster state: %w", err)
 	}
-	fmt.Fprintf(g.streams.Out, "destroyed cluster %q: stopped %d %s, removed %s\n",
-		name, stopped, plural(stopped, "node", "nodes"), dir)
+	total := len(s.shutDown) + len(s.signalled)
+	fmt.Fprintf(g.streams.Out, "destroyed cluster %q: stopped %d %s (%d by shutting down %d boot %s, %d by signal), removed %s\n",
+		name, total, plural(total, "process", "processes"), len(s.shutDown),
+		s.bootStages, plural(s.bootStages, "stage", "stages"), len(s.signalled), dir)
 	return removeContext(g, name)
 }
 
-// stopNodes sends SIGTERM to every running node, waits up to stopGrace for
-// them to exit, then kills the rest. It returns how many it stopped.
-func stopNodes(ctx context.Context, st *clusterState) int {
-	var running []nodeState
-	for _, n := range st.Nodes {
-		if processRunning(n.PID) && processIsNode(n.PID, n.StateDir) && terminate(n.PID) == nil {
-			running = append(running, n)
-		}
-	}
-	deadline := time.Now().Add(stopGrace)
-	for len(stillRunning(running)) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
-		select {
-		case <-ctx.Done():
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	for _, n := range stillRunning(running) {
-		_ = kill(n.PID)
-	}
-	killDeadline := time.Now().Add(time.Second)
-	for len(stillRunning(running)) > 0 && time.Now().Before(killDeadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	return len(running)
+// clusterStop is what stopCluster ended.
+type clusterStop struct {
+	bootStages int   // boot stages that shut down on request
+	shutDown   []int // their PIDs and their cairnds'
+	signalled  []int // other processes of the cluster, stopped by signal
+	survivors  []int // processes still running at the end
 }
 
-func stillRunning(nodes []nodeState) []nodeState {
-	var out []nodeState
-	for _, n := range nodes {
-		if processRunning(n.PID) {
-			out = append(out, n)
-		}
+// stopCluster shuts every node's boot stage down through its socket (in
+// parallel: each waits for its cairnd), then signals whatever still refers
+// to dir.
+func stopCluster(ctx context.Context, st *clusterState, dir string) clusterStop {
+	var (
+		mu  sync.Mutex
+		res clusterStop
+		wg  sync.WaitGroup
+	)
+	for _, n := range st.Nodes {
+		wg.Go(func() {
+			o := observeNode(ctx, n)
+			cctx, cancel := context.WithTimeout(ctx, bootActionTimeout)
+			defer cancel()
+			if _, err := boot.Call(cctx, n.StateDir, boot.OpShutdown); err != nil {
+				return
+			}
+			waitGone(ctx, []int{o.BootPID}, bootActionTimeout)
+			mu.Lock()
+			defer mu.Unlock()
+			res.bootStages++
+			// The answer comes after the cairnd exited; a boot stage still
+			// running now is signalled and counted below.
+			for _, pid := range []int{o.BootPID, o.PID} {
+				if pid != 0 && !processRunning(pid) {
+					res.shutDown = append(res.shutDown, pid)
+				}
+			}
+		})
 	}
-	return out
+	wg.Wait()
+	var rest []int
+	for _, p := range processesOf(dir) {
+		rest = append(rest, p.pid)
+	}
+	res.signalled = terminateAll(ctx, rest, dir)
+	for _, p := range processesOf(dir) {
+		res.survivors = append(res.survivors, p.pid)
+	}
+	return res
 }
 
 // removeContext deletes the cluster's context from the client config the

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -15,16 +16,12 @@ const logTailLines = 20
 const logTailBytes = 64 << 10
 
 // printNodeLogs writes the last lines of the named nodes' logs.
-func printNodeLogs(w io.Writer, st *clusterState, names []string) {
-	for _, n := range st.Nodes {
+func printNodeLogs(ctx context.Context, w io.Writer, st *clusterState, names []string) {
+	for _, n := range observeNodes(ctx, st) {
 		if !slices.Contains(names, n.Name) {
 			continue
 		}
-		state := "running"
-		if !processRunning(n.PID) {
-			state = "exited"
-		}
-		fmt.Fprintf(w, "\n--- %s (pid %d, %s): last lines of %s ---\n", n.Name, n.PID, state, n.LogFile)
+		fmt.Fprintf(w, "\n--- %s (%s): last lines of %s ---\n", n.Name, n.describe(), n.LogFile)
 		lines, err := tailFile(n.LogFile, logTailLines)
 		if err != nil {
 			fmt.Fprintf(w, "(%v)\n", err)

@@ -2,29 +2,32 @@ package cli
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 )
-
-// shownNode is a node of cluster show -o json: its state.json entry plus
-// whether it runs.
-type shownNode struct {
-	nodeState
-	Running bool `json:"running"`
-}
 
 func newClusterShowCommand(g *globals) *cobra.Command {
 	var loc clusterLocation
 	cmd := &cobra.Command{
 		Use:   "show",
-		Short: "Show the nodes of a local cluster",
-		Long: `Show the node processes of a local cluster from its state.json: name, role,
-API address, PID and whether the process still runs. With -o json it prints
-state.json with "running" added to each node.`,
+		Short: "Show the nodes of a local cluster and what runs for them",
+		Long: `Show the nodes of a local cluster: name, role, API address and what runs
+for each, asked of the node's boot stage (its control socket) and found in
+/proc, never taken from PIDs recorded earlier.
+
+STATE is the boot stage's view of its cairnd (running, backoff after a
+crash, stopped by 'cluster stop'), or down (nothing runs), unsupervised (a
+cairnd runs without a boot stage, e.g. started by hand) or unreachable (a
+boot stage runs but does not answer). RUNNING says whether any cairnd runs
+for the node. PID is the node's cairnd, BOOT-PID its boot stage; RESTARTS
+counts crashes the boot stage restarted. A "+N" after the state counts
+processes of the node outside its boot stage; -o json lists them as
+"unsupervised".`,
 		Example: `  cairnctl cluster show
   cairnctl cluster show --name dev -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := loc.dir()
 			if err != nil {
 				return err
@@ -33,28 +36,37 @@ state.json with "running" added to each node.`,
 			if err != nil {
 				return err
 			}
-			return g.showCluster(st)
+			nodes := observeNodes(cmd.Context(), st)
+			if g.structured() {
+				return g.printData(struct {
+					Name   string         `json:"name"`
+					Subnet int            `json:"subnet"`
+					Nodes  []observedNode `json:"nodes"`
+				}{st.Name, st.Subnet, nodes})
+			}
+			return showNodeTable(g, nodes, time.Now())
 		},
 	}
 	loc.register(cmd)
 	return cmd
 }
 
-func (g *globals) showCluster(st *clusterState) error {
-	nodes := make([]shownNode, len(st.Nodes))
-	for i, n := range st.Nodes {
-		nodes[i] = shownNode{nodeState: n, Running: processRunning(n.PID) && processIsNode(n.PID, n.StateDir)}
-	}
-	if g.structured() {
-		return g.printData(struct {
-			Name   string      `json:"name"`
-			Subnet int         `json:"subnet"`
-			Nodes  []shownNode `json:"nodes"`
-		}{st.Name, st.Subnet, nodes})
-	}
-	t := newTable("NAME", "ROLE", "API", "PID", "RUNNING")
+func showNodeTable(g *globals, nodes []observedNode, now time.Time) error {
+	t := newTable("NAME", "ROLE", "API", "RUNNING", "STATE", "PID", "BOOT-PID", "RESTARTS", "UPTIME")
 	for _, n := range nodes {
-		t.add(n.Name, n.Role, n.APIAddress, strconv.Itoa(n.PID), yesNo(n.Running))
+		state := n.State
+		if len(n.Unsupervised) > 0 && n.State != stateUnsupervised {
+			state += " +" + strconv.Itoa(len(n.Unsupervised))
+		}
+		t.add(n.Name, n.Role, n.APIAddress, yesNo(n.Running), state,
+			pidCell(n.PID), pidCell(n.BootPID), strconv.Itoa(n.Restarts), n.uptime(now))
 	}
 	return t.write(g.streams.Out)
+}
+
+func pidCell(pid int) string {
+	if pid == 0 {
+		return "-"
+	}
+	return strconv.Itoa(pid)
 }

@@ -12,24 +12,38 @@ import (
 // stateFile is the name of a local cluster's state record.
 const stateFile = "state.json"
 
-// clusterState is state.json: what cluster create started, so that show
-// and destroy need nothing else.
+// clusterState is state.json: what cluster create set up, so that the
+// other cluster commands can find and start every node. It records no
+// PIDs: what runs is asked of each node's boot stage (see cluster_node.go).
 type clusterState struct {
 	Name   string `json:"name"`
 	Subnet int    `json:"subnet"`
+	// Cairnd is the binary the nodes run; cluster start runs it again.
+	Cairnd string `json:"cairnd,omitempty"`
+	// ConfigFile is the cluster.yaml every node is started with.
+	ConfigFile string `json:"configFile,omitempty"`
 	// Timings is cairnd's --timings for every node (default or fast).
 	Timings string      `json:"timings,omitempty"`
 	Nodes   []nodeState `json:"nodes"`
 }
 
-// nodeState is one node process of a local cluster.
+// nodeState is one node of a local cluster.
 type nodeState struct {
 	Name       string `json:"name"`
 	Role       string `json:"role"`
 	APIAddress string `json:"apiAddress"`
-	PID        int    `json:"pid"`
 	LogFile    string `json:"logFile"`
 	StateDir   string `json:"stateDir"`
+}
+
+// node returns the node called name.
+func (st *clusterState) node(name string) (nodeState, bool) {
+	for _, n := range st.Nodes {
+		if n.Name == name {
+			return n, true
+		}
+	}
+	return nodeState{}, false
 }
 
 // writeState records st in dir/state.json.

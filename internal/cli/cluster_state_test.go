@@ -13,17 +13,19 @@ import (
 
 func TestStateFileShapeAndRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	st := &clusterState{Name: "local", Subnet: 12, Nodes: []nodeState{{
-		Name: "cp1", Role: "controlplane", APIAddress: "127.0.12.1:6440", PID: 42,
-		LogFile: "/x/logs/cp1.log", StateDir: "/x/nodes/cp1",
-	}}}
+	st := &clusterState{Name: "local", Subnet: 12, Cairnd: "/bin/cairnd", ConfigFile: "/x/cluster.yaml", Timings: "fast",
+		Nodes: []nodeState{{
+			Name: "cp1", Role: "controlplane", APIAddress: "127.0.12.1:6440",
+			LogFile: "/x/logs/cp1.log", StateDir: "/x/nodes/cp1",
+		}}}
 
 	require.NoError(t, writeState(dir, st))
 
 	data, err := os.ReadFile(filepath.Join(dir, "state.json"))
 	require.NoError(t, err)
-	assert.JSONEq(t, `{"name":"local","subnet":12,"nodes":[{"name":"cp1","role":"controlplane",
-		"apiAddress":"127.0.12.1:6440","pid":42,"logFile":"/x/logs/cp1.log","stateDir":"/x/nodes/cp1"}]}`, string(data))
+	assert.JSONEq(t, `{"name":"local","subnet":12,"cairnd":"/bin/cairnd","configFile":"/x/cluster.yaml","timings":"fast",
+		"nodes":[{"name":"cp1","role":"controlplane",
+		"apiAddress":"127.0.12.1:6440","logFile":"/x/logs/cp1.log","stateDir":"/x/nodes/cp1"}]}`, string(data), "no PIDs: they are asked of the boot stages")
 	back, err := readState(dir)
 	require.NoError(t, err)
 	assert.Equal(t, st, back)
@@ -76,7 +78,7 @@ func TestClusterShowAndDestroyWithoutProcesses(t *testing.T) {
 	root := t.TempDir()
 	dir := filepath.Join(root, "demo")
 	require.NoError(t, writeState(dir, &clusterState{Name: "demo", Subnet: 20, Nodes: []nodeState{
-		{Name: "cp1", Role: "controlplane", APIAddress: "127.0.20.1:6440", PID: 0},
+		{Name: "cp1", Role: "controlplane", APIAddress: "127.0.20.1:6440", StateDir: filepath.Join(dir, "nodes", "cp1")},
 	}}))
 	cfgPath := filepath.Join(home, ".cairn", "config")
 	cc := &ClientConfig{}
@@ -91,12 +93,16 @@ func TestClusterShowAndDestroyWithoutProcesses(t *testing.T) {
 		Nodes []struct {
 			Name    string `json:"name"`
 			Running bool   `json:"running"`
+			State   string `json:"state"`
+			PID     int    `json:"pid"`
 		} `json:"nodes"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(show.stdout), &shown))
 	assert.Equal(t, "demo", shown.Name)
 	require.Len(t, shown.Nodes, 1)
 	assert.False(t, shown.Nodes[0].Running)
+	assert.Equal(t, "down", shown.Nodes[0].State)
+	assert.Zero(t, shown.Nodes[0].PID)
 
 	d := runCLI(t, "cluster", "destroy", "--name", "demo", "--state", root)
 	require.Equal(t, 0, d.code, d.stderr)
@@ -121,6 +127,8 @@ func TestClusterCreateRefusesAnExistingCluster(t *testing.T) {
 	r := runCLI(t, "cluster", "create", "--state", root, "--cairnd", fake)
 
 	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "cluster start --all --name local --state "+root)
+	assert.Contains(t, r.stderr, "cluster restart --all")
 	assert.Contains(t, r.stderr, "cluster destroy")
 }
 
@@ -135,7 +143,8 @@ func TestClusterCreateStopsWaitingWhenANodeExits(t *testing.T) {
 
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "node process exited: cp1")
-	assert.Contains(t, r.stderr, "fake cairnd --config "+filepath.Join(root, "local", "cluster.yaml")+" --name cp1 --state-dir")
+	assert.Contains(t, r.stderr, "fake cairnd boot --config "+filepath.Join(root, "local", "cluster.yaml")+" --name cp1 --state-dir",
+		"each node runs under its boot stage")
 	assert.Contains(t, r.stderr, "boom")
 	assert.Contains(t, r.stderr, "cluster destroy")
 	st, err := readState(filepath.Join(root, "local"))

@@ -119,13 +119,21 @@ func TestEndToEndLocalCluster(t *testing.T) {
 	assert.Contains(t, denied.stderr, "permission_denied")
 	assert.Contains(t, denied.stderr, "Hint:")
 
+	running := observeNodes(t.Context(), st)
+	for _, n := range running {
+		require.True(t, n.Running, "%s: %s", n.Name, n.describe())
+		require.NotZero(t, n.BootPID, "%s runs under its boot stage", n.Name)
+	}
 	destroy := runCLI(t, "cluster", "destroy", "--state", state)
 	destroyed = true
 	require.Equal(t, 0, destroy.code, destroy.stderr)
+	assert.Contains(t, destroy.stdout, "stopped 8 processes (8 by shutting down 4 boot stages, 0 by signal)")
 	assert.NoDirExists(t, filepath.Join(state, "local"))
-	for _, n := range st.Nodes {
+	for _, n := range running {
 		assert.False(t, processRunning(n.PID), "%s (pid %d) still runs", n.Name, n.PID)
+		assert.False(t, processRunning(n.BootPID), "%s boot stage (pid %d) still runs", n.Name, n.BootPID)
 	}
+	assert.Empty(t, processesOf(state), "no process refers to the cluster's directory")
 	cc, err = ReadClientConfig(filepath.Join(home, ".cairn", "config"))
 	require.NoError(t, err)
 	assert.Empty(t, cc.Contexts)

@@ -68,3 +68,12 @@ var (
 	// certificate cannot be used: unparsable, mismatched or expired.
 	ErrBadClientCert = errors.New("unusable client certificate")
 )
+
+var (
+	// ErrUnknownNode is returned by cluster stop, start and restart when a
+	// named node is not in the cluster; the message lists the known ones.
+	ErrUnknownNode = errors.New("unknown node")
+	// ErrProcessesSurvived is returned by cluster destroy when processes of
+	// the cluster still run after SIGKILL; the directory is kept.
+	ErrProcessesSurvived = errors.New("cluster processes survived")
+)

@@ -10,4 +10,6 @@ func processIsNode(int, string) bool { return false }
 
 func terminate(int) error { return ErrUnsupported }
 
-func kill(int) error { return ErrUnsupported }
+func processesOf(string) []osProcess { return nil }
+
+func killProcess(int) error { return ErrUnsupported }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -68,19 +69,36 @@ func processIsNode(pid int, marker string) bool {
 	if err != nil {
 		return true
 	}
-	return bytes.Contains(cmdline, []byte(marker))
+	return cmdlineRefersTo(cmdline, marker)
+}
+
+// processesOf scans /proc for live processes (other than this one) whose
+// command line refers to dir or a path below it, however they were
+// started. Without procfs it finds nothing.
+func processesOf(dir string) []osProcess {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []osProcess
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || !cmdlineRefersTo(cmdline, dir) || !processRunning(pid) {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+		out = append(out, osProcess{pid: pid, boot: len(args) > 1 && args[1] == "boot"})
+	}
+	return out
 }
 
 // terminate sends SIGTERM to pid.
 func terminate(pid int) error { return syscall.Kill(pid, syscall.SIGTERM) }
 
-// kill sends SIGKILL to pid's process group (it leads its own session) and
-// to pid itself.
-func kill(pid int) error {
-	gerr := syscall.Kill(-pid, syscall.SIGKILL)
-	perr := syscall.Kill(pid, syscall.SIGKILL)
-	if gerr == nil || perr == nil || errors.Is(perr, syscall.ESRCH) {
-		return nil
-	}
-	return perr
-}
+// killProcess sends SIGKILL to pid alone: a process found by a /proc scan
+// may lead a process group that is not the cluster's.
+func killProcess(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }

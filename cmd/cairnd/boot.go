@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/cairn-project/cairn/internal/version"
+	"github.com/cairn-project/cairn/node/boot"
+)
+
+// bootUsage is the boot stage's line of cairnd's usage.
+const bootUsage = `
+With "boot" first, cairnd runs the node's boot stage: a parent that runs
+"cairnd FLAGS" as its child, restarts it with backoff when it exits, and
+takes stop, start, restart and shutdown on STATE-DIR/boot.sock (see
+'cairnctl cluster stop|start|restart'). SIGTERM stops the child, then the
+boot stage.
+`
+
+// bootFlags is what the boot stage needs of cairnd's parsed flags.
+type bootFlags struct {
+	args      []string // cairnd's flags as given, without "boot": the child's
+	rest      []string // arguments after the flags
+	config    string
+	stateDir  string
+	logLevel  string
+	logFormat string
+	timings   string
+}
+
+// bootArgs strips a leading "boot" from cairnd's arguments.
+func bootArgs(args []string) ([]string, bool) {
+	if len(args) > 0 && args[0] == "boot" {
+		return args[1:], true
+	}
+	return args, false
+}
+
+// runBoot runs the boot stage until SIGTERM, SIGINT or a shutdown request.
+// Flags the child would reject at once are rejected here, before any
+// restart loop.
+func runBoot(f bootFlags) error {
+	if len(f.rest) > 0 {
+		return fmt.Errorf("boot: unexpected arguments %s", strings.Join(f.rest, " "))
+	}
+	if f.config == "" {
+		return errors.New("--config is required")
+	}
+	if _, err := profileFor(f.timings); err != nil {
+		return err
+	}
+	log, err := bootLogger(f.logLevel, f.logFormat)
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("boot: locate cairnd: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	log.Info("starting boot stage", "version", version.Version, "state_dir", f.stateDir)
+	return boot.Run(ctx, boot.Options{
+		StateDir: f.stateDir,
+		// The path is executed anew on every start, so a binary rebuilt at
+		// the same path is what a restart runs.
+		Command: func() *exec.Cmd { return exec.Command(exe, f.args...) },
+		Logger:  log,
+	})
+}
+
+// bootLogger is the boot stage's own plain logger on stderr (the node's log
+// file in a local cluster): the boot stage does not share the node's
+// logging setup, as it shares nothing else of the node.
+func bootLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	var h slog.Handler
+	switch format {
+	case "text":
+		h = slog.NewTextHandler(os.Stderr, opts)
+	case "json":
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	default:
+		return nil, fmt.Errorf("--log-format: %q is neither text nor json", format)
+	}
+	return slog.New(h).With("component", "boot"), nil
+}

@@ -1,0 +1,233 @@
+package boot
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+)
+
+// runner owns the child: one goroutine (loop) moves it through the phases
+// running, backoff and stopped, and alone starts and stops processes.
+// Requests reach it as commands and are acknowledged once they took
+// effect, so a crash, a stop request and a shutdown arriving together are
+// handled one at a time, never raced.
+type runner struct {
+	opts  Options
+	log   *slog.Logger
+	cmds  chan command
+	done  chan struct{} // closed when loop returns, after the child is gone
+	delay time.Duration // last backoff delay; 0 after a reset
+
+	mu sync.Mutex
+	st Status
+}
+
+// command is one request; reply is buffered so the runner never blocks.
+type command struct {
+	op    Op
+	reply chan error
+}
+
+// phase is one state of the runner; it returns the next, nil to end.
+type phase func(ctx context.Context) phase
+
+func newRunner(o Options) *runner {
+	return &runner{
+		opts: o, log: o.Logger, cmds: make(chan command), done: make(chan struct{}),
+		st: Status{PID: os.Getpid()},
+	}
+}
+
+// loop runs the phases from p until ctx ends or a shutdown.
+func (r *runner) loop(ctx context.Context, p phase) {
+	defer close(r.done)
+	for p != nil {
+		p = p(ctx)
+	}
+}
+
+// status returns a copy of the current status.
+func (r *runner) status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.st
+}
+
+func (r *runner) set(fn func(*Status)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fn(&r.st)
+}
+
+// do hands op to the runner and waits for its acknowledgement.
+func (r *runner) do(ctx context.Context, op Op) error {
+	c := command{op: op, reply: make(chan error, 1)}
+	select {
+	case r.cmds <- c:
+	case <-r.done:
+		return ErrShuttingDown
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-c.reply:
+		return err
+	case <-r.done:
+		// A shutdown is acknowledged just before loop returns.
+		select {
+		case err := <-c.reply:
+			return err
+		default:
+			return ErrShuttingDown
+		}
+	}
+}
+
+func reply(ch chan error, err error) {
+	if ch != nil {
+		ch <- err
+	}
+}
+
+// starting starts a child; ack, if set, learns whether that worked.
+func (r *runner) starting(ack chan error) phase {
+	return func(context.Context) phase {
+		c, err := spawn(r.opts.Command())
+		reply(ack, err)
+		if err != nil {
+			r.log.Error("child start failed", "err", err)
+			return r.failed(err.Error(), 0)
+		}
+		r.log.Info("child started", "pid", c.pid)
+		r.set(func(s *Status) {
+			*s = Status{PID: s.PID, State: StateRunning, ChildPID: c.pid, Since: c.started, Restarts: s.Restarts, LastExit: s.LastExit}
+		})
+		return r.running(c)
+	}
+}
+
+// running waits for the child to exit or for a request.
+func (r *runner) running(c *child) phase {
+	return func(ctx context.Context) phase {
+		for {
+			select {
+			case <-ctx.Done():
+				r.stopChild(c, "boot stage stopping")
+				return nil
+			case res := <-c.exited:
+				r.log.Warn("child exited", "pid", c.pid, "status", res.summary, "uptime", res.uptime.Round(time.Millisecond))
+				return r.failed(res.summary, res.uptime)
+			case cmd := <-r.cmds:
+				switch cmd.op {
+				case OpStart:
+					reply(cmd.reply, nil) // already running
+				case OpStop:
+					r.stopChild(c, "stop requested")
+					reply(cmd.reply, nil)
+					return r.stopped()
+				case OpRestart:
+					r.stopChild(c, "restart requested")
+					r.delay = 0
+					return r.starting(cmd.reply)
+				case OpShutdown:
+					r.stopChild(c, "shutdown requested")
+					reply(cmd.reply, nil)
+					return nil
+				default:
+					reply(cmd.reply, ErrUnknownOp)
+				}
+			}
+		}
+	}
+}
+
+// failed records an unexpected end and moves to backoff. A child that ran
+// for MinUptime resets the delay: a crash loop backs off, an occasional
+// crash after a long run restarts promptly.
+func (r *runner) failed(summary string, uptime time.Duration) phase {
+	if uptime >= r.opts.Backoff.MinUptime {
+		r.delay = 0
+	}
+	r.delay = r.opts.Backoff.next(r.delay)
+	return r.backoff(summary)
+}
+
+// backoff waits out r.delay, then starts the child again. A start or
+// restart request skips the wait.
+func (r *runner) backoff(lastExit string) phase {
+	return func(ctx context.Context) phase {
+		now := time.Now()
+		r.set(func(s *Status) {
+			*s = Status{PID: s.PID, State: StateBackoff, Since: now, Restarts: s.Restarts + 1,
+				LastExit: lastExit, NextStart: now.Add(r.delay)}
+		})
+		r.log.Info("child backing off", "delay", r.delay)
+		t := time.NewTimer(r.delay)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+				return r.starting(nil)
+			case cmd := <-r.cmds:
+				switch cmd.op {
+				case OpStart, OpRestart:
+					return r.starting(cmd.reply)
+				case OpStop:
+					reply(cmd.reply, nil)
+					return r.stopped()
+				case OpShutdown:
+					reply(cmd.reply, nil)
+					return nil
+				default:
+					reply(cmd.reply, ErrUnknownOp)
+				}
+			}
+		}
+	}
+}
+
+// stopped keeps the child down until a start or restart.
+func (r *runner) stopped() phase {
+	return func(ctx context.Context) phase {
+		r.set(func(s *Status) {
+			if s.State != StateStopped {
+				*s = Status{PID: s.PID, State: StateStopped, Since: time.Now(), Restarts: s.Restarts, LastExit: s.LastExit}
+			}
+		})
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case cmd := <-r.cmds:
+				switch cmd.op {
+				case OpStart, OpRestart:
+					r.delay = 0
+					return r.starting(cmd.reply)
+				case OpStop:
+					reply(cmd.reply, nil)
+				case OpShutdown:
+					reply(cmd.reply, nil)
+					return nil
+				default:
+					reply(cmd.reply, ErrUnknownOp)
+				}
+			}
+		}
+	}
+}
+
+// stopChild stops a running child and records how it ended.
+func (r *runner) stopChild(c *child, why string) {
+	r.log.Info("child stopping", "pid", c.pid, "reason", why)
+	res, killed := c.stop(r.opts.StopTimeout)
+	r.log.Info("child stopped", "pid", c.pid, "status", res.summary, "killed", killed,
+		"uptime", res.uptime.Round(time.Millisecond))
+	now := time.Now()
+	r.set(func(s *Status) {
+		*s = Status{PID: s.PID, State: StateStopped, Since: now, Restarts: s.Restarts, LastExit: res.summary}
+	})
+}
