@@ -190,3 +190,18 @@ func waitRunning(t *testing.T, dir string) boot.Status {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// A child that exits with code 0 on its own stopped on purpose (cairnd
+// does so once removed from the cluster): it is not restarted until asked.
+func TestCleanExitIsNotRestarted(t *testing.T) {
+	s := startStage(t, boot.Options{
+		Command: childCommand("exit=0", "after=10ms"),
+		Backoff: boot.Backoff{Initial: 5 * time.Millisecond, Max: 5 * time.Millisecond, MinUptime: time.Hour},
+	})
+	require.Eventually(t, func() bool { return s.mustCall(t, boot.OpStatus).State == boot.StateStopped },
+		10*time.Second, 10*time.Millisecond)
+	st := s.mustCall(t, boot.OpStatus)
+	assert.Equal(t, "exited with code 0", st.LastExit)
+	assert.Zero(t, st.Restarts)
+	assert.Empty(t, s.log.durations("child backing off", "delay"), "no restart was scheduled")
+}

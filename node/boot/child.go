@@ -21,7 +21,7 @@ func spawn(cmd *exec.Cmd) (*child, error) {
 	c := &child{pid: cmd.Process.Pid, started: time.Now(), exited: make(chan exitResult, 1)}
 	go func() {
 		err := cmd.Wait()
-		c.exited <- exitResult{summary: describeExit(cmd, err), uptime: time.Since(c.started)}
+		c.exited <- exitResult{summary: describeExit(cmd, err), uptime: time.Since(c.started), clean: err == nil}
 	}()
 	return c, nil
 }

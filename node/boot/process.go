@@ -14,4 +14,7 @@ type child struct {
 type exitResult struct {
 	summary string
 	uptime  time.Duration
+	// clean is an exit with code 0: the child stopped on purpose (cairnd
+	// does after it was removed from the cluster), so it is not restarted.
+	clean bool
 }

@@ -117,6 +117,11 @@ func (r *runner) running(c *child) phase {
 				r.stopChild(c, "boot stage stopping")
 				return nil
 			case res := <-c.exited:
+				if res.clean {
+					r.log.Info("child finished on its own; not restarting it", "pid", c.pid, "status", res.summary)
+					r.set(func(s *Status) { s.LastExit = res.summary })
+					return r.stopped()
+				}
 				r.log.Warn("child exited", "pid", c.pid, "status", res.summary, "uptime", res.uptime.Round(time.Millisecond))
 				return r.failed(res.summary, res.uptime)
 			case cmd := <-r.cmds:
