@@ -40,7 +40,7 @@ func TestClusterLifecycle(t *testing.T) {
 		assert.Equal(t, before.BootPID, after.BootPID)
 		assert.Zero(t, after.Restarts, "a requested restart is not a crash")
 		assert.False(t, alive(before.PID), "the old cairnd is gone")
-		out, err = c.ctl("health", "--wait", "--timeout", "30s")
+		out, err = c.ctl("health", "--wait", "--wait-timeout", "30s")
 		require.NoError(t, err, out)
 	})
 
@@ -56,7 +56,7 @@ func TestClusterLifecycle(t *testing.T) {
 			assert.Equal(ct, 1, now.Restarts)
 		}, 20*time.Second, 100*time.Millisecond)
 		assert.Equal(t, before.BootPID, c.node("worker1").BootPID)
-		out, err := c.ctl("health", "--wait", "--timeout", "30s")
+		out, err := c.ctl("health", "--wait", "--wait-timeout", "30s")
 		require.NoError(t, err, out)
 	})
 

@@ -19,7 +19,7 @@ type applyResult struct {
 	Changed      bool     `json:"changed"`
 	Diff         string   `json:"diff"`
 	DryRun       bool     `json:"dryRun"`
-	RemovedNodes []string `json:"removedNodes"`
+	RemovedNodes []string `json:"removedNodes,omitempty"`
 }
 
 // applyOptions are the flags shared by config apply, edit and patch.
@@ -110,7 +110,7 @@ func (g *globals) printApplyResult(res *clusterv1.ApplyConfigResponse) error {
 	if g.structured() {
 		return g.printData(applyResult{
 			Revision: res.GetRevision(), Changed: res.GetChanged(), Diff: res.GetDiff(), DryRun: res.GetDryRun(),
-			RemovedNodes: append([]string{}, res.GetRemovedNodes()...),
+			RemovedNodes: res.GetRemovedNodes(),
 		})
 	}
 	out := g.streams.Out

@@ -78,6 +78,8 @@ type Server struct {
 	mu      sync.Mutex
 	clients map[string]clusterv1connect.ClusterServiceClient
 	configs cfgstore.Cache // the last config read, decoded and rendered
+	// stopCalls cancels the context of every running call (Shutdown).
+	stopCalls context.CancelFunc
 }
 
 // New builds the server; Serve starts it.
@@ -120,7 +122,12 @@ func New(opts Options) *Server {
 	s.mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	s.mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
 
-	s.http = &http.Server{Handler: s.Handler(), TLSConfig: opts.Identity.ServerTLS(), ReadHeaderTimeout: 10 * time.Second}
+	base, stopCalls := context.WithCancel(context.Background())
+	s.stopCalls = stopCalls
+	s.http = &http.Server{
+		Handler: s.Handler(), TLSConfig: opts.Identity.ServerTLS(), ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return base },
+	}
 	return s
 }
 
@@ -153,10 +160,28 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // Shutdown stops accepting calls and waits for running ones until ctx ends.
+//
+// Watches and log follows never finish on their own, and http.Server's
+// Shutdown waits for every call: after shutdownGrace for unary calls to
+// finish, the calls still running are cancelled, so a node with a watcher
+// (every worker watches a control plane's config) stops at once instead of
+// waiting out ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
 	defer s.peers.CloseIdleConnections()
-	return s.http.Shutdown(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.http.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		s.stopCalls()
+		return err
+	case <-time.After(shutdownGrace):
+	}
+	s.stopCalls()
+	return <-done
 }
+
+// shutdownGrace is how long Shutdown lets running calls finish.
+const shutdownGrace = 500 * time.Millisecond
 
 // proxyToNode sends the whole request to another node (any RPC, streams
 // included) and relays its answer.
