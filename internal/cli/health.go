@@ -42,6 +42,18 @@ type observation struct {
 	consensus map[string]nodeResult[*clusterv1.ConsensusStatusResponse]
 }
 
+// configured reports whether the configuration lists the node; every node
+// counts as listed while the configuration is unknown.
+func (o observation) configured(name string) bool {
+	return o.expected == nil || slices.Contains(o.expected, name)
+}
+
+// current reports whether a member still belongs to the cluster: listed in
+// the configuration, or alive (a removed node that has not left yet).
+func (o observation) current(m *clusterv1.Member) bool {
+	return o.configured(m.GetName()) || m.GetGossipState() == clusterv1.GossipState_GOSSIP_STATE_ALIVE
+}
+
 // evaluate runs the health checks on an observation.
 func evaluate(o observation) []check {
 	return []check{checkNodes(o), checkLeader(o), checkRaft(o), checkConfig(o)}
@@ -86,11 +98,17 @@ func checkNodes(o observation) check {
 	var alive []string
 	for _, m := range o.members {
 		known[m.GetName()] = true
-		if m.GetGossipState() == clusterv1.GossipState_GOSSIP_STATE_ALIVE {
-			alive = append(alive, m.GetName())
+		isAlive := m.GetGossipState() == clusterv1.GossipState_GOSSIP_STATE_ALIVE
+		switch {
+		case !o.current(m):
+			continue // removed from the configuration, and gone
+		case !o.configured(m.GetName()):
+			p.add(m.GetName(), "%s is not in the configuration but still a member", m.GetName())
+		case !isAlive:
+			p.add(m.GetName(), "%s is %s", m.GetName(), stateLabel(m.GetGossipState()))
 			continue
 		}
-		p.add(m.GetName(), "%s is %s", m.GetName(), stateLabel(m.GetGossipState()))
+		alive = append(alive, m.GetName())
 	}
 	for _, n := range o.expected {
 		if !known[n] {
@@ -131,7 +149,7 @@ func checkLeader(o observation) check {
 		if m.GetLeader() {
 			flagged = append(flagged, m.GetName())
 		}
-		if m.GetRole() == clusterv1.Role_ROLE_CONTROLPLANE {
+		if m.GetRole() == clusterv1.Role_ROLE_CONTROLPLANE && o.current(m) {
 			cps = append(cps, m.GetName())
 		}
 	}
@@ -279,7 +297,7 @@ func checkRaft(o observation) check {
 func controlPlaneMembers(o observation) []string {
 	var out []string
 	for _, m := range o.members {
-		if m.GetRole() == clusterv1.Role_ROLE_CONTROLPLANE {
+		if m.GetRole() == clusterv1.Role_ROLE_CONTROLPLANE && o.current(m) {
 			out = append(out, m.GetName())
 		}
 	}
@@ -307,7 +325,12 @@ func checkConfig(o observation) check {
 	if len(p.msgs) > 0 {
 		return p.result("config", "")
 	}
+	members := 0
 	for _, m := range o.members {
+		if !o.current(m) {
+			continue // removed from the configuration, and gone
+		}
+		members++
 		if got := m.GetAppliedConfigRevision(); got != o.configRev {
 			p.add(m.GetName(), "%s applied revision %d", m.GetName(), got)
 		}
@@ -316,7 +339,7 @@ func checkConfig(o observation) check {
 		p.msgs = append([]string{fmt.Sprintf("want revision %d", o.configRev)}, p.msgs...)
 	}
 	return p.result("config", fmt.Sprintf("all %d %s applied revision %d",
-		len(o.members), plural(len(o.members), "node", "nodes"), o.configRev))
+		members, plural(members, "node", "nodes"), o.configRev))
 }
 
 func aliveNames(ms []*clusterv1.Member) []string {

@@ -149,6 +149,26 @@ func TestHealthAfterLeaderDied(t *testing.T) {
 	assert.False(t, healthy(checks))
 }
 
+// Nodes removed from the configuration that have left are not the
+// cluster's any more: health ignores them; one still alive is a problem.
+func TestHealthIgnoresRemovedNodesThatLeft(t *testing.T) {
+	o := healthyObservation()
+	o.members = append(o.members,
+		member("cp9", true, clusterv1.GossipState_GOSSIP_STATE_LEFT, 1, false),
+		member("w9", false, clusterv1.GossipState_GOSSIP_STATE_LEFT, 1, false))
+	o.consensus["cp9"] = nodeResult[*clusterv1.ConsensusStatusResponse]{node: "cp9", err: errors.New("connection refused")}
+	checks := evaluate(o)
+	for _, c := range checks {
+		assert.True(t, c.ok, "%s: %s", c.name, c.detail)
+		assert.NotContains(t, c.detail, "9")
+	}
+	o.members[len(o.members)-1] = member("w9", false, alive, 5, false)
+	o.views["w9"] = nodeResult[*clusterv1.MembersResponse]{node: "w9", val: &clusterv1.MembersResponse{Members: o.members}}
+	checks = evaluate(o)
+	assert.False(t, checks[0].ok)
+	assert.Contains(t, checks[0].detail, "w9 is not in the configuration but still a member")
+}
+
 func TestShortErrorKeepsTheLastEndpointsReason(t *testing.T) {
 	err := &endpointsError{errs: []error{errors.New("a: refused"), errors.New("b: no leader")}}
 	assert.Equal(t, "no endpoint answered (b: no leader)", shortError(err))
