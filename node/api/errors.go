@@ -19,6 +19,12 @@ var (
 	// ErrUnknownNode is returned when Cairn-Node names a node that gossip
 	// does not know or that advertises no API address.
 	ErrUnknownNode = errors.New("unknown node")
+	// ErrNodeItself is returned when a call treats the node itself
+	// (NodeLogName) as a supervised service it is not: restarting it.
+	ErrNodeItself = errors.New("cairnd is the node itself, not a supervised service")
+	// ErrNoNodeLog is returned by the log level RPCs on a server built
+	// without Options.NodeLog.
+	ErrNoNodeLog = errors.New("this node does not keep its own log")
 )
 
 // toConnect maps an internal error to a Connect error with the right code

@@ -62,6 +62,10 @@ type Options struct {
 	JoinToken string
 	// Keyring is the node's gossip keyring, managed by the keyring RPCs.
 	Keyring GossipKeyring
+	// NodeLog is the node's own log: served by cairn.service.v1 as the
+	// service NodeLogName, its level by cairn.machine.v1's log level RPCs.
+	// Nil leaves them off.
+	NodeLog NodeLog
 	Logger  *slog.Logger
 }
 
@@ -98,7 +102,7 @@ func New(opts Options) *Server {
 	s.mux.Handle(machinev1connect.NewMachineServiceHandler(&machineService{s: s}, handlerOpts))
 	s.mux.Handle(clusterv1connect.NewClusterServiceHandler(&clusterService{s: s}, handlerOpts))
 	if opts.Services != nil {
-		s.mux.Handle(NewServiceHandler(opts.Services, handlerOpts))
+		s.mux.Handle(NewServiceHandler(opts.Services, opts.NodeLog, handlerOpts))
 		services = append(services, servicev1connect.ServiceServiceName)
 	}
 	s.mux.Handle(securityv1connect.NewSecurityServiceHandler(&securityService{s: s}, handlerOpts))

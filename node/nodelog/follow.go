@@ -6,6 +6,8 @@ import "sync"
 // 0) and, with follow, every later line until cancel is called. Taking the
 // tail and subscribing happen under one lock, so no line is lost or sent
 // twice between them. Without follow the channel is closed after the tail.
+// cancel releases a follow, closes the channel, and may be called more
+// than once.
 //
 // A follower never slows logging: lines wait in a backlog bounded like the
 // ring, and a follower that falls further behind loses the oldest ones; in
