@@ -79,6 +79,8 @@ type fakeNode struct {
 	members   []*clusterv1.Member
 	applied   []*clusterv1.ApplyConfigRequest
 	applyErrs []error // returned by the next ApplyConfig calls, in order
+	// logLevels are the log levels by target node (loglevel_test.go).
+	logLevels map[string]machinev1.LogLevel
 }
 
 func (f *fakeNode) record(h http.Header) string {
