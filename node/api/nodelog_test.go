@@ -177,6 +177,7 @@ func TestLogLevelRPCs(t *testing.T) {
 	assert.NotContains(t, all, "msg=before")
 	assert.Contains(t, all, `level=DEBUG msg=after`)
 	assert.Contains(t, all, `msg="log level changed" component=api from=INFO to=DEBUG`)
+	assert.Contains(t, all, `level=DEBUG msg="log stream opened" component=api name=cairnd`, "at debug a read shows itself")
 }
 
 func TestLogLevelWithoutNodeLogIsUnimplemented(t *testing.T) {

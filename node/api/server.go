@@ -102,7 +102,7 @@ func New(opts Options) *Server {
 	s.mux.Handle(machinev1connect.NewMachineServiceHandler(&machineService{s: s}, handlerOpts))
 	s.mux.Handle(clusterv1connect.NewClusterServiceHandler(&clusterService{s: s}, handlerOpts))
 	if opts.Services != nil {
-		s.mux.Handle(NewServiceHandler(opts.Services, opts.NodeLog, handlerOpts))
+		s.mux.Handle(NewServiceHandler(opts.Services, ServiceHandlerOptions{NodeLog: opts.NodeLog, Logger: s.log}, handlerOpts))
 		services = append(services, servicev1connect.ServiceServiceName)
 	}
 	s.mux.Handle(securityv1connect.NewSecurityServiceHandler(&securityService{s: s}, handlerOpts))

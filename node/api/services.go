@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -19,19 +20,33 @@ import (
 // tail is streamed in pieces rather than built as one large message.
 const maxLogBatch = 500
 
+// ServiceHandlerOptions are what NewServiceHandler serves besides the
+// supervisor.
+type ServiceHandlerOptions struct {
+	// NodeLog, when set, is served as the service NodeLogName.
+	NodeLog NodeLog
+	// Logger receives a debug record per log stream; nil discards them.
+	Logger *slog.Logger
+}
+
 // NewServiceHandler returns the route and handler of
 // cairn.service.v1.ServiceService over s: the node's supervised processes,
-// their logs, and restarts. Services themselves are defined by the node,
-// never through this API. A non-nil nodeLog is served too, as the service
-// NodeLogName. opts are passed to the generated handler (the server's
+// their logs, and restarts, and the node itself with its own log when
+// o.NodeLog is set. Services themselves are defined by the node, never
+// through this API. opts are passed to the generated handler (the server's
 // compression settings, for instance).
-func NewServiceHandler(s *supervisor.Supervisor, nodeLog NodeLog, opts ...connect.HandlerOption) (string, http.Handler) {
-	return servicev1connect.NewServiceServiceHandler(&serviceService{sup: s, nodeLog: nodeLog, started: time.Now()}, opts...)
+func NewServiceHandler(s *supervisor.Supervisor, o ServiceHandlerOptions, opts ...connect.HandlerOption) (string, http.Handler) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return servicev1connect.NewServiceServiceHandler(&serviceService{sup: s, nodeLog: o.NodeLog, log: log, started: time.Now()}, opts...)
 }
 
 type serviceService struct {
 	sup     *supervisor.Supervisor
-	nodeLog NodeLog   // nil: the node itself is not listed
+	nodeLog NodeLog // nil: the node itself is not listed
+	log     *slog.Logger
 	started time.Time // since when the node itself is running
 }
 
@@ -74,6 +89,10 @@ func (s *serviceService) Logs(ctx context.Context, req *connect.Request[servicev
 	if req.Msg.TailLines != nil && req.Msg.GetTailLines() >= 0 {
 		tail = int(req.Msg.GetTailLines())
 	}
+	// Logged before the stream opens, so at debug a read of the node's own
+	// log shows itself: proof that the level took effect.
+	s.log.Debug("log stream opened", "name", req.Msg.GetName(), "follow", req.Msg.GetFollow(), "tail", tail,
+		"caller_roles", callerFrom(ctx).roles)
 	lines, cancel, err := s.lines(req.Msg.GetName(), req.Msg.GetFollow(), tail)
 	if err != nil {
 		return err

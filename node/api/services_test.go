@@ -65,7 +65,7 @@ func serviceClients(t *testing.T, sup *supervisor.Supervisor) map[string]service
 func serviceClientsWith(t *testing.T, sup *supervisor.Supervisor, nodeLog api.NodeLog) map[string]servicev1connect.ServiceServiceClient {
 	t.Helper()
 	mux := http.NewServeMux()
-	mux.Handle(api.NewServiceHandler(sup, nodeLog))
+	mux.Handle(api.NewServiceHandler(sup, api.ServiceHandlerOptions{NodeLog: nodeLog}))
 	h1 := httptest.NewServer(mux)
 	t.Cleanup(h1.Close)
 	h2 := httptest.NewUnstartedServer(mux)
