@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -68,6 +69,33 @@ func TestLocalCluster(t *testing.T) {
 		require.NoError(t, err, out)
 		out, err = c.ctl("get", "nosuchtype", "x")
 		require.Error(t, err, out)
+	})
+
+	t.Run("cairnd logs", func(t *testing.T) {
+		worker := c.byRole("worker")[0]
+		out, err := c.ctl("logs", "cairnd", "-n", worker.Name, "--tail", "5")
+		require.NoError(t, err, out)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		require.NotEmpty(t, lines, out)
+		assert.LessOrEqual(t, len(lines), 5, out)
+		assert.Contains(t, out, "node="+worker.Name, "the lines are the worker's own")
+		out, err = c.ctl("-n", worker.Name, "services")
+		require.NoError(t, err, out)
+		assert.Contains(t, out, "cairnd", "the node itself is listed")
+
+		out, err = c.ctl("-n", worker.Name, "log-level", "debug")
+		require.NoError(t, err, out)
+		assert.Equal(t, []string{worker.Name, "debug", "info"}, strings.Fields(strings.Split(out, "\n")[1]), out)
+		t.Cleanup(func() {
+			if out, err := c.ctl("-n", worker.Name, "log-level", "info"); err != nil {
+				t.Errorf("reset log level: %v\n%s", err, out)
+			}
+		})
+		// At debug the API logs each log stream it opens, before it opens
+		// it, so this very read shows a debug line of the worker's.
+		out, err = c.ctl("logs", "cairnd", "-n", worker.Name, "--tail", "20")
+		require.NoError(t, err, out)
+		assert.Contains(t, out, `level=DEBUG msg="log stream opened" node=`+worker.Name, out)
 	})
 
 	t.Run("ApplyConfig sent to a worker reaches every node", func(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 	"github.com/cairn-project/cairn/node/config"
 	"github.com/cairn-project/cairn/node/controllers"
 	"github.com/cairn-project/cairn/node/formation"
+	"github.com/cairn-project/cairn/node/nodelog"
 	"github.com/cairn-project/cairn/node/runtime"
 	"github.com/cairn-project/cairn/node/supervisor"
 )
@@ -42,6 +43,9 @@ type Options struct {
 	Mode     string
 	Profile  formation.Profile
 	Logger   *slog.Logger
+	// Log, when set, is the log Logger writes to (cairnd's own): the API
+	// serves it as the service "cairnd" and changes its level.
+	Log *nodelog.Log
 	// Ready, when set, is closed once the API is serving.
 	Ready chan<- struct{}
 }
@@ -137,6 +141,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if self.Role == config.RoleControlPlane {
 		apiOpts.CA = &cfg.Secrets.CA
+	}
+	if o.Log != nil { // a nil *nodelog.Log must not become a non-nil api.NodeLog
+		apiOpts.NodeLog = o.Log
 	}
 	srv := api.New(apiOpts)
 	serveErr := make(chan error, 1)

@@ -16,6 +16,7 @@ import (
 	"github.com/cairn-project/cairn/node"
 	"github.com/cairn-project/cairn/node/config"
 	"github.com/cairn-project/cairn/node/formation"
+	"github.com/cairn-project/cairn/node/nodelog"
 )
 
 func main() {
@@ -67,7 +68,7 @@ func run() error {
 	if bootStage {
 		return runBoot(bootFlags{args: args, rest: fs.Args(), config: *cfgPath, stateDir: *stateDir, logLevel: *logLevel, logFormat: *logFormat, timings: *timings})
 	}
-	log, err := newLogger(*logLevel, *logFormat)
+	log, nodeLog, err := newLogger(*logLevel, *logFormat)
 	if err != nil {
 		return err
 	}
@@ -94,7 +95,7 @@ func run() error {
 	log.Info("starting cairnd", "version", version.Version, "mode", m, "name", *name)
 	return node.Run(ctx, node.Options{
 		Config: data, Name: *name, StateDir: *stateDir, Mode: m,
-		Profile: profile, Logger: log,
+		Profile: profile, Logger: log, Log: nodeLog,
 	})
 }
 
@@ -109,19 +110,19 @@ func profileFor(name string) (formation.Profile, error) {
 	return formation.Profile{}, fmt.Errorf("--timings: %q is neither default nor fast", name)
 }
 
-func newLogger(level, format string) (*slog.Logger, error) {
+// newLogger builds cairnd's log: stderr in the chosen format, and the same
+// lines kept in memory for `cairnctl logs cairnd`, at a level the API can
+// change (node/nodelog).
+func newLogger(level, format string) (*slog.Logger, *nodelog.Log, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
+		return nil, nil, fmt.Errorf("--log-level: %w", err)
 	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	nl, err := nodelog.New(nodelog.Options{Out: os.Stderr, Format: format, Level: lv})
+	if err != nil {
+		return nil, nil, fmt.Errorf("--log-format: %w", err)
 	}
-	return nil, fmt.Errorf("--log-format: %q is neither text nor json", format)
+	return slog.New(nl.Handler()), nl, nil
 }
 
 // detectMode: PID 1 in a container runtime is "container", PID 1 otherwise

@@ -87,6 +87,8 @@ type fakeNode struct {
 	gone map[string]bool
 	// resources is served by the real resource service (node/api).
 	resources *runtime.State
+	// logLevels are the log levels by target node (loglevel_test.go).
+	logLevels map[string]machinev1.LogLevel
 }
 
 // goneError is what the fake answers for a node in gone.

@@ -77,6 +77,7 @@ Endpoints, nodes and the current context come from the cairnconfig file:
 		newServicesCommand(g),
 		newServiceCommand(g),
 		newLogsCommand(g),
+		newLogLevelCommand(g),
 		newGossipCommand(g),
 	)
 	root.InitDefaultCompletionCmd() // now, so that its group is walked too

@@ -21,7 +21,9 @@ func newServicesCommand(g *globals) *cobra.Command {
 		Short: "List the services a node supervises",
 		Long: `List the processes the endpoint's node supervises (etcd, kubelet, ...), or
 those of each node named with --nodes: state, health, PID, how often each
-was restarted, and since when it is in its state.
+was restarted, and since when it is in its state. The list includes
+"cairnd", the node itself (running, its own PID), whose log 'cairnctl logs
+cairnd' prints; it cannot be restarted through the API.
 
 States: waiting (for dependencies or a start condition), starting (running,
 health check not passed yet), running, backoff (waiting to restart),
@@ -168,9 +170,17 @@ func newLogsCommand(g *globals) *cobra.Command {
 of recent lines. With --follow, keep printing new lines as the service
 writes them, across its restarts, until interrupted; --timeout then does not
 apply. --tail limits how many buffered lines are printed first (-1: all of
-them; 0: none, only new lines with --follow).`,
+them; 0: none, only new lines with --follow).
+
+NAME "cairnd" is the node's own log (what cairnd writes to stderr, in its
+--log-format; the last 5,000 lines or 2 MiB), like 'talosctl logs machined'.
+'cairnctl log-level debug' makes it verbose. A follower too slow to keep up
+gets a line saying how many lines it lost. An unknown NAME is an error that
+lists the names the node has.`,
 		Example: `  cairnctl logs etcd
-  cairnctl -n worker1 logs kubelet -f --tail 20`,
+  cairnctl -n worker1 logs kubelet -f --tail 20
+  cairnctl -n worker1 logs cairnd --tail 50
+  cairnctl -n worker1 log-level debug && cairnctl -n worker1 logs cairnd -f --tail 0`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, t, err := g.client()

@@ -56,6 +56,8 @@ var rpcLevels = map[string]level{
 	securityv1connect.SecurityServiceUseGossipKeyProcedure:           levelAdmin,
 	securityv1connect.SecurityServiceRemoveGossipKeyProcedure:        levelAdmin,
 	machinev1connect.MachineServiceVersionProcedure:                  levelReader,
+	machinev1connect.MachineServiceGetLogLevelProcedure:              levelReader,
+	machinev1connect.MachineServiceSetLogLevelProcedure:              levelOperator,
 	clusterv1connect.ClusterServiceGetConfigProcedure:                levelReader, // secrets: admin, checked in the handler
 	clusterv1connect.ClusterServiceWatchConfigProcedure:              levelReader, // likewise
 	clusterv1connect.ClusterServiceMembersProcedure:                  levelReader,

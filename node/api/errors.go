@@ -22,6 +22,12 @@ var (
 	// ErrUnknownType is returned by the resource service when a type name
 	// matches no type, alias or resource the node has.
 	ErrUnknownType = errors.New("unknown resource type")
+	// ErrNodeItself is returned when a call treats the node itself
+	// (NodeLogName) as a supervised service it is not: restarting it.
+	ErrNodeItself = errors.New("cairnd is the node itself, not a supervised service")
+	// ErrNoNodeLog is returned by the log level RPCs on a server built
+	// without Options.NodeLog.
+	ErrNoNodeLog = errors.New("this node does not keep its own log")
 )
 
 // toConnect maps an internal error to a Connect error with the right code

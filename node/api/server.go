@@ -64,7 +64,11 @@ type Options struct {
 	// LeaderHold is how long a call that needs the leader waits for one to
 	// be found before failing (default 5s; see forward).
 	LeaderHold time.Duration
-	Logger     *slog.Logger
+	// NodeLog is the node's own log: served by cairn.service.v1 as the
+	// service NodeLogName, its level by cairn.machine.v1's log level RPCs.
+	// Nil leaves them off.
+	NodeLog NodeLog
+	Logger  *slog.Logger
 }
 
 // Server is one node's API.
@@ -108,7 +112,7 @@ func New(opts Options) *Server {
 	s.mux.Handle(machinev1connect.NewMachineServiceHandler(&machineService{s: s}, handlerOpts))
 	s.mux.Handle(clusterv1connect.NewClusterServiceHandler(&clusterService{s: s}, handlerOpts))
 	if opts.Services != nil {
-		s.mux.Handle(NewServiceHandler(opts.Services, handlerOpts))
+		s.mux.Handle(NewServiceHandler(opts.Services, ServiceHandlerOptions{NodeLog: opts.NodeLog, Logger: s.log}, handlerOpts))
 		services = append(services, servicev1connect.ServiceServiceName)
 	}
 	s.mux.Handle(securityv1connect.NewSecurityServiceHandler(&securityService{s: s}, handlerOpts))

@@ -3,7 +3,10 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -17,23 +20,45 @@ import (
 // tail is streamed in pieces rather than built as one large message.
 const maxLogBatch = 500
 
-// NewServiceHandler returns the route and handler of
-// cairn.service.v1.ServiceService over s: the node's supervised processes,
-// their logs, and restarts. Services themselves are defined by the node,
-// never through this API. opts are passed to the generated handler (the
-// server's compression settings, for instance).
-func NewServiceHandler(s *supervisor.Supervisor, opts ...connect.HandlerOption) (string, http.Handler) {
-	return servicev1connect.NewServiceServiceHandler(&serviceService{sup: s}, opts...)
+// ServiceHandlerOptions are what NewServiceHandler serves besides the
+// supervisor.
+type ServiceHandlerOptions struct {
+	// NodeLog, when set, is served as the service NodeLogName.
+	NodeLog NodeLog
+	// Logger receives a debug record per log stream; nil discards them.
+	Logger *slog.Logger
 }
 
-type serviceService struct{ sup *supervisor.Supervisor }
+// NewServiceHandler returns the route and handler of
+// cairn.service.v1.ServiceService over s: the node's supervised processes,
+// their logs, and restarts, and the node itself with its own log when
+// o.NodeLog is set. Services themselves are defined by the node, never
+// through this API. opts are passed to the generated handler (the server's
+// compression settings, for instance).
+func NewServiceHandler(s *supervisor.Supervisor, o ServiceHandlerOptions, opts ...connect.HandlerOption) (string, http.Handler) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return servicev1connect.NewServiceServiceHandler(&serviceService{sup: s, nodeLog: o.NodeLog, log: log, started: time.Now()}, opts...)
+}
+
+type serviceService struct {
+	sup     *supervisor.Supervisor
+	nodeLog NodeLog // nil: the node itself is not listed
+	log     *slog.Logger
+	started time.Time // since when the node itself is running
+}
 
 // List implements cairn.service.v1.ServiceService.
 func (s *serviceService) List(context.Context, *connect.Request[servicev1.ListRequest]) (*connect.Response[servicev1.ListResponse], error) {
 	list := s.sup.List()
-	out := &servicev1.ListResponse{Services: make([]*servicev1.Service, 0, len(list))}
+	out := &servicev1.ListResponse{Services: make([]*servicev1.Service, 0, len(list)+1)}
 	for _, st := range list {
 		out.Services = append(out.Services, serviceToProto(st))
+	}
+	if s.nodeLog != nil {
+		out.Services = withNodeService(out.Services, s.started)
 	}
 	return connect.NewResponse(out), nil
 }
@@ -42,6 +67,9 @@ func (s *serviceService) List(context.Context, *connect.Request[servicev1.ListRe
 func (s *serviceService) Restart(_ context.Context, req *connect.Request[servicev1.RestartRequest]) (*connect.Response[servicev1.RestartResponse], error) {
 	if req.Msg.GetName() == "" {
 		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("name is required"))
+	}
+	if req.Msg.GetName() == NodeLogName && s.nodeLog != nil {
+		return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("restart %s: %w", NodeLogName, ErrNodeItself))
 	}
 	if err := s.sup.Restart(req.Msg.GetName()); err != nil {
 		return nil, serviceError(err)
@@ -61,9 +89,13 @@ func (s *serviceService) Logs(ctx context.Context, req *connect.Request[servicev
 	if req.Msg.TailLines != nil && req.Msg.GetTailLines() >= 0 {
 		tail = int(req.Msg.GetTailLines())
 	}
-	lines, cancel, err := s.sup.Logs(req.Msg.GetName(), req.Msg.GetFollow(), tail)
+	// Logged before the stream opens, so at debug a read of the node's own
+	// log shows itself: proof that the level took effect.
+	s.log.Debug("log stream opened", "name", req.Msg.GetName(), "follow", req.Msg.GetFollow(), "tail", tail,
+		"caller_roles", callerFrom(ctx).roles)
+	lines, cancel, err := s.lines(req.Msg.GetName(), req.Msg.GetFollow(), tail)
 	if err != nil {
-		return serviceError(err)
+		return err
 	}
 	defer cancel()
 	if req.Msg.GetFollow() {
@@ -82,6 +114,23 @@ func (s *serviceService) Logs(ctx context.Context, req *connect.Request[servicev
 			return serviceError(ctx.Err())
 		}
 	}
+}
+
+// lines opens the named log: the node's own for NodeLogName, else a
+// service's. Not finding it names the logs there are.
+func (s *serviceService) lines(name string, follow bool, tail int) (<-chan string, func(), error) {
+	if name == NodeLogName && s.nodeLog != nil {
+		lines, cancel := s.nodeLog.Lines(tail, follow)
+		return lines, cancel, nil
+	}
+	lines, cancel, err := s.sup.Logs(name, follow, tail)
+	if errors.Is(err, supervisor.ErrNotFound) {
+		return nil, nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("%w (logs on this node: %s)", err, s.logNames()))
+	}
+	if err != nil {
+		return nil, nil, serviceError(err)
+	}
+	return lines, cancel, nil
 }
 
 // nextBatch waits for one line, then takes whatever else is ready, up to

@@ -58,8 +58,14 @@ func runSupervisor(t *testing.T, specs ...supervisor.Spec) *supervisor.Superviso
 // client per wire: Connect over HTTP/1.1 and gRPC over h2c.
 func serviceClients(t *testing.T, sup *supervisor.Supervisor) map[string]servicev1connect.ServiceServiceClient {
 	t.Helper()
+	return serviceClientsWith(t, sup, nil)
+}
+
+// serviceClientsWith is serviceClients serving nodeLog as well.
+func serviceClientsWith(t *testing.T, sup *supervisor.Supervisor, nodeLog api.NodeLog) map[string]servicev1connect.ServiceServiceClient {
+	t.Helper()
 	mux := http.NewServeMux()
-	mux.Handle(api.NewServiceHandler(sup))
+	mux.Handle(api.NewServiceHandler(sup, api.ServiceHandlerOptions{NodeLog: nodeLog}))
 	h1 := httptest.NewServer(mux)
 	t.Cleanup(h1.Close)
 	h2 := httptest.NewUnstartedServer(mux)

@@ -25,6 +25,69 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// LogLevel is the least severe level a log records; records below it are
+// dropped.
+type LogLevel int32
+
+const (
+	// LOG_LEVEL_UNSPECIFIED is invalid in requests and never sent.
+	LogLevel_LOG_LEVEL_UNSPECIFIED LogLevel = 0
+	// LOG_LEVEL_DEBUG records everything, including the chatty lines of Raft
+	// and memberlist.
+	LogLevel_LOG_LEVEL_DEBUG LogLevel = 1
+	// LOG_LEVEL_INFO records what the node does (cairnd's default).
+	LogLevel_LOG_LEVEL_INFO LogLevel = 2
+	// LOG_LEVEL_WARN records only what may need attention.
+	LogLevel_LOG_LEVEL_WARN LogLevel = 3
+	// LOG_LEVEL_ERROR records only failures.
+	LogLevel_LOG_LEVEL_ERROR LogLevel = 4
+)
+
+// Enum value maps for LogLevel.
+var (
+	LogLevel_name = map[int32]string{
+		0: "LOG_LEVEL_UNSPECIFIED",
+		1: "LOG_LEVEL_DEBUG",
+		2: "LOG_LEVEL_INFO",
+		3: "LOG_LEVEL_WARN",
+		4: "LOG_LEVEL_ERROR",
+	}
+	LogLevel_value = map[string]int32{
+		"LOG_LEVEL_UNSPECIFIED": 0,
+		"LOG_LEVEL_DEBUG":       1,
+		"LOG_LEVEL_INFO":        2,
+		"LOG_LEVEL_WARN":        3,
+		"LOG_LEVEL_ERROR":       4,
+	}
+)
+
+func (x LogLevel) Enum() *LogLevel {
+	p := new(LogLevel)
+	*p = x
+	return p
+}
+
+func (x LogLevel) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LogLevel) Descriptor() protoreflect.EnumDescriptor {
+	return file_cairn_machine_v1_machine_proto_enumTypes[0].Descriptor()
+}
+
+func (LogLevel) Type() protoreflect.EnumType {
+	return &file_cairn_machine_v1_machine_proto_enumTypes[0]
+}
+
+func (x LogLevel) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LogLevel.Descriptor instead.
+func (LogLevel) EnumDescriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{0}
+}
+
 // VersionRequest takes no arguments.
 type VersionRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -156,6 +219,210 @@ func (x *VersionResponse) GetGitCommit() string {
 	return ""
 }
 
+// GetLogLevelRequest takes no arguments.
+type GetLogLevelRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLogLevelRequest) Reset() {
+	*x = GetLogLevelRequest{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLogLevelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLogLevelRequest) ProtoMessage() {}
+
+func (x *GetLogLevelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLogLevelRequest.ProtoReflect.Descriptor instead.
+func (*GetLogLevelRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{2}
+}
+
+// GetLogLevelResponse is the node's current log level.
+type GetLogLevelResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// node_name is the name of the node that answered.
+	NodeName string `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	// level is the current level. A level between two named ones (cairnd
+	// --log-level accepts slog's "info+2") is reported as the named level
+	// below it.
+	Level         LogLevel `protobuf:"varint,2,opt,name=level,proto3,enum=cairn.machine.v1.LogLevel" json:"level,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLogLevelResponse) Reset() {
+	*x = GetLogLevelResponse{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLogLevelResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLogLevelResponse) ProtoMessage() {}
+
+func (x *GetLogLevelResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLogLevelResponse.ProtoReflect.Descriptor instead.
+func (*GetLogLevelResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetLogLevelResponse) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+func (x *GetLogLevelResponse) GetLevel() LogLevel {
+	if x != nil {
+		return x.Level
+	}
+	return LogLevel_LOG_LEVEL_UNSPECIFIED
+}
+
+// SetLogLevelRequest names the new level.
+type SetLogLevelRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// level is the new level; it must be specified.
+	Level         LogLevel `protobuf:"varint,1,opt,name=level,proto3,enum=cairn.machine.v1.LogLevel" json:"level,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetLogLevelRequest) Reset() {
+	*x = SetLogLevelRequest{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetLogLevelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetLogLevelRequest) ProtoMessage() {}
+
+func (x *SetLogLevelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetLogLevelRequest.ProtoReflect.Descriptor instead.
+func (*SetLogLevelRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SetLogLevelRequest) GetLevel() LogLevel {
+	if x != nil {
+		return x.Level
+	}
+	return LogLevel_LOG_LEVEL_UNSPECIFIED
+}
+
+// SetLogLevelResponse is returned once the new level is in effect.
+type SetLogLevelResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// node_name is the name of the node that answered.
+	NodeName string `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	// level is the level now in effect.
+	Level LogLevel `protobuf:"varint,2,opt,name=level,proto3,enum=cairn.machine.v1.LogLevel" json:"level,omitempty"`
+	// previous_level is the level it replaced.
+	PreviousLevel LogLevel `protobuf:"varint,3,opt,name=previous_level,json=previousLevel,proto3,enum=cairn.machine.v1.LogLevel" json:"previous_level,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetLogLevelResponse) Reset() {
+	*x = SetLogLevelResponse{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetLogLevelResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetLogLevelResponse) ProtoMessage() {}
+
+func (x *SetLogLevelResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetLogLevelResponse.ProtoReflect.Descriptor instead.
+func (*SetLogLevelResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SetLogLevelResponse) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+func (x *SetLogLevelResponse) GetLevel() LogLevel {
+	if x != nil {
+		return x.Level
+	}
+	return LogLevel_LOG_LEVEL_UNSPECIFIED
+}
+
+func (x *SetLogLevelResponse) GetPreviousLevel() LogLevel {
+	if x != nil {
+		return x.PreviousLevel
+	}
+	return LogLevel_LOG_LEVEL_UNSPECIFIED
+}
+
 var File_cairn_machine_v1_machine_proto protoreflect.FileDescriptor
 
 const file_cairn_machine_v1_machine_proto_rawDesc = "" +
@@ -170,9 +437,27 @@ const file_cairn_machine_v1_machine_proto_rawDesc = "" +
 	"\n" +
 	"go_version\x18\x05 \x01(\tR\tgoVersion\x12\x1d\n" +
 	"\n" +
-	"git_commit\x18\x06 \x01(\tR\tgitCommit2e\n" +
+	"git_commit\x18\x06 \x01(\tR\tgitCommit\"\x14\n" +
+	"\x12GetLogLevelRequest\"d\n" +
+	"\x13GetLogLevelResponse\x12\x1b\n" +
+	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x120\n" +
+	"\x05level\x18\x02 \x01(\x0e2\x1a.cairn.machine.v1.LogLevelR\x05level\"F\n" +
+	"\x12SetLogLevelRequest\x120\n" +
+	"\x05level\x18\x01 \x01(\x0e2\x1a.cairn.machine.v1.LogLevelR\x05level\"\xa7\x01\n" +
+	"\x13SetLogLevelResponse\x12\x1b\n" +
+	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x120\n" +
+	"\x05level\x18\x02 \x01(\x0e2\x1a.cairn.machine.v1.LogLevelR\x05level\x12A\n" +
+	"\x0eprevious_level\x18\x03 \x01(\x0e2\x1a.cairn.machine.v1.LogLevelR\rpreviousLevel*w\n" +
+	"\bLogLevel\x12\x19\n" +
+	"\x15LOG_LEVEL_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fLOG_LEVEL_DEBUG\x10\x01\x12\x12\n" +
+	"\x0eLOG_LEVEL_INFO\x10\x02\x12\x12\n" +
+	"\x0eLOG_LEVEL_WARN\x10\x03\x12\x13\n" +
+	"\x0fLOG_LEVEL_ERROR\x10\x042\xa7\x02\n" +
 	"\x0eMachineService\x12S\n" +
-	"\aVersion\x12 .cairn.machine.v1.VersionRequest\x1a!.cairn.machine.v1.VersionResponse\"\x03\x90\x02\x01B\xcb\x01\n" +
+	"\aVersion\x12 .cairn.machine.v1.VersionRequest\x1a!.cairn.machine.v1.VersionResponse\"\x03\x90\x02\x01\x12_\n" +
+	"\vGetLogLevel\x12$.cairn.machine.v1.GetLogLevelRequest\x1a%.cairn.machine.v1.GetLogLevelResponse\"\x03\x90\x02\x01\x12_\n" +
+	"\vSetLogLevel\x12$.cairn.machine.v1.SetLogLevelRequest\x1a%.cairn.machine.v1.SetLogLevelResponse\"\x03\x90\x02\x02B\xcb\x01\n" +
 	"\x14com.cairn.machine.v1B\fMachineProtoP\x01ZCgithub.com/cairn-project/cairn/proto/gen/cairn/machine/v1;machinev1\xa2\x02\x03CMX\xaa\x02\x10Cairn.Machine.V1\xca\x02\x10Cairn\\Machine\\V1\xe2\x02\x1cCairn\\Machine\\V1\\GPBMetadata\xea\x02\x12Cairn::Machine::V1b\x06proto3"
 
 var (
@@ -187,19 +472,33 @@ func file_cairn_machine_v1_machine_proto_rawDescGZIP() []byte {
 	return file_cairn_machine_v1_machine_proto_rawDescData
 }
 
-var file_cairn_machine_v1_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_cairn_machine_v1_machine_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_cairn_machine_v1_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_cairn_machine_v1_machine_proto_goTypes = []any{
-	(*VersionRequest)(nil),  // 0: cairn.machine.v1.VersionRequest
-	(*VersionResponse)(nil), // 1: cairn.machine.v1.VersionResponse
+	(LogLevel)(0),               // 0: cairn.machine.v1.LogLevel
+	(*VersionRequest)(nil),      // 1: cairn.machine.v1.VersionRequest
+	(*VersionResponse)(nil),     // 2: cairn.machine.v1.VersionResponse
+	(*GetLogLevelRequest)(nil),  // 3: cairn.machine.v1.GetLogLevelRequest
+	(*GetLogLevelResponse)(nil), // 4: cairn.machine.v1.GetLogLevelResponse
+	(*SetLogLevelRequest)(nil),  // 5: cairn.machine.v1.SetLogLevelRequest
+	(*SetLogLevelResponse)(nil), // 6: cairn.machine.v1.SetLogLevelResponse
 }
 var file_cairn_machine_v1_machine_proto_depIdxs = []int32{
-	0, // 0: cairn.machine.v1.MachineService.Version:input_type -> cairn.machine.v1.VersionRequest
-	1, // 1: cairn.machine.v1.MachineService.Version:output_type -> cairn.machine.v1.VersionResponse
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	0, // 0: cairn.machine.v1.GetLogLevelResponse.level:type_name -> cairn.machine.v1.LogLevel
+	0, // 1: cairn.machine.v1.SetLogLevelRequest.level:type_name -> cairn.machine.v1.LogLevel
+	0, // 2: cairn.machine.v1.SetLogLevelResponse.level:type_name -> cairn.machine.v1.LogLevel
+	0, // 3: cairn.machine.v1.SetLogLevelResponse.previous_level:type_name -> cairn.machine.v1.LogLevel
+	1, // 4: cairn.machine.v1.MachineService.Version:input_type -> cairn.machine.v1.VersionRequest
+	3, // 5: cairn.machine.v1.MachineService.GetLogLevel:input_type -> cairn.machine.v1.GetLogLevelRequest
+	5, // 6: cairn.machine.v1.MachineService.SetLogLevel:input_type -> cairn.machine.v1.SetLogLevelRequest
+	2, // 7: cairn.machine.v1.MachineService.Version:output_type -> cairn.machine.v1.VersionResponse
+	4, // 8: cairn.machine.v1.MachineService.GetLogLevel:output_type -> cairn.machine.v1.GetLogLevelResponse
+	6, // 9: cairn.machine.v1.MachineService.SetLogLevel:output_type -> cairn.machine.v1.SetLogLevelResponse
+	7, // [7:10] is the sub-list for method output_type
+	4, // [4:7] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_cairn_machine_v1_machine_proto_init() }
@@ -212,13 +511,14 @@ func file_cairn_machine_v1_machine_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_machine_v1_machine_proto_rawDesc), len(file_cairn_machine_v1_machine_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   2,
+			NumEnums:      1,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_cairn_machine_v1_machine_proto_goTypes,
 		DependencyIndexes: file_cairn_machine_v1_machine_proto_depIdxs,
+		EnumInfos:         file_cairn_machine_v1_machine_proto_enumTypes,
 		MessageInfos:      file_cairn_machine_v1_machine_proto_msgTypes,
 	}.Build()
 	File_cairn_machine_v1_machine_proto = out.File

@@ -38,6 +38,12 @@ const (
 const (
 	// MachineServiceVersionProcedure is the fully-qualified name of the MachineService's Version RPC.
 	MachineServiceVersionProcedure = "/cairn.machine.v1.MachineService/Version"
+	// MachineServiceGetLogLevelProcedure is the fully-qualified name of the MachineService's
+	// GetLogLevel RPC.
+	MachineServiceGetLogLevelProcedure = "/cairn.machine.v1.MachineService/GetLogLevel"
+	// MachineServiceSetLogLevelProcedure is the fully-qualified name of the MachineService's
+	// SetLogLevel RPC.
+	MachineServiceSetLogLevelProcedure = "/cairn.machine.v1.MachineService/SetLogLevel"
 )
 
 // MachineServiceClient is a client for the cairn.machine.v1.MachineService service.
@@ -46,6 +52,16 @@ type MachineServiceClient interface {
 	// needs no cluster state, so it answers even before Raft or gossip are up,
 	// which makes it the liveness probe of choice for tools.
 	Version(context.Context, *connect.Request[v1.VersionRequest]) (*connect.Response[v1.VersionResponse], error)
+	// GetLogLevel reports the level of the node's own log: cairnd's, which
+	// cairn.service.v1.ServiceService.Logs serves under the name "cairnd". It
+	// fails with code unimplemented on a node that does not keep its log.
+	GetLogLevel(context.Context, *connect.Request[v1.GetLogLevelRequest]) (*connect.Response[v1.GetLogLevelResponse], error)
+	// SetLogLevel changes the level of the node's own log, for every
+	// component and for stderr too, at once. The change lasts until cairnd
+	// restarts, which starts at its --log-level flag again. It fails with code
+	// invalid_argument when level is unspecified, and unimplemented on a node
+	// that does not keep its log.
+	SetLogLevel(context.Context, *connect.Request[v1.SetLogLevelRequest]) (*connect.Response[v1.SetLogLevelResponse], error)
 }
 
 // NewMachineServiceClient constructs a client for the cairn.machine.v1.MachineService service. By
@@ -66,17 +82,43 @@ func NewMachineServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		getLogLevel: connect.NewClient[v1.GetLogLevelRequest, v1.GetLogLevelResponse](
+			httpClient,
+			baseURL+MachineServiceGetLogLevelProcedure,
+			connect.WithSchema(machineServiceMethods.ByName("GetLogLevel")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		setLogLevel: connect.NewClient[v1.SetLogLevelRequest, v1.SetLogLevelResponse](
+			httpClient,
+			baseURL+MachineServiceSetLogLevelProcedure,
+			connect.WithSchema(machineServiceMethods.ByName("SetLogLevel")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // machineServiceClient implements MachineServiceClient.
 type machineServiceClient struct {
-	version *connect.Client[v1.VersionRequest, v1.VersionResponse]
+	version     *connect.Client[v1.VersionRequest, v1.VersionResponse]
+	getLogLevel *connect.Client[v1.GetLogLevelRequest, v1.GetLogLevelResponse]
+	setLogLevel *connect.Client[v1.SetLogLevelRequest, v1.SetLogLevelResponse]
 }
 
 // Version calls cairn.machine.v1.MachineService.Version.
 func (c *machineServiceClient) Version(ctx context.Context, req *connect.Request[v1.VersionRequest]) (*connect.Response[v1.VersionResponse], error) {
 	return c.version.CallUnary(ctx, req)
+}
+
+// GetLogLevel calls cairn.machine.v1.MachineService.GetLogLevel.
+func (c *machineServiceClient) GetLogLevel(ctx context.Context, req *connect.Request[v1.GetLogLevelRequest]) (*connect.Response[v1.GetLogLevelResponse], error) {
+	return c.getLogLevel.CallUnary(ctx, req)
+}
+
+// SetLogLevel calls cairn.machine.v1.MachineService.SetLogLevel.
+func (c *machineServiceClient) SetLogLevel(ctx context.Context, req *connect.Request[v1.SetLogLevelRequest]) (*connect.Response[v1.SetLogLevelResponse], error) {
+	return c.setLogLevel.CallUnary(ctx, req)
 }
 
 // MachineServiceHandler is an implementation of the cairn.machine.v1.MachineService service.
@@ -85,6 +127,16 @@ type MachineServiceHandler interface {
 	// needs no cluster state, so it answers even before Raft or gossip are up,
 	// which makes it the liveness probe of choice for tools.
 	Version(context.Context, *connect.Request[v1.VersionRequest]) (*connect.Response[v1.VersionResponse], error)
+	// GetLogLevel reports the level of the node's own log: cairnd's, which
+	// cairn.service.v1.ServiceService.Logs serves under the name "cairnd". It
+	// fails with code unimplemented on a node that does not keep its log.
+	GetLogLevel(context.Context, *connect.Request[v1.GetLogLevelRequest]) (*connect.Response[v1.GetLogLevelResponse], error)
+	// SetLogLevel changes the level of the node's own log, for every
+	// component and for stderr too, at once. The change lasts until cairnd
+	// restarts, which starts at its --log-level flag again. It fails with code
+	// invalid_argument when level is unspecified, and unimplemented on a node
+	// that does not keep its log.
+	SetLogLevel(context.Context, *connect.Request[v1.SetLogLevelRequest]) (*connect.Response[v1.SetLogLevelResponse], error)
 }
 
 // NewMachineServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -101,10 +153,28 @@ func NewMachineServiceHandler(svc MachineServiceHandler, opts ...connect.Handler
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	machineServiceGetLogLevelHandler := connect.NewUnaryHandler(
+		MachineServiceGetLogLevelProcedure,
+		svc.GetLogLevel,
+		connect.WithSchema(machineServiceMethods.ByName("GetLogLevel")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	machineServiceSetLogLevelHandler := connect.NewUnaryHandler(
+		MachineServiceSetLogLevelProcedure,
+		svc.SetLogLevel,
+		connect.WithSchema(machineServiceMethods.ByName("SetLogLevel")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/cairn.machine.v1.MachineService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case MachineServiceVersionProcedure:
 			machineServiceVersionHandler.ServeHTTP(w, r)
+		case MachineServiceGetLogLevelProcedure:
+			machineServiceGetLogLevelHandler.ServeHTTP(w, r)
+		case MachineServiceSetLogLevelProcedure:
+			machineServiceSetLogLevelHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -116,4 +186,12 @@ type UnimplementedMachineServiceHandler struct{}
 
 func (UnimplementedMachineServiceHandler) Version(context.Context, *connect.Request[v1.VersionRequest]) (*connect.Response[v1.VersionResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.machine.v1.MachineService.Version is not implemented"))
+}
+
+func (UnimplementedMachineServiceHandler) GetLogLevel(context.Context, *connect.Request[v1.GetLogLevelRequest]) (*connect.Response[v1.GetLogLevelResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.machine.v1.MachineService.GetLogLevel is not implemented"))
+}
+
+func (UnimplementedMachineServiceHandler) SetLogLevel(context.Context, *connect.Request[v1.SetLogLevelRequest]) (*connect.Response[v1.SetLogLevelResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.machine.v1.MachineService.SetLogLevel is not implemented"))
 }

@@ -45,18 +45,24 @@ const (
 
 // ServiceServiceClient is a client for the cairn.service.v1.ServiceService service.
 type ServiceServiceClient interface {
-	// List returns every service of the node, ordered by name.
+	// List returns every service of the node, ordered by name. It includes
+	// "cairnd", the node itself, as a service in state running whose logs
+	// Logs serves; it cannot be restarted.
 	List(context.Context, *connect.Request[v1.ListRequest]) (*connect.Response[v1.ListResponse], error)
 	// Restart stops a service (SIGTERM, then SIGKILL after its stop timeout)
 	// and starts it again at once, whatever its restart policy and backoff.
 	// It returns when the old process has exited. It fails with code
-	// not_found if the node has no such service, and with unavailable while
-	// the node is not supervising (starting up or shutting down).
+	// not_found if the node has no such service, with unavailable while
+	// the node is not supervising (starting up or shutting down), and with
+	// failed_precondition for "cairnd", the node itself.
 	Restart(context.Context, *connect.Request[v1.RestartRequest]) (*connect.Response[v1.RestartResponse], error)
 	// Logs streams a service's combined stdout and stderr: first the last
 	// buffered lines, then, with follow, every new line (across restarts of
 	// the service) until the client cancels. It fails with code not_found if
-	// the node has no such service.
+	// the node has no such service. The name "cairnd" is the node's own log
+	// (the lines cairnd writes to stderr, in its --log-format), kept in memory
+	// up to its last 5,000 lines or 2 MiB; a follower too slow to keep up
+	// loses the oldest lines and gets one line saying how many in their place.
 	Logs(context.Context, *connect.Request[v1.LogsRequest]) (*connect.ServerStreamForClient[v1.LogsResponse], error)
 }
 
@@ -117,18 +123,24 @@ func (c *serviceServiceClient) Logs(ctx context.Context, req *connect.Request[v1
 
 // ServiceServiceHandler is an implementation of the cairn.service.v1.ServiceService service.
 type ServiceServiceHandler interface {
-	// List returns every service of the node, ordered by name.
+	// List returns every service of the node, ordered by name. It includes
+	// "cairnd", the node itself, as a service in state running whose logs
+	// Logs serves; it cannot be restarted.
 	List(context.Context, *connect.Request[v1.ListRequest]) (*connect.Response[v1.ListResponse], error)
 	// Restart stops a service (SIGTERM, then SIGKILL after its stop timeout)
 	// and starts it again at once, whatever its restart policy and backoff.
 	// It returns when the old process has exited. It fails with code
-	// not_found if the node has no such service, and with unavailable while
-	// the node is not supervising (starting up or shutting down).
+	// not_found if the node has no such service, with unavailable while
+	// the node is not supervising (starting up or shutting down), and with
+	// failed_precondition for "cairnd", the node itself.
 	Restart(context.Context, *connect.Request[v1.RestartRequest]) (*connect.Response[v1.RestartResponse], error)
 	// Logs streams a service's combined stdout and stderr: first the last
 	// buffered lines, then, with follow, every new line (across restarts of
 	// the service) until the client cancels. It fails with code not_found if
-	// the node has no such service.
+	// the node has no such service. The name "cairnd" is the node's own log
+	// (the lines cairnd writes to stderr, in its --log-format), kept in memory
+	// up to its last 5,000 lines or 2 MiB; a follower too slow to keep up
+	// loses the oldest lines and gets one line saying how many in their place.
 	Logs(context.Context, *connect.Request[v1.LogsRequest], *connect.ServerStream[v1.LogsResponse]) error
 }
 

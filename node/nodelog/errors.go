@@ -1,0 +1,7 @@
+package nodelog
+
+import "errors"
+
+// ErrFormat is returned by New when Options.Format is neither "text" nor
+// "json".
+var ErrFormat = errors.New("unknown log format")
