@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -97,15 +98,18 @@ func TestIdenticalRetryGetsTheOriginalRevision(t *testing.T) {
 func TestWorkersReachTheNewLeader(t *testing.T) {
 	c := createCluster(t, "failover", 3, 2)
 	workers := c.byRole("worker")
+	// callAll makes one call of each kind through every worker, once a new
+	// leader is known: no retry, so a worker that sends it to the old
+	// leader fails (refused, or hanging past the deadline while that one is
+	// paused). The deadline only bounds such a hang; the forward itself may
+	// wait for the new leader to be ready.
 	callAll := func(t *testing.T, what string) {
 		t.Helper()
 		for _, w := range workers {
-			require.EventuallyWithT(t, func(ct *assert.CollectT) {
-				_, err := c.client(w.APIAddress).GetConfig(ctxT(t, 3*time.Second), connect.NewRequest(&clusterv1.GetConfigRequest{}))
-				assert.NoError(ct, err, "linearizable GetConfig through %s %s", w.Name, what)
-				_, err = c.client(w.APIAddress).ConsensusStatus(ctxT(t, 3*time.Second), connect.NewRequest(&clusterv1.ConsensusStatusRequest{}))
-				assert.NoError(ct, err, "ConsensusStatus through %s %s", w.Name, what)
-			}, 10*time.Second, 20*time.Millisecond)
+			_, err := c.client(w.APIAddress).GetConfig(ctxT(t, 10*time.Second), connect.NewRequest(&clusterv1.GetConfigRequest{}))
+			require.NoError(t, err, "linearizable GetConfig through %s %s", w.Name, what)
+			_, err = c.client(w.APIAddress).ConsensusStatus(ctxT(t, 10*time.Second), connect.NewRequest(&clusterv1.ConsensusStatusRequest{}))
+			require.NoError(t, err, "ConsensusStatus through %s %s", w.Name, what)
 		}
 	}
 	apply := func(t *testing.T, version string) {
@@ -122,7 +126,7 @@ func TestWorkersReachTheNewLeader(t *testing.T) {
 	t.Run("leader paused", func(t *testing.T) {
 		old := c.leader(t)
 		pid := c.node(old).PID
-		require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
+		c.signal(t, old, syscall.SIGSTOP)
 		resumed := false
 		resume := func() {
 			if !resumed {
@@ -139,17 +143,18 @@ func TestWorkersReachTheNewLeader(t *testing.T) {
 
 	t.Run("leader killed", func(t *testing.T) {
 		old := c.leader(t)
-		require.NoError(t, syscall.Kill(c.node(old).PID, syscall.SIGKILL))
+		c.signal(t, old, syscall.SIGKILL)
 		c.awaitLeaderOtherThan(t, old)
 		callAll(t, "after the leader was killed")
 		apply(t, "1.37.6")
 	})
 
 	t.Run("every control plane killed", func(t *testing.T) {
-		c.refresh()
+		c.awaitRunning(t)
 		for _, cp := range c.byRole("controlplane") {
-			require.NoError(t, syscall.Kill(cp.PID, syscall.SIGKILL))
+			c.signal(t, cp.Name, syscall.SIGKILL)
 		}
+		c.awaitLeaderOtherThan(t, "")
 		callAll(t, "after every control plane was killed and restarted by its boot stage")
 		apply(t, "1.37.7")
 	})
@@ -231,8 +236,15 @@ func TestWipedControlPlaneRejoinsAsNewServer(t *testing.T) {
 	require.NotEmpty(t, oldID)
 	out, err := c.ctl("cluster", "stop", victim, "--name", c.name)
 	require.NoError(t, err, out)
-	require.NoError(t, os.RemoveAll(c.node(victim).StateDir))
-	require.NoError(t, os.MkdirAll(c.node(victim).StateDir, 0o700))
+	// Wipe what cairnd keeps; the boot stage's socket and PID file stay, as
+	// its own files outside the node's state would on a machine.
+	entries, err := os.ReadDir(c.node(victim).StateDir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "boot.") {
+			require.NoError(t, os.RemoveAll(filepath.Join(c.node(victim).StateDir, e.Name())))
+		}
+	}
 	out, err = c.ctl("cluster", "start", victim, "--name", c.name)
 	require.NoError(t, err, out)
 
@@ -254,6 +266,26 @@ func TestWipedControlPlaneRejoinsAsNewServer(t *testing.T) {
 	}, 60*time.Second, 100*time.Millisecond)
 	out, err = c.ctl("health", "--wait", "--wait-timeout", "30s")
 	require.NoError(t, err, out)
+}
+
+// signal sends sig to a node's cairnd, as the last refresh saw it. It
+// refuses a node with no cairnd: kill(0) would signal the test itself.
+func (c *localCluster) signal(t testing.TB, name string, sig syscall.Signal) {
+	t.Helper()
+	pid := c.node(name).PID
+	require.Greater(t, pid, 1, "%s has no running cairnd", name)
+	require.NoError(t, syscall.Kill(pid, sig), "signal %s to %s", sig, name)
+}
+
+// awaitRunning waits until every node's cairnd runs under its boot stage.
+func (c *localCluster) awaitRunning(t testing.TB) {
+	t.Helper()
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		c.refresh()
+		for _, n := range c.state.Nodes {
+			assert.True(ct, n.Running && n.PID > 1, "%s runs", n.Name)
+		}
+	}, 30*time.Second, 100*time.Millisecond)
 }
 
 // leader returns the current leader's name as a control plane sees it.

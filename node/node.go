@@ -115,6 +115,7 @@ func Run(ctx context.Context, o Options) error {
 		RaftTLS:         &consensus.TLSConfig{Server: id.RaftServerTLS(), Client: id.RaftClientTLS()},
 		StateID:         stateID,
 		ConfiguredNodes: configuredNodes,
+		Peers:           peerGossipAddrs(cfg, self.Name),
 	})
 	if err != nil {
 		_ = ln.Close()
@@ -210,6 +211,18 @@ func registerControllers(rt *runtime.Runtime, agent *formation.Agent, name strin
 		}
 	}
 	return nil
+}
+
+// peerGossipAddrs lists the gossip addresses of every other node of the
+// cluster config, for the agent's reconnects.
+func peerGossipAddrs(cfg *config.Config, self string) []string {
+	var out []string
+	for _, n := range cfg.Nodes {
+		if ep := n.GossipEndpoint(); n.Name != self && ep != "" {
+			out = append(out, ep)
+		}
+	}
+	return out
 }
 
 // configuredNodes reads the node names of the stored cluster config from
