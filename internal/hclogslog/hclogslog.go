@@ -15,14 +15,18 @@ import (
 const levelTrace = slog.LevelDebug - 4
 
 type logger struct {
-	l    *slog.Logger
-	name string
-	args []any
+	l     *slog.Logger
+	name  string
+	args  []any
+	limit *limiter // shared by every logger derived from one New
 }
 
 // New returns an hclog.Logger writing to l. Messages keep raft's text as the
-// constant message and its key/value pairs as attributes.
-func New(l *slog.Logger) hclog.Logger { return &logger{l: l} }
+// constant message and its key/value pairs as attributes. Warnings and
+// errors repeated for the same peer (raft logs "failed to heartbeat to"
+// on every retry, several times a second while a peer is down) are written
+// once per RepeatInterval, with the number suppressed since.
+func New(l *slog.Logger) hclog.Logger { return &logger{l: l, limit: newLimiter(RepeatInterval)} }
 
 func toSlog(level hclog.Level) slog.Level {
 	switch level {
@@ -44,6 +48,15 @@ func (h *logger) Log(level hclog.Level, msg string, args ...any) {
 	if !h.l.Enabled(context.Background(), lv) {
 		return
 	}
+	if lv >= slog.LevelWarn && h.limit != nil {
+		suppressed, ok := h.limit.allow(msg, peerOf(args))
+		if !ok {
+			return
+		}
+		if suppressed > 0 {
+			args = append(args, "suppressed", suppressed)
+		}
+	}
 	h.l.Log(context.Background(), lv, msg, args...)
 }
 
@@ -63,7 +76,7 @@ func (h *logger) ImpliedArgs() []any         { return h.args }
 func (h *logger) Name() string               { return h.name }
 
 func (h *logger) With(args ...any) hclog.Logger {
-	return &logger{l: h.l.With(args...), name: h.name, args: append(append([]any(nil), h.args...), args...)}
+	return &logger{l: h.l.With(args...), name: h.name, args: append(append([]any(nil), h.args...), args...), limit: h.limit}
 }
 
 func (h *logger) Named(name string) hclog.Logger {
@@ -74,7 +87,7 @@ func (h *logger) Named(name string) hclog.Logger {
 }
 
 func (h *logger) ResetNamed(name string) hclog.Logger {
-	return &logger{l: h.l.With("logger", name), name: name, args: h.args}
+	return &logger{l: h.l.With("logger", name), name: name, args: h.args, limit: h.limit}
 }
 
 // SetLevel is a no-op: the slog handler owns the level.
