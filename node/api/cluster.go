@@ -207,21 +207,29 @@ func (c *clusterService) Members(ctx context.Context, req *connect.Request[clust
 		return forward(ctx, s, req, clusterv1connect.ClusterServiceClient.Members)
 	}
 	suffrage := map[string]consensus.Suffrage{} // by Raft ID
+	failing := map[string]bool{}                // by Raft ID; known on the leader only
 	leader := ""
 	if st := s.agent.Store; st != nil {
-		servers, err := st.Servers()
+		status, err := st.Status()
 		if err != nil {
 			return nil, toConnect(err)
 		}
-		for _, sv := range servers {
+		for _, sv := range status.Servers {
 			suffrage[sv.ID] = sv.Suffrage
+			failing[sv.ID] = sv.HealthKnown && !sv.Healthy
 		}
-		id, _ := st.Leader()
-		leader = formation.NodeName(id)
+		leader = formation.NodeName(status.LeaderID)
 	}
 	var out []*clusterv1.Member
 	for _, m := range s.agent.Gossip().Members() {
-		out = append(out, memberProto(m, suffrage[formation.RaftID(m.Name, m.Meta.StateID)], leader, s.agent.Store != nil))
+		id := formation.RaftID(m.Name, m.Meta.StateID)
+		p := memberProto(m, suffrage[id], leader, s.agent.Store != nil)
+		if failing[id] && m.State == gossip.StateAlive {
+			// Raft's heartbeats notice a dead control plane within a
+			// heartbeat; gossip takes seconds to agree it is dead.
+			p.Health = "unreachable: raft heartbeats fail"
+		}
+		out = append(out, p)
 	}
 	slices.SortFunc(out, func(a, b *clusterv1.Member) int { return strings.Compare(a.Name, b.Name) })
 	return connect.NewResponse(&clusterv1.MembersResponse{Members: out}), nil
