@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/cairn-project/cairn/internal/linebuf"
 )
 
 // Default bounds of the in-memory log: the last 5,000 lines, and no more
@@ -37,16 +39,12 @@ type Options struct {
 // it to Options.Out and keeps it in a ring that Lines reads. It is safe for
 // concurrent use.
 type Log struct {
-	out       io.Writer
-	format    string
-	level     slog.LevelVar
-	levelMu   sync.Mutex // makes SetLevel's read and write one step
-	handler   slog.Handler
-	maxLines  int
-	maxBytes  int
-	mu        sync.Mutex
-	ring      ring
-	followers map[*follower]struct{}
+	out     io.Writer
+	format  string
+	level   slog.LevelVar
+	levelMu sync.Mutex // makes SetLevel's read and write one step
+	handler slog.Handler
+	lines   *linebuf.Buffer
 }
 
 // New returns a Log; it fails only with ErrFormat.
@@ -63,10 +61,8 @@ func New(o Options) (*Log, error) {
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = DefaultMaxBytes
 	}
-	l := &Log{
-		out: o.Out, format: o.Format, maxLines: o.MaxLines, maxBytes: o.MaxBytes,
-		ring: newRing(o.MaxLines, o.MaxBytes), followers: map[*follower]struct{}{},
-	}
+	l := &Log{out: o.Out, format: o.Format}
+	l.lines = linebuf.New(linebuf.Options{MaxLines: o.MaxLines, MaxBytes: o.MaxBytes, Dropped: l.droppedLine})
 	l.level.Set(o.Level)
 	h, err := newHandler(o.Format, teeWriter{l}, &l.level)
 	if err != nil {
@@ -105,6 +101,20 @@ func (l *Log) SetLevel(level slog.Level) (previous slog.Level) {
 	return previous
 }
 
+// Lines returns the newest tail lines (every kept line if tail < 0, none if
+// 0) and, with follow, every later line until cancel is called. Taking the
+// tail and subscribing happen under one lock, so no line is lost or sent
+// twice between them. Without follow the channel is closed after the tail.
+// cancel releases a follow, closes the channel, and may be called more
+// than once.
+//
+// A follower never slows logging: lines wait in a backlog bounded like the
+// ring, and a follower that falls further behind loses the oldest ones; in
+// their place it gets one warning line saying how many it lost.
+func (l *Log) Lines(tail int, follow bool) (lines <-chan string, cancel func()) {
+	return l.lines.Lines(tail, follow)
+}
+
 // teeWriter is what the slog handler writes to. slog's text and JSON
 // handlers write each record as one line in one Write call, serialized by
 // a mutex that every handler derived with WithAttrs or WithGroup shares, so
@@ -123,18 +133,13 @@ func (t teeWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// add records the lines of p. It holds the lock only to append: it never
-// waits for a follower.
+// add records the lines of p, in one step; it never waits for a follower.
 func (l *Log) add(p []byte) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	var lines []string
 	for line := range bytes.Lines(p) {
-		s := string(bytes.TrimRight(line, "\r\n"))
-		l.ring.add(s)
-		for f := range l.followers {
-			f.push(s)
-		}
+		lines = append(lines, string(bytes.TrimRight(line, "\r\n")))
 	}
+	l.lines.Add(lines...)
 }
 
 // droppedLine formats the notice a follower gets in place of lines it was

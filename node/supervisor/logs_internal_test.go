@@ -46,39 +46,21 @@ func TestRotatingFile(t *testing.T) {
 	require.Equal(t, "line 5\n", readFile(t, path+".2"))
 }
 
-// TestRing checks the ring buffer's tail before and after it wraps.
-func TestRing(t *testing.T) {
-	r := ring{buf: make([]string, 3)}
-	require.Empty(t, r.last(-1))
-	r.add("a")
-	r.add("b")
-	require.Equal(t, []string{"a", "b"}, r.last(-1))
-	require.Equal(t, []string{"b"}, r.last(1))
-	for _, l := range []string{"c", "d", "e"} {
-		r.add(l)
-	}
-	require.Equal(t, []string{"c", "d", "e"}, r.last(-1))
-	require.Equal(t, []string{"d", "e"}, r.last(2))
-	require.Equal(t, []string{"c", "d", "e"}, r.last(10))
-	require.Empty(t, r.last(0))
-}
-
 // TestSlowFollowerLosesOldestLines fills a follower's queue past its limit
 // without reading: the service is never blocked, and the reader learns how
-// many lines it lost before getting the newest ones.
+// many lines it lost, in the supervisor's words, before getting the newest
+// ones. internal/linebuf tests the queue itself.
 func TestSlowFollowerLosesOldestLines(t *testing.T) {
 	l := newLogSink(nil, nil, 3)
 	ch, cancel := l.subscribe(0, true)
 	defer cancel()
-	// Queue all lines at once (as add does, under the lock), so the
+	// Queue all lines at once (one Add, under one lock), so the
 	// delivering goroutine cannot take a batch in between.
-	l.mu.Lock()
-	for f := range l.followers {
-		for i := range 5 {
-			f.push(fmt.Sprintf("line %d", i), l.maxQueue)
-		}
+	var lines []string
+	for i := range 5 {
+		lines = append(lines, fmt.Sprintf("line %d", i))
 	}
-	l.mu.Unlock()
+	l.lines.Add(lines...)
 	require.Equal(t, "[supervisor: 2 log lines dropped for a slow reader]", <-ch)
 	require.Equal(t, []string{"line 2", "line 3", "line 4"}, []string{<-ch, <-ch, <-ch})
 	cancel()
@@ -104,7 +86,10 @@ func TestCloseInterruptsPipeHeldOpen(t *testing.T) {
 
 // tail returns every buffered line.
 func (l *logSink) tail() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.ring.last(-1)
+	ch, _ := l.lines.Lines(-1, false)
+	var out []string
+	for line := range ch {
+		out = append(out, line)
+	}
+	return out
 }
