@@ -26,7 +26,7 @@ func BenchmarkGetConfig(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Options{Config: doc, Name: cfg.Nodes[0].Name, StateDir: b.TempDir(), Mode: ModeProcess,
+		done <- Run(ctx, Options{Config: doc, Name: cfg.Nodes[0].Name, StateDir: b.TempDir(), Capabilities: processCaps(b),
 			Profile: formation.TestProfile(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	}()
 	defer func() { cancel(); <-done }()

@@ -57,7 +57,7 @@ func startLoggedNode(t *testing.T, logs io.Writer) *config.Config {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Options{
-			Config: doc, Name: cfg.Nodes[0].Name, StateDir: t.TempDir(), Mode: ModeProcess,
+			Config: doc, Name: cfg.Nodes[0].Name, StateDir: t.TempDir(), Capabilities: processCaps(t),
 			Profile: formation.TestProfile(), Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		})
 	}()

@@ -20,16 +20,10 @@ import (
 	"github.com/cairn-project/cairn/node/config"
 	"github.com/cairn-project/cairn/node/controllers"
 	"github.com/cairn-project/cairn/node/formation"
+	"github.com/cairn-project/cairn/node/machine/capability"
 	"github.com/cairn-project/cairn/node/nodelog"
 	"github.com/cairn-project/cairn/node/runtime"
 	"github.com/cairn-project/cairn/node/supervisor"
-)
-
-// Modes cairnd runs in (see shared DESIGN.md, "Binaries and modes").
-const (
-	ModePID1      = "pid1"
-	ModeContainer = "container"
-	ModeProcess   = "process"
 )
 
 // Options configures one node.
@@ -40,7 +34,10 @@ type Options struct {
 	Name string
 	// StateDir holds this node's persistent state (raft/).
 	StateDir string
-	Mode     string
+	// Capabilities is what this machine may do, decided once from the mode
+	// (capability.ForMode); controllers ask it, and MachineStatus reports
+	// what it lacks.
+	Capabilities capability.Set
 	Profile  formation.Profile
 	Logger   *slog.Logger
 	// Log, when set, is the log Logger writes to (cairnd's own): the API
@@ -127,7 +124,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	state := runtime.NewState()
 	rt := runtime.New(state, runtime.Options{Logger: log})
-	if err := registerControllers(rt, agent, self.Name, o.Mode != ModeProcess, log); err != nil {
+	if err := registerControllers(rt, agent, self.Name, o.Capabilities, log); err != nil {
 		_ = ln.Close()
 		return errors.Join(err, agent.Close())
 	}
@@ -135,7 +132,7 @@ func Run(ctx context.Context, o Options) error {
 	// controllers add them); its services are served over the API already.
 	sup := supervisor.New(supervisor.Options{Logger: log, LogDir: filepath.Join(o.StateDir, "logs")})
 	apiOpts := api.Options{
-		NodeName: self.Name, Mode: o.Mode, Slot: bootSlot, Agent: agent, Resources: state, Services: sup,
+		NodeName: self.Name, Mode: o.Capabilities.Mode, Slot: bootSlot, Agent: agent, Resources: state, Services: sup,
 		Identity: id, JoinToken: cfg.Secrets.JoinToken, Keyring: keyring, Logger: log,
 		// Long enough for an election and a paused leader's replacement.
 		LeaderHold: 10 * o.Profile.Raft.ElectionTimeout,
@@ -196,13 +193,14 @@ func Run(ctx context.Context, o Options) error {
 	return errors.Join(err, srv.Shutdown(shutdownCtx), agent.Close())
 }
 
-// registerControllers adds the node's controllers to the runtime. Only in
-// pid1 and container modes does the node own the kernel's network; in
-// process mode it plans and reports.
-func registerControllers(rt *runtime.Runtime, agent *formation.Agent, name string, ownsKernel bool, log *slog.Logger) error {
+// registerControllers adds the node's controllers to the runtime. A node
+// that may not own the kernel's network (process mode) plans and reports
+// instead of applying.
+func registerControllers(rt *runtime.Runtime, agent *formation.Agent, name string, caps capability.Set, log *slog.Logger) error {
 	for _, c := range []runtime.Controller{
+		&controllers.MachineStatus{Capabilities: caps},
 		&controllers.NetworkSpec{NodeName: name},
-		&controllers.NetworkApply{Apply: ownsKernel, Logger: log.With("controller", "network-apply")},
+		&controllers.NetworkApply{Apply: caps.Has(capability.KernelNetwork), Logger: log.With("controller", "network-apply")},
 		&controllers.NetworkObserve{},
 		&controllers.ConfigStatus{Report: agent.SetConfigRevision},
 	} {

@@ -22,6 +22,7 @@ import (
 	"github.com/cairn-project/cairn/node/config"
 	"github.com/cairn-project/cairn/node/controllers"
 	"github.com/cairn-project/cairn/node/formation"
+	"github.com/cairn-project/cairn/node/machine/capability"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 	machinev1 "github.com/cairn-project/cairn/proto/gen/cairn/machine/v1"
@@ -87,7 +88,7 @@ func startNodes(t *testing.T, controlPlanes, workers int) *config.Config {
 	for _, n := range cfg.Nodes {
 		go func() {
 			done <- Run(ctx, Options{
-				Config: doc, Name: n.Name, StateDir: t.TempDir(), Mode: ModeProcess,
+				Config: doc, Name: n.Name, StateDir: t.TempDir(), Capabilities: processCaps(t),
 				Profile: formation.TestProfile(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 			})
 		}()
@@ -169,4 +170,12 @@ func TestRunRefusesInvalidConfig(t *testing.T) {
 	var ve *config.ValidationError
 	require.ErrorAs(t, err, &ve)
 	assert.NotEmpty(t, ve.Violations)
+}
+
+// processCaps is process mode's capabilities, as cairnd derives them.
+func processCaps(t testing.TB) capability.Set {
+	t.Helper()
+	caps, err := capability.ForMode(capability.ModeProcess)
+	require.NoError(t, err)
+	return caps
 }

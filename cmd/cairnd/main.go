@@ -16,6 +16,7 @@ import (
 	"github.com/cairn-project/cairn/node"
 	"github.com/cairn-project/cairn/node/config"
 	"github.com/cairn-project/cairn/node/formation"
+	"github.com/cairn-project/cairn/node/machine/capability"
 	"github.com/cairn-project/cairn/node/nodelog"
 )
 
@@ -87,14 +88,18 @@ func run() error {
 		return err
 	}
 	m := detectMode(*mode)
-	if m == node.ModePID1 {
+	caps, err := capability.ForMode(m)
+	if err != nil {
+		return fmt.Errorf("--mode: %w", err)
+	}
+	if m == capability.ModePID1 {
 		log.Warn("pid1 duties (mounts, reaping, reboot) are not implemented yet; running as a process")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log.Info("starting cairnd", "version", version.Version, "mode", m, "name", *name)
 	return node.Run(ctx, node.Options{
-		Config: data, Name: *name, StateDir: *stateDir, Mode: m,
+		Config: data, Name: *name, StateDir: *stateDir, Capabilities: caps,
 		Profile: profile, Logger: log, Log: nodeLog,
 	})
 }
@@ -132,15 +137,15 @@ func detectMode(flagValue string) string {
 		return flagValue
 	}
 	if os.Getpid() != 1 {
-		return node.ModeProcess
+		return capability.ModeProcess
 	}
 	for _, marker := range []string{"/.dockerenv", "/run/.containerenv"} {
 		if _, err := os.Stat(marker); err == nil {
-			return node.ModeContainer
+			return capability.ModeContainer
 		}
 	}
 	if os.Getenv("container") != "" {
-		return node.ModeContainer
+		return capability.ModeContainer
 	}
-	return node.ModePID1
+	return capability.ModePID1
 }

@@ -23,6 +23,8 @@ func Definitions() []runtime.Definition {
 			Description: "IP addresses, as the kernel reports them"},
 		{Type: TypeRoutes, Aliases: []string{"route"},
 			Description: "routes, as the kernel reports them"},
+		{Type: TypeMachineStatus, Aliases: []string{"machinestatuses", "ms"},
+			Description: "the mode cairnd runs in and each capability the machine has, or why it lacks it"},
 		{Type: TypeGossipStatus, Aliases: []string{"gossipstatuses"},
 			Description: "this node's gossip health: join state, name conflicts, peers with a wrong key or label"},
 	}

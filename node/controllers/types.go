@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/machine/capability"
 	"github.com/cairn-project/cairn/node/network"
 )
 
@@ -30,12 +31,23 @@ const (
 	// refused name conflicts, peers with a wrong key or cluster label.
 	TypeGossipStatus = "GossipStatus"
 
+	// TypeMachineStatus is the machine's mode and capabilities (ID
+	// "machine"): what it may do, and why not where it may not.
+	TypeMachineStatus = "MachineStatus"
+
 	IDCluster = "cluster"
+	IDMachine = "machine"
 	IDApplied = "applied"
 	IDDesired = "desired"
 	IDStatus  = "status"
 	IDNetlink = "netlink"
 )
+
+// MachineStatusSpec is the spec of the MachineStatus resource.
+type MachineStatusSpec struct {
+	Mode         string              `json:"mode"`
+	Capabilities []capability.Status `json:"capabilities"`
+}
 
 // ClusterConfigSpec is the spec of the ClusterConfig resource.
 type ClusterConfigSpec struct {
