@@ -38,8 +38,8 @@ type Options struct {
 	// (capability.ForMode); controllers ask it, and MachineStatus reports
 	// what it lacks.
 	Capabilities capability.Set
-	Profile  formation.Profile
-	Logger   *slog.Logger
+	Profile      formation.Profile
+	Logger       *slog.Logger
 	// Log, when set, is the log Logger writes to (cairnd's own): the API
 	// serves it as the service "cairnd" and changes its level.
 	Log *nodelog.Log
