@@ -3,11 +3,11 @@ package node
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
-	"time"
 
 	"connectrpc.com/connect"
 
@@ -28,56 +28,57 @@ import (
 // roles share one code path.
 type configSource struct {
 	log     *slog.Logger
-	state   *runtime.State
 	apiAddr string
 	tls     *tls.Config // this node's client identity
 	// self is this node's name; removed is called (once per revision) with
 	// a revision whose config does not list it.
 	self    string
 	removed func(rev uint64)
+	last    uint64 // the revision published last, across sessions
 }
 
-func (a *configSource) run(ctx context.Context) {
-	log := a.log.With("component", "config-source")
+// Name implements runtime.Source.
+func (a *configSource) Name() string { return "config-source" }
+
+// Outputs implements runtime.Source.
+func (a *configSource) Outputs() []string { return []string{controllers.TypeClusterConfig} }
+
+// Run implements runtime.Source: one watch session, until the stream ends.
+// The end of a stream is a failure the runtime retries with backoff (the
+// API restarting, a leader change on a worker's upstream); the first
+// message of the next session is the current config, so nothing is missed.
+func (a *configSource) Run(ctx context.Context, w runtime.Writer) error {
 	tr := &http.Transport{TLSClientConfig: a.tls, ForceAttemptHTTP2: true}
 	defer tr.CloseIdleConnections()
 	client := clusterv1connect.NewClusterServiceClient(&http.Client{Transport: tr}, "https://"+a.apiAddr)
-	backoff := 100 * time.Millisecond
-	var last uint64
-	for ctx.Err() == nil {
-		stream, err := client.WatchConfig(ctx, connect.NewRequest(&clusterv1.WatchConfigRequest{FromRevision: 0}))
-		if err == nil {
-			for stream.Receive() {
-				rev := stream.Msg().Revision
-				if rev == last {
-					continue
-				}
-				if err := a.publish(rev, stream.Msg().Config); err != nil {
-					log.Error("publish cluster config", "revision", rev, "error", err)
-					continue
-				}
-				log.Info("cluster config received", "revision", rev)
-				last = rev
-				backoff = 100 * time.Millisecond
-			}
-			err = stream.Err()
-			_ = stream.Close()
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		log.Debug("config watch ended; retrying", "error", err, "after", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 2*time.Second)
+	stream, err := client.WatchConfig(ctx, connect.NewRequest(&clusterv1.WatchConfigRequest{FromRevision: 0}))
+	if err != nil {
+		return fmt.Errorf("watch cluster config: %w", err)
 	}
+	defer stream.Close()
+	for stream.Receive() {
+		rev := stream.Msg().Revision
+		if rev == a.last {
+			continue
+		}
+		if err := a.publish(w, rev, stream.Msg().Config); err != nil {
+			a.log.Error("publish cluster config", "revision", rev, "error", err)
+			continue
+		}
+		a.log.Info("cluster config received", "revision", rev)
+		a.last = rev
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err := stream.Err(); err != nil {
+		return fmt.Errorf("cluster config watch ended: %w", err)
+	}
+	return errors.New("cluster config watch ended")
 }
 
 // publish parses a received (redacted) config and writes it to the state.
-func (a *configSource) publish(rev uint64, doc string) error {
+func (a *configSource) publish(w runtime.Writer, rev uint64, doc string) error {
 	c, err := config.Parse([]byte(doc))
 	if err != nil {
 		return fmt.Errorf("parse config at revision %d: %w", rev, err)
@@ -86,9 +87,5 @@ func (a *configSource) publish(rev uint64, doc string) error {
 		a.removed(rev)
 		return nil
 	}
-	_, err = a.state.Put(runtime.Resource{
-		Type: controllers.TypeClusterConfig, ID: controllers.IDCluster,
-		Spec: controllers.ClusterConfigSpec{Revision: rev, Config: c},
-	})
-	return err
+	return w.Put(controllers.TypeClusterConfig, controllers.IDCluster, controllers.ClusterConfigSpec{Revision: rev, Config: c}, nil)
 }

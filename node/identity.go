@@ -82,30 +82,3 @@ func (is *issuer) identity(ctx context.Context) (*pki.Identity, error) {
 	}
 	return pki.NewIdentity(crt, key, []byte(is.cfg.Secrets.CA.Crt))
 }
-
-// renew replaces the certificate once two thirds of its life has passed,
-// checking every interval, until ctx ends. TLS configurations built from
-// the identity use the new certificate from the next handshake on.
-func (is *issuer) renew(ctx context.Context, id *pki.Identity, every time.Duration) {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		if !id.NeedsRenewal(time.Now()) {
-			continue
-		}
-		crt, key, err := is.issue(ctx)
-		if err == nil {
-			err = id.Replace(crt, key)
-		}
-		if err != nil {
-			is.log.Warn("renew node certificate", "error", err)
-			continue
-		}
-		is.log.Info("node certificate renewed", "notAfter", id.Leaf().NotAfter)
-	}
-}

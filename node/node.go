@@ -119,14 +119,35 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("join cluster: %w", err)
 	}
 	keyring.agent = agent
-	if agent.Store != nil {
-		agent.Store.AddLeaderFunc(func(ctx context.Context) { seedConfig(ctx, log, agent, cfg) })
-	}
 	state := runtime.NewState()
 	rt := runtime.New(state, runtime.Options{Logger: log})
 	if err := registerControllers(rt, agent, self.Name, o.Capabilities, log); err != nil {
 		_ = ln.Close()
 		return errors.Join(err, agent.Close())
+	}
+	removed := make(chan uint64, 1)
+	sources := []runtime.Source{
+		&configSource{
+			log: log.With("component", "config-source"), apiAddr: self.APIEndpoint(), tls: id.ClientTLS(), self: self.Name,
+			removed: func(rev uint64) {
+				select {
+				case removed <- rev:
+				default:
+				}
+			},
+		},
+		controllers.KernelEvents{},
+		&gossipStatus{agent: agent, every: time.Second},
+		&certificateRenewal{is: is, id: id, every: time.Hour},
+	}
+	if agent.Store != nil {
+		sources = append(sources, newConfigSeed(log.With("component", "config-seed"), agent.Store, cfg))
+	}
+	for _, src := range sources {
+		if err := rt.RegisterSource(src); err != nil {
+			_ = ln.Close()
+			return errors.Join(fmt.Errorf("register source %s: %w", src.Name(), err), agent.Close())
+		}
 	}
 	// The supervisor runs the node's processes (etcd and kubelet, as later
 	// controllers add them); its services are served over the API already.
@@ -151,32 +172,18 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	ctrlCtx, stopControllers := context.WithCancel(ctx)
-	removed := make(chan uint64, 1)
-	source := &configSource{
-		log: log, state: state, apiAddr: self.APIEndpoint(), tls: id.ClientTLS(), self: self.Name,
-		removed: func(rev uint64) {
-			select {
-			case removed <- rev:
-			default:
-			}
-		},
-	}
 	var background sync.WaitGroup
-	// run starts one of the node's loops; errors other than the stop itself
-	// are logged, since the node keeps serving without them.
+	// run starts one of the node's components; errors other than the stop
+	// itself are logged. The loops that feed the state are runtime sources.
 	run := func(what string, fn func(context.Context) error) {
 		background.Go(func() {
 			if err := fn(ctrlCtx); err != nil && ctrlCtx.Err() == nil {
-				log.Error("background loop stopped", "loop", what, "error", err)
+				log.Error("component stopped", "component", what, "error", err)
 			}
 		})
 	}
-	run("config source", func(ctx context.Context) error { source.run(ctx); return nil })
 	run("controller runtime", rt.Run)
 	run("supervisor", sup.Run)
-	run("kernel notifications", func(ctx context.Context) error { return controllers.WatchKernel(ctx, state) })
-	run("gossip status", func(ctx context.Context) error { publishGossipStatus(ctx, state, agent, time.Second); return nil })
-	run("certificate renewal", func(ctx context.Context) error { is.renew(ctx, id, time.Hour); return nil })
 
 	select {
 	case <-ctx.Done():
@@ -235,23 +242,6 @@ func configuredNodes(ctx context.Context, s *consensus.Store) (map[string]bool, 
 		names[n.Name] = true
 	}
 	return names, true
-}
-
-// seedConfig stores the bootstrap config once this node leads, retrying
-// until it succeeds or leadership ends.
-func seedConfig(ctx context.Context, log *slog.Logger, agent *formation.Agent, cfg *config.Config) {
-	for {
-		err := cfgstore.Seed(ctx, agent.Store, cfg)
-		if err == nil {
-			return
-		}
-		log.Warn("seed cluster config", "error", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }
 
 func hostname() string {

@@ -25,6 +25,12 @@ func Definitions() []runtime.Definition {
 			Description: "routes, as the kernel reports them"},
 		{Type: TypeMachineStatus, Aliases: []string{"machinestatuses", "ms"},
 			Description: "the mode cairnd runs in and each capability the machine has, or why it lacks it"},
+		{Type: TypeCertificateStatus, Aliases: []string{"certificatestatuses", "certs"},
+			Description: "this node's certificate: subject and validity (renewed at two thirds of its life)"},
+		{Type: TypeConfigSeed, Aliases: []string{"configseeds"},
+			Description: "whether the bootstrap cluster config is stored in Raft (control planes)"},
+		{Type: runtime.TypeControllerStatus, Aliases: []string{"controllerstatuses", "controllers"},
+			Description: "each controller and source of the node's runtime: running, failing (retried with backoff) or done, with its last error"},
 		{Type: TypeGossipStatus, Aliases: []string{"gossipstatuses"},
 			Description: "this node's gossip health: join state, name conflicts, peers with a wrong key or label"},
 	}

@@ -3,16 +3,28 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/vishvananda/netlink"
 
 	"github.com/cairn-project/cairn/node/runtime"
 )
 
-// WatchKernel subscribes to netlink link, address and route notifications
-// and counts them in KernelNetworkEvents/netlink, which wakes NetworkObserve.
-// It is a source, not a controller: it writes from outside the runtime.
-func WatchKernel(ctx context.Context, st *runtime.State) error {
+// KernelEvents is the source of KernelNetworkEvents/netlink: a counter
+// bumped on every netlink link, address or route notification, which wakes
+// the observers (NetworkObserve) so they read the kernel again. It runs in
+// every mode: observing needs no privilege.
+type KernelEvents struct{}
+
+// Name implements runtime.Source.
+func (KernelEvents) Name() string { return "kernel-events" }
+
+// Outputs implements runtime.Source.
+func (KernelEvents) Outputs() []string { return []string{TypeKernelEvents} }
+
+// Run implements runtime.Source: subscribe, then count notifications until
+// ctx ends.
+func (KernelEvents) Run(ctx context.Context, w runtime.Writer) error {
 	done := make(chan struct{})
 	defer close(done)
 	links := make(chan netlink.LinkUpdate, 64)
@@ -27,7 +39,9 @@ func WatchKernel(ctx context.Context, st *runtime.State) error {
 	if err := netlink.RouteSubscribe(routes, done); err != nil {
 		return fmt.Errorf("subscribe to routes: %w", err)
 	}
-	var seq uint64
+	// Start past any value an earlier run wrote, so its first notification
+	// is a change (an equal write would wake nobody).
+	seq := uint64(time.Now().UnixNano())
 	for {
 		select {
 		case <-ctx.Done():
@@ -37,7 +51,7 @@ func WatchKernel(ctx context.Context, st *runtime.State) error {
 		case <-routes:
 		}
 		seq++
-		if _, err := st.Put(runtime.Resource{Type: TypeKernelEvents, ID: IDNetlink, Spec: KernelEventsSpec{Seq: seq}}); err != nil {
+		if err := w.Put(TypeKernelEvents, IDNetlink, KernelEventsSpec{Seq: seq}, nil); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"time"
+
 	"github.com/cairn-project/cairn/node/config"
 	"github.com/cairn-project/cairn/node/machine/capability"
 	"github.com/cairn-project/cairn/node/network"
@@ -35,6 +37,13 @@ const (
 	// "machine"): what it may do, and why not where it may not.
 	TypeMachineStatus = "MachineStatus"
 
+	// TypeCertificateStatus is this node's certificate (ID "node"): its
+	// subject and validity, renewed at two thirds of its life.
+	TypeCertificateStatus = "CertificateStatus"
+	// TypeConfigSeed says whether the bootstrap config is stored in Raft
+	// (ID "cluster"; control planes only).
+	TypeConfigSeed = "ConfigSeed"
+
 	IDCluster = "cluster"
 	IDMachine = "machine"
 	IDApplied = "applied"
@@ -47,6 +56,18 @@ const (
 type MachineStatusSpec struct {
 	Mode         string              `json:"mode"`
 	Capabilities []capability.Status `json:"capabilities"`
+}
+
+// CertificateStatusSpec is the spec of the CertificateStatus resource.
+type CertificateStatusSpec struct {
+	Subject   string    `json:"subject"`
+	NotBefore time.Time `json:"notBefore"`
+	NotAfter  time.Time `json:"notAfter"`
+}
+
+// ConfigSeedSpec is the spec of the ConfigSeed resource.
+type ConfigSeedSpec struct {
+	Seeded bool `json:"seeded"`
 }
 
 // ClusterConfigSpec is the spec of the ClusterConfig resource.

@@ -69,6 +69,7 @@ type Writer interface {
 // registered is a controller with its declarations captured at
 // registration, so a controller cannot widen its access later.
 type registered struct {
+	source  Source // set for a source instead of ctrl
 	ctrl    Controller
 	name    string
 	inputs  []Input

@@ -57,7 +57,7 @@ func New(st *State, opts Options) *Runtime {
 	return &Runtime{
 		st: st, opts: opts, after: time.After,
 		log:    opts.Logger.With("component", "runtime"),
-		owners: map[string]string{},
+		owners: map[string]string{TypeControllerStatus: ownerRuntime},
 	}
 }
 
@@ -66,6 +66,11 @@ func New(st *State, opts Options) *Runtime {
 // with ErrRunning once Run has started.
 func (rt *Runtime) Register(c Controller) error {
 	reg := &registered{ctrl: c, name: c.Name(), inputs: c.Inputs(), outputs: c.Outputs()}
+	return rt.register(reg)
+}
+
+// register checks and records a controller or a source.
+func (rt *Runtime) register(reg *registered) error {
 	if err := validate(reg); err != nil {
 		return err
 	}
@@ -127,6 +132,10 @@ func (rt *Runtime) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	for _, c := range ctrls {
+		if c.source != nil {
+			wg.Go(func() { rt.runSource(ctx, c) })
+			continue
+		}
 		wg.Go(func() { rt.runController(ctx, c) })
 	}
 	<-ctx.Done()
@@ -143,6 +152,7 @@ func (rt *Runtime) runController(ctx context.Context, c *registered) {
 	// that pass reads and the first wake-up.
 	defer rt.st.subscribe(c.inputs, wake)()
 	wake <- struct{}{}
+	rt.report(c, StateRunning, nil)
 	bo := backoff{initial: rt.opts.BackoffInitial, max: rt.opts.BackoffMax}
 	log.Debug("controller started")
 	defer log.Debug("controller stopped")
@@ -164,11 +174,15 @@ func (rt *Runtime) runController(ctx context.Context, c *registered) {
 				return
 			}
 			if err == nil {
+				if bo.cur != 0 {
+					rt.report(c, StateRunning, nil)
+				}
 				bo.reset()
 				break
 			}
 			delay := bo.next()
 			log.Error("controller pass failed", "err", err, "retry_in", delay)
+			rt.report(c, StateFailing, err)
 			select {
 			case <-ctx.Done():
 				return
