@@ -121,7 +121,11 @@ func Run(ctx context.Context, o Options) error {
 	keyring.agent = agent
 	state := runtime.NewState()
 	rt := runtime.New(state, runtime.Options{Logger: log})
-	if err := registerControllers(rt, agent, self.Name, o.Capabilities, log); err != nil {
+	// The supervisor runs the services that controllers ask for with
+	// ServiceSpec resources (etcd and kubelet next); ServiceApply converges
+	// it and ServiceStatus reports it. Nothing here starts a named service.
+	sup := supervisor.New(supervisor.Options{Logger: log, LogDir: filepath.Join(o.StateDir, "logs")})
+	if err := registerControllers(rt, agent, self.Name, o.Capabilities, sup, log); err != nil {
 		_ = ln.Close()
 		return errors.Join(err, agent.Close())
 	}
@@ -137,6 +141,7 @@ func Run(ctx context.Context, o Options) error {
 			},
 		},
 		controllers.KernelEvents{},
+		&controllers.ServiceStatus{Supervisor: sup},
 		&gossipStatus{agent: agent, every: time.Second},
 		&certificateRenewal{is: is, id: id, every: time.Hour},
 	}
@@ -149,9 +154,6 @@ func Run(ctx context.Context, o Options) error {
 			return errors.Join(fmt.Errorf("register source %s: %w", src.Name(), err), agent.Close())
 		}
 	}
-	// The supervisor runs the node's processes (etcd and kubelet, as later
-	// controllers add them); its services are served over the API already.
-	sup := supervisor.New(supervisor.Options{Logger: log, LogDir: filepath.Join(o.StateDir, "logs")})
 	apiOpts := api.Options{
 		NodeName: self.Name, Mode: o.Capabilities.Mode, Slot: bootSlot, Agent: agent, Resources: state, Services: sup,
 		Identity: id, JoinToken: cfg.Secrets.JoinToken, Keyring: keyring, Logger: log,
@@ -203,8 +205,9 @@ func Run(ctx context.Context, o Options) error {
 // registerControllers adds the node's controllers to the runtime. A node
 // that may not own the kernel's network (process mode) plans and reports
 // instead of applying.
-func registerControllers(rt *runtime.Runtime, agent *formation.Agent, name string, caps capability.Set, log *slog.Logger) error {
+func registerControllers(rt *runtime.Runtime, agent *formation.Agent, name string, caps capability.Set, sup *supervisor.Supervisor, log *slog.Logger) error {
 	for _, c := range []runtime.Controller{
+		&controllers.ServiceApply{Supervisor: sup},
 		&controllers.MachineStatus{Capabilities: caps},
 		&controllers.NetworkSpec{NodeName: name},
 		&controllers.NetworkApply{Apply: caps.Has(capability.KernelNetwork), Logger: log.With("controller", "network-apply")},

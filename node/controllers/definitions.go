@@ -31,6 +31,12 @@ func Definitions() []runtime.Definition {
 			Description: "whether the bootstrap cluster config is stored in Raft (control planes)"},
 		{Type: runtime.TypeControllerStatus, Aliases: []string{"controllerstatuses", "controllers"},
 			Description: "each controller and source of the node's runtime: running, failing (retried with backoff) or done, with its last error"},
+		{Type: TypeServiceSpec, Aliases: []string{"servicespecs"},
+			Description: "a service the node's controllers want supervised: program, arguments, environment, health check, dependencies"},
+		{Type: TypeServiceApplied, Aliases: []string{"servicesapplied"},
+			Description: "the service spec the supervisor runs now, as last applied"},
+		{Type: TypeServiceStatus, Aliases: []string{"servicestatuses", "svc"},
+			Description: "a supervised service's state, health, PID, restarts and last exit"},
 		{Type: TypeGossipStatus, Aliases: []string{"gossipstatuses"},
 			Description: "this node's gossip health: join state, name conflicts, peers with a wrong key or label"},
 	}

@@ -44,6 +44,14 @@ const (
 	// (ID "cluster"; control planes only).
 	TypeConfigSeed = "ConfigSeed"
 
+	// TypeServiceSpec is a service a controller wants supervised (ID = the
+	// service name): etcd and kubelet controllers emit them.
+	TypeServiceSpec = "ServiceSpec"
+	// TypeServiceApplied is the spec ServiceApply last ran for a service.
+	TypeServiceApplied = "ServiceApplied"
+	// TypeServiceStatus is a supervised service's state (ID = its name).
+	TypeServiceStatus = "ServiceStatus"
+
 	IDCluster = "cluster"
 	IDMachine = "machine"
 	IDApplied = "applied"

@@ -57,6 +57,9 @@ type service struct {
 	out  *logSink
 	cmds chan command
 	done chan struct{} // closed when the runner ends
+	// quit ends the runner once the service is stopped (Remove); set by
+	// spawnLocked.
+	quit context.CancelFunc
 
 	status Status // guarded by sup.mu
 

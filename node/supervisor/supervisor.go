@@ -283,7 +283,12 @@ func (s *Supervisor) shutdown() {
 }
 
 func (s *Supervisor) spawnLocked(svc *service) {
-	s.runners.Go(func() { svc.run(s.runCtx) })
+	ctx, quit := context.WithCancel(s.runCtx)
+	svc.quit = quit
+	s.runners.Go(func() {
+		defer quit()
+		svc.run(ctx)
+	})
 }
 
 // notifyLocked wakes everything waiting for a status change.
