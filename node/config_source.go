@@ -30,18 +30,20 @@ type configSource struct {
 	log     *slog.Logger
 	apiAddr string
 	tls     *tls.Config // this node's client identity
-	// self is this node's name; removed is called (once per revision) with
-	// a revision whose config does not list it.
-	self    string
-	removed func(rev uint64)
-	last    uint64 // the revision published last, across sessions
+	// self is this node's name: a config that does not list it is not
+	// published (its network and services must stay up while it leaves),
+	// but NodeListed says so, for the removal controller.
+	self string
+	last uint64 // the revision published last, across sessions
 }
 
 // Name implements runtime.Source.
 func (a *configSource) Name() string { return "config-source" }
 
 // Outputs implements runtime.Source.
-func (a *configSource) Outputs() []string { return []string{controllers.TypeClusterConfig} }
+func (a *configSource) Outputs() []string {
+	return []string{controllers.TypeClusterConfig, controllers.TypeNodeListed}
+}
 
 // Run implements runtime.Source: one watch session, until the stream ends.
 // The end of a stream is a failure the runtime retries with backoff (the
@@ -83,8 +85,11 @@ func (a *configSource) publish(w runtime.Writer, rev uint64, doc string) error {
 	if err != nil {
 		return fmt.Errorf("parse config at revision %d: %w", rev, err)
 	}
-	if a.removed != nil && !slices.ContainsFunc(c.Nodes, func(n config.Node) bool { return n.Name == a.self }) {
-		a.removed(rev)
+	listed := slices.ContainsFunc(c.Nodes, func(n config.Node) bool { return n.Name == a.self })
+	if err := w.Put(controllers.TypeNodeListed, controllers.IDSelf, controllers.NodeListedSpec{Revision: rev, Listed: listed}, nil); err != nil {
+		return err
+	}
+	if !listed {
 		return nil
 	}
 	return w.Put(controllers.TypeClusterConfig, controllers.IDCluster, controllers.ClusterConfigSpec{Revision: rev, Config: c}, nil)

@@ -131,15 +131,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	removed := make(chan uint64, 1)
 	sources := []runtime.Source{
-		&configSource{
-			log: log.With("component", "config-source"), apiAddr: self.APIEndpoint(), tls: id.ClientTLS(), self: self.Name,
-			removed: func(rev uint64) {
-				select {
-				case removed <- rev:
-				default:
-				}
-			},
-		},
+		&configSource{log: log.With("component", "config-source"), apiAddr: self.APIEndpoint(), tls: id.ClientTLS(), self: self.Name},
 		controllers.KernelEvents{},
 		&controllers.ServiceStatus{Supervisor: sup},
 		&gossipStatus{agent: agent, every: time.Second},
@@ -147,6 +139,18 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if agent.Store != nil {
 		sources = append(sources, newConfigSeed(log.With("component", "config-seed"), agent.Store, cfg))
+	}
+	if err := rt.Register(&removal{
+		log: log.With("controller", "node-removal"), dir: o.StateDir, agent: agent,
+		stop: func(rev uint64) {
+			select {
+			case removed <- rev:
+			default:
+			}
+		},
+	}); err != nil {
+		_ = ln.Close()
+		return errors.Join(err, agent.Close())
 	}
 	for _, src := range sources {
 		if err := rt.RegisterSource(src); err != nil {
@@ -192,7 +196,7 @@ func Run(ctx context.Context, o Options) error {
 	case err = <-serveErr:
 		err = fmt.Errorf("node API stopped: %w", err)
 	case rev := <-removed:
-		err = leaveCluster(ctx, log, o.StateDir, agent, rev)
+		err = fmt.Errorf("%w at config revision %d", ErrRemoved, rev)
 	}
 	log.Info("shutting down")
 	stopControllers()

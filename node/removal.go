@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/cairn-project/cairn/consensus"
+	"github.com/cairn-project/cairn/node/controllers"
 	"github.com/cairn-project/cairn/node/formation"
+	"github.com/cairn-project/cairn/node/runtime"
 )
 
 // ErrRemoved is returned by Run when the cluster config no longer lists
@@ -39,50 +41,77 @@ func checkRemoved(dir string) error {
 	return fmt.Errorf("%w at config revision %s; to join again as a new node, wipe %s", ErrRemoved, strings.TrimSpace(string(data)), dir)
 }
 
-// leaveCluster is what a node does once the config it received no longer
-// lists it: a control plane first waits until the leader has removed it
-// from Raft (the leader removes one server at a time and never past quorum,
-// so control planes dropped together do not stop together and take the
-// quorum with them); then the node records that it was removed, announces
-// its leave in gossip, and returns ErrRemoved, which stops it.
-func leaveCluster(ctx context.Context, log *slog.Logger, dir string, agent *formation.Agent, rev uint64) error {
-	log.Warn("this node is not in the cluster config any more; leaving the cluster", "revision", rev)
-	if agent.Store != nil {
-		if err := awaitRaftRemoval(ctx, log, agent.Store); err != nil {
+// removal is the controller that makes a node the cluster config no
+// longer lists leave the cluster. A control plane first waits until the
+// leader has removed it from Raft (the leader removes one server at a time
+// and never past quorum, so control planes dropped together do not stop
+// together and take the quorum with them): until then a pass fails, and the
+// runtime retries it with backoff. Then the node records that it was
+// removed (so a restart from the bootstrap file, which still lists it,
+// refuses), announces its leave in gossip, and calls stop, which ends Run
+// with ErrRemoved.
+type removal struct {
+	log   *slog.Logger
+	dir   string
+	agent *formation.Agent
+	stop  func(rev uint64)
+}
+
+func (c *removal) Name() string { return "node-removal" }
+
+func (c *removal) Inputs() []runtime.Input {
+	return []runtime.Input{{Type: controllers.TypeNodeListed, ID: controllers.IDSelf}}
+}
+
+func (c *removal) Outputs() []string { return []string{controllers.TypeNodeRemoval} }
+
+// errStillAServer keeps a removed control plane waiting for the leader.
+var errStillAServer = errors.New("still a raft server; waiting for the leader to remove it")
+
+func (c *removal) Run(ctx context.Context, r runtime.Reader, w runtime.Writer) error {
+	res, err := r.Get(controllers.TypeNodeListed, controllers.IDSelf)
+	if errors.Is(err, runtime.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	listed, ok := res.Spec.(controllers.NodeListedSpec)
+	if !ok || listed.Listed {
+		return nil
+	}
+	rev := listed.Revision
+	if c.agent.Store != nil && c.isServer() {
+		c.log.Info("not in the cluster config any more; waiting for the leader to remove this server from raft", "revision", rev)
+		if err := w.Put(controllers.TypeNodeRemoval, controllers.IDSelf, controllers.NodeRemovalSpec{
+			Revision: rev, State: "waiting for the leader to remove it from raft",
+		}, nil); err != nil {
 			return err
 		}
+		return errStillAServer
 	}
-	if err := writeFileSync(filepath.Join(dir, removedFile), []byte(strconv.FormatUint(rev, 10)+"\n")); err != nil {
+	if err := writeFileSync(filepath.Join(c.dir, removedFile), []byte(strconv.FormatUint(rev, 10)+"\n")); err != nil {
 		return fmt.Errorf("record removal: %w", err)
 	}
 	leaveCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := agent.Gossip().Leave(leaveCtx); err != nil {
-		log.Warn("announce leave in gossip", "error", err)
+	if err := c.agent.Gossip().Leave(leaveCtx); err != nil {
+		c.log.Warn("announce leave in gossip", "error", err)
 	}
-	log.Warn("left the cluster; stopping", "revision", rev)
-	return fmt.Errorf("%w at config revision %d", ErrRemoved, rev)
+	c.log.Warn("this node was removed from the cluster and left it; stopping", "revision", rev)
+	if err := w.Put(controllers.TypeNodeRemoval, controllers.IDSelf, controllers.NodeRemovalSpec{Revision: rev, State: "left"}, nil); err != nil {
+		return err
+	}
+	c.stop(rev)
+	return nil
 }
 
-// awaitRaftRemoval returns once this server is no longer in the Raft
-// configuration it knows, checking as often as Raft heartbeats.
-func awaitRaftRemoval(ctx context.Context, log *slog.Logger, s *consensus.Store) error {
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	logged := false
-	for {
-		servers, err := s.Servers()
-		if err == nil && !slices.ContainsFunc(servers, func(sv consensus.Server) bool { return sv.ID == s.NodeID() }) {
-			return nil
-		}
-		if !logged {
-			log.Info("waiting for the leader to remove this server from raft")
-			logged = true
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
+// isServer reports whether this node is in the Raft configuration it knows.
+func (c *removal) isServer() bool {
+	s := c.agent.Store
+	servers, err := s.Servers()
+	if err != nil {
+		return true // cannot tell: keep waiting
 	}
+	return slices.ContainsFunc(servers, func(sv consensus.Server) bool { return sv.ID == s.NodeID() })
 }

@@ -37,6 +37,10 @@ func Definitions() []runtime.Definition {
 			Description: "the service spec the supervisor runs now, as last applied"},
 		{Type: TypeServiceStatus, Aliases: []string{"servicestatuses", "svc"},
 			Description: "a supervised service's state, health, PID, restarts and last exit"},
+		{Type: TypeNodeListed, Aliases: []string{"nodelisted"},
+			Description: "whether the latest cluster configuration lists this node"},
+		{Type: TypeNodeRemoval, Aliases: []string{"noderemovals"},
+			Description: "this node leaving the cluster after the configuration dropped it"},
 		{Type: TypeGossipStatus, Aliases: []string{"gossipstatuses"},
 			Description: "this node's gossip health: join state, name conflicts, peers with a wrong key or label"},
 	}

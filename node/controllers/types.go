@@ -52,7 +52,15 @@ const (
 	// TypeServiceStatus is a supervised service's state (ID = its name).
 	TypeServiceStatus = "ServiceStatus"
 
+	// TypeNodeListed says whether the latest cluster config lists this node
+	// (ID "self"); a node it does not list leaves the cluster.
+	TypeNodeListed = "NodeListed"
+	// TypeNodeRemoval is this node leaving the cluster (ID "self"), once
+	// the config no longer lists it.
+	TypeNodeRemoval = "NodeRemoval"
+
 	IDCluster = "cluster"
+	IDSelf    = "self"
 	IDMachine = "machine"
 	IDApplied = "applied"
 	IDDesired = "desired"
@@ -76,6 +84,20 @@ type CertificateStatusSpec struct {
 // ConfigSeedSpec is the spec of the ConfigSeed resource.
 type ConfigSeedSpec struct {
 	Seeded bool `json:"seeded"`
+}
+
+// NodeListedSpec is the spec of the NodeListed resource.
+type NodeListedSpec struct {
+	Revision uint64 `json:"revision"`
+	Listed   bool   `json:"listed"`
+}
+
+// NodeRemovalSpec is the spec of the NodeRemoval resource.
+type NodeRemovalSpec struct {
+	// Revision is the first config revision that does not list the node.
+	Revision uint64 `json:"revision"`
+	// State is "waiting for the leader to remove it from raft" or "left".
+	State string `json:"state"`
 }
 
 // ClusterConfigSpec is the spec of the ClusterConfig resource.
