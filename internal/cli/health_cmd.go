@@ -42,7 +42,8 @@ lines on a terminal. Exits 0 when healthy and 1 otherwise. The global
 
 With -o json or yaml it prints the last round's checks instead:
 {"checks":[{"name", "ok", "detail", "nodes"}], "healthy", "nodeName"}
-(nodeName is the control plane that evaluated them).`,
+(nodeName is the control plane that evaluated them; empty when cairnctl
+evaluated them itself, against a node that predates the Health RPC).`,
 		Example: `  cairnctl health
   cairnctl health --wait --wait-timeout 5m
   cairnctl health -o json`,
