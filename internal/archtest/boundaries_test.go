@@ -18,6 +18,9 @@ var rules = map[string][]string{
 	"gossip/":    {"node/", "consensus/", "cmd/"},
 	// The boot stage must not depend on the node it launches (node/boot/DESIGN.md).
 	"node/boot/": {""},
+	// One health evaluation for the node API, cairnctl and the leader's
+	// gates: it gathers through a Source and depends on neither side.
+	"node/cluster/health/": {"internal/", "cmd/", "node/api/", "node/formation/", "consensus/", "gossip/"},
 }
 
 func TestImportBoundaries(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairn-project/cairn/node/cluster/health"
 	"github.com/cairn-project/cairn/node/config"
 )
 
@@ -201,7 +202,7 @@ func exitedNodes(ctx context.Context, st *clusterState) error {
 
 // failingNodes picks the nodes whose logs explain a failure: those not
 // running, then those the checks implicate, else all of them.
-func failingNodes(ctx context.Context, st *clusterState, checks []check) []string {
+func failingNodes(ctx context.Context, st *clusterState, checks []health.Check) []string {
 	seen := map[string]bool{}
 	var out []string
 	addNode := func(n string) {
@@ -216,7 +217,7 @@ func failingNodes(ctx context.Context, st *clusterState, checks []check) []strin
 		}
 	}
 	for _, c := range checks {
-		for _, n := range c.nodes {
+		for _, n := range c.Nodes {
 			addNode(n)
 		}
 	}

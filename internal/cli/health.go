@@ -1,400 +1,43 @@
 package cli
 
 import (
-	"errors"
-	"fmt"
-	"maps"
-	"slices"
-	"strings"
+	"context"
 
 	"connectrpc.com/connect"
 
+	"github.com/cairn-project/cairn/node/cluster/health"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 )
 
-// check is the outcome of one health check.
-type check struct {
-	// name is a short label: nodes, leader or config.
-	name string
-	ok   bool
-	// detail says what passed, or every problem found.
-	detail string
-	// nodes are the nodes a failure implicates, for showing their logs.
-	nodes []string
-}
-
-// observation is everything one health round learned from the cluster.
-type observation struct {
-	// expected are the node names of the cluster configuration; nil when
-	// the configuration could not be read.
-	expected []string
-	// controlPlanes are the control-plane names of the configuration; nil
-	// when it could not be read.
-	controlPlanes []string
-	configRev     uint64
-	configErr     error
-
-	members    []*clusterv1.Member
-	membersErr error
-	// views are each alive member's own membership view (stale Members).
-	views map[string]nodeResult[*clusterv1.MembersResponse]
-	// consensus are each control plane's ConsensusStatus.
-	consensus map[string]nodeResult[*clusterv1.ConsensusStatusResponse]
-}
-
-// configured reports whether the configuration lists the node; every node
-// counts as listed while the configuration is unknown.
-func (o observation) configured(name string) bool {
-	return o.expected == nil || slices.Contains(o.expected, name)
-}
-
-// current reports whether a member still belongs to the cluster: listed in
-// the configuration, or alive (a removed node that has not left yet).
-func (o observation) current(m *clusterv1.Member) bool {
-	return o.configured(m.GetName()) || m.GetGossipState() == clusterv1.GossipState_GOSSIP_STATE_ALIVE
-}
-
-// evaluate runs the health checks on an observation.
-func evaluate(o observation) []check {
-	return []check{checkNodes(o), checkLeader(o), checkRaft(o), checkConfig(o)}
-}
-
-func healthy(checks []check) bool {
-	return !slices.ContainsFunc(checks, func(c check) bool { return !c.ok })
-}
-
-// problems collects failure messages and the nodes they implicate.
-type problems struct {
-	msgs  []string
-	nodes map[string]bool
-}
-
-func (p *problems) add(node, format string, args ...any) {
-	p.msgs = append(p.msgs, fmt.Sprintf(format, args...))
-	if node != "" {
-		if p.nodes == nil {
-			p.nodes = map[string]bool{}
+// fetchHealth runs one health round: the endpoint's Health RPC, which a
+// control plane evaluates (node/cluster/health). A node too old to serve it
+// (unimplemented) is checked from here instead, through the public RPCs
+// the node itself uses and with the same evaluation. When no endpoint
+// answers, every check fails naming why, so that waiting shows progress
+// while the nodes start.
+func fetchHealth(ctx context.Context, c *apiClient) *clusterv1.HealthResponse {
+	var res *clusterv1.HealthResponse
+	err := c.call(ctx, func(ctx context.Context, ep endpoint) error {
+		r, err := ep.cluster.Health(ctx, request(&clusterv1.HealthRequest{}, ""))
+		if err == nil {
+			res = r.Msg
 		}
-		p.nodes[node] = true
-	}
-}
-
-func (p *problems) result(name, okDetail string) check {
-	if len(p.msgs) == 0 {
-		return check{name: name, ok: true, detail: okDetail}
-	}
-	return check{name: name, detail: strings.Join(p.msgs, "; "), nodes: slices.Sorted(maps.Keys(p.nodes))}
-}
-
-// checkNodes: every configured node is a member, every member is alive in
-// gossip, and every alive member sees the same alive set.
-func checkNodes(o observation) check {
-	var p problems
-	if o.membersErr != nil {
-		p.add("", "cannot list members: %s", shortError(o.membersErr))
-		return p.result("nodes", "")
-	}
-	known := map[string]bool{}
-	var alive []string
-	for _, m := range o.members {
-		known[m.GetName()] = true
-		isAlive := m.GetGossipState() == clusterv1.GossipState_GOSSIP_STATE_ALIVE
-		switch {
-		case !o.current(m):
-			continue // removed from the configuration, and gone
-		case !o.configured(m.GetName()):
-			p.add(m.GetName(), "%s is not in the configuration but still a member", m.GetName())
-		case !isAlive:
-			p.add(m.GetName(), "%s is %s", m.GetName(), stateLabel(m.GetGossipState()))
-			continue
-		}
-		alive = append(alive, m.GetName())
-	}
-	for _, n := range o.expected {
-		if !known[n] {
-			p.add(n, "%s has not joined", n)
-		}
-	}
-	slices.Sort(alive)
-	for _, n := range alive {
-		v, ok := o.views[n]
-		switch {
-		case !ok:
-			continue
-		case v.err != nil:
-			p.add(n, "%s: %s", n, shortError(v.err))
-		default:
-			if d := setDiff(alive, aliveNames(v.val.GetMembers())); d != "" {
-				p.add(n, "%s %s", n, d)
-			}
-		}
-	}
-	return p.result("nodes", fmt.Sprintf("%d %s alive and in agreement (%s)",
-		len(alive), plural(len(alive), "node", "nodes"), strings.Join(alive, ", ")))
-}
-
-// checkLeader: one leader, followed by every control plane that answers,
-// and those that follow it are a quorum of the voters. A control plane that
-// does not answer is named but does not fail this check while a quorum
-// follows the leader (the raft check fails for it): after a leader dies,
-// this says who leads now.
-func checkLeader(o observation) check {
-	var p problems
-	if o.membersErr != nil {
-		p.add("", "cannot list members: %s", shortError(o.membersErr))
-		return p.result("leader", "")
-	}
-	var flagged, cps []string
-	for _, m := range o.members {
-		if m.GetLeader() {
-			flagged = append(flagged, m.GetName())
-		}
-		if m.GetRole() == clusterv1.Role_ROLE_CONTROLPLANE && o.current(m) {
-			cps = append(cps, m.GetName())
-		}
-	}
-	if len(flagged) > 1 {
-		p.add("", "%d leaders: %s", len(flagged), strings.Join(flagged, ", "))
-	}
-	leader, term := currentLeader(o, cps)
-	if leader == "" && len(flagged) == 1 {
-		leader = flagged[0]
-	}
-	if leader == "" {
-		p.add("", "no leader")
-	}
-	var following, silent []string
-	for _, n := range cps {
-		r, ok := o.consensus[n]
-		switch {
-		case !ok:
-			continue
-		case r.err != nil:
-			silent = append(silent, fmt.Sprintf("%s (%s)", n, shortError(r.err)))
-		case r.val.GetLeaderName() == "":
-			p.add(n, "%s knows no leader", n)
-		case leader != "" && r.val.GetLeaderName() != leader:
-			p.add(n, "%s follows %s, not %s", n, r.val.GetLeaderName(), leader)
-		default:
-			following = append(following, n)
-		}
-	}
-	if leader == "" {
-		return p.result("leader", "")
-	}
-	voters := leaderVoters(o, leader)
-	agree := 0
-	for _, n := range following {
-		if voters == nil || voters[n] {
-			agree++
-		}
-	}
-	summary := fmt.Sprintf("%s leads term %d; %d control %s", leader, term, len(following),
-		plural(len(following), "plane agrees", "planes agree"))
-	if voters != nil {
-		if agree < len(voters)/2+1 {
-			p.add("", "only %d of %d voters follow %s: no quorum", agree, len(voters), leader)
-		}
-		summary = fmt.Sprintf("%s leads term %d with a quorum: %d of %d voters follow it", leader, term, agree, len(voters))
-	}
-	if len(silent) > 0 {
-		summary += "; no answer from " + strings.Join(silent, ", ")
-	}
-	if len(p.msgs) > 0 {
-		p.msgs = append([]string{summary}, p.msgs...)
-	}
-	return p.result("leader", summary)
-}
-
-// currentLeader is the leader the answering control planes name in the
-// highest term they report, preferring one that reports leading itself.
-func currentLeader(o observation, cps []string) (string, uint64) {
-	var leader string
-	var term uint64
-	self := false
-	for _, n := range cps {
-		r, ok := o.consensus[n]
-		if !ok || r.err != nil || r.val.GetLeaderName() == "" {
-			continue
-		}
-		v := r.val
-		isSelf := v.GetNodeName() == v.GetLeaderName() && v.GetState() == "Leader"
-		if v.GetTerm() > term || (v.GetTerm() == term && isSelf && !self) || leader == "" {
-			leader, term, self = v.GetLeaderName(), v.GetTerm(), isSelf
-		}
-	}
-	return leader, term
-}
-
-// leaderVoters returns the voters in the leader's own Raft status, or nil
-// when the leader did not answer.
-func leaderVoters(o observation, leader string) map[string]bool {
-	r, ok := o.consensus[leader]
-	if !ok || r.err != nil || r.val.GetLeaderName() != leader {
-		return nil
-	}
-	out := map[string]bool{}
-	for _, sv := range r.val.GetServers() {
-		if sv.GetSuffrage() == clusterv1.RaftSuffrage_RAFT_SUFFRAGE_VOTER {
-			out[sv.GetName()] = true
-		}
-	}
-	return out
-}
-
-// checkRaft: in the leader's own view, every control plane of the
-// configuration is a voter, every voter is healthy, and no other server is
-// in the Raft configuration. Fewer voters than configured control planes is
-// a failure even while a quorum holds: one more loss would end it.
-func checkRaft(o observation) check {
-	var p problems
-	if o.membersErr != nil {
-		p.add("", "cannot list members: %s", shortError(o.membersErr))
-		return p.result("raft", "")
-	}
-	leader, _ := currentLeader(o, controlPlaneMembers(o))
-	r, ok := o.consensus[leader]
-	if leader == "" || !ok || r.err != nil || r.val.GetLeaderName() != leader {
-		p.add("", "no leader answered; the voters cannot be checked")
-		return p.result("raft", "")
-	}
-	var voters []string
-	suffrage := map[string]clusterv1.RaftSuffrage{}
-	for _, sv := range r.val.GetServers() {
-		name := sv.GetName()
-		suffrage[name] = sv.GetSuffrage()
-		switch {
-		case sv.GetSuffrage() == clusterv1.RaftSuffrage_RAFT_SUFFRAGE_NONVOTER:
-			p.add(name, "%s is a non-voter", name)
-		case !sv.GetHealthy():
-			p.add(name, "voter %s is failing%s", name, lastHeard(sv))
-			voters = append(voters, name)
-		default:
-			voters = append(voters, name)
-		}
-	}
-	slices.Sort(voters)
-	if o.controlPlanes != nil {
-		for _, n := range o.controlPlanes {
-			if _, ok := suffrage[n]; !ok {
-				p.add(n, "%s is not a Raft member", n)
-			}
-		}
-		for _, v := range voters {
-			if !slices.Contains(o.controlPlanes, v) {
-				p.add(v, "voter %s is not in the configuration", v)
-			}
-		}
-		if len(voters) < len(o.controlPlanes) {
-			p.msgs = append([]string{fmt.Sprintf("%d %s; the configuration lists %d control planes",
-				len(voters), plural(len(voters), "voter", "voters"), len(o.controlPlanes))}, p.msgs...)
-		}
-	}
-	return p.result("raft", fmt.Sprintf("%d %s, all healthy (%s)",
-		len(voters), plural(len(voters), "voter", "voters"), strings.Join(voters, ", ")))
-}
-
-func controlPlaneMembers(o observation) []string {
-	var out []string
-	for _, m := range o.members {
-		if m.GetRole() == clusterv1.Role_ROLE_CONTROLPLANE && o.current(m) {
-			out = append(out, m.GetName())
-		}
-	}
-	return out
-}
-
-// lastHeard says when the leader last heard from a failing server.
-func lastHeard(sv *clusterv1.RaftServer) string {
-	if sv.GetLastContact() == nil {
-		return ""
-	}
-	return " (last heard " + contactAge(sv) + ")"
-}
-
-// checkConfig: every member has applied the current configuration
-// revision.
-func checkConfig(o observation) check {
-	var p problems
+		return err
+	})
 	switch {
-	case o.configErr != nil:
-		p.add("", "cannot read the configuration: %s", shortError(o.configErr))
-	case o.membersErr != nil:
-		p.add("", "cannot list members: %s", shortError(o.membersErr))
+	case err == nil:
+		return res
+	case connect.CodeOf(err) == connect.CodeUnimplemented:
+		return health.Response("", health.Evaluate(health.Observe(ctx, clientSource{c}, c.timeout)))
 	}
-	if len(p.msgs) > 0 {
-		return p.result("config", "")
-	}
-	members := 0
-	for _, m := range o.members {
-		if !o.current(m) {
-			continue // removed from the configuration, and gone
-		}
-		members++
-		if got := m.GetAppliedConfigRevision(); got != o.configRev {
-			p.add(m.GetName(), "%s applied revision %d", m.GetName(), got)
-		}
-	}
-	if len(p.msgs) > 0 {
-		p.msgs = append([]string{fmt.Sprintf("want revision %d", o.configRev)}, p.msgs...)
-	}
-	return p.result("config", fmt.Sprintf("all %d %s applied revision %d",
-		members, plural(members, "node", "nodes"), o.configRev))
+	return health.Response("", health.Evaluate(health.Unobserved(err)))
 }
 
-func aliveNames(ms []*clusterv1.Member) []string {
-	var out []string
-	for _, m := range ms {
-		if m.GetGossipState() == clusterv1.GossipState_GOSSIP_STATE_ALIVE {
-			out = append(out, m.GetName())
-		}
+// Short describes the error in a few words for a health check line: only
+// the last endpoint's reason.
+func (e *endpointsError) Short() string {
+	if len(e.errs) == 0 {
+		return e.Error()
 	}
-	slices.Sort(out)
-	return out
-}
-
-// setDiff describes how a node's alive set differs from the reference, or
-// returns "" if they are equal.
-func setDiff(want, got []string) string {
-	var missing, extra []string
-	for _, n := range want {
-		if !slices.Contains(got, n) {
-			missing = append(missing, n)
-		}
-	}
-	for _, n := range got {
-		if !slices.Contains(want, n) {
-			extra = append(extra, n)
-		}
-	}
-	var parts []string
-	if len(missing) > 0 {
-		parts = append(parts, "does not see "+strings.Join(missing, ", ")+" alive")
-	}
-	if len(extra) > 0 {
-		parts = append(parts, "sees "+strings.Join(extra, ", ")+" alive")
-	}
-	return strings.Join(parts, " and ")
-}
-
-func stateLabel(s clusterv1.GossipState) string {
-	if l := enumLabel(s.String(), "GOSSIP_STATE_"); l != "" {
-		return l
-	}
-	return "not in gossip"
-}
-
-// shortError describes an API error in a few words for a check line: the
-// message without the code prefix, and for "every endpoint failed" only the
-// last endpoint's reason.
-func shortError(err error) string {
-	var ee *endpointsError
-	if errors.As(err, &ee) && len(ee.errs) > 0 {
-		return "no endpoint answered (" + shortError(ee.errs[len(ee.errs)-1]) + ")"
-	}
-	var ce *connect.Error
-	if errors.As(err, &ce) {
-		return ce.Message()
-	}
-	return err.Error()
+	return "no endpoint answered (" + health.ShortError(e.errs[len(e.errs)-1]) + ")"
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cairn-project/cairn/node/cluster/health"
 )
 
 // healthPollInterval is the pause between health rounds while waiting.
@@ -18,7 +20,9 @@ func newHealthCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "health",
 		Short: "Check that the cluster is healthy",
-		Long: `Check the cluster through the endpoint:
+		Long: `Ask the endpoint to check the cluster. A control plane evaluates the
+checks (a worker forwards the call to one), with the same code the leader
+judges by:
 
   nodes   every node of the cluster configuration is a member, every member
           is alive in gossip, and every alive member sees the same alive set
@@ -33,9 +37,16 @@ func newHealthCommand(g *globals) *cobra.Command {
 Prints one line per check (✓ passed, … pending, ✗ failed). With --wait it
 re-checks until every check passes or --wait-timeout runs out, redrawing the
 lines on a terminal. Exits 0 when healthy and 1 otherwise. The global
---timeout bounds each request of a round.`,
+--timeout bounds each round; the node bounds each of its own requests to 3 s
+(less when --timeout is short), so a dead node cannot stall a round.
+
+With -o json or yaml it prints the last round's checks instead:
+{"checks":[{"name", "ok", "detail", "nodes"}], "healthy", "nodeName"}
+(nodeName is the control plane that evaluated them; empty when cairnctl
+evaluated them itself, against a node that predates the Health RPC).`,
 		Example: `  cairnctl health
-  cairnctl health --wait --wait-timeout 5m`,
+  cairnctl health --wait --wait-timeout 5m
+  cairnctl health -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, _, err := g.client()
@@ -43,7 +54,11 @@ lines on a terminal. Exits 0 when healthy and 1 otherwise. The global
 				return err
 			}
 			defer c.Close()
-			_, err = waitHealthy(cmd.Context(), c, g.streams.Out, healthWait{wait: wait, timeout: timeout})
+			hw := healthWait{wait: wait, timeout: timeout}
+			if g.structured() {
+				hw.format = g.output
+			}
+			_, err = waitHealthy(cmd.Context(), c, g.streams.Out, hw)
 			return err
 		},
 	}
@@ -61,26 +76,38 @@ type healthWait struct {
 	what string
 	// abort, if set, is called after every round; an error ends the wait.
 	abort func() error
+	// format, if set (json, yaml), prints the last round's answer in it
+	// instead of drawing progress.
+	format string
 }
 
 // waitHealthy runs health rounds, drawing progress on out, and returns the
 // last checks with ErrUnhealthy if they did not all pass.
-func waitHealthy(ctx context.Context, c *apiClient, out io.Writer, hw healthWait) ([]check, error) {
+func waitHealthy(ctx context.Context, c *apiClient, out io.Writer, hw healthWait) ([]health.Check, error) {
 	if hw.what == "" {
 		hw.what = "the cluster to become healthy"
 	}
 	p := newProgress(out)
+	if hw.format != "" {
+		p = newProgress(io.Discard)
+	}
 	start := time.Now()
 	deadline := start.Add(hw.timeout)
 	for {
-		checks := evaluate(observe(ctx, c))
-		done := healthy(checks) || !hw.wait || !time.Now().Before(deadline) || ctx.Err() != nil
+		res := fetchHealth(ctx, c)
+		checks := health.FromResponse(res)
+		done := res.GetHealthy() || !hw.wait || !time.Now().Before(deadline) || ctx.Err() != nil
 		lines := checkLines(checks, done)
 		if hw.wait && p.tty {
 			lines = append([]string{statusLine(hw.what, checks, done, start, hw.timeout)}, lines...)
 		}
 		p.show(lines)
-		if healthy(checks) {
+		if done && hw.format != "" {
+			if err := writeData(out, hw.format, protoObject(res)); err != nil {
+				return checks, err
+			}
+		}
+		if res.GetHealthy() {
 			return checks, nil
 		}
 		if done && hw.wait {

@@ -1,175 +1,125 @@
 package cli
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
+	"connectrpc.com/connect"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
+	"github.com/cairn-project/cairn/node/cluster/health"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 )
 
-const (
-	alive   = clusterv1.GossipState_GOSSIP_STATE_ALIVE
-	suspect = clusterv1.GossipState_GOSSIP_STATE_SUSPECT
-)
-
-func member(name string, cp bool, state clusterv1.GossipState, rev uint64, leader bool) *clusterv1.Member {
-	role := clusterv1.Role_ROLE_WORKER
-	if cp {
-		role = clusterv1.Role_ROLE_CONTROLPLANE
-	}
-	return &clusterv1.Member{Name: name, Role: role, GossipState: state, AppliedConfigRevision: rev, Leader: leader}
-}
-
-// healthyObservation is a 2 control plane + 1 worker cluster where all is
-// well; tests break one thing at a time.
-func healthyObservation() observation {
-	ms := []*clusterv1.Member{
-		member("cp1", true, alive, 5, true),
-		member("cp2", true, alive, 5, false),
-		member("w1", false, alive, 5, false),
-	}
-	o := observation{
-		expected: []string{"cp1", "cp2", "w1"}, controlPlanes: []string{"cp1", "cp2"}, configRev: 5, members: ms,
-		views:     map[string]nodeResult[*clusterv1.MembersResponse]{},
-		consensus: map[string]nodeResult[*clusterv1.ConsensusStatusResponse]{},
-	}
-	for _, m := range ms {
-		o.views[m.Name] = nodeResult[*clusterv1.MembersResponse]{node: m.Name, val: &clusterv1.MembersResponse{Members: ms}}
-	}
-	for _, n := range []string{"cp1", "cp2"} {
-		o.consensus[n] = nodeResult[*clusterv1.ConsensusStatusResponse]{node: n, val: &clusterv1.ConsensusStatusResponse{NodeName: n, LeaderName: "cp1", Term: 2}}
-	}
-	leader := o.consensus["cp1"].val
-	leader.State = "Leader"
-	leader.Servers = []*clusterv1.RaftServer{raftServer("cp1", voter, true), raftServer("cp2", voter, true)}
-	return o
-}
-
-const (
-	voter    = clusterv1.RaftSuffrage_RAFT_SUFFRAGE_VOTER
-	nonvoter = clusterv1.RaftSuffrage_RAFT_SUFFRAGE_NONVOTER
-)
-
-func raftServer(name string, s clusterv1.RaftSuffrage, healthy bool) *clusterv1.RaftServer {
-	return &clusterv1.RaftServer{Name: name, Suffrage: s, Healthy: healthy}
-}
-
-// leaderStatus returns the leader's own ConsensusStatus in o.
-func leaderStatus(o *observation) *clusterv1.ConsensusStatusResponse { return o.consensus["cp1"].val }
-
-func TestHealthChecks(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		breakIt   func(o *observation)
-		wantOK    [4]bool
-		wantIn    string
-		wantNodes []string
-	}{
-		{"healthy", func(*observation) {}, [4]bool{true, true, true, true}, "cp1 leads term 2", nil},
-		{"suspect member", func(o *observation) { o.members[2] = member("w1", false, suspect, 5, false) },
-			[4]bool{false, true, true, true}, "w1 is suspect", []string{"w1"}},
-		{"configured node never joined", func(o *observation) { o.expected = append(o.expected, "w2") },
-			[4]bool{false, true, true, true}, "w2 has not joined", []string{"w2"}},
-		{"views disagree", func(o *observation) {
-			o.views["w1"] = nodeResult[*clusterv1.MembersResponse]{node: "w1", val: &clusterv1.MembersResponse{Members: o.members[:2]}}
-		}, [4]bool{false, true, true, true}, "w1 does not see w1 alive", []string{"w1"}},
-		{"node view unreachable", func(o *observation) {
-			o.views["cp2"] = nodeResult[*clusterv1.MembersResponse]{node: "cp2", err: errors.New("boom")}
-		}, [4]bool{false, true, true, true}, "cp2: boom", []string{"cp2"}},
-		{"no leader", func(o *observation) {
-			o.members[0] = member("cp1", true, alive, 5, false)
-			o.consensus["cp1"] = nodeResult[*clusterv1.ConsensusStatusResponse]{node: "cp1", val: &clusterv1.ConsensusStatusResponse{NodeName: "cp1"}}
-			o.consensus["cp2"] = nodeResult[*clusterv1.ConsensusStatusResponse]{node: "cp2", val: &clusterv1.ConsensusStatusResponse{NodeName: "cp2"}}
-		}, [4]bool{true, false, false, true}, "no leader; cp1 knows no leader; cp2 knows no leader", []string{"cp1", "cp2"}},
-		{"two leaders", func(o *observation) { o.members[1] = member("cp2", true, alive, 5, true) },
-			[4]bool{true, false, true, true}, "2 leaders: cp1, cp2", nil},
-		{"control plane follows another leader", func(o *observation) {
-			o.consensus["cp2"] = nodeResult[*clusterv1.ConsensusStatusResponse]{node: "cp2", val: &clusterv1.ConsensusStatusResponse{LeaderName: "cp2"}}
-		}, [4]bool{true, false, true, true}, "cp2 follows cp2, not cp1", []string{"cp2"}},
-		{"fewer voters than control planes", func(o *observation) {
-			leaderStatus(o).Servers = leaderStatus(o).Servers[:1]
-		}, [4]bool{true, true, false, true}, "1 voter; the configuration lists 2 control planes; cp2 is not a Raft member", []string{"cp2"}},
-		{"non-voter", func(o *observation) { leaderStatus(o).Servers[1].Suffrage = nonvoter },
-			[4]bool{true, true, false, true}, "cp2 is a non-voter", []string{"cp2"}},
-		{"failing voter", func(o *observation) { leaderStatus(o).Servers[1].Healthy = false },
-			[4]bool{true, true, false, true}, "voter cp2 is failing", []string{"cp2"}},
-		{"voter not in the configuration", func(o *observation) {
-			leaderStatus(o).Servers = append(leaderStatus(o).Servers, raftServer("cp9", voter, true))
-		}, [4]bool{true, true, false, true}, "voter cp9 is not in the configuration", []string{"cp9"}},
-		{"config lag", func(o *observation) { o.members[2] = member("w1", false, alive, 4, false) },
-			[4]bool{true, true, true, false}, "want revision 5; w1 applied revision 4", []string{"w1"}},
-		{"config unreadable", func(o *observation) { o.configErr = errors.New("no leader") },
-			[4]bool{true, true, true, false}, "cannot read the configuration: no leader", nil},
-		{"members unreadable", func(o *observation) { o.membersErr = errors.New("down") },
-			[4]bool{false, false, false, false}, "cannot list members: down", nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			o := healthyObservation()
-			tc.breakIt(&o)
-			checks := evaluate(o)
-			var all string
-			var nodes []string
-			for i, c := range checks {
-				assert.Equal(t, tc.wantOK[i], c.ok, "check %s: %s", c.name, c.detail)
-				all += c.detail + "\n"
-				nodes = append(nodes, c.nodes...)
-			}
-			assert.Contains(t, all, tc.wantIn)
-			assert.Equal(t, tc.wantNodes, nodes)
-			assert.Equal(t, tc.wantOK == [4]bool{true, true, true, true}, healthy(checks))
-		})
-	}
-}
-
-// After the leader dies, gossip may still hold it alive for seconds: health
-// says who leads now, with a quorum, and blames the dead voter.
-func TestHealthAfterLeaderDied(t *testing.T) {
-	ms := []*clusterv1.Member{
-		member("cp1", true, alive, 5, false), member("cp2", true, alive, 5, true), member("cp3", true, alive, 5, false),
-	}
-	o := observation{
-		expected: []string{"cp1", "cp2", "cp3"}, controlPlanes: []string{"cp1", "cp2", "cp3"}, configRev: 5, members: ms,
-		views: map[string]nodeResult[*clusterv1.MembersResponse]{},
-		consensus: map[string]nodeResult[*clusterv1.ConsensusStatusResponse]{
-			"cp1": {node: "cp1", err: errors.New("proxy to node cp1: connection refused")},
-			"cp2": {node: "cp2", val: &clusterv1.ConsensusStatusResponse{NodeName: "cp2", State: "Leader", LeaderName: "cp2", Term: 3,
-				Servers: []*clusterv1.RaftServer{raftServer("cp1", voter, false), raftServer("cp2", voter, true), raftServer("cp3", voter, true)}}},
-			"cp3": {node: "cp3", val: &clusterv1.ConsensusStatusResponse{NodeName: "cp3", State: "Follower", LeaderName: "cp2", Term: 3}},
-		},
-	}
-	checks := evaluate(o)
-	leader, raft := checks[1], checks[2]
-	assert.True(t, leader.ok, leader.detail)
-	assert.Contains(t, leader.detail, "cp2 leads term 3 with a quorum: 2 of 3 voters follow it; no answer from cp1")
-	assert.False(t, raft.ok)
-	assert.Contains(t, raft.detail, "voter cp1 is failing")
-	assert.Equal(t, []string{"cp1"}, raft.nodes)
-	assert.False(t, healthy(checks))
-}
-
-// Nodes removed from the configuration that have left are not the
-// cluster's any more: health ignores them; one still alive is a problem.
-func TestHealthIgnoresRemovedNodesThatLeft(t *testing.T) {
-	o := healthyObservation()
-	o.members = append(o.members,
-		member("cp9", true, clusterv1.GossipState_GOSSIP_STATE_LEFT, 1, false),
-		member("w9", false, clusterv1.GossipState_GOSSIP_STATE_LEFT, 1, false))
-	o.consensus["cp9"] = nodeResult[*clusterv1.ConsensusStatusResponse]{node: "cp9", err: errors.New("connection refused")}
-	checks := evaluate(o)
-	for _, c := range checks {
-		assert.True(t, c.ok, "%s: %s", c.name, c.detail)
-		assert.NotContains(t, c.detail, "9")
-	}
-	o.members[len(o.members)-1] = member("w9", false, alive, 5, false)
-	o.views["w9"] = nodeResult[*clusterv1.MembersResponse]{node: "w9", val: &clusterv1.MembersResponse{Members: o.members}}
-	checks = evaluate(o)
-	assert.False(t, checks[0].ok)
-	assert.Contains(t, checks[0].detail, "w9 is not in the configuration but still a member")
-}
+// The checks themselves are tested where they live (node/cluster/health).
 
 func TestShortErrorKeepsTheLastEndpointsReason(t *testing.T) {
 	err := &endpointsError{errs: []error{errors.New("a: refused"), errors.New("b: no leader")}}
-	assert.Equal(t, "no endpoint answered (b: no leader)", shortError(err))
+	assert.Equal(t, "no endpoint answered (b: no leader)", health.ShortError(err))
+}
+
+// Health answers with the checks set in the fake, or unimplemented.
+func (f *fakeNode) Health(_ context.Context, req *connect.Request[clusterv1.HealthRequest]) (*connect.Response[clusterv1.HealthResponse], error) {
+	f.record(req.Header())
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.health == nil {
+		return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.cluster.v1.ClusterService.Health is not implemented"))
+	}
+	return connect.NewResponse(f.health), nil
+}
+
+func fakeHealth(configOK bool) *clusterv1.HealthResponse {
+	return &clusterv1.HealthResponse{NodeName: "cp1", Healthy: configOK, Checks: []*clusterv1.HealthCheck{
+		{Name: "nodes", Ok: true, Detail: "2 nodes alive and in agreement (cp1, worker1)"},
+		{Name: "config", Ok: configOK, Detail: "want revision 7; worker1 applied revision 6", Nodes: []string{"worker1"}},
+	}}
+}
+
+func TestHealthPrintsTheChecksTheNodeEvaluated(t *testing.T) {
+	isolateHome(t)
+	f := newFake("cp1")
+	f.health = fakeHealth(false)
+	addr := serveFake(t, f)
+
+	r := runCLI(t, "-e", addr, "health")
+
+	assert.Equal(t, 1, r.code)
+	assert.Equal(t, "✓ nodes: 2 nodes alive and in agreement (cp1, worker1)\n✗ config: want revision 7; worker1 applied revision 6\n", r.stdout)
+	assert.Contains(t, r.stderr, ErrUnhealthy.Error())
+	assert.Equal(t, []string{""}, f.seenTargets(), "one call to the endpoint")
+
+	f.mu.Lock()
+	f.health = fakeHealth(true)
+	f.mu.Unlock()
+	r = runCLI(t, "-e", addr, "health", "--wait")
+	assert.Equal(t, 0, r.code, r.stderr)
+}
+
+func TestHealthPrintsTheChecksAsJSONAndYAML(t *testing.T) {
+	isolateHome(t)
+	f := newFake("cp1")
+	f.health = fakeHealth(false)
+	addr := serveFake(t, f)
+
+	r := runCLI(t, "-e", addr, "health", "-o", "json")
+
+	assert.Equal(t, 1, r.code)
+	var out struct {
+		Checks []struct {
+			Name   string   `json:"name"`
+			OK     bool     `json:"ok"`
+			Detail string   `json:"detail"`
+			Nodes  []string `json:"nodes"`
+		} `json:"checks"`
+		Healthy  bool   `json:"healthy"`
+		NodeName string `json:"nodeName"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &out), r.stdout)
+	assert.False(t, out.Healthy)
+	assert.Equal(t, "cp1", out.NodeName)
+	require.Len(t, out.Checks, 2)
+	assert.Equal(t, "config", out.Checks[1].Name)
+	assert.False(t, out.Checks[1].OK)
+	assert.Equal(t, []string{"worker1"}, out.Checks[1].Nodes)
+	assert.NotContains(t, r.stdout, "✗", "no progress lines in structured output")
+
+	y := runCLI(t, "-e", addr, "health", "-o", "yaml")
+	assert.Equal(t, 1, y.code)
+	assert.Contains(t, y.stdout, "name: config")
+}
+
+// A node that predates the Health RPC is checked from the client, through
+// the same RPCs and the same evaluation.
+func TestHealthChecksFromTheClientWhenTheNodeHasNoHealthRPC(t *testing.T) {
+	isolateHome(t)
+	f := newFake("cp1")
+	addr := serveFake(t, f)
+
+	r := runCLI(t, "-e", addr, "health")
+
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stdout, "✗ nodes: ")
+	assert.Contains(t, r.stdout, "✗ config: want revision 7; worker1 applied revision 6")
+	assert.Subset(t, f.seenTargets(), []string{"cp1", "worker1"}, "each alive member's own view is asked for")
+}
+
+// With no endpoint answering, every check fails and names why.
+func TestHealthWithoutAnEndpointFailsEveryCheck(t *testing.T) {
+	isolateHome(t)
+	serveFake(t, newFake("cp1")) // for the context's identity
+
+	r := runCLI(t, "-e", deadAddr(t), "health")
+
+	assert.Equal(t, 1, r.code)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	require.Len(t, lines, 4, r.stdout)
+	for i, name := range []string{"nodes", "leader", "raft"} {
+		assert.True(t, strings.HasPrefix(lines[i], "✗ "+name+": cannot list members: "), lines[i])
+	}
+	assert.True(t, strings.HasPrefix(lines[3], "✗ config: cannot read the configuration: "), lines[3])
 }

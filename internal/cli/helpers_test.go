@@ -89,6 +89,9 @@ type fakeNode struct {
 	resources *runtime.State
 	// logLevels are the log levels by target node (loglevel_test.go).
 	logLevels map[string]machinev1.LogLevel
+	// health answers Health (health_test.go); nil leaves it unimplemented,
+	// as on a node that predates it.
+	health *clusterv1.HealthResponse
 }
 
 // goneError is what the fake answers for a node in gone.

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cairn-project/cairn/node/cluster/health"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 )
 
@@ -106,7 +107,7 @@ func TestMembersTableColumns(t *testing.T) {
 }
 
 func TestCheckLinesMarks(t *testing.T) {
-	checks := []check{{name: "nodes", ok: true, detail: "fine"}, {name: "leader", detail: "no leader"}}
+	checks := []health.Check{{Name: "nodes", OK: true, Detail: "fine"}, {Name: "leader", Detail: "no leader"}}
 	assert.Equal(t, []string{"✓ nodes: fine", "… leader: no leader"}, checkLines(checks, false))
 	assert.Equal(t, []string{"✓ nodes: fine", "✗ leader: no leader"}, checkLines(checks, true))
 }

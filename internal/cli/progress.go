@@ -5,6 +5,8 @@ import (
 	"io"
 	"slices"
 	"time"
+
+	"github.com/cairn-project/cairn/node/cluster/health"
 )
 
 // Marks in front of a health check line.
@@ -51,26 +53,26 @@ func (p *progress) show(lines []string) {
 
 // checkLines renders health checks, one line each. final selects the
 // failure mark for checks that did not pass; while waiting they are pending.
-func checkLines(checks []check, final bool) []string {
+func checkLines(checks []health.Check, final bool) []string {
 	out := make([]string, len(checks))
 	for i, c := range checks {
 		mark := markPending
 		switch {
-		case c.ok:
+		case c.OK:
 			mark = markOK
 		case final:
 			mark = markFailed
 		}
-		out[i] = fmt.Sprintf("%s %s: %s", mark, c.name, c.detail)
+		out[i] = fmt.Sprintf("%s %s: %s", mark, c.Name, c.Detail)
 	}
 	return out
 }
 
 // statusLine is the header of a health progress block on a terminal.
-func statusLine(what string, checks []check, done bool, start time.Time, limit time.Duration) string {
+func statusLine(what string, checks []health.Check, done bool, start time.Time, limit time.Duration) string {
 	elapsed := time.Since(start).Round(time.Second)
 	switch {
-	case healthy(checks):
+	case health.Healthy(checks):
 		return fmt.Sprintf("healthy after %s", elapsed)
 	case done:
 		return fmt.Sprintf("not healthy after %s", elapsed)

@@ -62,6 +62,7 @@ var rpcLevels = map[string]level{
 	clusterv1connect.ClusterServiceWatchConfigProcedure:              levelReader, // likewise
 	clusterv1connect.ClusterServiceMembersProcedure:                  levelReader,
 	clusterv1connect.ClusterServiceConsensusStatusProcedure:          levelReader,
+	clusterv1connect.ClusterServiceHealthProcedure:                   levelReader,
 	clusterv1connect.ClusterServiceApplyConfigProcedure:              levelAdmin,
 	resourcev1connect.ResourceServiceGetProcedure:                    levelReader,
 	resourcev1connect.ResourceServiceListProcedure:                   levelReader,

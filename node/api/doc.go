@@ -6,5 +6,7 @@
 // reflection (v1 and v1alpha) and grpc.health.v1. Cluster writes and
 // linearizable reads that reach a follower or a worker are forwarded to the
 // Raft leader; a request carrying the Cairn-Node header is proxied whole to
-// the named node, which is how one endpoint reaches every node.
+// the named node, which is how one endpoint reaches every node. Cluster
+// health (ClusterService/Health) is evaluated by a control plane with
+// node/cluster/health; a worker forwards it.
 package api

@@ -1210,6 +1210,183 @@ func (x *RaftServer) GetId() string {
 	return ""
 }
 
+// HealthRequest takes no arguments.
+type HealthRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HealthRequest) Reset() {
+	*x = HealthRequest{}
+	mi := &file_cairn_cluster_v1_cluster_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HealthRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HealthRequest) ProtoMessage() {}
+
+func (x *HealthRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_cluster_v1_cluster_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
+func (*HealthRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_cluster_v1_cluster_proto_rawDescGZIP(), []int{12}
+}
+
+// HealthResponse is the outcome of one health evaluation.
+type HealthResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// checks are the results of the health checks, in a fixed order (today
+	// nodes, leader, raft, config); later releases may add checks.
+	Checks []*HealthCheck `protobuf:"bytes,1,rep,name=checks,proto3" json:"checks,omitempty"`
+	// healthy is true when every check passed.
+	Healthy bool `protobuf:"varint,2,opt,name=healthy,proto3" json:"healthy,omitempty"`
+	// node_name is the control plane that evaluated the checks.
+	NodeName      string `protobuf:"bytes,3,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HealthResponse) Reset() {
+	*x = HealthResponse{}
+	mi := &file_cairn_cluster_v1_cluster_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HealthResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HealthResponse) ProtoMessage() {}
+
+func (x *HealthResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_cluster_v1_cluster_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
+func (*HealthResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_cluster_v1_cluster_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *HealthResponse) GetChecks() []*HealthCheck {
+	if x != nil {
+		return x.Checks
+	}
+	return nil
+}
+
+func (x *HealthResponse) GetHealthy() bool {
+	if x != nil {
+		return x.Healthy
+	}
+	return false
+}
+
+func (x *HealthResponse) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+// HealthCheck is the result of one health check.
+type HealthCheck struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is a short label of what was checked: "nodes", "leader", "raft" or
+	// "config".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// ok is true when the check passed.
+	Ok bool `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	// detail says what passed, or every problem found, in one line.
+	Detail string `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	// nodes are the nodes a failure implicates (whose logs explain it), by
+	// name and sorted; empty when the check passed or blames no one node.
+	Nodes         []string `protobuf:"bytes,4,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HealthCheck) Reset() {
+	*x = HealthCheck{}
+	mi := &file_cairn_cluster_v1_cluster_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HealthCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HealthCheck) ProtoMessage() {}
+
+func (x *HealthCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_cluster_v1_cluster_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HealthCheck.ProtoReflect.Descriptor instead.
+func (*HealthCheck) Descriptor() ([]byte, []int) {
+	return file_cairn_cluster_v1_cluster_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *HealthCheck) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *HealthCheck) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *HealthCheck) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *HealthCheck) GetNodes() []string {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
 // FieldViolation is one reason a configuration is invalid.
 type FieldViolation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1224,7 +1401,7 @@ type FieldViolation struct {
 
 func (x *FieldViolation) Reset() {
 	*x = FieldViolation{}
-	mi := &file_cairn_cluster_v1_cluster_proto_msgTypes[12]
+	mi := &file_cairn_cluster_v1_cluster_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1236,7 +1413,7 @@ func (x *FieldViolation) String() string {
 func (*FieldViolation) ProtoMessage() {}
 
 func (x *FieldViolation) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_cluster_v1_cluster_proto_msgTypes[12]
+	mi := &file_cairn_cluster_v1_cluster_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1249,7 +1426,7 @@ func (x *FieldViolation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldViolation.ProtoReflect.Descriptor instead.
 func (*FieldViolation) Descriptor() ([]byte, []int) {
-	return file_cairn_cluster_v1_cluster_proto_rawDescGZIP(), []int{12}
+	return file_cairn_cluster_v1_cluster_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FieldViolation) GetField() string {
@@ -1278,7 +1455,7 @@ type ValidationErrors struct {
 
 func (x *ValidationErrors) Reset() {
 	*x = ValidationErrors{}
-	mi := &file_cairn_cluster_v1_cluster_proto_msgTypes[13]
+	mi := &file_cairn_cluster_v1_cluster_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1290,7 +1467,7 @@ func (x *ValidationErrors) String() string {
 func (*ValidationErrors) ProtoMessage() {}
 
 func (x *ValidationErrors) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_cluster_v1_cluster_proto_msgTypes[13]
+	mi := &file_cairn_cluster_v1_cluster_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1303,7 +1480,7 @@ func (x *ValidationErrors) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidationErrors.ProtoReflect.Descriptor instead.
 func (*ValidationErrors) Descriptor() ([]byte, []int) {
-	return file_cairn_cluster_v1_cluster_proto_rawDescGZIP(), []int{13}
+	return file_cairn_cluster_v1_cluster_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ValidationErrors) GetViolations() []*FieldViolation {
@@ -1329,7 +1506,7 @@ type RevisionConflict struct {
 
 func (x *RevisionConflict) Reset() {
 	*x = RevisionConflict{}
-	mi := &file_cairn_cluster_v1_cluster_proto_msgTypes[14]
+	mi := &file_cairn_cluster_v1_cluster_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1341,7 +1518,7 @@ func (x *RevisionConflict) String() string {
 func (*RevisionConflict) ProtoMessage() {}
 
 func (x *RevisionConflict) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_cluster_v1_cluster_proto_msgTypes[14]
+	mi := &file_cairn_cluster_v1_cluster_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1354,7 +1531,7 @@ func (x *RevisionConflict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevisionConflict.ProtoReflect.Descriptor instead.
 func (*RevisionConflict) Descriptor() ([]byte, []int) {
-	return file_cairn_cluster_v1_cluster_proto_rawDescGZIP(), []int{14}
+	return file_cairn_cluster_v1_cluster_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RevisionConflict) GetExpectedRevision() uint64 {
@@ -1445,7 +1622,17 @@ const file_cairn_cluster_v1_cluster_proto_rawDesc = "" +
 	"\ahealthy\x18\x05 \x01(\bR\ahealthy\x12=\n" +
 	"\flast_contact\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vlastContact\x126\n" +
 	"\x06health\x18\a \x01(\x0e2\x1e.cairn.cluster.v1.ServerHealthR\x06health\x12\x0e\n" +
-	"\x02id\x18\b \x01(\tR\x02id\"H\n" +
+	"\x02id\x18\b \x01(\tR\x02id\"\x0f\n" +
+	"\rHealthRequest\"~\n" +
+	"\x0eHealthResponse\x125\n" +
+	"\x06checks\x18\x01 \x03(\v2\x1d.cairn.cluster.v1.HealthCheckR\x06checks\x12\x18\n" +
+	"\ahealthy\x18\x02 \x01(\bR\ahealthy\x12\x1b\n" +
+	"\tnode_name\x18\x03 \x01(\tR\bnodeName\"_\n" +
+	"\vHealthCheck\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x16\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\x12\x14\n" +
+	"\x05nodes\x18\x04 \x03(\tR\x05nodes\"H\n" +
 	"\x0eFieldViolation\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\"T\n" +
@@ -1475,13 +1662,14 @@ const file_cairn_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x19SERVER_HEALTH_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15SERVER_HEALTH_HEALTHY\x10\x01\x12\x19\n" +
 	"\x15SERVER_HEALTH_FAILING\x10\x02\x12\x19\n" +
-	"\x15SERVER_HEALTH_UNKNOWN\x10\x032\xe7\x03\n" +
+	"\x15SERVER_HEALTH_UNKNOWN\x10\x032\xb9\x04\n" +
 	"\x0eClusterService\x12Y\n" +
 	"\tGetConfig\x12\".cairn.cluster.v1.GetConfigRequest\x1a#.cairn.cluster.v1.GetConfigResponse\"\x03\x90\x02\x01\x12Z\n" +
 	"\vApplyConfig\x12$.cairn.cluster.v1.ApplyConfigRequest\x1a%.cairn.cluster.v1.ApplyConfigResponse\x12\\\n" +
 	"\vWatchConfig\x12$.cairn.cluster.v1.WatchConfigRequest\x1a%.cairn.cluster.v1.WatchConfigResponse0\x01\x12S\n" +
 	"\aMembers\x12 .cairn.cluster.v1.MembersRequest\x1a!.cairn.cluster.v1.MembersResponse\"\x03\x90\x02\x01\x12k\n" +
-	"\x0fConsensusStatus\x12(.cairn.cluster.v1.ConsensusStatusRequest\x1a).cairn.cluster.v1.ConsensusStatusResponse\"\x03\x90\x02\x01B\xcb\x01\n" +
+	"\x0fConsensusStatus\x12(.cairn.cluster.v1.ConsensusStatusRequest\x1a).cairn.cluster.v1.ConsensusStatusResponse\"\x03\x90\x02\x01\x12P\n" +
+	"\x06Health\x12\x1f.cairn.cluster.v1.HealthRequest\x1a .cairn.cluster.v1.HealthResponse\"\x03\x90\x02\x01B\xcb\x01\n" +
 	"\x14com.cairn.cluster.v1B\fClusterProtoP\x01ZCgithub.com/cairn-project/cairn/proto/gen/cairn/cluster/v1;clusterv1\xa2\x02\x03CCX\xaa\x02\x10Cairn.Cluster.V1\xca\x02\x10Cairn\\Cluster\\V1\xe2\x02\x1cCairn\\Cluster\\V1\\GPBMetadata\xea\x02\x12Cairn::Cluster::V1b\x06proto3"
 
 var (
@@ -1497,7 +1685,7 @@ func file_cairn_cluster_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_cluster_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_cairn_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_cairn_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_cairn_cluster_v1_cluster_proto_goTypes = []any{
 	(Role)(0),                       // 0: cairn.cluster.v1.Role
 	(GossipState)(0),                // 1: cairn.cluster.v1.GossipState
@@ -1515,10 +1703,13 @@ var file_cairn_cluster_v1_cluster_proto_goTypes = []any{
 	(*ConsensusStatusRequest)(nil),  // 13: cairn.cluster.v1.ConsensusStatusRequest
 	(*ConsensusStatusResponse)(nil), // 14: cairn.cluster.v1.ConsensusStatusResponse
 	(*RaftServer)(nil),              // 15: cairn.cluster.v1.RaftServer
-	(*FieldViolation)(nil),          // 16: cairn.cluster.v1.FieldViolation
-	(*ValidationErrors)(nil),        // 17: cairn.cluster.v1.ValidationErrors
-	(*RevisionConflict)(nil),        // 18: cairn.cluster.v1.RevisionConflict
-	(*timestamppb.Timestamp)(nil),   // 19: google.protobuf.Timestamp
+	(*HealthRequest)(nil),           // 16: cairn.cluster.v1.HealthRequest
+	(*HealthResponse)(nil),          // 17: cairn.cluster.v1.HealthResponse
+	(*HealthCheck)(nil),             // 18: cairn.cluster.v1.HealthCheck
+	(*FieldViolation)(nil),          // 19: cairn.cluster.v1.FieldViolation
+	(*ValidationErrors)(nil),        // 20: cairn.cluster.v1.ValidationErrors
+	(*RevisionConflict)(nil),        // 21: cairn.cluster.v1.RevisionConflict
+	(*timestamppb.Timestamp)(nil),   // 22: google.protobuf.Timestamp
 }
 var file_cairn_cluster_v1_cluster_proto_depIdxs = []int32{
 	12, // 0: cairn.cluster.v1.MembersResponse.members:type_name -> cairn.cluster.v1.Member
@@ -1527,24 +1718,27 @@ var file_cairn_cluster_v1_cluster_proto_depIdxs = []int32{
 	2,  // 3: cairn.cluster.v1.Member.raft_suffrage:type_name -> cairn.cluster.v1.RaftSuffrage
 	15, // 4: cairn.cluster.v1.ConsensusStatusResponse.servers:type_name -> cairn.cluster.v1.RaftServer
 	2,  // 5: cairn.cluster.v1.RaftServer.suffrage:type_name -> cairn.cluster.v1.RaftSuffrage
-	19, // 6: cairn.cluster.v1.RaftServer.last_contact:type_name -> google.protobuf.Timestamp
+	22, // 6: cairn.cluster.v1.RaftServer.last_contact:type_name -> google.protobuf.Timestamp
 	3,  // 7: cairn.cluster.v1.RaftServer.health:type_name -> cairn.cluster.v1.ServerHealth
-	16, // 8: cairn.cluster.v1.ValidationErrors.violations:type_name -> cairn.cluster.v1.FieldViolation
-	4,  // 9: cairn.cluster.v1.ClusterService.GetConfig:input_type -> cairn.cluster.v1.GetConfigRequest
-	6,  // 10: cairn.cluster.v1.ClusterService.ApplyConfig:input_type -> cairn.cluster.v1.ApplyConfigRequest
-	8,  // 11: cairn.cluster.v1.ClusterService.WatchConfig:input_type -> cairn.cluster.v1.WatchConfigRequest
-	10, // 12: cairn.cluster.v1.ClusterService.Members:input_type -> cairn.cluster.v1.MembersRequest
-	13, // 13: cairn.cluster.v1.ClusterService.ConsensusStatus:input_type -> cairn.cluster.v1.ConsensusStatusRequest
-	5,  // 14: cairn.cluster.v1.ClusterService.GetConfig:output_type -> cairn.cluster.v1.GetConfigResponse
-	7,  // 15: cairn.cluster.v1.ClusterService.ApplyConfig:output_type -> cairn.cluster.v1.ApplyConfigResponse
-	9,  // 16: cairn.cluster.v1.ClusterService.WatchConfig:output_type -> cairn.cluster.v1.WatchConfigResponse
-	11, // 17: cairn.cluster.v1.ClusterService.Members:output_type -> cairn.cluster.v1.MembersResponse
-	14, // 18: cairn.cluster.v1.ClusterService.ConsensusStatus:output_type -> cairn.cluster.v1.ConsensusStatusResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	18, // 8: cairn.cluster.v1.HealthResponse.checks:type_name -> cairn.cluster.v1.HealthCheck
+	19, // 9: cairn.cluster.v1.ValidationErrors.violations:type_name -> cairn.cluster.v1.FieldViolation
+	4,  // 10: cairn.cluster.v1.ClusterService.GetConfig:input_type -> cairn.cluster.v1.GetConfigRequest
+	6,  // 11: cairn.cluster.v1.ClusterService.ApplyConfig:input_type -> cairn.cluster.v1.ApplyConfigRequest
+	8,  // 12: cairn.cluster.v1.ClusterService.WatchConfig:input_type -> cairn.cluster.v1.WatchConfigRequest
+	10, // 13: cairn.cluster.v1.ClusterService.Members:input_type -> cairn.cluster.v1.MembersRequest
+	13, // 14: cairn.cluster.v1.ClusterService.ConsensusStatus:input_type -> cairn.cluster.v1.ConsensusStatusRequest
+	16, // 15: cairn.cluster.v1.ClusterService.Health:input_type -> cairn.cluster.v1.HealthRequest
+	5,  // 16: cairn.cluster.v1.ClusterService.GetConfig:output_type -> cairn.cluster.v1.GetConfigResponse
+	7,  // 17: cairn.cluster.v1.ClusterService.ApplyConfig:output_type -> cairn.cluster.v1.ApplyConfigResponse
+	9,  // 18: cairn.cluster.v1.ClusterService.WatchConfig:output_type -> cairn.cluster.v1.WatchConfigResponse
+	11, // 19: cairn.cluster.v1.ClusterService.Members:output_type -> cairn.cluster.v1.MembersResponse
+	14, // 20: cairn.cluster.v1.ClusterService.ConsensusStatus:output_type -> cairn.cluster.v1.ConsensusStatusResponse
+	17, // 21: cairn.cluster.v1.ClusterService.Health:output_type -> cairn.cluster.v1.HealthResponse
+	16, // [16:22] is the sub-list for method output_type
+	10, // [10:16] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_cairn_cluster_v1_cluster_proto_init() }
@@ -1558,7 +1752,7 @@ func file_cairn_cluster_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_cluster_v1_cluster_proto_rawDesc), len(file_cairn_cluster_v1_cluster_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   15,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

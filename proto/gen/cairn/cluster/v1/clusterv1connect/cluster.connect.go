@@ -54,6 +54,8 @@ const (
 	// ClusterServiceConsensusStatusProcedure is the fully-qualified name of the ClusterService's
 	// ConsensusStatus RPC.
 	ClusterServiceConsensusStatusProcedure = "/cairn.cluster.v1.ClusterService/ConsensusStatus"
+	// ClusterServiceHealthProcedure is the fully-qualified name of the ClusterService's Health RPC.
+	ClusterServiceHealthProcedure = "/cairn.cluster.v1.ClusterService/Health"
 )
 
 // ClusterServiceClient is a client for the cairn.cluster.v1.ClusterService service.
@@ -80,6 +82,14 @@ type ClusterServiceClient interface {
 	// ConsensusStatus reports the serving node's view of the Raft group. On a
 	// worker, which is not a Raft member, it fails with code failed_precondition.
 	ConsensusStatus(context.Context, *connect.Request[v1.ConsensusStatusRequest]) (*connect.Response[v1.ConsensusStatusResponse], error)
+	// Health evaluates the health of the whole cluster, the same way the
+	// leader judges it: a control plane gathers the configuration, the
+	// membership, every alive member's own membership view and every control
+	// plane's Raft status, bounding each request so that a dead node cannot
+	// stall the answer, and runs the checks on them; a worker forwards the call
+	// to a control plane. An unhealthy cluster is an answer, not an error: the
+	// call fails only when no control plane answers.
+	Health(context.Context, *connect.Request[v1.HealthRequest]) (*connect.Response[v1.HealthResponse], error)
 }
 
 // NewClusterServiceClient constructs a client for the cairn.cluster.v1.ClusterService service. By
@@ -126,6 +136,13 @@ func NewClusterServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		health: connect.NewClient[v1.HealthRequest, v1.HealthResponse](
+			httpClient,
+			baseURL+ClusterServiceHealthProcedure,
+			connect.WithSchema(clusterServiceMethods.ByName("Health")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -136,6 +153,7 @@ type clusterServiceClient struct {
 	watchConfig     *connect.Client[v1.WatchConfigRequest, v1.WatchConfigResponse]
 	members         *connect.Client[v1.MembersRequest, v1.MembersResponse]
 	consensusStatus *connect.Client[v1.ConsensusStatusRequest, v1.ConsensusStatusResponse]
+	health          *connect.Client[v1.HealthRequest, v1.HealthResponse]
 }
 
 // GetConfig calls cairn.cluster.v1.ClusterService.GetConfig.
@@ -163,6 +181,11 @@ func (c *clusterServiceClient) ConsensusStatus(ctx context.Context, req *connect
 	return c.consensusStatus.CallUnary(ctx, req)
 }
 
+// Health calls cairn.cluster.v1.ClusterService.Health.
+func (c *clusterServiceClient) Health(ctx context.Context, req *connect.Request[v1.HealthRequest]) (*connect.Response[v1.HealthResponse], error) {
+	return c.health.CallUnary(ctx, req)
+}
+
 // ClusterServiceHandler is an implementation of the cairn.cluster.v1.ClusterService service.
 type ClusterServiceHandler interface {
 	// GetConfig returns the current cluster configuration.
@@ -187,6 +210,14 @@ type ClusterServiceHandler interface {
 	// ConsensusStatus reports the serving node's view of the Raft group. On a
 	// worker, which is not a Raft member, it fails with code failed_precondition.
 	ConsensusStatus(context.Context, *connect.Request[v1.ConsensusStatusRequest]) (*connect.Response[v1.ConsensusStatusResponse], error)
+	// Health evaluates the health of the whole cluster, the same way the
+	// leader judges it: a control plane gathers the configuration, the
+	// membership, every alive member's own membership view and every control
+	// plane's Raft status, bounding each request so that a dead node cannot
+	// stall the answer, and runs the checks on them; a worker forwards the call
+	// to a control plane. An unhealthy cluster is an answer, not an error: the
+	// call fails only when no control plane answers.
+	Health(context.Context, *connect.Request[v1.HealthRequest]) (*connect.Response[v1.HealthResponse], error)
 }
 
 // NewClusterServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -229,6 +260,13 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	clusterServiceHealthHandler := connect.NewUnaryHandler(
+		ClusterServiceHealthProcedure,
+		svc.Health,
+		connect.WithSchema(clusterServiceMethods.ByName("Health")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/cairn.cluster.v1.ClusterService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ClusterServiceGetConfigProcedure:
@@ -241,6 +279,8 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 			clusterServiceMembersHandler.ServeHTTP(w, r)
 		case ClusterServiceConsensusStatusProcedure:
 			clusterServiceConsensusStatusHandler.ServeHTTP(w, r)
+		case ClusterServiceHealthProcedure:
+			clusterServiceHealthHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -268,4 +308,8 @@ func (UnimplementedClusterServiceHandler) Members(context.Context, *connect.Requ
 
 func (UnimplementedClusterServiceHandler) ConsensusStatus(context.Context, *connect.Request[v1.ConsensusStatusRequest]) (*connect.Response[v1.ConsensusStatusResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.cluster.v1.ClusterService.ConsensusStatus is not implemented"))
+}
+
+func (UnimplementedClusterServiceHandler) Health(context.Context, *connect.Request[v1.HealthRequest]) (*connect.Response[v1.HealthResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.cluster.v1.ClusterService.Health is not implemented"))
 }
