@@ -35,7 +35,8 @@ func TestGetUnknownTypeFailsNamingTheKnownTypes(t *testing.T) {
 
 	assert.Equal(t, 1, r.code)
 	assert.Empty(t, r.stdout, "no empty table")
-	assert.Contains(t, r.stderr, `unknown resource type "foo"; known types: addresses, ClusterConfig`)
+	assert.Contains(t, r.stderr, `unknown resource type "foo"; known types: addresses, `)
+	assert.Contains(t, r.stderr, "ClusterConfig")
 	assert.Contains(t, r.stderr, "NetworkStatus")
 	assert.Contains(t, r.stderr, "Hint: 'cairnctl get rd' lists the resource types")
 

@@ -21,6 +21,7 @@ import (
 	"github.com/cairn-project/cairn/node"
 	"github.com/cairn-project/cairn/node/config"
 	"github.com/cairn-project/cairn/node/formation"
+	"github.com/cairn-project/cairn/node/machine/capability"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 )
@@ -89,6 +90,8 @@ func runCluster(t *testing.T, controlPlanes, workers int) (cfg *config.Config, s
 	require.NoError(t, err)
 	doc, err := cfg.Marshal(false)
 	require.NoError(t, err)
+	processCaps, err := capability.ForMode(capability.ModeProcess)
+	require.NoError(t, err)
 	cancels := map[string]context.CancelFunc{}
 	done := make(chan error, len(cfg.Nodes))
 	for _, n := range cfg.Nodes {
@@ -96,7 +99,7 @@ func runCluster(t *testing.T, controlPlanes, workers int) (cfg *config.Config, s
 		cancels[n.Name] = cancel
 		go func() {
 			done <- node.Run(ctx, node.Options{
-				Config: doc, Name: n.Name, StateDir: t.TempDir(), Mode: node.ModeProcess,
+				Config: doc, Name: n.Name, StateDir: t.TempDir(), Capabilities: processCaps,
 				Profile: formation.TestProfile(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 			})
 		}()
