@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	yaml "go.yaml.in/yaml/v2"
+	"sigs.k8s.io/yaml"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/config-schema.json and the generated field reference in docs/config.md")
@@ -146,7 +146,7 @@ func fieldReference(t *testing.T) string {
 			b.WriteString(secretNote + "\n\n")
 		}
 		if ex, ok := extras["examples"].([]any); ok {
-			out, err := yaml.Marshal(yaml.MapSlice{{Key: f.name, Value: ex[0]}})
+			out, err := yaml.Marshal(map[string]any{f.name: ex[0]})
 			require.NoError(t, err)
 			b.WriteString("```yaml\n" + string(out) + "```\n\n")
 		}
