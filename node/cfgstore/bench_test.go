@@ -1,19 +1,18 @@
 package cfgstore
 
 import (
-	"context"
 	"fmt"
 	"testing"
 
-	"github.com/cairn-project/cairn/consensus"
 	"github.com/cairn-project/cairn/node/config"
 )
 
 // BenchmarkApply measures the leader's ApplyConfig path on a real
 // single-voter Raft store: a dry run (parse, restore secrets, validate,
-// diff) and a real apply (the same plus a Raft commit). Each iteration
-// alternates between two documents so every real apply writes. nodes is
-// the size of the cluster described by the document.
+// diff) and a real apply (the same plus a Raft commit), through a Cache as
+// node/api calls it. Each iteration alternates between two documents so
+// every real apply writes. nodes is the size of the cluster described by
+// the document.
 func BenchmarkApply(b *testing.B) {
 	for _, nodes := range []int{4, 200} {
 		s := newStore(b)
@@ -28,11 +27,12 @@ func BenchmarkApply(b *testing.B) {
 			redacted(b, c, func(c *config.Config) { c.Cluster.Kubernetes.Version = "1.38.0" }),
 			redacted(b, c, func(c *config.Config) { c.Cluster.Kubernetes.Version = "1.38.1" }),
 		}
+		cache := &Cache{}
 		b.Run(fmt.Sprintf("nodes=%d/dry-run", nodes), func(b *testing.B) {
 			b.SetBytes(int64(len(docs[0])))
 			cx := ctx(b)
 			for i := 0; b.Loop(); i++ {
-				if _, err := applyForBench(cx, s, docs[i%2], true, ""); err != nil {
+				if _, err := cache.Apply(cx, s, docs[i%2], 0, true, ""); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -41,7 +41,7 @@ func BenchmarkApply(b *testing.B) {
 			b.SetBytes(int64(len(docs[0])))
 			cx := ctx(b)
 			for i := 0; b.Loop(); i++ {
-				res, err := applyForBench(cx, s, docs[i%2], false, fmt.Sprintf("bench-%d-%d", nodes, i))
+				res, err := cache.Apply(cx, s, docs[i%2], 0, false, fmt.Sprintf("bench-%d-%d", nodes, i))
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -51,9 +51,4 @@ func BenchmarkApply(b *testing.B) {
 			}
 		})
 	}
-}
-
-// applyForBench is the call under measurement.
-func applyForBench(cx context.Context, s *consensus.Store, doc []byte, dryRun bool, requestID string) (ApplyResult, error) {
-	return Apply(cx, s, doc, 0, dryRun, requestID)
 }
