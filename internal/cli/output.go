@@ -8,7 +8,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	yaml "go.yaml.in/yaml/v2"
+	"golang.org/x/term"
+
+	"github.com/cairn-project/cairn/internal/orderedyaml"
 )
 
 // structured reports whether the output format is a machine format.
@@ -38,11 +40,7 @@ func writeData(w io.Writer, format string, v any) error {
 
 // jsonToYAML converts a JSON object to block YAML keeping key order.
 func jsonToYAML(js []byte) ([]byte, error) {
-	var doc yaml.MapSlice
-	if err := yaml.Unmarshal(js, &doc); err != nil {
-		return nil, fmt.Errorf("convert output to YAML: %w", err)
-	}
-	out, err := yaml.Marshal(doc)
+	out, err := orderedyaml.FromJSON(js)
 	if err != nil {
 		return nil, fmt.Errorf("convert output to YAML: %w", err)
 	}
@@ -86,11 +84,7 @@ func (t *table) write(w io.Writer) error {
 // place.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // enumLabel turns an enum name like ROLE_CONTROLPLANE into "controlplane"

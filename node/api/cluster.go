@@ -75,7 +75,7 @@ func (c *clusterService) ApplyConfig(ctx context.Context, req *connect.Request[c
 	if !s.isLeader() {
 		return forward(ctx, s, req, clusterv1connect.ClusterServiceClient.ApplyConfig)
 	}
-	res, err := cfgstore.Apply(ctx, s.agent.Store, []byte(m.Config), m.ExpectedRevision, m.DryRun, m.RequestId)
+	res, err := s.configs.Apply(ctx, s.agent.Store, []byte(m.Config), m.ExpectedRevision, m.DryRun, m.RequestId)
 	if lostLeadership(err) && req.Header().Get(HeaderForwarded) == "" {
 		// Deposed while committing: the new leader answers the same request
 		// ID with this write's outcome if it was committed.

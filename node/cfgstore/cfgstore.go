@@ -170,7 +170,15 @@ type ApplyResult struct {
 // current one. Invalid input fails with *config.ValidationError listing
 // every field, and nothing is stored. A dry run validates and diffs only.
 func Apply(ctx context.Context, s Store, doc []byte, expectedRevision uint64, dryRun bool, requestID string) (ApplyResult, error) {
-	cur, err := Get(ctx, s, consensus.Linearizable)
+	return (*Cache)(nil).Apply(ctx, s, doc, expectedRevision, dryRun, requestID)
+}
+
+// Apply is the package-level Apply with the stored side taken from the
+// cache: an unchanged stored config is neither decoded nor rendered again.
+// doc is parsed once; the diff works on the parsed configs, with the stored
+// side's redacted rendering from the cache.
+func (c *Cache) Apply(ctx context.Context, s Store, doc []byte, expectedRevision uint64, dryRun bool, requestID string) (ApplyResult, error) {
+	cur, err := c.Get(ctx, s, consensus.Linearizable)
 	if err != nil {
 		return ApplyResult{}, err
 	}
@@ -204,9 +212,13 @@ func Apply(ctx context.Context, s Store, doc []byte, expectedRevision uint64, dr
 	res := ApplyResult{
 		Revision: cur.Revision,
 		Changed:  string(raw) != string(cur.Raw),
-		Diff:     config.Diff(cur.Raw, raw),
 		DryRun:   dryRun,
 		Removed:  removedNodes(cur.Config, next),
+	}
+	if res.Changed {
+		if res.Diff, err = c.diff(cur, next); err != nil {
+			return ApplyResult{}, err
+		}
 	}
 	if dryRun || !res.Changed {
 		return res, nil
@@ -220,7 +232,7 @@ func Apply(ctx context.Context, s Store, doc []byte, expectedRevision uint64, dr
 	w, err := s.Update(ctx, ResourceType, ResourceID, raw, cur.Version, opts...)
 	var ce *consensus.ConflictError
 	if errors.As(err, &ce) {
-		now, gerr := Get(ctx, s, consensus.Linearizable)
+		now, gerr := c.Get(ctx, s, consensus.Linearizable)
 		if gerr != nil {
 			return ApplyResult{}, gerr
 		}
@@ -231,6 +243,16 @@ func Apply(ctx context.Context, s Store, doc []byte, expectedRevision uint64, dr
 	}
 	res.Revision = w.Revision
 	return res, nil
+}
+
+// diff is the redacted diff from the stored config to next, the stored
+// side rendered once per stored version (GetConfig serves the same bytes).
+func (c *Cache) diff(cur *Stored, next *config.Config) (string, error) {
+	view, err := c.Render(cur, true)
+	if err != nil {
+		return "", err
+	}
+	return config.DiffParsed(cur.Config, view, next)
 }
 
 // removedNodes lists, in config order, the nodes of cur that next drops.

@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 }
 
 // newStore starts a real single-voter Raft store on loopback.
-func newStore(t *testing.T) *consensus.Store {
+func newStore(t testing.TB) *consensus.Store {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -39,19 +39,19 @@ func newStore(t *testing.T) *consensus.Store {
 	return s
 }
 
-func generated(t *testing.T) *config.Config {
+func generated(t testing.TB) *config.Config {
 	c, err := config.Generate(config.GenerateOptions{ClusterName: "test", ControlPlanes: 3, Workers: 1})
 	require.NoError(t, err)
 	return c
 }
 
-func ctx(t *testing.T) context.Context {
+func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return c
 }
 
-func redacted(t *testing.T, c *config.Config, edit func(*config.Config)) []byte {
+func redacted(t testing.TB, c *config.Config, edit func(*config.Config)) []byte {
 	t.Helper()
 	cp := c.Redacted()
 	if edit != nil {

@@ -1,12 +1,15 @@
 package config
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"reflect"
-	"slices"
 	"strings"
 
-	yaml "go.yaml.in/yaml/v2"
+	"github.com/aymanbagabas/go-udiff/lcs"
+
+	"github.com/cairn-project/cairn/internal/orderedyaml"
 )
 
 // RedactedChanged replaces a secret in Diff output whose value differs between
@@ -15,10 +18,6 @@ const RedactedChanged = Redacted + " (changed)"
 
 // diffContext is the number of unchanged lines around each change, as in diff -u.
 const diffContext = 3
-
-// maxDiffCells bounds the LCS table; past it Diff reports the differing middle
-// as a whole replacement, still correct but less minimal.
-const maxDiffCells = 16 << 20
 
 // Diff returns a unified diff (3 lines of context, "--- old" / "+++ new"
 // headers) from the old document to the new one, or "" when they are the same.
@@ -29,120 +28,86 @@ const maxDiffCells = 16 << 20
 // is not YAML at all is shown as a single comment line, since it cannot be
 // redacted reliably. Output is deterministic.
 func Diff(oldDoc, newDoc []byte) string {
-	a, b := diffLines(oldDoc, newDoc)
-	if slices.Equal(a, b) {
-		return ""
-	}
-	return unifiedDiff(a, b)
-}
-
-// diffLines renders both documents, redacted, as lines.
-func diffLines(oldDoc, newDoc []byte) ([]string, []string) {
 	oc, errOld := Parse(oldDoc)
 	nc, errNew := Parse(newDoc)
-	var a, b []byte
 	if errOld == nil && errNew == nil {
-		ro, rn := oc.clone(), nc.clone()
-		redactPair(reflect.ValueOf(&ro).Elem(), reflect.ValueOf(&rn).Elem())
-		a, errOld = ro.Marshal(false)
-		b, errNew = rn.Marshal(false)
+		if d, err := DiffParsed(oc, nil, nc); err == nil {
+			return d
+		}
 	}
-	if errOld != nil || a == nil {
-		a = renderGeneric(oldDoc)
-	}
-	if errNew != nil || b == nil {
-		b = renderGeneric(newDoc)
-	}
-	return splitLines(a), splitLines(b)
+	return diffText(renderGeneric(oldDoc), renderGeneric(newDoc))
 }
 
-// redactPair redacts two configs in step, marking secrets that differ.
-func redactPair(o, n reflect.Value) {
-	switch o.Kind() {
-	case reflect.Struct:
-		for _, f := range structFields(o.Type()) {
-			of, nf := o.Field(f.index), n.Field(f.index)
-			if f.secret && of.Kind() == reflect.String {
-				changed := of.String() != "" && nf.String() != "" && of.String() != nf.String()
-				if of.String() != "" {
-					of.SetString(Redacted)
-				}
-				if nf.String() != "" {
-					nf.SetString(Redacted)
-					if changed {
-						nf.SetString(RedactedChanged)
-					}
-				}
-				continue
-			}
-			redactPair(of, nf)
-		}
-	case reflect.Slice:
-		common := min(o.Len(), n.Len())
-		for i := range common {
-			redactPair(o.Index(i), n.Index(i))
-		}
-		redactOne := func(v reflect.Value) {
-			if v.String() != "" {
-				v.SetString(Redacted)
-			}
-		}
-		for i := common; i < o.Len(); i++ {
-			walkSecrets(o.Index(i), redactOne)
-		}
-		for i := common; i < n.Len(); i++ {
-			walkSecrets(n.Index(i), redactOne)
+// DiffParsed is Diff of two parsed documents, without parsing or copying
+// either: what Diff returns for the documents they were parsed from.
+// oldView is old.Marshal(true) when the caller has it (a cache of the
+// stored config's redacted rendering), or nil to have it rendered.
+func DiffParsed(old *Config, oldView []byte, next *Config) (string, error) {
+	if oldView == nil {
+		var err error
+		if oldView, err = old.Marshal(true); err != nil {
+			return "", err
 		}
 	}
+	newView, err := redactedView(next, old).encode()
+	if err != nil {
+		return "", err
+	}
+	return diffText(oldView, newView), nil
+}
+
+// diffText is the unified diff of two renderings, "" when they are equal.
+func diffText(a, b []byte) string {
+	if bytes.Equal(a, b) {
+		return ""
+	}
+	return unifiedDiff(splitLines(a), splitLines(b))
 }
 
 // renderGeneric normalizes a document that Parse rejected, keeping its key
 // order and redacting the values at secret fields of the schema.
 func renderGeneric(data []byte) []byte {
-	var doc yaml.MapSlice
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	out, err := orderedyaml.Edit(data, func(keys []string, v any) (any, bool) {
+		if s, isString := v.(string); (isString && s == "") || !secretAt(keys) {
+			return nil, false
+		}
+		return Redacted, true
+	})
+	switch {
+	case errors.Is(err, orderedyaml.ErrSyntax):
 		return []byte("# document is not valid YAML; contents hidden because they may hold secrets\n")
-	}
-	redactGeneric(doc, reflect.TypeFor[Config]())
-	out, err := yaml.Marshal(doc)
-	if err != nil {
+	case err != nil:
 		return []byte("# document cannot be re-encoded; contents hidden because they may hold secrets\n")
 	}
 	return out
 }
 
-// redactGeneric walks a generic YAML value alongside the Go type it would
-// decode into, replacing the values of secret fields in place.
-func redactGeneric(v any, t reflect.Type) {
-	switch t.Kind() {
-	case reflect.Struct:
-		m, ok := v.(yaml.MapSlice)
-		if !ok {
-			return
+// secretAt reports whether the mapping keys from the document's root (list
+// elements add none) name a field tagged cairn:"secret".
+func secretAt(keys []string) bool {
+	t := reflect.TypeFor[Config]()
+	for i, k := range keys {
+		for t.Kind() == reflect.Slice || t.Kind() == reflect.Pointer {
+			t = t.Elem()
 		}
-		fields := structFields(t)
-		for i := range m {
-			key, _ := m[i].Key.(string)
-			for _, f := range fields {
-				if f.name != key {
-					continue
+		if t.Kind() != reflect.Struct {
+			return false
+		}
+		found := false
+		for _, f := range structFields(t) {
+			if f.name == k {
+				if i == len(keys)-1 {
+					return f.secret
 				}
-				if f.secret {
-					if s, isString := m[i].Value.(string); !isString || s != "" {
-						m[i].Value = Redacted
-					}
-				} else {
-					redactGeneric(m[i].Value, f.field.Type)
-				}
+				t, found = f.field.Type, true
+				break
 			}
 		}
-	case reflect.Slice:
-		if list, ok := v.([]any); ok {
-			for _, e := range list {
-				redactGeneric(e, t.Elem())
-			}
+		if !found {
+			return false
 		}
 	}
+	return false
 }
 
 func splitLines(b []byte) []string {
@@ -159,73 +124,41 @@ type diffOp struct {
 	text string
 }
 
-// editScript computes a minimal line edit script with a longest common
-// subsequence table over the part between the common prefix and suffix. Ties
-// prefer deletions, so a replaced line prints "-old" before "+new".
+// editScript turns the line differences found by go-udiff's lcs package
+// (Myers' algorithm, linear space, with a bound on the search past which
+// the script is still correct but less minimal) into one op per line.
+// Each replacement lists its deletions first, so a replaced line prints
+// "-old" before "+new".
 func editScript(a, b []string) []diffOp {
-	var ops []diffOp
-	pre := 0
-	for pre < len(a) && pre < len(b) && a[pre] == b[pre] {
-		ops = append(ops, diffOp{' ', a[pre]})
-		pre++
-	}
-	suf := 0
-	for suf < len(a)-pre && suf < len(b)-pre && a[len(a)-1-suf] == b[len(b)-1-suf] {
-		suf++
-	}
-	ma, mb := a[pre:len(a)-suf], b[pre:len(b)-suf]
-	ops = append(ops, lcsOps(ma, mb)...)
-	for _, l := range a[len(a)-suf:] {
-		ops = append(ops, diffOp{' ', l})
-	}
-	return ops
-}
-
-func lcsOps(a, b []string) []diffOp {
-	var ops []diffOp
-	if (len(a)+1)*(len(b)+1) > maxDiffCells {
-		for _, l := range a {
-			ops = append(ops, diffOp{'-', l})
+	ops := make([]diffOp, 0, max(len(a), len(b)))
+	i := 0
+	for _, d := range lcs.DiffLines(a, b) {
+		for ; i < d.Start; i++ {
+			ops = append(ops, diffOp{' ', a[i]})
 		}
-		for _, l := range b {
+		for ; i < d.End; i++ {
+			ops = append(ops, diffOp{'-', a[i]})
+		}
+		for _, l := range b[d.ReplStart:d.ReplEnd] {
 			ops = append(ops, diffOp{'+', l})
 		}
-		return ops
 	}
-	// lcs[i*w+j] is the LCS length of a[i:] and b[j:].
-	w := len(b) + 1
-	lcs := make([]int32, (len(a)+1)*w)
-	for i := len(a) - 1; i >= 0; i-- {
-		for j := len(b) - 1; j >= 0; j-- {
-			if a[i] == b[j] {
-				lcs[i*w+j] = lcs[(i+1)*w+j+1] + 1
-			} else {
-				lcs[i*w+j] = max(lcs[(i+1)*w+j], lcs[i*w+j+1])
-			}
-		}
-	}
-	i, j := 0, 0
-	for i < len(a) || j < len(b) {
-		switch {
-		case i < len(a) && j < len(b) && a[i] == b[j]:
-			ops = append(ops, diffOp{' ', a[i]})
-			i, j = i+1, j+1
-		case j == len(b) || (i < len(a) && lcs[(i+1)*w+j] >= lcs[i*w+j+1]):
-			ops = append(ops, diffOp{'-', a[i]})
-			i++
-		default:
-			ops = append(ops, diffOp{'+', b[j]})
-			j++
-		}
+	for ; i < len(a); i++ {
+		ops = append(ops, diffOp{' ', a[i]})
 	}
 	return ops
 }
 
-// unifiedDiff formats the edit script from a to b as diff -u does.
+// unifiedDiff formats the edit script from a to b as diff -u does. It is
+// written here rather than taken from go-udiff's ToUnified, which counts
+// lines from the start of the text for every edit (quadratic on a large
+// document with many changes, on the leader's ApplyConfig path) and
+// numbers empty hunk ranges differently from GNU diff.
 func unifiedDiff(a, b []string) string {
 	ops := editScript(a, b)
 	var sb strings.Builder
 	sb.WriteString("--- old\n+++ new\n")
+	oldLine, newLine, pos := 1, 1, 0 // line numbers of ops[pos]
 	for start := 0; start < len(ops); {
 		// Find the next change.
 		for start < len(ops) && ops[start].kind == ' ' {
@@ -244,16 +177,17 @@ func unifiedDiff(a, b []string) string {
 			}
 		}
 		from, to := max(0, start-diffContext), min(len(ops), end+diffContext)
-		writeHunk(&sb, ops, from, to)
-		start = to
+		oldLine, newLine = advance(ops[pos:from], oldLine, newLine)
+		writeHunk(&sb, ops[from:to], oldLine, newLine)
+		oldLine, newLine = advance(ops[from:to], oldLine, newLine)
+		pos, start = to, to
 	}
 	return sb.String()
 }
 
-func writeHunk(sb *strings.Builder, ops []diffOp, from, to int) {
-	// Line numbers (1-based) of the first op in the hunk in each file.
-	oldLine, newLine := 1, 1
-	for _, op := range ops[:from] {
+// advance moves the old and new line numbers past ops.
+func advance(ops []diffOp, oldLine, newLine int) (int, int) {
+	for _, op := range ops {
 		if op.kind != '+' {
 			oldLine++
 		}
@@ -261,17 +195,13 @@ func writeHunk(sb *strings.Builder, ops []diffOp, from, to int) {
 			newLine++
 		}
 	}
-	oldLen, newLen := 0, 0
-	for _, op := range ops[from:to] {
-		if op.kind != '+' {
-			oldLen++
-		}
-		if op.kind != '-' {
-			newLen++
-		}
-	}
-	fmt.Fprintf(sb, "@@ -%s +%s @@\n", hunkRange(oldLine, oldLen), hunkRange(newLine, newLen))
-	for _, op := range ops[from:to] {
+	return oldLine, newLine
+}
+
+func writeHunk(sb *strings.Builder, ops []diffOp, oldLine, newLine int) {
+	endOld, endNew := advance(ops, oldLine, newLine)
+	fmt.Fprintf(sb, "@@ -%s +%s @@\n", hunkRange(oldLine, endOld-oldLine), hunkRange(newLine, endNew-newLine))
+	for _, op := range ops {
 		sb.WriteByte(op.kind)
 		sb.WriteString(op.text)
 		sb.WriteByte('\n')

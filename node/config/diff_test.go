@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -114,6 +115,27 @@ func atoi(t *testing.T, s string) int {
 	return n
 }
 
+// A large script with changes everywhere goes past the bounded search of
+// the diff algorithm; the diff must still turn a into b.
+func TestUnifiedDiffLargeAndScattered(t *testing.T) {
+	var a, b []string
+	for i := range 5000 {
+		l := fmt.Sprintf("line %d", i)
+		a = append(a, l)
+		switch i % 7 {
+		case 0:
+			b = append(b, l+" changed")
+		case 3:
+			// deleted
+		default:
+			b = append(b, l)
+		}
+	}
+	b = append(b, "appended")
+	got := unifiedDiff(a, b)
+	assert.Equal(t, b, applyDiff(t, a, got))
+}
+
 func TestDiffConfigs(t *testing.T) {
 	old := fixture(t)
 	upd := fixture(t)
@@ -166,4 +188,23 @@ func TestDiffWithInvalidSide(t *testing.T) {
 	d = Diff(doc, []byte("{ not yaml"))
 	assert.Contains(t, d, "+# document is not valid YAML")
 	assertNoSecrets(t, d, c.Secrets)
+}
+
+// DiffParsed, given the old side's redacted rendering as a cache holds it,
+// is exactly Diff of the two documents, and leaves both configs as they were.
+func TestDiffParsedMatchesDiff(t *testing.T) {
+	old := fixture(t)
+	next := fixture(t)
+	next.Cluster.Kubernetes.Version = "1.38.0"
+	next.Secrets.GossipKey = "bmV3IGdvc3NpcCBrZXkgbmV3IGdvc3NpcCBrZXkgISE="
+	before, beforeNext := Canonical(old), Canonical(next)
+	view, err := old.Marshal(true)
+	require.NoError(t, err)
+
+	got, err := DiffParsed(old, view, next)
+	require.NoError(t, err)
+	assert.Equal(t, Diff(before, beforeNext), got)
+	assert.Contains(t, got, "+  gossipKey: '"+RedactedChanged+"'")
+	assert.Equal(t, before, Canonical(old))
+	assert.Equal(t, beforeNext, Canonical(next), "the redacted view must not modify the config")
 }

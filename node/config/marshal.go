@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"reflect"
 
-	yaml "go.yaml.in/yaml/v2"
+	"github.com/cairn-project/cairn/internal/orderedyaml"
 )
 
 // Marshal encodes the document as YAML with fields in schema order (apiVersion,
@@ -15,15 +15,24 @@ import (
 // cluster from redacted output. Empty secrets stay empty, so redaction never
 // hides that a secret is missing.
 func (c *Config) Marshal(redact bool) ([]byte, error) {
-	v := *c
 	if redact {
-		v = c.Redacted()
+		return redactedView(c, nil).encode()
 	}
-	js, err := json.Marshal(&v)
+	return c.encode()
+}
+
+// encode writes c as YAML in schema order: encoding/json gives the order
+// of the Go types, which orderedyaml keeps.
+func (c *Config) encode() ([]byte, error) {
+	js, err := json.Marshal(c)
 	if err != nil {
 		return nil, fmt.Errorf("marshal cluster config: %w", err)
 	}
-	return jsonToOrderedYAML(js)
+	out, err := orderedyaml.FromJSON(js)
+	if err != nil {
+		return nil, fmt.Errorf("marshal cluster config: %w", err)
+	}
+	return out, nil
 }
 
 // Canonical returns the canonical YAML form of c, with secrets, as stored in
@@ -47,11 +56,7 @@ func Canonical(c *Config) []byte {
 // by Redacted.
 func (c *Config) Redacted() Config {
 	out := c.clone()
-	walkSecrets(reflect.ValueOf(&out).Elem(), func(v reflect.Value) {
-		if v.String() != "" {
-			v.SetString(Redacted)
-		}
-	})
+	redactValue(reflect.ValueOf(&out).Elem(), reflect.Value{})
 	return out
 }
 
@@ -68,6 +73,9 @@ func restore(dst, src reflect.Value) {
 	switch dst.Kind() {
 	case reflect.Struct:
 		for _, f := range structFields(dst.Type()) {
+			if !f.secret && !hasSecrets(f.field.Type) {
+				continue
+			}
 			d, s := dst.Field(f.index), src.Field(f.index)
 			if f.secret && d.Kind() == reflect.String {
 				if d.String() == Redacted {
@@ -84,29 +92,6 @@ func restore(dst, src reflect.Value) {
 	}
 }
 
-// walkSecrets calls fn on every settable string field tagged cairn:"secret".
-func walkSecrets(v reflect.Value, fn func(reflect.Value)) {
-	switch v.Kind() {
-	case reflect.Struct:
-		for _, f := range structFields(v.Type()) {
-			fv := v.Field(f.index)
-			if f.secret && fv.Kind() == reflect.String {
-				fn(fv)
-				continue
-			}
-			walkSecrets(fv, fn)
-		}
-	case reflect.Slice:
-		for i := range v.Len() {
-			walkSecrets(v.Index(i), fn)
-		}
-	case reflect.Pointer:
-		if !v.IsNil() {
-			walkSecrets(v.Elem(), fn)
-		}
-	}
-}
-
 // clone returns a deep copy of c by way of JSON, which is exact for these
 // types and cannot drift as fields are added.
 func (c *Config) clone() Config {
@@ -119,18 +104,4 @@ func (c *Config) clone() Config {
 		panic(fmt.Sprintf("config: clone: %v", err))
 	}
 	return out
-}
-
-// jsonToOrderedYAML converts JSON to block-style YAML keeping object key order,
-// which sigs.k8s.io/yaml would sort alphabetically (kind after cluster).
-func jsonToOrderedYAML(js []byte) ([]byte, error) {
-	var doc yaml.MapSlice
-	if err := yaml.Unmarshal(js, &doc); err != nil {
-		return nil, fmt.Errorf("convert to YAML: %w", err)
-	}
-	out, err := yaml.Marshal(doc)
-	if err != nil {
-		return nil, fmt.Errorf("convert to YAML: %w", err)
-	}
-	return out, nil
 }
