@@ -20,7 +20,7 @@ var rules = map[string][]string{
 	"node/boot/": {""},
 	// One health evaluation for the node API, cairnctl and the leader's
 	// gates: it gathers through a Source and depends on neither side.
-	"node/cluster/health/": {"internal/", "cmd/", "node/api/", "node/formation/", "consensus/", "gossip/"},
+	"node/cluster/health/": {"internal/cli/", "cmd/", "node/api/", "node/formation/", "consensus/", "gossip/"},
 }
 
 func TestImportBoundaries(t *testing.T) {
