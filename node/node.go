@@ -137,11 +137,16 @@ func Run(ctx context.Context, o Options) error {
 		&gossipStatus{agent: agent, every: time.Second},
 		&certificateRenewal{is: is, id: id, every: time.Hour},
 	}
-	if agent.Store != nil {
+	controlPlane := self.Role == config.RoleControlPlane
+	if controlPlane {
 		sources = append(sources, newConfigSeed(log.With("component", "config-seed"), agent.Store, cfg))
 	}
+	var servers raftServers // a worker is no Raft server
+	if controlPlane {
+		servers = agent.Store
+	}
 	if err := rt.Register(&removal{
-		log: log.With("controller", "node-removal"), dir: o.StateDir, agent: agent,
+		log: log.With("controller", "node-removal"), dir: o.StateDir, gossip: agent, servers: servers,
 		stop: func(rev uint64) {
 			select {
 			case removed <- rev:
@@ -159,13 +164,13 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	apiOpts := api.Options{
-		NodeName: self.Name, Mode: o.Capabilities.Mode, Slot: bootSlot, Agent: agent, Resources: state, Services: sup,
+		NodeName: self.Name, Mode: o.Capabilities.Mode, Slot: bootSlot, Membership: agent, Resources: state, Services: sup,
 		Identity: id, JoinToken: cfg.Secrets.JoinToken, Keyring: keyring, Logger: log,
 		// Long enough for an election and a paused leader's replacement.
 		LeaderHold: 10 * o.Profile.Raft.ElectionTimeout,
 	}
 	if self.Role == config.RoleControlPlane {
-		apiOpts.CA = &cfg.Secrets.CA
+		apiOpts.ControlPlane, apiOpts.Replica, apiOpts.CA = true, agent.Store, &cfg.Secrets.CA
 	}
 	if o.Log != nil { // a nil *nodelog.Log must not become a non-nil api.NodeLog
 		apiOpts.NodeLog = o.Log

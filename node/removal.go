@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/cairn-project/cairn/consensus"
+	"github.com/cairn-project/cairn/gossip"
 	"github.com/cairn-project/cairn/node/controllers"
-	"github.com/cairn-project/cairn/node/formation"
 	"github.com/cairn-project/cairn/node/runtime"
 )
 
@@ -51,10 +51,22 @@ func checkRemoved(dir string) error {
 // refuses), announces its leave in gossip, and calls stop, which ends Run
 // with ErrRemoved.
 type removal struct {
-	log   *slog.Logger
-	dir   string
-	agent *formation.Agent
-	stop  func(rev uint64)
+	log     *slog.Logger
+	dir     string
+	gossip  leaver
+	servers raftServers // nil on a worker
+	stop    func(rev uint64)
+}
+
+// leaver announces that this node leaves gossip.
+type leaver interface {
+	Gossip() *gossip.Node
+}
+
+// raftServers is the Raft view removal waits on.
+type raftServers interface {
+	NodeID() string
+	Servers() ([]consensus.Server, error)
 }
 
 func (c *removal) Name() string { return "node-removal" }
@@ -81,7 +93,7 @@ func (c *removal) Run(ctx context.Context, r runtime.Reader, w runtime.Writer) e
 		return nil
 	}
 	rev := listed.Revision
-	if c.agent.Store != nil && c.isServer() {
+	if c.servers != nil && c.isServer() {
 		c.log.Info("not in the cluster config any more; waiting for the leader to remove this server from raft", "revision", rev)
 		if err := w.Put(controllers.TypeNodeRemoval, controllers.IDSelf, controllers.NodeRemovalSpec{
 			Revision: rev, State: "waiting for the leader to remove it from raft",
@@ -95,7 +107,7 @@ func (c *removal) Run(ctx context.Context, r runtime.Reader, w runtime.Writer) e
 	}
 	leaveCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := c.agent.Gossip().Leave(leaveCtx); err != nil {
+	if err := c.gossip.Gossip().Leave(leaveCtx); err != nil {
 		c.log.Warn("announce leave in gossip", "error", err)
 	}
 	c.log.Warn("this node was removed from the cluster and left it; stopping", "revision", rev)
@@ -108,10 +120,9 @@ func (c *removal) Run(ctx context.Context, r runtime.Reader, w runtime.Writer) e
 
 // isServer reports whether this node is in the Raft configuration it knows.
 func (c *removal) isServer() bool {
-	s := c.agent.Store
-	servers, err := s.Servers()
+	servers, err := c.servers.Servers()
 	if err != nil {
 		return true // cannot tell: keep waiting
 	}
-	return slices.ContainsFunc(servers, func(sv consensus.Server) bool { return sv.ID == s.NodeID() })
+	return slices.ContainsFunc(servers, func(sv consensus.Server) bool { return sv.ID == c.servers.NodeID() })
 }

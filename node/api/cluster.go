@@ -42,11 +42,11 @@ func (c *clusterService) GetConfig(ctx context.Context, req *connect.Request[clu
 			return nil, err
 		}
 	}
-	local := s.agent.Store != nil && (req.Msg.Stale || s.isLeader())
+	local := s.opts.ControlPlane && (req.Msg.Stale || s.isLeader())
 	if !local {
 		return forward(ctx, s, req, clusterv1connect.ClusterServiceClient.GetConfig)
 	}
-	st, err := s.configs.Get(ctx, s.agent.Store, mode(req.Msg.Stale))
+	st, err := s.configs.Get(ctx, s.replica, mode(req.Msg.Stale))
 	if lostLeadership(err) && !req.Msg.Stale && req.Header().Get(HeaderForwarded) == "" {
 		return forward(ctx, s, req, clusterv1connect.ClusterServiceClient.GetConfig)
 	}
@@ -75,7 +75,7 @@ func (c *clusterService) ApplyConfig(ctx context.Context, req *connect.Request[c
 	if !s.isLeader() {
 		return forward(ctx, s, req, clusterv1connect.ClusterServiceClient.ApplyConfig)
 	}
-	res, err := s.configs.Apply(ctx, s.agent.Store, []byte(m.Config), m.ExpectedRevision, m.DryRun, m.RequestId)
+	res, err := s.configs.Apply(ctx, s.replica, []byte(m.Config), m.ExpectedRevision, m.DryRun, m.RequestId)
 	if lostLeadership(err) && req.Header().Get(HeaderForwarded) == "" {
 		// Deposed while committing: the new leader answers the same request
 		// ID with this write's outcome if it was committed.
@@ -102,12 +102,12 @@ func (c *clusterService) WatchConfig(ctx context.Context, req *connect.Request[c
 			return err
 		}
 	}
-	if s.agent.Store == nil {
+	if !s.opts.ControlPlane {
 		return c.proxyWatch(ctx, req, stream)
 	}
 	from := req.Msg.FromRevision
 	if from == 0 {
-		cur, err := s.configs.Get(ctx, s.agent.Store, consensus.Stale)
+		cur, err := s.configs.Get(ctx, s.replica, consensus.Stale)
 		if err != nil {
 			return toConnect(err)
 		}
@@ -116,7 +116,7 @@ func (c *clusterService) WatchConfig(ctx context.Context, req *connect.Request[c
 		}
 		from = cur.Revision + 1
 	}
-	w, err := s.agent.Store.Watch(ctx, cfgstore.ResourceType, from)
+	w, err := s.replica.Watch(ctx, cfgstore.ResourceType, from)
 	if err != nil {
 		return toConnect(err)
 	}
@@ -203,13 +203,13 @@ func (c *clusterService) sendConfig(stream *connect.ServerStream[clusterv1.Watch
 // node, joined with the Raft configuration for suffrage and leadership.
 func (c *clusterService) Members(ctx context.Context, req *connect.Request[clusterv1.MembersRequest]) (*connect.Response[clusterv1.MembersResponse], error) {
 	s := c.s
-	if s.agent.Store == nil && !req.Msg.Stale {
+	if !s.opts.ControlPlane && !req.Msg.Stale {
 		return forward(ctx, s, req, clusterv1connect.ClusterServiceClient.Members)
 	}
 	suffrage := map[string]consensus.Suffrage{} // by Raft ID
 	failing := map[string]bool{}                // by Raft ID; known on the leader only
 	leader := ""
-	if st := s.agent.Store; st != nil {
+	if st := s.replica; s.opts.ControlPlane {
 		status, err := st.Status()
 		if err != nil {
 			return nil, toConnect(err)
@@ -221,9 +221,9 @@ func (c *clusterService) Members(ctx context.Context, req *connect.Request[clust
 		leader = formation.NodeName(status.LeaderID)
 	}
 	var out []*clusterv1.Member
-	for _, m := range s.agent.Gossip().Members() {
+	for _, m := range s.members.Members() {
 		id := formation.RaftID(m.Name, m.Meta.StateID)
-		p := memberProto(m, suffrage[id], leader, s.agent.Store != nil)
+		p := memberProto(m, suffrage[id], leader, s.opts.ControlPlane)
 		if failing[id] && m.State == gossip.StateAlive {
 			// Raft's heartbeats notice a dead control plane within a
 			// heartbeat; gossip takes seconds to agree it is dead.
@@ -302,10 +302,10 @@ func addrString(a netip.AddrPort) string {
 // ConsensusStatus implements cairn.cluster.v1.ClusterService.
 func (c *clusterService) ConsensusStatus(ctx context.Context, req *connect.Request[clusterv1.ConsensusStatusRequest]) (*connect.Response[clusterv1.ConsensusStatusResponse], error) {
 	s := c.s
-	if s.agent.Store == nil {
+	if !s.opts.ControlPlane {
 		return forward(ctx, s, req, clusterv1connect.ClusterServiceClient.ConsensusStatus)
 	}
-	st, err := s.agent.Store.Status()
+	st, err := s.replica.Status()
 	if err != nil {
 		return nil, toConnect(err)
 	}

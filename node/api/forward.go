@@ -196,7 +196,7 @@ func (s *Server) refuseForwarded(from string) *connect.Error {
 // knownLeader is the best current guess of the leader: this control
 // plane's Raft view, or on a worker the newest control-plane hint.
 func (s *Server) knownLeader() string {
-	if st := s.agent.Store; st != nil {
+	if st := s.replica; s.opts.ControlPlane {
 		id, _ := st.Leader()
 		return formation.NodeName(id)
 	}
@@ -212,13 +212,13 @@ func (s *Server) knownLeader() string {
 // refuses).
 func (s *Server) leaderCandidates() []string {
 	var out []string
-	if st := s.agent.Store; st != nil {
+	if st := s.replica; s.opts.ControlPlane {
 		if id, _ := st.Leader(); id != "" {
 			out = append(out, formation.NodeName(id))
 		}
 	}
 	out = append(out, s.leaderHints()...)
-	for _, m := range s.agent.Gossip().Members() {
+	for _, m := range s.members.Members() {
 		if isLiveControlPlane(m) && m.Name != s.opts.NodeName {
 			out = append(out, m.Name)
 		}
@@ -230,7 +230,7 @@ func (s *Server) leaderCandidates() []string {
 // newest term first, skipping hints that name a node not alive in gossip
 // (a leader that died and was not replaced yet).
 func (s *Server) leaderHints() []string {
-	members := s.agent.Gossip().Members()
+	members := s.members.Members()
 	live := map[string]bool{}
 	for _, m := range members {
 		if isLiveControlPlane(m) {

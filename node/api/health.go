@@ -16,7 +16,7 @@ import (
 // worker forwards it to one, the leader first.
 func (c *clusterService) Health(ctx context.Context, req *connect.Request[clusterv1.HealthRequest]) (*connect.Response[clusterv1.HealthResponse], error) {
 	s := c.s
-	if s.agent.Store == nil {
+	if !s.opts.ControlPlane {
 		return forward(ctx, s, req, clusterv1connect.ClusterServiceClient.Health)
 	}
 	checks := health.Evaluate(health.Observe(ctx, apiSource{c}, health.DefaultRequestTimeout))

@@ -26,7 +26,7 @@ var errNotControlPlane = errors.New("only control-plane nodes hold the cluster C
 // the token cannot mint identities the cluster does not know.
 func (h *securityService) Certificate(ctx context.Context, req *connect.Request[securityv1.CertificateRequest]) (*connect.Response[securityv1.CertificateResponse], error) {
 	s := h.s
-	if s.opts.CA == nil || s.agent.Store == nil {
+	if s.opts.CA == nil || !s.opts.ControlPlane {
 		return nil, connect.NewError(connect.CodeUnavailable, errNotControlPlane)
 	}
 	if err := pki.CheckToken(s.opts.JoinToken, req.Msg.Token); err != nil {
@@ -37,7 +37,7 @@ func (h *securityService) Certificate(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInvalidArgument, err)
 	}
-	st, err := s.configs.Get(ctx, s.agent.Store, consensus.Stale)
+	st, err := s.configs.Get(ctx, s.replica, consensus.Stale)
 	if err != nil {
 		return nil, toConnect(err)
 	}

@@ -18,7 +18,6 @@ import (
 
 	"github.com/cairn-project/cairn/node/cfgstore"
 	"github.com/cairn-project/cairn/node/config"
-	"github.com/cairn-project/cairn/node/formation"
 	"github.com/cairn-project/cairn/node/pki"
 	"github.com/cairn-project/cairn/node/runtime"
 	"github.com/cairn-project/cairn/node/supervisor"
@@ -44,7 +43,15 @@ type Options struct {
 	NodeName string
 	Mode     string // pid1, container, process
 	Slot     string
-	Agent    *formation.Agent
+	// ControlPlane says this node is a control plane: it holds a Replica
+	// and serves cluster reads and writes itself (or forwards them to the
+	// leader); a worker forwards them to a control plane.
+	ControlPlane bool
+	// Replica is the Raft store; required on a control plane, nil on a
+	// worker.
+	Replica Replica
+	// Membership is the node's gossip view. Required.
+	Membership Membership
 	// Resources is the node's controller state, served read-only by
 	// cairn.resource.v1; nil leaves that service off.
 	Resources *runtime.State
@@ -75,7 +82,8 @@ type Options struct {
 type Server struct {
 	opts    Options
 	log     *slog.Logger
-	agent   *formation.Agent
+	replica Replica // nil unless opts.ControlPlane
+	members Membership
 	mux     *http.ServeMux
 	peers   *http.Transport // TLS, HTTP/2, this node's certificate
 	http    *http.Server
@@ -93,8 +101,11 @@ func New(opts Options) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		opts: opts, log: log.With("component", "api"), agent: opts.Agent,
+		opts: opts, log: log.With("component", "api"), members: opts.Membership,
 		mux: http.NewServeMux(), clients: map[string]clusterv1connect.ClusterServiceClient{},
+	}
+	if opts.ControlPlane {
+		s.replica = opts.Replica
 	}
 	s.peers = &http.Transport{
 		TLSClientConfig: opts.Identity.ClientTLS(), ForceAttemptHTTP2: true, IdleConnTimeout: time.Minute,
@@ -223,11 +234,11 @@ func writeConnectError(w http.ResponseWriter, r *http.Request, err *connect.Erro
 
 // memberAPI returns the API address a node advertises in gossip.
 func (s *Server) memberAPI(name string) (string, error) {
-	if m, ok := s.agent.Gossip().Member(name); ok && m.Meta.APIAddr.IsValid() {
+	if m, ok := s.members.Member(name); ok && m.Meta.APIAddr.IsValid() {
 		return m.Meta.APIAddr.String(), nil
 	}
 	return "", fmt.Errorf("%w: %s", ErrUnknownNode, name)
 }
 
 // isLeader reports whether this node can serve leader-only calls itself.
-func (s *Server) isLeader() bool { return s.agent.Store != nil && s.agent.Store.IsLeader() }
+func (s *Server) isLeader() bool { return s.opts.ControlPlane && s.replica.IsLeader() }

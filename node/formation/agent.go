@@ -236,6 +236,14 @@ func (a *Agent) meta() gossip.Meta {
 // Gossip returns the node's current gossip member.
 func (a *Agent) Gossip() *gossip.Node { return a.gossip.current() }
 
+// Members returns the current gossip member's view of the cluster (the
+// member is replaced after a lost name conflict, so holding a *gossip.Node
+// could mean reading a stopped one).
+func (a *Agent) Members() []gossip.Member { return a.gossip.current().Members() }
+
+// Member returns one member of the current gossip view.
+func (a *Agent) Member(name string) (gossip.Member, bool) { return a.gossip.current().Member(name) }
+
 // join joins the seeds. A name conflict usually means this node restarted
 // at a new address before the cluster noticed the old incarnation died:
 // gossip refuses it (and stops) until the old entry is dead and reclaimable,
