@@ -48,6 +48,9 @@ type Options struct {
 	Log *nodelog.Log
 	// Ready, when set, is closed once the API is serving.
 	Ready chan<- struct{}
+	// Fault, when set, arms a consensus fault point on a control plane
+	// once its store is open: integration tests only (consensus.FaultEnv).
+	Fault *consensus.Fault
 }
 
 // Run runs the node until ctx ends. It fails fast, before touching any
@@ -124,6 +127,9 @@ func Run(ctx context.Context, o Options) error {
 	keyring.agent = agent
 	if agent.Store != nil {
 		agent.Store.AddLeaderFunc(func(ctx context.Context) { seedConfig(ctx, log, agent, cfg) })
+		if o.Fault != nil {
+			agent.Store.InjectFault(*o.Fault)
+		}
 	}
 	state := runtime.NewState()
 	rt := runtime.New(state, runtime.Options{Logger: log})
@@ -171,6 +177,7 @@ func Run(ctx context.Context, o Options) error {
 		background.Go(func() {
 			if err := fn(ctrlCtx); err != nil && ctrlCtx.Err() == nil {
 				log.Error("background loop stopped", "loop", what, "error", err)
+				agent.Degrade(what)
 			}
 		})
 	}
@@ -187,13 +194,23 @@ func Run(ctx context.Context, o Options) error {
 		err = fmt.Errorf("node API stopped: %w", err)
 	case rev := <-removed:
 		err = leaveCluster(ctx, log, o.StateDir, agent, rev)
+	case <-storeStopped(agent):
+		// Fail-stop (etcd's rule): a replica that cannot write or apply
+		// its log must not keep serving; the boot stage restarts the node.
+		err = storageFault(agent)
 	}
 	log.Info("shutting down")
 	stopControllers()
 	background.Wait()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return errors.Join(err, srv.Shutdown(shutdownCtx), agent.Close())
+	err = errors.Join(err, srv.Shutdown(shutdownCtx), agent.Close())
+	if errors.Is(err, ErrStorageFault) {
+		// The node's last line says why it stopped (cairnd exits 1 without
+		// repeating it).
+		log.Error("stopping on a storage fault", "error", err)
+	}
+	return err
 }
 
 // registerControllers adds the node's controllers to the runtime. Only in
