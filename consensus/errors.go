@@ -44,8 +44,18 @@ var (
 	ErrUnknownCommand = errors.New("unknown command type")
 
 	// ErrStopped is returned by every call on a Store that was closed, or that
-	// stopped itself after a fatal apply error (see Store.Err).
+	// stopped itself after a fatal storage fault (see Store.Err); in the
+	// second case it wraps the fault.
 	ErrStopped = errors.New("store stopped")
+
+	// ErrLogWrite is the fatal error (Store.Err) of a store whose Raft log
+	// could not be written: the write, or the truncation, failed on disk
+	// (or at the FaultLogWrite fault point), and the store stopped.
+	ErrLogWrite = errors.New("raft log write failed")
+
+	// ErrFaultInjected is wrapped by every error a fault point produces
+	// (Store.InjectFault), so a test can tell an injected fault from a real one.
+	ErrFaultInjected = errors.New("injected fault")
 
 	// ErrOutcomeUnknown is returned by a write whose fate is unknown: leadership
 	// was lost or the node stopped after the command was sent to Raft. Retrying

@@ -60,7 +60,11 @@ type fsm struct {
 	dedupFIFO []string // request IDs in apply order; the oldest is evicted first
 	changed   chan struct{}
 	fatal     error // set once; the FSM then refuses every further command
-	fatalCh   chan struct{}
+
+	// onFatal, when set, is told the fatal error once (Store.fail); it
+	// must not block. faults are the store's fault points (nil: none).
+	onFatal func(error)
+	faults  *faults
 }
 
 func newFSM(historyLimit, dedupWindow int) *fsm {
@@ -70,7 +74,6 @@ func newFSM(historyLimit, dedupWindow int) *fsm {
 		resources:    map[string]map[string]*Resource{},
 		dedup:        map[string]*dedupEntry{},
 		changed:      make(chan struct{}),
-		fatalCh:      make(chan struct{}),
 	}
 }
 
@@ -82,17 +85,33 @@ func (f *fsm) Apply(l *raft.Log) any {
 		return &applyResult{err: fmt.Errorf("%w: %v", ErrStopped, f.fatal)}
 	}
 	cmd, err := decodeCommand(l.Data)
+	if err == nil && f.faults != nil && f.faults.apply.fire() {
+		err = faultErr(FaultApply)
+	}
 	if err != nil {
 		// Skipping an entry we cannot apply would make this replica diverge:
 		// stop applying instead (etcd's rule: a failed apply stops the node).
-		f.fatal = fmt.Errorf("log index %d: %w", l.Index, err)
-		close(f.fatalCh)
-		return &applyResult{err: f.fatal}
+		// The entry is committed, so it applies on the other replicas: the
+		// writer cannot tell, and retries with its request ID.
+		f.setFatalLocked(fmt.Errorf("log index %d: %w", l.Index, err))
+		return &applyResult{err: fmt.Errorf("%w: %w: %w", ErrStopped, ErrOutcomeUnknown, f.fatal)}
 	}
 	res := f.applyCommand(cmd)
 	f.applied = l.Index
 	f.notifyLocked()
 	return res
+}
+
+// setFatalLocked records the FSM's fatal error once and reports it to the
+// store. Callers hold f.mu.
+func (f *fsm) setFatalLocked(err error) {
+	if f.fatal != nil {
+		return
+	}
+	f.fatal = err
+	if f.onFatal != nil {
+		f.onFatal(err)
+	}
 }
 
 // notifyLocked wakes every watcher and read waiter. Callers hold f.mu.
@@ -248,13 +267,6 @@ func (f *fsm) progress() (applied, revision uint64, changed <-chan struct{}) {
 	return f.applied, f.revision, f.changed
 }
 
-// failure returns the fatal apply error, if any.
-func (f *fsm) failure() error {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.fatal
-}
-
 // eventsFrom returns the retained events of typ (all types if empty) with
 // revision ≥ from, the next revision to ask for, and a channel closed at the
 // next change. It fails with a *CompactedError if from is no longer retained.
@@ -307,8 +319,19 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	s, err := readSnapshot(rc)
+	if err == nil && f.faults != nil && f.faults.restore.fire() {
+		err = fmt.Errorf("%w: %w", ErrCorrupt, faultErr(FaultRestore))
+	}
 	if err != nil {
-		return fmt.Errorf("restore snapshot: %w", err)
+		// A snapshot that cannot be restored is fatal: raft would fall back
+		// to an older one at start (Open verifies first), and a follower
+		// refusing the leader's would only be sent it again, forever. The
+		// state is left as it was, and the store stops.
+		err = fmt.Errorf("restore snapshot: %w", err)
+		f.mu.Lock()
+		f.setFatalLocked(err)
+		f.mu.Unlock()
+		return err
 	}
 	resources := map[string]map[string]*Resource{}
 	for i := range s.Resources {

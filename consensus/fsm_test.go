@@ -180,6 +180,8 @@ func TestFSMRejectsDamagedSnapshot(t *testing.T) {
 
 func TestFSMStopsOnUnknownCommand(t *testing.T) {
 	f := newFSM(10, 10)
+	var reported []error
+	f.onFatal = func(err error) { reported = append(reported, err) }
 	data, err := encodeCommand(&command{Op: 99, RequestID: "x", Type: "T", ID: "x"})
 	require.NoError(t, err)
 	r := f.Apply(&raft.Log{Index: 7, Type: raft.LogCommand, Data: data}).(*applyResult)
@@ -189,7 +191,8 @@ func TestFSMStopsOnUnknownCommand(t *testing.T) {
 	r = applyCmd(t, f, 8, &command{Op: opPut, RequestID: "y", Type: "T", ID: "y"})
 	require.ErrorIs(t, r.err, ErrStopped)
 	assert.Zero(t, f.revision)
-	assert.True(t, errors.Is(f.failure(), ErrUnknownCommand))
+	require.Len(t, reported, 1, "the store is told once")
+	assert.True(t, errors.Is(reported[0], ErrUnknownCommand))
 }
 
 func TestWatchHistoryCompaction(t *testing.T) {

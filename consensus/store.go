@@ -50,10 +50,17 @@ type Store struct {
 	// reported as ErrOutcomeUnknown, as if the leader died right after
 	// committing it. Tests use it to prove request-ID de-duplication.
 	dropNextAck atomic.Bool
+	// faults are the named storage fault points (fault.go).
+	faults faults
+
+	// fatal is the first fatal storage fault; fatalCh is closed when it is
+	// recorded, and watchFatal then stops the store.
+	fatal     atomic.Pointer[error]
+	fatalOnce sync.Once
+	fatalCh   chan struct{}
 
 	stopOnce sync.Once
 	stopCh   chan struct{}
-	stopErr  atomic.Pointer[error]
 	wg       sync.WaitGroup
 }
 
@@ -68,13 +75,15 @@ func Open(c Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		cfg:    cfg,
-		log:    cfg.Logger.With("component", "consensus", "node", cfg.NodeID),
-		fsm:    newFSM(cfg.HistoryLimit, cfg.DedupWindow),
-		notify: make(chan bool, 16),
-		readCh: make(chan chan readIndexResult, 4096),
-		stopCh: make(chan struct{}),
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "consensus", "node", cfg.NodeID),
+		fsm:     newFSM(cfg.HistoryLimit, cfg.DedupWindow),
+		notify:  make(chan bool, 16),
+		readCh:  make(chan chan readIndexResult, 4096),
+		stopCh:  make(chan struct{}),
+		fatalCh: make(chan struct{}),
 	}
+	s.fsm.faults, s.fsm.onFatal = &s.faults, s.fail
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -167,11 +176,15 @@ func (s *Store) startRaft() error {
 	// without it, since waiting writers are parked on the channel send.
 	rc.MaxAppendEntries = 512
 
-	logs, err := raft.NewLogCache(1024, s.bolt)
+	cache, err := raft.NewLogCache(1024, s.bolt)
 	if err != nil {
 		_ = s.trans.Close()
 		return fmt.Errorf("log cache: %w", err)
 	}
+	// The fatal wrapper sits above the cache (which caches only what bolt
+	// stored), so raft gets its error unflattened: LogCache formats the
+	// inner error with %q.
+	logs := &fatalLogStore{LogStore: cache, fault: &s.faults.logWrite, fail: s.fail}
 	s.logs = logs
 	r, err := raft.NewRaft(rc, s.fsm, logs, s.bolt, s.snaps, s.trans)
 	if err != nil {
@@ -183,33 +196,56 @@ func (s *Store) startRaft() error {
 	return nil
 }
 
-// watchFatal stops the node when the FSM hits an entry it cannot apply, so
-// the replica never moves past it (a restart then refuses to open).
+// fail records err as the store's fatal storage fault (the first one wins)
+// and wakes watchFatal. It never blocks: it runs on raft's goroutines (the
+// log store, the FSM), which the stop it causes waits for. A fault after
+// the store began to stop for another reason is not recorded.
+func (s *Store) fail(err error) {
+	select {
+	case <-s.stopCh:
+		return
+	default:
+	}
+	s.fatalOnce.Do(func() {
+		s.fatal.Store(&err)
+		close(s.fatalCh)
+	})
+}
+
+// watchFatal stops the node on its first fatal storage fault (a failed log
+// write, a committed entry it cannot apply, a snapshot it cannot restore),
+// so the replica never moves past it: etcd's rule, a storage fault stops
+// the node rather than letting it diverge. A restart then recovers from
+// disk, or refuses to open when what is on disk is corrupt.
 func (s *Store) watchFatal() {
 	defer s.wg.Done()
 	select {
-	case <-s.fsm.fatalCh:
-		err := s.fsm.failure()
-		s.log.Error("stopping: cannot apply a committed log entry", "error", err)
-		s.stop(err)
+	case <-s.fatalCh:
+		s.log.Error("stopping: fatal storage fault", "error", s.Err())
+		s.stop()
 	case <-s.stopCh:
 	}
 }
 
-// Err returns why the store stopped by itself (a fatal apply error), or nil.
+// Done returns a channel that is closed when the store stops: after Close,
+// or by itself on a fatal storage fault, which Err then names. It is the
+// one signal a caller selects on to fail-stop with the store.
+func (s *Store) Done() <-chan struct{} { return s.stopCh }
+
+// Err returns the fatal storage fault that stopped (or is stopping) the
+// store, or nil: a failed log write (ErrLogWrite), a committed entry it
+// cannot apply (ErrUnknownCommand, ErrCorrupt), or a snapshot it cannot
+// restore (ErrCorrupt). Injected faults also wrap ErrFaultInjected.
 func (s *Store) Err() error {
-	if p := s.stopErr.Load(); p != nil {
+	if p := s.fatal.Load(); p != nil {
 		return *p
 	}
 	return nil
 }
 
-// stop shuts the node down once, recording err as the reason.
-func (s *Store) stop(err error) {
+// stop shuts the node down once.
+func (s *Store) stop() {
 	s.stopOnce.Do(func() {
-		if err != nil {
-			s.stopErr.Store(&err)
-		}
 		close(s.stopCh)
 		if ferr := s.raft.Shutdown().Error(); ferr != nil {
 			s.log.Warn("raft shutdown", "error", ferr)
@@ -227,18 +263,19 @@ func (s *Store) stop(err error) {
 // Close stops the node. It does not leave the cluster: a closed voter is
 // simply unreachable until it is opened again or removed.
 func (s *Store) Close() error {
-	s.stop(nil)
+	s.stop()
 	s.wg.Wait() // runLeadership revokes the hooks on its way out
 	return nil
 }
 
-// alive returns ErrStopped (with the fatal cause, if any) once stopped.
+// alive returns ErrStopped (wrapping the fatal fault, if any) once stopped,
+// or once a fatal fault was recorded and the stop is under way.
 func (s *Store) alive() error {
+	if err := s.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrStopped, err)
+	}
 	select {
 	case <-s.stopCh:
-		if err := s.Err(); err != nil {
-			return fmt.Errorf("%w: %w", ErrStopped, err)
-		}
 		return ErrStopped
 	default:
 		return nil
@@ -272,6 +309,10 @@ func (s *Store) mapRaftErr(err error) error {
 		return s.notLeader()
 	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
 		return fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+	case errors.Is(err, ErrLogWrite):
+		// The leader could not write the entry to its own log: it was not
+		// replicated from here, but whether the disk kept it is unknown.
+		return fmt.Errorf("%w: %w: %w", ErrStopped, ErrOutcomeUnknown, err)
 	case errors.Is(err, raft.ErrRaftShutdown):
 		if aerr := s.alive(); aerr != nil {
 			return aerr

@@ -45,6 +45,9 @@ type Options struct {
 	Log *nodelog.Log
 	// Ready, when set, is closed once the API is serving.
 	Ready chan<- struct{}
+	// Fault, when set, arms a consensus fault point on a control plane
+	// once its store is open: integration tests only (consensus.FaultEnv).
+	Fault *consensus.Fault
 }
 
 // Run runs the node until ctx ends. It fails fast, before touching any
@@ -119,6 +122,9 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("join cluster: %w", err)
 	}
 	keyring.agent = agent
+	if o.Fault != nil && self.Role == config.RoleControlPlane {
+		agent.Store.InjectFault(*o.Fault)
+	}
 	state := runtime.NewState()
 	rt := runtime.New(state, runtime.Options{Logger: log})
 	// The supervisor runs the services that controllers ask for with
@@ -190,6 +196,7 @@ func Run(ctx context.Context, o Options) error {
 		background.Go(func() {
 			if err := fn(ctrlCtx); err != nil && ctrlCtx.Err() == nil {
 				log.Error("component stopped", "component", what, "error", err)
+				agent.Degrade(what)
 			}
 		})
 	}
@@ -202,13 +209,23 @@ func Run(ctx context.Context, o Options) error {
 		err = fmt.Errorf("node API stopped: %w", err)
 	case rev := <-removed:
 		err = fmt.Errorf("%w at config revision %d", ErrRemoved, rev)
+	case <-storeStopped(agent):
+		// Fail-stop (etcd's rule): a replica that cannot write or apply
+		// its log must not keep serving; the boot stage restarts the node.
+		err = storageFault(agent)
 	}
 	log.Info("shutting down")
 	stopControllers()
 	background.Wait()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return errors.Join(err, srv.Shutdown(shutdownCtx), agent.Close())
+	err = errors.Join(err, srv.Shutdown(shutdownCtx), agent.Close())
+	if errors.Is(err, ErrStorageFault) {
+		// The node's last line says why it stopped (cairnd exits 1 without
+		// repeating it).
+		log.Error("stopping on a storage fault", "error", err)
+	}
+	return err
 }
 
 // registerControllers adds the node's controllers to the runtime. A node

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/cairn-project/cairn/consensus"
 	"github.com/cairn-project/cairn/internal/version"
 	"github.com/cairn-project/cairn/node"
 	"github.com/cairn-project/cairn/node/config"
@@ -27,6 +28,12 @@ func main() {
 		// nothing restarts it (node.ErrRemoved says how to rejoin).
 		fmt.Fprintln(os.Stderr, "cairnd:", err)
 		os.Exit(0)
+	}
+	if errors.Is(err, node.ErrStorageFault) {
+		// Fail-stop: node.Run logged the cause as the node's last line.
+		// Exit non-zero, so the boot stage restarts it and it recovers
+		// from disk.
+		os.Exit(1)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "cairnd:", err)
@@ -87,6 +94,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	fault, err := faultFromEnv()
+	if err != nil {
+		return err
+	}
 	m := detectMode(*mode)
 	caps, err := capability.ForMode(m)
 	if err != nil {
@@ -100,8 +111,25 @@ func run() error {
 	log.Info("starting cairnd", "version", version.Version, "mode", m, "name", *name)
 	return node.Run(ctx, node.Options{
 		Config: data, Name: *name, StateDir: *stateDir, Capabilities: caps,
-		Profile: profile, Logger: log, Log: nodeLog,
+		Profile: profile, Logger: log, Log: nodeLog, Fault: fault,
 	})
+}
+
+// faultFromEnv reads the hidden, test-only fault point trigger
+// (consensus.FaultEnv, such as CAIRN_FAULT=logwrite-after:20): the named
+// consensus fault point is armed once the node's store opens, and fires
+// once per data directory, so the node its boot stage restarts with the
+// same environment runs clean. See consensus/DESIGN.md, "Fault points".
+func faultFromEnv() (*consensus.Fault, error) {
+	v := os.Getenv(consensus.FaultEnv)
+	if v == "" {
+		return nil, nil
+	}
+	f, err := consensus.ParseFault(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", consensus.FaultEnv, err)
+	}
+	return &f, nil
 }
 
 // profileFor maps --timings to a formation profile.

@@ -104,12 +104,19 @@ type Agent struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	err    error // bootstrap failure, if any
+
+	degraded []string // what Degrade recorded, for health; guarded by mu
 }
 
 // SetConfigRevision records the cluster config revision this node has
 // applied; it reaches every peer through gossip metadata.
 func (a *Agent) SetConfigRevision(rev uint64) {
 	a.configRevision.Store(rev)
+	a.kickMeta()
+}
+
+// kickMeta makes publishMeta publish now.
+func (a *Agent) kickMeta() {
 	select {
 	case a.metaKick <- struct{}{}:
 	default:
@@ -219,7 +226,7 @@ func (a *Agent) gossipConfig() gossip.Config {
 // meta is this node's gossip metadata, refreshed from the Raft store.
 func (a *Agent) meta() gossip.Meta {
 	m := gossip.Meta{
-		Role: a.cfg.Role, Version: a.cfg.Version, BootSlot: a.cfg.BootSlot, Health: "ok",
+		Role: a.cfg.Role, Version: a.cfg.Version, BootSlot: a.cfg.BootSlot, Health: a.health(),
 		ConfigRevision: a.configRevision.Load(), StateID: a.cfg.StateID,
 	}
 	m.APIAddr, _ = netip.ParseAddrPort(a.cfg.APIAddr)
@@ -306,6 +313,10 @@ func (a *Agent) publishMeta(ctx context.Context) {
 	defer a.wg.Done()
 	tick := time.NewTicker(a.cfg.Profile.Gossip.ProbeInterval / 2)
 	defer tick.Stop()
+	var storeDone <-chan struct{} // a stopped store changes health at once
+	if a.Store != nil {
+		storeDone = a.Store.Done()
+	}
 	last := a.meta()
 	for {
 		select {
@@ -313,6 +324,8 @@ func (a *Agent) publishMeta(ctx context.Context) {
 			return
 		case <-tick.C:
 		case <-a.metaKick:
+		case <-storeDone:
+			storeDone = nil
 		}
 		m := a.meta()
 		if m == last {
