@@ -147,6 +147,10 @@ func Run(ctx context.Context, o Options) error {
 	if controlPlane {
 		sources = append(sources, newConfigSeed(log.With("component", "config-seed"), agent.Store, cfg))
 	}
+	if err := rt.Register(&healthReport{report: agent.SetFailing}); err != nil {
+		_ = ln.Close()
+		return errors.Join(err, agent.Close())
+	}
 	var servers raftServers // a worker is no Raft server
 	if controlPlane {
 		servers = agent.Store

@@ -37,6 +37,8 @@ func Definitions() []runtime.Definition {
 			Description: "the service spec the supervisor runs now, as last applied"},
 		{Type: TypeServiceStatus, Aliases: []string{"servicestatuses", "svc"},
 			Description: "a supervised service's state, health, PID, restarts and last exit"},
+		{Type: TypeNodeHealth, Aliases: []string{"nodehealth"},
+			Description: "the node's controllers and sources that are failing now, as its gossip health names them"},
 		{Type: TypeNodeListed, Aliases: []string{"nodelisted"},
 			Description: "whether the latest cluster configuration lists this node"},
 		{Type: TypeNodeRemoval, Aliases: []string{"noderemovals"},

@@ -59,6 +59,10 @@ const (
 	// the config no longer lists it.
 	TypeNodeRemoval = "NodeRemoval"
 
+	// TypeNodeHealth lists the node's failing controllers and sources
+	// (ID "self"), which its gossip health names.
+	TypeNodeHealth = "NodeHealth"
+
 	IDCluster = "cluster"
 	IDSelf    = "self"
 	IDMachine = "machine"
@@ -84,6 +88,11 @@ type CertificateStatusSpec struct {
 // ConfigSeedSpec is the spec of the ConfigSeed resource.
 type ConfigSeedSpec struct {
 	Seeded bool `json:"seeded"`
+}
+
+// NodeHealthSpec is the spec of the NodeHealth resource.
+type NodeHealthSpec struct {
+	Failing []string `json:"failing"`
 }
 
 // NodeListedSpec is the spec of the NodeListed resource.

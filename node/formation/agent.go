@@ -106,6 +106,7 @@ type Agent struct {
 	err    error // bootstrap failure, if any
 
 	degraded []string // what Degrade recorded, for health; guarded by mu
+	failing  []string // controllers and sources failing now (SetFailing); guarded by mu
 }
 
 // SetConfigRevision records the cluster config revision this node has

@@ -22,6 +22,19 @@ func (a *Agent) Degrade(what string) {
 	a.kickMeta()
 }
 
+// SetFailing replaces the list of the node's controllers and sources whose
+// last run failed (the runtime retries them); they are named in its gossip
+// health after what Degrade recorded.
+func (a *Agent) SetFailing(names []string) {
+	a.mu.Lock()
+	same := slices.Equal(a.failing, names)
+	a.failing = slices.Clone(names)
+	a.mu.Unlock()
+	if !same {
+		a.kickMeta()
+	}
+}
+
 // health is this node's summary for gossip: "ok", or "degraded: " and what
 // is not working — a stopped Raft store first (the node is about to stop,
 // node.ErrStorageFault), then whatever Degrade recorded.
@@ -36,6 +49,9 @@ func (a *Agent) health() string {
 	}
 	a.mu.Lock()
 	problems = append(problems, a.degraded...)
+	for _, f := range a.failing {
+		problems = append(problems, f+" failing")
+	}
 	a.mu.Unlock()
 	if len(problems) == 0 {
 		return "ok"

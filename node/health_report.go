@@ -1,0 +1,42 @@
+package node
+
+import (
+	"context"
+	"slices"
+
+	"github.com/cairn-project/cairn/node/controllers"
+	"github.com/cairn-project/cairn/node/runtime"
+)
+
+// healthReport puts the node's failing controllers and sources (from the
+// runtime's ControllerStatus) into its gossip health summary, so that
+// `get members` shows "degraded: config-source failing" rather than "ok"
+// while a loop keeps failing; and publishes the same list as
+// NodeHealth/self.
+type healthReport struct {
+	report func(failing []string)
+}
+
+func (c *healthReport) Name() string { return "health-report" }
+
+func (c *healthReport) Inputs() []runtime.Input {
+	return []runtime.Input{{Type: runtime.TypeControllerStatus}}
+}
+
+func (c *healthReport) Outputs() []string { return []string{controllers.TypeNodeHealth} }
+
+func (c *healthReport) Run(_ context.Context, r runtime.Reader, w runtime.Writer) error {
+	all, err := r.List(runtime.TypeControllerStatus)
+	if err != nil {
+		return err
+	}
+	failing := []string{}
+	for _, res := range all {
+		if s, ok := res.Spec.(runtime.ControllerStatusSpec); ok && s.State == runtime.StateFailing && res.ID != c.Name() {
+			failing = append(failing, res.ID)
+		}
+	}
+	slices.Sort(failing)
+	c.report(failing)
+	return w.Put(controllers.TypeNodeHealth, controllers.IDSelf, controllers.NodeHealthSpec{Failing: failing}, nil)
+}
