@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/cairn-project/cairn/internal/backoff"
 )
 
 // LeaderHook is leader-only work: auto-join, rolling upgrades, etcd bootstrap.
@@ -122,8 +124,11 @@ func (s *Store) runLeadership() {
 }
 
 // establishLeadership applies the barrier, retrying while this node stays
-// leader, and marks the term ready for reads.
+// leader, and marks the term ready for reads. Retries wait a constant
+// HeartbeatTimeout (a backoff whose Max is its Initial); a lost leadership
+// ends the wait at once through the notify channel.
 func (s *Store) establishLeadership() {
+	bo := backoff.Backoff{Initial: s.cfg.Timing.HeartbeatTimeout, Max: s.cfg.Timing.HeartbeatTimeout}
 	for {
 		term := s.raft.CurrentTerm()
 		err := s.raft.Barrier(s.cfg.Timing.ApplyTimeout).Error()
@@ -146,7 +151,7 @@ func (s *Store) establishLeadership() {
 				s.leader.revokeAll(s.log)
 				return
 			}
-		case <-time.After(s.cfg.Timing.HeartbeatTimeout):
+		case <-time.After(bo.Next()):
 		}
 	}
 }

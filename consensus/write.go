@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+
+	"github.com/hashicorp/raft"
 )
 
 // WriteOption adjusts one write.
@@ -70,8 +72,8 @@ func (s *Store) write(ctx context.Context, cmd *command, opts []WriteOption) (Wr
 		return WriteResult{}, err
 	}
 	f := s.raft.Apply(data, s.timeoutFor(ctx))
-	if err := f.Error(); err != nil {
-		return WriteResult{}, s.mapRaftErr(err)
+	if err := s.awaitApply(f); err != nil {
+		return WriteResult{}, err
 	}
 	res, ok := f.Response().(*applyResult)
 	if !ok {
@@ -100,4 +102,23 @@ func (s *Store) RecallUpdate(ctx context.Context, requestID, typ, id string, spe
 		return WriteResult{}, false, err
 	}
 	return s.fsm.recallUpdate(requestID, typ, id, spec)
+}
+
+// awaitApply waits for an apply future or for the store to stop. raft does
+// not answer a future whose entry is committed but not yet handed to the
+// FSM when it shuts down (hashicorp/raft#498), so waiting on the future
+// alone can block a writer forever after Close. The entry may have been
+// committed, so a stop leaves the outcome unknown.
+func (s *Store) awaitApply(f raft.ApplyFuture) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return s.mapRaftErr(err)
+		}
+		return nil
+	case <-s.stopCh:
+		return fmt.Errorf("%w: %w", ErrOutcomeUnknown, s.alive())
+	}
 }

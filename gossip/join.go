@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cairn-project/cairn/internal/backoff"
 )
 
 // Join joins the cluster through seeds ("host:port", or "host" for the
@@ -28,7 +29,8 @@ func (n *Node) Join(ctx context.Context, seeds []string) error {
 		n.log.Info("no seed besides this node, waiting to be joined")
 		return nil
 	}
-	backoff := n.cfg.JoinBackoffMin
+	// Jitter spreads the retries of nodes that started together.
+	bo := backoff.Backoff{Initial: n.cfg.JoinBackoffMin, Max: n.cfg.JoinBackoffMax, Jitter: true}
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("%w: %w", ErrJoinFailed, err)
@@ -44,7 +46,7 @@ func (n *Node) Join(ctx context.Context, seeds []string) error {
 			n.log.Info("joined cluster by a peer", "attempt", attempt)
 			return nil
 		}
-		wait := jitter(backoff)
+		wait := bo.Next()
 		n.log.Warn("join attempt failed", "attempt", attempt, "seeds", seeds, "retry_in", wait, "err", err)
 		timer := time.NewTimer(wait)
 		select {
@@ -53,7 +55,6 @@ func (n *Node) Join(ctx context.Context, seeds []string) error {
 			return fmt.Errorf("%w after %d attempts: %w; last attempt: %w", ErrJoinFailed, attempt, ctx.Err(), err)
 		case <-timer.C:
 		}
-		backoff = min(2*backoff, n.cfg.JoinBackoffMax)
 	}
 }
 
@@ -148,13 +149,4 @@ func isSelf(seed string, self netip.AddrPort) bool {
 	}
 	addr, err := netip.ParseAddr(host)
 	return err == nil && addr.Unmap() == self.Addr() && port == int(self.Port())
-}
-
-// jitter spreads retries of nodes that started together over [d/2, d).
-func jitter(d time.Duration) time.Duration {
-	half := d / 2
-	if half <= 0 {
-		return d
-	}
-	return half + rand.N(half)
 }

@@ -17,13 +17,18 @@ import (
 )
 
 // TestLocalCluster drives one 3+2 cluster through the walking skeleton's
-// promises, in order; the destructive leader kill comes last.
+// promises. The subtests share the cluster only to save creating it: each
+// sets up what it needs (a healthy cluster, fresh PIDs, a config value that
+// differs from the current one) and undoes what it changes, so any one of
+// them passes alone (go test ./integration -run 'TestLocalCluster/NAME').
+// The leader kill is destructive and comes last.
 func TestLocalCluster(t *testing.T) {
 	c := createCluster(t, "it", 3, 2)
 	require.Len(t, c.byRole("controlplane"), 3)
 	require.Len(t, c.byRole("worker"), 2)
 
 	t.Run("every node serves GetConfig at one revision", func(t *testing.T) {
+		c.requireHealthy(t)
 		revs := map[string]string{}
 		for _, n := range c.state.Nodes {
 			out, err := c.bufCurl("--protocol", "grpc", "https://"+n.APIAddress+"/cairn.cluster.v1.ClusterService/GetConfig")
@@ -99,24 +104,23 @@ func TestLocalCluster(t *testing.T) {
 	})
 
 	t.Run("ApplyConfig sent to a worker reaches every node", func(t *testing.T) {
+		c.requireHealthy(t)
 		worker := c.byRole("worker")[0]
 		cur := c.getConfig(t, worker.APIAddress, false)
-		doc := mutate(t, cur.Config, func(m map[string]any) {
-			m["cluster"].(map[string]any)["kubernetes"] = map[string]any{"version": "1.37.3"}
-		})
+		doc, version := otherKubernetesVersion(t, cur.Config)
 		res, err := c.client(worker.APIAddress).ApplyConfig(ctxT(t, 10*time.Second), connect.NewRequest(&clusterv1.ApplyConfigRequest{
 			Config: doc, ExpectedRevision: cur.Revision,
 		}))
 		require.NoError(t, err)
 		require.True(t, res.Msg.Changed)
 		require.Greater(t, res.Msg.Revision, cur.Revision)
-		assert.Contains(t, res.Msg.Diff, "1.37.3")
+		assert.Contains(t, res.Msg.Diff, version)
 
 		require.EventuallyWithT(t, func(ct *assert.CollectT) {
 			for _, n := range c.state.Nodes {
 				got := c.getConfig(t, n.APIAddress, n.Role == "controlplane")
 				assert.Equal(ct, res.Msg.Revision, got.Revision, n.Name)
-				assert.Contains(ct, got.Config, "1.37.3", n.Name)
+				assert.Contains(ct, got.Config, version, n.Name)
 			}
 			members, err := c.client(worker.APIAddress).Members(ctxT(t, 5*time.Second), connect.NewRequest(&clusterv1.MembersRequest{}))
 			require.NoError(ct, err)
@@ -164,6 +168,7 @@ func TestLocalCluster(t *testing.T) {
 	})
 
 	t.Run("cairnctl rotates the gossip key on every node without a partition", func(t *testing.T) {
+		c.requireHealthy(t)
 		before, err := c.ctl("gossip", "keyring", "-o", "json")
 		require.NoError(t, err, before)
 		out, err := c.ctl("gossip", "rotate-key")
@@ -190,12 +195,14 @@ func TestLocalCluster(t *testing.T) {
 	})
 
 	t.Run("SIGKILL of the leader leaves a cluster that takes writes", func(t *testing.T) {
+		c.requireHealthy(t)
+		c.refresh() // PIDs as of now: a restarted node has a new one
 		cp := c.byRole("controlplane")[0]
 		st, err := c.client(cp.APIAddress).ConsensusStatus(ctxT(t, 5*time.Second), connect.NewRequest(&clusterv1.ConsensusStatusRequest{}))
 		require.NoError(t, err)
 		leader := c.node(st.Msg.LeaderName)
+		require.Positive(t, leader.PID, "%s has no running cairnd", leader.Name)
 		require.NoError(t, syscall.Kill(leader.PID, syscall.SIGKILL))
-		killed := time.Now()
 
 		var survivor nodeState
 		for _, n := range c.byRole("controlplane") {
@@ -206,14 +213,40 @@ func TestLocalCluster(t *testing.T) {
 		require.EventuallyWithT(t, func(ct *assert.CollectT) {
 			cur, err := c.client(survivor.APIAddress).GetConfig(ctxT(t, 2*time.Second), connect.NewRequest(&clusterv1.GetConfigRequest{}))
 			require.NoError(ct, err)
-			doc := mutate(t, cur.Msg.Config, func(m map[string]any) {
-				m["cluster"].(map[string]any)["kubernetes"] = map[string]any{"version": "1.37.4"}
-			})
-			_, err = c.client(survivor.APIAddress).ApplyConfig(ctxT(t, 2*time.Second), connect.NewRequest(&clusterv1.ApplyConfigRequest{Config: doc}))
+			doc, _ := otherKubernetesVersion(t, cur.Msg.Config)
+			res, err := c.client(survivor.APIAddress).ApplyConfig(ctxT(t, 2*time.Second), connect.NewRequest(&clusterv1.ApplyConfigRequest{Config: doc}))
 			require.NoError(ct, err)
+			assert.True(ct, res.Msg.Changed, "a write, not a no-op")
 		}, 30*time.Second, 50*time.Millisecond)
-		t.Logf("write accepted %s after SIGKILL of leader %s", time.Since(killed).Round(time.Millisecond), leader.Name)
+		// How soon the write is accepted is BenchmarkCluster's
+		// kill-to-write-s; this test asserts only that it is.
 	})
+}
+
+// otherKubernetesVersion returns doc with cluster.kubernetes.version set to
+// a version it does not hold yet, and that version, so that applying it is
+// a change whatever an earlier test applied.
+func otherKubernetesVersion(t testing.TB, doc string) (string, string) {
+	t.Helper()
+	version := "1.37.3"
+	out := mutate(t, doc, func(m map[string]any) {
+		cluster := m["cluster"].(map[string]any)
+		if k, ok := cluster["kubernetes"].(map[string]any); ok && k["version"] == version {
+			version = "1.37.4"
+		}
+		cluster["kubernetes"] = map[string]any{"version": version}
+	})
+	return out, version
+}
+
+// requireHealthy waits until `cairnctl health` passes: every node up and in
+// gossip, one leader, the configured voters. Subtests that need the whole
+// cluster start with it, so none depends on an earlier one having left the
+// cluster whole.
+func (c *localCluster) requireHealthy(t *testing.T) {
+	t.Helper()
+	out, err := c.ctl("health", "--wait", "--wait-timeout", "60s")
+	require.NoError(t, err, "cluster not healthy:\n%s", out)
 }
 
 // mutate edits a YAML config document as generic maps.

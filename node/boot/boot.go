@@ -13,6 +13,8 @@ import (
 	"os/exec"
 	"sync"
 	"time"
+
+	"github.com/cairn-project/cairn/internal/backoff"
 )
 
 // Defaults applied by Run to zero fields of Options.
@@ -47,19 +49,16 @@ type Options struct {
 
 // Backoff is an exponential restart delay: Initial, doubling after each
 // unexpected exit up to Max, back to Initial once a child has run for
-// MinUptime.
+// MinUptime. The sequence is internal/backoff's.
 type Backoff struct {
 	Initial   time.Duration
 	Max       time.Duration
 	MinUptime time.Duration
 }
 
-// next returns the delay after prev (0 for none).
-func (b Backoff) next(prev time.Duration) time.Duration {
-	if prev <= 0 {
-		return b.Initial
-	}
-	return min(2*prev, b.Max)
+// sequence returns the restart delays as a fresh backoff.Backoff.
+func (b Backoff) sequence() backoff.Backoff {
+	return backoff.Backoff{Initial: b.Initial, Max: b.Max}
 }
 
 func (o Options) normalize() (Options, error) {

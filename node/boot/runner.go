@@ -6,6 +6,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/cairn-project/cairn/internal/backoff"
 )
 
 // runner owns the child: one goroutine (loop) moves it through the phases
@@ -17,8 +19,9 @@ type runner struct {
 	opts  Options
 	log   *slog.Logger
 	cmds  chan command
-	done  chan struct{} // closed when loop returns, after the child is gone
-	delay time.Duration // last backoff delay; 0 after a reset
+	done  chan struct{}   // closed when loop returns, after the child is gone
+	bo    backoff.Backoff // restart delays; reset after a long run or a request
+	delay time.Duration   // the delay of the current backoff phase
 
 	mu sync.Mutex
 	st Status
@@ -36,7 +39,7 @@ type phase func(ctx context.Context) phase
 func newRunner(o Options) *runner {
 	return &runner{
 		opts: o, log: o.Logger, cmds: make(chan command), done: make(chan struct{}),
-		st: Status{PID: os.Getpid()},
+		st: Status{PID: os.Getpid()}, bo: o.Backoff.sequence(),
 	}
 }
 
@@ -134,7 +137,7 @@ func (r *runner) running(c *child) phase {
 					return r.stopped()
 				case OpRestart:
 					r.stopChild(c, "restart requested")
-					r.delay = 0
+					r.bo.Reset()
 					return r.starting(cmd.reply)
 				case OpShutdown:
 					r.stopChild(c, "shutdown requested")
@@ -153,9 +156,9 @@ func (r *runner) running(c *child) phase {
 // crash after a long run restarts promptly.
 func (r *runner) failed(summary string, uptime time.Duration) phase {
 	if uptime >= r.opts.Backoff.MinUptime {
-		r.delay = 0
+		r.bo.Reset()
 	}
-	r.delay = r.opts.Backoff.next(r.delay)
+	r.delay = r.bo.Next()
 	return r.backoff(summary)
 }
 
@@ -210,7 +213,7 @@ func (r *runner) stopped() phase {
 			case cmd := <-r.cmds:
 				switch cmd.op {
 				case OpStart, OpRestart:
-					r.delay = 0
+					r.bo.Reset()
 					return r.starting(cmd.reply)
 				case OpStop:
 					reply(cmd.reply, nil)

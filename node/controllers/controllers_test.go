@@ -21,7 +21,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // start runs only the controllers under test, Talos-style: tests feed
 // input resources and wait for outputs.
-func start(t *testing.T, st *runtime.State, cs ...runtime.Controller) {
+func start(t *testing.T, st *runtime.State, cs ...runtime.Controller) *runtime.Runtime {
 	t.Helper()
 	rt := runtime.New(st, runtime.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), BackoffInitial: 10 * time.Millisecond})
 	for _, c := range cs {
@@ -31,12 +31,27 @@ func start(t *testing.T, st *runtime.State, cs ...runtime.Controller) {
 	done := make(chan error, 1)
 	go func() { done <- rt.Run(ctx) }()
 	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	return rt
 }
 
-func putConfig(t *testing.T, st *runtime.State, rev uint64, nodes ...config.Node) {
+// waitPass waits until a pass of the named controller that read every write
+// up to version has ended. A check that a controller wrote nothing is
+// meaningful only after this: without it, it also passes while the
+// controller has merely not run yet.
+func waitPass(t *testing.T, rt *runtime.Runtime, name string, version uint64) {
 	t.Helper()
-	_, err := st.Put(runtime.Resource{Type: TypeClusterConfig, ID: IDCluster, Spec: ClusterConfigSpec{Revision: rev, Config: &config.Config{Nodes: nodes}}})
+	require.Eventually(t, func() bool {
+		ps, ok := rt.PassStatus(name)
+		return ok && ps.Seen >= version
+	}, 5*time.Second, time.Millisecond, "no pass of %s saw version %d", name, version)
+}
+
+// putConfig writes the cluster config and returns the resource's version.
+func putConfig(t *testing.T, st *runtime.State, rev uint64, nodes ...config.Node) uint64 {
+	t.Helper()
+	r, err := st.Put(runtime.Resource{Type: TypeClusterConfig, ID: IDCluster, Spec: ClusterConfigSpec{Revision: rev, Config: &config.Config{Nodes: nodes}}})
 	require.NoError(t, err)
+	return r.Version
 }
 
 func specOf[T any](st *runtime.State, typ, id string) (T, bool) {
@@ -73,19 +88,22 @@ func TestNetworkSpecFollowsThisNodesEntry(t *testing.T) {
 func TestConfigStatusWaitsForTheNetwork(t *testing.T) {
 	st := runtime.NewState()
 	reported := make(chan uint64, 16)
-	start(t, st, &ConfigStatus{Report: func(rev uint64) { reported <- rev }})
+	cs := &ConfigStatus{Report: func(rev uint64) { reported <- rev }}
+	rt := start(t, st, cs)
 	putConfig(t, st, 5)
-	putNet := func(rev uint64, errText string) {
-		_, err := st.Put(runtime.Resource{Type: TypeNetworkStatus, ID: IDStatus, Spec: NetworkStatusSpec{Revision: rev, Error: errText}})
+	putNet := func(rev uint64, errText string) uint64 {
+		r, err := st.Put(runtime.Resource{Type: TypeNetworkStatus, ID: IDStatus, Spec: NetworkStatusSpec{Revision: rev, Error: errText}})
 		require.NoError(t, err)
+		return r.Version
 	}
-	putNet(4, "")
-	require.Never(t, func() bool { _, ok := specOf[ConfigStatusSpec](st, TypeConfigStatus, IDApplied); return ok },
-		100*time.Millisecond, 5*time.Millisecond, "network still at the previous revision")
+	waitPass(t, rt, cs.Name(), putNet(4, ""))
+	_, ok := specOf[ConfigStatusSpec](st, TypeConfigStatus, IDApplied)
+	require.False(t, ok, "network still at the previous revision")
 
-	putNet(5, "add address: permission denied")
-	require.Never(t, func() bool { _, ok := specOf[ConfigStatusSpec](st, TypeConfigStatus, IDApplied); return ok },
-		100*time.Millisecond, 5*time.Millisecond, "the network failed for this revision")
+	waitPass(t, rt, cs.Name(), putNet(5, "add address: permission denied"))
+	_, ok = specOf[ConfigStatusSpec](st, TypeConfigStatus, IDApplied)
+	require.False(t, ok, "the network failed for this revision")
+	require.Empty(t, reported, "nothing reported as applied")
 
 	putNet(5, "")
 	require.Equal(t, uint64(5), <-reported)
@@ -94,11 +112,11 @@ func TestConfigStatusWaitsForTheNetwork(t *testing.T) {
 	assert.Equal(t, uint64(5), s.Revision)
 
 	// A newer config that has not converged keeps the applied revision.
-	putConfig(t, st, 6)
-	require.Never(t, func() bool {
-		s, ok := specOf[ConfigStatusSpec](st, TypeConfigStatus, IDApplied)
-		return !ok || s.Revision != 5
-	}, 100*time.Millisecond, 5*time.Millisecond)
+	waitPass(t, rt, cs.Name(), putConfig(t, st, 6))
+	s, ok = specOf[ConfigStatusSpec](st, TypeConfigStatus, IDApplied)
+	require.True(t, ok, "the applied revision survives the pass that saw revision 6")
+	assert.Equal(t, uint64(5), s.Revision)
+	require.Empty(t, reported, "revision 6 not reported")
 }
 
 // TestNetworkApplyPlansInProcessMode: without kernel ownership the

@@ -14,23 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestBackoffDoublesCapsAndResets(t *testing.T) {
-	b := backoff{initial: 10 * time.Millisecond, max: 50 * time.Millisecond}
-	var got []time.Duration
-	for range 5 {
-		got = append(got, b.next())
-	}
-	b.reset()
-	got = append(got, b.next())
-	ms := time.Millisecond
-	require.Equal(t, []time.Duration{10 * ms, 20 * ms, 40 * ms, 50 * ms, 50 * ms, 10 * ms}, got)
-
-	huge := backoff{initial: time.Duration(1) << 61, max: time.Duration(1<<63 - 1)}
-	huge.next()
-	huge.next()
-	require.Positive(t, huge.next(), "capped before it can overflow")
-}
-
 // fakeClock stands in for time.After: it records each requested delay and
 // fires at once, so restarts can be counted without waiting them out.
 type fakeClock struct {

@@ -74,6 +74,7 @@ type registered struct {
 	name    string
 	inputs  []Input
 	outputs []string
+	record  passRecord
 }
 
 func (c *registered) outputDeclared(typ string) bool { return slices.Contains(c.outputs, typ) }

@@ -7,6 +7,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/cairn-project/cairn/internal/backoff"
 )
 
 // Default restart backoff, used when Options leaves it zero.
@@ -153,7 +155,8 @@ func (rt *Runtime) runController(ctx context.Context, c *registered) {
 	defer rt.st.subscribe(c.inputs, wake)()
 	wake <- struct{}{}
 	rt.report(c, StateRunning, nil)
-	bo := backoff{initial: rt.opts.BackoffInitial, max: rt.opts.BackoffMax}
+	bo := backoff.Backoff{Initial: rt.opts.BackoffInitial, Max: rt.opts.BackoffMax}
+	failing := false
 	log.Debug("controller started")
 	defer log.Debug("controller stopped")
 	for {
@@ -174,15 +177,17 @@ func (rt *Runtime) runController(ctx context.Context, c *registered) {
 				return
 			}
 			if err == nil {
-				if bo.cur != 0 {
+				if failing {
 					rt.report(c, StateRunning, nil)
+					failing = false
 				}
-				bo.reset()
+				bo.Reset()
 				break
 			}
-			delay := bo.next()
+			delay := bo.Next()
 			log.Error("controller pass failed", "err", err, "retry_in", delay)
 			rt.report(c, StateFailing, err)
+			failing = true
 			select {
 			case <-ctx.Done():
 				return
@@ -193,10 +198,13 @@ func (rt *Runtime) runController(ctx context.Context, c *registered) {
 }
 
 // pass runs one reconcile pass and, if it succeeds, deletes the outputs it
-// did not write.
-func (rt *Runtime) pass(ctx context.Context, c *registered, log *slog.Logger) error {
+// did not write. It records the pass's end, cleanup included, in
+// c.record.
+func (rt *Runtime) pass(ctx context.Context, c *registered, log *slog.Logger) (err error) {
+	seen := rt.st.version()
+	defer func() { c.record.ended(seen, err) }()
 	p := newPass(rt.st, c)
-	err := safeRun(ctx, c.ctrl, p, log)
+	err = safeRun(ctx, c.ctrl, p, log)
 	p.end()
 	if err != nil {
 		return err
@@ -215,23 +223,3 @@ func safeRun(ctx context.Context, c Controller, p *pass, log *slog.Logger) (err 
 	}()
 	return c.Run(ctx, p, p)
 }
-
-// backoff is the restart delay: initial, doubled per consecutive failure,
-// capped at max, and back to initial after a success.
-type backoff struct {
-	initial, max, cur time.Duration
-}
-
-func (b *backoff) next() time.Duration {
-	switch {
-	case b.cur == 0:
-		b.cur = b.initial
-	case b.cur > b.max/2:
-		b.cur = b.max
-	default:
-		b.cur *= 2
-	}
-	return b.cur
-}
-
-func (b *backoff) reset() { b.cur = 0 }

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"slices"
+
+	"github.com/cairn-project/cairn/internal/backoff"
 )
 
 // Source feeds the state from outside it: the kernel's notifications, the
@@ -41,7 +43,7 @@ func (rt *Runtime) RegisterSource(s Source) error {
 // runSource is one source's loop: run, and restart it after a failure.
 func (rt *Runtime) runSource(ctx context.Context, c *registered) {
 	log := rt.log.With("source", c.name)
-	bo := backoff{initial: rt.opts.BackoffInitial, max: rt.opts.BackoffMax}
+	bo := backoff.Backoff{Initial: rt.opts.BackoffInitial, Max: rt.opts.BackoffMax}
 	w := &sourceWriter{st: rt.st, c: c}
 	for {
 		rt.report(c, StateRunning, nil)
@@ -54,7 +56,7 @@ func (rt *Runtime) runSource(ctx context.Context, c *registered) {
 			rt.report(c, StateDone, nil)
 			return
 		}
-		delay := bo.next()
+		delay := bo.Next()
 		log.Error("source stopped; restarting", "err", err, "retry_in", delay)
 		rt.report(c, StateFailing, err)
 		select {

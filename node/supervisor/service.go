@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/cairn-project/cairn/internal/backoff"
 )
 
 // cmdKind is an operator request to a service's runner.
@@ -64,7 +66,8 @@ type service struct {
 	status Status // guarded by sup.mu
 
 	// Owned by the runner.
-	delay  time.Duration // last backoff delay; 0 after a reset
+	bo     backoff.Backoff // restart delays; reset after a long run or a request
+	delay  time.Duration   // the delay of the current backoff phase
 	starts int
 }
 
@@ -73,7 +76,7 @@ func newService(sup *Supervisor, spec Spec, log *slog.Logger, out *logSink) *ser
 	if spec.Health != nil {
 		st.Health = HealthUnknown
 	}
-	return &service{sup: sup, spec: spec, log: log, out: out, cmds: make(chan command), done: make(chan struct{}), status: st}
+	return &service{sup: sup, spec: spec, log: log, out: out, cmds: make(chan command), done: make(chan struct{}), status: st, bo: spec.Backoff.sequence()}
 }
 
 // send hands a command to the runner and waits until it is carried out.
@@ -267,7 +270,7 @@ func (r *service) stopFor(c command, p *process) phaseFn {
 		r.set(StateStopped, c.stopped()+" ("+exitSummary(res)+")", nil)
 		return r.idle
 	}
-	r.delay = 0
+	r.bo.Reset()
 	r.set(StateWaiting, "restarting on request", nil)
 	return r.waiting
 }
@@ -303,7 +306,7 @@ func (r *service) afterExit(res exitResult, cause error, msg string) phaseFn {
 		r.sup.update(r, func(st *Status) { st.LastError = cause })
 	}
 	if res.uptime >= r.spec.Backoff.MinUptime {
-		r.delay = 0 // it ran long enough: this is not a crash loop
+		r.bo.Reset() // it ran long enough: this is not a crash loop
 	}
 	failed := res.err != nil || cause != nil
 	switch {
@@ -314,7 +317,7 @@ func (r *service) afterExit(res exitResult, cause error, msg string) phaseFn {
 		r.set(StateFinished, msg, nil)
 		return r.idle
 	}
-	r.delay = r.spec.Backoff.next(r.delay)
+	r.delay = r.bo.Next()
 	return r.backoff(msg)
 }
 
@@ -334,7 +337,7 @@ func (r *service) backoff(msg string) phaseFn {
 				r.set(StateStopped, c.stopped(), nil)
 				return r.idle
 			}
-			r.delay = 0
+			r.bo.Reset()
 			r.set(StateWaiting, c.kind.String()+"ing on request", nil)
 			return r.waiting
 		case <-ctx.Done():
@@ -353,7 +356,7 @@ func (r *service) idle(ctx context.Context) phaseFn {
 				close(c.ack)
 				continue
 			}
-			r.delay = 0
+			r.bo.Reset()
 			r.set(StateWaiting, c.kind.String()+"ing on request", nil)
 			close(c.ack)
 			return r.waiting

@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"slices"
 	"time"
+
+	"github.com/cairn-project/cairn/internal/backoff"
 )
 
 // Defaults applied by Supervisor.Add to zero fields of a Spec.
@@ -116,19 +118,17 @@ type HealthCheck struct {
 
 // Backoff is an exponential restart delay: Initial, doubling after each
 // restart up to Max, and back to Initial once a process has stayed up for
-// MinUptime.
+// MinUptime. The sequence is internal/backoff's, shared with the runtime,
+// the boot stage, gossip and consensus.
 type Backoff struct {
 	Initial   time.Duration
 	Max       time.Duration
 	MinUptime time.Duration
 }
 
-// next returns the delay to wait now, given the previous one (0 for none).
-func (b Backoff) next(prev time.Duration) time.Duration {
-	if prev <= 0 {
-		return b.Initial
-	}
-	return min(2*prev, b.Max)
+// sequence returns the restart delays as a fresh backoff.Backoff.
+func (b Backoff) sequence() backoff.Backoff {
+	return backoff.Backoff{Initial: b.Initial, Max: b.Max}
 }
 
 var namePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$`)

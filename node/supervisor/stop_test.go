@@ -36,7 +36,11 @@ func TestStopKillsAfterTimeout(t *testing.T) {
 
 	began := time.Now()
 	require.NoError(t, h.sup.Stop("stubborn"))
+	// A lower bound only: it shows the stop waited out StopTimeout, and a
+	// loaded machine can only lengthen the wait, never fail it.
 	require.GreaterOrEqual(t, time.Since(began), spec.StopTimeout)
+	require.Equal(t, []time.Duration{spec.StopTimeout},
+		h.events.durations("service process ignored SIGTERM, killed", "stubborn", "timeout"))
 	st := h.status("stubborn")
 	require.Equal(t, supervisor.StateStopped, st.State)
 	require.Equal(t, -1, st.LastExitCode)
