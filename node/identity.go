@@ -11,6 +11,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/cairn-project/cairn/internal/backoff"
 	"github.com/cairn-project/cairn/node/config"
 	"github.com/cairn-project/cairn/node/pki"
 	securityv1 "github.com/cairn-project/cairn/proto/gen/cairn/security/v1"
@@ -41,7 +42,9 @@ func (is *issuer) issue(ctx context.Context) (crt, key []byte, err error) {
 }
 
 // request asks the control planes in turn until one signs, backing off
-// between rounds: at first boot the control planes may not be up yet.
+// between rounds: at first boot the control planes may not be up yet. It
+// runs before the node's runtime exists (nothing else can start without the
+// certificate), so the retry is backoff.Retry's.
 func (is *issuer) request(ctx context.Context, csr []byte) ([]byte, error) {
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM([]byte(is.cfg.Secrets.CA.Crt)) {
@@ -49,29 +52,31 @@ func (is *issuer) request(ctx context.Context, csr []byte) ([]byte, error) {
 	}
 	tr := &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool}, ForceAttemptHTTP2: true}
 	defer tr.CloseIdleConnections()
-	backoff := 200 * time.Millisecond
-	for {
+	var crt []byte
+	round := func(ctx context.Context) error {
 		var lastErr error
 		for _, cp := range is.cfg.ControlPlanes() {
 			c := securityv1connect.NewSecurityServiceClient(&http.Client{Transport: tr, Timeout: 5 * time.Second}, "https://"+cp.APIEndpoint())
 			res, err := c.Certificate(ctx, connect.NewRequest(&securityv1.CertificateRequest{Csr: csr, Token: is.cfg.Secrets.JoinToken}))
 			if err == nil {
 				is.log.Info("node certificate issued", "by", cp.Name)
-				return res.Msg.Crt, nil
+				crt = res.Msg.Crt
+				return nil
 			}
 			lastErr = err
 			if connect.CodeOf(err) == connect.CodePermissionDenied {
-				return nil, fmt.Errorf("certificate request refused by %s: %w", cp.Name, err)
+				return fmt.Errorf("certificate request refused by %s: %w: %w", cp.Name, backoff.ErrPermanent, err)
 			}
 		}
-		is.log.Info("waiting for a control plane to issue the node certificate", "error", lastErr, "retry", backoff)
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("node certificate: %w (last error: %v)", ctx.Err(), lastErr)
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
+		return lastErr
 	}
+	err := backoff.Retry(ctx, backoff.Backoff{Initial: 200 * time.Millisecond, Max: 5 * time.Second}, round, func(err error, d time.Duration) {
+		is.log.Info("waiting for a control plane to issue the node certificate", "error", err, "retry", d)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node certificate: %w", err)
+	}
+	return crt, nil
 }
 
 // identity issues the node's first certificate.

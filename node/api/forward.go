@@ -12,6 +12,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/cairn-project/cairn/gossip"
+	"github.com/cairn-project/cairn/internal/backoff"
 	"github.com/cairn-project/cairn/node/formation"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 )
@@ -57,28 +58,32 @@ func forward[Req, Res any](ctx context.Context, s *Server, req *connect.Request[
 		return nil, s.refuseForwarded(from)
 	}
 	hold := time.Now().Add(s.leaderHold())
-	pause := leaderPoll
-	var last error
-	for {
-		res, err := forwardRound(ctx, s, req, call)
-		if err == nil {
-			return res, nil
+	var res *connect.Response[Res]
+	attempt := func(ctx context.Context) error {
+		r, err := forwardRound(ctx, s, req, call)
+		switch {
+		case err == nil:
+			res = r
+			return nil
+		case !retryable(err):
+			return fmt.Errorf("%w: %w", backoff.ErrPermanent, err)
+		case !time.Now().Before(hold):
+			held := connect.NewError(connect.CodeUnavailable, fmt.Errorf("%w after %s: %w", ErrNoLeader, s.leaderHold(), err))
+			return fmt.Errorf("%w: %w", backoff.ErrPermanent, held)
 		}
-		if !retryable(err) || ctx.Err() != nil {
-			return nil, err
-		}
-		last = err
-		if !time.Now().Add(pause).Before(hold) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return nil, last
-		case <-time.After(pause):
-		}
-		pause = min(2*pause, 500*time.Millisecond)
+		return err
 	}
-	return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("%w after %s: %w", ErrNoLeader, s.leaderHold(), last))
+	// Rounds are paced by the shared backoff: 50 ms doubling to 500 ms.
+	err := backoff.Retry(ctx, backoff.Backoff{Initial: leaderPoll, Max: 500 * time.Millisecond}, attempt, nil)
+	if err == nil {
+		return res, nil
+	}
+	// The last answer: not retryable, the hold ran out, or ctx ended.
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return nil, ce
+	}
+	return nil, err
 }
 
 // forwardRound tries each candidate once, best first, following refusals'

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cairn-project/cairn/consensus"
 	"github.com/cairn-project/cairn/gossip"
+	"github.com/cairn-project/cairn/internal/backoff"
 )
 
 // Profile is one consistent set of timings for gossip, Raft and the
@@ -260,31 +261,31 @@ func (a *Agent) Member(name string) (gossip.Member, bool) { return a.gossip.curr
 func (a *Agent) join(ctx context.Context) {
 	defer a.wg.Done()
 	pause := max(a.cfg.Profile.Gossip.DeadNodeReclaimTime, time.Second)
-	for {
+	first := true
+	attempt := func(ctx context.Context) error {
+		if !first {
+			g, err := a.newGossip()
+			if err != nil {
+				return fmt.Errorf("restart gossip: %w: %w", backoff.ErrPermanent, err)
+			}
+			a.gossip.swap(g)
+		}
+		first = false
 		err := a.gossip.current().Join(ctx, a.cfg.Seeds)
-		if ctx.Err() != nil {
-			return
+		if err == nil || ctx.Err() != nil || errors.Is(err, gossip.ErrNameConflict) {
+			return err
 		}
-		if err == nil {
-			a.reconnect(ctx)
-			return
-		}
-		if !errors.Is(err, gossip.ErrNameConflict) {
-			a.log.Error("gossip join failed", "error", err)
-			return
-		}
+		return fmt.Errorf("%w: %w", backoff.ErrPermanent, err)
+	}
+	err := backoff.Retry(ctx, backoff.Backoff{Initial: pause, Max: pause}, attempt, func(error, time.Duration) {
 		a.log.Warn("gossip name held by a live member; retrying", "name", a.cfg.Name, "after", pause)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(pause):
-		}
-		g, err := a.newGossip()
-		if err != nil {
-			a.log.Error("restart gossip", "error", err)
-			return
-		}
-		a.gossip.swap(g)
+	})
+	switch {
+	case ctx.Err() != nil:
+	case err == nil:
+		a.reconnect(ctx)
+	default:
+		a.log.Error("gossip join failed", "error", err)
 	}
 }
 
