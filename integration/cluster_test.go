@@ -76,6 +76,40 @@ func TestLocalCluster(t *testing.T) {
 		require.Error(t, err, out)
 	})
 
+	t.Run("cluster resources", func(t *testing.T) {
+		worker := c.byRole("worker")[0]
+		// The worker is the endpoint: it holds no replica and forwards the
+		// read to the leader.
+		out, err := c.ctl("-e", worker.APIAddress, "get", "ClusterConfig", "-o", "yaml")
+		require.NoError(t, err, out)
+		var got struct {
+			Resources []struct {
+				Type, ID string
+				Version  uint64
+				Spec     map[string]any
+			}
+		}
+		require.NoError(t, yaml.Unmarshal([]byte(out), &got), out)
+		require.Len(t, got.Resources, 1, out)
+		assert.Equal(t, "ClusterConfig", got.Resources[0].Type)
+		assert.Equal(t, "cluster", got.Resources[0].ID)
+		assert.Equal(t, "ClusterConfig", got.Resources[0].Spec["kind"], out)
+		assert.Contains(t, out, "***redacted***", "secrets are redacted")
+		assert.NotContains(t, out, "PRIVATE KEY", "no private key")
+
+		out, err = c.ctl("-e", worker.APIAddress, "get", "rd")
+		require.NoError(t, err, out)
+		scopes := map[string]string{}
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+			if f := strings.Fields(l); len(f) > 1 {
+				scopes[f[1]] = f[0]
+			}
+		}
+		assert.Equal(t, "cluster", scopes["ClusterConfig"], out)
+		assert.Equal(t, "node", scopes["ReceivedConfig"], out)
+		assert.Equal(t, "node", scopes["ConfigStatus"], out)
+	})
+
 	t.Run("cairnd logs", func(t *testing.T) {
 		worker := c.byRole("worker")[0]
 		out, err := c.ctl("logs", "cairnd", "-n", worker.Name, "--tail", "5")

@@ -33,6 +33,8 @@ type endpoint struct {
 	security securityv1connect.SecurityServiceClient
 	resource resourcev1connect.ResourceServiceClient
 	service  servicev1connect.ServiceServiceClient
+	// clusterResource reads the cluster-plane resources.
+	clusterResource clusterv1connect.ClusterResourceServiceClient
 }
 
 // apiClient talks to the first reachable of several endpoints and sticks to
@@ -71,6 +73,8 @@ func newAPIClient(addrs []string, timeout time.Duration, tlsCfg *tls.Config) *ap
 			security: securityv1connect.NewSecurityServiceClient(hc, base, opts),
 			resource: resourcev1connect.NewResourceServiceClient(hc, base, opts),
 			service:  servicev1connect.NewServiceServiceClient(hc, base, opts),
+			// The cluster-plane resources (ClusterResourceService).
+			clusterResource: clusterv1connect.NewClusterResourceServiceClient(hc, base, opts),
 		})
 	}
 	return c

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cairn-project/cairn/node/cluster/resources"
 	"github.com/cairn-project/cairn/node/controllers"
 	"github.com/cairn-project/cairn/node/runtime"
 )
@@ -36,15 +37,15 @@ func TestGetUnknownTypeFailsNamingTheKnownTypes(t *testing.T) {
 	assert.Equal(t, 1, r.code)
 	assert.Empty(t, r.stdout, "no empty table")
 	assert.Contains(t, r.stderr, `unknown resource type "foo"; known types: addresses, `)
-	assert.Contains(t, r.stderr, "ClusterConfig")
+	assert.Contains(t, r.stderr, "ReceivedConfig")
 	assert.Contains(t, r.stderr, "NetworkStatus")
-	assert.Contains(t, r.stderr, "Hint: 'cairnctl get rd' lists the resource types")
+	assert.Contains(t, r.stderr, "Hint: cluster types: ClusterConfig; 'cairnctl get rd' lists the resource types")
 
 	perNode := runCLI(t, "-e", addr, "-n", "cp1,cp2", "get", "foo")
 	assert.Equal(t, 1, perNode.code)
 	assert.Contains(t, perNode.stderr, `cp2: invalid_argument: unknown resource type "foo"`)
 	assert.Contains(t, perNode.stderr, "some nodes failed: 2 of 2")
-	assert.Contains(t, perNode.stderr, "Hint: 'cairnctl get rd'")
+	assert.Contains(t, perNode.stderr, "Hint: cluster types: ClusterConfig; 'cairnctl get rd'")
 }
 
 func TestGetTypeNamesIgnoreCaseAndTakeAliases(t *testing.T) {
@@ -87,8 +88,9 @@ func TestGetResourceDefinitionsListsTypesAliasesAndDescriptions(t *testing.T) {
 		r := runCLI(t, "-e", addr, "get", name)
 		require.Equal(t, 0, r.code, "%s: %s", name, r.stderr)
 		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-		assert.Equal(t, []string{"TYPE", "ALIASES", "DESCRIPTION"}, strings.Fields(lines[0]), name)
-		assert.Len(t, lines, 1+len(controllers.Definitions()), name)
+		assert.Equal(t, []string{"SCOPE", "TYPE", "ALIASES", "DESCRIPTION"}, strings.Fields(lines[0]), name)
+		assert.Len(t, lines, 1+len(controllers.Definitions())+len(resources.Builtin()), name)
+		assert.Equal(t, []string{"node", "addresses", "address,addr,addrs"}, strings.Fields(lines[1])[:3], name)
 		assert.Contains(t, r.stdout, "addresses ")
 		assert.Contains(t, r.stdout, "address,addr,addrs")
 		assert.Contains(t, r.stdout, "IP addresses, as the kernel reports them")
@@ -98,13 +100,70 @@ func TestGetResourceDefinitionsListsTypesAliasesAndDescriptions(t *testing.T) {
 	require.Equal(t, 0, js.code, js.stderr)
 	var out struct {
 		Definitions []struct {
-			Node, Type, Description string
-			Aliases                 []string
+			Node, Scope, Type, Description string
+			Aliases                        []string
+			Writable                       bool
 		}
 	}
 	require.NoError(t, json.Unmarshal([]byte(js.stdout), &out))
 	require.NotEmpty(t, out.Definitions)
 	assert.Equal(t, "cp1", out.Definitions[0].Node)
+	assert.Equal(t, "node", out.Definitions[0].Scope)
 	assert.Equal(t, "addresses", out.Definitions[0].Type)
 	assert.Equal(t, []string{"address", "addr", "addrs"}, out.Definitions[0].Aliases)
+	scopes := map[string]string{}
+	for _, d := range out.Definitions {
+		scopes[d.Type] = d.Scope
+	}
+	assert.Equal(t, "cluster", scopes["ClusterConfig"])
+	assert.Equal(t, "node", scopes["ReceivedConfig"])
+}
+
+func TestGetRDShowsBothScopes(t *testing.T) {
+	isolateHome(t)
+	addr := fakeWithResources(t)
+
+	r := runCLI(t, "-e", addr, "get", "rd")
+
+	require.Equal(t, 0, r.code, r.stderr)
+	scope := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n")[1:] {
+		f := strings.Fields(l)
+		scope[f[1]] = f[0]
+	}
+	assert.Equal(t, "cluster", scope["ClusterConfig"])
+	assert.Equal(t, "node", scope["ReceivedConfig"])
+	assert.Equal(t, "node", scope["NetworkStatus"])
+}
+
+func TestGetClusterConfigReadsTheClusterResource(t *testing.T) {
+	isolateHome(t)
+	addr := fakeWithResources(t)
+
+	for _, typ := range []string{"ClusterConfig", "clusterconfig", "cc"} {
+		r := runCLI(t, "-e", addr, "get", typ)
+		require.Equal(t, 0, r.code, "%s: %s", typ, r.stderr)
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		assert.Equal(t, []string{"NODE", "TYPE", "ID", "VERSION"}, strings.Fields(lines[0]), typ)
+		assert.Equal(t, []string{"-", "ClusterConfig", "cluster", "7"}, strings.Fields(lines[1]), typ)
+	}
+
+	y := runCLI(t, "-e", addr, "get", "ClusterConfig", "cluster", "-o", "yaml")
+	require.Equal(t, 0, y.code, y.stderr)
+	assert.Contains(t, y.stdout, "type: ClusterConfig")
+	assert.Contains(t, y.stdout, "kind: ClusterConfig", "the spec is the config document")
+	assert.Contains(t, y.stdout, "version: 1.37.2")
+	assert.Contains(t, y.stdout, "updateRevision: 7")
+
+	js := runCLI(t, "-e", addr, "-n", "cp1", "get", "cc", "-o", "json")
+	require.Equal(t, 0, js.code, js.stderr)
+	var out struct{ Resources []map[string]any }
+	require.NoError(t, json.Unmarshal([]byte(js.stdout), &out))
+	require.Len(t, out.Resources, 1)
+	assert.Equal(t, "cp1", out.Resources[0]["node"])
+	assert.Equal(t, "ClusterConfig", out.Resources[0]["type"])
+
+	missing := runCLI(t, "-e", addr, "get", "ClusterConfig", "nosuch")
+	assert.Equal(t, 1, missing.code)
+	assert.Contains(t, missing.stderr, "not_found")
 }

@@ -204,6 +204,7 @@ func serveFake(t *testing.T, f *fakeNode) string {
 	mux.Handle(clusterv1connect.NewClusterServiceHandler(f))
 	mux.Handle(machinev1connect.NewMachineServiceHandler(f))
 	mux.Handle(securityv1connect.NewSecurityServiceHandler(f))
+	mux.Handle(clusterv1connect.NewClusterResourceServiceHandler(newFakeClusterResources(f)))
 	if f.resources == nil {
 		f.resources = runtime.NewState()
 	}

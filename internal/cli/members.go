@@ -15,17 +15,21 @@ func newGetCommand(g *globals) *cobra.Command {
 	var watch bool
 	cmd := &cobra.Command{
 		Use:   "get TYPE [ID]",
-		Short: "Show cluster members or a node's resources",
-		Long: `Show the members of the cluster (get members), or a node's local
+		Short: "Show cluster members, a node's resources or the cluster's",
+		Long: `Show the members of the cluster (get members), a node's local
 resources, like talosctl get: the controllers' inputs and outputs, e.g.
-links, addresses, routes, NetworkSpec, NetworkStatus, ClusterConfig,
-ConfigStatus. --nodes picks whose; -w streams changes.
+links, addresses, routes, NetworkSpec, NetworkStatus, ReceivedConfig,
+ConfigStatus; or the cluster-plane resources replicated in Raft, e.g.
+ClusterConfig (always with its secrets redacted). --nodes picks who
+answers; -w streams changes (cluster resources with their revisions).
 
 TYPE is a type's name or one of its aliases, in any letter case
-(networkstatus, addr); 'get rd' lists the types a node has. An unknown
-type is an error that names the known ones.`,
+(networkstatus, addr, cc); 'get rd' lists the types of both scopes (node
+and cluster). No name belongs to both. An unknown type is an error that
+names the known ones.`,
 		Example: `  cairnctl get members
   cairnctl get rd
+  cairnctl get ClusterConfig -o yaml
   cairnctl get addresses
   cairnctl -n worker1 get links eth0 -o yaml
   cairnctl -n cp2 get routes -w`,

@@ -2,10 +2,13 @@ package cli
 
 import (
 	"context"
+	"slices"
 	"strings"
 
+	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 
+	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 	resourcev1 "github.com/cairn-project/cairn/proto/gen/cairn/resource/v1"
 )
 
@@ -13,22 +16,67 @@ import (
 // the known ones.
 const rdHint = "'cairnctl get rd' lists the resource types with their aliases; 'cairnctl get members' lists the cluster's nodes"
 
+// The scopes of resource types: a node's own, or the cluster's (in Raft).
+const (
+	scopeNode    = "node"
+	scopeCluster = "cluster"
+)
+
 func newGetDefinitionsCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:     "resourcedefinitions",
 		Aliases: []string{"resourcedefinition", "rd", "rds"},
-		Short:   "List the resource types a node has",
-		Long: `List the resource types of a node, like talosctl get rd: each type's
+		Short:   "List the resource types: a node's own and the cluster's",
+		Long: `List the resource types, like talosctl get rd: each type's scope, its
 name, the aliases it is also known by (any of them works with get, in any
-letter case) and what it holds.
+letter case) and what it holds. Scope "node" types are a node's own
+controller inputs and outputs (ResourceService); scope "cluster" types are
+the records replicated in Raft (ClusterResourceService), the same on every
+node. No name belongs to both scopes.
 
-With -o json: {"definitions":[{"type", "aliases", "description"}]} (plus
-"node" with --nodes).`,
+With -o json: {"definitions":[{"scope", "type", "aliases", "description",
+"writable"}]} (plus "node" with --nodes); writable says whether the cluster
+resource API accepts writes of the type.`,
 		Example: `  cairnctl get rd
   cairnctl -n worker1 get resourcedefinitions -o yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return listDefinitions(cmd.Context(), g) },
 	}
+}
+
+// definitionRow is one type of either scope.
+type definitionRow struct {
+	scope, typ, description string
+	aliases                 []string
+	writable                bool
+}
+
+// fetchDefinitions asks one node for both scopes' types, ordered by name
+// ignoring case. A node that predates the cluster resource service has
+// only node types.
+func fetchDefinitions(ctx context.Context, ep endpoint, node string) ([]definitionRow, error) {
+	res, err := ep.resource.ListDefinitions(ctx, request(&resourcev1.ListDefinitionsRequest{}, node))
+	if err != nil {
+		return nil, err
+	}
+	var rows []definitionRow
+	for _, d := range res.Msg.GetDefinitions() {
+		rows = append(rows, definitionRow{scope: scopeNode, typ: d.GetType(), description: d.GetDescription(), aliases: d.GetAliases()})
+	}
+	cres, err := ep.clusterResource.ListResourceDefinitions(ctx, request(&clusterv1.ListResourceDefinitionsRequest{}, node))
+	switch {
+	case connect.CodeOf(err) == connect.CodeUnimplemented:
+	case err != nil:
+		return nil, err
+	default:
+		for _, d := range cres.Msg.GetDefinitions() {
+			rows = append(rows, definitionRow{scope: scopeCluster, typ: d.GetType(), description: d.GetDescription(), aliases: d.GetAliases(), writable: d.GetWritable()})
+		}
+	}
+	slices.SortStableFunc(rows, func(a, b definitionRow) int {
+		return strings.Compare(strings.ToLower(a.typ), strings.ToLower(b.typ))
+	})
+	return rows, nil
 }
 
 func listDefinitions(ctx context.Context, g *globals) error {
@@ -37,13 +85,7 @@ func listDefinitions(ctx context.Context, g *globals) error {
 		return err
 	}
 	defer c.Close()
-	results := fanOut(ctx, c, t.nodes, func(ctx context.Context, ep endpoint, node string) ([]*resourcev1.ResourceDefinition, error) {
-		res, err := ep.resource.ListDefinitions(ctx, request(&resourcev1.ListDefinitionsRequest{}, node))
-		if err != nil {
-			return nil, err
-		}
-		return res.Msg.GetDefinitions(), nil
-	})
+	results := fanOut(ctx, c, t.nodes, fetchDefinitions)
 	if err := endpointError(results); err != nil {
 		return err
 	}
@@ -52,7 +94,10 @@ func listDefinitions(ctx context.Context, g *globals) error {
 		items := []any{}
 		for _, r := range results {
 			for _, d := range r.val {
-				obj := protoObject(d).(orderedObject)
+				obj := orderedObject{
+					{"scope", d.scope}, {"type", d.typ}, {"aliases", orEmpty(d.aliases)},
+					{"description", d.description}, {"writable", d.writable},
+				}
 				if perNode {
 					obj = obj.with("node", r.node)
 				}
@@ -64,13 +109,13 @@ func listDefinitions(ctx context.Context, g *globals) error {
 		}
 		return nodeErrors(g.streams.Err, results)
 	}
-	tab := newTable("TYPE", "ALIASES", "DESCRIPTION")
+	tab := newTable("SCOPE", "TYPE", "ALIASES", "DESCRIPTION")
 	if perNode {
 		tab.prependColumn("NODE")
 	}
 	for _, r := range results {
 		for _, d := range r.val {
-			row := []string{d.GetType(), orDash(strings.Join(d.GetAliases(), ",")), orDash(d.GetDescription())}
+			row := []string{d.scope, d.typ, orDash(strings.Join(d.aliases, ",")), orDash(d.description)}
 			if perNode {
 				row = append([]string{r.node}, row...)
 			}
@@ -81,4 +126,12 @@ func listDefinitions(ctx context.Context, g *globals) error {
 		return err
 	}
 	return nodeErrors(g.streams.Err, results)
+}
+
+// orEmpty is s, or an empty list instead of null in JSON.
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -16,7 +16,9 @@ import (
 )
 
 // getResources is `cairnctl get TYPE [ID]`: a node's local resources, like
-// `talosctl get`. It hangs off the get command, beside `get members`.
+// `talosctl get`, or the cluster-plane resources in Raft when TYPE names a
+// cluster type (cluster_resources.go). It hangs off the get command, beside
+// `get members`.
 func getResources(g *globals, cmd *cobra.Command, args []string, watch bool) error {
 	typ, id := args[0], ""
 	if len(args) > 1 {
@@ -30,6 +32,15 @@ func getResources(g *globals, cmd *cobra.Command, args []string, watch bool) err
 		return err
 	}
 	defer c.Close()
+	// Cluster-plane types first: names never collide with local ones
+	// (node/cluster/resources tests it), so the order only decides which
+	// scope is asked.
+	clusterDefs, err := clusterDefinitions(cmd.Context(), c)
+	if err != nil {
+		return err
+	}
+	cluster := matchCluster(clusterDefs, typ)
+	hint := unknownTypeHint(clusterDefs)
 	if watch {
 		if len(t.nodes) > 1 {
 			return fmt.Errorf("--watch follows one node; name at most one with --nodes")
@@ -38,7 +49,13 @@ func getResources(g *globals, cmd *cobra.Command, args []string, watch bool) err
 		if len(t.nodes) == 1 {
 			node = t.nodes[0]
 		}
-		return typeHint(watchResources(cmd.Context(), c, node, typ, id, g.streams.Out))
+		if cluster != nil {
+			return watchClusterResources(cmd.Context(), c, node, cluster.GetType(), id, g.streams.Out)
+		}
+		return typeHint(watchResources(cmd.Context(), c, node, typ, id, g.streams.Out), hint)
+	}
+	if cluster != nil {
+		return getClusterResources(cmd.Context(), g, c, t.nodes, cluster.GetType(), id)
 	}
 	results := fanOut(cmd.Context(), c, t.nodes, func(ctx context.Context, ep endpoint, node string) ([]*resourcev1.Resource, error) {
 		rc := ep.resource
@@ -56,7 +73,7 @@ func getResources(g *globals, cmd *cobra.Command, args []string, watch bool) err
 		return res.Msg.Resources, nil
 	})
 	if err := endpointError(results); err != nil {
-		return typeHint(err)
+		return typeHint(err, hint)
 	}
 	if g.structured() {
 		var items []any
@@ -68,7 +85,7 @@ func getResources(g *globals, cmd *cobra.Command, args []string, watch bool) err
 		if err := g.printData(orderedObject{{"resources", items}}); err != nil {
 			return err
 		}
-		return typeHintFor(results, nodeErrors(g.streams.Err, results))
+		return typeHintFor(results, nodeErrors(g.streams.Err, results), hint)
 	}
 	tab := newTable("NODE", "TYPE", "ID", "VERSION")
 	for _, r := range results {
@@ -79,7 +96,7 @@ func getResources(g *globals, cmd *cobra.Command, args []string, watch bool) err
 	if err := tab.write(g.streams.Out); err != nil {
 		return err
 	}
-	return typeHintFor(results, nodeErrors(g.streams.Err, results))
+	return typeHintFor(results, nodeErrors(g.streams.Err, results), hint)
 }
 
 // subcommandFold returns the subcommand of cmd that name spells in another
@@ -93,19 +110,19 @@ func subcommandFold(cmd *cobra.Command, name string) *cobra.Command {
 	return nil
 }
 
-// typeHint adds rdHint to an invalid_argument answer: the type was unknown.
-func typeHint(err error) error {
+// typeHint adds hint to an invalid_argument answer: the type was unknown.
+func typeHint(err error, hint string) error {
 	if connect.CodeOf(err) == connect.CodeInvalidArgument {
-		return withHint(err, rdHint)
+		return withHint(err, hint)
 	}
 	return err
 }
 
-// typeHintFor adds rdHint to err when a node answered invalid_argument.
-func typeHintFor[T any](results []nodeResult[T], err error) error {
+// typeHintFor adds hint to err when a node answered invalid_argument.
+func typeHintFor[T any](results []nodeResult[T], err error, hint string) error {
 	for _, r := range results {
 		if connect.CodeOf(r.err) == connect.CodeInvalidArgument {
-			return withHint(err, rdHint)
+			return withHint(err, hint)
 		}
 	}
 	return err

@@ -75,6 +75,16 @@ var rpcLevels = map[string]level{
 	"/grpc.health.v1.Health/Watch":                                   levelReader,
 	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      levelReader,
 	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": levelReader,
+
+	// Cluster-plane resources: reads for readers (ClusterConfig is always
+	// rendered redacted), writes for admins.
+	clusterv1connect.ClusterResourceServiceGetResourceProcedure:             levelReader,
+	clusterv1connect.ClusterResourceServiceListResourcesProcedure:           levelReader,
+	clusterv1connect.ClusterResourceServiceWatchResourcesProcedure:          levelReader,
+	clusterv1connect.ClusterResourceServiceListResourceDefinitionsProcedure: levelReader,
+	clusterv1connect.ClusterResourceServiceCreateResourceProcedure:          levelAdmin,
+	clusterv1connect.ClusterResourceServiceUpdateResourceProcedure:          levelAdmin,
+	clusterv1connect.ClusterResourceServiceDeleteResourceProcedure:          levelAdmin,
 }
 
 var (

@@ -16,10 +16,12 @@ type Membership interface {
 }
 
 // Replica is a control plane's copy of the Raft store, as the API uses it:
-// the cluster config (read, applied, watched), and the consensus view for
+// the cluster config (read, applied, watched), every cluster-plane resource
+// (ResourceStore, cluster_resources.go), and the consensus view for
 // Members, ConsensusStatus and forwarding.
 type Replica interface {
 	cfgstore.Store
+	ResourceStore
 	Watch(ctx context.Context, typ string, fromRevision uint64) (*consensus.Watch, error)
 	Status() (consensus.Status, error)
 	Leader() (id, addr string)

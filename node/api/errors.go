@@ -71,6 +71,9 @@ func connectError(err error) *connect.Error {
 	case errors.Is(err, consensus.ErrNotLeader), errors.Is(err, ErrNoLeader),
 		errors.Is(err, cfgstore.ErrNotSeeded), errors.Is(err, consensus.ErrStopped):
 		return connect.NewError(connect.CodeUnavailable, err)
+	case errors.Is(err, consensus.ErrCompacted):
+		// WatchConfig from a revision older than the retained history.
+		return connect.NewError(connect.CodeOutOfRange, err)
 	case errors.Is(err, consensus.ErrOutcomeUnknown):
 		return connect.NewError(connect.CodeUnavailable, err)
 	case errors.Is(err, consensus.ErrNotFound), errors.Is(err, ErrUnknownNode):

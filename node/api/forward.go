@@ -54,13 +54,22 @@ const (
 func forward[Req, Res any](ctx context.Context, s *Server, req *connect.Request[Req],
 	call func(clusterv1connect.ClusterServiceClient, context.Context, *connect.Request[Req]) (*connect.Response[Res], error),
 ) (*connect.Response[Res], error) {
+	return forwardVia(ctx, s, req, s.clusterClient, call)
+}
+
+// forwardVia is forward for a call of any service: dial returns that
+// service's client for a named node (forward's is the cluster service).
+func forwardVia[C, Req, Res any](ctx context.Context, s *Server, req *connect.Request[Req],
+	dial func(name string) (C, error),
+	call func(C, context.Context, *connect.Request[Req]) (*connect.Response[Res], error),
+) (*connect.Response[Res], error) {
 	if from := req.Header().Get(HeaderForwarded); from != "" {
 		return nil, s.refuseForwarded(from)
 	}
 	hold := time.Now().Add(s.leaderHold())
 	var res *connect.Response[Res]
 	attempt := func(ctx context.Context) error {
-		r, err := forwardRound(ctx, s, req, call)
+		r, err := forwardRound(ctx, s, req, dial, call)
 		switch {
 		case err == nil:
 			res = r
@@ -89,8 +98,9 @@ func forward[Req, Res any](ctx context.Context, s *Server, req *connect.Request[
 // forwardRound tries each candidate once, best first, following refusals'
 // leader hints. It returns the first answer, a non-retryable error at once,
 // or the last retryable one.
-func forwardRound[Req, Res any](ctx context.Context, s *Server, req *connect.Request[Req],
-	call func(clusterv1connect.ClusterServiceClient, context.Context, *connect.Request[Req]) (*connect.Response[Res], error),
+func forwardRound[C, Req, Res any](ctx context.Context, s *Server, req *connect.Request[Req],
+	dial func(name string) (C, error),
+	call func(C, context.Context, *connect.Request[Req]) (*connect.Response[Res], error),
 ) (*connect.Response[Res], error) {
 	queue := s.leaderCandidates()
 	if len(queue) == 0 {
@@ -105,7 +115,7 @@ func forwardRound[Req, Res any](ctx context.Context, s *Server, req *connect.Req
 			continue
 		}
 		tried[name] = true
-		res, err := forwardTo(ctx, s, name, req, call)
+		res, err := forwardTo(ctx, s, name, req, dial, call)
 		if err == nil {
 			return res, nil
 		}
@@ -122,10 +132,11 @@ func forwardRound[Req, Res any](ctx context.Context, s *Server, req *connect.Req
 
 // forwardTo makes one attempt at name, abandoned when a leader other than
 // name becomes known.
-func forwardTo[Req, Res any](ctx context.Context, s *Server, name string, req *connect.Request[Req],
-	call func(clusterv1connect.ClusterServiceClient, context.Context, *connect.Request[Req]) (*connect.Response[Res], error),
+func forwardTo[C, Req, Res any](ctx context.Context, s *Server, name string, req *connect.Request[Req],
+	dial func(name string) (C, error),
+	call func(C, context.Context, *connect.Request[Req]) (*connect.Response[Res], error),
 ) (*connect.Response[Res], error) {
-	c, err := s.clusterClient(name)
+	c, err := dial(name)
 	if err != nil {
 		return nil, connect.NewError(connect.CodeUnavailable, err)
 	}

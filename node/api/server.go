@@ -17,6 +17,7 @@ import (
 	"connectrpc.com/grpcreflect"
 
 	"github.com/cairn-project/cairn/node/cfgstore"
+	"github.com/cairn-project/cairn/node/cluster/resources"
 	"github.com/cairn-project/cairn/node/config"
 	"github.com/cairn-project/cairn/node/pki"
 	"github.com/cairn-project/cairn/node/runtime"
@@ -52,6 +53,10 @@ type Options struct {
 	Replica Replica
 	// Membership is the node's gossip view. Required.
 	Membership Membership
+	// ClusterResources are the cluster-plane resource types served by
+	// cairn.cluster.v1.ClusterResourceService; nil serves the built-in ones
+	// (resources.Default). Tests register their own types here.
+	ClusterResources *resources.Registry
 	// Resources is the node's controller state, served read-only by
 	// cairn.resource.v1; nil leaves that service off.
 	Resources *runtime.State
@@ -122,6 +127,8 @@ func New(opts Options) *Server {
 	handlerOpts := connect.WithHandlerOptions(connect.WithCompressMinBytes(32<<10), requestLimits())
 	s.mux.Handle(machinev1connect.NewMachineServiceHandler(&machineService{s: s}, handlerOpts))
 	s.mux.Handle(clusterv1connect.NewClusterServiceHandler(&clusterService{s: s}, handlerOpts))
+	s.mux.Handle(newClusterResourceHandler(s, opts.ClusterResources, handlerOpts))
+	services = append(services, clusterv1connect.ClusterResourceServiceName)
 	if opts.Services != nil {
 		s.mux.Handle(NewServiceHandler(opts.Services, ServiceHandlerOptions{NodeLog: opts.NodeLog, Logger: s.log}, handlerOpts))
 		services = append(services, servicev1connect.ServiceServiceName)

@@ -7,8 +7,8 @@ import "github.com/cairn-project/cairn/node/runtime"
 // its constant in types.go; a node test checks that none is missing.
 func Definitions() []runtime.Definition {
 	return []runtime.Definition{
-		{Type: TypeClusterConfig, Aliases: []string{"clusterconfigs", "cc"},
-			Description: "the cluster configuration this node follows, secrets redacted"},
+		{Type: TypeClusterConfig, Aliases: []string{"receivedconfigs"},
+			Description: "the copy of the cluster configuration this node received and follows, secrets redacted (the stored one is the cluster type ClusterConfig)"},
 		{Type: TypeConfigStatus, Aliases: []string{"configstatuses"},
 			Description: "the cluster configuration revision this node has applied"},
 		{Type: TypeNetworkSpec, Aliases: []string{"networkspecs", "netspec"},

@@ -11,8 +11,11 @@ import (
 // Resource types and IDs the node's controllers exchange.
 const (
 	// TypeClusterConfig holds the cluster config this node follows (ID
-	// "cluster"), written by the config source, secrets redacted.
-	TypeClusterConfig = "ClusterConfig"
+	// "cluster"), written by the config source, secrets redacted. Its name
+	// is ReceivedConfig because ClusterConfig names the cluster-plane
+	// record in Raft (node/cluster/resources), and a name means one type
+	// in one scope.
+	TypeClusterConfig = "ReceivedConfig"
 	// TypeConfigStatus holds the revision this node has applied (ID "applied").
 	TypeConfigStatus = "ConfigStatus"
 

@@ -1,0 +1,47 @@
+package resources
+
+import (
+	"github.com/cairn-project/cairn/node/cfgstore"
+	"github.com/cairn-project/cairn/node/config"
+)
+
+// Builtin returns the definitions of every cluster-plane type this release
+// stores. A new type (the etcd bootstrap record, the upgrade plan) gets its
+// entry here; node/api serves it with no new RPC.
+func Builtin() []Definition {
+	return []Definition{clusterConfig()}
+}
+
+// Default returns the registry of the Builtin types.
+func Default() *Registry {
+	r, err := New(Builtin()...)
+	if err != nil {
+		panic(err) // the built-in set is fixed; TestBuiltinNamesAreUnique guards it
+	}
+	return r
+}
+
+// clusterConfig is the one cluster configuration. It is read-only here:
+// ApplyConfig validates the whole document, keeps the secrets a redacted
+// document leaves out and refuses immutable changes, which a generic
+// replace of the spec would bypass. Readers always get it redacted, as
+// GetConfig renders it by default: the generic API never returns secrets.
+func clusterConfig() Definition {
+	return Definition{
+		Type:        cfgstore.ResourceType,
+		Aliases:     []string{"clusterconfigs", "cc"},
+		Description: "the cluster configuration, as stored in Raft; secrets redacted",
+		WrittenBy:   "ClusterService.ApplyConfig ('cairnctl config apply'), which validates the whole document and keeps its secrets",
+		Render:      redactedConfig,
+	}
+}
+
+// redactedConfig renders a stored configuration (canonical YAML, secrets
+// included) with its secrets redacted, exactly as GetConfig does.
+func redactedConfig(spec []byte) ([]byte, error) {
+	c, err := config.Parse(spec)
+	if err != nil {
+		return nil, err
+	}
+	return c.Marshal(true)
+}
