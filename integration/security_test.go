@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/cluster/config"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 	machinev1 "github.com/cairn-project/cairn/proto/gen/cairn/machine/v1"
 	securityv1 "github.com/cairn-project/cairn/proto/gen/cairn/security/v1"

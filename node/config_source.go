@@ -11,8 +11,8 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/cairn-project/cairn/node/config"
-	"github.com/cairn-project/cairn/node/controllers"
+	"github.com/cairn-project/cairn/node/cluster/config"
+	"github.com/cairn-project/cairn/node/machine/controllers"
 	"github.com/cairn-project/cairn/node/runtime"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"

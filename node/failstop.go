@@ -3,7 +3,7 @@ package node
 import (
 	"fmt"
 
-	"github.com/cairn-project/cairn/node/formation"
+	"github.com/cairn-project/cairn/node/cluster/formation"
 )
 
 // storeStopped returns a channel closed when the agent's Raft store stops,

@@ -11,8 +11,8 @@ import (
 
 	"github.com/cairn-project/cairn/consensus"
 	"github.com/cairn-project/cairn/internal/testutil"
-	"github.com/cairn-project/cairn/node/config"
-	"github.com/cairn-project/cairn/node/formation"
+	"github.com/cairn-project/cairn/node/cluster/config"
+	"github.com/cairn-project/cairn/node/cluster/formation"
 )
 
 // TestStorageFaultStopsRun: a control plane whose store stops on a fatal

@@ -12,7 +12,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/cairn-project/cairn/internal/backoff"
-	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/node/pki"
 	securityv1 "github.com/cairn-project/cairn/proto/gen/cairn/security/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/security/v1/securityv1connect"

@@ -12,7 +12,7 @@ import (
 	"sync"
 
 	"github.com/cairn-project/cairn/gossip"
-	"github.com/cairn-project/cairn/node/formation"
+	"github.com/cairn-project/cairn/node/cluster/formation"
 )
 
 // gossipKeyring is the node's gossip keys, persisted in the state directory

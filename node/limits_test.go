@@ -20,8 +20,8 @@ import (
 
 	"github.com/cairn-project/cairn/internal/testutil"
 	"github.com/cairn-project/cairn/node/api"
-	"github.com/cairn-project/cairn/node/config"
-	"github.com/cairn-project/cairn/node/formation"
+	"github.com/cairn-project/cairn/node/cluster/config"
+	"github.com/cairn-project/cairn/node/cluster/formation"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 	resourcev1 "github.com/cairn-project/cairn/proto/gen/cairn/resource/v1"

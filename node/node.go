@@ -16,14 +16,14 @@ import (
 	"github.com/cairn-project/cairn/gossip"
 	"github.com/cairn-project/cairn/internal/version"
 	"github.com/cairn-project/cairn/node/api"
-	"github.com/cairn-project/cairn/node/cfgstore"
-	"github.com/cairn-project/cairn/node/config"
-	"github.com/cairn-project/cairn/node/controllers"
-	"github.com/cairn-project/cairn/node/formation"
+	"github.com/cairn-project/cairn/node/cluster/cfgstore"
+	"github.com/cairn-project/cairn/node/cluster/config"
+	"github.com/cairn-project/cairn/node/cluster/formation"
 	"github.com/cairn-project/cairn/node/machine/capability"
-	"github.com/cairn-project/cairn/node/nodelog"
+	"github.com/cairn-project/cairn/node/machine/controllers"
+	"github.com/cairn-project/cairn/node/machine/nodelog"
+	"github.com/cairn-project/cairn/node/machine/supervisor"
 	"github.com/cairn-project/cairn/node/runtime"
-	"github.com/cairn-project/cairn/node/supervisor"
 )
 
 // Options configures one node.

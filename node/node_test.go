@@ -19,10 +19,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/cairn-project/cairn/internal/testutil"
-	"github.com/cairn-project/cairn/node/config"
-	"github.com/cairn-project/cairn/node/controllers"
-	"github.com/cairn-project/cairn/node/formation"
+	"github.com/cairn-project/cairn/node/cluster/config"
+	"github.com/cairn-project/cairn/node/cluster/formation"
 	"github.com/cairn-project/cairn/node/machine/capability"
+	"github.com/cairn-project/cairn/node/machine/controllers"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 	machinev1 "github.com/cairn-project/cairn/proto/gen/cairn/machine/v1"

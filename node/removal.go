@@ -15,7 +15,7 @@ import (
 
 	"github.com/cairn-project/cairn/consensus"
 	"github.com/cairn-project/cairn/gossip"
-	"github.com/cairn-project/cairn/node/controllers"
+	"github.com/cairn-project/cairn/node/machine/controllers"
 	"github.com/cairn-project/cairn/node/runtime"
 )
 

@@ -8,10 +8,10 @@ import (
 
 	"github.com/cairn-project/cairn/consensus"
 	"github.com/cairn-project/cairn/gossip"
-	"github.com/cairn-project/cairn/node/cfgstore"
-	"github.com/cairn-project/cairn/node/config"
-	"github.com/cairn-project/cairn/node/controllers"
-	"github.com/cairn-project/cairn/node/formation"
+	"github.com/cairn-project/cairn/node/cluster/cfgstore"
+	"github.com/cairn-project/cairn/node/cluster/config"
+	"github.com/cairn-project/cairn/node/cluster/formation"
+	"github.com/cairn-project/cairn/node/machine/controllers"
 	"github.com/cairn-project/cairn/node/pki"
 	"github.com/cairn-project/cairn/node/runtime"
 )

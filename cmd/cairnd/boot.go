@@ -12,7 +12,7 @@ import (
 	"syscall"
 
 	"github.com/cairn-project/cairn/internal/version"
-	"github.com/cairn-project/cairn/node/boot"
+	"github.com/cairn-project/cairn/node/machine/boot"
 )
 
 // bootUsage is the boot stage's line of cairnd's usage.

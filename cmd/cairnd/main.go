@@ -15,10 +15,10 @@ import (
 	"github.com/cairn-project/cairn/consensus"
 	"github.com/cairn-project/cairn/internal/version"
 	"github.com/cairn-project/cairn/node"
-	"github.com/cairn-project/cairn/node/config"
-	"github.com/cairn-project/cairn/node/formation"
+	"github.com/cairn-project/cairn/node/cluster/config"
+	"github.com/cairn-project/cairn/node/cluster/formation"
 	"github.com/cairn-project/cairn/node/machine/capability"
-	"github.com/cairn-project/cairn/node/nodelog"
+	"github.com/cairn-project/cairn/node/machine/nodelog"
 )
 
 func main() {
@@ -145,7 +145,7 @@ func profileFor(name string) (formation.Profile, error) {
 
 // newLogger builds cairnd's log: stderr in the chosen format, and the same
 // lines kept in memory for `cairnctl logs cairnd`, at a level the API can
-// change (node/nodelog).
+// change (node/machine/nodelog).
 func newLogger(level, format string) (*slog.Logger, *nodelog.Log, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {

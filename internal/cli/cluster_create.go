@@ -13,8 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/node/cluster/health"
-	"github.com/cairn-project/cairn/node/config"
 )
 
 // healthRequestTimeout bounds each request while cluster create waits, so a

@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cairn-project/cairn/node/boot"
+	"github.com/cairn-project/cairn/node/machine/boot"
 )
 
 // stopGrace is how long destroy waits after SIGTERM before SIGKILL.

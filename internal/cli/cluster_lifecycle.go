@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cairn-project/cairn/node/boot"
+	"github.com/cairn-project/cairn/node/machine/boot"
 	machinev1 "github.com/cairn-project/cairn/proto/gen/cairn/machine/v1"
 )
 

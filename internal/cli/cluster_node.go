@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cairn-project/cairn/node/boot"
+	"github.com/cairn-project/cairn/node/machine/boot"
 )
 
 // Timeouts of the cluster commands' talks with boot stages.

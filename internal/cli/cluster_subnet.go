@@ -5,7 +5,7 @@ import (
 	"net"
 	"strconv"
 
-	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/cluster/config"
 )
 
 // The loopback subnets 127.0.N.0/24 cluster create picks from.

@@ -14,7 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"sigs.k8s.io/yaml"
 
-	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/cluster/config"
 	securityv1 "github.com/cairn-project/cairn/proto/gen/cairn/security/v1"
 )
 

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/cluster/config"
 )
 
 // buildCairnd builds cmd/cairnd from this module into a temporary directory.

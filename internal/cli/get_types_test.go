@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cairn-project/cairn/node/cluster/resources"
-	"github.com/cairn-project/cairn/node/controllers"
+	"github.com/cairn-project/cairn/node/machine/controllers"
 	"github.com/cairn-project/cairn/node/runtime"
 )
 

@@ -6,7 +6,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/cluster/config"
 )
 
 // maxRequestBytes is the largest request message cairnctl sends, the same

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/cluster/config"
 )
 
 // target is what a command talks to, resolved from flags and client config.

@@ -3,6 +3,6 @@
 // tail first, then every new line. A follower never slows the writer; one
 // that falls behind loses its oldest queued lines and gets, in their place,
 // a notice the owner of the buffer formats. cairnd's own log
-// (node/nodelog) and the supervisor's service logs (node/supervisor) are
+// (node/machine/nodelog) and the supervisor's service logs (node/machine/supervisor) are
 // both built on it.
 package linebuf

@@ -13,7 +13,7 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/node/pki"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/machine/v1/machinev1connect"

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/service/v1/servicev1connect"
 )

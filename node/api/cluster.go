@@ -13,8 +13,8 @@ import (
 
 	"github.com/cairn-project/cairn/consensus"
 	"github.com/cairn-project/cairn/gossip"
-	"github.com/cairn-project/cairn/node/cfgstore"
-	"github.com/cairn-project/cairn/node/formation"
+	"github.com/cairn-project/cairn/node/cluster/cfgstore"
+	"github.com/cairn-project/cairn/node/cluster/formation"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 )

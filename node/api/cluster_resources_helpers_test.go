@@ -14,9 +14,9 @@ import (
 	"github.com/cairn-project/cairn/consensus"
 	"github.com/cairn-project/cairn/gossip"
 	"github.com/cairn-project/cairn/node/api"
-	"github.com/cairn-project/cairn/node/cfgstore"
+	"github.com/cairn-project/cairn/node/cluster/cfgstore"
+	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/node/cluster/resources"
-	"github.com/cairn-project/cairn/node/config"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 )
 

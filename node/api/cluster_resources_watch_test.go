@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/cluster/config"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 )

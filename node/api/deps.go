@@ -5,7 +5,7 @@ import (
 
 	"github.com/cairn-project/cairn/consensus"
 	"github.com/cairn-project/cairn/gossip"
-	"github.com/cairn-project/cairn/node/cfgstore"
+	"github.com/cairn-project/cairn/node/cluster/cfgstore"
 )
 
 // Membership is the gossip view the API serves (Members) and routes by

@@ -7,8 +7,8 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/cairn-project/cairn/consensus"
-	"github.com/cairn-project/cairn/node/cfgstore"
-	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/cluster/cfgstore"
+	"github.com/cairn-project/cairn/node/cluster/config"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 )
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/cairn-project/cairn/gossip"
 	"github.com/cairn-project/cairn/internal/backoff"
-	"github.com/cairn-project/cairn/node/formation"
+	"github.com/cairn-project/cairn/node/cluster/formation"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 )
 

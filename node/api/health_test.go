@@ -19,8 +19,8 @@ import (
 
 	"github.com/cairn-project/cairn/internal/testutil"
 	"github.com/cairn-project/cairn/node"
-	"github.com/cairn-project/cairn/node/config"
-	"github.com/cairn-project/cairn/node/formation"
+	"github.com/cairn-project/cairn/node/cluster/config"
+	"github.com/cairn-project/cairn/node/cluster/formation"
 	"github.com/cairn-project/cairn/node/machine/capability"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"

@@ -3,7 +3,7 @@ package api
 import (
 	"connectrpc.com/connect"
 
-	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/cluster/config"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 )
 

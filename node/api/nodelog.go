@@ -17,7 +17,7 @@ import (
 // machined; no supervised service may take it.
 const NodeLogName = "cairnd"
 
-// NodeLog is the node's own log as the API needs it (node/nodelog.Log).
+// NodeLog is the node's own log as the API needs it (node/machine/nodelog.Log).
 type NodeLog interface {
 	// Lines returns the newest tail lines (all if tail < 0) and, with
 	// follow, every later one until cancel.

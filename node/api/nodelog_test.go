@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cairn-project/cairn/node/api"
-	"github.com/cairn-project/cairn/node/config"
-	"github.com/cairn-project/cairn/node/nodelog"
+	"github.com/cairn-project/cairn/node/cluster/config"
+	"github.com/cairn-project/cairn/node/machine/nodelog"
 	"github.com/cairn-project/cairn/node/pki"
 	machinev1 "github.com/cairn-project/cairn/proto/gen/cairn/machine/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/machine/v1/machinev1connect"

@@ -11,7 +11,7 @@ import (
 	"connectrpc.com/connect"
 	"sigs.k8s.io/yaml"
 
-	"github.com/cairn-project/cairn/node/controllers"
+	"github.com/cairn-project/cairn/node/machine/controllers"
 	"github.com/cairn-project/cairn/node/runtime"
 	resourcev1 "github.com/cairn-project/cairn/proto/gen/cairn/resource/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/resource/v1/resourcev1connect"

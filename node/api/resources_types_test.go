@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cairn-project/cairn/node/controllers"
+	"github.com/cairn-project/cairn/node/machine/controllers"
 	"github.com/cairn-project/cairn/node/runtime"
 	resourcev1 "github.com/cairn-project/cairn/proto/gen/cairn/resource/v1"
 )

@@ -11,7 +11,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/cairn-project/cairn/consensus"
-	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/node/pki"
 	securityv1 "github.com/cairn-project/cairn/proto/gen/cairn/security/v1"
 )

@@ -11,7 +11,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/cairn-project/cairn/node/supervisor"
+	"github.com/cairn-project/cairn/node/machine/supervisor"
 	servicev1 "github.com/cairn-project/cairn/proto/gen/cairn/service/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/service/v1/servicev1connect"
 )

@@ -11,10 +11,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cairn-project/cairn/node/controllers"
+	"github.com/cairn-project/cairn/node/machine/controllers"
+	"github.com/cairn-project/cairn/node/machine/supervisor"
+	"github.com/cairn-project/cairn/node/machine/supervisor/supervisortest"
 	"github.com/cairn-project/cairn/node/runtime"
-	"github.com/cairn-project/cairn/node/supervisor"
-	"github.com/cairn-project/cairn/node/supervisor/supervisortest"
 	servicev1 "github.com/cairn-project/cairn/proto/gen/cairn/service/v1"
 )
 

@@ -14,8 +14,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/cairn-project/cairn/node/api"
-	"github.com/cairn-project/cairn/node/supervisor"
-	"github.com/cairn-project/cairn/node/supervisor/supervisortest"
+	"github.com/cairn-project/cairn/node/machine/supervisor"
+	"github.com/cairn-project/cairn/node/machine/supervisor/supervisortest"
 	servicev1 "github.com/cairn-project/cairn/proto/gen/cairn/service/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/service/v1/servicev1connect"
 )

@@ -1,8 +1,8 @@
 package resources
 
 import (
-	"github.com/cairn-project/cairn/node/cfgstore"
-	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/cluster/cfgstore"
+	"github.com/cairn-project/cairn/node/cluster/config"
 )
 
 // Builtin returns the definitions of every cluster-plane type this release

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/cairn-project/cairn/node/config"
+	"github.com/cairn-project/cairn/node/cluster/config"
 )
 
 var (

@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/cairn-project/cairn/node/cluster/resources"
-	"github.com/cairn-project/cairn/node/controllers"
+	"github.com/cairn-project/cairn/node/machine/controllers"
 )
 
 // TestClusterAndNodeNamesNeverCollide guards the rule `cairnctl get`

@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/node/cluster/resources"
-	"github.com/cairn-project/cairn/node/config"
 )
 
 // widget is a writable test type: a spec needs a positive "size".
