@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -103,7 +102,13 @@ func (c *clusterService) WatchConfig(ctx context.Context, req *connect.Request[c
 		}
 	}
 	if !s.opts.ControlPlane {
-		return c.proxyWatch(ctx, req, stream)
+		return proxyWatch(ctx, c.s, req, stream, func(ctx context.Context, name string, out *connect.Request[clusterv1.WatchConfigRequest]) (*connect.ServerStreamForClient[clusterv1.WatchConfigResponse], error) {
+			cl, err := c.s.clusterClient(name)
+			if err != nil {
+				return nil, err
+			}
+			return cl.WatchConfig(ctx, out)
+		})
 	}
 	from := req.Msg.FromRevision
 	if from == 0 {
@@ -136,59 +141,6 @@ func (c *clusterService) WatchConfig(ctx context.Context, req *connect.Request[c
 		return nil
 	}
 	return toConnect(w.Err())
-}
-
-// proxyWatch relays a watch from a control plane (workers hold no
-// replica): the known leader first, then any other alive control plane,
-// since every replica serves watches. A control plane that does not answer
-// the first message is passed over; once relaying, an upstream failure ends
-// the watch, and the watcher resumes from its last revision (the HTTP/2
-// pings of Server.peers notice a silent upstream within seconds).
-func (c *clusterService) proxyWatch(ctx context.Context, req *connect.Request[clusterv1.WatchConfigRequest], stream *connect.ServerStream[clusterv1.WatchConfigResponse]) error {
-	var errs []error
-	tried := map[string]bool{c.s.opts.NodeName: true}
-	for _, name := range c.s.leaderCandidates() {
-		if tried[name] {
-			continue
-		}
-		tried[name] = true
-		err := c.relayWatch(ctx, name, req, stream)
-		if !errors.Is(err, errNoFirstMessage) {
-			return err
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", name, err))
-	}
-	return connect.NewError(connect.CodeUnavailable, fmt.Errorf("%w: no control plane serves the watch: %w", ErrNoLeader, errors.Join(errs...)))
-}
-
-// errNoFirstMessage marks an upstream watch that failed before relaying
-// anything, so another control plane may be tried.
-var errNoFirstMessage = errors.New("watch failed before its first message")
-
-// relayWatch relays one upstream watch from name.
-func (c *clusterService) relayWatch(ctx context.Context, name string, req *connect.Request[clusterv1.WatchConfigRequest], stream *connect.ServerStream[clusterv1.WatchConfigResponse]) error {
-	cl, err := c.s.clusterClient(name)
-	if err != nil {
-		return fmt.Errorf("%w: %w", errNoFirstMessage, err)
-	}
-	out := connect.NewRequest(req.Msg)
-	out.Header().Set(HeaderCallerCert, callerFrom(ctx).header())
-	up, err := cl.WatchConfig(ctx, out)
-	if err != nil {
-		return fmt.Errorf("%w: %w", errNoFirstMessage, err)
-	}
-	defer up.Close()
-	relayed := false
-	for up.Receive() {
-		relayed = true
-		if err := stream.Send(up.Msg()); err != nil {
-			return err
-		}
-	}
-	if err := up.Err(); err != nil && !relayed && ctx.Err() == nil && retryable(err) {
-		return fmt.Errorf("%w: %w", errNoFirstMessage, err)
-	}
-	return up.Err()
 }
 
 func (c *clusterService) sendConfig(stream *connect.ServerStream[clusterv1.WatchConfigResponse], st *cfgstore.Stored, secrets bool) error {

@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"connectrpc.com/connect"
 
@@ -22,7 +20,13 @@ func (c *clusterResourceService) WatchResources(ctx context.Context, req *connec
 		return err
 	}
 	if !c.s.opts.ControlPlane {
-		return c.proxyWatch(ctx, req, stream)
+		return proxyWatch(ctx, c.s, req, stream, func(ctx context.Context, name string, out *connect.Request[clusterv1.WatchResourcesRequest]) (*connect.ServerStreamForClient[clusterv1.WatchResourcesResponse], error) {
+			cl, err := c.dial(name)
+			if err != nil {
+				return nil, err
+			}
+			return cl.WatchResources(ctx, out)
+		})
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the store's watch when a Send fails
@@ -81,56 +85,4 @@ func eventProto(k consensus.EventKind) clusterv1.ResourceEventType {
 		return clusterv1.ResourceEventType_RESOURCE_EVENT_TYPE_DELETED
 	}
 	return clusterv1.ResourceEventType_RESOURCE_EVENT_TYPE_UNSPECIFIED
-}
-
-// proxyWatch relays a watch from a control plane, as WatchConfig's relay
-// does: the known leader first, then any other alive control plane; one
-// that fails before its first message is passed over, and once relaying,
-// an upstream failure ends the watch (the watcher resumes from its last
-// revision).
-func (c *clusterResourceService) proxyWatch(ctx context.Context, req *connect.Request[clusterv1.WatchResourcesRequest], stream *connect.ServerStream[clusterv1.WatchResourcesResponse]) error {
-	var errs []error
-	tried := map[string]bool{c.s.opts.NodeName: true}
-	for _, name := range c.s.leaderCandidates() {
-		if tried[name] {
-			continue
-		}
-		tried[name] = true
-		err := c.relayWatch(ctx, name, req, stream)
-		if !errors.Is(err, errNoFirstMessage) {
-			return err
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", name, err))
-	}
-	return connect.NewError(connect.CodeUnavailable, fmt.Errorf("%w: no control plane serves the watch: %w", ErrNoLeader, errors.Join(errs...)))
-}
-
-// relayWatch relays one upstream watch from name.
-func (c *clusterResourceService) relayWatch(ctx context.Context, name string, req *connect.Request[clusterv1.WatchResourcesRequest], stream *connect.ServerStream[clusterv1.WatchResourcesResponse]) error {
-	cl, err := c.dial(name)
-	if err != nil {
-		return fmt.Errorf("%w: %w", errNoFirstMessage, err)
-	}
-	out := connect.NewRequest(req.Msg)
-	out.Header().Set(HeaderCallerCert, callerFrom(ctx).header())
-	up, err := cl.WatchResources(ctx, out)
-	if err != nil {
-		return fmt.Errorf("%w: %w", errNoFirstMessage, err)
-	}
-	defer up.Close()
-	relayed := false
-	for up.Receive() {
-		relayed = true
-		if err := stream.Send(up.Msg()); err != nil {
-			return err
-		}
-	}
-	err = up.Err()
-	if err != nil && !relayed && ctx.Err() == nil && retryable(err) {
-		return fmt.Errorf("%w: %w", errNoFirstMessage, err)
-	}
-	if ctx.Err() != nil {
-		return nil
-	}
-	return err
 }
