@@ -35,8 +35,10 @@ type Runtime struct {
 	st   *State
 	log  *slog.Logger
 	opts Options
-	// after is the clock; tests replace it to observe backoff delays.
+	// after and now are the clock; tests replace them to observe backoff
+	// delays and to make runs last.
 	after func(time.Duration) <-chan time.Time
+	now   func() time.Time
 
 	mu      sync.Mutex
 	running bool
@@ -57,7 +59,7 @@ func New(st *State, opts Options) *Runtime {
 	}
 	opts.BackoffMax = max(opts.BackoffMax, opts.BackoffInitial)
 	return &Runtime{
-		st: st, opts: opts, after: time.After,
+		st: st, opts: opts, after: time.After, now: time.Now,
 		log:    opts.Logger.With("component", "runtime"),
 		owners: map[string]string{TypeControllerStatus: ownerRuntime},
 	}

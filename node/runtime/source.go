@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"slices"
+	"time"
 
 	"github.com/cairn-project/cairn/internal/backoff"
 )
@@ -20,8 +21,10 @@ import (
 // Run produces outputs until ctx ends. Returning nil before then means the
 // source is done (a one-time job such as seeding): it is not restarted.
 // Returning an error (or panicking) restarts it after a backoff delay that
-// doubles on consecutive failures and resets once a run lasted longer than
-// the cap. A source's outputs are never cleaned up: it owns them and
+// doubles on consecutive failures and starts over once a run lasted longer
+// than the delay before it (and at least a second): a crash loop backs off,
+// a long-lived watch that drops now and then reconnects at once. A source's
+// outputs are never cleaned up: it owns them and
 // deletes what it wants gone.
 type Source interface {
 	// Name identifies the source in logs and status and owns its outputs.
@@ -45,8 +48,10 @@ func (rt *Runtime) runSource(ctx context.Context, c *registered) {
 	log := rt.log.With("source", c.name)
 	bo := backoff.Backoff{Initial: rt.opts.BackoffInitial, Max: rt.opts.BackoffMax}
 	w := &sourceWriter{st: rt.st, c: c}
+	var delay time.Duration
 	for {
 		rt.report(c, StateRunning, nil)
+		started := rt.now()
 		err := safeRunSource(ctx, c.source, w, log)
 		if ctx.Err() != nil {
 			return
@@ -56,7 +61,12 @@ func (rt *Runtime) runSource(ctx context.Context, c *registered) {
 			rt.report(c, StateDone, nil)
 			return
 		}
-		delay := bo.Next()
+		if rt.now().Sub(started) >= max(delay, stableRun) {
+			// It ran longer than it waited: not a crash loop. A watch that
+			// drops once an hour must not wait out the cap for it.
+			bo.Reset()
+		}
+		delay = bo.Next()
 		log.Error("source stopped; restarting", "err", err, "retry_in", delay)
 		rt.report(c, StateFailing, err)
 		select {
@@ -66,6 +76,10 @@ func (rt *Runtime) runSource(ctx context.Context, c *registered) {
 		}
 	}
 }
+
+// stableRun is how long a source's run must last, at least, for its
+// restart backoff to start over.
+const stableRun = time.Second
 
 // safeRunSource calls Run, turning a panic into an error.
 func safeRunSource(ctx context.Context, s Source, w Writer, log *slog.Logger) (err error) {
