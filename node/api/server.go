@@ -115,11 +115,10 @@ func New(opts Options) *Server {
 	s.peers = &http.Transport{
 		TLSClientConfig: opts.Identity.ClientTLS(), ForceAttemptHTTP2: true, IdleConnTimeout: time.Minute,
 		// A peer that stops answering (paused, cut off) is noticed by pings
-		// within about five seconds, ending relayed watches so the watcher
-		// moves to another control plane. Shorter timeouts dropped healthy
-		// connections of nodes starved of CPU. Calls do not wait for this:
-		// forwarding abandons an attempt once another node leads.
-		HTTP2: &http.HTTP2Config{SendPingTimeout: 2 * time.Second, PingTimeout: 3 * time.Second},
+		// within about two seconds, ending relayed watches so the watcher
+		// moves to another control plane, and ending a forwarded call whose
+		// target's replacement is not yet known from gossip.
+		HTTP2: &http.HTTP2Config{SendPingTimeout: time.Second, PingTimeout: time.Second},
 	}
 
 	services := []string{machinev1connect.MachineServiceName, clusterv1connect.ClusterServiceName}
