@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -147,12 +148,64 @@ func forwardTo[C, Req, Res any](ctx context.Context, s *Server, name string, req
 	out.Header().Set(HeaderForwarded, s.opts.NodeName)
 	out.Header().Set(HeaderCallerCert, callerFrom(ctx).header())
 	res, err := call(c, actx, out)
+	s.unreachable.record(name, err == nil || ctx.Err() != nil || !unreachableErr(err))
 	if err != nil && ctx.Err() == nil {
 		if cause := context.Cause(actx); errors.Is(cause, errNewerLeader) {
 			return nil, connect.NewError(connect.CodeUnavailable, cause)
 		}
 	}
 	return res, err
+}
+
+// unreachableErr reports whether an attempt failed for want of an answer
+// (the node is down, paused or cut off) rather than with one.
+func unreachableErr(err error) bool {
+	switch connect.CodeOf(err) {
+	case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeUnknown, connect.CodeCanceled:
+		return leaderHint(err) == "" && !errors.Is(err, ErrNoLeader)
+	}
+	return false
+}
+
+// unreachable remembers which nodes did not answer an attempt lately, so
+// the next forward tries them last: a paused leader that gossip still names
+// would otherwise be the first candidate of every call until its hint is
+// replaced, and a new connection to it hangs in the TLS handshake.
+type unreachable struct {
+	mu    sync.Mutex
+	since map[string]time.Time
+}
+
+// unreachableFor is how long a node that did not answer is tried last.
+const unreachableFor = 5 * time.Second
+
+func (u *unreachable) record(name string, answered bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if answered {
+		delete(u.since, name)
+		return
+	}
+	if u.since == nil {
+		u.since = map[string]time.Time{}
+	}
+	u.since[name] = time.Now()
+}
+
+// last moves the nodes that did not answer lately to the end of names,
+// keeping the order otherwise.
+func (u *unreachable) last(names []string) []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var first, later []string
+	for _, n := range names {
+		if t, ok := u.since[n]; ok && time.Since(t) < unreachableFor {
+			later = append(later, n)
+			continue
+		}
+		first = append(first, n)
+	}
+	return append(first, later...)
 }
 
 // errNewerLeader is the cause of an attempt abandoned for a newer leader.
@@ -239,7 +292,7 @@ func (s *Server) leaderCandidates() []string {
 			out = append(out, m.Name)
 		}
 	}
-	return out
+	return s.unreachable.last(out)
 }
 
 // leaderHints returns the leaders that alive control planes advertise,

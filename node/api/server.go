@@ -97,6 +97,8 @@ type Server struct {
 	configs cfgstore.Cache // the last config read, decoded and rendered
 	// stopCalls cancels the context of every running call (Shutdown).
 	stopCalls context.CancelFunc
+	// unreachable are the nodes forwarding tries last for a while.
+	unreachable unreachable
 }
 
 // New builds the server; Serve starts it.
@@ -114,6 +116,10 @@ func New(opts Options) *Server {
 	}
 	s.peers = &http.Transport{
 		TLSClientConfig: opts.Identity.ClientTLS(), ForceAttemptHTTP2: true, IdleConnTimeout: time.Minute,
+		// A paused peer accepts TCP connections (the kernel does) but never
+		// finishes a handshake: bound both, or a new connection hangs.
+		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		TLSHandshakeTimeout: 2 * time.Second,
 		// A peer that stops answering (paused, cut off) is noticed by pings
 		// within about two seconds, ending relayed watches so the watcher
 		// moves to another control plane, and ending a forwarded call whose
