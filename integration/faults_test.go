@@ -197,7 +197,11 @@ func TestNodeRemovedFromConfigLeavesTheCluster(t *testing.T) {
 		require.NoError(ct, err)
 		for _, m := range ms.Msg.Members {
 			if m.Name == "cp3" || m.Name == "worker2" {
-				assert.Equal(ct, clusterv1.GossipState_GOSSIP_STATE_LEFT, m.GossipState, "%s left gossip", m.Name)
+				// It announces its leave, but that notice is gossiped on a
+				// best-effort basis while the node stops, so a peer may
+				// record it dead instead (gossip/DESIGN.md, leave intent).
+				assert.Contains(ct, []clusterv1.GossipState{clusterv1.GossipState_GOSSIP_STATE_LEFT, clusterv1.GossipState_GOSSIP_STATE_DEAD},
+					m.GossipState, "%s is gone from gossip", m.Name)
 				assert.Equal(ct, "unknown", m.Health)
 			}
 		}
