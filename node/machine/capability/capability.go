@@ -79,6 +79,9 @@ func ForMode(mode string) (Set, error) {
 // Has reports whether the machine may use capability n.
 func (s Set) Has(n Name) bool { return s.have[n] }
 
+// Reason says why the machine lacks capability n, or "" if it has it.
+func (s Set) Reason(n Name) string { return s.why[n] }
+
 // Status is one capability as MachineStatus reports it.
 type Status struct {
 	Name      Name   `json:"name"`

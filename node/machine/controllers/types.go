@@ -55,6 +55,13 @@ const (
 	// TypeServiceStatus is a supervised service's state (ID = its name).
 	TypeServiceStatus = "ServiceStatus"
 
+	// TypeKernelModuleSpec is a kernel module this node wants loaded (ID =
+	// the module name; dashes and underscores alike).
+	TypeKernelModuleSpec = "KernelModuleSpec"
+	// TypeKernelModuleStatus is the outcome of loading one (ID = the
+	// spec's ID).
+	TypeKernelModuleStatus = "KernelModuleStatus"
+
 	// TypeNodeListed says whether the latest cluster config lists this node
 	// (ID "self"); a node it does not list leaves the cluster.
 	TypeNodeListed = "NodeListed"
@@ -110,6 +117,20 @@ type NodeRemovalSpec struct {
 	Revision uint64 `json:"revision"`
 	// State is "waiting for the leader to remove it from raft" or "left".
 	State string `json:"state"`
+}
+
+// KernelModuleSpecSpec is the spec of a KernelModuleSpec resource.
+type KernelModuleSpecSpec struct {
+	// Source names who wants the module: the image or the config.
+	Source string `json:"source,omitempty"`
+}
+
+// KernelModuleStatusSpec is the spec of a KernelModuleStatus resource.
+type KernelModuleStatusSpec struct {
+	// State is "loaded", "builtin" (in the kernel, nothing to load),
+	// "failed" or "skipped" (the machine may not load modules).
+	State string `json:"state"`
+	Error string `json:"error,omitempty"`
 }
 
 // ClusterConfigSpec is the spec of the ClusterConfig resource.
