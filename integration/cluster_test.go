@@ -61,6 +61,15 @@ func TestLocalCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("machine info", func(t *testing.T) {
+		out, err := c.ctl("-n", "worker1", "ps")
+		require.NoError(t, err, out)
+		assert.Contains(t, out, "cairnd", "process mode lists cairnd itself")
+		out, err = c.ctl("-n", "worker1", "mounts")
+		require.NoError(t, err, out)
+		assert.Regexp(t, `(?m)^worker1\s+\S+\s+/`, out, "at least one mount")
+	})
+
 	t.Run("cairnctl shows node resources and services through one endpoint", func(t *testing.T) {
 		worker := c.byRole("worker")[0]
 		out, err := c.ctl("-n", worker.Name, "get", "ConfigStatus", "applied", "-o", "yaml")

@@ -78,6 +78,11 @@ Endpoints, nodes and the current context come from the cairnconfig file:
 		newServiceCommand(g),
 		newLogsCommand(g),
 		newLogLevelCommand(g),
+		newPsCommand(g),
+		newMountsCommand(g),
+		newDisksCommand(g),
+		newLsCommand(g),
+		newReadCommand(g),
 		newGossipCommand(g),
 	)
 	root.InitDefaultCompletionCmd() // now, so that its group is walked too

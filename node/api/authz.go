@@ -58,6 +58,11 @@ var rpcLevels = map[string]level{
 	machinev1connect.MachineServiceVersionProcedure:                  levelReader,
 	machinev1connect.MachineServiceGetLogLevelProcedure:              levelReader,
 	machinev1connect.MachineServiceSetLogLevelProcedure:              levelOperator,
+	machinev1connect.MachineServiceProcessesProcedure:                levelReader,
+	machinev1connect.MachineServiceMountsProcedure:                   levelReader,
+	machinev1connect.MachineServiceDisksProcedure:                    levelReader,
+	machinev1connect.MachineServiceListProcedure:                     levelAdmin,  // any file's names and sizes
+	machinev1connect.MachineServiceReadProcedure:                     levelAdmin,  // any file's bytes, secrets included
 	clusterv1connect.ClusterServiceGetConfigProcedure:                levelReader, // secrets: admin, checked in the handler
 	clusterv1connect.ClusterServiceWatchConfigProcedure:              levelReader, // likewise
 	clusterv1connect.ClusterServiceMembersProcedure:                  levelReader,

@@ -80,7 +80,10 @@ type Options struct {
 	// service NodeLogName, its level by cairn.machine.v1's log level RPCs.
 	// Nil leaves them off.
 	NodeLog NodeLog
-	Logger  *slog.Logger
+	// Host is where the machine info RPCs (Processes, Mounts, Disks, List,
+	// Read) read /proc, /sys and files; the zero value is the real root.
+	Host   Host
+	Logger *slog.Logger
 }
 
 // Server is one node's API.

@@ -13,6 +13,7 @@ package machinev1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -86,6 +87,60 @@ func (x LogLevel) Number() protoreflect.EnumNumber {
 // Deprecated: Use LogLevel.Descriptor instead.
 func (LogLevel) EnumDescriptor() ([]byte, []int) {
 	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{0}
+}
+
+// ProcessScope is which processes a ProcessesResponse covers.
+type ProcessScope int32
+
+const (
+	// PROCESS_SCOPE_UNSPECIFIED is never sent.
+	ProcessScope_PROCESS_SCOPE_UNSPECIFIED ProcessScope = 0
+	// PROCESS_SCOPE_HOST is every process of the machine (pid1, container).
+	ProcessScope_PROCESS_SCOPE_HOST ProcessScope = 1
+	// PROCESS_SCOPE_CAIRND is cairnd and its descendants only (process mode,
+	// where the rest of the host is not the node's).
+	ProcessScope_PROCESS_SCOPE_CAIRND ProcessScope = 2
+)
+
+// Enum value maps for ProcessScope.
+var (
+	ProcessScope_name = map[int32]string{
+		0: "PROCESS_SCOPE_UNSPECIFIED",
+		1: "PROCESS_SCOPE_HOST",
+		2: "PROCESS_SCOPE_CAIRND",
+	}
+	ProcessScope_value = map[string]int32{
+		"PROCESS_SCOPE_UNSPECIFIED": 0,
+		"PROCESS_SCOPE_HOST":        1,
+		"PROCESS_SCOPE_CAIRND":      2,
+	}
+)
+
+func (x ProcessScope) Enum() *ProcessScope {
+	p := new(ProcessScope)
+	*p = x
+	return p
+}
+
+func (x ProcessScope) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ProcessScope) Descriptor() protoreflect.EnumDescriptor {
+	return file_cairn_machine_v1_machine_proto_enumTypes[1].Descriptor()
+}
+
+func (ProcessScope) Type() protoreflect.EnumType {
+	return &file_cairn_machine_v1_machine_proto_enumTypes[1]
+}
+
+func (x ProcessScope) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ProcessScope.Descriptor instead.
+func (ProcessScope) EnumDescriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{1}
 }
 
 // VersionRequest takes no arguments.
@@ -423,11 +478,892 @@ func (x *SetLogLevelResponse) GetPreviousLevel() LogLevel {
 	return LogLevel_LOG_LEVEL_UNSPECIFIED
 }
 
+// ProcessesRequest takes no arguments.
+type ProcessesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessesRequest) Reset() {
+	*x = ProcessesRequest{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessesRequest) ProtoMessage() {}
+
+func (x *ProcessesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessesRequest.ProtoReflect.Descriptor instead.
+func (*ProcessesRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{6}
+}
+
+// ProcessesResponse lists the node's processes, by pid.
+type ProcessesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// node_name is the name of the node that answered.
+	NodeName string `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	// scope says which processes are listed.
+	Scope ProcessScope `protobuf:"varint,2,opt,name=scope,proto3,enum=cairn.machine.v1.ProcessScope" json:"scope,omitempty"`
+	// processes are ordered by pid.
+	Processes     []*Process `protobuf:"bytes,3,rep,name=processes,proto3" json:"processes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessesResponse) Reset() {
+	*x = ProcessesResponse{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessesResponse) ProtoMessage() {}
+
+func (x *ProcessesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessesResponse.ProtoReflect.Descriptor instead.
+func (*ProcessesResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ProcessesResponse) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+func (x *ProcessesResponse) GetScope() ProcessScope {
+	if x != nil {
+		return x.Scope
+	}
+	return ProcessScope_PROCESS_SCOPE_UNSPECIFIED
+}
+
+func (x *ProcessesResponse) GetProcesses() []*Process {
+	if x != nil {
+		return x.Processes
+	}
+	return nil
+}
+
+// Process is one process as /proc/PID/stat and cmdline describe it.
+type Process struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// pid is the process ID.
+	Pid int32 `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
+	// ppid is the parent's process ID.
+	Ppid int32 `protobuf:"varint,2,opt,name=ppid,proto3" json:"ppid,omitempty"`
+	// state is the one-letter state of /proc/PID/stat: R, S, D, Z, T, I...
+	State string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	// command is the executable's name (comm), at most 15 bytes.
+	Command string `protobuf:"bytes,4,opt,name=command,proto3" json:"command,omitempty"`
+	// args is the command line; empty for kernel threads and zombies.
+	Args []string `protobuf:"bytes,5,rep,name=args,proto3" json:"args,omitempty"`
+	// rss_bytes is the resident set size.
+	RssBytes uint64 `protobuf:"varint,6,opt,name=rss_bytes,json=rssBytes,proto3" json:"rss_bytes,omitempty"`
+	// cpu_time_millis is user plus system CPU time, in milliseconds.
+	CpuTimeMillis uint64 `protobuf:"varint,7,opt,name=cpu_time_millis,json=cpuTimeMillis,proto3" json:"cpu_time_millis,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Process) Reset() {
+	*x = Process{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Process) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Process) ProtoMessage() {}
+
+func (x *Process) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Process.ProtoReflect.Descriptor instead.
+func (*Process) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Process) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *Process) GetPpid() int32 {
+	if x != nil {
+		return x.Ppid
+	}
+	return 0
+}
+
+func (x *Process) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Process) GetCommand() string {
+	if x != nil {
+		return x.Command
+	}
+	return ""
+}
+
+func (x *Process) GetArgs() []string {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
+func (x *Process) GetRssBytes() uint64 {
+	if x != nil {
+		return x.RssBytes
+	}
+	return 0
+}
+
+func (x *Process) GetCpuTimeMillis() uint64 {
+	if x != nil {
+		return x.CpuTimeMillis
+	}
+	return 0
+}
+
+// MountsRequest takes no arguments.
+type MountsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MountsRequest) Reset() {
+	*x = MountsRequest{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MountsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MountsRequest) ProtoMessage() {}
+
+func (x *MountsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MountsRequest.ProtoReflect.Descriptor instead.
+func (*MountsRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{9}
+}
+
+// MountsResponse lists the mounts in mountinfo order (parents first).
+type MountsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// node_name is the name of the node that answered.
+	NodeName string `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	// mounts are in the order of /proc/self/mountinfo.
+	Mounts        []*Mount `protobuf:"bytes,2,rep,name=mounts,proto3" json:"mounts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MountsResponse) Reset() {
+	*x = MountsResponse{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MountsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MountsResponse) ProtoMessage() {}
+
+func (x *MountsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MountsResponse.ProtoReflect.Descriptor instead.
+func (*MountsResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *MountsResponse) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+func (x *MountsResponse) GetMounts() []*Mount {
+	if x != nil {
+		return x.Mounts
+	}
+	return nil
+}
+
+// Mount is one line of /proc/self/mountinfo.
+type Mount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// source is the mounted device or pseudo-filesystem name.
+	Source string `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	// mount_point is where it is mounted, unescaped.
+	MountPoint string `protobuf:"bytes,2,opt,name=mount_point,json=mountPoint,proto3" json:"mount_point,omitempty"`
+	// fs_type is the filesystem type, e.g. "ext4", "tmpfs".
+	FsType string `protobuf:"bytes,3,opt,name=fs_type,json=fsType,proto3" json:"fs_type,omitempty"`
+	// options are the per-mount options, e.g. ["rw", "relatime"].
+	Options []string `protobuf:"bytes,4,rep,name=options,proto3" json:"options,omitempty"`
+	// super_options are the filesystem's (superblock) options.
+	SuperOptions []string `protobuf:"bytes,5,rep,name=super_options,json=superOptions,proto3" json:"super_options,omitempty"`
+	// read_only is true when the mount is read-only.
+	ReadOnly      bool `protobuf:"varint,6,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Mount) Reset() {
+	*x = Mount{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Mount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Mount) ProtoMessage() {}
+
+func (x *Mount) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Mount.ProtoReflect.Descriptor instead.
+func (*Mount) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Mount) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Mount) GetMountPoint() string {
+	if x != nil {
+		return x.MountPoint
+	}
+	return ""
+}
+
+func (x *Mount) GetFsType() string {
+	if x != nil {
+		return x.FsType
+	}
+	return ""
+}
+
+func (x *Mount) GetOptions() []string {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+func (x *Mount) GetSuperOptions() []string {
+	if x != nil {
+		return x.SuperOptions
+	}
+	return nil
+}
+
+func (x *Mount) GetReadOnly() bool {
+	if x != nil {
+		return x.ReadOnly
+	}
+	return false
+}
+
+// DisksRequest takes no arguments.
+type DisksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisksRequest) Reset() {
+	*x = DisksRequest{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisksRequest) ProtoMessage() {}
+
+func (x *DisksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisksRequest.ProtoReflect.Descriptor instead.
+func (*DisksRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{12}
+}
+
+// DisksResponse lists block devices by name.
+type DisksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// node_name is the name of the node that answered.
+	NodeName string `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	// disks are ordered by name.
+	Disks         []*Disk `protobuf:"bytes,2,rep,name=disks,proto3" json:"disks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisksResponse) Reset() {
+	*x = DisksResponse{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisksResponse) ProtoMessage() {}
+
+func (x *DisksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisksResponse.ProtoReflect.Descriptor instead.
+func (*DisksResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *DisksResponse) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+func (x *DisksResponse) GetDisks() []*Disk {
+	if x != nil {
+		return x.Disks
+	}
+	return nil
+}
+
+// Disk is one entry of /sys/block.
+type Disk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the kernel's name, e.g. "sda", "nvme0n1", "loop0".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// size_bytes is the device's size.
+	SizeBytes uint64 `protobuf:"varint,2,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// model is the device model; empty when the kernel reports none.
+	Model string `protobuf:"bytes,3,opt,name=model,proto3" json:"model,omitempty"`
+	// serial is the device serial; empty when the kernel reports none.
+	Serial string `protobuf:"bytes,4,opt,name=serial,proto3" json:"serial,omitempty"`
+	// read_only is true when the kernel marks the device read-only.
+	ReadOnly      bool `protobuf:"varint,5,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Disk) Reset() {
+	*x = Disk{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Disk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Disk) ProtoMessage() {}
+
+func (x *Disk) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Disk.ProtoReflect.Descriptor instead.
+func (*Disk) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *Disk) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Disk) GetSizeBytes() uint64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *Disk) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *Disk) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *Disk) GetReadOnly() bool {
+	if x != nil {
+		return x.ReadOnly
+	}
+	return false
+}
+
+// ListRequest names a path and how deep to descend.
+type ListRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// path is absolute and clean, e.g. "/var/log".
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// depth is how many levels of subdirectories to descend as well: 0 lists
+	// only path's own entries. Symbolic links are never followed.
+	Depth         uint32 `protobuf:"varint,2,opt,name=depth,proto3" json:"depth,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRequest) Reset() {
+	*x = ListRequest{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRequest) ProtoMessage() {}
+
+func (x *ListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
+func (*ListRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ListRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ListRequest) GetDepth() uint32 {
+	if x != nil {
+		return x.Depth
+	}
+	return 0
+}
+
+// ListResponse describes the entries found, in walk order.
+type ListResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// node_name is the name of the node that answered.
+	NodeName string `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	// entries are sorted by path, each directory's entries after it.
+	Entries []*FileInfo `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	// truncated is true when the listing stopped at the entry limit.
+	Truncated     bool `protobuf:"varint,3,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListResponse) Reset() {
+	*x = ListResponse{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListResponse) ProtoMessage() {}
+
+func (x *ListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
+func (*ListResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListResponse) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+func (x *ListResponse) GetEntries() []*FileInfo {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *ListResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+// FileInfo describes one file or directory, as lstat does.
+type FileInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// path is the entry's absolute path.
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// name is the last element of path.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// size_bytes is the file's size.
+	SizeBytes uint64 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// mode is the type and permission bits, as ls prints them ("drwxr-xr-x").
+	Mode string `protobuf:"bytes,4,opt,name=mode,proto3" json:"mode,omitempty"`
+	// mtime is the last modification time.
+	Mtime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=mtime,proto3" json:"mtime,omitempty"`
+	// is_dir is true for directories.
+	IsDir         bool `protobuf:"varint,6,opt,name=is_dir,json=isDir,proto3" json:"is_dir,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FileInfo) Reset() {
+	*x = FileInfo{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FileInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FileInfo) ProtoMessage() {}
+
+func (x *FileInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FileInfo.ProtoReflect.Descriptor instead.
+func (*FileInfo) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *FileInfo) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *FileInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FileInfo) GetSizeBytes() uint64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *FileInfo) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *FileInfo) GetMtime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Mtime
+	}
+	return nil
+}
+
+func (x *FileInfo) GetIsDir() bool {
+	if x != nil {
+		return x.IsDir
+	}
+	return false
+}
+
+// ReadRequest names a file and how much of it to read.
+type ReadRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// path is absolute and clean, e.g. "/var/log/messages".
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// limit_bytes is the most bytes sent; 0 means 1 MiB, and at most 64 MiB
+	// is accepted.
+	LimitBytes    uint64 `protobuf:"varint,2,opt,name=limit_bytes,json=limitBytes,proto3" json:"limit_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadRequest) Reset() {
+	*x = ReadRequest{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadRequest) ProtoMessage() {}
+
+func (x *ReadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
+func (*ReadRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ReadRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ReadRequest) GetLimitBytes() uint64 {
+	if x != nil {
+		return x.LimitBytes
+	}
+	return 0
+}
+
+// ReadResponse is one chunk of the file.
+type ReadResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// data is the next bytes of the file, at most 64 KiB.
+	Data []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// truncated is set on the last chunk when the file continues past the
+	// limit.
+	Truncated     bool `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadResponse) Reset() {
+	*x = ReadResponse{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadResponse) ProtoMessage() {}
+
+func (x *ReadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadResponse.ProtoReflect.Descriptor instead.
+func (*ReadResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ReadResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *ReadResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
 var File_cairn_machine_v1_machine_proto protoreflect.FileDescriptor
 
 const file_cairn_machine_v1_machine_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecairn/machine/v1/machine.proto\x12\x10cairn.machine.v1\"\x10\n" +
+	"\x1ecairn/machine/v1/machine.proto\x12\x10cairn.machine.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x10\n" +
 	"\x0eVersionRequest\"\xae\x01\n" +
 	"\x0fVersionResponse\x12\x1b\n" +
 	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12\x18\n" +
@@ -447,17 +1383,84 @@ const file_cairn_machine_v1_machine_proto_rawDesc = "" +
 	"\x13SetLogLevelResponse\x12\x1b\n" +
 	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x120\n" +
 	"\x05level\x18\x02 \x01(\x0e2\x1a.cairn.machine.v1.LogLevelR\x05level\x12A\n" +
-	"\x0eprevious_level\x18\x03 \x01(\x0e2\x1a.cairn.machine.v1.LogLevelR\rpreviousLevel*w\n" +
+	"\x0eprevious_level\x18\x03 \x01(\x0e2\x1a.cairn.machine.v1.LogLevelR\rpreviousLevel\"\x12\n" +
+	"\x10ProcessesRequest\"\x9f\x01\n" +
+	"\x11ProcessesResponse\x12\x1b\n" +
+	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x124\n" +
+	"\x05scope\x18\x02 \x01(\x0e2\x1e.cairn.machine.v1.ProcessScopeR\x05scope\x127\n" +
+	"\tprocesses\x18\x03 \x03(\v2\x19.cairn.machine.v1.ProcessR\tprocesses\"\xb8\x01\n" +
+	"\aProcess\x12\x10\n" +
+	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
+	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x18\n" +
+	"\acommand\x18\x04 \x01(\tR\acommand\x12\x12\n" +
+	"\x04args\x18\x05 \x03(\tR\x04args\x12\x1b\n" +
+	"\trss_bytes\x18\x06 \x01(\x04R\brssBytes\x12&\n" +
+	"\x0fcpu_time_millis\x18\a \x01(\x04R\rcpuTimeMillis\"\x0f\n" +
+	"\rMountsRequest\"^\n" +
+	"\x0eMountsResponse\x12\x1b\n" +
+	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12/\n" +
+	"\x06mounts\x18\x02 \x03(\v2\x17.cairn.machine.v1.MountR\x06mounts\"\xb5\x01\n" +
+	"\x05Mount\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12\x1f\n" +
+	"\vmount_point\x18\x02 \x01(\tR\n" +
+	"mountPoint\x12\x17\n" +
+	"\afs_type\x18\x03 \x01(\tR\x06fsType\x12\x18\n" +
+	"\aoptions\x18\x04 \x03(\tR\aoptions\x12#\n" +
+	"\rsuper_options\x18\x05 \x03(\tR\fsuperOptions\x12\x1b\n" +
+	"\tread_only\x18\x06 \x01(\bR\breadOnly\"\x0e\n" +
+	"\fDisksRequest\"Z\n" +
+	"\rDisksResponse\x12\x1b\n" +
+	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12,\n" +
+	"\x05disks\x18\x02 \x03(\v2\x16.cairn.machine.v1.DiskR\x05disks\"\x84\x01\n" +
+	"\x04Disk\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x02 \x01(\x04R\tsizeBytes\x12\x14\n" +
+	"\x05model\x18\x03 \x01(\tR\x05model\x12\x16\n" +
+	"\x06serial\x18\x04 \x01(\tR\x06serial\x12\x1b\n" +
+	"\tread_only\x18\x05 \x01(\bR\breadOnly\"7\n" +
+	"\vListRequest\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x14\n" +
+	"\x05depth\x18\x02 \x01(\rR\x05depth\"\x7f\n" +
+	"\fListResponse\x12\x1b\n" +
+	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x124\n" +
+	"\aentries\x18\x02 \x03(\v2\x1a.cairn.machine.v1.FileInfoR\aentries\x12\x1c\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"\xae\x01\n" +
+	"\bFileInfo\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x03 \x01(\x04R\tsizeBytes\x12\x12\n" +
+	"\x04mode\x18\x04 \x01(\tR\x04mode\x120\n" +
+	"\x05mtime\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05mtime\x12\x15\n" +
+	"\x06is_dir\x18\x06 \x01(\bR\x05isDir\"B\n" +
+	"\vReadRequest\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1f\n" +
+	"\vlimit_bytes\x18\x02 \x01(\x04R\n" +
+	"limitBytes\"@\n" +
+	"\fReadResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x1c\n" +
+	"\ttruncated\x18\x02 \x01(\bR\ttruncated*w\n" +
 	"\bLogLevel\x12\x19\n" +
 	"\x15LOG_LEVEL_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fLOG_LEVEL_DEBUG\x10\x01\x12\x12\n" +
 	"\x0eLOG_LEVEL_INFO\x10\x02\x12\x12\n" +
 	"\x0eLOG_LEVEL_WARN\x10\x03\x12\x13\n" +
-	"\x0fLOG_LEVEL_ERROR\x10\x042\xa7\x02\n" +
+	"\x0fLOG_LEVEL_ERROR\x10\x04*_\n" +
+	"\fProcessScope\x12\x1d\n" +
+	"\x19PROCESS_SCOPE_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12PROCESS_SCOPE_HOST\x10\x01\x12\x18\n" +
+	"\x14PROCESS_SCOPE_CAIRND\x10\x022\xbd\x05\n" +
 	"\x0eMachineService\x12S\n" +
 	"\aVersion\x12 .cairn.machine.v1.VersionRequest\x1a!.cairn.machine.v1.VersionResponse\"\x03\x90\x02\x01\x12_\n" +
 	"\vGetLogLevel\x12$.cairn.machine.v1.GetLogLevelRequest\x1a%.cairn.machine.v1.GetLogLevelResponse\"\x03\x90\x02\x01\x12_\n" +
-	"\vSetLogLevel\x12$.cairn.machine.v1.SetLogLevelRequest\x1a%.cairn.machine.v1.SetLogLevelResponse\"\x03\x90\x02\x02B\xcb\x01\n" +
+	"\vSetLogLevel\x12$.cairn.machine.v1.SetLogLevelRequest\x1a%.cairn.machine.v1.SetLogLevelResponse\"\x03\x90\x02\x02\x12Y\n" +
+	"\tProcesses\x12\".cairn.machine.v1.ProcessesRequest\x1a#.cairn.machine.v1.ProcessesResponse\"\x03\x90\x02\x01\x12P\n" +
+	"\x06Mounts\x12\x1f.cairn.machine.v1.MountsRequest\x1a .cairn.machine.v1.MountsResponse\"\x03\x90\x02\x01\x12M\n" +
+	"\x05Disks\x12\x1e.cairn.machine.v1.DisksRequest\x1a\x1f.cairn.machine.v1.DisksResponse\"\x03\x90\x02\x01\x12J\n" +
+	"\x04List\x12\x1d.cairn.machine.v1.ListRequest\x1a\x1e.cairn.machine.v1.ListResponse\"\x03\x90\x02\x01\x12L\n" +
+	"\x04Read\x12\x1d.cairn.machine.v1.ReadRequest\x1a\x1e.cairn.machine.v1.ReadResponse\"\x03\x90\x02\x010\x01B\xcb\x01\n" +
 	"\x14com.cairn.machine.v1B\fMachineProtoP\x01ZCgithub.com/cairn-project/cairn/proto/gen/cairn/machine/v1;machinev1\xa2\x02\x03CMX\xaa\x02\x10Cairn.Machine.V1\xca\x02\x10Cairn\\Machine\\V1\xe2\x02\x1cCairn\\Machine\\V1\\GPBMetadata\xea\x02\x12Cairn::Machine::V1b\x06proto3"
 
 var (
@@ -472,33 +1475,65 @@ func file_cairn_machine_v1_machine_proto_rawDescGZIP() []byte {
 	return file_cairn_machine_v1_machine_proto_rawDescData
 }
 
-var file_cairn_machine_v1_machine_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cairn_machine_v1_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_cairn_machine_v1_machine_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_cairn_machine_v1_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_cairn_machine_v1_machine_proto_goTypes = []any{
-	(LogLevel)(0),               // 0: cairn.machine.v1.LogLevel
-	(*VersionRequest)(nil),      // 1: cairn.machine.v1.VersionRequest
-	(*VersionResponse)(nil),     // 2: cairn.machine.v1.VersionResponse
-	(*GetLogLevelRequest)(nil),  // 3: cairn.machine.v1.GetLogLevelRequest
-	(*GetLogLevelResponse)(nil), // 4: cairn.machine.v1.GetLogLevelResponse
-	(*SetLogLevelRequest)(nil),  // 5: cairn.machine.v1.SetLogLevelRequest
-	(*SetLogLevelResponse)(nil), // 6: cairn.machine.v1.SetLogLevelResponse
+	(LogLevel)(0),                 // 0: cairn.machine.v1.LogLevel
+	(ProcessScope)(0),             // 1: cairn.machine.v1.ProcessScope
+	(*VersionRequest)(nil),        // 2: cairn.machine.v1.VersionRequest
+	(*VersionResponse)(nil),       // 3: cairn.machine.v1.VersionResponse
+	(*GetLogLevelRequest)(nil),    // 4: cairn.machine.v1.GetLogLevelRequest
+	(*GetLogLevelResponse)(nil),   // 5: cairn.machine.v1.GetLogLevelResponse
+	(*SetLogLevelRequest)(nil),    // 6: cairn.machine.v1.SetLogLevelRequest
+	(*SetLogLevelResponse)(nil),   // 7: cairn.machine.v1.SetLogLevelResponse
+	(*ProcessesRequest)(nil),      // 8: cairn.machine.v1.ProcessesRequest
+	(*ProcessesResponse)(nil),     // 9: cairn.machine.v1.ProcessesResponse
+	(*Process)(nil),               // 10: cairn.machine.v1.Process
+	(*MountsRequest)(nil),         // 11: cairn.machine.v1.MountsRequest
+	(*MountsResponse)(nil),        // 12: cairn.machine.v1.MountsResponse
+	(*Mount)(nil),                 // 13: cairn.machine.v1.Mount
+	(*DisksRequest)(nil),          // 14: cairn.machine.v1.DisksRequest
+	(*DisksResponse)(nil),         // 15: cairn.machine.v1.DisksResponse
+	(*Disk)(nil),                  // 16: cairn.machine.v1.Disk
+	(*ListRequest)(nil),           // 17: cairn.machine.v1.ListRequest
+	(*ListResponse)(nil),          // 18: cairn.machine.v1.ListResponse
+	(*FileInfo)(nil),              // 19: cairn.machine.v1.FileInfo
+	(*ReadRequest)(nil),           // 20: cairn.machine.v1.ReadRequest
+	(*ReadResponse)(nil),          // 21: cairn.machine.v1.ReadResponse
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
 }
 var file_cairn_machine_v1_machine_proto_depIdxs = []int32{
-	0, // 0: cairn.machine.v1.GetLogLevelResponse.level:type_name -> cairn.machine.v1.LogLevel
-	0, // 1: cairn.machine.v1.SetLogLevelRequest.level:type_name -> cairn.machine.v1.LogLevel
-	0, // 2: cairn.machine.v1.SetLogLevelResponse.level:type_name -> cairn.machine.v1.LogLevel
-	0, // 3: cairn.machine.v1.SetLogLevelResponse.previous_level:type_name -> cairn.machine.v1.LogLevel
-	1, // 4: cairn.machine.v1.MachineService.Version:input_type -> cairn.machine.v1.VersionRequest
-	3, // 5: cairn.machine.v1.MachineService.GetLogLevel:input_type -> cairn.machine.v1.GetLogLevelRequest
-	5, // 6: cairn.machine.v1.MachineService.SetLogLevel:input_type -> cairn.machine.v1.SetLogLevelRequest
-	2, // 7: cairn.machine.v1.MachineService.Version:output_type -> cairn.machine.v1.VersionResponse
-	4, // 8: cairn.machine.v1.MachineService.GetLogLevel:output_type -> cairn.machine.v1.GetLogLevelResponse
-	6, // 9: cairn.machine.v1.MachineService.SetLogLevel:output_type -> cairn.machine.v1.SetLogLevelResponse
-	7, // [7:10] is the sub-list for method output_type
-	4, // [4:7] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	0,  // 0: cairn.machine.v1.GetLogLevelResponse.level:type_name -> cairn.machine.v1.LogLevel
+	0,  // 1: cairn.machine.v1.SetLogLevelRequest.level:type_name -> cairn.machine.v1.LogLevel
+	0,  // 2: cairn.machine.v1.SetLogLevelResponse.level:type_name -> cairn.machine.v1.LogLevel
+	0,  // 3: cairn.machine.v1.SetLogLevelResponse.previous_level:type_name -> cairn.machine.v1.LogLevel
+	1,  // 4: cairn.machine.v1.ProcessesResponse.scope:type_name -> cairn.machine.v1.ProcessScope
+	10, // 5: cairn.machine.v1.ProcessesResponse.processes:type_name -> cairn.machine.v1.Process
+	13, // 6: cairn.machine.v1.MountsResponse.mounts:type_name -> cairn.machine.v1.Mount
+	16, // 7: cairn.machine.v1.DisksResponse.disks:type_name -> cairn.machine.v1.Disk
+	19, // 8: cairn.machine.v1.ListResponse.entries:type_name -> cairn.machine.v1.FileInfo
+	22, // 9: cairn.machine.v1.FileInfo.mtime:type_name -> google.protobuf.Timestamp
+	2,  // 10: cairn.machine.v1.MachineService.Version:input_type -> cairn.machine.v1.VersionRequest
+	4,  // 11: cairn.machine.v1.MachineService.GetLogLevel:input_type -> cairn.machine.v1.GetLogLevelRequest
+	6,  // 12: cairn.machine.v1.MachineService.SetLogLevel:input_type -> cairn.machine.v1.SetLogLevelRequest
+	8,  // 13: cairn.machine.v1.MachineService.Processes:input_type -> cairn.machine.v1.ProcessesRequest
+	11, // 14: cairn.machine.v1.MachineService.Mounts:input_type -> cairn.machine.v1.MountsRequest
+	14, // 15: cairn.machine.v1.MachineService.Disks:input_type -> cairn.machine.v1.DisksRequest
+	17, // 16: cairn.machine.v1.MachineService.List:input_type -> cairn.machine.v1.ListRequest
+	20, // 17: cairn.machine.v1.MachineService.Read:input_type -> cairn.machine.v1.ReadRequest
+	3,  // 18: cairn.machine.v1.MachineService.Version:output_type -> cairn.machine.v1.VersionResponse
+	5,  // 19: cairn.machine.v1.MachineService.GetLogLevel:output_type -> cairn.machine.v1.GetLogLevelResponse
+	7,  // 20: cairn.machine.v1.MachineService.SetLogLevel:output_type -> cairn.machine.v1.SetLogLevelResponse
+	9,  // 21: cairn.machine.v1.MachineService.Processes:output_type -> cairn.machine.v1.ProcessesResponse
+	12, // 22: cairn.machine.v1.MachineService.Mounts:output_type -> cairn.machine.v1.MountsResponse
+	15, // 23: cairn.machine.v1.MachineService.Disks:output_type -> cairn.machine.v1.DisksResponse
+	18, // 24: cairn.machine.v1.MachineService.List:output_type -> cairn.machine.v1.ListResponse
+	21, // 25: cairn.machine.v1.MachineService.Read:output_type -> cairn.machine.v1.ReadResponse
+	18, // [18:26] is the sub-list for method output_type
+	10, // [10:18] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_cairn_machine_v1_machine_proto_init() }
@@ -511,8 +1546,8 @@ func file_cairn_machine_v1_machine_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_machine_v1_machine_proto_rawDesc), len(file_cairn_machine_v1_machine_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   6,
+			NumEnums:      2,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

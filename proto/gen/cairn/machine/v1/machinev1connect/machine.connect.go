@@ -44,6 +44,17 @@ const (
 	// MachineServiceSetLogLevelProcedure is the fully-qualified name of the MachineService's
 	// SetLogLevel RPC.
 	MachineServiceSetLogLevelProcedure = "/cairn.machine.v1.MachineService/SetLogLevel"
+	// MachineServiceProcessesProcedure is the fully-qualified name of the MachineService's Processes
+	// RPC.
+	MachineServiceProcessesProcedure = "/cairn.machine.v1.MachineService/Processes"
+	// MachineServiceMountsProcedure is the fully-qualified name of the MachineService's Mounts RPC.
+	MachineServiceMountsProcedure = "/cairn.machine.v1.MachineService/Mounts"
+	// MachineServiceDisksProcedure is the fully-qualified name of the MachineService's Disks RPC.
+	MachineServiceDisksProcedure = "/cairn.machine.v1.MachineService/Disks"
+	// MachineServiceListProcedure is the fully-qualified name of the MachineService's List RPC.
+	MachineServiceListProcedure = "/cairn.machine.v1.MachineService/List"
+	// MachineServiceReadProcedure is the fully-qualified name of the MachineService's Read RPC.
+	MachineServiceReadProcedure = "/cairn.machine.v1.MachineService/Read"
 )
 
 // MachineServiceClient is a client for the cairn.machine.v1.MachineService service.
@@ -62,6 +73,21 @@ type MachineServiceClient interface {
 	// invalid_argument when level is unspecified, and unimplemented on a node
 	// that does not keep its log.
 	SetLogLevel(context.Context, *connect.Request[v1.SetLogLevelRequest]) (*connect.Response[v1.SetLogLevelResponse], error)
+	// Processes lists processes from /proc. In process mode it lists only
+	// cairnd and its descendants (scope says so), never the rest of the host.
+	Processes(context.Context, *connect.Request[v1.ProcessesRequest]) (*connect.Response[v1.ProcessesResponse], error)
+	// Mounts lists the mounts of cairnd's own mount namespace, from
+	// /proc/self/mountinfo.
+	Mounts(context.Context, *connect.Request[v1.MountsRequest]) (*connect.Response[v1.MountsResponse], error)
+	// Disks lists the block devices in /sys/block.
+	Disks(context.Context, *connect.Request[v1.DisksRequest]) (*connect.Response[v1.DisksResponse], error)
+	// List describes a directory's entries, or one file. The path must be
+	// absolute and clean (no "..", ".", "//" or trailing "/"), or the call
+	// fails with invalid_argument; a missing path fails with not_found.
+	List(context.Context, *connect.Request[v1.ListRequest]) (*connect.Response[v1.ListResponse], error)
+	// Read streams a regular file's bytes in chunks, up to a byte limit. The
+	// path rules are List's; a directory fails with invalid_argument.
+	Read(context.Context, *connect.Request[v1.ReadRequest]) (*connect.ServerStreamForClient[v1.ReadResponse], error)
 }
 
 // NewMachineServiceClient constructs a client for the cairn.machine.v1.MachineService service. By
@@ -96,6 +122,41 @@ func NewMachineServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
+		processes: connect.NewClient[v1.ProcessesRequest, v1.ProcessesResponse](
+			httpClient,
+			baseURL+MachineServiceProcessesProcedure,
+			connect.WithSchema(machineServiceMethods.ByName("Processes")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		mounts: connect.NewClient[v1.MountsRequest, v1.MountsResponse](
+			httpClient,
+			baseURL+MachineServiceMountsProcedure,
+			connect.WithSchema(machineServiceMethods.ByName("Mounts")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		disks: connect.NewClient[v1.DisksRequest, v1.DisksResponse](
+			httpClient,
+			baseURL+MachineServiceDisksProcedure,
+			connect.WithSchema(machineServiceMethods.ByName("Disks")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		list: connect.NewClient[v1.ListRequest, v1.ListResponse](
+			httpClient,
+			baseURL+MachineServiceListProcedure,
+			connect.WithSchema(machineServiceMethods.ByName("List")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		read: connect.NewClient[v1.ReadRequest, v1.ReadResponse](
+			httpClient,
+			baseURL+MachineServiceReadProcedure,
+			connect.WithSchema(machineServiceMethods.ByName("Read")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -104,6 +165,11 @@ type machineServiceClient struct {
 	version     *connect.Client[v1.VersionRequest, v1.VersionResponse]
 	getLogLevel *connect.Client[v1.GetLogLevelRequest, v1.GetLogLevelResponse]
 	setLogLevel *connect.Client[v1.SetLogLevelRequest, v1.SetLogLevelResponse]
+	processes   *connect.Client[v1.ProcessesRequest, v1.ProcessesResponse]
+	mounts      *connect.Client[v1.MountsRequest, v1.MountsResponse]
+	disks       *connect.Client[v1.DisksRequest, v1.DisksResponse]
+	list        *connect.Client[v1.ListRequest, v1.ListResponse]
+	read        *connect.Client[v1.ReadRequest, v1.ReadResponse]
 }
 
 // Version calls cairn.machine.v1.MachineService.Version.
@@ -119,6 +185,31 @@ func (c *machineServiceClient) GetLogLevel(ctx context.Context, req *connect.Req
 // SetLogLevel calls cairn.machine.v1.MachineService.SetLogLevel.
 func (c *machineServiceClient) SetLogLevel(ctx context.Context, req *connect.Request[v1.SetLogLevelRequest]) (*connect.Response[v1.SetLogLevelResponse], error) {
 	return c.setLogLevel.CallUnary(ctx, req)
+}
+
+// Processes calls cairn.machine.v1.MachineService.Processes.
+func (c *machineServiceClient) Processes(ctx context.Context, req *connect.Request[v1.ProcessesRequest]) (*connect.Response[v1.ProcessesResponse], error) {
+	return c.processes.CallUnary(ctx, req)
+}
+
+// Mounts calls cairn.machine.v1.MachineService.Mounts.
+func (c *machineServiceClient) Mounts(ctx context.Context, req *connect.Request[v1.MountsRequest]) (*connect.Response[v1.MountsResponse], error) {
+	return c.mounts.CallUnary(ctx, req)
+}
+
+// Disks calls cairn.machine.v1.MachineService.Disks.
+func (c *machineServiceClient) Disks(ctx context.Context, req *connect.Request[v1.DisksRequest]) (*connect.Response[v1.DisksResponse], error) {
+	return c.disks.CallUnary(ctx, req)
+}
+
+// List calls cairn.machine.v1.MachineService.List.
+func (c *machineServiceClient) List(ctx context.Context, req *connect.Request[v1.ListRequest]) (*connect.Response[v1.ListResponse], error) {
+	return c.list.CallUnary(ctx, req)
+}
+
+// Read calls cairn.machine.v1.MachineService.Read.
+func (c *machineServiceClient) Read(ctx context.Context, req *connect.Request[v1.ReadRequest]) (*connect.ServerStreamForClient[v1.ReadResponse], error) {
+	return c.read.CallServerStream(ctx, req)
 }
 
 // MachineServiceHandler is an implementation of the cairn.machine.v1.MachineService service.
@@ -137,6 +228,21 @@ type MachineServiceHandler interface {
 	// invalid_argument when level is unspecified, and unimplemented on a node
 	// that does not keep its log.
 	SetLogLevel(context.Context, *connect.Request[v1.SetLogLevelRequest]) (*connect.Response[v1.SetLogLevelResponse], error)
+	// Processes lists processes from /proc. In process mode it lists only
+	// cairnd and its descendants (scope says so), never the rest of the host.
+	Processes(context.Context, *connect.Request[v1.ProcessesRequest]) (*connect.Response[v1.ProcessesResponse], error)
+	// Mounts lists the mounts of cairnd's own mount namespace, from
+	// /proc/self/mountinfo.
+	Mounts(context.Context, *connect.Request[v1.MountsRequest]) (*connect.Response[v1.MountsResponse], error)
+	// Disks lists the block devices in /sys/block.
+	Disks(context.Context, *connect.Request[v1.DisksRequest]) (*connect.Response[v1.DisksResponse], error)
+	// List describes a directory's entries, or one file. The path must be
+	// absolute and clean (no "..", ".", "//" or trailing "/"), or the call
+	// fails with invalid_argument; a missing path fails with not_found.
+	List(context.Context, *connect.Request[v1.ListRequest]) (*connect.Response[v1.ListResponse], error)
+	// Read streams a regular file's bytes in chunks, up to a byte limit. The
+	// path rules are List's; a directory fails with invalid_argument.
+	Read(context.Context, *connect.Request[v1.ReadRequest], *connect.ServerStream[v1.ReadResponse]) error
 }
 
 // NewMachineServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -167,6 +273,41 @@ func NewMachineServiceHandler(svc MachineServiceHandler, opts ...connect.Handler
 		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
+	machineServiceProcessesHandler := connect.NewUnaryHandler(
+		MachineServiceProcessesProcedure,
+		svc.Processes,
+		connect.WithSchema(machineServiceMethods.ByName("Processes")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	machineServiceMountsHandler := connect.NewUnaryHandler(
+		MachineServiceMountsProcedure,
+		svc.Mounts,
+		connect.WithSchema(machineServiceMethods.ByName("Mounts")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	machineServiceDisksHandler := connect.NewUnaryHandler(
+		MachineServiceDisksProcedure,
+		svc.Disks,
+		connect.WithSchema(machineServiceMethods.ByName("Disks")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	machineServiceListHandler := connect.NewUnaryHandler(
+		MachineServiceListProcedure,
+		svc.List,
+		connect.WithSchema(machineServiceMethods.ByName("List")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	machineServiceReadHandler := connect.NewServerStreamHandler(
+		MachineServiceReadProcedure,
+		svc.Read,
+		connect.WithSchema(machineServiceMethods.ByName("Read")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/cairn.machine.v1.MachineService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case MachineServiceVersionProcedure:
@@ -175,6 +316,16 @@ func NewMachineServiceHandler(svc MachineServiceHandler, opts ...connect.Handler
 			machineServiceGetLogLevelHandler.ServeHTTP(w, r)
 		case MachineServiceSetLogLevelProcedure:
 			machineServiceSetLogLevelHandler.ServeHTTP(w, r)
+		case MachineServiceProcessesProcedure:
+			machineServiceProcessesHandler.ServeHTTP(w, r)
+		case MachineServiceMountsProcedure:
+			machineServiceMountsHandler.ServeHTTP(w, r)
+		case MachineServiceDisksProcedure:
+			machineServiceDisksHandler.ServeHTTP(w, r)
+		case MachineServiceListProcedure:
+			machineServiceListHandler.ServeHTTP(w, r)
+		case MachineServiceReadProcedure:
+			machineServiceReadHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -194,4 +345,24 @@ func (UnimplementedMachineServiceHandler) GetLogLevel(context.Context, *connect.
 
 func (UnimplementedMachineServiceHandler) SetLogLevel(context.Context, *connect.Request[v1.SetLogLevelRequest]) (*connect.Response[v1.SetLogLevelResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.machine.v1.MachineService.SetLogLevel is not implemented"))
+}
+
+func (UnimplementedMachineServiceHandler) Processes(context.Context, *connect.Request[v1.ProcessesRequest]) (*connect.Response[v1.ProcessesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.machine.v1.MachineService.Processes is not implemented"))
+}
+
+func (UnimplementedMachineServiceHandler) Mounts(context.Context, *connect.Request[v1.MountsRequest]) (*connect.Response[v1.MountsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.machine.v1.MachineService.Mounts is not implemented"))
+}
+
+func (UnimplementedMachineServiceHandler) Disks(context.Context, *connect.Request[v1.DisksRequest]) (*connect.Response[v1.DisksResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.machine.v1.MachineService.Disks is not implemented"))
+}
+
+func (UnimplementedMachineServiceHandler) List(context.Context, *connect.Request[v1.ListRequest]) (*connect.Response[v1.ListResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.machine.v1.MachineService.List is not implemented"))
+}
+
+func (UnimplementedMachineServiceHandler) Read(context.Context, *connect.Request[v1.ReadRequest], *connect.ServerStream[v1.ReadResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("cairn.machine.v1.MachineService.Read is not implemented"))
 }
