@@ -55,7 +55,7 @@ With -o json: {"nodes":[ProcessesResponse...]}.`,
 						cmdline = "[" + p.GetCommand() + "]"
 					}
 					rows = append(rows, []string{r.GetNodeName(), strconv.Itoa(int(p.GetPid())), strconv.Itoa(int(p.GetPpid())), p.GetState(),
-						byteSize(p.GetRssBytes()), (time.Duration(p.GetCpuTimeMillis()) * time.Millisecond).String(), cmdline}) //nolint:gosec // CPU ms fit
+						byteSize(p.GetRssBytes()), (time.Duration(p.GetCpuTimeMillis()) * time.Millisecond).String(), cmdline}) // CPU ms fit
 				}
 				return rows
 			})

@@ -124,7 +124,7 @@ func fileInfo(abs string, info fs.FileInfo) *machinev1.FileInfo {
 	return &machinev1.FileInfo{
 		Path:      abs,
 		Name:      path.Base(abs),
-		SizeBytes: uint64(max(info.Size(), 0)), //nolint:gosec // clamped
+		SizeBytes: uint64(max(info.Size(), 0)), // clamped
 		Mode:      info.Mode().String(),
 		Mtime:     timestamppb.New(info.ModTime()),
 		IsDir:     info.IsDir(),
@@ -155,7 +155,7 @@ func (m *machineService) Read(ctx context.Context, req *connect.Request[machinev
 		return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("read %s: %w", req.Msg.GetPath(), errIsDirectory))
 	}
 	// One byte past the limit tells a file that ends at it from a longer one.
-	r := io.LimitReader(f, int64(limit)+1) //nolint:gosec // limit <= readMax
+	r := io.LimitReader(f, int64(limit)+1) // limit <= readMax
 	sent := uint64(0)
 	buf := make([]byte, readChunk)
 	for {
@@ -163,16 +163,16 @@ func (m *machineService) Read(ctx context.Context, req *connect.Request[machinev
 			return connect.NewError(connect.CodeCanceled, err)
 		}
 		n, rerr := io.ReadFull(r, buf[:min(uint64(len(buf)), limit+1-sent)])
-		truncated := sent+uint64(n) > limit //nolint:gosec // n >= 0
+		truncated := sent+uint64(n) > limit // n >= 0
 		if truncated {
-			n = int(limit - sent) //nolint:gosec // < readChunk
+			n = int(limit - sent) // < readChunk
 		}
 		if n > 0 || truncated {
 			if err := stream.Send(&machinev1.ReadResponse{Data: buf[:n], Truncated: truncated}); err != nil {
 				return fmt.Errorf("send: %w", err)
 			}
 		}
-		sent += uint64(n) //nolint:gosec // n >= 0
+		sent += uint64(n) // n >= 0
 		if truncated || errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
 			return nil
 		}

@@ -57,7 +57,7 @@ func (m *machineService) Processes(context.Context, *connect.Request[machinev1.P
 	scope := machinev1.ProcessScope_PROCESS_SCOPE_HOST
 	if m.s.opts.Mode == "process" {
 		scope = machinev1.ProcessScope_PROCESS_SCOPE_CAIRND
-		procs = descendants(procs, int32(m.s.opts.Host.pid())) //nolint:gosec // PIDs fit in int32
+		procs = descendants(procs, int32(m.s.opts.Host.pid())) // PIDs fit in int32
 	}
 	return connect.NewResponse(&machinev1.ProcessesResponse{NodeName: m.s.opts.NodeName, Scope: scope, Processes: procs}), nil
 }
@@ -133,7 +133,7 @@ func parseStat(b []byte) (*machinev1.Process, error) {
 		Ppid:          int32(ppid),
 		State:         f[0],
 		Command:       string(b[open+1 : end]),
-		RssBytes:      uint64(max(rss, 0)) * uint64(os.Getpagesize()), //nolint:gosec // clamped above
+		RssBytes:      uint64(max(rss, 0)) * uint64(os.Getpagesize()), // clamped above
 		CpuTimeMillis: (utime + stime) * 1000 / clockTicksPerSecond,
 	}, nil
 }
