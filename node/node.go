@@ -239,6 +239,8 @@ func registerControllers(rt *runtime.Runtime, agent *formation.Agent, name strin
 	for _, c := range []runtime.Controller{
 		&controllers.ServiceApply{Supervisor: sup},
 		&controllers.MachineStatus{Capabilities: caps},
+		&controllers.KernelModuleSpecs{NodeName: name},
+		&controllers.KernelModules{Capabilities: caps},
 		&controllers.NetworkSpec{NodeName: name},
 		&controllers.NetworkApply{Apply: caps.Has(capability.KernelNetwork), Logger: log.With("controller", "network-apply")},
 		&controllers.NetworkObserve{},

@@ -43,6 +43,7 @@ var schemaExtras = map[string]map[string]any{
 	"Node.APIAddress":            {"examples": []any{"10.5.0.2:6440"}},
 	"Node.GossipAddress":         {"examples": []any{"10.5.0.2:6441"}},
 	"Node.RaftAddress":           {"examples": []any{"10.5.0.2:6442"}},
+	"KernelModule.Name":          {"pattern": moduleNameRE.String(), "examples": []any{"br_netfilter"}},
 	"Match.Name":                 {"pattern": dnsLabelRE.String(), "maxLength": 63, "examples": []any{"cp1"}},
 	"Match.MAC":                  {"examples": []any{"52:54:00:12:34:56"}},
 	"Match.Hostname":             {"maxLength": 253, "examples": []any{"talos-abc-123"}},

@@ -141,6 +141,23 @@ type Node struct {
 	RaftAddress string `json:"raftAddress,omitempty"`
 	// Network is the node's host network: hostname, links, addresses and routes.
 	Network NodeNetwork `json:"network,omitzero"`
+	// Kernel configures the node's kernel: modules to load at boot.
+	Kernel NodeKernel `json:"kernel,omitzero"`
+}
+
+// NodeKernel configures a node's kernel.
+type NodeKernel struct {
+	// Modules lists kernel modules to load, with their dependencies, in pid1
+	// mode. A module that cannot be loaded is reported in KernelModuleStatus;
+	// the node boots anyway.
+	Modules []KernelModule `json:"modules,omitempty"`
+}
+
+// KernelModule is one kernel module to load.
+type KernelModule struct {
+	// Name is the module's name as modprobe takes it (letters, digits, '_'
+	// and '-', which are the same), for example br_netfilter.
+	Name string `json:"name"`
 }
 
 // Match holds the rules that select which machine uses a node entry. A machine

@@ -3,6 +3,7 @@ package config
 import (
 	"net"
 	"net/netip"
+	"regexp"
 	"strings"
 )
 
@@ -79,6 +80,7 @@ func (nc *nodeChecker) node(n *Node, p fieldPath) {
 		vs.add(p.key("raftAddress"), "is only allowed on controlplane nodes; a %s never joins Raft", n.Role)
 	}
 	nc.network(n, p.key("network"))
+	nc.kernel(n, p.key("kernel"))
 }
 
 func (nc *nodeChecker) match(n *Node, p fieldPath) {
@@ -122,6 +124,24 @@ func (nc *nodeChecker) endpoint(n *Node, explicit string, port int, p fieldPath)
 		nc.endpoints.check(ep, p, true, "address", nc.vs)
 	}
 }
+
+// kernel checks the kernel module names: modprobe's name syntax, each once.
+func (nc *nodeChecker) kernel(n *Node, p fieldPath) {
+	seen := map[string]bool{}
+	for j, m := range n.Kernel.Modules {
+		mp := p.key("modules").index(j).key("name")
+		switch key := strings.ReplaceAll(m.Name, "-", "_"); {
+		case !moduleNameRE.MatchString(m.Name):
+			nc.vs.add(mp, "%q is not a kernel module name (letters, digits, '_' and '-', at most 64)", m.Name)
+		case seen[key]:
+			nc.vs.add(mp, "module %q is listed twice", m.Name)
+		default:
+			seen[key] = true
+		}
+	}
+}
+
+var moduleNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 func (nc *nodeChecker) network(n *Node, p fieldPath) {
 	vs := nc.vs

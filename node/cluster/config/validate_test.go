@@ -26,6 +26,11 @@ func TestValidateViolations(t *testing.T) {
 	}{
 		{"wrong apiVersion", func(c *Config) { c.APIVersion = "cairn.dev/v1" }, []string{"apiVersion"}, `must be "cairn.dev/v1alpha1"`},
 		{"wrong kind", func(c *Config) { c.Kind = "MachineConfig" }, []string{"kind"}, `must be "ClusterConfig"`},
+		{"bad kernel module name", func(c *Config) { c.Nodes[0].Kernel.Modules = []KernelModule{{Name: "br netfilter"}} },
+			[]string{"nodes[0].kernel.modules[0].name"}, "is not a kernel module name"},
+		{"kernel module twice", func(c *Config) {
+			c.Nodes[0].Kernel.Modules = []KernelModule{{Name: "br_netfilter"}, {Name: "br-netfilter"}}
+		}, []string{"nodes[0].kernel.modules[1].name"}, "listed twice"},
 		{"empty cluster name", func(c *Config) { c.Cluster.Name = "" }, []string{"cluster.name"}, "is required"},
 		{"cluster name not DNS-1123", func(c *Config) { c.Cluster.Name = "Demo_1" }, []string{"cluster.name"}, "DNS-1123 label"},
 		{"cluster id not hex", func(c *Config) { c.Cluster.ID = "xyz" }, []string{"cluster.id"}, "32 lowercase hex"},
