@@ -8,7 +8,7 @@ import (
 )
 
 // Reconnect contacts up to limit of the given peers ("host:port") and of the
-// members this node holds dead or left, skipping every address it holds
+// members this node holds dead (not those that left), skipping every address it holds
 // alive and its own, with one push/pull exchange each (Serf's reconnect;
 // memberlist never contacts a member it declared dead). It returns how many
 // answered; unreachable peers are expected and not an error.
@@ -28,10 +28,14 @@ func (n *Node) Reconnect(peers []string, limit int) int {
 	rand.Shuffle(len(targets), func(i, j int) { targets[i], targets[j] = targets[j], targets[i] })
 	targets = targets[:min(limit, len(targets))]
 	n.mu.RLock()
-	defer n.mu.RUnlock()
-	if n.usableLocked() != nil {
+	usable := n.usableLocked() == nil
+	n.mu.RUnlock()
+	if !usable {
 		return 0
 	}
+	// Not under n.mu: a dial to a host that is gone can take the stream
+	// timeout, and Close must not wait for it (memberlist refuses a Join
+	// after its Shutdown by itself).
 	contacted, err := n.ml.Join(targets)
 	if err != nil && contacted == 0 {
 		n.log.Debug("reconnect found no peer", "peers", targets, "err", err)
@@ -48,7 +52,7 @@ func (n *Node) reconnectTargets(peers []string) []string {
 		switch m.State {
 		case StateAlive, StateSuspect:
 			alive[m.Addr] = true
-		default:
+		case StateDead: // one that left said goodbye: not contacted again
 			down = append(down, m.Addr)
 		}
 	}

@@ -223,18 +223,3 @@ func TestTransient(t *testing.T) {
 	assert.False(t, Transient(os.ErrNotExist))
 	assert.False(t, Transient(errors.Join(ErrCompressed)))
 }
-
-// The running kernel's modules directory parses, where there is one.
-func TestParseRealModulesDirectory(t *testing.T) {
-	root, err := DefaultRoot()
-	require.NoError(t, err)
-	if _, err := os.Stat(filepath.Join(root, "modules.dep")); err != nil {
-		t.Skipf("no modules index at %s: %v", root, err)
-	}
-	ix, err := Open(root)
-	require.NoError(t, err)
-	for n := range ix.modules {
-		p := ix.Resolve([]string{n})
-		assert.NoError(t, p.Requests[0].Err, n)
-	}
-}
