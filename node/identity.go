@@ -29,7 +29,7 @@ type issuer struct {
 
 // issue returns a fresh key and certificate (PEM).
 func (is *issuer) issue(ctx context.Context) (crt, key []byte, err error) {
-	key, csr, err := pki.NewKeyAndCSR(is.self.Name, is.self.EndpointIPs())
+	key, csr, err := pki.NewKeyAndCSR(is.self.Name, is.self.CertIPs(), is.self.CertDNSNames()...)
 	if err != nil {
 		return nil, nil, err
 	}

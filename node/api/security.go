@@ -95,10 +95,16 @@ func allowedIdentity(c *config.Config, csr *x509.CertificateRequest) error {
 		if n.Name != name {
 			continue
 		}
-		own := n.EndpointIPs()
+		own := n.CertIPs()
 		for _, ip := range csr.IPAddresses {
 			if !slices.ContainsFunc(own, ip.Equal) {
 				return fmt.Errorf("%w: %s is not an address of node %s", errForbidden, ip, name)
+			}
+		}
+		names := n.CertDNSNames()
+		for _, dns := range csr.DNSNames {
+			if !slices.Contains(names, dns) {
+				return fmt.Errorf("%w: %s is not a name of node %s (its name or certSANs)", errForbidden, dns, name)
 			}
 		}
 		return nil

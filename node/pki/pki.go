@@ -32,14 +32,15 @@ const NodeValidity = 30 * 24 * time.Hour
 // clockSkew backdates NotBefore for peers whose clock is slightly behind.
 const clockSkew = 5 * time.Minute
 
-// NewKeyAndCSR makes a node key and a certificate request for its name and IPs.
-func NewKeyAndCSR(name string, ips []net.IP) (keyPEM, csrPEM []byte, err error) {
+// NewKeyAndCSR makes a node key and a certificate request for its name and
+// IPs, and any extra DNS names (the node's certSANs).
+func NewKeyAndCSR(name string, ips []net.IP, dnsNames ...string) (keyPEM, csrPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, fmt.Errorf("generate node key: %w", err)
 	}
 	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject: pkix.Name{CommonName: name}, DNSNames: []string{name}, IPAddresses: ips,
+		Subject: pkix.Name{CommonName: name}, DNSNames: withName(name, dnsNames), IPAddresses: ips,
 	}, key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("create certificate request: %w", err)
@@ -72,8 +73,20 @@ func ParseCSR(csrPEM []byte) (*x509.CertificateRequest, error) {
 	return csr, nil
 }
 
+// withName returns name followed by the other names, without repeats.
+func withName(name string, names []string) []string {
+	out := []string{name}
+	for _, n := range names {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // SignNode issues a node certificate for a CSR: the CSR's common name as the
-// node name (and DNS SAN), its IP SANs, role os:node, usable as server and
+// node name (and first DNS SAN), its other DNS and IP SANs (the caller has
+// checked them against the cluster config), role os:node, usable as server and
 // client certificate, valid for NodeValidity (capped by the CA's own).
 func SignNode(ca config.CertKeyPair, csrPEM []byte, now time.Time) ([]byte, error) {
 	csr, err := ParseCSR(csrPEM)
@@ -96,7 +109,7 @@ func SignNode(ca config.CertKeyPair, csrPEM []byte, now time.Time) ([]byte, erro
 	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: name, Organization: []string{RoleNode}},
-		DNSNames:     []string{name},
+		DNSNames:     withName(name, csr.DNSNames),
 		IPAddresses:  csr.IPAddresses,
 		NotBefore:    now.Add(-clockSkew),
 		NotAfter:     notAfter,

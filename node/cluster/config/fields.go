@@ -57,6 +57,12 @@ func (p fieldPath) key(name string) fieldPath {
 	return p + "." + fieldPath(name)
 }
 
+// mapKey returns the path of a map entry whose key may hold dots, such as
+// kernel.sysctls["net.ipv4.ip_forward"].
+func (p fieldPath) mapKey(k string) fieldPath {
+	return p + "[" + fieldPath(strconv.Quote(k)) + "]"
+}
+
 // index returns the path of the i-th element of a list.
 func (p fieldPath) index(i int) fieldPath {
 	return p + "[" + fieldPath(strconv.Itoa(i)) + "]"

@@ -3,7 +3,9 @@ package config
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // Hostname returns the hostname Cairn sets on the node: network.hostname, or
@@ -107,6 +109,30 @@ func (n *Node) EndpointIPs() []net.IP {
 		if ip := net.ParseIP(host); err == nil && ip != nil && !seen[ip.String()] {
 			seen[ip.String()] = true
 			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+// CertIPs returns the IPs the node's API certificate names: its endpoint
+// IPs, then the IP addresses among certSANs.
+func (n *Node) CertIPs() []net.IP {
+	out := n.EndpointIPs()
+	for _, san := range n.CertSANs {
+		if ip := net.ParseIP(san); ip != nil && !slices.ContainsFunc(out, ip.Equal) {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+// CertDNSNames returns the DNS names the node's API certificate names: the
+// node's name, then the DNS names among certSANs.
+func (n *Node) CertDNSNames() []string {
+	out := []string{n.Name}
+	for _, san := range n.CertSANs {
+		if net.ParseIP(san) == nil && !slices.Contains(out, strings.ToLower(san)) {
+			out = append(out, strings.ToLower(san))
 		}
 	}
 	return out

@@ -141,8 +141,37 @@ type Node struct {
 	RaftAddress string `json:"raftAddress,omitempty"`
 	// Network is the node's host network: hostname, links, addresses and routes.
 	Network NodeNetwork `json:"network,omitzero"`
-	// Kernel configures the node's kernel: modules to load at boot.
+	// Kernel configures the node's kernel: modules to load at boot and sysctls.
 	Kernel NodeKernel `json:"kernel,omitzero"`
+	// CertSANs lists extra IP addresses and DNS names the node's API
+	// certificate names, for clients that reach the node through an address
+	// of its host rather than its own: a published container port or a VM's
+	// host forward, such as 127.0.10.2.
+	CertSANs []string `json:"certSANs,omitempty"`
+	// StateDisk selects the disk that holds the node's state (Raft, etcd,
+	// logs, identity), mounted at /var, in pid1 mode. A blank disk is
+	// partitioned and formatted on first boot; a disk holding another
+	// cluster's state is never formatted. When omitted, the state lives in
+	// memory and is lost on reboot. Other modes keep their state in a
+	// directory (--state-dir) and ignore it.
+	StateDisk StateDisk `json:"stateDisk,omitzero"`
+}
+
+// StateDisk selects the node's state disk: by path, or by a match on the
+// disk's serial number, model and size. When several disks match, the first
+// by kernel name (vda before vdb) is used.
+type StateDisk struct {
+	// Path is the disk's device path, for example /dev/vda.
+	Path string `json:"path,omitempty"`
+	// Serial matches the disk's serial number exactly.
+	Serial string `json:"serial,omitempty"`
+	// Model matches the disk's model exactly.
+	Model string `json:"model,omitempty"`
+	// MinSize is the smallest size a matching disk may have, such as 1GiB
+	// (B, KiB, MiB, GiB, TiB; or KB, MB, GB, TB in powers of 1000).
+	MinSize string `json:"minSize,omitempty"`
+	// MaxSize is the largest size a matching disk may have, in minSize's units.
+	MaxSize string `json:"maxSize,omitempty"`
 }
 
 // NodeKernel configures a node's kernel.
@@ -151,6 +180,11 @@ type NodeKernel struct {
 	// mode. A module that cannot be loaded is reported in KernelModuleStatus;
 	// the node boots anyway.
 	Modules []KernelModule `json:"modules,omitempty"`
+	// Sysctls sets kernel parameters, keyed by their dotted name as
+	// sysctl(8) takes it (net.ipv4.ip_forward), in pid1 and container modes.
+	// A parameter the kernel does not have, or a value it refuses, is
+	// reported in SysctlStatus; the node boots anyway.
+	Sysctls map[string]string `json:"sysctls,omitempty"`
 }
 
 // KernelModule is one kernel module to load.

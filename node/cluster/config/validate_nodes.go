@@ -1,9 +1,11 @@
 package config
 
 import (
+	"maps"
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -81,6 +83,58 @@ func (nc *nodeChecker) node(n *Node, p fieldPath) {
 	}
 	nc.network(n, p.key("network"))
 	nc.kernel(n, p.key("kernel"))
+	nc.certSANs(n, p.key("certSANs"))
+	nc.stateDisk(n.StateDisk, p.key("stateDisk"))
+}
+
+// certSANs checks each extra certificate name: an IP address that is not
+// unspecified, or a DNS name, each once.
+func (nc *nodeChecker) certSANs(n *Node, p fieldPath) {
+	seen := map[string]bool{}
+	for j, san := range n.CertSANs {
+		sp := p.index(j)
+		key := strings.ToLower(san)
+		if ip, err := netip.ParseAddr(san); err == nil {
+			if ip.IsUnspecified() {
+				nc.vs.add(sp, "%q: a certificate cannot name an unspecified address", san)
+				continue
+			}
+			key = ip.Unmap().String()
+		} else if !isDNSSubdomain(key) {
+			nc.vs.add(sp, "%q is neither an IP address nor a DNS name", san)
+			continue
+		}
+		if seen[key] {
+			nc.vs.add(sp, "%q is listed twice", san)
+		}
+		seen[key] = true
+	}
+}
+
+// stateDisk checks the state disk selector: an absolute /dev path, sizes
+// that parse, and minSize at most maxSize.
+func (nc *nodeChecker) stateDisk(d StateDisk, p fieldPath) {
+	if d.Path != "" && (!strings.HasPrefix(d.Path, "/dev/") || strings.Contains(d.Path, "..")) {
+		nc.vs.add(p.key("path"), "%q is not a device path under /dev/, such as /dev/vda", d.Path)
+	}
+	minSize, minOK := nc.size(d.MinSize, p.key("minSize"))
+	maxSize, maxOK := nc.size(d.MaxSize, p.key("maxSize"))
+	if minOK && maxOK && d.MinSize != "" && d.MaxSize != "" && minSize > maxSize {
+		nc.vs.add(p.key("maxSize"), "%s is smaller than minSize %s", d.MaxSize, d.MinSize)
+	}
+}
+
+// size checks one optional size field.
+func (nc *nodeChecker) size(s string, p fieldPath) (uint64, bool) {
+	if s == "" {
+		return 0, true
+	}
+	n, err := ParseSize(s)
+	if err != nil {
+		nc.vs.add(p, "%v", err)
+		return 0, false
+	}
+	return n, true
 }
 
 func (nc *nodeChecker) match(n *Node, p fieldPath) {
@@ -125,8 +179,10 @@ func (nc *nodeChecker) endpoint(n *Node, explicit string, port int, p fieldPath)
 	}
 }
 
-// kernel checks the kernel module names: modprobe's name syntax, each once.
+// kernel checks the kernel module names (modprobe's name syntax, each
+// once) and the sysctls.
 func (nc *nodeChecker) kernel(n *Node, p fieldPath) {
+	nc.sysctls(n, p.key("sysctls"))
 	seen := map[string]bool{}
 	for j, m := range n.Kernel.Modules {
 		mp := p.key("modules").index(j).key("name")
@@ -142,6 +198,24 @@ func (nc *nodeChecker) kernel(n *Node, p fieldPath) {
 }
 
 var moduleNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// sysctls checks each kernel parameter's name (dotted, as sysctl(8) takes
+// it; interface names may hold '-' and '@') and value (one line). Whether
+// the kernel has the parameter is known only on the node, which reports it.
+func (nc *nodeChecker) sysctls(n *Node, p fieldPath) {
+	for _, k := range slices.Sorted(maps.Keys(n.Kernel.Sysctls)) {
+		kp := p.mapKey(k)
+		v := n.Kernel.Sysctls[k]
+		switch {
+		case !sysctlNameRE.MatchString(k) || strings.Contains(k, ".."):
+			nc.vs.add(kp, "%q is not a sysctl name like net.ipv4.ip_forward", k)
+		case v == "" || strings.ContainsAny(v, "\n\r\x00") || len(v) > 4096:
+			nc.vs.add(kp, "value %q must be one non-empty line of at most 4096 bytes", v)
+		}
+	}
+}
+
+var sysctlNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[A-Za-z0-9_@:-]+)+$`)
 
 func (nc *nodeChecker) network(n *Node, p fieldPath) {
 	vs := nc.vs

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"testing"
 
@@ -31,6 +32,20 @@ func TestValidateViolations(t *testing.T) {
 		{"kernel module twice", func(c *Config) {
 			c.Nodes[0].Kernel.Modules = []KernelModule{{Name: "br_netfilter"}, {Name: "br-netfilter"}}
 		}, []string{"nodes[0].kernel.modules[1].name"}, "listed twice"},
+		{"bad sysctl name", func(c *Config) { c.Nodes[0].Kernel.Sysctls = map[string]string{"net ipv4": "1"} },
+			[]string{`nodes[0].kernel.sysctls["net ipv4"]`}, "is not a sysctl name"},
+		{"sysctl value with a newline", func(c *Config) { c.Nodes[0].Kernel.Sysctls = map[string]string{"net.ipv4.ip_forward": "1\n0"} },
+			[]string{`nodes[0].kernel.sysctls["net.ipv4.ip_forward"]`}, "one non-empty line"},
+		{"bad cert SAN", func(c *Config) { c.Nodes[0].CertSANs = []string{"127.0.10.2", "not a name"} },
+			[]string{"nodes[0].certSANs[1]"}, "neither an IP address nor a DNS name"},
+		{"unspecified cert SAN", func(c *Config) { c.Nodes[0].CertSANs = []string{"0.0.0.0"} },
+			[]string{"nodes[0].certSANs[0]"}, "unspecified"},
+		{"state disk path outside /dev", func(c *Config) { c.Nodes[0].StateDisk = StateDisk{Path: "/var/disk.img"} },
+			[]string{"nodes[0].stateDisk.path"}, "not a device path"},
+		{"state disk bad size", func(c *Config) { c.Nodes[0].StateDisk = StateDisk{MinSize: "lots"} },
+			[]string{"nodes[0].stateDisk.minSize"}, "not a size"},
+		{"state disk min above max", func(c *Config) { c.Nodes[0].StateDisk = StateDisk{MinSize: "2GiB", MaxSize: "1GiB"} },
+			[]string{"nodes[0].stateDisk.maxSize"}, "smaller than minSize"},
 		{"empty cluster name", func(c *Config) { c.Cluster.Name = "" }, []string{"cluster.name"}, "is required"},
 		{"cluster name not DNS-1123", func(c *Config) { c.Cluster.Name = "Demo_1" }, []string{"cluster.name"}, "DNS-1123 label"},
 		{"cluster id not hex", func(c *Config) { c.Cluster.ID = "xyz" }, []string{"cluster.id"}, "32 lowercase hex"},
@@ -204,4 +219,28 @@ func TestValidationErrorUnwrap(t *testing.T) {
 	assert.NotErrorIs(t, err, ErrSyntax)
 	assert.False(t, errors.Is(violations{}.asError(ErrInvalid), ErrInvalid), "no violations is no error")
 	assert.True(t, strings.HasPrefix(err.Error(), "invalid cluster config: unknown field: a: b"))
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]uint64{
+		"4096": 4096, "4096B": 4096, "1KiB": 1024, "1.5GiB": 3 << 29, "20GB": 20e9, "512MiB": 512 << 20, "1TiB": 1 << 40,
+	} {
+		got, err := ParseSize(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, bad := range []string{"", "GiB", "-1GiB", "1XB", "NaN"} {
+		_, err := ParseSize(bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+func TestCertSANsJoinTheCertificateNames(t *testing.T) {
+	c := fixture(t)
+	n := &c.Nodes[0]
+	n.CertSANs = []string{"127.0.10.2", "CP1.Example.Test", "127.0.10.2"}
+	ips := n.CertIPs()
+	assert.True(t, ips[len(ips)-1].Equal(net.ParseIP("127.0.10.2")), "%v", ips)
+	assert.Len(t, ips, len(n.EndpointIPs())+1, "the repeated SAN counts once")
+	assert.Equal(t, []string{n.Name, "cp1.example.test"}, n.CertDNSNames())
 }
