@@ -3,7 +3,6 @@ package integration
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,9 +24,6 @@ func TestMachinePower(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			c.dumpPowerLogs()
-		}
-		if d := os.Getenv("MACHINEAPI_KEEP"); d != "" {
-			_ = exec.Command("cp", "-r", filepath.Join(c.clusterDir(), "logs"), d).Run()
 		}
 	})
 
