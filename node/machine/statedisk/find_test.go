@@ -27,8 +27,8 @@ func fakeSys(t *testing.T, disks map[string]map[string]string) Sysfs {
 
 func TestFindMatchesSerialModelSize(t *testing.T) {
 	s := fakeSys(t, map[string]map[string]string{
-		"vda":     {"size": "2097152"},                                     // 1 GiB, virtio, no serial
-		"vdb":     {"size": "20971520", "serial": "cairn-state-cp1"},       // 10 GiB
+		"vda":     {"size": "2097152"},                                      // 1 GiB, virtio, no serial
+		"vdb":     {"size": "20971520", "serial": "cairn-state-cp1"},        // 10 GiB
 		"sda":     {"size": "41943040", "device/model": "QEMU HARDDISK   "}, // 20 GiB
 		"nvme0n1": {"size": "41943040", "device/serial": "S123", "device/model": "Samsung SSD"},
 		"loop0":   {"size": "41943040", "serial": "cairn-state-cp1"}, // virtual: never matched
