@@ -176,4 +176,3 @@ func localIPs() []net.IP {
 	}
 	return out
 }
-
