@@ -158,13 +158,9 @@ func bootPID1(log *slog.Logger, nl *nodelog.Log, f nodeFlags, mounts []pid1.Moun
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(data)
+	cfg, self, err := usableConfig(data, name)
 	if err != nil {
-		return fmt.Errorf("load cluster config: %w", err) // the boot source validated it (maintenance) or it was saved valid
-	}
-	self, err := cfg.NodeFor(name, macs(), hostname())
-	if err != nil {
-		return fmt.Errorf("find this node in the cluster config: %w", err)
+		return err // maintenance mode checked it: not expected
 	}
 	disk, err := statedisk.Prepare(ctx, statedisk.Options{
 		Selector: self.StateDisk, ClusterID: cfg.Cluster.ID, ClusterName: cfg.Cluster.Name, Node: self.Name,
@@ -242,9 +238,9 @@ func readCmdline() (bootcfg.Cmdline, error) {
 
 // pid1Config finds the cluster config: --config, else cairn.config=,
 // else the config saved on a state disk, else maintenance mode, which
-// waits for `cairnctl apply-config --insecure`. A source that fails is
-// reported and falls through to maintenance, so the machine stays
-// reachable.
+// waits for `cairnctl apply-config --insecure`. A source that fails, or a
+// config that is invalid or has no entry for this machine, is reported and
+// falls through to maintenance, so the machine stays reachable.
 func pid1Config(ctx context.Context, b *bootReport, f nodeFlags, cmdline bootcfg.Cmdline, name string) ([]byte, string, error) {
 	var data []byte
 	var err error
@@ -264,9 +260,7 @@ func pid1Config(ctx context.Context, b *bootReport, f nodeFlags, cmdline bootcfg
 		}
 	}
 	if err == nil && data != nil {
-		if _, lerr := config.Load(data); lerr != nil {
-			err = fmt.Errorf("invalid: %w", lerr)
-		}
+		_, _, err = usableConfig(data, name)
 	}
 	b.stage("config", b.report.Boot.ConfigSource, err)
 	if err == nil && data != nil {
@@ -275,6 +269,21 @@ func pid1Config(ctx context.Context, b *bootReport, f nodeFlags, cmdline bootcfg
 	b.report.Boot.ConfigSource = "maintenance"
 	data, name, err = runMaintenance(ctx, b.log, capability.ModePID1, name)
 	return data, name, err
+}
+
+// usableConfig loads a cluster config and finds this machine's entry in
+// it, as node.Run will: a config that fails either sends pid1 mode to
+// maintenance instead of into a reboot loop.
+func usableConfig(data []byte, name string) (*config.Config, *config.Node, error) {
+	cfg, err := config.Load(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load cluster config: %w", err)
+	}
+	self, err := cfg.NodeFor(name, macs(), hostname())
+	if err != nil {
+		return nil, nil, fmt.Errorf("find this node in the cluster config: %w", err)
+	}
+	return cfg, self, nil
 }
 
 // runMaintenance serves the maintenance API (node/maintenance) until a
