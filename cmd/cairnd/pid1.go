@@ -192,7 +192,14 @@ func bootPID1(log *slog.Logger, nl *nodelog.Log, f nodeFlags, mounts []pid1.Moun
 		Config: data, Name: name, StateDir: pid1State, Capabilities: caps, Profile: profile,
 		Logger: log, Log: nl, ListenAll: true, ImageModules: pid1.ImageModules, Boot: &b.report, Reaper: reaper,
 	})
-	return pid1Outcome(ctx, err)
+	err = pid1Outcome(ctx, err)
+	if r, ok := power.As(err); ok && r.Reset && disk.State == statedisk.Refused {
+		// A reset is the operator's leave to take the refused disk: wiped,
+		// the next boot formats it for this cluster.
+		werr := statedisk.Wipe(disk.Disk)
+		log.Warn("reset: wiped the refused state disk", "disk", disk.Disk, "error", werr)
+	}
+	return err
 }
 
 // pid1Outcome maps node.Run's end to what PID 1 does: a power request as
