@@ -80,12 +80,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if *cfgPath == "" {
-		return errors.New("--config is required")
-	}
-	data, err := os.ReadFile(*cfgPath)
+	data, err := readConfig(*cfgPath)
 	if err != nil {
-		return fmt.Errorf("read cluster config: %w", err)
+		return err
 	}
 	if *name == "" {
 		*name, _ = os.Hostname()

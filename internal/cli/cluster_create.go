@@ -91,11 +91,10 @@ func runClusterCreate(ctx context.Context, g *globals, o clusterCreateOptions) e
 			ErrClusterExists, dir, o.loc.command("start --all"), o.loc.command("restart --all"), o.loc.destroyCommand())
 	}
 	p := &clusterPlan{Name: o.loc.name, Dir: dir, ControlPlanes: o.controlPlanes, Workers: o.workers, Timings: o.timings, Image: o.image}
-	if o.provisioner != provisionerDocker || o.image == "" {
-		// The docker provisioner needs cairnd only to build a missing image.
-		if p.Cairnd, err = findCairnd(o.cairnd); err != nil {
-			return err
-		}
+	// The docker provisioner needs cairnd only to build a missing image,
+	// and says so then.
+	if p.Cairnd, err = findCairnd(o.cairnd); err != nil && (o.provisioner != provisionerDocker || o.cairnd != "") {
+		return err
 	}
 	if p.Subnet = o.subnet; p.Subnet == 0 {
 		if p.Subnet, err = pickSubnet(usedSubnets(filepath.Dir(dir)), func(n int) bool {
@@ -124,6 +123,11 @@ func runClusterCreate(ctx context.Context, g *globals, o clusterCreateOptions) e
 		o.loc.name, o.provisioner, o.controlPlanes, plural(o.controlPlanes, "plane", "planes"),
 		o.workers, plural(o.workers, "worker", "workers"), p.Subnet, dir)
 	st := &clusterState{Name: cfg.Cluster.Name, Provisioner: o.provisioner, Subnet: p.Subnet, ConfigFile: files.cluster, Timings: o.timings}
+	// state.json comes first, so that destroy knows the provisioner of a
+	// create that fails or is interrupted.
+	if err := writeState(dir, st); err != nil {
+		return err
+	}
 	if err := errors.Join(prov.create(ctx, p, cfg, st), writeState(dir, st)); err != nil {
 		return fmt.Errorf("%w; clean up with '%s'", err, o.loc.destroyCommand())
 	}
