@@ -41,7 +41,7 @@ type dockerProvisioner struct {
 
 // The names of what a cluster's containers, network and volumes are
 // called: cairn-CLUSTER, cairn-CLUSTER-NODE.
-func dockerNetworkName(cluster string) string        { return "cairn-" + cluster }
+func dockerNetworkName(cluster string) string         { return "cairn-" + cluster }
 func dockerContainerName(cluster, node string) string { return "cairn-" + cluster + "-" + node }
 
 // plan checks that Docker answers and that nothing of that name exists,
