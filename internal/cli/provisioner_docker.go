@@ -46,7 +46,11 @@ func dockerContainerName(cluster, node string) string { return "cairn-" + cluste
 
 // plan checks that Docker answers and that nothing of that name exists,
 // picks the network's subnet, and gives node i (from 0) the address
-// .i+2 in it (the gateway is .1) and the host-side API 127.0.N.i+1.
+// .i+2 in it (the gateway is .1) and the host-side API 127.0.N.i+1. The
+// config names the address in the node's endpoints only, not as a link
+// address: Docker assigns it, and names the interface anew on a network
+// reconnect (eth0 becomes eth1), so a node that owned "eth0" would fail
+// to apply its network after one.
 func (dp *dockerProvisioner) plan(ctx context.Context, p *clusterPlan) error {
 	if _, err := dp.docker.run(ctx, nil, "version", "--format", "{{.Server.Version}}"); err != nil {
 		return fmt.Errorf("the docker provisioner needs a running Docker: %w", err)
@@ -75,7 +79,7 @@ func (dp *dockerProvisioner) plan(ctx context.Context, p *clusterPlan) error {
 	for i := range total {
 		ip := netip.AddrFrom4([4]byte{base[0], base[1], base[2], byte(i + 2)})
 		host := fmt.Sprintf("127.0.%d.%d", p.Subnet, i+1)
-		p.Generate.NodeAddresses = append(p.Generate.NodeAddresses, netip.PrefixFrom(ip, cidr.Bits()).String())
+		p.Generate.NodeHosts = append(p.Generate.NodeHosts, ip.String())
 		p.Generate.CertSANs = append(p.Generate.CertSANs, []string{host})
 		p.HostAPI = append(p.HostAPI, hostPort(host, config.DefaultAPIPort))
 	}
@@ -165,9 +169,8 @@ func (dp *dockerProvisioner) create(ctx context.Context, p *clusterPlan, cfg *co
 		return fmt.Errorf("read the cluster config: %w", err)
 	}
 	for i, n := range cfg.Nodes {
-		ip, _, _ := strings.Cut(n.Network.Addresses[0].CIDR, "/")
 		ns := nodeState{
-			Name: n.Name, Role: string(n.Role), APIAddress: p.hostAPIFor(i, &cfg.Nodes[i]), Address: ip,
+			Name: n.Name, Role: string(n.Role), APIAddress: p.hostAPIFor(i, &cfg.Nodes[i]), Address: p.Generate.NodeHosts[i],
 			Machine: dockerContainerName(p.Name, n.Name), Volume: dockerContainerName(p.Name, n.Name),
 		}
 		st.Nodes = append(st.Nodes, ns)
@@ -222,8 +225,8 @@ func (dp *dockerProvisioner) runNode(ctx context.Context, st *clusterState, n no
 		"--restart", "on-failure", "--stop-timeout", strconv.Itoa(dockerStopTimeout),
 		"--read-only", "--tmpfs", "/run", "--tmpfs", "/tmp",
 		"--volume", n.Volume + ":" + image.StateDir,
-		// Container mode owns the container's network: it applies the
-		// configured address (already there) and sysctls.
+		// Container mode owns the container's network namespace: links,
+		// routes and sysctls the config adds.
 		"--cap-add", "NET_ADMIN",
 		// The config holds the cluster secrets: passed by name, from this
 		// process's environment, so it is not on a command line.
