@@ -96,7 +96,7 @@ func TestGenerateNodeHostsAndSANs(t *testing.T) {
 	c, err := Generate(GenerateOptions{
 		ClusterName: "demo", ControlPlanes: 2, Workers: 1, LoopbackSubnet: 7,
 		NodeHosts: []string{"10.7.0.2", "10.7.0.3", "10.7.0.4"},
-		CertSANs:      [][]string{{"127.0.7.1"}, {"127.0.7.2"}, {"127.0.7.3", "node.example"}},
+		CertSANs:  [][]string{{"127.0.7.1"}, {"127.0.7.2"}, {"127.0.7.3", "node.example"}},
 	})
 	require.NoError(t, err)
 	require.NoError(t, c.Validate())
