@@ -11,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 )
 
 // TestDockerCluster drives a 3+2 cluster of containers (cluster create
@@ -74,14 +77,20 @@ func TestDockerCluster(t *testing.T) {
 				break
 			}
 		}
-		cur := c.getConfig(t, survivor.APIAddress, false)
-		_, version := otherKubernetesVersion(t, cur.Config)
-		out, err := c.ctl("-e", survivor.APIAddress, "config", "patch", "--patch",
-			fmt.Sprintf(`{"cluster":{"kubernetes":{"version":%q}}}`, version))
-		require.NoError(t, err, out)
-		after := c.getConfig(t, survivor.APIAddress, false)
-		require.Greater(t, after.Revision, cur.Revision, out)
-		newRevision = after.Revision
+		// The survivor may learn of the new leader a moment after the other
+		// one: retry the write until it takes one.
+		var version string
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			res, err := c.client(survivor.APIAddress).GetConfig(ctxT(t, 5*time.Second), connect.NewRequest(&clusterv1.GetConfigRequest{}))
+			require.NoError(ct, err)
+			_, version = otherKubernetesVersion(t, res.Msg.Config)
+			out, err := c.ctl("-e", survivor.APIAddress, "config", "patch", "--patch",
+				fmt.Sprintf(`{"cluster":{"kubernetes":{"version":%q}}}`, version))
+			require.NoError(ct, err, out)
+			after := c.getConfig(t, survivor.APIAddress, false)
+			require.Greater(ct, after.Revision, res.Msg.Revision, out)
+			newRevision = after.Revision
+		}, 30*time.Second, 200*time.Millisecond)
 
 		dockerOut(t, "network", "connect", "--ip", old.Address, d.Network, old.Machine)
 		reconnected = true
@@ -114,8 +123,9 @@ func TestDockerCluster(t *testing.T) {
 		pid := dockerOut(t, "container", "inspect", "--format", "{{.State.Pid}}", victim.Machine)
 
 		dockerOut(t, "kill", victim.Machine)
-		require.Equal(t, "false", dockerOut(t, "container", "inspect", "--format", "{{.State.Running}}", victim.Machine),
-			"docker kill stops it: the restart policy leaves a killed container alone")
+		require.Eventually(t, func() bool {
+			return dockerOut(t, "container", "inspect", "--format", "{{.State.Running}}", victim.Machine) == "false"
+		}, 30*time.Second, 100*time.Millisecond, "docker kill stops it")
 		dockerOut(t, "start", victim.Machine)
 		require.NotEqual(t, pid, dockerOut(t, "container", "inspect", "--format", "{{.State.Pid}}", victim.Machine), "a new cairnd")
 
