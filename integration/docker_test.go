@@ -175,7 +175,7 @@ type dockerNode struct {
 	Volume     string `json:"volume"`
 }
 
-func (c *localCluster) dockerShow(t *testing.T) dockerCluster {
+func (c *localCluster) dockerShow(t testing.TB) dockerCluster {
 	t.Helper()
 	out, err := c.ctl("cluster", "show", "--name", c.name, "-o", "json")
 	require.NoError(t, err, out)
@@ -196,7 +196,7 @@ func (d dockerCluster) node(t *testing.T, name string) dockerNode {
 }
 
 // requireDocker skips outside CI when Docker does not answer; CI has it.
-func requireDocker(t *testing.T) {
+func requireDocker(t testing.TB) {
 	t.Helper()
 	if err := exec.Command("docker", "version").Run(); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -208,7 +208,7 @@ func requireDocker(t *testing.T) {
 
 // dockerOut runs docker and returns its trimmed output, failing the test
 // on an error.
-func dockerOut(t *testing.T, args ...string) string {
+func dockerOut(t testing.TB, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -219,7 +219,7 @@ func dockerOut(t *testing.T, args ...string) string {
 
 // buildStaticCairnd builds cairnd as 'make image' does (CGO_ENABLED=0,
 // the version set by -ldflags), which an image FROM scratch needs.
-func buildStaticCairnd(t *testing.T, version string) string {
+func buildStaticCairnd(t testing.TB, version string) string {
 	t.Helper()
 	root, err := repoRoot()
 	require.NoError(t, err)
