@@ -37,6 +37,8 @@ const dockerStopTimeout = 10
 // node-to-node traffic stays on the Docker network.
 type dockerProvisioner struct {
 	docker docker
+	// hostPrefixes lists the host's own subnets; hostSubnets when nil.
+	hostPrefixes func() []netip.Prefix
 }
 
 // The names of what a cluster's containers, network and volumes are
@@ -110,14 +112,24 @@ func (dp *dockerProvisioner) takenPrefixes(ctx context.Context) ([]netip.Prefix,
 			}
 		}
 	}
+	host := dp.hostPrefixes
+	if host == nil {
+		host = hostSubnets
+	}
+	return append(taken, host()...), nil
+}
+
+// hostSubnets are the subnets of the host's addresses, but loopback.
+func hostSubnets() []netip.Prefix {
+	var out []netip.Prefix
 	if addrs, err := net.InterfaceAddrs(); err == nil {
 		for _, a := range addrs {
 			if pfx, err := netip.ParsePrefix(a.String()); err == nil && !pfx.Addr().IsLoopback() {
-				taken = append(taken, pfx.Masked())
+				out = append(out, pfx.Masked())
 			}
 		}
 	}
-	return taken, nil
+	return out
 }
 
 // pickNetworkCIDR returns 10.N.0.0/24, N being the loopback subnet's, or
