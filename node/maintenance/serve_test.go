@@ -54,7 +54,7 @@ func serve(t *testing.T, ctx context.Context, o Options) (string, <-chan result)
 // without verification, HTTP/2.
 func insecureClient(t *testing.T) *http.Client {
 	t.Helper()
-	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true} //nolint:gosec // the point of the test
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr}
 }
