@@ -80,12 +80,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if *cfgPath == "" {
-		return errors.New("--config is required")
-	}
-	data, err := os.ReadFile(*cfgPath)
+	var data []byte
+	data, *name, err = clusterConfig(*cfgPath, *name, *stateDir, detectMode(*mode), log)
 	if err != nil {
-		return fmt.Errorf("read cluster config: %w", err)
+		return err
 	}
 	if *name == "" {
 		*name, _ = os.Hostname()
