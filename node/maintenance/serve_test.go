@@ -181,3 +181,18 @@ func violationFields(t *testing.T, err error) []string {
 	require.Fail(t, "no ValidationErrors detail", "%v", err)
 	return nil
 }
+
+// The first accepted configuration wins; a later one is refused and does
+// not replace it.
+func TestApplyConfigOnce(t *testing.T) {
+	_, doc := generate(t, 2)
+	s := &service{opts: Options{}, log: slog.New(slog.DiscardHandler)}
+	_, err := s.ApplyConfig(context.Background(), connect.NewRequest(&maintenancev1.ApplyConfigRequest{Config: string(doc), NodeName: "cp1"}))
+	require.NoError(t, err)
+	_, err = s.ApplyConfig(context.Background(), connect.NewRequest(&maintenancev1.ApplyConfigRequest{Config: string(doc), NodeName: "cp2"}))
+	require.Equal(t, connect.CodeFailedPrecondition, connect.CodeOf(err))
+	require.ErrorIs(t, err, ErrAlreadyConfigured)
+	got, ok := s.taken()
+	require.True(t, ok)
+	assert.Equal(t, "cp1", got.name)
+}
