@@ -95,11 +95,7 @@ func run() error {
 		return err
 	}
 	var data []byte
-	if m == capability.ModeContainer {
-		data, *name, err = containerConfig(log, *cfgPath, *name)
-	} else {
-		data, err = processConfig(*cfgPath)
-	}
+	data, *name, err = clusterConfig(*cfgPath, *name, *stateDir, detectMode(*mode), log)
 	if err != nil {
 		return err
 	}
