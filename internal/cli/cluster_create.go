@@ -30,6 +30,8 @@ type clusterCreateOptions struct {
 	cairnd            string
 	waitTimeout       time.Duration
 	timings           string
+	provisioner       string
+	image             string
 }
 
 func newClusterCreateCommand(g *globals) *cobra.Command {
@@ -69,12 +71,14 @@ of the unhealthy nodes are printed and the state is left for debugging.`,
 	f.StringVar(&o.cairnd, "cairnd", "", "cairnd binary (default: next to cairnctl, else in PATH)")
 	f.DurationVar(&o.waitTimeout, "wait-timeout", 60*time.Second, "how long to wait for the cluster to become healthy")
 	f.StringVar(&o.timings, "timings", "default", "cairnd timings: default, or fast (shrunk gossip, Raft and autopilot timeouts, for tests)")
+	f.StringVar(&o.provisioner, "provisioner", provisionerProcess, "what the nodes are: process (cairnd processes), docker (containers) or qemu (VMs)")
+	f.StringVar(&o.image, "image", "", "container image of the nodes (docker; default "+defaultImageRepo+":VERSION, built from --cairnd when missing)")
 	_ = cmd.MarkFlagFilename("cairnd")
 	return cmd
 }
 
 func runClusterCreate(ctx context.Context, g *globals, o clusterCreateOptions) error {
-	cairnd, err := findCairnd(o.cairnd)
+	prov, err := newProvisioner(o.provisioner, provisionerOptions{})
 	if err != nil {
 		return err
 	}
@@ -86,31 +90,41 @@ func runClusterCreate(ctx context.Context, g *globals, o clusterCreateOptions) e
 		return fmt.Errorf("%w: %s exists; start its stopped nodes with '%s', restart them with '%s', or remove it with '%s'",
 			ErrClusterExists, dir, o.loc.command("start --all"), o.loc.command("restart --all"), o.loc.destroyCommand())
 	}
-	subnet := o.subnet
-	if subnet == 0 {
-		if subnet, err = pickSubnet(usedSubnets(filepath.Dir(dir)), func(n int) bool {
+	p := &clusterPlan{Name: o.loc.name, Dir: dir, ControlPlanes: o.controlPlanes, Workers: o.workers, Timings: o.timings, Image: o.image}
+	if o.provisioner != provisionerDocker || o.image == "" {
+		// The docker provisioner needs cairnd only to build a missing image.
+		if p.Cairnd, err = findCairnd(o.cairnd); err != nil {
+			return err
+		}
+	}
+	if p.Subnet = o.subnet; p.Subnet == 0 {
+		if p.Subnet, err = pickSubnet(usedSubnets(filepath.Dir(dir)), func(n int) bool {
 			return subnetFree(n, o.controlPlanes+o.workers)
 		}); err != nil {
 			return err
 		}
 	}
-	cfg, err := config.Generate(config.GenerateOptions{
+	p.Generate = config.GenerateOptions{
 		ClusterName: o.loc.name, ControlPlanes: o.controlPlanes, Workers: o.workers,
-		KubernetesVersion: o.kubernetesVersion, LoopbackSubnet: subnet,
-	})
+		KubernetesVersion: o.kubernetesVersion, LoopbackSubnet: p.Subnet,
+	}
+	if err := prov.plan(ctx, p); err != nil {
+		return err
+	}
+	cfg, err := config.Generate(p.Generate)
 	if err != nil {
 		return err
 	}
-	files, err := writeClusterFiles(dir, cfg)
+	files, err := writeClusterFiles(dir, cfg, p.hostControlPlaneEndpoints(cfg))
 	if err != nil {
 		return err
 	}
 	out := g.streams.Out
-	fmt.Fprintf(out, "creating cluster %q: %d control %s, %d %s on 127.0.%d.0/24 (state in %s)\n",
-		o.loc.name, o.controlPlanes, plural(o.controlPlanes, "plane", "planes"),
-		o.workers, plural(o.workers, "worker", "workers"), subnet, dir)
-	st, err := startNodes(cairnd, dir, files.cluster, cfg, subnet, o.timings)
-	if err != nil {
+	fmt.Fprintf(out, "creating cluster %q (%s): %d control %s, %d %s on 127.0.%d.0/24 (state in %s)\n",
+		o.loc.name, o.provisioner, o.controlPlanes, plural(o.controlPlanes, "plane", "planes"),
+		o.workers, plural(o.workers, "worker", "workers"), p.Subnet, dir)
+	st := &clusterState{Name: cfg.Cluster.Name, Provisioner: o.provisioner, Subnet: p.Subnet, ConfigFile: files.cluster, Timings: o.timings}
+	if err := errors.Join(prov.create(ctx, p, cfg, st), writeState(dir, st)); err != nil {
 		return fmt.Errorf("%w; clean up with '%s'", err, o.loc.destroyCommand())
 	}
 	admin := files.context
@@ -122,10 +136,11 @@ func runClusterCreate(ctx context.Context, g *globals, o clusterCreateOptions) e
 	defer c.Close()
 	checks, err := waitHealthy(ctx, c, out, healthWait{
 		wait: true, timeout: o.waitTimeout, what: fmt.Sprintf("cluster %q to become healthy", o.loc.name),
-		abort: func() error { return exitedNodes(ctx, st) },
+		abort: func() error { return exitedNodes(ctx, prov, st) },
 	})
 	if err != nil {
-		printNodeLogs(ctx, g.streams.Err, st, failingNodes(ctx, st, checks))
+		nodes := prov.observe(ctx, st)
+		printNodeLogs(ctx, g.streams.Err, prov, st, nodes, failingNodes(nodes, checks))
 		return fmt.Errorf("%w; state left in %s for debugging, remove it with '%s'", err, dir, o.loc.destroyCommand())
 	}
 	return finishCreate(g, o.loc, admin, files.client)
@@ -159,50 +174,9 @@ func finishCreate(g *globals, loc clusterLocation, admin Context, clusterClientC
 	return nil
 }
 
-// startNodes starts each node's boot stage, which runs its cairnd, and
-// records the cluster in state.json, also when a start fails, so that
-// destroy finds the nodes that run.
-func startNodes(cairnd, dir, clusterYAML string, cfg *config.Config, subnet int, timings string) (*clusterState, error) {
-	st := &clusterState{Name: cfg.Cluster.Name, Subnet: subnet, Cairnd: cairnd, ConfigFile: clusterYAML, Timings: timings}
-	var startErr error
-	for _, n := range cfg.Nodes {
-		ns := nodeState{
-			Name: n.Name, Role: string(n.Role), APIAddress: n.APIEndpoint(),
-			LogFile:  filepath.Join(dir, "logs", n.Name+".log"),
-			StateDir: filepath.Join(dir, "nodes", n.Name),
-		}
-		for _, d := range []string{filepath.Dir(ns.LogFile), ns.StateDir} {
-			if err := os.MkdirAll(d, 0o700); err != nil {
-				return st, errors.Join(fmt.Errorf("create %s: %w", d, err), writeState(dir, st))
-			}
-		}
-		if _, startErr = startDetached(cairnd, bootArgs(st, ns), ns.LogFile); startErr != nil {
-			break
-		}
-		st.Nodes = append(st.Nodes, ns)
-	}
-	return st, errors.Join(startErr, writeState(dir, st))
-}
-
-// exitedNodes returns ErrNodeExited naming every node whose cairnd has
-// exited since it was started: its boot stage is gone, or it had to
-// restart its cairnd.
-func exitedNodes(ctx context.Context, st *clusterState) error {
-	var gone []string
-	for _, o := range observeNodes(ctx, st) {
-		if (!o.Running && o.BootPID == 0) || o.State == stateBackoff || o.Restarts > 0 {
-			gone = append(gone, o.Name)
-		}
-	}
-	if len(gone) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%w: %s", ErrNodeExited, strings.Join(gone, ", "))
-}
-
 // failingNodes picks the nodes whose logs explain a failure: those not
 // running, then those the checks implicate, else all of them.
-func failingNodes(ctx context.Context, st *clusterState, checks []health.Check) []string {
+func failingNodes(nodes []observedNode, checks []health.Check) []string {
 	seen := map[string]bool{}
 	var out []string
 	addNode := func(n string) {
@@ -211,7 +185,7 @@ func failingNodes(ctx context.Context, st *clusterState, checks []health.Check) 
 			out = append(out, n)
 		}
 	}
-	for _, o := range observeNodes(ctx, st) {
+	for _, o := range nodes {
 		if !o.Running || o.Restarts > 0 {
 			addNode(o.Name)
 		}
@@ -222,7 +196,7 @@ func failingNodes(ctx context.Context, st *clusterState, checks []health.Check) 
 		}
 	}
 	if len(out) == 0 {
-		for _, n := range st.Nodes {
+		for _, n := range nodes {
 			addNode(n.Name)
 		}
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"strconv"
 	"time"
 
@@ -36,13 +37,21 @@ processes of the node outside its boot stage; -o json lists them as
 			if err != nil {
 				return err
 			}
-			nodes := observeNodes(cmd.Context(), st)
+			p, err := provisionerFor(st, provisionerOptions{})
+			if err != nil {
+				return err
+			}
+			nodes := p.observe(cmd.Context(), st)
 			if g.structured() {
 				return g.printData(struct {
-					Name   string         `json:"name"`
-					Subnet int            `json:"subnet"`
-					Nodes  []observedNode `json:"nodes"`
-				}{st.Name, st.Subnet, nodes})
+					Name        string         `json:"name"`
+					Provisioner string         `json:"provisioner"`
+					Subnet      int            `json:"subnet"`
+					Image       string         `json:"image,omitempty"`
+					Network     string         `json:"network,omitempty"`
+					NetworkCIDR string         `json:"networkCIDR,omitempty"`
+					Nodes       []observedNode `json:"nodes"`
+				}{st.Name, cmp.Or(st.Provisioner, provisionerProcess), st.Subnet, st.Image, st.Network, st.NetworkCIDR, nodes})
 			}
 			return showNodeTable(g, nodes, time.Now())
 		},

@@ -49,6 +49,9 @@ var (
 	// ErrUnsupported is returned by the process provisioner on platforms
 	// without sessions and signals.
 	ErrUnsupported = errors.New("not supported on this platform")
+	// ErrNotImplemented is returned by cluster commands for a provisioner
+	// that is named (--provisioner) but not built yet.
+	ErrNotImplemented = errors.New("not implemented yet")
 )
 
 // ExitError ends cairnctl with Code without printing anything more: the
