@@ -53,9 +53,8 @@ type VM struct {
 	// Console receives the serial console (the kernel's and cairnd's log),
 	// appended across boots.
 	Console string
-	// PIDFile and QMP are where QEMU writes its PID and serves QMP.
+	// PIDFile is where QEMU writes its PID.
 	PIDFile string
-	QMP     string
 }
 
 // tapFD is the descriptor number of the tap in QEMU: the first of
@@ -85,7 +84,6 @@ func (v VM) Args() []string {
 		"-drive", "if=none,id=state,format=raw,file=" + v.Disk,
 		"-device", "virtio-blk-pci,drive=state,serial=cairn-state,addr=0x5",
 		"-pidfile", v.PIDFile,
-		"-qmp", "unix:" + v.QMP + ",server=on,wait=off",
 		"-daemonize",
 	}
 	if v.Config != "" {

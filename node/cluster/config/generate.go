@@ -63,6 +63,12 @@ type GenerateOptions struct {
 	NodeAddresses []string
 	// NodeLink is the link NodeAddresses are on; eth0 when empty.
 	NodeLink string
+	// NodeLinkUp sets NodeLink up (links[].up), for machines whose links
+	// start down, such as VMs; a container's link is up already.
+	NodeLinkUp bool
+	// StateDisk, when set, is every node's state disk path (stateDisk.path),
+	// such as /dev/vda in a VM.
+	StateDisk string
 	// CertSANs, when set, holds extra certificate names per node, in node
 	// order (certSANs): the host-side address a published port or a host
 	// forward reaches the node's API on.
@@ -142,7 +148,7 @@ func Generate(opts GenerateOptions) (*Config, error) {
 			if link == "" {
 				link = "eth0"
 			}
-			n.Network.Links = []Link{{Name: link}}
+			n.Network.Links = []Link{{Name: link, Up: opts.NodeLinkUp}}
 			n.Network.Addresses = []Address{{Link: link, CIDR: opts.NodeAddresses[i]}}
 		} else {
 			host := fmt.Sprintf("127.0.%d.%d", subnet, i+1)
@@ -151,6 +157,9 @@ func Generate(opts GenerateOptions) (*Config, error) {
 			if n.Role == RoleControlPlane {
 				n.RaftAddress = net.JoinHostPort(host, strconv.Itoa(DefaultRaftPort))
 			}
+		}
+		if opts.StateDisk != "" {
+			n.StateDisk = StateDisk{Path: opts.StateDisk}
 		}
 		if i < len(opts.CertSANs) {
 			n.CertSANs = append([]string(nil), opts.CertSANs[i]...)
