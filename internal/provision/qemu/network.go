@@ -93,7 +93,7 @@ func (n Network) Tap(name string) (*os.File, error) {
 // Links returns the names of the links in the namespace (the bridge and
 // the taps of running VMs), or nil when it does not exist.
 func (n Network) Links() ([]string, error) {
-	if _, err := os.Stat("/run/netns/" + n.Namespace); errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(netnsDir + "/" + n.Namespace); errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	var names []string
@@ -112,7 +112,7 @@ func (n Network) Links() ([]string, error) {
 // Delete removes the namespace, and with it the bridge; a namespace that
 // is gone is success. Taps held by running VMs go when the VMs exit.
 func (n Network) Delete() error {
-	if _, err := os.Stat("/run/netns/" + n.Namespace); errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(netnsDir + "/" + n.Namespace); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	_ = n.in(func() error {
@@ -145,9 +145,34 @@ func (n Network) in(fn func() error) error {
 	})
 }
 
+// netnsDir is where named network namespaces are bind-mounted.
+const netnsDir = "/run/netns"
+
+// shareNetnsDir makes netnsDir a shared mount point of its own, as
+// iproute2 does before its first `ip netns add`: a namespace mounted on
+// the plain directory would be hidden by the mount `ip netns add` puts
+// over the directory later (and could then not be removed), and a shared
+// mount shows namespaces to mount namespaces made after them.
+func shareNetnsDir() error {
+	if err := os.MkdirAll(netnsDir, 0o755); err != nil {
+		return err
+	}
+	err := unix.Mount("", netnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	if !errors.Is(err, unix.EINVAL) {
+		return err // nil: a mount point already
+	}
+	if err := unix.Mount(netnsDir, netnsDir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind %s: %w", netnsDir, err)
+	}
+	return unix.Mount("", netnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+}
+
 // newNamespace creates the named namespace (NewNamed also switches the
 // calling thread into it, hence the thread of its own).
 func newNamespace(name string) error {
+	if err := shareNetnsDir(); err != nil {
+		return fmt.Errorf("prepare %s: %w", netnsDir, err)
+	}
 	return onThread(func() error {
 		ns, err := netns.NewNamed(name)
 		if err != nil {
