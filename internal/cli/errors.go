@@ -55,6 +55,9 @@ var (
 	// ErrNotImplemented is returned by cluster commands for a provisioner
 	// that is named (--provisioner) but not built yet.
 	ErrNotImplemented = errors.New("not implemented yet")
+	// ErrBootFiles is returned by cluster create --provisioner qemu when
+	// the kernel or initramfs is missing.
+	ErrBootFiles = errors.New("VM boot files")
 )
 
 // ExitError ends cairnctl with Code without printing anything more: the
