@@ -65,7 +65,10 @@ type Options struct {
 }
 
 // Run runs the node until ctx ends. It fails fast, before touching any
-// state, when the config is invalid or names no entry for this node.
+// state, when the config is invalid or names no entry for this node. After
+// a power request through the API (Reboot, Shutdown, Reset) it stops as it
+// does when ctx ends and returns the *power.Request as its error; for a
+// reset it wipes the state directory first.
 func Run(ctx context.Context, o Options) error {
 	log := o.Logger
 	if log == nil {
@@ -200,6 +203,8 @@ func Run(ctx context.Context, o Options) error {
 	if self.Role == config.RoleControlPlane {
 		apiOpts.ControlPlane, apiOpts.Replica, apiOpts.CA = true, agent.Store, &cfg.Secrets.CA
 	}
+	pc := newPowerControl(agent)
+	apiOpts.Power, apiOpts.BootID, apiOpts.StateID = pc, bootID(o.Capabilities.Mode), stateID
 	if o.Log != nil { // a nil *nodelog.Log must not become a non-nil api.NodeLog
 		apiOpts.NodeLog = o.Log
 	}
@@ -231,6 +236,9 @@ func Run(ctx context.Context, o Options) error {
 		err = fmt.Errorf("node API stopped: %w", err)
 	case rev := <-removed:
 		err = fmt.Errorf("%w at config revision %d", ErrRemoved, rev)
+	case r := <-pc.requests:
+		// A power request: stop as for any other end, then main acts on it.
+		err = r
 	case <-storeStopped(agent):
 		// Fail-stop (etcd's rule): a replica that cannot write or apply
 		// its log must not keep serving; the boot stage restarts the node.
@@ -247,7 +255,7 @@ func Run(ctx context.Context, o Options) error {
 		// repeating it).
 		log.Error("stopping on a storage fault", "error", err)
 	}
-	return err
+	return finishPower(err, o.StateDir)
 }
 
 // registerControllers adds the node's controllers to the runtime. A node

@@ -19,10 +19,20 @@ import (
 	"github.com/cairn-project/cairn/node/cluster/formation"
 	"github.com/cairn-project/cairn/node/machine/capability"
 	"github.com/cairn-project/cairn/node/machine/nodelog"
+	"github.com/cairn-project/cairn/node/machine/power"
 )
 
 func main() {
 	err := run()
+	if r, ok := power.As(err); ok {
+		// Process and container mode: the parent carries the request out.
+		// The boot stage restarts ExitReboot at once and leaves 0 stopped;
+		// a container runtime with restart policy on-failure restarts the
+		// non-zero code only. (As PID 1 the request is reboot(2)'s, not an
+		// exit's: PID 1 must never exit.)
+		fmt.Fprintln(os.Stderr, "cairnd:", err)
+		os.Exit(power.ExitCode(r.Action))
+	}
 	if errors.Is(err, node.ErrRemoved) {
 		// Removed from the cluster on purpose: say so, and exit 0 so that
 		// nothing restarts it (node.ErrRemoved says how to rejoin).
@@ -85,11 +95,7 @@ func run() error {
 		return err
 	}
 	var data []byte
-	if m == capability.ModeContainer {
-		data, *name, err = containerConfig(log, *cfgPath, *name)
-	} else {
-		data, err = processConfig(*cfgPath)
-	}
+	data, *name, err = clusterConfig(*cfgPath, *name, *stateDir, detectMode(*mode), log)
 	if err != nil {
 		return err
 	}

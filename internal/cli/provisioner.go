@@ -75,9 +75,16 @@ type clusterPlan struct {
 	Cairnd string
 	// Image is the container image (docker) the nodes run.
 	Image string
+	// Kernel and Initramfs are what the VMs boot (qemu; found by plan when
+	// empty); MemoryMiB is each VM's memory, 0 for the default.
+	Kernel, Initramfs string
+	MemoryMiB         int
 	// Generate are the generator's options; plan may set node addresses
 	// and certificate SANs.
 	Generate config.GenerateOptions
+	// NetworkCIDR is the subnet of the nodes' private network, chosen by
+	// plan (docker, qemu).
+	NetworkCIDR string
 	// HostAPI is each node's API address as the host reaches it, in node
 	// order (control planes first). Empty: the configured API address.
 	HostAPI []string
@@ -115,6 +122,8 @@ type provisionerOptions struct {
 // named but absent here is refused as not implemented yet.
 var provisioners = map[string]func(provisionerOptions) provisioner{
 	provisionerProcess: func(o provisionerOptions) provisioner { return &processProvisioner{cairndFlag: o.cairnd} },
+	provisionerDocker:  func(provisionerOptions) provisioner { return &dockerProvisioner{docker: dockerCLI{}} },
+	provisionerQEMU:    func(provisionerOptions) provisioner { return &qemuProvisioner{} },
 }
 
 // defaultImageRepo is the repository of the node image (make image tags
