@@ -170,7 +170,7 @@ func bootPID1(log *slog.Logger, nl *nodelog.Log, f nodeFlags, mounts []pid1.Moun
 		State: string(disk.State), Disk: disk.Disk, Partition: disk.Partition, MountPoint: disk.MountPoint, Reason: disk.Reason,
 	}
 	if disk.State == statedisk.Mounted || disk.State == statedisk.Formatted {
-		b.stage("save config", "/var/cairn/config.yaml", statedisk.SaveConfig(varDir, data))
+		b.stage("save config", "/var/cairn/config.yaml", statedisk.SaveConfig(varDir, data, name))
 	} else {
 		// No disk, or one refused: the state lives in memory until a
 		// reset (or a fixed config) gives the node a disk.
@@ -259,9 +259,12 @@ func pid1Config(ctx context.Context, b *bootReport, f nodeFlags, cmdline bootcfg
 		b.report.Boot.ConfigSource = cmdline.Config.String()
 		data, err = cmdline.Config.Read("/")
 	default:
-		var st statedisk.Status
-		data, st, err = statedisk.LoadSaved(statedisk.Sysfs{Sys: "/sys", Dev: "/dev"}, varDir)
-		b.report.Boot.ConfigSource = "saved on " + st.Partition
+		var saved statedisk.Saved
+		saved, err = statedisk.LoadSaved(statedisk.Sysfs{Sys: "/sys", Dev: "/dev"}, varDir)
+		data, b.report.Boot.ConfigSource = saved.Config, "saved on "+saved.Status.Partition
+		if name == "" {
+			name = saved.Node
+		}
 		if errors.Is(err, statedisk.ErrNoSaved) {
 			b.report.Boot.ConfigSource, err = "", nil
 		}
