@@ -103,7 +103,7 @@ func within(path, dir string) bool {
 const StateMounts = "/var"
 
 // UnmountAll syncs and unmounts UnmountOrder(under). A busy disk-backed
-// mount (its source a /dev node) under StateMounts is remounted read-only
+// mount (its source a /dev node) under state (StateMounts) is remounted read-only
 // instead, which flushes it as well; any other busy mount is left as it
 // is (a tmpfs has nothing to lose, and a disk cairnd did not mount is not
 // its to touch). Remounting read-only changes the filesystem itself, in
@@ -111,7 +111,7 @@ const StateMounts = "/var"
 // test that runs cairnd as PID 1 of a mount namespace that shares the
 // host's filesystems must not make them read-only. The failures are
 // joined, and none stops the rest.
-func UnmountAll(log *slog.Logger, mountinfo, under string) error {
+func UnmountAll(log *slog.Logger, mountinfo, under, state string) error {
 	unix.Sync()
 	f, err := os.Open(mountinfo)
 	if err != nil {
@@ -131,7 +131,7 @@ func UnmountAll(log *slog.Logger, mountinfo, under string) error {
 			continue
 		case errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT):
 			continue // gone already, with its parent
-		case !strings.HasPrefix(m.Source, "/dev/") || !within(m.Target, StateMounts):
+		case !strings.HasPrefix(m.Source, "/dev/") || !within(m.Target, state):
 			log.Info("busy, left mounted", "target", m.Target, "fstype", m.FSType, "error", err)
 			continue
 		}
@@ -152,7 +152,7 @@ func UnmountAll(log *slog.Logger, mountinfo, under string) error {
 // not exit either (Halt).
 func PowerOff(log *slog.Logger, a power.Action) error {
 	log.Info("machine going down", "action", a)
-	if err := UnmountAll(log, "/proc/self/mountinfo", "/"); err != nil {
+	if err := UnmountAll(log, "/proc/self/mountinfo", "/", StateMounts); err != nil {
 		log.Error("unmount before power-off", "error", err)
 	}
 	cmd := unix.LINUX_REBOOT_CMD_RESTART
