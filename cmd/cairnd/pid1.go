@@ -162,22 +162,7 @@ func bootPID1(log *slog.Logger, nl *nodelog.Log, f nodeFlags, mounts []pid1.Moun
 	if err != nil {
 		return err // maintenance mode checked it: not expected
 	}
-	disk, err := statedisk.Prepare(ctx, statedisk.Options{
-		Selector: self.StateDisk, ClusterID: cfg.Cluster.ID, ClusterName: cfg.Cluster.Name, Node: self.Name,
-		MountPoint: varDir, Exec: reaper.Exec, Log: log.With("component", "statedisk"),
-	})
-	b.report.StateDisk = &controllers.StateDiskStatusSpec{
-		State: string(disk.State), Disk: disk.Disk, Partition: disk.Partition, MountPoint: disk.MountPoint, Reason: disk.Reason,
-	}
-	if disk.State == statedisk.Mounted || disk.State == statedisk.Formatted {
-		b.stage("save config", "/var/cairn/config.yaml", statedisk.SaveConfig(varDir, data, name))
-	} else {
-		// No disk, or one refused: the state lives in memory until a
-		// reset (or a fixed config) gives the node a disk.
-		log.Warn("state in memory: lost on reboot", "state_disk", disk.State, "reason", disk.Reason, "error", err)
-		_, err := pid1.Mounter{Root: "/", Log: log}.All([]pid1.Mount{{Source: "tmpfs", Target: varDir, FSType: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=0755"}})
-		b.stage("mount /var", "tmpfs: state in memory", err)
-	}
+	disk := prepareStateDisk(ctx, b, reaper, cfg, self, data, name)
 
 	caps, err := capability.ForMode(capability.ModePID1)
 	if err != nil {
@@ -200,6 +185,28 @@ func bootPID1(log *slog.Logger, nl *nodelog.Log, f nodeFlags, mounts []pid1.Moun
 		log.Warn("reset: wiped the refused state disk", "disk", disk.Disk, "error", werr)
 	}
 	return err
+}
+
+// prepareStateDisk mounts the state disk on /var (statedisk.Prepare) and
+// saves the config on it, or, with no disk or one refused, mounts a tmpfs
+// there: the state then lives in memory until a reset or a fixed config
+// gives the node a disk.
+func prepareStateDisk(ctx context.Context, b *bootReport, reaper *pid1.Reaper, cfg *config.Config, self *config.Node, data []byte, name string) statedisk.Status {
+	disk, err := statedisk.Prepare(ctx, statedisk.Options{
+		Selector: self.StateDisk, ClusterID: cfg.Cluster.ID, ClusterName: cfg.Cluster.Name, Node: self.Name,
+		MountPoint: varDir, Exec: reaper.Exec, Log: b.log.With("component", "statedisk"),
+	})
+	b.report.StateDisk = &controllers.StateDiskStatusSpec{
+		State: string(disk.State), Disk: disk.Disk, Partition: disk.Partition, MountPoint: disk.MountPoint, Reason: disk.Reason,
+	}
+	if disk.State == statedisk.Mounted || disk.State == statedisk.Formatted {
+		b.stage("save config", "/var/cairn/config.yaml", statedisk.SaveConfig(varDir, data, name))
+		return disk
+	}
+	b.log.Warn("state in memory: lost on reboot", "state_disk", disk.State, "reason", disk.Reason, "error", err)
+	_, err = pid1.Mounter{Root: "/", Log: b.log}.All([]pid1.Mount{{Source: "tmpfs", Target: varDir, FSType: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=0755"}})
+	b.stage("mount /var", "tmpfs: state in memory", err)
+	return disk
 }
 
 // pid1Outcome maps node.Run's end to what PID 1 does: a power request as
