@@ -32,6 +32,8 @@ type clusterCreateOptions struct {
 	timings           string
 	provisioner       string
 	image             string
+	kernel, initramfs string
+	memoryMiB         int
 }
 
 func newClusterCreateCommand(g *globals) *cobra.Command {
@@ -83,6 +85,9 @@ of the unhealthy nodes are printed and the state is left for debugging.`,
 	f.StringVar(&o.timings, "timings", "default", "cairnd timings: default, or fast (shrunk gossip, Raft and autopilot timeouts, for tests)")
 	f.StringVar(&o.provisioner, "provisioner", provisionerProcess, "what the nodes are: process (cairnd processes), docker (containers) or qemu (VMs)")
 	f.StringVar(&o.image, "image", "", "container image of the nodes (docker; default "+defaultImageRepo+":VERSION, built from --cairnd when missing)")
+	f.StringVar(&o.kernel, "kernel", "", "kernel the VMs boot (qemu; default _out/vmlinuz from 'make initramfs')")
+	f.StringVar(&o.initramfs, "initramfs", "", "initramfs the VMs boot, cairnd as /init (qemu; default _out/initramfs.cpio.gz)")
+	f.IntVar(&o.memoryMiB, "memory", 0, "memory of each VM in MiB (qemu; default 512)")
 	_ = cmd.MarkFlagFilename("cairnd")
 	return cmd
 }
@@ -100,11 +105,14 @@ func runClusterCreate(ctx context.Context, g *globals, o clusterCreateOptions) e
 		return fmt.Errorf("%w: %s exists; start its stopped nodes with '%s', restart them with '%s', or remove it with '%s'",
 			ErrClusterExists, dir, o.loc.command("start --all"), o.loc.command("restart --all"), o.loc.destroyCommand())
 	}
-	p := &clusterPlan{Name: o.loc.name, Dir: dir, ControlPlanes: o.controlPlanes, Workers: o.workers, Timings: o.timings, Image: o.image}
+	p := &clusterPlan{Name: o.loc.name, Dir: dir, ControlPlanes: o.controlPlanes, Workers: o.workers, Timings: o.timings, Image: o.image,
+		Kernel: o.kernel, Initramfs: o.initramfs, MemoryMiB: o.memoryMiB}
 	// The docker provisioner needs cairnd only to build a missing image,
-	// and says so then.
-	if p.Cairnd, err = findCairnd(o.cairnd); err != nil && (o.provisioner != provisionerDocker || o.cairnd != "") {
-		return err
+	// and says so then; the qemu one boots the cairnd inside the initramfs.
+	if o.provisioner != provisionerQEMU {
+		if p.Cairnd, err = findCairnd(o.cairnd); err != nil && (o.provisioner != provisionerDocker || o.cairnd != "") {
+			return err
+		}
 	}
 	if p.Subnet = o.subnet; p.Subnet == 0 {
 		if p.Subnet, err = pickSubnet(usedSubnets(filepath.Dir(dir)), func(n int) bool {

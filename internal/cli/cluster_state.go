@@ -29,6 +29,11 @@ type clusterState struct {
 	Timings string `json:"timings,omitempty"`
 	// Image is the container image the nodes run (docker).
 	Image string `json:"image,omitempty"`
+	// Kernel and Initramfs are what the VMs boot (qemu); MemoryMiB is each
+	// VM's memory, 0 for the default.
+	Kernel    string `json:"kernel,omitempty"`
+	Initramfs string `json:"initramfs,omitempty"`
+	MemoryMiB int    `json:"memoryMiB,omitempty"`
 	// Network is the private network the nodes talk on: a Docker network
 	// (docker) or a bridge (qemu); NetworkCIDR is its subnet.
 	Network     string      `json:"network,omitempty"`

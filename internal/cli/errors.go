@@ -46,12 +46,18 @@ var (
 	// ErrTooLarge is returned when a file or configuration is larger than a
 	// node accepts (config.MaxDocumentBytes); it is checked before sending.
 	ErrTooLarge = errors.New("too large")
+	// ErrNotBack is returned by reboot --wait and reset --wait when the
+	// node does not answer with a new boot ID within --wait-timeout.
+	ErrNotBack = errors.New("node did not come back")
 	// ErrUnsupported is returned by the process provisioner on platforms
 	// without sessions and signals.
 	ErrUnsupported = errors.New("not supported on this platform")
 	// ErrNotImplemented is returned by cluster commands for a provisioner
 	// that is named (--provisioner) but not built yet.
 	ErrNotImplemented = errors.New("not implemented yet")
+	// ErrBootFiles is returned by cluster create --provisioner qemu when
+	// the kernel or initramfs is missing.
+	ErrBootFiles = errors.New("VM boot files")
 )
 
 // ExitError ends cairnctl with Code without printing anything more: the

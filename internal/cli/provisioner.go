@@ -75,6 +75,10 @@ type clusterPlan struct {
 	Cairnd string
 	// Image is the container image (docker) the nodes run.
 	Image string
+	// Kernel and Initramfs are what the VMs boot (qemu; found by plan when
+	// empty); MemoryMiB is each VM's memory, 0 for the default.
+	Kernel, Initramfs string
+	MemoryMiB         int
 	// Generate are the generator's options; plan may set node addresses
 	// and certificate SANs.
 	Generate config.GenerateOptions
@@ -119,6 +123,7 @@ type provisionerOptions struct {
 var provisioners = map[string]func(provisionerOptions) provisioner{
 	provisionerProcess: func(o provisionerOptions) provisioner { return &processProvisioner{cairndFlag: o.cairnd} },
 	provisionerDocker:  func(provisionerOptions) provisioner { return &dockerProvisioner{docker: dockerCLI{}} },
+	provisionerQEMU:    func(provisionerOptions) provisioner { return &qemuProvisioner{} },
 }
 
 // defaultImageRepo is the repository of the node image (make image tags

@@ -62,6 +62,21 @@ type GenerateOptions struct {
 	// and may rename the interface (Docker does on a reconnect), so the
 	// node must not own it.
 	NodeHosts []string
+	// NodeAddresses, when set, holds one address with prefix length per
+	// node (such as 10.20.0.2/24), in node order: node i then has it on
+	// NodeLink (network.links and network.addresses) instead of a
+	// loopback address, and its API, gossip and Raft endpoints follow it
+	// (apiAddress, gossipAddress and raftAddress are left out). For nodes
+	// in containers or VMs, whose network is not the host's loopback.
+	NodeAddresses []string
+	// NodeLink is the link NodeAddresses are on; eth0 when empty.
+	NodeLink string
+	// NodeLinkUp sets NodeLink up (links[].up), for machines whose links
+	// start down, such as VMs; a container's link is up already.
+	NodeLinkUp bool
+	// StateDisk, when set, is every node's state disk path (stateDisk.path),
+	// such as /dev/vda in a VM.
+	StateDisk string
 	// CertSANs, when set, holds extra certificate names per node, in node
 	// order (certSANs): the host-side address a published port or a host
 	// forward reaches the node's API on.
@@ -136,20 +151,32 @@ func Generate(opts GenerateOptions) (*Config, error) {
 			n = Node{Name: "worker" + strconv.Itoa(i-opts.ControlPlanes+1), Role: RoleWorker}
 		}
 		n.Match = Match{Name: n.Name}
-		host := fmt.Sprintf("127.0.%d.%d", subnet, i+1)
-		if opts.NodeHosts != nil {
-			host = opts.NodeHosts[i]
+		if opts.NodeAddresses != nil {
+			link := opts.NodeLink
+			if link == "" {
+				link = "eth0"
+			}
+			n.Network.Links = []Link{{Name: link, Up: opts.NodeLinkUp}}
+			n.Network.Addresses = []Address{{Link: link, CIDR: opts.NodeAddresses[i]}}
+		} else {
+			host := fmt.Sprintf("127.0.%d.%d", subnet, i+1)
+			if opts.NodeHosts != nil {
+				host = opts.NodeHosts[i]
+			}
+			n.APIAddress = net.JoinHostPort(host, strconv.Itoa(DefaultAPIPort))
+			n.GossipAddress = net.JoinHostPort(host, strconv.Itoa(DefaultGossipPort))
+			if n.Role == RoleControlPlane {
+				n.RaftAddress = net.JoinHostPort(host, strconv.Itoa(DefaultRaftPort))
+			}
 		}
-		n.APIAddress = net.JoinHostPort(host, strconv.Itoa(DefaultAPIPort))
-		n.GossipAddress = net.JoinHostPort(host, strconv.Itoa(DefaultGossipPort))
-		if n.Role == RoleControlPlane {
-			n.RaftAddress = net.JoinHostPort(host, strconv.Itoa(DefaultRaftPort))
+		if opts.StateDisk != "" {
+			n.StateDisk = StateDisk{Path: opts.StateDisk}
 		}
 		if i < len(opts.CertSANs) {
 			n.CertSANs = append([]string(nil), opts.CertSANs[i]...)
 		}
 		if n.Role == RoleControlPlane {
-			c.Cluster.Seeds = append(c.Cluster.Seeds, n.GossipAddress)
+			c.Cluster.Seeds = append(c.Cluster.Seeds, n.GossipEndpoint())
 		}
 		c.Nodes = append(c.Nodes, n)
 	}

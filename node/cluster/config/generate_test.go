@@ -114,6 +114,19 @@ func TestGenerateNodeHostsAndSANs(t *testing.T) {
 	assert.Equal(t, []string{"worker1", "node.example"}, c.Nodes[2].CertDNSNames())
 }
 
+func TestGenerateVMNodes(t *testing.T) {
+	c, err := Generate(GenerateOptions{
+		ClusterName: "vms", ControlPlanes: 1, Workers: 1, LoopbackSubnet: 9,
+		NodeAddresses: []string{"10.9.0.1/24", "10.9.0.2/24"}, NodeLinkUp: true, StateDisk: "/dev/vda",
+	})
+	require.NoError(t, err)
+	require.NoError(t, c.Validate())
+	for _, n := range c.Nodes {
+		assert.Equal(t, []Link{{Name: "eth0", Up: true}}, n.Network.Links, n.Name)
+		assert.Equal(t, StateDisk{Path: "/dev/vda"}, n.StateDisk, n.Name)
+	}
+}
+
 func TestGenerateBadOptions(t *testing.T) {
 	tests := []struct {
 		name string

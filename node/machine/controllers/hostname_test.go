@@ -2,11 +2,14 @@ package controllers
 
 import (
 	"errors"
+	"os"
+	goruntime "runtime"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/cairn-project/cairn/node/machine/capability"
 	"github.com/cairn-project/cairn/node/machine/network"
@@ -100,4 +103,30 @@ func TestHostnameNotSetInProcessMode(t *testing.T) {
 		Error: "not applied: cairnd runs as an ordinary process (process mode)",
 	}, hostnameStatus(t, st))
 	assert.Zero(t, uts.calls())
+}
+
+// The kernel's UTS namespace refuses to rename the host from a process
+// that is not PID 1 and shares its parent's namespace, as this test does.
+// As root, the call runs on a thread moved into a UTS namespace of its
+// own first (the check reads the process's namespace, /proc/self), so a
+// broken check renames only that throwaway namespace; without root the
+// kernel refuses sethostname anyway.
+func TestKernelUTSRefusesTheHostsHostname(t *testing.T) {
+	before, err := kernelUTS{}.Hostname()
+	require.NoError(t, err)
+	errc := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		if os.Geteuid() == 0 {
+			if err := unix.Unshare(unix.CLONE_NEWUTS); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- kernelUTS{}.SetHostname("cairn-must-not-rename-the-host")
+	}()
+	require.ErrorIs(t, <-errc, ErrSharedUTS)
+	after, err := kernelUTS{}.Hostname()
+	require.NoError(t, err)
+	assert.Equal(t, before, after)
 }
