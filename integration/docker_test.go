@@ -56,6 +56,30 @@ func TestDockerCluster(t *testing.T) {
 		assert.Contains(t, out, d.Nodes[0].Volume)
 	})
 
+	t.Run("create refuses the name, and the cluster commands act on the containers", func(t *testing.T) {
+		out, err := c.ctl("cluster", "create", "--name", name, "--provisioner", "docker", "--image", tag)
+		require.Error(t, err, out)
+		assert.Contains(t, out, "cluster already exists")
+
+		w := d.node(t, "worker2")
+		out, err = c.ctl("cluster", "stop", "worker2", "--name", name)
+		require.NoError(t, err, out)
+		assert.Equal(t, "false", dockerOut(t, "container", "inspect", "--format", "{{.State.Running}}", w.Machine), out)
+		out, err = c.ctl("cluster", "start", "worker2", "--name", name, "--wait")
+		require.NoError(t, err, out)
+		assert.Contains(t, out, "worker2: API answers on "+w.APIAddress)
+		pid := dockerOut(t, "container", "inspect", "--format", "{{.State.Pid}}", w.Machine)
+		out, err = c.ctl("cluster", "restart", "worker2", "--name", name, "--wait")
+		require.NoError(t, err, out)
+		assert.NotEqual(t, pid, dockerOut(t, "container", "inspect", "--format", "{{.State.Pid}}", w.Machine), out)
+
+		out, err = c.ctl("cluster", "logs", "worker2", "--name", name, "--tail", "5")
+		require.NoError(t, err, out)
+		assert.Len(t, strings.Split(strings.TrimSpace(out), "\n"), 5, out)
+		assert.Contains(t, out, "node=worker2", "docker logs of its container")
+		c.requireHealthy(t)
+	})
+
 	var newRevision uint64
 	t.Run("a disconnected leader is replaced and rejoins as a follower with the newer config", func(t *testing.T) {
 		c.requireHealthy(t)

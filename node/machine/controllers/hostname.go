@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/cairn-project/cairn/node/machine/capability"
 	"github.com/cairn-project/cairn/node/machine/network"
@@ -96,25 +95,22 @@ func (c *Hostname) Run(_ context.Context, r runtime.Reader, w runtime.Writer) er
 }
 
 // kernelUTS is the UTS namespace of this process.
-type kernelUTS struct{}
+type kernelUTS struct {
+	// set sets the hostname; nil means network.SetHostname. Tests record
+	// instead, so a broken guard never renames the host.
+	set func(name string) error
+}
 
 func (kernelUTS) Hostname() (string, error) { return network.Hostname() }
 
-// SetHostname refuses, rather than rename the host, when cairnd is not
-// PID 1 but shares its UTS namespace with PID 1 or with its parent: a
-// real container runs cairnd as its PID 1, and pid1 mode is PID 1, so
-// this is only ever a container-mode cairnd started beside the host's
-// processes (by a test, say). A namespace that cannot be read (another
-// user's process) proves nothing; the kernel's permission check decides.
-func (kernelUTS) SetHostname(name string) error {
-	if os.Getpid() != 1 {
-		self, err := os.Readlink("/proc/self/ns/uts")
-		for _, pid := range []int{1, os.Getppid()} {
-			other, oerr := os.Readlink(fmt.Sprintf("/proc/%d/ns/uts", pid))
-			if err == nil && oerr == nil && self == other {
-				return ErrSharedUTS
-			}
-		}
+// SetHostname refuses, rather than rename the host, where cairnd runs
+// beside other processes in their UTS namespace (sharedNamespace).
+func (u kernelUTS) SetHostname(name string) error {
+	if sharedNamespace("uts") {
+		return ErrSharedUTS
+	}
+	if u.set != nil {
+		return u.set(name)
 	}
 	return network.SetHostname(name)
 }

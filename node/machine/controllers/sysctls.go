@@ -95,6 +95,14 @@ func (c *Sysctls) apply(name, value string) (SysctlStatusSpec, error) {
 		st.Error = "not applied: " + c.Capabilities.Reason(capability.Sysctls)
 		return st, nil
 	}
+	// On the real /proc/sys, a cairnd that is not PID 1 writes only what
+	// is its own (beside.go): never the host's parameters.
+	if c.Root == "" {
+		if err := hostSysctl(name); err != nil {
+			st.Error = "not applied: " + err.Error()
+			return st, nil
+		}
+	}
 	// Any other read error (a write-only parameter, say) does not stop
 	// the write: the kernel has the last word.
 	if err := sysctl.Set(root, name, value); err != nil {
