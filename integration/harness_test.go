@@ -81,6 +81,9 @@ type localCluster struct {
 	admin identity
 	// curlTLS are buf curl's --cacert/--cert/--key flags for admin.
 	curlTLS []string
+	// ctlTimeout bounds each cairnctl run; 2 minutes when zero, longer
+	// when cluster create was told to wait longer (VMs under TCG).
+	ctlTimeout time.Duration
 }
 
 type clusterState struct {
@@ -140,6 +143,11 @@ func freeSubnet(t testing.TB, nodes int) int {
 func createCluster(t testing.TB, name string, controlPlanes, workers int, extra ...string) *localCluster {
 	t.Helper()
 	c := &localCluster{t: t, name: name, dir: t.TempDir()}
+	for i := range len(extra) - 1 {
+		if d, err := time.ParseDuration(extra[i+1]); extra[i] == "--wait-timeout" && err == nil {
+			c.ctlTimeout = d + time.Minute
+		}
+	}
 	start := time.Now()
 	out, err := c.ctl(append([]string{"cluster", "create", "--name", name,
 		"--controlplanes", fmt.Sprint(controlPlanes), "--workers", fmt.Sprint(workers),
@@ -166,7 +174,7 @@ func (c *localCluster) clusterDir() string { return filepath.Join(c.dir, "cluste
 
 // ctl runs cairnctl with this cluster's HOME and state directory.
 func (c *localCluster) ctl(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), max(c.ctlTimeout, 2*time.Minute))
 	defer cancel()
 	global := []string{"--cairnconfig", filepath.Join(c.dir, "cairnconfig")}
 	if len(args) > 0 && args[0] == "cluster" {

@@ -12,6 +12,19 @@ if ! command -v ip >/dev/null 2>&1; then
   else sudo apt-get update -qq && sudo apt-get install -y -qq iproute2 >/dev/null; fi
 fi
 
+# The qemu provisioner's tests boot VMs (qemu-system-x86_64, TCG) from a
+# kernel that rootfs/initramfs downloads with apt-get download, which needs
+# apt's package lists.
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+if ! apt-cache show --no-all-versions linux-image-cloud-amd64 >/dev/null 2>&1; then
+  echo "== apt-get update (package lists for the VM kernel)"
+  as_root apt-get update -qq
+fi
+if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
+  echo "== installing qemu-system-x86"
+  as_root apt-get install -y -qq --no-install-recommends qemu-system-x86 >/dev/null
+fi
+
 echo "== lint"
 ./scripts/lint.sh
 

@@ -46,18 +46,27 @@ func (l *clusterLocation) dir() (string, error) {
 func newClusterCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cluster",
-		Short: "Run local clusters of cairnd processes",
-		Long: `Create, show, stop, start, restart and destroy local clusters: one cairnd
-process per node, each on its own loopback address 127.0.N.M with the
-default ports, as on real hosts. Each node's cairnd runs under its boot
-stage ('cairnd boot'), a parent of its own that restarts it after a crash
-and through which stop, start, restart and destroy act. State
-(configuration, node data, logs, boot stage sockets) lives in --state/NAME.`,
+		Short: "Run local clusters of cairnd processes, containers or VMs",
+		Long: `Create, show, stop, start, restart, destroy and read the logs of local
+clusters. Each node's API is reached on a loopback address of its own,
+127.0.N.M with the default ports, as on real hosts, whatever the node is
+('cluster create --provisioner'):
+
+  process  one cairnd process per node (the default). Each runs under its
+           boot stage ('cairnd boot'), a parent of its own that restarts
+           it after a crash and through which stop, start, restart and
+           destroy act.
+  docker   one container per node from the cairnd image, on a private
+           Docker network, its API published on 127.0.N.M.
+  qemu     one VM per node, its API forwarded from 127.0.N.M.
+
+State (configuration, node data, logs, sockets) lives in --state/NAME; its
+state.json records the provisioner, so the other commands need no flag.`,
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(newClusterCreateCommand(g), newClusterShowCommand(g), newClusterDestroyCommand(g),
 		newClusterLifecycleCommand(g, lifecycleStop), newClusterLifecycleCommand(g, lifecycleStart),
-		newClusterLifecycleCommand(g, lifecycleRestart))
+		newClusterLifecycleCommand(g, lifecycleRestart), newClusterLogsCommand(g))
 	return cmd
 }
 

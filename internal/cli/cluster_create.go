@@ -30,31 +30,45 @@ type clusterCreateOptions struct {
 	cairnd            string
 	waitTimeout       time.Duration
 	timings           string
+	provisioner       string
+	image             string
+	kernel, initramfs string
+	memoryMiB         int
 }
 
 func newClusterCreateCommand(g *globals) *cobra.Command {
 	var o clusterCreateOptions
 	cmd := &cobra.Command{
 		Use:   "create",
-		Short: "Create a local cluster of cairnd processes",
+		Short: "Create a local cluster of cairnd processes, containers or VMs",
 		Long: `Generate a cluster configuration on a free loopback subnet 127.0.N.0/24,
-start one cairnd process per node in the background, and wait until the
-cluster is healthy (see 'cairnctl health').
+start one node per entry in the background, and wait until the cluster is
+healthy (see 'cairnctl health'). What a node is, --provisioner says:
 
-Everything goes to --state/NAME: cluster.yaml, cairnconfig, state.json,
-nodes/NODE (node data) and logs/NODE.log. The new context NAME, with an
-os:admin client certificate valid for a year, is merged into the client
-config (--cairnconfig, $CAIRNCONFIG or
-$HOME/.cairn/config) and made current. Each node runs as 'cairnd boot', a parent
-that restarts its cairnd after a crash; the nodes keep running after
-cairnctl exits. Manage them with 'cairnctl cluster stop|start|restart NODE'
-and remove everything with 'cairnctl cluster destroy'.
+  process  a cairnd process on 127.0.N.M (the default; no root needed).
+           Each runs as 'cairnd boot', a parent that restarts its cairnd
+           after a crash; the nodes keep running after cairnctl exits.
+  docker   a container of the node image (--image; built from a static
+           --cairnd and loaded when Docker lacks it, as 'make image' does)
+           on a private Docker network of its own, the node's state on a
+           volume, its API published on 127.0.N.M:6440.
+  qemu     a VM booting the kernel and initramfs.
+
+Everything goes to --state/NAME: cluster.yaml, cairnconfig, state.json (it
+records the provisioner, so the other cluster commands need no flag),
+and for processes nodes/NODE (node data) and logs/NODE.log. The new context
+NAME, with an os:admin client certificate valid for a year, is merged into
+the client config (--cairnconfig, $CAIRNCONFIG or $HOME/.cairn/config) and
+made current; its endpoints are the control planes' 127.0.N.M addresses.
+Manage the nodes with 'cairnctl cluster stop|start|restart|logs NODE' and
+remove everything with 'cairnctl cluster destroy'.
 
 If the cluster does not become healthy in --wait-timeout, the last log lines
 of the unhealthy nodes are printed and the state is left for debugging.`,
 		Example: `  cairnctl cluster create
   cairnctl cluster create --name dev --controlplanes 1 --workers 0
-  cairnctl cluster create --cairnd ./bin/cairnd --subnet 42 --wait-timeout 2m`,
+  cairnctl cluster create --cairnd ./bin/cairnd --subnet 42 --wait-timeout 2m
+  cairnctl cluster create --provisioner docker --name dock`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runClusterCreate(cmd.Context(), g, o)
@@ -69,12 +83,17 @@ of the unhealthy nodes are printed and the state is left for debugging.`,
 	f.StringVar(&o.cairnd, "cairnd", "", "cairnd binary (default: next to cairnctl, else in PATH)")
 	f.DurationVar(&o.waitTimeout, "wait-timeout", 60*time.Second, "how long to wait for the cluster to become healthy")
 	f.StringVar(&o.timings, "timings", "default", "cairnd timings: default, or fast (shrunk gossip, Raft and autopilot timeouts, for tests)")
+	f.StringVar(&o.provisioner, "provisioner", provisionerProcess, "what the nodes are: process (cairnd processes), docker (containers) or qemu (VMs)")
+	f.StringVar(&o.image, "image", "", "container image of the nodes (docker; default "+defaultImageRepo+":VERSION, built from --cairnd when missing)")
+	f.StringVar(&o.kernel, "kernel", "", "kernel the VMs boot (qemu; default _out/vmlinuz from 'make initramfs')")
+	f.StringVar(&o.initramfs, "initramfs", "", "initramfs the VMs boot, cairnd as /init (qemu; default _out/initramfs.cpio.gz)")
+	f.IntVar(&o.memoryMiB, "memory", 0, "memory of each VM in MiB (qemu; default 512)")
 	_ = cmd.MarkFlagFilename("cairnd")
 	return cmd
 }
 
 func runClusterCreate(ctx context.Context, g *globals, o clusterCreateOptions) error {
-	cairnd, err := findCairnd(o.cairnd)
+	prov, err := newProvisioner(o.provisioner, provisionerOptions{})
 	if err != nil {
 		return err
 	}
@@ -86,31 +105,48 @@ func runClusterCreate(ctx context.Context, g *globals, o clusterCreateOptions) e
 		return fmt.Errorf("%w: %s exists; start its stopped nodes with '%s', restart them with '%s', or remove it with '%s'",
 			ErrClusterExists, dir, o.loc.command("start --all"), o.loc.command("restart --all"), o.loc.destroyCommand())
 	}
-	subnet := o.subnet
-	if subnet == 0 {
-		if subnet, err = pickSubnet(usedSubnets(filepath.Dir(dir)), func(n int) bool {
+	p := &clusterPlan{Name: o.loc.name, Dir: dir, ControlPlanes: o.controlPlanes, Workers: o.workers, Timings: o.timings, Image: o.image,
+		Kernel: o.kernel, Initramfs: o.initramfs, MemoryMiB: o.memoryMiB}
+	// The docker provisioner needs cairnd only to build a missing image,
+	// and says so then; the qemu one boots the cairnd inside the initramfs.
+	if o.provisioner != provisionerQEMU {
+		if p.Cairnd, err = findCairnd(o.cairnd); err != nil && (o.provisioner != provisionerDocker || o.cairnd != "") {
+			return err
+		}
+	}
+	if p.Subnet = o.subnet; p.Subnet == 0 {
+		if p.Subnet, err = pickSubnet(usedSubnets(filepath.Dir(dir)), func(n int) bool {
 			return subnetFree(n, o.controlPlanes+o.workers)
 		}); err != nil {
 			return err
 		}
 	}
-	cfg, err := config.Generate(config.GenerateOptions{
+	p.Generate = config.GenerateOptions{
 		ClusterName: o.loc.name, ControlPlanes: o.controlPlanes, Workers: o.workers,
-		KubernetesVersion: o.kubernetesVersion, LoopbackSubnet: subnet,
-	})
+		KubernetesVersion: o.kubernetesVersion, LoopbackSubnet: p.Subnet,
+	}
+	if err := prov.plan(ctx, p); err != nil {
+		return err
+	}
+	cfg, err := config.Generate(p.Generate)
 	if err != nil {
 		return err
 	}
-	files, err := writeClusterFiles(dir, cfg)
+	files, err := writeClusterFiles(dir, cfg, p.hostControlPlaneEndpoints(cfg))
 	if err != nil {
 		return err
 	}
 	out := g.streams.Out
-	fmt.Fprintf(out, "creating cluster %q: %d control %s, %d %s on 127.0.%d.0/24 (state in %s)\n",
-		o.loc.name, o.controlPlanes, plural(o.controlPlanes, "plane", "planes"),
-		o.workers, plural(o.workers, "worker", "workers"), subnet, dir)
-	st, err := startNodes(cairnd, dir, files.cluster, cfg, subnet, o.timings)
-	if err != nil {
+	fmt.Fprintf(out, "creating cluster %q (%s): %d control %s, %d %s on 127.0.%d.0/24 (state in %s)\n",
+		o.loc.name, o.provisioner, o.controlPlanes, plural(o.controlPlanes, "plane", "planes"),
+		o.workers, plural(o.workers, "worker", "workers"), p.Subnet, dir)
+	st := &clusterState{Name: cfg.Cluster.Name, Provisioner: o.provisioner, Subnet: p.Subnet, ConfigFile: files.cluster, Timings: o.timings}
+	// state.json comes first, so that destroy knows the provisioner of a
+	// create that fails or is interrupted.
+	if err := writeState(dir, st); err != nil {
+		return err
+	}
+	if err := errors.Join(prov.create(ctx, p, cfg, st), writeState(dir, st)); err != nil {
 		return fmt.Errorf("%w; clean up with '%s'", err, o.loc.destroyCommand())
 	}
 	admin := files.context
@@ -122,10 +158,11 @@ func runClusterCreate(ctx context.Context, g *globals, o clusterCreateOptions) e
 	defer c.Close()
 	checks, err := waitHealthy(ctx, c, out, healthWait{
 		wait: true, timeout: o.waitTimeout, what: fmt.Sprintf("cluster %q to become healthy", o.loc.name),
-		abort: func() error { return exitedNodes(ctx, st) },
+		abort: func() error { return exitedNodes(ctx, prov, st) },
 	})
 	if err != nil {
-		printNodeLogs(ctx, g.streams.Err, st, failingNodes(ctx, st, checks))
+		nodes := prov.observe(ctx, st)
+		printNodeLogs(ctx, g.streams.Err, prov, st, nodes, failingNodes(nodes, checks))
 		return fmt.Errorf("%w; state left in %s for debugging, remove it with '%s'", err, dir, o.loc.destroyCommand())
 	}
 	return finishCreate(g, o.loc, admin, files.client)
@@ -159,50 +196,9 @@ func finishCreate(g *globals, loc clusterLocation, admin Context, clusterClientC
 	return nil
 }
 
-// startNodes starts each node's boot stage, which runs its cairnd, and
-// records the cluster in state.json, also when a start fails, so that
-// destroy finds the nodes that run.
-func startNodes(cairnd, dir, clusterYAML string, cfg *config.Config, subnet int, timings string) (*clusterState, error) {
-	st := &clusterState{Name: cfg.Cluster.Name, Subnet: subnet, Cairnd: cairnd, ConfigFile: clusterYAML, Timings: timings}
-	var startErr error
-	for _, n := range cfg.Nodes {
-		ns := nodeState{
-			Name: n.Name, Role: string(n.Role), APIAddress: n.APIEndpoint(),
-			LogFile:  filepath.Join(dir, "logs", n.Name+".log"),
-			StateDir: filepath.Join(dir, "nodes", n.Name),
-		}
-		for _, d := range []string{filepath.Dir(ns.LogFile), ns.StateDir} {
-			if err := os.MkdirAll(d, 0o700); err != nil {
-				return st, errors.Join(fmt.Errorf("create %s: %w", d, err), writeState(dir, st))
-			}
-		}
-		if _, startErr = startDetached(cairnd, bootArgs(st, ns), ns.LogFile); startErr != nil {
-			break
-		}
-		st.Nodes = append(st.Nodes, ns)
-	}
-	return st, errors.Join(startErr, writeState(dir, st))
-}
-
-// exitedNodes returns ErrNodeExited naming every node whose cairnd has
-// exited since it was started: its boot stage is gone, or it had to
-// restart its cairnd.
-func exitedNodes(ctx context.Context, st *clusterState) error {
-	var gone []string
-	for _, o := range observeNodes(ctx, st) {
-		if (!o.Running && o.BootPID == 0) || o.State == stateBackoff || o.Restarts > 0 {
-			gone = append(gone, o.Name)
-		}
-	}
-	if len(gone) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%w: %s", ErrNodeExited, strings.Join(gone, ", "))
-}
-
 // failingNodes picks the nodes whose logs explain a failure: those not
 // running, then those the checks implicate, else all of them.
-func failingNodes(ctx context.Context, st *clusterState, checks []health.Check) []string {
+func failingNodes(nodes []observedNode, checks []health.Check) []string {
 	seen := map[string]bool{}
 	var out []string
 	addNode := func(n string) {
@@ -211,7 +207,7 @@ func failingNodes(ctx context.Context, st *clusterState, checks []health.Check) 
 			out = append(out, n)
 		}
 	}
-	for _, o := range observeNodes(ctx, st) {
+	for _, o := range nodes {
 		if !o.Running || o.Restarts > 0 {
 			addNode(o.Name)
 		}
@@ -222,7 +218,7 @@ func failingNodes(ctx context.Context, st *clusterState, checks []health.Check) 
 		}
 	}
 	if len(out) == 0 {
-		for _, n := range st.Nodes {
+		for _, n := range nodes {
 			addNode(n.Name)
 		}
 	}

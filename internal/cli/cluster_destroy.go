@@ -22,11 +22,15 @@ func newClusterDestroyCommand(g *globals) *cobra.Command {
 	var loc clusterLocation
 	cmd := &cobra.Command{
 		Use:   "destroy",
-		Short: "Stop every process of a local cluster and delete its state",
-		Long: `Stop every process of a local cluster, delete --state/NAME, and remove the
-context NAME from the client config.
+		Short: "Remove every node of a local cluster and delete its state",
+		Long: `Remove everything the cluster's provisioner made, delete --state/NAME, and
+remove the context NAME from the client config. Destroying a cluster that
+is half made or half destroyed is safe; run it again after a failure.
 
-Each node's boot stage is asked to shut down (it stops its cairnd first).
+docker: the containers, the cluster's network and the nodes' volumes are
+removed (the image stays).
+
+process: each node's boot stage is asked to shut down (it stops its cairnd first).
 Then every process whose command line refers to --state/NAME, however it
 was started (by hand, by an older cairnctl), gets SIGTERM and, after 5
 seconds, SIGKILL. The count printed is of processes that really ended. If
@@ -55,22 +59,25 @@ func runClusterDestroy(ctx context.Context, g *globals, name, dir string) error 
 		if _, serr := os.Stat(dir); errors.Is(serr, fs.ErrNotExist) {
 			return fmt.Errorf("%w: no cluster %q under %s", ErrClusterNotFound, name, filepath.Dir(dir))
 		}
+		// Its provisioner is unknown: the process one signals whatever
+		// refers to the directory; a docker cluster's state.json is
+		// written before its first container.
 		st = &clusterState{Name: name}
 	case err != nil:
 		return err
 	}
-	s := stopCluster(ctx, st, dir)
-	if len(s.survivors) > 0 {
-		return fmt.Errorf("%w: pids %v still run after SIGKILL; %s is kept, run destroy again",
-			ErrProcessesSurvived, s.survivors, dir)
+	p, err := provisionerFor(st, provisionerOptions{})
+	if err != nil {
+		return err
+	}
+	summary, err := p.destroy(ctx, st, dir)
+	if err != nil {
+		return err
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove cluster state: %w", err)
 	}
-	total := len(s.shutDown) + len(s.signalled)
-	fmt.Fprintf(g.streams.Out, "destroyed cluster %q: stopped %d %s (%d by shutting down %d boot %s, %d by signal), removed %s\n",
-		name, total, plural(total, "process", "processes"), len(s.shutDown),
-		s.bootStages, plural(s.bootStages, "stage", "stages"), len(s.signalled), dir)
+	fmt.Fprintf(g.streams.Out, "destroyed cluster %q: %s, removed %s\n", name, summary, dir)
 	return removeContext(g, name)
 }
 

@@ -96,10 +96,13 @@ func runLifecycle(ctx context.Context, g *globals, action lifecycleAction, o lif
 	if err != nil {
 		return err
 	}
-	l := lifecycle{st: st, cairndFlag: o.cairnd}
+	p, err := provisionerFor(st, provisionerOptions{cairnd: o.cairnd})
+	if err != nil {
+		return err
+	}
 	var failed []string
 	for _, n := range nodes {
-		msg, err := l.act(ctx, action, n)
+		msg, err := p.act(ctx, st, action, n)
 		if err != nil {
 			fmt.Fprintf(g.streams.Err, "%s: %v\n", n.Name, err)
 			failed = append(failed, n.Name)
@@ -143,7 +146,8 @@ func pickNodes(st *clusterState, names []string, all bool) ([]nodeState, error) 
 	return out, nil
 }
 
-// lifecycle acts on the nodes of one cluster.
+// lifecycle acts on the nodes of one process cluster through their boot
+// stages.
 type lifecycle struct {
 	st         *clusterState
 	cairndFlag string

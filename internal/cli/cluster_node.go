@@ -104,6 +104,12 @@ func observeNode(ctx context.Context, n nodeState) observedNode {
 	return o
 }
 
+// exited reports whether the node stopped or crashed since it was
+// started: nothing runs it any more, or it had to be restarted.
+func (o observedNode) exited() bool {
+	return (!o.Running && o.BootPID == 0) || o.State == stateBackoff || o.Restarts > 0
+}
+
 // observeNodes observes every node of st, in order.
 func observeNodes(ctx context.Context, st *clusterState) []observedNode {
 	out := make([]observedNode, len(st.Nodes))

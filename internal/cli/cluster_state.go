@@ -16,24 +16,56 @@ const stateFile = "state.json"
 // other cluster commands can find and start every node. It records no
 // PIDs: what runs is asked of each node's boot stage (see cluster_node.go).
 type clusterState struct {
-	Name   string `json:"name"`
-	Subnet int    `json:"subnet"`
+	Name string `json:"name"`
+	// Provisioner is what the nodes are: process (also when empty, as
+	// written before provisioners existed), docker or qemu.
+	Provisioner string `json:"provisioner,omitempty"`
+	Subnet      int    `json:"subnet"`
 	// Cairnd is the binary the nodes run; cluster start runs it again.
 	Cairnd string `json:"cairnd,omitempty"`
 	// ConfigFile is the cluster.yaml every node is started with.
 	ConfigFile string `json:"configFile,omitempty"`
 	// Timings is cairnd's --timings for every node (default or fast).
-	Timings string      `json:"timings,omitempty"`
-	Nodes   []nodeState `json:"nodes"`
+	Timings string `json:"timings,omitempty"`
+	// Image is the container image the nodes run (docker).
+	Image string `json:"image,omitempty"`
+	// Kernel and Initramfs are what the VMs boot (qemu); MemoryMiB is each
+	// VM's memory, 0 for the default.
+	Kernel    string `json:"kernel,omitempty"`
+	Initramfs string `json:"initramfs,omitempty"`
+	MemoryMiB int    `json:"memoryMiB,omitempty"`
+	// Network is the private network the nodes talk on: a Docker network
+	// (docker) or a bridge (qemu); NetworkCIDR is its subnet.
+	Network     string      `json:"network,omitempty"`
+	NetworkCIDR string      `json:"networkCIDR,omitempty"`
+	Nodes       []nodeState `json:"nodes"`
 }
 
 // nodeState is one node of a local cluster.
 type nodeState struct {
-	Name       string `json:"name"`
-	Role       string `json:"role"`
+	Name string `json:"name"`
+	Role string `json:"role"`
+	// APIAddress is where the host reaches the node's API: its own
+	// loopback address 127.0.N.M (a process's listener, a published
+	// container port, a VM's host forward).
 	APIAddress string `json:"apiAddress"`
-	LogFile    string `json:"logFile"`
-	StateDir   string `json:"stateDir"`
+	// LogFile is the node's log: its boot stage and cairnd's output, a
+	// VM's serial console; empty when the runtime keeps it (docker logs).
+	LogFile string `json:"logFile,omitempty"`
+	// StateDir is the node's state directory on the host (process), or
+	// the directory holding its other files (qemu: disk, sockets).
+	StateDir string `json:"stateDir,omitempty"`
+	// Address is the node's own address inside its network (container
+	// or VM), when that is not APIAddress's host.
+	Address string `json:"address,omitempty"`
+	// Machine names what runs the node: a container or a VM.
+	Machine string `json:"machine,omitempty"`
+	// Volume is the Docker volume holding the node's /var/lib/cairn.
+	Volume string `json:"volume,omitempty"`
+	// Disk is the node's state disk image (qemu).
+	Disk string `json:"disk,omitempty"`
+	// Tap is the node's tap device on the cluster's bridge (qemu).
+	Tap string `json:"tap,omitempty"`
 }
 
 // node returns the node called name.

@@ -13,7 +13,7 @@ import (
 
 func TestStateFileShapeAndRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	st := &clusterState{Name: "local", Subnet: 12, Cairnd: "/bin/cairnd", ConfigFile: "/x/cluster.yaml", Timings: "fast",
+	st := &clusterState{Name: "local", Provisioner: "process", Subnet: 12, Cairnd: "/bin/cairnd", ConfigFile: "/x/cluster.yaml", Timings: "fast",
 		Nodes: []nodeState{{
 			Name: "cp1", Role: "controlplane", APIAddress: "127.0.12.1:6440",
 			LogFile: "/x/logs/cp1.log", StateDir: "/x/nodes/cp1",
@@ -23,7 +23,7 @@ func TestStateFileShapeAndRoundTrip(t *testing.T) {
 
 	data, err := os.ReadFile(filepath.Join(dir, "state.json"))
 	require.NoError(t, err)
-	assert.JSONEq(t, `{"name":"local","subnet":12,"cairnd":"/bin/cairnd","configFile":"/x/cluster.yaml","timings":"fast",
+	assert.JSONEq(t, `{"name":"local","provisioner":"process","subnet":12,"cairnd":"/bin/cairnd","configFile":"/x/cluster.yaml","timings":"fast",
 		"nodes":[{"name":"cp1","role":"controlplane",
 		"apiAddress":"127.0.12.1:6440","logFile":"/x/logs/cp1.log","stateDir":"/x/nodes/cp1"}]}`, string(data), "no PIDs: they are asked of the boot stages")
 	back, err := readState(dir)

@@ -52,6 +52,12 @@ var (
 	// ErrUnsupported is returned by the process provisioner on platforms
 	// without sessions and signals.
 	ErrUnsupported = errors.New("not supported on this platform")
+	// ErrNotImplemented is returned by cluster commands for a provisioner
+	// that is named (--provisioner) but not built yet.
+	ErrNotImplemented = errors.New("not implemented yet")
+	// ErrBootFiles is returned by cluster create --provisioner qemu when
+	// the kernel or initramfs is missing.
+	ErrBootFiles = errors.New("VM boot files")
 )
 
 // ExitError ends cairnctl with Code without printing anything more: the

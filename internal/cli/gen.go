@@ -108,7 +108,7 @@ func runGenConfig(g *globals, name string, o genConfigOptions) error {
 	if err != nil {
 		return err
 	}
-	paths, err := writeClusterFiles(o.outDir, cfg)
+	paths, err := writeClusterFiles(o.outDir, cfg, nil)
 	if err != nil {
 		return err
 	}
@@ -130,9 +130,10 @@ type clusterFiles struct {
 
 // writeClusterFiles writes dir/cluster.yaml (with secrets, owner-only) and
 // dir/cairnconfig (owner-only), whose single context is named after the
-// cluster, points at the control planes' API addresses and holds a new
-// os:admin client certificate, valid for a year.
-func writeClusterFiles(dir string, cfg *config.Config) (clusterFiles, error) {
+// cluster, points at the control planes' API addresses (or at endpoints,
+// when the host reaches them elsewhere: published ports, host forwards)
+// and holds a new os:admin client certificate, valid for a year.
+func writeClusterFiles(dir string, cfg *config.Config, endpoints []string) (clusterFiles, error) {
 	doc, err := cfg.Marshal(false)
 	if err != nil {
 		return clusterFiles{}, err
@@ -140,6 +141,9 @@ func writeClusterFiles(dir string, cfg *config.Config) (clusterFiles, error) {
 	admin, err := adminContext(cfg)
 	if err != nil {
 		return clusterFiles{}, err
+	}
+	if endpoints != nil {
+		admin.Endpoints = endpoints
 	}
 	p := clusterFiles{cluster: filepath.Join(dir, clusterConfigFile), client: filepath.Join(dir, clientConfigFile), context: admin}
 	if err := writeFileAtomic(p.cluster, doc, 0o600); err != nil {

@@ -69,6 +69,7 @@ Endpoints, nodes and the current context come from the cairnconfig file:
 	root.AddCommand(
 		newGenCommand(g),
 		newConfigCommand(g),
+		newApplyConfigCommand(g),
 		newGetCommand(g),
 		newConsensusCommand(g),
 		newVersionCommand(g),

@@ -54,6 +54,33 @@ type GenerateOptions struct {
 	Rand io.Reader
 	// Now is the CA's start of validity; time.Now() when zero.
 	Now time.Time
+	// NodeHosts, when set, holds one IP address per node, in node order:
+	// node i's API, gossip and Raft addresses are on it (default ports)
+	// instead of a loopback address. For nodes in containers or VMs, whose
+	// network is not the host's loopback. The generator declares no link
+	// or address for it: the container runtime or hypervisor assigns it
+	// and may rename the interface (Docker does on a reconnect), so the
+	// node must not own it.
+	NodeHosts []string
+	// NodeAddresses, when set, holds one address with prefix length per
+	// node (such as 10.20.0.2/24), in node order: node i then has it on
+	// NodeLink (network.links and network.addresses) instead of a
+	// loopback address, and its API, gossip and Raft endpoints follow it
+	// (apiAddress, gossipAddress and raftAddress are left out). For nodes
+	// in containers or VMs, whose network is not the host's loopback.
+	NodeAddresses []string
+	// NodeLink is the link NodeAddresses are on; eth0 when empty.
+	NodeLink string
+	// NodeLinkUp sets NodeLink up (links[].up), for machines whose links
+	// start down, such as VMs; a container's link is up already.
+	NodeLinkUp bool
+	// StateDisk, when set, is every node's state disk path (stateDisk.path),
+	// such as /dev/vda in a VM.
+	StateDisk string
+	// CertSANs, when set, holds extra certificate names per node, in node
+	// order (certSANs): the host-side address a published port or a host
+	// forward reaches the node's API on.
+	CertSANs [][]string
 }
 
 // Generate writes a complete, valid cluster configuration for a local cluster
@@ -71,7 +98,8 @@ func Generate(opts GenerateOptions) (*Config, error) {
 	if subnet == 0 {
 		subnet = 1
 	}
-	switch total := opts.ControlPlanes + opts.Workers; {
+	total := opts.ControlPlanes + opts.Workers
+	switch {
 	case opts.ControlPlanes < 1:
 		return nil, fmt.Errorf("generate: %w: at least one control-plane node is required, got %d", ErrBadOptions, opts.ControlPlanes)
 	case opts.Workers < 0:
@@ -80,6 +108,10 @@ func Generate(opts GenerateOptions) (*Config, error) {
 		return nil, fmt.Errorf("generate: %w: %d nodes do not fit the loopback plan (at most %d)", ErrBadOptions, total, maxLoopbackNodes)
 	case subnet < 0 || subnet > 255:
 		return nil, fmt.Errorf("generate: %w: loopback subnet %d is not 0..255", ErrBadOptions, subnet)
+	case opts.NodeHosts != nil && len(opts.NodeHosts) != total:
+		return nil, fmt.Errorf("generate: %w: %d node hosts for %d nodes", ErrBadOptions, len(opts.NodeHosts), total)
+	case len(opts.CertSANs) > total:
+		return nil, fmt.Errorf("generate: %w: certificate SANs for %d nodes, there are %d", ErrBadOptions, len(opts.CertSANs), total)
 	}
 
 	c := &Config{
@@ -118,13 +150,33 @@ func Generate(opts GenerateOptions) (*Config, error) {
 		if i >= opts.ControlPlanes {
 			n = Node{Name: "worker" + strconv.Itoa(i-opts.ControlPlanes+1), Role: RoleWorker}
 		}
-		host := fmt.Sprintf("127.0.%d.%d", subnet, i+1)
 		n.Match = Match{Name: n.Name}
-		n.APIAddress = net.JoinHostPort(host, strconv.Itoa(DefaultAPIPort))
-		n.GossipAddress = net.JoinHostPort(host, strconv.Itoa(DefaultGossipPort))
+		if opts.NodeAddresses != nil {
+			link := opts.NodeLink
+			if link == "" {
+				link = "eth0"
+			}
+			n.Network.Links = []Link{{Name: link, Up: opts.NodeLinkUp}}
+			n.Network.Addresses = []Address{{Link: link, CIDR: opts.NodeAddresses[i]}}
+		} else {
+			host := fmt.Sprintf("127.0.%d.%d", subnet, i+1)
+			if opts.NodeHosts != nil {
+				host = opts.NodeHosts[i]
+			}
+			n.APIAddress = net.JoinHostPort(host, strconv.Itoa(DefaultAPIPort))
+			n.GossipAddress = net.JoinHostPort(host, strconv.Itoa(DefaultGossipPort))
+			if n.Role == RoleControlPlane {
+				n.RaftAddress = net.JoinHostPort(host, strconv.Itoa(DefaultRaftPort))
+			}
+		}
+		if opts.StateDisk != "" {
+			n.StateDisk = StateDisk{Path: opts.StateDisk}
+		}
+		if i < len(opts.CertSANs) {
+			n.CertSANs = append([]string(nil), opts.CertSANs[i]...)
+		}
 		if n.Role == RoleControlPlane {
-			n.RaftAddress = net.JoinHostPort(host, strconv.Itoa(DefaultRaftPort))
-			c.Cluster.Seeds = append(c.Cluster.Seeds, n.GossipAddress)
+			c.Cluster.Seeds = append(c.Cluster.Seeds, n.GossipEndpoint())
 		}
 		c.Nodes = append(c.Nodes, n)
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/base64"
+	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -90,6 +92,41 @@ func TestGenerateDeterministicWithReader(t *testing.T) {
 	assert.Equal(t, a.Secrets.JoinToken, b.Secrets.JoinToken)
 }
 
+func TestGenerateNodeHostsAndSANs(t *testing.T) {
+	c, err := Generate(GenerateOptions{
+		ClusterName: "demo", ControlPlanes: 2, Workers: 1, LoopbackSubnet: 7,
+		NodeHosts: []string{"10.7.0.2", "10.7.0.3", "10.7.0.4"},
+		CertSANs:  [][]string{{"127.0.7.1"}, {"127.0.7.2"}, {"127.0.7.3", "node.example"}},
+	})
+	require.NoError(t, err)
+	require.NoError(t, c.Validate())
+	assert.Equal(t, []string{"10.7.0.2:6441", "10.7.0.3:6441"}, c.Cluster.Seeds)
+	for i, n := range c.Nodes {
+		ip := "10.7.0." + string(rune('2'+i))
+		assert.Empty(t, n.Network.Links, "the runtime owns the node's interface")
+		assert.Empty(t, n.Network.Addresses)
+		assert.Equal(t, ip+":6440", n.APIAddress)
+		assert.Equal(t, ip+":6441", n.GossipEndpoint())
+		assert.Contains(t, n.CertSANs, "127.0.7."+string(rune('1'+i)))
+		assert.True(t, slices.ContainsFunc(n.CertIPs(), net.ParseIP("127.0.7."+string(rune('1'+i))).Equal), n.Name)
+	}
+	assert.Equal(t, "10.7.0.2:6442", c.Nodes[0].RaftEndpoint())
+	assert.Equal(t, []string{"worker1", "node.example"}, c.Nodes[2].CertDNSNames())
+}
+
+func TestGenerateVMNodes(t *testing.T) {
+	c, err := Generate(GenerateOptions{
+		ClusterName: "vms", ControlPlanes: 1, Workers: 1, LoopbackSubnet: 9,
+		NodeAddresses: []string{"10.9.0.1/24", "10.9.0.2/24"}, NodeLinkUp: true, StateDisk: "/dev/vda",
+	})
+	require.NoError(t, err)
+	require.NoError(t, c.Validate())
+	for _, n := range c.Nodes {
+		assert.Equal(t, []Link{{Name: "eth0", Up: true}}, n.Network.Links, n.Name)
+		assert.Equal(t, StateDisk{Path: "/dev/vda"}, n.StateDisk, n.Name)
+	}
+}
+
 func TestGenerateBadOptions(t *testing.T) {
 	tests := []struct {
 		name string
@@ -102,6 +139,8 @@ func TestGenerateBadOptions(t *testing.T) {
 		{"bad subnet", GenerateOptions{ClusterName: "demo", ControlPlanes: 1, LoopbackSubnet: 256}, ErrBadOptions},
 		{"bad name", GenerateOptions{ClusterName: "Demo!", ControlPlanes: 1}, ErrInvalid},
 		{"bad version", GenerateOptions{ClusterName: "demo", ControlPlanes: 1, KubernetesVersion: "one"}, ErrInvalid},
+		{"hosts for fewer nodes", GenerateOptions{ClusterName: "demo", ControlPlanes: 2, NodeHosts: []string{"10.5.0.2"}}, ErrBadOptions},
+		{"SANs for more nodes", GenerateOptions{ClusterName: "demo", ControlPlanes: 1, CertSANs: [][]string{{"a"}, {"b"}}}, ErrBadOptions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -134,6 +135,15 @@ func checkShape(v any, t reflect.Type, p fieldPath, unknown, wrongType *violatio
 		}
 		for i, e := range list {
 			checkShape(e, t.Elem(), p.index(i), unknown, wrongType)
+		}
+	case reflect.Map: // string keys only (kernel.sysctls)
+		m, ok := v.(map[string]any)
+		if !ok {
+			wrongType.add(p, "must be a mapping, got %s", describeJSON(v))
+			return
+		}
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			checkShape(m[k], t.Elem(), p.mapKey(k), unknown, wrongType)
 		}
 	case reflect.String:
 		if _, ok := v.(string); !ok {

@@ -35,6 +35,15 @@ func TestParseAcceptsMinimal(t *testing.T) {
 	assert.Equal(t, uint32(100), c.Nodes[0].Network.Routes[0].Metric)
 }
 
+// A map field (kernel.sysctls) decodes, its keys dotted.
+func TestParseAcceptsSysctls(t *testing.T) {
+	doc := strings.Replace(minimalDoc, "  role: controlplane\n",
+		"  role: controlplane\n  kernel:\n    sysctls:\n      net.ipv4.ip_forward: \"1\"\n      net.ipv4.conf.eth0/100.forwarding: \"0\"\n", 1)
+	c, err := Parse([]byte(doc))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"net.ipv4.ip_forward": "1", "net.ipv4.conf.eth0/100.forwarding": "0"}, c.Nodes[0].Kernel.Sysctls)
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -58,6 +67,10 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate key", "  name: demo\n", "  name: demo\n  name: other\n", ErrSyntax, nil, "already set"},
 		{"not YAML", "", "cluster: [\n", ErrSyntax, nil, ""},
 		{"not a mapping", "", "- a\n- b\n", ErrSyntax, nil, "must be a mapping"},
+		{"sysctl value a number", "  role: controlplane\n", "  role: controlplane\n  kernel:\n    sysctls:\n      net.ipv4.ip_forward: 1\n",
+			ErrSyntax, []string{`nodes[0].kernel.sysctls["net.ipv4.ip_forward"]`}, "quote the value"},
+		{"sysctls a list", "  role: controlplane\n", "  role: controlplane\n  kernel:\n    sysctls: [a]\n",
+			ErrSyntax, []string{"nodes[0].kernel.sysctls"}, "must be a mapping"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -181,7 +181,11 @@ type NodeKernel struct {
 	// the node boots anyway.
 	Modules []KernelModule `json:"modules,omitempty"`
 	// Sysctls sets kernel parameters, keyed by their dotted name as
-	// sysctl(8) takes it (net.ipv4.ip_forward), in pid1 and container modes.
+	// sysctl(8) takes it (net.ipv4.ip_forward; a '/' stands for a '.' in a
+	// name's part, as in net.ipv4.conf.eth0/100.forwarding), in pid1 and
+	// container modes. A container may set only the parameters of its own
+	// namespaces (net.*), and only if its runtime mounted /proc/sys
+	// writable; process mode reports each as not applied.
 	// A parameter the kernel does not have, or a value it refuses, is
 	// reported in SysctlStatus; the node boots anyway.
 	Sysctls map[string]string `json:"sysctls,omitempty"`

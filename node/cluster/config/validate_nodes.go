@@ -200,14 +200,15 @@ func (nc *nodeChecker) kernel(n *Node, p fieldPath) {
 var moduleNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // sysctls checks each kernel parameter's name (dotted, as sysctl(8) takes
-// it; interface names may hold '-' and '@') and value (one line). Whether
+// it; interface names may hold '-' and '@', and a '/' stands for a '.' in
+// one, as in net.ipv4.conf.eth0/100.forwarding) and value (one line). Whether
 // the kernel has the parameter is known only on the node, which reports it.
 func (nc *nodeChecker) sysctls(n *Node, p fieldPath) {
 	for _, k := range slices.Sorted(maps.Keys(n.Kernel.Sysctls)) {
 		kp := p.mapKey(k)
 		v := n.Kernel.Sysctls[k]
 		switch {
-		case !sysctlNameRE.MatchString(k) || strings.Contains(k, ".."):
+		case !sysctlNameRE.MatchString(k) || strings.Contains(k, "..") || slashSegment(k):
 			nc.vs.add(kp, "%q is not a sysctl name like net.ipv4.ip_forward", k)
 		case v == "" || strings.ContainsAny(v, "\n\r\x00") || len(v) > 4096:
 			nc.vs.add(kp, "value %q must be one non-empty line of at most 4096 bytes", v)
@@ -215,7 +216,18 @@ func (nc *nodeChecker) sysctls(n *Node, p fieldPath) {
 	}
 }
 
-var sysctlNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[A-Za-z0-9_@:-]+)+$`)
+var sysctlNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[A-Za-z0-9_@:/-]+)+$`)
+
+// slashSegment reports a segment of slashes only, which would name "." or
+// ".." in /proc/sys.
+func slashSegment(name string) bool {
+	for seg := range strings.SplitSeq(name, ".") {
+		if seg != "" && strings.Trim(seg, "/") == "" {
+			return true
+		}
+	}
+	return false
+}
 
 func (nc *nodeChecker) network(n *Node, p fieldPath) {
 	vs := nc.vs

@@ -34,6 +34,8 @@ func TestValidateViolations(t *testing.T) {
 		}, []string{"nodes[0].kernel.modules[1].name"}, "listed twice"},
 		{"bad sysctl name", func(c *Config) { c.Nodes[0].Kernel.Sysctls = map[string]string{"net ipv4": "1"} },
 			[]string{`nodes[0].kernel.sysctls["net ipv4"]`}, "is not a sysctl name"},
+		{"sysctl segment of slashes", func(c *Config) { c.Nodes[0].Kernel.Sysctls = map[string]string{"net.ipv4.conf.//.forwarding": "1"} },
+			[]string{`nodes[0].kernel.sysctls["net.ipv4.conf.//.forwarding"]`}, "is not a sysctl name"},
 		{"sysctl value with a newline", func(c *Config) { c.Nodes[0].Kernel.Sysctls = map[string]string{"net.ipv4.ip_forward": "1\n0"} },
 			[]string{`nodes[0].kernel.sysctls["net.ipv4.ip_forward"]`}, "one non-empty line"},
 		{"bad cert SAN", func(c *Config) { c.Nodes[0].CertSANs = []string{"127.0.10.2", "not a name"} },
@@ -243,4 +245,15 @@ func TestCertSANsJoinTheCertificateNames(t *testing.T) {
 	assert.True(t, ips[len(ips)-1].Equal(net.ParseIP("127.0.10.2")), "%v", ips)
 	assert.Len(t, ips, len(n.EndpointIPs())+1, "the repeated SAN counts once")
 	assert.Equal(t, []string{n.Name, "cp1.example.test"}, n.CertDNSNames())
+}
+
+// Names as sysctl(8) takes them are valid, including a '/' that stands
+// for a '.' in an interface name.
+func TestValidateSysctlNames(t *testing.T) {
+	c := fixture(t)
+	c.Nodes[0].Kernel.Sysctls = map[string]string{
+		"net.ipv4.ip_forward": "1", "net.ipv4.conf.eth0/100.forwarding": "1",
+		"net.ipv4.tcp_rmem": "4096 131072 6291456", "net.ipv6.conf.br-lan@1.disable_ipv6": "1",
+	}
+	require.NoError(t, c.Validate())
 }

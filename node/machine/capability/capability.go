@@ -1,7 +1,7 @@
 // Package capability decides once, from the mode cairnd runs in, what this
 // machine may do: mount filesystems, reap orphans, own the kernel's
-// network, set the hostname, load kernel modules, reboot, switch boot
-// slots, run containers. Controllers ask the one value instead of
+// network, set the hostname, load kernel modules, write sysctls, reboot,
+// switch boot slots, run containers. Controllers ask the one value instead of
 // comparing mode strings, and what a mode lacks is reported as status
 // (MachineStatus) rather than failing or warning once in a log line.
 package capability
@@ -25,13 +25,14 @@ const (
 	KernelNetwork    Name = "kernelNetwork"
 	Hostname         Name = "hostname"
 	KernelModules    Name = "kernelModules"
+	Sysctls          Name = "sysctls"
 	Reboot           Name = "reboot"
 	BootSlots        Name = "bootSlots"
 	ContainerRuntime Name = "containerRuntime"
 )
 
 // All lists every capability, in the order status shows them.
-var All = []Name{Mounts, Reaping, KernelNetwork, Hostname, KernelModules, Reboot, BootSlots, ContainerRuntime}
+var All = []Name{Mounts, Reaping, KernelNetwork, Hostname, KernelModules, Sysctls, Reboot, BootSlots, ContainerRuntime}
 
 // Set is what this machine may do, decided once at start.
 type Set struct {
@@ -46,7 +47,9 @@ type Set struct {
 //   - container (PID 1 of a container) owns its network, UTS and PID
 //     namespaces and may run containers, but the container runtime mounts
 //     its filesystems, the host owns kernel modules, and reboot means
-//     exiting to the runtime;
+//     exiting to the runtime; it has sysctls, but only its namespaces'
+//     parameters are writable, and only where the runtime mounted
+//     /proc/sys writable, so each failed write is reported per parameter;
 //   - process (an ordinary process: local clusters, tests) may do none of
 //     it, except switching boot slots, which its boot stage does.
 func ForMode(mode string) (Set, error) {

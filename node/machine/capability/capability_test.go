@@ -29,6 +29,8 @@ func TestModes(t *testing.T) {
 	assert.True(t, ctr.Has(KernelNetwork), "a container owns its network namespace")
 	assert.False(t, ctr.Has(KernelModules))
 	assert.False(t, ctr.Has(Mounts))
+	assert.True(t, ctr.Has(Sysctls), "a container tries its namespaces' sysctls")
+	assert.False(t, proc.Has(Sysctls), "a process never writes the host's sysctls")
 	assert.Equal(t, "kernel modules belong to the host", ctr.Reason(KernelModules))
 	assert.Empty(t, pid1.Reason(KernelModules), "no reason for a capability it has")
 

@@ -13,7 +13,8 @@ import (
 )
 
 // NetworkApply produces NetworkStatus/status by converging the kernel to
-// NetworkSpec/desired: links, addresses, routes and the hostname. It is the
+// NetworkSpec/desired: links, addresses and routes (the hostname, which is
+// not behind netlink, is the Hostname controller's). It is the
 // spec controller: it applies and records what it did, it never publishes
 // observations (NetworkObserve does). With Apply false (process mode) it only
 // plans and reports what it would change.
@@ -65,9 +66,6 @@ func (c *NetworkApply) Run(ctx context.Context, r runtime.Reader, w runtime.Writ
 	if c.Apply {
 		status.Mode = "applied"
 		changes, err = network.Apply(ctx, h, prev, spec.Desired)
-		if spec.Desired.Hostname != "" {
-			err = errors.Join(err, network.SetHostname(spec.Desired.Hostname))
-		}
 		status.Managed = network.Retain(prev, spec.Desired, err)
 	} else {
 		changes, err = network.Plan(ctx, h, prev, spec.Desired)

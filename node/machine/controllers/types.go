@@ -40,6 +40,13 @@ const (
 	// "machine"): what it may do, and why not where it may not.
 	TypeMachineStatus = "MachineStatus"
 
+	// TypeBootStatus is what the boot before the node did (ID "machine"):
+	// mounts, image modules, host NIC, config source (pid1 mode).
+	TypeBootStatus = "BootStatus"
+	// TypeStateDiskStatus is the state disk's outcome (ID "var"): mounted,
+	// formatted, refused with why, failed, or none configured.
+	TypeStateDiskStatus = "StateDiskStatus"
+
 	// TypeCertificateStatus is this node's certificate (ID "node"): its
 	// subject and validity, renewed at two thirds of its life.
 	TypeCertificateStatus = "CertificateStatus"
@@ -61,6 +68,16 @@ const (
 	// TypeKernelModuleStatus is the outcome of loading one (ID = the
 	// spec's ID).
 	TypeKernelModuleStatus = "KernelModuleStatus"
+
+	// TypeSysctlSpec is a kernel parameter this node wants set (ID = its
+	// dotted name, as the config spells it).
+	TypeSysctlSpec = "SysctlSpec"
+	// TypeSysctlStatus is the outcome of setting one (ID = the spec's ID).
+	TypeSysctlStatus = "SysctlStatus"
+
+	// TypeHostnameStatus is the hostname this node wants, the one the
+	// kernel has, and whether it was set (ID "status").
+	TypeHostnameStatus = "HostnameStatus"
 
 	// TypeNodeListed says whether the latest cluster config lists this node
 	// (ID "self"); a node it does not list leaves the cluster.
@@ -130,6 +147,42 @@ type KernelModuleStatusSpec struct {
 	// State is "loaded", "builtin" (in the kernel, nothing to load),
 	// "failed" or "skipped" (the machine may not load modules).
 	State string `json:"state"`
+	Error string `json:"error,omitempty"`
+}
+
+// SysctlSpecSpec is the spec of a SysctlSpec resource.
+type SysctlSpecSpec struct {
+	Value string `json:"value"`
+}
+
+// SysctlStatusSpec is the spec of a SysctlStatus resource.
+type SysctlStatusSpec struct {
+	// Desired is the value the spec asks for.
+	Desired string `json:"desired"`
+	// Observed is the value read back from the kernel after the write (or
+	// instead of it, where the machine may not write); empty when it could
+	// not be read.
+	Observed string `json:"observed"`
+	// Applied says the kernel holds the desired value: it already did, or
+	// the write succeeded.
+	Applied bool `json:"applied"`
+	// Error says why not: "no such parameter", "invalid argument" (the
+	// kernel refused the value), "permission denied" or "read-only file
+	// system" (a container may write only its namespaces' parameters), or
+	// "not applied: " and the reason the machine lacks the capability.
+	Error string `json:"error,omitempty"`
+}
+
+// HostnameStatusSpec is the spec of HostnameStatus/status.
+type HostnameStatusSpec struct {
+	// Desired is the configured hostname, or the node's name when the
+	// config sets none.
+	Desired string `json:"desired"`
+	// Observed is the hostname of cairnd's UTS namespace after the pass.
+	Observed string `json:"observed"`
+	// Applied says the kernel holds the desired hostname.
+	Applied bool `json:"applied"`
+	// Error says why not, as SysctlStatusSpec.Error does.
 	Error string `json:"error,omitempty"`
 }
 

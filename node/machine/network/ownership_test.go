@@ -115,3 +115,39 @@ func TestDefaultRouteViaGateway(t *testing.T) {
 func mustIPNet(cidr string) *net.IPNet {
 	return ipNet(netip.MustParsePrefix(cidr))
 }
+
+// TestUnmanagedLinkLeftAlone is the host-forward NIC of a VM (pid1's
+// cairn.hostnet, applied outside the config): a link the config does not
+// name, with an address and a fallback default route at metric 4096, keeps
+// all three while the config's own links, addresses and default route
+// come and go.
+func TestUnmanagedLinkLeftAlone(t *testing.T) {
+	n := newNS(t)
+	n.veth(t, "eth0", nil, "eth0p")
+	n.veth(t, "hostnic", nil, "hostnicp")
+	n.setUp(t, "hostnic")
+	hostnic, err := n.h.LinkByName("hostnic")
+	require.NoError(t, err)
+	require.NoError(t, n.h.AddrAdd(hostnic, &netlink.Addr{IPNet: mustIPNet("10.0.2.15/24")}))
+	require.NoError(t, n.h.RouteAdd(&netlink.Route{
+		LinkIndex: hostnic.Attrs().Index, Dst: mustIPNet("0.0.0.0/0"), Gw: net.ParseIP("10.0.2.2"), Priority: 4096,
+	}))
+	v1 := desiredFrom(t, config.NodeNetwork{
+		Links:     []config.Link{{Name: "eth0", Up: true}},
+		Addresses: []config.Address{{Link: "eth0", CIDR: "198.18.0.10/24"}},
+		Routes:    []config.Route{{Link: "eth0", Dst: "0.0.0.0/0", Gateway: "198.18.0.1"}},
+	})
+	for _, step := range [][2]Desired{{{}, v1}, {v1, {}}} {
+		n.apply(t, step[0], step[1])
+		obs := n.observe(t)
+		require.True(t, obs.hasAddress("hostnic", "10.0.2.15/24"))
+		r, ok := obs.route("0.0.0.0/0", 4096)
+		require.True(t, ok, "the host NIC's default route survives")
+		require.Equal(t, "hostnic", r.Link)
+		for _, l := range obs.Links {
+			if l.Name == "hostnic" {
+				require.True(t, l.Up, "the host NIC stays up")
+			}
+		}
+	}
+}

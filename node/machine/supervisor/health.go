@@ -28,11 +28,11 @@ type prober struct {
 }
 
 // startProber starts checking h every h.Interval; env and dir are the
-// service's, for exec checks.
-func startProber(h *HealthCheck, env []string, dir string) *prober {
+// service's, for exec checks, which start through reaper.
+func startProber(h *HealthCheck, env []string, dir string, reaper Reaper) *prober {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &prober{results: make(chan error), cancel: cancel}
-	check := newCheck(h, env, dir)
+	check := newCheck(h, env, dir, reaper)
 	p.wg.Go(func() {
 		t := time.NewTicker(h.Interval)
 		defer t.Stop()
@@ -62,17 +62,17 @@ func (p *prober) stop() {
 }
 
 // newCheck returns the probe for h.
-func newCheck(h *HealthCheck, env []string, dir string) func(context.Context) error {
+func newCheck(h *HealthCheck, env []string, dir string, reaper Reaper) func(context.Context) error {
 	switch {
 	case len(h.Exec) > 0:
-		return func(ctx context.Context) error { return execCheck(ctx, h.Exec, env, dir) }
+		return func(ctx context.Context) error { return execCheck(ctx, h.Exec, env, dir, reaper) }
 	case h.HTTP != "":
 		return func(ctx context.Context) error { return httpCheck(ctx, h.HTTP) }
 	}
 	return func(ctx context.Context) error { return tcpCheck(ctx, h.TCP) }
 }
 
-func execCheck(ctx context.Context, argv, env []string, dir string) error {
+func execCheck(ctx context.Context, argv, env []string, dir string, reaper Reaper) error {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = env
 	if cmd.Env == nil {
@@ -86,7 +86,13 @@ func execCheck(ctx context.Context, argv, env []string, dir string) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
-	if err := cmd.Run(); err != nil {
+	err := reaper.Start(cmd)
+	if err == nil {
+		pid := cmd.Process.Pid
+		err = cmd.Wait()
+		reaper.Release(pid)
+	}
+	if err != nil {
 		msg := strings.TrimSpace(out.String())
 		if len(msg) > maxCheckOutput {
 			msg = msg[:maxCheckOutput] + "..."

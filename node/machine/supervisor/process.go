@@ -28,7 +28,8 @@ type exitResult struct {
 
 // startProcess starts spec's program in its own process group with stdout
 // and stderr going to out (the write end of the service's log pipe).
-func startProcess(spec *Spec, out *os.File) (*process, error) {
+// The reaper starts it and gets it back once it is reaped.
+func startProcess(spec *Spec, out *os.File, reaper Reaper) (*process, error) {
 	cmd := exec.Command(spec.Path, spec.Args...)
 	cmd.Env = spec.Env
 	if cmd.Env == nil {
@@ -39,7 +40,7 @@ func startProcess(spec *Spec, out *os.File) (*process, error) {
 	// Setpgid puts the child in a new process group whose ID is its PID,
 	// so stop signals reach everything it spawned (kill(2) with -pgid).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if err := reaper.Start(cmd); err != nil {
 		return nil, fmt.Errorf("start %s: %w", spec.Path, err)
 	}
 	p := &process{cmd: cmd, pid: cmd.Process.Pid, started: time.Now(), exited: make(chan exitResult, 1)}
@@ -54,6 +55,7 @@ func startProcess(spec *Spec, out *os.File) (*process, error) {
 			_ = syscall.Kill(-p.pid, syscall.SIGKILL)
 		}
 		err := cmd.Wait()
+		reaper.Release(p.pid)
 		res := exitResult{code: cmd.ProcessState.ExitCode(), uptime: time.Since(p.started)}
 		if err != nil {
 			res.err = describeExit(err)

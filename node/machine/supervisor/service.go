@@ -195,7 +195,7 @@ func (r *service) starting(ctx context.Context) phaseFn {
 	w, err := r.out.pipe()
 	var p *process
 	if err == nil {
-		p, err = startProcess(&r.spec, w)
+		p, err = startProcess(&r.spec, w, r.sup.opts.Reaper)
 		_ = w.Close() // the child has its own copy
 	}
 	if err != nil {
@@ -227,7 +227,7 @@ func (r *service) starting(ctx context.Context) phaseFn {
 func (r *service) watch(ctx context.Context, p *process) phaseFn {
 	var results <-chan error
 	if r.spec.Health != nil {
-		pr := startProber(r.spec.Health, r.spec.Env, r.spec.Dir)
+		pr := startProber(r.spec.Health, r.spec.Env, r.spec.Dir, r.sup.opts.Reaper)
 		defer pr.stop()
 		results = pr.results
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -36,7 +37,31 @@ type Options struct {
 	LogBufferLines int
 	// ConditionInterval is how often a failing Spec.Condition is retried.
 	ConditionInterval time.Duration
+	// Reaper, when set, is the orphan reaper of this process (cairnd as
+	// PID 1: pid1.Reaper). Every child the supervisor starts, services and
+	// exec health checks alike, is started through it, so the reaper
+	// never collects an exit status that the supervisor waits for. Nil:
+	// nothing else in this process waits for children.
+	Reaper Reaper
 }
+
+// Reaper is an orphan reaper running in the supervisor's process. A blanket
+// wait would steal a supervised child's exit status (the child's Wait then
+// fails with ECHILD), so the supervisor registers its children with it.
+type Reaper interface {
+	// Start starts cmd such that the reaper leaves its process alone, even
+	// if it exits before Start returns, until Release.
+	Start(cmd *exec.Cmd) error
+	// Release hands pid back to the reaper once cmd.Wait has collected its
+	// exit status.
+	Release(pid int)
+}
+
+// plainStart starts children when there is no Reaper.
+type plainStart struct{}
+
+func (plainStart) Start(cmd *exec.Cmd) error { return cmd.Start() }
+func (plainStart) Release(int)               {}
 
 // phase of a Supervisor's one run.
 type runPhase int
@@ -78,6 +103,9 @@ func New(opts Options) *Supervisor {
 	}
 	if opts.ConditionInterval <= 0 {
 		opts.ConditionInterval = DefaultConditionPeriod
+	}
+	if opts.Reaper == nil {
+		opts.Reaper = plainStart{}
 	}
 	return &Supervisor{
 		opts: opts, log: opts.Logger.With("component", "supervisor"),

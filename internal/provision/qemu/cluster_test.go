@@ -1,0 +1,38 @@
+package qemu
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestClusterLayout(t *testing.T) {
+	c := Cluster{Name: "a-rather-long-cluster-name", Dir: "/s/c", Subnet: 42, Kernel: "/k", Initramfs: "/i", Config: "/s/c/cluster.yaml"}
+	other := Cluster{Name: "a-rather-long-cluster-name2", Subnet: 42}
+	require.LessOrEqual(t, len(c.Network().Bridge), 15, "IFNAMSIZ")
+	require.NotEqual(t, c.Network().Bridge, other.Network().Bridge, "shortened names stay distinct")
+	require.Contains(t, c.Network().Namespace, c.Name)
+	require.Equal(t, "10.42.0.0/24", c.CIDR())
+
+	n := c.Node("worker12", 15)
+	require.LessOrEqual(t, len(n.Tap), 15, "IFNAMSIZ")
+	require.Equal(t, "cairn-a-rather-long-cluster-name-worker12", n.VM)
+	vm := c.VM(n)
+	require.Equal(t, "02:ca:2a:00:00:0f", vm.ClusterMAC.String())
+	require.Equal(t, "02:ca:2a:01:00:0f", vm.HostMAC.String())
+	require.Equal(t, []Forward{{Host: "127.0.42.15:6440", Guest: "10.42.0.15:6440"}}, vm.Forwards)
+	require.Contains(t, vm.Cmdline, "cairn.node=worker12")
+	require.Contains(t, vm.Cmdline, "cairn.config=fwcfg")
+	require.Contains(t, vm.Cmdline, "cairn.hostnet=02:ca:2a:01:00:0f,10.0.2.15/24")
+
+	args := strings.Join(vm.Args(), " ")
+	require.Contains(t, args, "-fw_cfg name=opt/cairn/config,file=/s/c/cluster.yaml")
+	require.Contains(t, args, "hostfwd=tcp:127.0.42.15:6440-10.42.0.15:6440")
+	require.Contains(t, args, "restrict=on")
+
+	c.Config = ""
+	vm = c.VM(n)
+	require.NotContains(t, vm.Cmdline, "cairn.config", "no config: the node boots into maintenance mode")
+	require.NotContains(t, strings.Join(vm.Args(), " "), "-fw_cfg")
+}

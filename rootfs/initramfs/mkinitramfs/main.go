@@ -1,0 +1,48 @@
+// Command mkinitramfs writes the kernel and initramfs Cairn VMs boot
+// (`make initramfs`): see rootfs/initramfs.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/cairn-project/cairn/rootfs/initramfs"
+)
+
+func main() {
+	cairnd := flag.String("cairnd", "", "static cairnd binary for /init (CGO_ENABLED=0)")
+	out := flag.String("out", "_out", "directory for vmlinuz and initramfs.cpio.gz")
+	cache := flag.String("cache", "", "package cache (default: $XDG_CACHE_HOME/cairn/initramfs or ~/.cache/cairn/initramfs)")
+	modules := flag.String("modules", strings.Join(initramfs.DefaultModules, ","), "kernel modules to include, with their dependencies")
+	list := flag.Bool("list", false, "print the initramfs's entries")
+	flag.Parse()
+	if *cairnd == "" {
+		fmt.Fprintln(os.Stderr, "mkinitramfs: --cairnd is required")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	res, err := initramfs.Build(ctx, initramfs.Options{
+		Cairnd: *cairnd, OutDir: *out, CacheDir: *cache,
+		Modules: strings.Split(*modules, ","), Log: os.Stderr,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mkinitramfs:", err)
+		os.Exit(1)
+	}
+	if *list {
+		for _, p := range res.Paths {
+			fmt.Println(p)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "kernel %s (%s)\n", res.Kernel, res.KernelVersion)
+	for _, p := range res.Packages {
+		fmt.Fprintf(os.Stderr, "  %s\n", p)
+	}
+	fmt.Fprintf(os.Stderr, "initramfs %s: %d entries, sha256 %s\n", res.Initramfs, len(res.Paths), res.SHA256)
+}
