@@ -20,7 +20,7 @@ import (
 // requireQEMU skips outside CI when this host cannot run the qemu
 // provisioner (root, qemu-system-x86_64, /dev/net/tun, apt for the
 // kernel); in CI the suite must run.
-func requireQEMU(t *testing.T) {
+func requireQEMU(t testing.TB) {
 	t.Helper()
 	err := qemu.Check()
 	if err == nil {
@@ -39,7 +39,7 @@ func requireQEMU(t *testing.T) {
 
 // bootFiles builds the kernel and initramfs the VMs boot, as
 // `make initramfs` does: a static cairnd as /init.
-func bootFiles(t *testing.T) (kernel, initrd string) {
+func bootFiles(t testing.TB) (kernel, initrd string) {
 	t.Helper()
 	root, err := repoRoot()
 	require.NoError(t, err)
@@ -60,9 +60,15 @@ func bootFiles(t *testing.T) (kernel, initrd string) {
 const qemuWait = 4 * time.Minute
 
 // createQEMUCluster boots a cluster of VMs and checks what it made.
-func createQEMUCluster(t *testing.T, name string, controlPlanes int) *localCluster {
+func createQEMUCluster(t testing.TB, name string, controlPlanes int) *localCluster {
 	t.Helper()
 	kernel, initrd := bootFiles(t)
+	return createQEMUClusterFrom(t, name, controlPlanes, kernel, initrd)
+}
+
+// createQEMUClusterFrom boots a cluster of VMs from the given boot files.
+func createQEMUClusterFrom(t testing.TB, name string, controlPlanes int, kernel, initrd string) *localCluster {
+	t.Helper()
 	c := createCluster(t, name, controlPlanes, 0, "--provisioner", "qemu",
 		"--kernel", kernel, "--initramfs", initrd, "--wait-timeout", qemuWait.String())
 	for _, n := range c.state.Nodes {
@@ -74,7 +80,7 @@ func createQEMUCluster(t *testing.T, name string, controlPlanes int) *localClust
 
 // machineJSON runs a machine command fanned out to nodes with -o json and
 // returns each node's answer.
-func machineJSON[T any](t *testing.T, c *localCluster, nodes []string, args ...string) []T {
+func machineJSON[T any](t testing.TB, c *localCluster, nodes []string, args ...string) []T {
 	t.Helper()
 	out, err := c.ctl(append([]string{"-n", strings.Join(nodes, ","), "-o", "json"}, args...)...)
 	require.NoError(t, err, out)
