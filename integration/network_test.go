@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,10 +22,12 @@ import (
 )
 
 // TestNetworkFromClusterConfig runs cairnd in container mode inside a
-// network namespace and drives its network through `ApplyConfig`: the
-// change reaches the kernel, real packets flow over the addresses and route
-// it configured to a second namespace, and removing them from the config
-// removes them from the kernel while an address it never managed survives.
+// network namespace (and a UTS namespace of its own, as a container has)
+// and drives its network through `ApplyConfig`: its sysctl and hostname
+// reach its namespaces and not the host's; the change reaches the kernel,
+// real packets flow over the addresses and route it configured to a second
+// namespace, and removing them from the config removes them from the
+// kernel while an address it never managed survives.
 func TestNetworkFromClusterConfig(t *testing.T) {
 	requireRoot(t)
 	pid := os.Getpid()
@@ -63,6 +66,12 @@ func TestNetworkFromClusterConfig(t *testing.T) {
 	n := &cfg.Nodes[0]
 	n.APIAddress, n.GossipAddress, n.RaftAddress = nodeIP+":6440", nodeIP+":6441", nodeIP+":6442"
 	cfg.Cluster.Seeds = []string{nodeIP + ":6441"}
+	// A namespaced sysctl the node sets in ns1 only, from a known value.
+	const arpIgnore = "/proc/sys/net/ipv4/conf/eth1/arp_ignore"
+	sh(t, "ip", "netns", "exec", ns1.name, "sh", "-c", "echo 0 > "+arpIgnore)
+	n.Kernel.Sysctls = map[string]string{"net.ipv4.conf.eth1.arp_ignore": "2"}
+	hostHostname, err := os.Hostname()
+	require.NoError(t, err)
 	dir := t.TempDir()
 	doc, err := cfg.Marshal(false)
 	require.NoError(t, err)
@@ -70,7 +79,9 @@ func TestNetworkFromClusterConfig(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfgPath, doc, 0o600))
 	logFile, err := os.Create(filepath.Join(dir, "cairnd.log"))
 	require.NoError(t, err)
-	cairnd := exec.Command("ip", "netns", "exec", ns1.name, filepath.Join(bin, "cairnd"),
+	// Container mode owns its UTS namespace (it sets the hostname), as a
+	// real container does: unshare gives it one, then execs cairnd.
+	cairnd := exec.Command("ip", "netns", "exec", ns1.name, "unshare", "--uts", filepath.Join(bin, "cairnd"),
 		"--config", cfgPath, "--name", n.Name, "--state-dir", filepath.Join(dir, "state"), "--mode", "container")
 	cairnd.Stdout, cairnd.Stderr = logFile, logFile
 	require.NoError(t, cairnd.Start())
@@ -92,6 +103,19 @@ func TestNetworkFromClusterConfig(t *testing.T) {
 		require.NoError(ct, err)
 		cur = res.Msg
 	}, 30*time.Second, 50*time.Millisecond)
+
+	// The sysctl and the hostname reach the node's namespaces, not the host's.
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		v, err := exec.Command("ip", "netns", "exec", ns1.name, "cat", arpIgnore).Output()
+		require.NoError(ct, err)
+		assert.Equal(ct, "2\n", string(v))
+		h, err := exec.Command("nsenter", "--target", strconv.Itoa(cairnd.Process.Pid), "--uts", "hostname").Output()
+		require.NoError(ct, err)
+		assert.Equal(ct, n.Name+"\n", string(h))
+	}, 20*time.Second, 50*time.Millisecond)
+	now, err := os.Hostname()
+	require.NoError(t, err)
+	assert.Equal(t, hostHostname, now, "the host keeps its hostname")
 
 	// Configure eth1: up, MTU, an address and a route through ns2.
 	addr, dst, gw := fmt.Sprintf("10.253.%d.1/24", x), fmt.Sprintf("10.254.%d.0/24", x), fmt.Sprintf("10.253.%d.2", x)

@@ -48,10 +48,27 @@ type Options struct {
 	// Fault, when set, arms a consensus fault point on a control plane
 	// once its store is open: integration tests only (consensus.FaultEnv).
 	Fault *consensus.Fault
+	// ListenAll makes the API listen on every address at its port rather
+	// than on its advertised address only: in pid1 and container modes a
+	// host forward (QEMU's 10.0.2.15, a published container port) reaches
+	// the node at an address the config does not know.
+	ListenAll bool
+	// ImageModules are the kernel modules the boot image needs for its own
+	// devices, reported (and loaded again, a no-op) with the config's.
+	ImageModules []string
+	// Boot, when set, is what the boot steps before Run did (pid1 mode),
+	// published as BootStatus and StateDiskStatus.
+	Boot *controllers.BootReport
+	// Reaper, when set, is the orphan reaper of this process (PID 1),
+	// through which the supervisor starts its children.
+	Reaper supervisor.Reaper
 }
 
 // Run runs the node until ctx ends. It fails fast, before touching any
-// state, when the config is invalid or names no entry for this node.
+// state, when the config is invalid or names no entry for this node. After
+// a power request through the API (Reboot, Shutdown, Reset) it stops as it
+// does when ctx ends and returns the *power.Request as its error; for a
+// reset it wipes the state directory first.
 func Run(ctx context.Context, o Options) error {
 	log := o.Logger
 	if log == nil {
@@ -86,7 +103,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := checkRemoved(o.StateDir); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", self.APIEndpoint())
+	ln, err := net.Listen("tcp", listenAddr(self.APIEndpoint(), o.ListenAll))
 	if err != nil {
 		return fmt.Errorf("listen for the node API: %w", err)
 	}
@@ -130,8 +147,12 @@ func Run(ctx context.Context, o Options) error {
 	// The supervisor runs the services that controllers ask for with
 	// ServiceSpec resources (etcd and kubelet next); ServiceApply converges
 	// it and ServiceStatus reports it. Nothing here starts a named service.
-	sup := supervisor.New(supervisor.Options{Logger: log, LogDir: filepath.Join(o.StateDir, "logs")})
+	sup := supervisor.New(supervisor.Options{Logger: log, LogDir: filepath.Join(o.StateDir, "logs"), Reaper: o.Reaper})
 	if err := registerControllers(rt, agent, self.Name, o.Capabilities, sup, log); err != nil {
+		_ = ln.Close()
+		return errors.Join(err, agent.Close())
+	}
+	if err := registerBoot(rt, self.Name, o); err != nil {
 		_ = ln.Close()
 		return errors.Join(err, agent.Close())
 	}
@@ -182,6 +203,8 @@ func Run(ctx context.Context, o Options) error {
 	if self.Role == config.RoleControlPlane {
 		apiOpts.ControlPlane, apiOpts.Replica, apiOpts.CA = true, agent.Store, &cfg.Secrets.CA
 	}
+	pc := newPowerControl(agent)
+	apiOpts.Power, apiOpts.BootID, apiOpts.StateID = pc, bootID(o.Capabilities.Mode), stateID
 	if o.Log != nil { // a nil *nodelog.Log must not become a non-nil api.NodeLog
 		apiOpts.NodeLog = o.Log
 	}
@@ -213,6 +236,9 @@ func Run(ctx context.Context, o Options) error {
 		err = fmt.Errorf("node API stopped: %w", err)
 	case rev := <-removed:
 		err = fmt.Errorf("%w at config revision %d", ErrRemoved, rev)
+	case r := <-pc.requests:
+		// A power request: stop as for any other end, then main acts on it.
+		err = r
 	case <-storeStopped(agent):
 		// Fail-stop (etcd's rule): a replica that cannot write or apply
 		// its log must not keep serving; the boot stage restarts the node.
@@ -229,7 +255,7 @@ func Run(ctx context.Context, o Options) error {
 		// repeating it).
 		log.Error("stopping on a storage fault", "error", err)
 	}
-	return err
+	return finishPower(err, o.StateDir)
 }
 
 // registerControllers adds the node's controllers to the runtime. A node
@@ -239,7 +265,6 @@ func registerControllers(rt *runtime.Runtime, agent *formation.Agent, name strin
 	for _, c := range []runtime.Controller{
 		&controllers.ServiceApply{Supervisor: sup},
 		&controllers.MachineStatus{Capabilities: caps},
-		&controllers.KernelModuleSpecs{NodeName: name},
 		&controllers.KernelModules{Capabilities: caps},
 		&controllers.SysctlSpecs{NodeName: name},
 		&controllers.Sysctls{Capabilities: caps, Logger: log.With("controller", "sysctls")},
@@ -254,6 +279,34 @@ func registerControllers(rt *runtime.Runtime, agent *formation.Agent, name strin
 		}
 	}
 	return nil
+}
+
+// registerBoot adds the controllers fed by the boot before Run: the
+// kernel modules wanted (the image's and the config's) and, as PID 1, the
+// boot report.
+func registerBoot(rt *runtime.Runtime, name string, o Options) error {
+	cs := []runtime.Controller{&controllers.KernelModuleSpecs{NodeName: name, Image: o.ImageModules}}
+	if o.Boot != nil {
+		cs = append(cs, &controllers.BootStatus{Report: *o.Boot})
+	}
+	for _, c := range cs {
+		if err := rt.Register(c); err != nil {
+			return fmt.Errorf("register controller %s: %w", c.Name(), err)
+		}
+	}
+	return nil
+}
+
+// listenAddr is the API's listen address: the advertised one, or with
+// all, every address at its port.
+func listenAddr(advertised string, all bool) string {
+	if !all {
+		return advertised
+	}
+	if _, port, err := net.SplitHostPort(advertised); err == nil {
+		return net.JoinHostPort("", port)
+	}
+	return advertised
 }
 
 // peerGossipAddrs lists the gossip addresses of every other node of the

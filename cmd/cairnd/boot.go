@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairn-project/cairn/internal/version"
 	"github.com/cairn-project/cairn/node/machine/boot"
+	"github.com/cairn-project/cairn/node/machine/power"
 )
 
 // bootUsage is the boot stage's line of cairnd's usage.
@@ -73,6 +74,9 @@ func runBoot(f bootFlags) error {
 		// the same path is what a restart runs.
 		Command: func() *exec.Cmd { return exec.Command(exe, f.args...) },
 		Logger:  log,
+		// A reboot or reset through the API: cairnd exits with this code
+		// and is started again at once.
+		RebootExitCode: power.ExitReboot,
 	})
 }
 

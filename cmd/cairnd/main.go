@@ -19,10 +19,20 @@ import (
 	"github.com/cairn-project/cairn/node/cluster/formation"
 	"github.com/cairn-project/cairn/node/machine/capability"
 	"github.com/cairn-project/cairn/node/machine/nodelog"
+	"github.com/cairn-project/cairn/node/machine/power"
 )
 
 func main() {
 	err := run()
+	if r, ok := power.As(err); ok {
+		// Process and container mode: the parent carries the request out.
+		// The boot stage restarts ExitReboot at once and leaves 0 stopped;
+		// a container runtime with restart policy on-failure restarts the
+		// non-zero code only. (As PID 1 the request is reboot(2)'s, not an
+		// exit's: PID 1 must never exit.)
+		fmt.Fprintln(os.Stderr, "cairnd:", err)
+		os.Exit(power.ExitCode(r.Action))
+	}
 	if errors.Is(err, node.ErrRemoved) {
 		// Removed from the cluster on purpose: say so, and exit 0 so that
 		// nothing restarts it (node.ErrRemoved says how to rejoin).
@@ -52,7 +62,7 @@ func run() error {
 	fs := flag.NewFlagSet("cairnd", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: cairnd [boot] --config FILE --name NODE [flags]\n\n"+
-			"Runs one Cairn node: gossip, Raft (control planes), the node API.\n"+bootUsage+"\nFlags:\n")
+			"Runs one Cairn node: gossip, Raft (control planes), the node API.\n"+bootUsage+pid1Usage+"\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	cfgPath := fs.String("config", os.Getenv("CAIRN_CONFIG"), "cluster config file (env CAIRN_CONFIG)")
@@ -76,16 +86,18 @@ func run() error {
 	if bootStage {
 		return runBoot(bootFlags{args: args, rest: fs.Args(), config: *cfgPath, stateDir: *stateDir, logLevel: *logLevel, logFormat: *logFormat, timings: *timings})
 	}
+	m := detectMode(*mode)
+	if m == capability.ModePID1 {
+		runPID1(nodeFlags{config: *cfgPath, name: *name, logLevel: *logLevel, logFormat: *logFormat, timings: *timings}) // never returns
+	}
 	log, nodeLog, err := newLogger(*logLevel, *logFormat)
 	if err != nil {
 		return err
 	}
-	if *cfgPath == "" {
-		return errors.New("--config is required")
-	}
-	data, err := os.ReadFile(*cfgPath)
+	var data []byte
+	data, *name, err = clusterConfig(*cfgPath, *name, *stateDir, detectMode(*mode), log)
 	if err != nil {
-		return fmt.Errorf("read cluster config: %w", err)
+		return err
 	}
 	if *name == "" {
 		*name, _ = os.Hostname()
@@ -98,21 +110,21 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	m := detectMode(*mode)
 	caps, err := capability.ForMode(m)
 	if err != nil {
 		return fmt.Errorf("--mode: %w", err)
 	}
-	if m == capability.ModePID1 {
-		log.Warn("pid1 duties (mounts, reaping, reboot) are not implemented yet; running as a process")
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log.Info("starting cairnd", "version", version.Version, "mode", m, "name", *name)
-	return node.Run(ctx, node.Options{
+	opts := node.Options{
 		Config: data, Name: *name, StateDir: *stateDir, Capabilities: caps,
 		Profile: profile, Logger: log, Log: nodeLog, Fault: fault,
-	})
+	}
+	if m == capability.ModeContainer {
+		containerOptions(ctx, &opts)
+	}
+	return node.Run(ctx, opts)
 }
 
 // faultFromEnv reads the hidden, test-only fault point trigger

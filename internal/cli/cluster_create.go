@@ -40,25 +40,35 @@ func newClusterCreateCommand(g *globals) *cobra.Command {
 	var o clusterCreateOptions
 	cmd := &cobra.Command{
 		Use:   "create",
-		Short: "Create a local cluster of cairnd processes",
+		Short: "Create a local cluster of cairnd processes, containers or VMs",
 		Long: `Generate a cluster configuration on a free loopback subnet 127.0.N.0/24,
-start one cairnd process per node in the background, and wait until the
-cluster is healthy (see 'cairnctl health').
+start one node per entry in the background, and wait until the cluster is
+healthy (see 'cairnctl health'). What a node is, --provisioner says:
 
-Everything goes to --state/NAME: cluster.yaml, cairnconfig, state.json,
-nodes/NODE (node data) and logs/NODE.log. The new context NAME, with an
-os:admin client certificate valid for a year, is merged into the client
-config (--cairnconfig, $CAIRNCONFIG or
-$HOME/.cairn/config) and made current. Each node runs as 'cairnd boot', a parent
-that restarts its cairnd after a crash; the nodes keep running after
-cairnctl exits. Manage them with 'cairnctl cluster stop|start|restart NODE'
-and remove everything with 'cairnctl cluster destroy'.
+  process  a cairnd process on 127.0.N.M (the default; no root needed).
+           Each runs as 'cairnd boot', a parent that restarts its cairnd
+           after a crash; the nodes keep running after cairnctl exits.
+  docker   a container of the node image (--image; built from a static
+           --cairnd and loaded when Docker lacks it, as 'make image' does)
+           on a private Docker network of its own, the node's state on a
+           volume, its API published on 127.0.N.M:6440.
+  qemu     a VM booting the kernel and initramfs.
+
+Everything goes to --state/NAME: cluster.yaml, cairnconfig, state.json (it
+records the provisioner, so the other cluster commands need no flag),
+and for processes nodes/NODE (node data) and logs/NODE.log. The new context
+NAME, with an os:admin client certificate valid for a year, is merged into
+the client config (--cairnconfig, $CAIRNCONFIG or $HOME/.cairn/config) and
+made current; its endpoints are the control planes' 127.0.N.M addresses.
+Manage the nodes with 'cairnctl cluster stop|start|restart|logs NODE' and
+remove everything with 'cairnctl cluster destroy'.
 
 If the cluster does not become healthy in --wait-timeout, the last log lines
 of the unhealthy nodes are printed and the state is left for debugging.`,
 		Example: `  cairnctl cluster create
   cairnctl cluster create --name dev --controlplanes 1 --workers 0
-  cairnctl cluster create --cairnd ./bin/cairnd --subnet 42 --wait-timeout 2m`,
+  cairnctl cluster create --cairnd ./bin/cairnd --subnet 42 --wait-timeout 2m
+  cairnctl cluster create --provisioner docker --name dock`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runClusterCreate(cmd.Context(), g, o)
@@ -97,10 +107,10 @@ func runClusterCreate(ctx context.Context, g *globals, o clusterCreateOptions) e
 	}
 	p := &clusterPlan{Name: o.loc.name, Dir: dir, ControlPlanes: o.controlPlanes, Workers: o.workers, Timings: o.timings, Image: o.image,
 		Kernel: o.kernel, Initramfs: o.initramfs, MemoryMiB: o.memoryMiB}
-	if o.provisioner != provisionerQEMU && (o.provisioner != provisionerDocker || o.image == "") {
-		// The docker provisioner needs cairnd only to build a missing
-		// image; the qemu one boots the cairnd inside the initramfs.
-		if p.Cairnd, err = findCairnd(o.cairnd); err != nil {
+	// The docker provisioner needs cairnd only to build a missing image,
+	// and says so then; the qemu one boots the cairnd inside the initramfs.
+	if o.provisioner != provisionerQEMU {
+		if p.Cairnd, err = findCairnd(o.cairnd); err != nil && (o.provisioner != provisionerDocker || o.cairnd != "") {
 			return err
 		}
 	}
@@ -131,6 +141,11 @@ func runClusterCreate(ctx context.Context, g *globals, o clusterCreateOptions) e
 		o.loc.name, o.provisioner, o.controlPlanes, plural(o.controlPlanes, "plane", "planes"),
 		o.workers, plural(o.workers, "worker", "workers"), p.Subnet, dir)
 	st := &clusterState{Name: cfg.Cluster.Name, Provisioner: o.provisioner, Subnet: p.Subnet, ConfigFile: files.cluster, Timings: o.timings}
+	// state.json comes first, so that destroy knows the provisioner of a
+	// create that fails or is interrupted.
+	if err := writeState(dir, st); err != nil {
+		return err
+	}
 	if err := errors.Join(prov.create(ctx, p, cfg, st), writeState(dir, st)); err != nil {
 		return fmt.Errorf("%w; clean up with '%s'", err, o.loc.destroyCommand())
 	}

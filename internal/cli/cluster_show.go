@@ -2,6 +2,7 @@ package cli
 
 import (
 	"cmp"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -14,8 +15,13 @@ func newClusterShowCommand(g *globals) *cobra.Command {
 		Use:   "show",
 		Short: "Show the nodes of a local cluster and what runs for them",
 		Long: `Show the nodes of a local cluster: name, role, API address and what runs
-for each, asked of the node's boot stage (its control socket) and found in
-/proc, never taken from PIDs recorded earlier.
+for each, asked of what runs it, never taken from PIDs recorded earlier.
+
+docker: the cluster's network and image, then each node's container (its
+address on the network, its volume, Docker's state of it, the host PID of
+its cairnd and Docker's restart count).
+
+process: each node's boot stage (its control socket) and /proc.
 
 STATE is the boot stage's view of its cairnd (running, backoff after a
 crash, stopped by 'cluster stop'), or down (nothing runs), unsupervised (a
@@ -53,6 +59,9 @@ processes of the node outside its boot stage; -o json lists them as
 					Nodes       []observedNode `json:"nodes"`
 				}{st.Name, cmp.Or(st.Provisioner, provisionerProcess), st.Subnet, st.Image, st.Network, st.NetworkCIDR, nodes})
 			}
+			if st.Provisioner == provisionerDocker {
+				return showContainerTable(g, st, nodes, time.Now())
+			}
 			return showNodeTable(g, nodes, time.Now())
 		},
 	}
@@ -69,6 +78,18 @@ func showNodeTable(g *globals, nodes []observedNode, now time.Time) error {
 		}
 		t.add(n.Name, n.Role, n.APIAddress, yesNo(n.Running), state,
 			pidCell(n.PID), pidCell(n.BootPID), strconv.Itoa(n.Restarts), n.uptime(now))
+	}
+	return t.write(g.streams.Out)
+}
+
+// showContainerTable lists a docker cluster's containers, with its network
+// and image above them.
+func showContainerTable(g *globals, st *clusterState, nodes []observedNode, now time.Time) error {
+	fmt.Fprintf(g.streams.Out, "network %s (%s), image %s\n\n", st.Network, st.NetworkCIDR, st.Image)
+	t := newTable("NAME", "ROLE", "API", "ADDRESS", "CONTAINER", "VOLUME", "STATE", "PID", "RESTARTS", "UPTIME")
+	for _, n := range nodes {
+		t.add(n.Name, n.Role, n.APIAddress, n.Address, n.Machine, n.Volume, n.State,
+			pidCell(n.PID), strconv.Itoa(n.Restarts), n.uptime(now))
 	}
 	return t.write(g.streams.Out)
 }

@@ -46,6 +46,9 @@ var (
 	// ErrTooLarge is returned when a file or configuration is larger than a
 	// node accepts (config.MaxDocumentBytes); it is checked before sending.
 	ErrTooLarge = errors.New("too large")
+	// ErrNotBack is returned by reboot --wait and reset --wait when the
+	// node does not answer with a new boot ID within --wait-timeout.
+	ErrNotBack = errors.New("node did not come back")
 	// ErrUnsupported is returned by the process provisioner on platforms
 	// without sessions and signals.
 	ErrUnsupported = errors.New("not supported on this platform")

@@ -92,6 +92,14 @@ type fakeNode struct {
 	// health answers Health (health_test.go); nil leaves it unimplemented,
 	// as on a node that predates it.
 	health *clusterv1.HealthResponse
+	// boots are the nodes' boot IDs (Version), by node name; power_test.go
+	// changes them on Reboot and Reset.
+	boots map[string]string
+	// resets are the Reset requests received (power_test.go).
+	resets []*machinev1.ResetRequest
+	// downProbes counts the Version calls a node that went down answers
+	// not_found before it is back (power_test.go).
+	downProbes map[string]int
 }
 
 // goneError is what the fake answers for a node in gone.
@@ -168,7 +176,10 @@ func (f *fakeNode) Version(_ context.Context, req *connect.Request[machinev1.Ver
 	if err := f.goneError(n); err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&machinev1.VersionResponse{NodeName: n, Version: "v9.9.9", Mode: "process"}), nil
+	if err := f.downError(n); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&machinev1.VersionResponse{NodeName: n, Version: "v9.9.9", Mode: "process", BootId: f.bootID(n)}), nil
 }
 
 func (f *fakeNode) seenTargets() []string {

@@ -82,6 +82,9 @@ type clusterPlan struct {
 	// Generate are the generator's options; plan may set node addresses
 	// and certificate SANs.
 	Generate config.GenerateOptions
+	// NetworkCIDR is the subnet of the nodes' private network, chosen by
+	// plan (docker, qemu).
+	NetworkCIDR string
 	// HostAPI is each node's API address as the host reaches it, in node
 	// order (control planes first). Empty: the configured API address.
 	HostAPI []string
@@ -119,6 +122,7 @@ type provisionerOptions struct {
 // named but absent here is refused as not implemented yet.
 var provisioners = map[string]func(provisionerOptions) provisioner{
 	provisionerProcess: func(o provisionerOptions) provisioner { return &processProvisioner{cairndFlag: o.cairnd} },
+	provisionerDocker:  func(provisionerOptions) provisioner { return &dockerProvisioner{docker: dockerCLI{}} },
 	provisionerQEMU:    func(provisionerOptions) provisioner { return &qemuProvisioner{} },
 }
 

@@ -69,6 +69,7 @@ Endpoints, nodes and the current context come from the cairnconfig file:
 	root.AddCommand(
 		newGenCommand(g),
 		newConfigCommand(g),
+		newApplyConfigCommand(g),
 		newGetCommand(g),
 		newConsensusCommand(g),
 		newVersionCommand(g),
@@ -83,6 +84,10 @@ Endpoints, nodes and the current context come from the cairnconfig file:
 		newDisksCommand(g),
 		newLsCommand(g),
 		newReadCommand(g),
+		newDmesgCommand(g),
+		newRebootCommand(g),
+		newShutdownCommand(g),
+		newResetCommand(g),
 		newGossipCommand(g),
 	)
 	root.InitDefaultCompletionCmd() // now, so that its group is walked too

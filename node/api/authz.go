@@ -61,14 +61,19 @@ var rpcLevels = map[string]level{
 	machinev1connect.MachineServiceProcessesProcedure:                levelReader,
 	machinev1connect.MachineServiceMountsProcedure:                   levelReader,
 	machinev1connect.MachineServiceDisksProcedure:                    levelReader,
-	machinev1connect.MachineServiceListProcedure:                     levelAdmin,  // any file's names and sizes
-	machinev1connect.MachineServiceReadProcedure:                     levelAdmin,  // any file's bytes, secrets included
+	machinev1connect.MachineServiceListProcedure:                     levelAdmin, // any file's names and sizes
+	machinev1connect.MachineServiceReadProcedure:                     levelAdmin, // any file's bytes, secrets included
+	machinev1connect.MachineServiceDmesgProcedure:                    levelReader,
+	machinev1connect.MachineServiceRebootProcedure:                   levelAdmin,
+	machinev1connect.MachineServiceShutdownProcedure:                 levelAdmin,
+	machinev1connect.MachineServiceResetProcedure:                    levelAdmin,  // wipes the node
 	clusterv1connect.ClusterServiceGetConfigProcedure:                levelReader, // secrets: admin, checked in the handler
 	clusterv1connect.ClusterServiceWatchConfigProcedure:              levelReader, // likewise
 	clusterv1connect.ClusterServiceMembersProcedure:                  levelReader,
 	clusterv1connect.ClusterServiceConsensusStatusProcedure:          levelReader,
 	clusterv1connect.ClusterServiceHealthProcedure:                   levelReader,
 	clusterv1connect.ClusterServiceApplyConfigProcedure:              levelAdmin,
+	clusterv1connect.ClusterServiceRemoveServerProcedure:             levelAdmin,
 	resourcev1connect.ResourceServiceGetProcedure:                    levelReader,
 	resourcev1connect.ResourceServiceListProcedure:                   levelReader,
 	resourcev1connect.ResourceServiceWatchProcedure:                  levelReader,
@@ -111,6 +116,16 @@ type caller struct {
 func (c caller) header() string { return base64.StdEncoding.EncodeToString(c.cert) }
 
 func (c caller) can(l level) bool { return c.level >= l }
+
+// subject is the common name of the caller's certificate, for logs; empty
+// without one.
+func (c caller) subject() string {
+	cert, err := x509.ParseCertificate(c.cert)
+	if err != nil {
+		return ""
+	}
+	return cert.Subject.CommonName
+}
 
 // rolesText lists the caller's roles for an error message.
 func (c caller) rolesText() string {

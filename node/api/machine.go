@@ -21,5 +21,6 @@ func (m *machineService) Version(context.Context, *connect.Request[machinev1.Ver
 		Slot:      m.s.opts.Slot,
 		GoVersion: runtime.Version(),
 		GitCommit: version.Commit(),
+		BootId:    m.s.opts.BootID,
 	}), nil
 }

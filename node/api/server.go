@@ -80,6 +80,18 @@ type Options struct {
 	// service NodeLogName, its level by cairn.machine.v1's log level RPCs.
 	// Nil leaves them off.
 	NodeLog NodeLog
+	// Power carries out Reboot, Shutdown and Reset; nil refuses them with
+	// code unimplemented.
+	Power Power
+	// BootID identifies this start of the node (Version's boot_id): the
+	// kernel's boot ID in pid1 mode, a random ID per cairnd start
+	// otherwise.
+	BootID string
+	// StateID is the ID of the node's state directory, which Reset wipes
+	// (ResetResponse.state_id).
+	StateID string
+	// Kmsg is the kernel message device Dmesg reads; empty is /dev/kmsg.
+	Kmsg string
 	// Host is where the machine info RPCs (Processes, Mounts, Disks, List,
 	// Read) read /proc, /sys and files; the zero value is the real root.
 	Host   Host

@@ -54,7 +54,7 @@ func serve(t *testing.T, ctx context.Context, o Options) (string, <-chan result)
 // without verification, HTTP/2.
 func insecureClient(t *testing.T) *http.Client {
 	t.Helper()
-	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true} //nolint:gosec // the point of the test
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr}
 }
@@ -180,4 +180,19 @@ func violationFields(t *testing.T, err error) []string {
 	}
 	require.Fail(t, "no ValidationErrors detail", "%v", err)
 	return nil
+}
+
+// The first accepted configuration wins; a later one is refused and does
+// not replace it.
+func TestApplyConfigOnce(t *testing.T) {
+	_, doc := generate(t, 2)
+	s := &service{opts: Options{}, log: slog.New(slog.DiscardHandler)}
+	_, err := s.ApplyConfig(context.Background(), connect.NewRequest(&maintenancev1.ApplyConfigRequest{Config: string(doc), NodeName: "cp1"}))
+	require.NoError(t, err)
+	_, err = s.ApplyConfig(context.Background(), connect.NewRequest(&maintenancev1.ApplyConfigRequest{Config: string(doc), NodeName: "cp2"}))
+	require.Equal(t, connect.CodeFailedPrecondition, connect.CodeOf(err))
+	require.ErrorIs(t, err, ErrAlreadyConfigured)
+	got, ok := s.taken()
+	require.True(t, ok)
+	assert.Equal(t, "cp1", got.name)
 }

@@ -54,6 +54,14 @@ type GenerateOptions struct {
 	Rand io.Reader
 	// Now is the CA's start of validity; time.Now() when zero.
 	Now time.Time
+	// NodeHosts, when set, holds one IP address per node, in node order:
+	// node i's API, gossip and Raft addresses are on it (default ports)
+	// instead of a loopback address. For nodes in containers or VMs, whose
+	// network is not the host's loopback. The generator declares no link
+	// or address for it: the container runtime or hypervisor assigns it
+	// and may rename the interface (Docker does on a reconnect), so the
+	// node must not own it.
+	NodeHosts []string
 	// NodeAddresses, when set, holds one address with prefix length per
 	// node (such as 10.20.0.2/24), in node order: node i then has it on
 	// NodeLink (network.links and network.addresses) instead of a
@@ -100,8 +108,8 @@ func Generate(opts GenerateOptions) (*Config, error) {
 		return nil, fmt.Errorf("generate: %w: %d nodes do not fit the loopback plan (at most %d)", ErrBadOptions, total, maxLoopbackNodes)
 	case subnet < 0 || subnet > 255:
 		return nil, fmt.Errorf("generate: %w: loopback subnet %d is not 0..255", ErrBadOptions, subnet)
-	case opts.NodeAddresses != nil && len(opts.NodeAddresses) != total:
-		return nil, fmt.Errorf("generate: %w: %d node addresses for %d nodes", ErrBadOptions, len(opts.NodeAddresses), total)
+	case opts.NodeHosts != nil && len(opts.NodeHosts) != total:
+		return nil, fmt.Errorf("generate: %w: %d node hosts for %d nodes", ErrBadOptions, len(opts.NodeHosts), total)
 	case len(opts.CertSANs) > total:
 		return nil, fmt.Errorf("generate: %w: certificate SANs for %d nodes, there are %d", ErrBadOptions, len(opts.CertSANs), total)
 	}
@@ -152,6 +160,9 @@ func Generate(opts GenerateOptions) (*Config, error) {
 			n.Network.Addresses = []Address{{Link: link, CIDR: opts.NodeAddresses[i]}}
 		} else {
 			host := fmt.Sprintf("127.0.%d.%d", subnet, i+1)
+			if opts.NodeHosts != nil {
+				host = opts.NodeHosts[i]
+			}
 			n.APIAddress = net.JoinHostPort(host, strconv.Itoa(DefaultAPIPort))
 			n.GossipAddress = net.JoinHostPort(host, strconv.Itoa(DefaultGossipPort))
 			if n.Role == RoleControlPlane {

@@ -92,21 +92,20 @@ func TestGenerateDeterministicWithReader(t *testing.T) {
 	assert.Equal(t, a.Secrets.JoinToken, b.Secrets.JoinToken)
 }
 
-func TestGenerateNodeAddressesAndSANs(t *testing.T) {
+func TestGenerateNodeHostsAndSANs(t *testing.T) {
 	c, err := Generate(GenerateOptions{
 		ClusterName: "demo", ControlPlanes: 2, Workers: 1, LoopbackSubnet: 7,
-		NodeAddresses: []string{"10.7.0.2/24", "10.7.0.3/24", "10.7.0.4/24"},
-		CertSANs:      [][]string{{"127.0.7.1"}, {"127.0.7.2"}, {"127.0.7.3", "node.example"}},
+		NodeHosts: []string{"10.7.0.2", "10.7.0.3", "10.7.0.4"},
+		CertSANs:  [][]string{{"127.0.7.1"}, {"127.0.7.2"}, {"127.0.7.3", "node.example"}},
 	})
 	require.NoError(t, err)
 	require.NoError(t, c.Validate())
 	assert.Equal(t, []string{"10.7.0.2:6441", "10.7.0.3:6441"}, c.Cluster.Seeds)
 	for i, n := range c.Nodes {
 		ip := "10.7.0." + string(rune('2'+i))
-		assert.Equal(t, []Link{{Name: "eth0"}}, n.Network.Links)
-		assert.Equal(t, []Address{{Link: "eth0", CIDR: ip + "/24"}}, n.Network.Addresses)
-		assert.Empty(t, n.APIAddress, "the endpoints follow the address")
-		assert.Equal(t, ip+":6440", n.APIEndpoint())
+		assert.Empty(t, n.Network.Links, "the runtime owns the node's interface")
+		assert.Empty(t, n.Network.Addresses)
+		assert.Equal(t, ip+":6440", n.APIAddress)
 		assert.Equal(t, ip+":6441", n.GossipEndpoint())
 		assert.Contains(t, n.CertSANs, "127.0.7."+string(rune('1'+i)))
 		assert.True(t, slices.ContainsFunc(n.CertIPs(), net.ParseIP("127.0.7."+string(rune('1'+i))).Equal), n.Name)
@@ -140,9 +139,8 @@ func TestGenerateBadOptions(t *testing.T) {
 		{"bad subnet", GenerateOptions{ClusterName: "demo", ControlPlanes: 1, LoopbackSubnet: 256}, ErrBadOptions},
 		{"bad name", GenerateOptions{ClusterName: "Demo!", ControlPlanes: 1}, ErrInvalid},
 		{"bad version", GenerateOptions{ClusterName: "demo", ControlPlanes: 1, KubernetesVersion: "one"}, ErrInvalid},
-		{"addresses for fewer nodes", GenerateOptions{ClusterName: "demo", ControlPlanes: 2, NodeAddresses: []string{"10.5.0.2/24"}}, ErrBadOptions},
+		{"hosts for fewer nodes", GenerateOptions{ClusterName: "demo", ControlPlanes: 2, NodeHosts: []string{"10.5.0.2"}}, ErrBadOptions},
 		{"SANs for more nodes", GenerateOptions{ClusterName: "demo", ControlPlanes: 1, CertSANs: [][]string{{"a"}, {"b"}}}, ErrBadOptions},
-		{"bad node address", GenerateOptions{ClusterName: "demo", ControlPlanes: 1, NodeAddresses: []string{"10.5.0.300/24"}}, ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

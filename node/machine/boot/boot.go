@@ -45,6 +45,11 @@ type Options struct {
 	Backoff Backoff
 	// StopTimeout is how long a stop waits after SIGTERM before SIGKILL.
 	StopTimeout time.Duration
+	// RebootExitCode, if not 0, is the exit code with which the child asks
+	// to be started again: it is, at once, without backoff and without
+	// counting it in Restarts (cairnd's power.ExitReboot, after a reboot
+	// or reset through its API).
+	RebootExitCode int
 }
 
 // Backoff is an exponential restart delay: Initial, doubling after each

@@ -205,3 +205,34 @@ func TestCleanExitIsNotRestarted(t *testing.T) {
 	assert.Zero(t, st.Restarts)
 	assert.Empty(t, s.log.durations("child backing off", "delay"), "no restart was scheduled")
 }
+
+// A child that exits with RebootExitCode asked to be started again (cairnd
+// after a reboot through its API): it is, at once and every time, with no
+// backoff and no count as a crash.
+func TestRebootExitIsRestartedAtOnce(t *testing.T) {
+	s := startStage(t, boot.Options{
+		Command:        childCommand("exit=75", "after=10ms"),
+		RebootExitCode: 75,
+		// A crash would wait an hour: every restart seen is a reboot's.
+		Backoff: boot.Backoff{Initial: time.Hour, Max: time.Hour, MinUptime: time.Hour},
+	})
+	require.Eventually(t, func() bool { return s.log.count("child asked to be restarted; starting it again") >= 3 },
+		10*time.Second, 10*time.Millisecond)
+	st := s.mustCall(t, boot.OpStatus)
+	assert.Zero(t, st.Restarts, "a reboot is not a crash")
+	assert.Empty(t, s.log.durations("child backing off", "delay"), "no backoff")
+	assert.GreaterOrEqual(t, s.log.count("child started"), 3)
+}
+
+// Without RebootExitCode the same exit is a crash, as before.
+func TestRebootExitCodeUnsetIsACrash(t *testing.T) {
+	s := startStage(t, boot.Options{
+		Command: childCommand("exit=75", "after=10ms"),
+		Backoff: boot.Backoff{Initial: time.Hour, Max: time.Hour, MinUptime: time.Hour},
+	})
+	require.Eventually(t, func() bool { return s.mustCall(t, boot.OpStatus).State == boot.StateBackoff },
+		10*time.Second, 10*time.Millisecond)
+	st := s.mustCall(t, boot.OpStatus)
+	assert.Equal(t, 1, st.Restarts)
+	assert.Equal(t, "exited with code 75", st.LastExit)
+}

@@ -21,7 +21,7 @@ func spawn(cmd *exec.Cmd) (*child, error) {
 	c := &child{pid: cmd.Process.Pid, started: time.Now(), exited: make(chan exitResult, 1)}
 	go func() {
 		err := cmd.Wait()
-		c.exited <- exitResult{summary: describeExit(cmd, err), uptime: time.Since(c.started), clean: err == nil}
+		c.exited <- exitResult{summary: describeExit(cmd, err), uptime: time.Since(c.started), clean: err == nil, code: exitCode(cmd)}
 	}()
 	return c, nil
 }
@@ -37,6 +37,14 @@ func describeExit(cmd *exec.Cmd, err error) string {
 		return "killed by signal " + ws.Signal().String()
 	}
 	return fmt.Sprintf("exited with code %d", cmd.ProcessState.ExitCode())
+}
+
+// exitCode is the child's exit code, -1 if it did not exit by itself.
+func exitCode(cmd *exec.Cmd) int {
+	if cmd.ProcessState == nil {
+		return -1
+	}
+	return cmd.ProcessState.ExitCode()
 }
 
 // stop sends SIGTERM to the child's process group, SIGKILL after timeout,

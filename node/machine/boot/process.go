@@ -17,4 +17,6 @@ type exitResult struct {
 	// clean is an exit with code 0: the child stopped on purpose (cairnd
 	// does after it was removed from the cluster), so it is not restarted.
 	clean bool
+	// code is the exit code, -1 when a signal ended the child.
+	code int
 }

@@ -120,6 +120,12 @@ func (r *runner) running(c *child) phase {
 				r.stopChild(c, "boot stage stopping")
 				return nil
 			case res := <-c.exited:
+				if r.opts.RebootExitCode != 0 && res.code == r.opts.RebootExitCode {
+					r.log.Info("child asked to be restarted; starting it again", "pid", c.pid, "status", res.summary)
+					r.set(func(s *Status) { s.LastExit = res.summary + " (reboot)" })
+					r.bo.Reset()
+					return r.starting(nil)
+				}
 				if res.clean {
 					r.log.Info("child finished on its own; not restarting it", "pid", c.pid, "status", res.summary)
 					r.set(func(s *Status) { s.LastExit = res.summary })

@@ -94,7 +94,23 @@ func (c *Hostname) Run(_ context.Context, r runtime.Reader, w runtime.Writer) er
 	return w.Put(TypeHostnameStatus, IDStatus, st, nil)
 }
 
-type kernelUTS struct{}
+// kernelUTS is the UTS namespace of this process.
+type kernelUTS struct {
+	// set sets the hostname; nil means network.SetHostname. Tests record
+	// instead, so a broken guard never renames the host.
+	set func(name string) error
+}
 
-func (kernelUTS) Hostname() (string, error)     { return network.Hostname() }
-func (kernelUTS) SetHostname(name string) error { return network.SetHostname(name) }
+func (kernelUTS) Hostname() (string, error) { return network.Hostname() }
+
+// SetHostname refuses, rather than rename the host, where cairnd runs
+// beside other processes in their UTS namespace (sharedNamespace).
+func (u kernelUTS) SetHostname(name string) error {
+	if sharedNamespace("uts") {
+		return ErrSharedUTS
+	}
+	if u.set != nil {
+		return u.set(name)
+	}
+	return network.SetHostname(name)
+}

@@ -101,3 +101,13 @@ func TestHostnameNotSetInProcessMode(t *testing.T) {
 	}, hostnameStatus(t, st))
 	assert.Zero(t, uts.calls())
 }
+
+// The kernel's UTS namespace refuses to rename the host from a process
+// that is not PID 1 and shares its parent's namespace, as this test does.
+// The syscall is a recorder: a broken guard must not rename the host.
+func TestKernelUTSRefusesTheHostsHostname(t *testing.T) {
+	var set []string
+	uts := kernelUTS{set: func(name string) error { set = append(set, name); return nil }}
+	require.ErrorIs(t, uts.SetHostname("cairn-must-not-rename-the-host"), ErrSharedUTS)
+	assert.Empty(t, set, "sethostname was not called")
+}

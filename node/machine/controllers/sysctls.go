@@ -85,13 +85,23 @@ func (c *Sysctls) apply(name, value string) (SysctlStatusSpec, error) {
 			return st, nil
 		}
 	}
+	// A parameter the kernel lacks is named as such in every mode: a typo
+	// in the config shows up in process mode too.
+	if errors.Is(rerr, sysctl.ErrNoParameter) || errors.Is(rerr, sysctl.ErrNotParameter) || errors.Is(rerr, sysctl.ErrInvalidName) {
+		st.Error = rerr.Error()
+		return st, rerr
+	}
 	if !c.Capabilities.Has(capability.Sysctls) {
 		st.Error = "not applied: " + c.Capabilities.Reason(capability.Sysctls)
 		return st, nil
 	}
-	if errors.Is(rerr, sysctl.ErrNoParameter) || errors.Is(rerr, sysctl.ErrNotParameter) || errors.Is(rerr, sysctl.ErrInvalidName) {
-		st.Error = rerr.Error()
-		return st, rerr
+	// On the real /proc/sys, a cairnd that is not PID 1 writes only what
+	// is its own (beside.go): never the host's parameters.
+	if c.Root == "" {
+		if err := hostSysctl(name); err != nil {
+			st.Error = "not applied: " + err.Error()
+			return st, nil
+		}
 	}
 	// Any other read error (a write-only parameter, say) does not stop
 	// the write: the kernel has the last word.

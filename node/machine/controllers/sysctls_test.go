@@ -99,7 +99,8 @@ func TestSysctlsApplyToTheRoot(t *testing.T) {
 }
 
 // Process mode reads but never writes, and says why per parameter; a
-// value the host already holds counts as applied.
+// value the host already holds counts as applied, and a parameter the
+// kernel lacks is named as such.
 func TestSysctlsNeverWriteInProcessMode(t *testing.T) {
 	caps, err := capability.ForMode(capability.ModeProcess)
 	require.NoError(t, err)
@@ -107,11 +108,12 @@ func TestSysctlsNeverWriteInProcessMode(t *testing.T) {
 	st := runtime.NewState()
 	c := &Sysctls{Capabilities: caps, Root: root}
 	rt := start(t, st, c)
-	waitPass(t, rt, c.Name(), putSysctls(t, st, map[string]string{"net.ipv4.ip_forward": "1", "kernel.pid_max": "4194304"}))
+	waitPass(t, rt, c.Name(), putSysctls(t, st, map[string]string{"net.ipv4.ip_forward": "1", "kernel.pid_max": "4194304", "net.ipv4.nope": "1"}))
 	assert.Equal(t, SysctlStatusSpec{
 		Desired: "1", Observed: "0",
 		Error: "not applied: cairnd runs as an ordinary process (process mode)",
 	}, sysctlStatus(t, st, "net.ipv4.ip_forward"))
 	assert.Equal(t, "0\n", readParam(t, root, "net/ipv4/ip_forward"), "process mode never writes")
 	assert.True(t, sysctlStatus(t, st, "kernel.pid_max").Applied)
+	assert.Equal(t, "read net.ipv4.nope: no such parameter", sysctlStatus(t, st, "net.ipv4.nope").Error, "a typo is named in every mode")
 }

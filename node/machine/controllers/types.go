@@ -40,6 +40,13 @@ const (
 	// "machine"): what it may do, and why not where it may not.
 	TypeMachineStatus = "MachineStatus"
 
+	// TypeBootStatus is what the boot before the node did (ID "machine"):
+	// mounts, image modules, host NIC, config source (pid1 mode).
+	TypeBootStatus = "BootStatus"
+	// TypeStateDiskStatus is the state disk's outcome (ID "var"): mounted,
+	// formatted, refused with why, failed, or none configured.
+	TypeStateDiskStatus = "StateDiskStatus"
+
 	// TypeCertificateStatus is this node's certificate (ID "node"): its
 	// subject and validity, renewed at two thirds of its life.
 	TypeCertificateStatus = "CertificateStatus"

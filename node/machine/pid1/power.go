@@ -75,18 +75,18 @@ var pseudo = map[string]bool{
 	"hugetlbfs": true, "efivarfs": true, "binfmt_misc": true, "nsfs": true,
 }
 
-// UnmountOrder lists the mount points to unmount before the machine goes
-// down, children before parents (the reverse of mount order), limited to
-// under (and below): every mount except / and pseudo filesystems, so the
-// state disk on /var and anything mounted below it are clean.
-func UnmountOrder(ms []MountInfo, under string) []string {
-	var out []string
+// UnmountOrder lists the mounts to unmount before the machine goes down,
+// children before parents (the reverse of mount order), limited to under
+// (and below): every mount except / and pseudo filesystems, so the state
+// disk on /var and anything mounted below it are clean.
+func UnmountOrder(ms []MountInfo, under string) []MountInfo {
+	var out []MountInfo
 	for i := len(ms) - 1; i >= 0; i-- {
 		m := ms[i]
 		if m.Target == "/" || pseudo[m.FSType] || !within(m.Target, under) {
 			continue
 		}
-		out = append(out, m.Target)
+		out = append(out, m)
 	}
 	return out
 }
@@ -98,9 +98,13 @@ func within(path, dir string) bool {
 	return strings.HasPrefix(path, strings.TrimSuffix(dir, "/")+"/")
 }
 
-// UnmountAll syncs and unmounts UnmountOrder(under). A mount that stays
-// busy is remounted read-only instead, which flushes it as well; the
-// failures are joined, and none stops the rest.
+// UnmountAll syncs and unmounts UnmountOrder(under). A disk-backed mount
+// (its source a /dev node) that stays busy is remounted read-only
+// instead, which flushes it as well; a busy memory-backed one (tmpfs) has
+// nothing to lose and is left as it is. Remounting read-only changes the
+// filesystem itself, in every mount namespace, which is what PID 1 wants
+// and why nothing else should call this on shared mounts. The failures
+// are joined, and none stops the rest.
 func UnmountAll(log *slog.Logger, mountinfo, under string) error {
 	unix.Sync()
 	f, err := os.Open(mountinfo)
@@ -113,17 +117,23 @@ func UnmountAll(log *slog.Logger, mountinfo, under string) error {
 		return err
 	}
 	var errs []error
-	for _, target := range UnmountOrder(ms, under) {
-		err := unix.Unmount(target, 0)
-		if err == nil || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
-			log.Info("unmounted", "target", target)
-			continue // EINVAL: gone already (unmounted with its parent)
-		}
-		if rerr := unix.Mount("", target, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); rerr != nil {
-			errs = append(errs, fmt.Errorf("unmount %s: %w; remount read-only: %w", target, err, rerr))
+	for _, m := range UnmountOrder(ms, under) {
+		err := unix.Unmount(m.Target, 0)
+		switch {
+		case err == nil:
+			log.Info("unmounted", "target", m.Target)
+			continue
+		case errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT):
+			continue // gone already, with its parent
+		case !strings.HasPrefix(m.Source, "/dev/"):
+			log.Info("busy, left mounted (memory only)", "target", m.Target, "fstype", m.FSType)
 			continue
 		}
-		log.Warn("busy, remounted read-only", "target", target, "error", err)
+		if rerr := unix.Mount("", m.Target, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); rerr != nil {
+			errs = append(errs, fmt.Errorf("unmount %s: %w; remount read-only: %w", m.Target, err, rerr))
+			continue
+		}
+		log.Warn("busy, remounted read-only", "target", m.Target, "error", err)
 	}
 	unix.Sync()
 	return errors.Join(errs...)

@@ -1548,6 +1548,109 @@ func (x *RevisionConflict) GetCurrentRevision() uint64 {
 	return 0
 }
 
+// RemoveServerRequest names the server to remove.
+type RemoveServerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// server_id is the server's Raft ID (RaftServer.id), e.g.
+	// "cp2.3f9a0c2b71de": a node's current state, never its name alone, so
+	// a node that came back with new state is not removed by a stale call.
+	ServerId      string `protobuf:"bytes,1,opt,name=server_id,json=serverId,proto3" json:"server_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveServerRequest) Reset() {
+	*x = RemoveServerRequest{}
+	mi := &file_cairn_cluster_v1_cluster_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveServerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveServerRequest) ProtoMessage() {}
+
+func (x *RemoveServerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_cluster_v1_cluster_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveServerRequest.ProtoReflect.Descriptor instead.
+func (*RemoveServerRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_cluster_v1_cluster_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RemoveServerRequest) GetServerId() string {
+	if x != nil {
+		return x.ServerId
+	}
+	return ""
+}
+
+// RemoveServerResponse says what the leader did.
+type RemoveServerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// node_name is the leader that answered.
+	NodeName string `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	// removed is false when the server was not in the configuration.
+	Removed       bool `protobuf:"varint,2,opt,name=removed,proto3" json:"removed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveServerResponse) Reset() {
+	*x = RemoveServerResponse{}
+	mi := &file_cairn_cluster_v1_cluster_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveServerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveServerResponse) ProtoMessage() {}
+
+func (x *RemoveServerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_cluster_v1_cluster_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveServerResponse.ProtoReflect.Descriptor instead.
+func (*RemoveServerResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_cluster_v1_cluster_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RemoveServerResponse) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+func (x *RemoveServerResponse) GetRemoved() bool {
+	if x != nil {
+		return x.Removed
+	}
+	return false
+}
+
 var File_cairn_cluster_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_cairn_cluster_v1_cluster_proto_rawDesc = "" +
@@ -1642,7 +1745,12 @@ const file_cairn_cluster_v1_cluster_proto_rawDesc = "" +
 	"violations\"j\n" +
 	"\x10RevisionConflict\x12+\n" +
 	"\x11expected_revision\x18\x01 \x01(\x04R\x10expectedRevision\x12)\n" +
-	"\x10current_revision\x18\x02 \x01(\x04R\x0fcurrentRevision*D\n" +
+	"\x10current_revision\x18\x02 \x01(\x04R\x0fcurrentRevision\"2\n" +
+	"\x13RemoveServerRequest\x12\x1b\n" +
+	"\tserver_id\x18\x01 \x01(\tR\bserverId\"M\n" +
+	"\x14RemoveServerResponse\x12\x1b\n" +
+	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12\x18\n" +
+	"\aremoved\x18\x02 \x01(\bR\aremoved*D\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11ROLE_CONTROLPLANE\x10\x01\x12\x0f\n" +
@@ -1662,14 +1770,15 @@ const file_cairn_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x19SERVER_HEALTH_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15SERVER_HEALTH_HEALTHY\x10\x01\x12\x19\n" +
 	"\x15SERVER_HEALTH_FAILING\x10\x02\x12\x19\n" +
-	"\x15SERVER_HEALTH_UNKNOWN\x10\x032\xb9\x04\n" +
+	"\x15SERVER_HEALTH_UNKNOWN\x10\x032\x9d\x05\n" +
 	"\x0eClusterService\x12Y\n" +
 	"\tGetConfig\x12\".cairn.cluster.v1.GetConfigRequest\x1a#.cairn.cluster.v1.GetConfigResponse\"\x03\x90\x02\x01\x12Z\n" +
 	"\vApplyConfig\x12$.cairn.cluster.v1.ApplyConfigRequest\x1a%.cairn.cluster.v1.ApplyConfigResponse\x12\\\n" +
 	"\vWatchConfig\x12$.cairn.cluster.v1.WatchConfigRequest\x1a%.cairn.cluster.v1.WatchConfigResponse0\x01\x12S\n" +
 	"\aMembers\x12 .cairn.cluster.v1.MembersRequest\x1a!.cairn.cluster.v1.MembersResponse\"\x03\x90\x02\x01\x12k\n" +
 	"\x0fConsensusStatus\x12(.cairn.cluster.v1.ConsensusStatusRequest\x1a).cairn.cluster.v1.ConsensusStatusResponse\"\x03\x90\x02\x01\x12P\n" +
-	"\x06Health\x12\x1f.cairn.cluster.v1.HealthRequest\x1a .cairn.cluster.v1.HealthResponse\"\x03\x90\x02\x01B\xcb\x01\n" +
+	"\x06Health\x12\x1f.cairn.cluster.v1.HealthRequest\x1a .cairn.cluster.v1.HealthResponse\"\x03\x90\x02\x01\x12b\n" +
+	"\fRemoveServer\x12%.cairn.cluster.v1.RemoveServerRequest\x1a&.cairn.cluster.v1.RemoveServerResponse\"\x03\x90\x02\x02B\xcb\x01\n" +
 	"\x14com.cairn.cluster.v1B\fClusterProtoP\x01ZCgithub.com/cairn-project/cairn/proto/gen/cairn/cluster/v1;clusterv1\xa2\x02\x03CCX\xaa\x02\x10Cairn.Cluster.V1\xca\x02\x10Cairn\\Cluster\\V1\xe2\x02\x1cCairn\\Cluster\\V1\\GPBMetadata\xea\x02\x12Cairn::Cluster::V1b\x06proto3"
 
 var (
@@ -1685,7 +1794,7 @@ func file_cairn_cluster_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_cluster_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_cairn_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_cairn_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_cairn_cluster_v1_cluster_proto_goTypes = []any{
 	(Role)(0),                       // 0: cairn.cluster.v1.Role
 	(GossipState)(0),                // 1: cairn.cluster.v1.GossipState
@@ -1709,7 +1818,9 @@ var file_cairn_cluster_v1_cluster_proto_goTypes = []any{
 	(*FieldViolation)(nil),          // 19: cairn.cluster.v1.FieldViolation
 	(*ValidationErrors)(nil),        // 20: cairn.cluster.v1.ValidationErrors
 	(*RevisionConflict)(nil),        // 21: cairn.cluster.v1.RevisionConflict
-	(*timestamppb.Timestamp)(nil),   // 22: google.protobuf.Timestamp
+	(*RemoveServerRequest)(nil),     // 22: cairn.cluster.v1.RemoveServerRequest
+	(*RemoveServerResponse)(nil),    // 23: cairn.cluster.v1.RemoveServerResponse
+	(*timestamppb.Timestamp)(nil),   // 24: google.protobuf.Timestamp
 }
 var file_cairn_cluster_v1_cluster_proto_depIdxs = []int32{
 	12, // 0: cairn.cluster.v1.MembersResponse.members:type_name -> cairn.cluster.v1.Member
@@ -1718,7 +1829,7 @@ var file_cairn_cluster_v1_cluster_proto_depIdxs = []int32{
 	2,  // 3: cairn.cluster.v1.Member.raft_suffrage:type_name -> cairn.cluster.v1.RaftSuffrage
 	15, // 4: cairn.cluster.v1.ConsensusStatusResponse.servers:type_name -> cairn.cluster.v1.RaftServer
 	2,  // 5: cairn.cluster.v1.RaftServer.suffrage:type_name -> cairn.cluster.v1.RaftSuffrage
-	22, // 6: cairn.cluster.v1.RaftServer.last_contact:type_name -> google.protobuf.Timestamp
+	24, // 6: cairn.cluster.v1.RaftServer.last_contact:type_name -> google.protobuf.Timestamp
 	3,  // 7: cairn.cluster.v1.RaftServer.health:type_name -> cairn.cluster.v1.ServerHealth
 	18, // 8: cairn.cluster.v1.HealthResponse.checks:type_name -> cairn.cluster.v1.HealthCheck
 	19, // 9: cairn.cluster.v1.ValidationErrors.violations:type_name -> cairn.cluster.v1.FieldViolation
@@ -1728,14 +1839,16 @@ var file_cairn_cluster_v1_cluster_proto_depIdxs = []int32{
 	10, // 13: cairn.cluster.v1.ClusterService.Members:input_type -> cairn.cluster.v1.MembersRequest
 	13, // 14: cairn.cluster.v1.ClusterService.ConsensusStatus:input_type -> cairn.cluster.v1.ConsensusStatusRequest
 	16, // 15: cairn.cluster.v1.ClusterService.Health:input_type -> cairn.cluster.v1.HealthRequest
-	5,  // 16: cairn.cluster.v1.ClusterService.GetConfig:output_type -> cairn.cluster.v1.GetConfigResponse
-	7,  // 17: cairn.cluster.v1.ClusterService.ApplyConfig:output_type -> cairn.cluster.v1.ApplyConfigResponse
-	9,  // 18: cairn.cluster.v1.ClusterService.WatchConfig:output_type -> cairn.cluster.v1.WatchConfigResponse
-	11, // 19: cairn.cluster.v1.ClusterService.Members:output_type -> cairn.cluster.v1.MembersResponse
-	14, // 20: cairn.cluster.v1.ClusterService.ConsensusStatus:output_type -> cairn.cluster.v1.ConsensusStatusResponse
-	17, // 21: cairn.cluster.v1.ClusterService.Health:output_type -> cairn.cluster.v1.HealthResponse
-	16, // [16:22] is the sub-list for method output_type
-	10, // [10:16] is the sub-list for method input_type
+	22, // 16: cairn.cluster.v1.ClusterService.RemoveServer:input_type -> cairn.cluster.v1.RemoveServerRequest
+	5,  // 17: cairn.cluster.v1.ClusterService.GetConfig:output_type -> cairn.cluster.v1.GetConfigResponse
+	7,  // 18: cairn.cluster.v1.ClusterService.ApplyConfig:output_type -> cairn.cluster.v1.ApplyConfigResponse
+	9,  // 19: cairn.cluster.v1.ClusterService.WatchConfig:output_type -> cairn.cluster.v1.WatchConfigResponse
+	11, // 20: cairn.cluster.v1.ClusterService.Members:output_type -> cairn.cluster.v1.MembersResponse
+	14, // 21: cairn.cluster.v1.ClusterService.ConsensusStatus:output_type -> cairn.cluster.v1.ConsensusStatusResponse
+	17, // 22: cairn.cluster.v1.ClusterService.Health:output_type -> cairn.cluster.v1.HealthResponse
+	23, // 23: cairn.cluster.v1.ClusterService.RemoveServer:output_type -> cairn.cluster.v1.RemoveServerResponse
+	17, // [17:24] is the sub-list for method output_type
+	10, // [10:17] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
 	10, // [10:10] is the sub-list for extension extendee
 	0,  // [0:10] is the sub-list for field type_name
@@ -1752,7 +1865,7 @@ func file_cairn_cluster_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_cluster_v1_cluster_proto_rawDesc), len(file_cairn_cluster_v1_cluster_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

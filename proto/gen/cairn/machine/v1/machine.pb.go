@@ -13,6 +13,7 @@ package machinev1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -197,7 +198,13 @@ type VersionResponse struct {
 	// runtime.Version().
 	GoVersion string `protobuf:"bytes,5,opt,name=go_version,json=goVersion,proto3" json:"go_version,omitempty"`
 	// git_commit is the source revision of the build; empty if unknown.
-	GitCommit     string `protobuf:"bytes,6,opt,name=git_commit,json=gitCommit,proto3" json:"git_commit,omitempty"`
+	GitCommit string `protobuf:"bytes,6,opt,name=git_commit,json=gitCommit,proto3" json:"git_commit,omitempty"`
+	// boot_id changes every time the node starts: the kernel's boot ID
+	// (/proc/sys/kernel/random/boot_id) in pid1 mode, a random ID made when
+	// cairnd starts in the other modes (where a reboot restarts cairnd, not
+	// the kernel). A client that saw one boot ID knows from a different one
+	// that the node came back from a reboot.
+	BootId        string `protobuf:"bytes,7,opt,name=boot_id,json=bootId,proto3" json:"boot_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -270,6 +277,13 @@ func (x *VersionResponse) GetGoVersion() string {
 func (x *VersionResponse) GetGitCommit() string {
 	if x != nil {
 		return x.GitCommit
+	}
+	return ""
+}
+
+func (x *VersionResponse) GetBootId() string {
+	if x != nil {
+		return x.BootId
 	}
 	return ""
 }
@@ -1359,12 +1373,535 @@ func (x *ReadResponse) GetTruncated() bool {
 	return false
 }
 
+// RebootRequest takes no arguments.
+type RebootRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebootRequest) Reset() {
+	*x = RebootRequest{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebootRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebootRequest) ProtoMessage() {}
+
+func (x *RebootRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebootRequest.ProtoReflect.Descriptor instead.
+func (*RebootRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{20}
+}
+
+// RebootResponse is sent before the node goes down.
+type RebootResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// node_name is the name of the node that is rebooting.
+	NodeName string `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	// boot_id is the boot ID that the reboot ends (Version's boot_id): the
+	// node is back once Version reports another one.
+	BootId        string `protobuf:"bytes,2,opt,name=boot_id,json=bootId,proto3" json:"boot_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebootResponse) Reset() {
+	*x = RebootResponse{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebootResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebootResponse) ProtoMessage() {}
+
+func (x *RebootResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebootResponse.ProtoReflect.Descriptor instead.
+func (*RebootResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RebootResponse) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+func (x *RebootResponse) GetBootId() string {
+	if x != nil {
+		return x.BootId
+	}
+	return ""
+}
+
+// ShutdownRequest takes no arguments.
+type ShutdownRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShutdownRequest) Reset() {
+	*x = ShutdownRequest{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShutdownRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShutdownRequest) ProtoMessage() {}
+
+func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
+func (*ShutdownRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{22}
+}
+
+// ShutdownResponse is sent before the node goes down.
+type ShutdownResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// node_name is the name of the node that is shutting down.
+	NodeName string `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	// boot_id is the boot ID that the shutdown ends.
+	BootId        string `protobuf:"bytes,2,opt,name=boot_id,json=bootId,proto3" json:"boot_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShutdownResponse) Reset() {
+	*x = ShutdownResponse{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShutdownResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShutdownResponse) ProtoMessage() {}
+
+func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
+func (*ShutdownResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ShutdownResponse) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+func (x *ShutdownResponse) GetBootId() string {
+	if x != nil {
+		return x.BootId
+	}
+	return ""
+}
+
+// ResetRequest says how to reset. Both options default to true when unset,
+// so an empty request is the safe reset: leave, wipe, reboot.
+type ResetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// graceful, unset or true, leaves the cluster before wiping: Raft (a
+	// control plane, asking the leader to remove it) and gossip. false wipes
+	// at once, as for a node that cannot leave (no leader, lost quorum); the
+	// cluster then removes the old member on its own (a control plane's old
+	// Raft server when the node comes back with its new state, or after the
+	// dead grace).
+	Graceful *bool `protobuf:"varint,1,opt,name=graceful,proto3,oneof" json:"graceful,omitempty"`
+	// reboot, unset or true, reboots the machine after the wipe; false powers
+	// it off.
+	Reboot        *bool `protobuf:"varint,2,opt,name=reboot,proto3,oneof" json:"reboot,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetRequest) Reset() {
+	*x = ResetRequest{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetRequest) ProtoMessage() {}
+
+func (x *ResetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetRequest.ProtoReflect.Descriptor instead.
+func (*ResetRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ResetRequest) GetGraceful() bool {
+	if x != nil && x.Graceful != nil {
+		return *x.Graceful
+	}
+	return false
+}
+
+func (x *ResetRequest) GetReboot() bool {
+	if x != nil && x.Reboot != nil {
+		return *x.Reboot
+	}
+	return false
+}
+
+// ResetResponse is sent once the node has left (graceful) and before it
+// stops and wipes its state.
+type ResetResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// node_name is the name of the node that is resetting.
+	NodeName string `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	// boot_id is the boot ID that the reset ends.
+	BootId string `protobuf:"bytes,2,opt,name=boot_id,json=bootId,proto3" json:"boot_id,omitempty"`
+	// state_id is the ID of the state being wiped; the node comes back with
+	// another one (as a new member, Raft ID name.state_id).
+	StateId string `protobuf:"bytes,3,opt,name=state_id,json=stateId,proto3" json:"state_id,omitempty"`
+	// left_raft is true when a graceful reset removed this control plane
+	// from the Raft configuration (false on a worker, which is not a Raft
+	// server, and for a non-graceful reset).
+	LeftRaft bool `protobuf:"varint,4,opt,name=left_raft,json=leftRaft,proto3" json:"left_raft,omitempty"`
+	// left_gossip is true when the node announced its leave in gossip.
+	LeftGossip    bool `protobuf:"varint,5,opt,name=left_gossip,json=leftGossip,proto3" json:"left_gossip,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetResponse) Reset() {
+	*x = ResetResponse{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetResponse) ProtoMessage() {}
+
+func (x *ResetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetResponse.ProtoReflect.Descriptor instead.
+func (*ResetResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ResetResponse) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+func (x *ResetResponse) GetBootId() string {
+	if x != nil {
+		return x.BootId
+	}
+	return ""
+}
+
+func (x *ResetResponse) GetStateId() string {
+	if x != nil {
+		return x.StateId
+	}
+	return ""
+}
+
+func (x *ResetResponse) GetLeftRaft() bool {
+	if x != nil {
+		return x.LeftRaft
+	}
+	return false
+}
+
+func (x *ResetResponse) GetLeftGossip() bool {
+	if x != nil {
+		return x.LeftGossip
+	}
+	return false
+}
+
+// DmesgRequest selects what to stream.
+type DmesgRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// follow keeps the stream open after the buffer's current end and sends
+	// new messages as the kernel logs them, until the call is cancelled.
+	Follow        bool `protobuf:"varint,1,opt,name=follow,proto3" json:"follow,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DmesgRequest) Reset() {
+	*x = DmesgRequest{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DmesgRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DmesgRequest) ProtoMessage() {}
+
+func (x *DmesgRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DmesgRequest.ProtoReflect.Descriptor instead.
+func (*DmesgRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *DmesgRequest) GetFollow() bool {
+	if x != nil {
+		return x.Follow
+	}
+	return false
+}
+
+// DmesgResponse carries the next kernel messages, in sequence order.
+type DmesgResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// messages are at most a few hundred per response.
+	Messages      []*KernelMessage `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DmesgResponse) Reset() {
+	*x = DmesgResponse{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DmesgResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DmesgResponse) ProtoMessage() {}
+
+func (x *DmesgResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DmesgResponse.ProtoReflect.Descriptor instead.
+func (*DmesgResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *DmesgResponse) GetMessages() []*KernelMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+// KernelMessage is one record of /dev/kmsg.
+type KernelMessage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// sequence is the kernel's 64-bit record number. A gap between two
+	// consecutive messages means the kernel overwrote records before they
+	// were read.
+	Sequence uint64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// facility is the syslog facility (0 kern, 1 user, 3 daemon, ...).
+	Facility uint32 `protobuf:"varint,2,opt,name=facility,proto3" json:"facility,omitempty"`
+	// priority is the syslog severity: 0 emerg, 1 alert, 2 crit, 3 err,
+	// 4 warning, 5 notice, 6 info, 7 debug.
+	Priority uint32 `protobuf:"varint,3,opt,name=priority,proto3" json:"priority,omitempty"`
+	// since_boot is the record's timestamp: time since the kernel booted, on
+	// the monotonic clock.
+	SinceBoot *durationpb.Duration `protobuf:"bytes,4,opt,name=since_boot,json=sinceBoot,proto3" json:"since_boot,omitempty"`
+	// message is the text, with the kernel's \xNN escapes of non-printable
+	// bytes undone.
+	Message string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	// continued is true for a fragment the kernel marked as continuing the
+	// previous message (flag 'c').
+	Continued     bool `protobuf:"varint,6,opt,name=continued,proto3" json:"continued,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KernelMessage) Reset() {
+	*x = KernelMessage{}
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KernelMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KernelMessage) ProtoMessage() {}
+
+func (x *KernelMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_machine_v1_machine_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KernelMessage.ProtoReflect.Descriptor instead.
+func (*KernelMessage) Descriptor() ([]byte, []int) {
+	return file_cairn_machine_v1_machine_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *KernelMessage) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *KernelMessage) GetFacility() uint32 {
+	if x != nil {
+		return x.Facility
+	}
+	return 0
+}
+
+func (x *KernelMessage) GetPriority() uint32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *KernelMessage) GetSinceBoot() *durationpb.Duration {
+	if x != nil {
+		return x.SinceBoot
+	}
+	return nil
+}
+
+func (x *KernelMessage) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *KernelMessage) GetContinued() bool {
+	if x != nil {
+		return x.Continued
+	}
+	return false
+}
+
 var File_cairn_machine_v1_machine_proto protoreflect.FileDescriptor
 
 const file_cairn_machine_v1_machine_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecairn/machine/v1/machine.proto\x12\x10cairn.machine.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x10\n" +
-	"\x0eVersionRequest\"\xae\x01\n" +
+	"\x1ecairn/machine/v1/machine.proto\x12\x10cairn.machine.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x10\n" +
+	"\x0eVersionRequest\"\xc7\x01\n" +
 	"\x0fVersionResponse\x12\x1b\n" +
 	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x12\n" +
@@ -1373,7 +1910,8 @@ const file_cairn_machine_v1_machine_proto_rawDesc = "" +
 	"\n" +
 	"go_version\x18\x05 \x01(\tR\tgoVersion\x12\x1d\n" +
 	"\n" +
-	"git_commit\x18\x06 \x01(\tR\tgitCommit\"\x14\n" +
+	"git_commit\x18\x06 \x01(\tR\tgitCommit\x12\x17\n" +
+	"\aboot_id\x18\a \x01(\tR\x06bootId\"\x14\n" +
 	"\x12GetLogLevelRequest\"d\n" +
 	"\x13GetLogLevelResponse\x12\x1b\n" +
 	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x120\n" +
@@ -1441,7 +1979,39 @@ const file_cairn_machine_v1_machine_proto_rawDesc = "" +
 	"limitBytes\"@\n" +
 	"\fReadResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x1c\n" +
-	"\ttruncated\x18\x02 \x01(\bR\ttruncated*w\n" +
+	"\ttruncated\x18\x02 \x01(\bR\ttruncated\"\x0f\n" +
+	"\rRebootRequest\"F\n" +
+	"\x0eRebootResponse\x12\x1b\n" +
+	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12\x17\n" +
+	"\aboot_id\x18\x02 \x01(\tR\x06bootId\"\x11\n" +
+	"\x0fShutdownRequest\"H\n" +
+	"\x10ShutdownResponse\x12\x1b\n" +
+	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12\x17\n" +
+	"\aboot_id\x18\x02 \x01(\tR\x06bootId\"d\n" +
+	"\fResetRequest\x12\x1f\n" +
+	"\bgraceful\x18\x01 \x01(\bH\x00R\bgraceful\x88\x01\x01\x12\x1b\n" +
+	"\x06reboot\x18\x02 \x01(\bH\x01R\x06reboot\x88\x01\x01B\v\n" +
+	"\t_gracefulB\t\n" +
+	"\a_reboot\"\x9e\x01\n" +
+	"\rResetResponse\x12\x1b\n" +
+	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12\x17\n" +
+	"\aboot_id\x18\x02 \x01(\tR\x06bootId\x12\x19\n" +
+	"\bstate_id\x18\x03 \x01(\tR\astateId\x12\x1b\n" +
+	"\tleft_raft\x18\x04 \x01(\bR\bleftRaft\x12\x1f\n" +
+	"\vleft_gossip\x18\x05 \x01(\bR\n" +
+	"leftGossip\"&\n" +
+	"\fDmesgRequest\x12\x16\n" +
+	"\x06follow\x18\x01 \x01(\bR\x06follow\"L\n" +
+	"\rDmesgResponse\x12;\n" +
+	"\bmessages\x18\x01 \x03(\v2\x1f.cairn.machine.v1.KernelMessageR\bmessages\"\xd5\x01\n" +
+	"\rKernelMessage\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x1a\n" +
+	"\bfacility\x18\x02 \x01(\rR\bfacility\x12\x1a\n" +
+	"\bpriority\x18\x03 \x01(\rR\bpriority\x128\n" +
+	"\n" +
+	"since_boot\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\tsinceBoot\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12\x1c\n" +
+	"\tcontinued\x18\x06 \x01(\bR\tcontinued*w\n" +
 	"\bLogLevel\x12\x19\n" +
 	"\x15LOG_LEVEL_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fLOG_LEVEL_DEBUG\x10\x01\x12\x12\n" +
@@ -1451,7 +2021,7 @@ const file_cairn_machine_v1_machine_proto_rawDesc = "" +
 	"\fProcessScope\x12\x1d\n" +
 	"\x19PROCESS_SCOPE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12PROCESS_SCOPE_HOST\x10\x01\x12\x18\n" +
-	"\x14PROCESS_SCOPE_CAIRND\x10\x022\xbd\x05\n" +
+	"\x14PROCESS_SCOPE_CAIRND\x10\x022\xf8\a\n" +
 	"\x0eMachineService\x12S\n" +
 	"\aVersion\x12 .cairn.machine.v1.VersionRequest\x1a!.cairn.machine.v1.VersionResponse\"\x03\x90\x02\x01\x12_\n" +
 	"\vGetLogLevel\x12$.cairn.machine.v1.GetLogLevelRequest\x1a%.cairn.machine.v1.GetLogLevelResponse\"\x03\x90\x02\x01\x12_\n" +
@@ -1460,7 +2030,11 @@ const file_cairn_machine_v1_machine_proto_rawDesc = "" +
 	"\x06Mounts\x12\x1f.cairn.machine.v1.MountsRequest\x1a .cairn.machine.v1.MountsResponse\"\x03\x90\x02\x01\x12M\n" +
 	"\x05Disks\x12\x1e.cairn.machine.v1.DisksRequest\x1a\x1f.cairn.machine.v1.DisksResponse\"\x03\x90\x02\x01\x12J\n" +
 	"\x04List\x12\x1d.cairn.machine.v1.ListRequest\x1a\x1e.cairn.machine.v1.ListResponse\"\x03\x90\x02\x01\x12L\n" +
-	"\x04Read\x12\x1d.cairn.machine.v1.ReadRequest\x1a\x1e.cairn.machine.v1.ReadResponse\"\x03\x90\x02\x010\x01B\xcb\x01\n" +
+	"\x04Read\x12\x1d.cairn.machine.v1.ReadRequest\x1a\x1e.cairn.machine.v1.ReadResponse\"\x03\x90\x02\x010\x01\x12K\n" +
+	"\x06Reboot\x12\x1f.cairn.machine.v1.RebootRequest\x1a .cairn.machine.v1.RebootResponse\x12Q\n" +
+	"\bShutdown\x12!.cairn.machine.v1.ShutdownRequest\x1a\".cairn.machine.v1.ShutdownResponse\x12H\n" +
+	"\x05Reset\x12\x1e.cairn.machine.v1.ResetRequest\x1a\x1f.cairn.machine.v1.ResetResponse\x12O\n" +
+	"\x05Dmesg\x12\x1e.cairn.machine.v1.DmesgRequest\x1a\x1f.cairn.machine.v1.DmesgResponse\"\x03\x90\x02\x010\x01B\xcb\x01\n" +
 	"\x14com.cairn.machine.v1B\fMachineProtoP\x01ZCgithub.com/cairn-project/cairn/proto/gen/cairn/machine/v1;machinev1\xa2\x02\x03CMX\xaa\x02\x10Cairn.Machine.V1\xca\x02\x10Cairn\\Machine\\V1\xe2\x02\x1cCairn\\Machine\\V1\\GPBMetadata\xea\x02\x12Cairn::Machine::V1b\x06proto3"
 
 var (
@@ -1476,7 +2050,7 @@ func file_cairn_machine_v1_machine_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_machine_v1_machine_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_cairn_machine_v1_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_cairn_machine_v1_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_cairn_machine_v1_machine_proto_goTypes = []any{
 	(LogLevel)(0),                 // 0: cairn.machine.v1.LogLevel
 	(ProcessScope)(0),             // 1: cairn.machine.v1.ProcessScope
@@ -1500,7 +2074,17 @@ var file_cairn_machine_v1_machine_proto_goTypes = []any{
 	(*FileInfo)(nil),              // 19: cairn.machine.v1.FileInfo
 	(*ReadRequest)(nil),           // 20: cairn.machine.v1.ReadRequest
 	(*ReadResponse)(nil),          // 21: cairn.machine.v1.ReadResponse
-	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*RebootRequest)(nil),         // 22: cairn.machine.v1.RebootRequest
+	(*RebootResponse)(nil),        // 23: cairn.machine.v1.RebootResponse
+	(*ShutdownRequest)(nil),       // 24: cairn.machine.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),      // 25: cairn.machine.v1.ShutdownResponse
+	(*ResetRequest)(nil),          // 26: cairn.machine.v1.ResetRequest
+	(*ResetResponse)(nil),         // 27: cairn.machine.v1.ResetResponse
+	(*DmesgRequest)(nil),          // 28: cairn.machine.v1.DmesgRequest
+	(*DmesgResponse)(nil),         // 29: cairn.machine.v1.DmesgResponse
+	(*KernelMessage)(nil),         // 30: cairn.machine.v1.KernelMessage
+	(*timestamppb.Timestamp)(nil), // 31: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 32: google.protobuf.Duration
 }
 var file_cairn_machine_v1_machine_proto_depIdxs = []int32{
 	0,  // 0: cairn.machine.v1.GetLogLevelResponse.level:type_name -> cairn.machine.v1.LogLevel
@@ -1512,28 +2096,38 @@ var file_cairn_machine_v1_machine_proto_depIdxs = []int32{
 	13, // 6: cairn.machine.v1.MountsResponse.mounts:type_name -> cairn.machine.v1.Mount
 	16, // 7: cairn.machine.v1.DisksResponse.disks:type_name -> cairn.machine.v1.Disk
 	19, // 8: cairn.machine.v1.ListResponse.entries:type_name -> cairn.machine.v1.FileInfo
-	22, // 9: cairn.machine.v1.FileInfo.mtime:type_name -> google.protobuf.Timestamp
-	2,  // 10: cairn.machine.v1.MachineService.Version:input_type -> cairn.machine.v1.VersionRequest
-	4,  // 11: cairn.machine.v1.MachineService.GetLogLevel:input_type -> cairn.machine.v1.GetLogLevelRequest
-	6,  // 12: cairn.machine.v1.MachineService.SetLogLevel:input_type -> cairn.machine.v1.SetLogLevelRequest
-	8,  // 13: cairn.machine.v1.MachineService.Processes:input_type -> cairn.machine.v1.ProcessesRequest
-	11, // 14: cairn.machine.v1.MachineService.Mounts:input_type -> cairn.machine.v1.MountsRequest
-	14, // 15: cairn.machine.v1.MachineService.Disks:input_type -> cairn.machine.v1.DisksRequest
-	17, // 16: cairn.machine.v1.MachineService.List:input_type -> cairn.machine.v1.ListRequest
-	20, // 17: cairn.machine.v1.MachineService.Read:input_type -> cairn.machine.v1.ReadRequest
-	3,  // 18: cairn.machine.v1.MachineService.Version:output_type -> cairn.machine.v1.VersionResponse
-	5,  // 19: cairn.machine.v1.MachineService.GetLogLevel:output_type -> cairn.machine.v1.GetLogLevelResponse
-	7,  // 20: cairn.machine.v1.MachineService.SetLogLevel:output_type -> cairn.machine.v1.SetLogLevelResponse
-	9,  // 21: cairn.machine.v1.MachineService.Processes:output_type -> cairn.machine.v1.ProcessesResponse
-	12, // 22: cairn.machine.v1.MachineService.Mounts:output_type -> cairn.machine.v1.MountsResponse
-	15, // 23: cairn.machine.v1.MachineService.Disks:output_type -> cairn.machine.v1.DisksResponse
-	18, // 24: cairn.machine.v1.MachineService.List:output_type -> cairn.machine.v1.ListResponse
-	21, // 25: cairn.machine.v1.MachineService.Read:output_type -> cairn.machine.v1.ReadResponse
-	18, // [18:26] is the sub-list for method output_type
-	10, // [10:18] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	31, // 9: cairn.machine.v1.FileInfo.mtime:type_name -> google.protobuf.Timestamp
+	30, // 10: cairn.machine.v1.DmesgResponse.messages:type_name -> cairn.machine.v1.KernelMessage
+	32, // 11: cairn.machine.v1.KernelMessage.since_boot:type_name -> google.protobuf.Duration
+	2,  // 12: cairn.machine.v1.MachineService.Version:input_type -> cairn.machine.v1.VersionRequest
+	4,  // 13: cairn.machine.v1.MachineService.GetLogLevel:input_type -> cairn.machine.v1.GetLogLevelRequest
+	6,  // 14: cairn.machine.v1.MachineService.SetLogLevel:input_type -> cairn.machine.v1.SetLogLevelRequest
+	8,  // 15: cairn.machine.v1.MachineService.Processes:input_type -> cairn.machine.v1.ProcessesRequest
+	11, // 16: cairn.machine.v1.MachineService.Mounts:input_type -> cairn.machine.v1.MountsRequest
+	14, // 17: cairn.machine.v1.MachineService.Disks:input_type -> cairn.machine.v1.DisksRequest
+	17, // 18: cairn.machine.v1.MachineService.List:input_type -> cairn.machine.v1.ListRequest
+	20, // 19: cairn.machine.v1.MachineService.Read:input_type -> cairn.machine.v1.ReadRequest
+	22, // 20: cairn.machine.v1.MachineService.Reboot:input_type -> cairn.machine.v1.RebootRequest
+	24, // 21: cairn.machine.v1.MachineService.Shutdown:input_type -> cairn.machine.v1.ShutdownRequest
+	26, // 22: cairn.machine.v1.MachineService.Reset:input_type -> cairn.machine.v1.ResetRequest
+	28, // 23: cairn.machine.v1.MachineService.Dmesg:input_type -> cairn.machine.v1.DmesgRequest
+	3,  // 24: cairn.machine.v1.MachineService.Version:output_type -> cairn.machine.v1.VersionResponse
+	5,  // 25: cairn.machine.v1.MachineService.GetLogLevel:output_type -> cairn.machine.v1.GetLogLevelResponse
+	7,  // 26: cairn.machine.v1.MachineService.SetLogLevel:output_type -> cairn.machine.v1.SetLogLevelResponse
+	9,  // 27: cairn.machine.v1.MachineService.Processes:output_type -> cairn.machine.v1.ProcessesResponse
+	12, // 28: cairn.machine.v1.MachineService.Mounts:output_type -> cairn.machine.v1.MountsResponse
+	15, // 29: cairn.machine.v1.MachineService.Disks:output_type -> cairn.machine.v1.DisksResponse
+	18, // 30: cairn.machine.v1.MachineService.List:output_type -> cairn.machine.v1.ListResponse
+	21, // 31: cairn.machine.v1.MachineService.Read:output_type -> cairn.machine.v1.ReadResponse
+	23, // 32: cairn.machine.v1.MachineService.Reboot:output_type -> cairn.machine.v1.RebootResponse
+	25, // 33: cairn.machine.v1.MachineService.Shutdown:output_type -> cairn.machine.v1.ShutdownResponse
+	27, // 34: cairn.machine.v1.MachineService.Reset:output_type -> cairn.machine.v1.ResetResponse
+	29, // 35: cairn.machine.v1.MachineService.Dmesg:output_type -> cairn.machine.v1.DmesgResponse
+	24, // [24:36] is the sub-list for method output_type
+	12, // [12:24] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_cairn_machine_v1_machine_proto_init() }
@@ -1541,13 +2135,14 @@ func file_cairn_machine_v1_machine_proto_init() {
 	if File_cairn_machine_v1_machine_proto != nil {
 		return
 	}
+	file_cairn_machine_v1_machine_proto_msgTypes[24].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_machine_v1_machine_proto_rawDesc), len(file_cairn_machine_v1_machine_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   20,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -56,6 +56,9 @@ const (
 	ClusterServiceConsensusStatusProcedure = "/cairn.cluster.v1.ClusterService/ConsensusStatus"
 	// ClusterServiceHealthProcedure is the fully-qualified name of the ClusterService's Health RPC.
 	ClusterServiceHealthProcedure = "/cairn.cluster.v1.ClusterService/Health"
+	// ClusterServiceRemoveServerProcedure is the fully-qualified name of the ClusterService's
+	// RemoveServer RPC.
+	ClusterServiceRemoveServerProcedure = "/cairn.cluster.v1.ClusterService/RemoveServer"
 )
 
 // ClusterServiceClient is a client for the cairn.cluster.v1.ClusterService service.
@@ -90,6 +93,16 @@ type ClusterServiceClient interface {
 	// to a control plane. An unhealthy cluster is an answer, not an error: the
 	// call fails only when no control plane answers.
 	Health(context.Context, *connect.Request[v1.HealthRequest]) (*connect.Response[v1.HealthResponse], error)
+	// RemoveServer removes a server from the Raft configuration, on the
+	// leader (a follower or worker forwards the call). A node being reset
+	// leaves Raft with it (cairn.machine.v1.MachineService.Reset). Removing a
+	// voter fails with code failed_precondition when the voters that would
+	// remain, and that the leader hears from, are not a quorum of them.
+	// Asked to remove itself, the leader hands leadership on and refuses with
+	// code unavailable, naming the new leader, which the forwarder then asks.
+	// Removing a server that is not in the configuration succeeds with
+	// removed false, so a retry is safe.
+	RemoveServer(context.Context, *connect.Request[v1.RemoveServerRequest]) (*connect.Response[v1.RemoveServerResponse], error)
 }
 
 // NewClusterServiceClient constructs a client for the cairn.cluster.v1.ClusterService service. By
@@ -143,6 +156,13 @@ func NewClusterServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		removeServer: connect.NewClient[v1.RemoveServerRequest, v1.RemoveServerResponse](
+			httpClient,
+			baseURL+ClusterServiceRemoveServerProcedure,
+			connect.WithSchema(clusterServiceMethods.ByName("RemoveServer")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -154,6 +174,7 @@ type clusterServiceClient struct {
 	members         *connect.Client[v1.MembersRequest, v1.MembersResponse]
 	consensusStatus *connect.Client[v1.ConsensusStatusRequest, v1.ConsensusStatusResponse]
 	health          *connect.Client[v1.HealthRequest, v1.HealthResponse]
+	removeServer    *connect.Client[v1.RemoveServerRequest, v1.RemoveServerResponse]
 }
 
 // GetConfig calls cairn.cluster.v1.ClusterService.GetConfig.
@@ -184,6 +205,11 @@ func (c *clusterServiceClient) ConsensusStatus(ctx context.Context, req *connect
 // Health calls cairn.cluster.v1.ClusterService.Health.
 func (c *clusterServiceClient) Health(ctx context.Context, req *connect.Request[v1.HealthRequest]) (*connect.Response[v1.HealthResponse], error) {
 	return c.health.CallUnary(ctx, req)
+}
+
+// RemoveServer calls cairn.cluster.v1.ClusterService.RemoveServer.
+func (c *clusterServiceClient) RemoveServer(ctx context.Context, req *connect.Request[v1.RemoveServerRequest]) (*connect.Response[v1.RemoveServerResponse], error) {
+	return c.removeServer.CallUnary(ctx, req)
 }
 
 // ClusterServiceHandler is an implementation of the cairn.cluster.v1.ClusterService service.
@@ -218,6 +244,16 @@ type ClusterServiceHandler interface {
 	// to a control plane. An unhealthy cluster is an answer, not an error: the
 	// call fails only when no control plane answers.
 	Health(context.Context, *connect.Request[v1.HealthRequest]) (*connect.Response[v1.HealthResponse], error)
+	// RemoveServer removes a server from the Raft configuration, on the
+	// leader (a follower or worker forwards the call). A node being reset
+	// leaves Raft with it (cairn.machine.v1.MachineService.Reset). Removing a
+	// voter fails with code failed_precondition when the voters that would
+	// remain, and that the leader hears from, are not a quorum of them.
+	// Asked to remove itself, the leader hands leadership on and refuses with
+	// code unavailable, naming the new leader, which the forwarder then asks.
+	// Removing a server that is not in the configuration succeeds with
+	// removed false, so a retry is safe.
+	RemoveServer(context.Context, *connect.Request[v1.RemoveServerRequest]) (*connect.Response[v1.RemoveServerResponse], error)
 }
 
 // NewClusterServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -267,6 +303,13 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	clusterServiceRemoveServerHandler := connect.NewUnaryHandler(
+		ClusterServiceRemoveServerProcedure,
+		svc.RemoveServer,
+		connect.WithSchema(clusterServiceMethods.ByName("RemoveServer")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/cairn.cluster.v1.ClusterService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ClusterServiceGetConfigProcedure:
@@ -281,6 +324,8 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 			clusterServiceConsensusStatusHandler.ServeHTTP(w, r)
 		case ClusterServiceHealthProcedure:
 			clusterServiceHealthHandler.ServeHTTP(w, r)
+		case ClusterServiceRemoveServerProcedure:
+			clusterServiceRemoveServerHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -312,4 +357,8 @@ func (UnimplementedClusterServiceHandler) ConsensusStatus(context.Context, *conn
 
 func (UnimplementedClusterServiceHandler) Health(context.Context, *connect.Request[v1.HealthRequest]) (*connect.Response[v1.HealthResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.cluster.v1.ClusterService.Health is not implemented"))
+}
+
+func (UnimplementedClusterServiceHandler) RemoveServer(context.Context, *connect.Request[v1.RemoveServerRequest]) (*connect.Response[v1.RemoveServerResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.cluster.v1.ClusterService.RemoveServer is not implemented"))
 }

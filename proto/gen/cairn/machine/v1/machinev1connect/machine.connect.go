@@ -55,6 +55,14 @@ const (
 	MachineServiceListProcedure = "/cairn.machine.v1.MachineService/List"
 	// MachineServiceReadProcedure is the fully-qualified name of the MachineService's Read RPC.
 	MachineServiceReadProcedure = "/cairn.machine.v1.MachineService/Read"
+	// MachineServiceRebootProcedure is the fully-qualified name of the MachineService's Reboot RPC.
+	MachineServiceRebootProcedure = "/cairn.machine.v1.MachineService/Reboot"
+	// MachineServiceShutdownProcedure is the fully-qualified name of the MachineService's Shutdown RPC.
+	MachineServiceShutdownProcedure = "/cairn.machine.v1.MachineService/Shutdown"
+	// MachineServiceResetProcedure is the fully-qualified name of the MachineService's Reset RPC.
+	MachineServiceResetProcedure = "/cairn.machine.v1.MachineService/Reset"
+	// MachineServiceDmesgProcedure is the fully-qualified name of the MachineService's Dmesg RPC.
+	MachineServiceDmesgProcedure = "/cairn.machine.v1.MachineService/Dmesg"
 )
 
 // MachineServiceClient is a client for the cairn.machine.v1.MachineService service.
@@ -88,6 +96,32 @@ type MachineServiceClient interface {
 	// Read streams a regular file's bytes in chunks, up to a byte limit. The
 	// path rules are List's; a directory fails with invalid_argument.
 	Read(context.Context, *connect.Request[v1.ReadRequest]) (*connect.ServerStreamForClient[v1.ReadResponse], error)
+	// Reboot stops the node (every service, in reverse dependency order, then
+	// the API) and restarts the machine: reboot(2) as PID 1; in process and
+	// container mode cairnd exits for its parent (the boot stage, the
+	// container runtime) to start it again at once. The call is answered
+	// before the node goes down; the node keeps its state and rejoins with
+	// it. Watch Version's boot_id change to see it back.
+	Reboot(context.Context, *connect.Request[v1.RebootRequest]) (*connect.Response[v1.RebootResponse], error)
+	// Shutdown stops the node as Reboot does and powers the machine off; in
+	// process and container mode cairnd exits 0 and is not restarted (in
+	// process mode 'cairnctl cluster start NODE' starts it again).
+	Shutdown(context.Context, *connect.Request[v1.ShutdownRequest]) (*connect.Response[v1.ShutdownResponse], error)
+	// Reset takes the node out of the cluster, wipes its state (Raft data,
+	// identity, logs, state ID: everything in its state directory) and
+	// reboots or powers off the machine, so that it comes back as a new
+	// member. A graceful reset (the default) leaves first: a control plane
+	// asks the leader to remove it from Raft, which fails with code
+	// failed_precondition when the voters left would not be a quorum; every
+	// node then leaves gossip. The call is answered once the node has left,
+	// before it stops and wipes.
+	Reset(context.Context, *connect.Request[v1.ResetRequest]) (*connect.Response[v1.ResetResponse], error)
+	// Dmesg streams the kernel's message buffer from /dev/kmsg, oldest
+	// first; with follow it keeps streaming new messages until the call ends.
+	// It fails with code failed_precondition where /dev/kmsg cannot be read
+	// (process mode as a user without CAP_SYSLOG while dmesg_restrict is
+	// set, a container without /dev/kmsg).
+	Dmesg(context.Context, *connect.Request[v1.DmesgRequest]) (*connect.ServerStreamForClient[v1.DmesgResponse], error)
 }
 
 // NewMachineServiceClient constructs a client for the cairn.machine.v1.MachineService service. By
@@ -157,6 +191,31 @@ func NewMachineServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		reboot: connect.NewClient[v1.RebootRequest, v1.RebootResponse](
+			httpClient,
+			baseURL+MachineServiceRebootProcedure,
+			connect.WithSchema(machineServiceMethods.ByName("Reboot")),
+			connect.WithClientOptions(opts...),
+		),
+		shutdown: connect.NewClient[v1.ShutdownRequest, v1.ShutdownResponse](
+			httpClient,
+			baseURL+MachineServiceShutdownProcedure,
+			connect.WithSchema(machineServiceMethods.ByName("Shutdown")),
+			connect.WithClientOptions(opts...),
+		),
+		reset: connect.NewClient[v1.ResetRequest, v1.ResetResponse](
+			httpClient,
+			baseURL+MachineServiceResetProcedure,
+			connect.WithSchema(machineServiceMethods.ByName("Reset")),
+			connect.WithClientOptions(opts...),
+		),
+		dmesg: connect.NewClient[v1.DmesgRequest, v1.DmesgResponse](
+			httpClient,
+			baseURL+MachineServiceDmesgProcedure,
+			connect.WithSchema(machineServiceMethods.ByName("Dmesg")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -170,6 +229,10 @@ type machineServiceClient struct {
 	disks       *connect.Client[v1.DisksRequest, v1.DisksResponse]
 	list        *connect.Client[v1.ListRequest, v1.ListResponse]
 	read        *connect.Client[v1.ReadRequest, v1.ReadResponse]
+	reboot      *connect.Client[v1.RebootRequest, v1.RebootResponse]
+	shutdown    *connect.Client[v1.ShutdownRequest, v1.ShutdownResponse]
+	reset       *connect.Client[v1.ResetRequest, v1.ResetResponse]
+	dmesg       *connect.Client[v1.DmesgRequest, v1.DmesgResponse]
 }
 
 // Version calls cairn.machine.v1.MachineService.Version.
@@ -212,6 +275,26 @@ func (c *machineServiceClient) Read(ctx context.Context, req *connect.Request[v1
 	return c.read.CallServerStream(ctx, req)
 }
 
+// Reboot calls cairn.machine.v1.MachineService.Reboot.
+func (c *machineServiceClient) Reboot(ctx context.Context, req *connect.Request[v1.RebootRequest]) (*connect.Response[v1.RebootResponse], error) {
+	return c.reboot.CallUnary(ctx, req)
+}
+
+// Shutdown calls cairn.machine.v1.MachineService.Shutdown.
+func (c *machineServiceClient) Shutdown(ctx context.Context, req *connect.Request[v1.ShutdownRequest]) (*connect.Response[v1.ShutdownResponse], error) {
+	return c.shutdown.CallUnary(ctx, req)
+}
+
+// Reset calls cairn.machine.v1.MachineService.Reset.
+func (c *machineServiceClient) Reset(ctx context.Context, req *connect.Request[v1.ResetRequest]) (*connect.Response[v1.ResetResponse], error) {
+	return c.reset.CallUnary(ctx, req)
+}
+
+// Dmesg calls cairn.machine.v1.MachineService.Dmesg.
+func (c *machineServiceClient) Dmesg(ctx context.Context, req *connect.Request[v1.DmesgRequest]) (*connect.ServerStreamForClient[v1.DmesgResponse], error) {
+	return c.dmesg.CallServerStream(ctx, req)
+}
+
 // MachineServiceHandler is an implementation of the cairn.machine.v1.MachineService service.
 type MachineServiceHandler interface {
 	// Version reports what build this node runs and how it was started. It
@@ -243,6 +326,32 @@ type MachineServiceHandler interface {
 	// Read streams a regular file's bytes in chunks, up to a byte limit. The
 	// path rules are List's; a directory fails with invalid_argument.
 	Read(context.Context, *connect.Request[v1.ReadRequest], *connect.ServerStream[v1.ReadResponse]) error
+	// Reboot stops the node (every service, in reverse dependency order, then
+	// the API) and restarts the machine: reboot(2) as PID 1; in process and
+	// container mode cairnd exits for its parent (the boot stage, the
+	// container runtime) to start it again at once. The call is answered
+	// before the node goes down; the node keeps its state and rejoins with
+	// it. Watch Version's boot_id change to see it back.
+	Reboot(context.Context, *connect.Request[v1.RebootRequest]) (*connect.Response[v1.RebootResponse], error)
+	// Shutdown stops the node as Reboot does and powers the machine off; in
+	// process and container mode cairnd exits 0 and is not restarted (in
+	// process mode 'cairnctl cluster start NODE' starts it again).
+	Shutdown(context.Context, *connect.Request[v1.ShutdownRequest]) (*connect.Response[v1.ShutdownResponse], error)
+	// Reset takes the node out of the cluster, wipes its state (Raft data,
+	// identity, logs, state ID: everything in its state directory) and
+	// reboots or powers off the machine, so that it comes back as a new
+	// member. A graceful reset (the default) leaves first: a control plane
+	// asks the leader to remove it from Raft, which fails with code
+	// failed_precondition when the voters left would not be a quorum; every
+	// node then leaves gossip. The call is answered once the node has left,
+	// before it stops and wipes.
+	Reset(context.Context, *connect.Request[v1.ResetRequest]) (*connect.Response[v1.ResetResponse], error)
+	// Dmesg streams the kernel's message buffer from /dev/kmsg, oldest
+	// first; with follow it keeps streaming new messages until the call ends.
+	// It fails with code failed_precondition where /dev/kmsg cannot be read
+	// (process mode as a user without CAP_SYSLOG while dmesg_restrict is
+	// set, a container without /dev/kmsg).
+	Dmesg(context.Context, *connect.Request[v1.DmesgRequest], *connect.ServerStream[v1.DmesgResponse]) error
 }
 
 // NewMachineServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -308,6 +417,31 @@ func NewMachineServiceHandler(svc MachineServiceHandler, opts ...connect.Handler
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	machineServiceRebootHandler := connect.NewUnaryHandler(
+		MachineServiceRebootProcedure,
+		svc.Reboot,
+		connect.WithSchema(machineServiceMethods.ByName("Reboot")),
+		connect.WithHandlerOptions(opts...),
+	)
+	machineServiceShutdownHandler := connect.NewUnaryHandler(
+		MachineServiceShutdownProcedure,
+		svc.Shutdown,
+		connect.WithSchema(machineServiceMethods.ByName("Shutdown")),
+		connect.WithHandlerOptions(opts...),
+	)
+	machineServiceResetHandler := connect.NewUnaryHandler(
+		MachineServiceResetProcedure,
+		svc.Reset,
+		connect.WithSchema(machineServiceMethods.ByName("Reset")),
+		connect.WithHandlerOptions(opts...),
+	)
+	machineServiceDmesgHandler := connect.NewServerStreamHandler(
+		MachineServiceDmesgProcedure,
+		svc.Dmesg,
+		connect.WithSchema(machineServiceMethods.ByName("Dmesg")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/cairn.machine.v1.MachineService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case MachineServiceVersionProcedure:
@@ -326,6 +460,14 @@ func NewMachineServiceHandler(svc MachineServiceHandler, opts ...connect.Handler
 			machineServiceListHandler.ServeHTTP(w, r)
 		case MachineServiceReadProcedure:
 			machineServiceReadHandler.ServeHTTP(w, r)
+		case MachineServiceRebootProcedure:
+			machineServiceRebootHandler.ServeHTTP(w, r)
+		case MachineServiceShutdownProcedure:
+			machineServiceShutdownHandler.ServeHTTP(w, r)
+		case MachineServiceResetProcedure:
+			machineServiceResetHandler.ServeHTTP(w, r)
+		case MachineServiceDmesgProcedure:
+			machineServiceDmesgHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -365,4 +507,20 @@ func (UnimplementedMachineServiceHandler) List(context.Context, *connect.Request
 
 func (UnimplementedMachineServiceHandler) Read(context.Context, *connect.Request[v1.ReadRequest], *connect.ServerStream[v1.ReadResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("cairn.machine.v1.MachineService.Read is not implemented"))
+}
+
+func (UnimplementedMachineServiceHandler) Reboot(context.Context, *connect.Request[v1.RebootRequest]) (*connect.Response[v1.RebootResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.machine.v1.MachineService.Reboot is not implemented"))
+}
+
+func (UnimplementedMachineServiceHandler) Shutdown(context.Context, *connect.Request[v1.ShutdownRequest]) (*connect.Response[v1.ShutdownResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.machine.v1.MachineService.Shutdown is not implemented"))
+}
+
+func (UnimplementedMachineServiceHandler) Reset(context.Context, *connect.Request[v1.ResetRequest]) (*connect.Response[v1.ResetResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.machine.v1.MachineService.Reset is not implemented"))
+}
+
+func (UnimplementedMachineServiceHandler) Dmesg(context.Context, *connect.Request[v1.DmesgRequest], *connect.ServerStream[v1.DmesgResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("cairn.machine.v1.MachineService.Dmesg is not implemented"))
 }

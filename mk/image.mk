@@ -1,0 +1,14 @@
+# The node's container image (rootfs/image), included by the root Makefile.
+
+IMAGE_DIR  := _out/image
+IMAGE      ?= cairn/cairnd:$(VERSION)
+# The image's fixed timestamp: the last commit's, so a rebuild of the same
+# commit gives the same digest (reproducible-builds.org's convention).
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+.PHONY: image
+image: ## build the node image FROM scratch (a static cairnd, nothing else) and docker load it as cairn/cairnd:VERSION
+	@mkdir -p $(IMAGE_DIR)
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags "$(LDFLAGS)" -o $(IMAGE_DIR)/cairnd ./cmd/cairnd
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./rootfs/cmd/mkimage --cairnd $(IMAGE_DIR)/cairnd --tag $(IMAGE) --out $(IMAGE_DIR)/cairnd-image.tar
+	docker load --input $(IMAGE_DIR)/cairnd-image.tar

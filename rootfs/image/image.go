@@ -1,0 +1,280 @@
+// Package image builds the Cairn node's container image: FROM scratch,
+// cairnd and the directories a container needs, nothing else. The same
+// inputs give the same image, byte for byte: entries sorted, owners root,
+// mtimes fixed (SOURCE_DATE_EPOCH, else the Unix epoch), the config
+// written by go-containerregistry from a fixed value. See rootfs/DESIGN.md.
+package image
+
+import (
+	"archive/tar"
+	"bytes"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Where things are in the image.
+const (
+	// CairndPath is cairnd in the image, its entrypoint.
+	CairndPath = "/usr/bin/cairnd"
+	// StateDir is the node's state directory, a volume's mount point.
+	StateDir = "/var/lib/cairn"
+)
+
+// The labels (in the config, shown by docker inspect) and annotations (in
+// the manifest) the image carries.
+const (
+	// LabelVersion carries the version cairnd reports in Version.
+	LabelVersion = "org.opencontainers.image.version"
+	// LabelTitle names the image.
+	LabelTitle = "org.opencontainers.image.title"
+)
+
+// dirs are the image's directories, with their modes: mount points for
+// the volume (/var/lib/cairn) and the tmpfs mounts (/run, /tmp) of a
+// read-only root, and the parents of cairnd.
+var dirs = map[string]int64{
+	"etc": 0o755, "run": 0o755, "tmp": 0o1777, "usr": 0o755, "usr/bin": 0o755,
+	"var": 0o755, "var/lib": 0o755, "var/lib/cairn": 0o700,
+}
+
+// ErrNotStatic is returned for a cairnd that needs a dynamic loader: an
+// image FROM scratch has none. Build it with CGO_ENABLED=0.
+var ErrNotStatic = errors.New("cairnd is not statically linked")
+
+// Options are the inputs of Build; the same Options give the same image.
+type Options struct {
+	// Cairnd is the cairnd binary, statically linked.
+	Cairnd []byte
+	// Version is the version the binary reports (cairnd --version), for
+	// the image's label and annotation.
+	Version string
+	// Created is the image's creation time and every entry's mtime; the
+	// Unix epoch when zero. SourceDateEpoch reads it from the environment.
+	Created time.Time
+}
+
+// Build returns the image for o.
+func Build(o Options) (v1.Image, error) {
+	if o.Version == "" {
+		return nil, errors.New("build image: no version")
+	}
+	if err := checkStatic(o.Cairnd); err != nil {
+		return nil, err
+	}
+	created := o.Created
+	if created.IsZero() {
+		created = time.Unix(0, 0)
+	}
+	created = created.UTC()
+	layerTar, err := layer(o.Cairnd, created)
+	if err != nil {
+		return nil, err
+	}
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(layerTar)), nil
+	}, tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		return nil, fmt.Errorf("build image layer: %w", err)
+	}
+	labels := map[string]string{LabelVersion: o.Version, LabelTitle: "cairnd"}
+	base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
+	img, err := mutate.Append(base, mutate.Addendum{
+		Layer:   l,
+		History: v1.History{Created: v1.Time{Time: created}, CreatedBy: "cairn rootfs/image: " + CairndPath, Comment: o.Version},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build image: %w", err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("build image config: %w", err)
+	}
+	cf = cf.DeepCopy()
+	cf.Architecture, cf.OS = "amd64", "linux"
+	cf.Created = v1.Time{Time: created}
+	cf.Config = v1.Config{
+		Entrypoint: []string{CairndPath},
+		Cmd:        []string{"--state-dir", StateDir},
+		Labels:     labels,
+		StopSignal: "SIGTERM",
+		WorkingDir: "/",
+		ExposedPorts: map[string]struct{}{
+			"6440/tcp": {}, "6441/tcp": {}, "6441/udp": {}, "6442/tcp": {},
+		},
+	}
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		return nil, fmt.Errorf("build image config: %w", err)
+	}
+	return mutate.Annotations(img, labels).(v1.Image), nil
+}
+
+// layer is the image's one layer, an uncompressed tar: the directories
+// and cairnd, sorted by path, owned by root, all at mtime.
+func layer(cairnd []byte, mtime time.Time) ([]byte, error) {
+	names := make([]string, 0, len(dirs)+1)
+	for d := range dirs {
+		names = append(names, d)
+	}
+	bin := strings.TrimPrefix(CairndPath, "/")
+	names = append(names, bin)
+	sort.Strings(names)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, n := range names {
+		h := &tar.Header{Name: n, ModTime: mtime, Uname: "root", Gname: "root", Format: tar.FormatPAX}
+		if n == bin {
+			h.Typeflag, h.Mode, h.Size = tar.TypeReg, 0o755, int64(len(cairnd))
+		} else {
+			h.Typeflag, h.Mode, h.Name = tar.TypeDir, dirs[n], n+"/"
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, fmt.Errorf("write %s: %w", path.Join("/", n), err)
+		}
+		if n == bin {
+			if _, err := tw.Write(cairnd); err != nil {
+				return nil, fmt.Errorf("write %s: %w", CairndPath, err)
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// checkStatic refuses a binary that is not an ELF executable without an
+// interpreter (PT_INTERP): FROM scratch there is no dynamic loader.
+func checkStatic(bin []byte) error {
+	f, err := elf.NewFile(bytes.NewReader(bin))
+	if err != nil {
+		return fmt.Errorf("%w: not an ELF binary: %w", ErrNotStatic, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("%w: it needs a dynamic loader; build it with CGO_ENABLED=0", ErrNotStatic)
+		}
+	}
+	return nil
+}
+
+// Write writes img as a 'docker load' archive tagged tag.
+func Write(w io.Writer, img v1.Image, tag string) error {
+	ref, err := name.NewTag(tag)
+	if err != nil {
+		return fmt.Errorf("image tag %q: %w", tag, err)
+	}
+	if err := tarball.Write(ref, img, w); err != nil {
+		return fmt.Errorf("write image archive: %w", err)
+	}
+	return nil
+}
+
+// ID is the image ID Docker gives img once loaded: its config's digest.
+func ID(img v1.Image) (string, error) {
+	h, err := img.ConfigName()
+	if err != nil {
+		return "", err
+	}
+	return h.String(), nil
+}
+
+// Load builds the archive of img tagged tag and loads it into Docker with
+// 'docker load' (no registry involved), returning the image ID.
+func Load(img v1.Image, tag string) (string, error) {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(Write(pw, img, tag)) }()
+	cmd := exec.Command("docker", "load", "--quiet")
+	cmd.Stdin = pr
+	out, err := cmd.CombinedOutput()
+	_ = pr.CloseWithError(io.ErrClosedPipe)
+	if err != nil {
+		return "", fmt.Errorf("docker load: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return ID(img)
+}
+
+// BinaryVersion asks a cairnd binary its version ("cairnd V" from
+// --version).
+func BinaryVersion(bin string) (string, error) {
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("%s --version: %w", bin, err)
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 2 || f[0] != "cairnd" {
+		return "", fmt.Errorf("%s --version printed %q, not \"cairnd VERSION\"", bin, out)
+	}
+	return f[1], nil
+}
+
+// FromFile builds the image of the cairnd at bin, asking it its version;
+// created as in Options.
+func FromFile(bin string, created time.Time) (v1.Image, string, error) {
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return nil, "", fmt.Errorf("read cairnd: %w", err)
+	}
+	if err := checkStatic(data); err != nil {
+		return nil, "", fmt.Errorf("%s: %w", bin, err)
+	}
+	v, err := BinaryVersion(bin)
+	if err != nil {
+		return nil, "", err
+	}
+	img, err := Build(Options{Cairnd: data, Version: v, Created: created})
+	return img, v, err
+}
+
+// SourceDateEpoch returns $SOURCE_DATE_EPOCH as a time, zero when unset
+// (reproducible-builds.org's convention for a build's fixed timestamp).
+func SourceDateEpoch() (time.Time, error) {
+	v := os.Getenv("SOURCE_DATE_EPOCH")
+	if v == "" {
+		return time.Time{}, nil
+	}
+	var sec int64
+	if _, err := fmt.Sscanf(v, "%d", &sec); err != nil {
+		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH %q: %w", v, err)
+	}
+	return time.Unix(sec, 0), nil
+}
+
+// Size is the sum of the image's uncompressed layer sizes: what the image
+// takes once loaded.
+func Size(img v1.Image) (int64, error) {
+	layers, err := img.Layers()
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			return 0, err
+		}
+		n, err := io.Copy(io.Discard, rc)
+		_ = rc.Close()
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
+}
