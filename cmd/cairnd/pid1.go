@@ -162,6 +162,8 @@ func bootPID1(log *slog.Logger, nl *nodelog.Log, f nodeFlags, mounts []pid1.Moun
 	if err != nil {
 		return err // maintenance mode checked it: not expected
 	}
+	netDetail, netErr := applyBootNetwork(ctx, self.Network)
+	b.stage("network", netDetail, netErr)
 	disk, err := statedisk.Prepare(ctx, statedisk.Options{
 		Selector: self.StateDisk, ClusterID: cfg.Cluster.ID, ClusterName: cfg.Cluster.Name, Node: self.Name,
 		MountPoint: varDir, Exec: reaper.Exec, Log: log.With("component", "statedisk"),
