@@ -164,22 +164,7 @@ func bootPID1(log *slog.Logger, nl *nodelog.Log, f nodeFlags, mounts []pid1.Moun
 	}
 	netDetail, netErr := applyBootNetwork(ctx, self.Network)
 	b.stage("network", netDetail, netErr)
-	disk, err := statedisk.Prepare(ctx, statedisk.Options{
-		Selector: self.StateDisk, ClusterID: cfg.Cluster.ID, ClusterName: cfg.Cluster.Name, Node: self.Name,
-		MountPoint: varDir, Exec: reaper.Exec, Log: log.With("component", "statedisk"),
-	})
-	b.report.StateDisk = &controllers.StateDiskStatusSpec{
-		State: string(disk.State), Disk: disk.Disk, Partition: disk.Partition, MountPoint: disk.MountPoint, Reason: disk.Reason,
-	}
-	if disk.State == statedisk.Mounted || disk.State == statedisk.Formatted {
-		b.stage("save config", "/var/cairn/config.yaml", statedisk.SaveConfig(varDir, data))
-	} else {
-		// No disk, or one refused: the state lives in memory until a
-		// reset (or a fixed config) gives the node a disk.
-		log.Warn("state in memory: lost on reboot", "state_disk", disk.State, "reason", disk.Reason, "error", err)
-		_, err := pid1.Mounter{Root: "/", Log: log}.All([]pid1.Mount{{Source: "tmpfs", Target: varDir, FSType: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=0755"}})
-		b.stage("mount /var", "tmpfs: state in memory", err)
-	}
+	disk := prepareStateDisk(ctx, b, reaper, cfg, self, data, name)
 
 	caps, err := capability.ForMode(capability.ModePID1)
 	if err != nil {
@@ -194,7 +179,36 @@ func bootPID1(log *slog.Logger, nl *nodelog.Log, f nodeFlags, mounts []pid1.Moun
 		Config: data, Name: name, StateDir: pid1State, Capabilities: caps, Profile: profile,
 		Logger: log, Log: nl, ListenAll: true, ImageModules: pid1.ImageModules, Boot: &b.report, Reaper: reaper,
 	})
-	return pid1Outcome(ctx, err)
+	err = pid1Outcome(ctx, err)
+	if r, ok := power.As(err); ok && r.Reset && disk.State == statedisk.Refused {
+		// A reset is the operator's leave to take the refused disk: wiped,
+		// the next boot formats it for this cluster.
+		werr := statedisk.Wipe(disk.Disk)
+		log.Warn("reset: wiped the refused state disk", "disk", disk.Disk, "error", werr)
+	}
+	return err
+}
+
+// prepareStateDisk mounts the state disk on /var (statedisk.Prepare) and
+// saves the config on it, or, with no disk or one refused, mounts a tmpfs
+// there: the state then lives in memory until a reset or a fixed config
+// gives the node a disk.
+func prepareStateDisk(ctx context.Context, b *bootReport, reaper *pid1.Reaper, cfg *config.Config, self *config.Node, data []byte, name string) statedisk.Status {
+	disk, err := statedisk.Prepare(ctx, statedisk.Options{
+		Selector: self.StateDisk, ClusterID: cfg.Cluster.ID, ClusterName: cfg.Cluster.Name, Node: self.Name,
+		MountPoint: varDir, Exec: reaper.Exec, Log: b.log.With("component", "statedisk"),
+	})
+	b.report.StateDisk = &controllers.StateDiskStatusSpec{
+		State: string(disk.State), Disk: disk.Disk, Partition: disk.Partition, MountPoint: disk.MountPoint, Reason: disk.Reason,
+	}
+	if disk.State == statedisk.Mounted || disk.State == statedisk.Formatted {
+		b.stage("save config", "/var/cairn/config.yaml", statedisk.SaveConfig(varDir, data, name))
+		return disk
+	}
+	b.log.Warn("state in memory: lost on reboot", "state_disk", disk.State, "reason", disk.Reason, "error", err)
+	_, err = pid1.Mounter{Root: "/", Log: b.log}.All([]pid1.Mount{{Source: "tmpfs", Target: varDir, FSType: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=0755"}})
+	b.stage("mount /var", "tmpfs: state in memory", err)
+	return disk
 }
 
 // pid1Outcome maps node.Run's end to what PID 1 does: a power request as
@@ -254,9 +268,12 @@ func pid1Config(ctx context.Context, b *bootReport, f nodeFlags, cmdline bootcfg
 		b.report.Boot.ConfigSource = cmdline.Config.String()
 		data, err = cmdline.Config.Read("/")
 	default:
-		var st statedisk.Status
-		data, st, err = statedisk.LoadSaved(statedisk.Sysfs{Sys: "/sys", Dev: "/dev"}, varDir)
-		b.report.Boot.ConfigSource = "saved on " + st.Partition
+		var saved statedisk.Saved
+		saved, err = statedisk.LoadSaved(statedisk.Sysfs{Sys: "/sys", Dev: "/dev"}, varDir)
+		data, b.report.Boot.ConfigSource = saved.Config, "saved on "+saved.Status.Partition
+		if name == "" {
+			name = saved.Node
+		}
 		if errors.Is(err, statedisk.ErrNoSaved) {
 			b.report.Boot.ConfigSource, err = "", nil
 		}

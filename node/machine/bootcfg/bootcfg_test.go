@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -49,6 +50,9 @@ func TestParseCmdline(t *testing.T) {
 			}
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, got)
+			again, err := ParseCmdline(strings.Join(got.Args(), " "))
+			require.NoError(t, err)
+			assert.Equal(t, got, again, "Args round-trips")
 		})
 	}
 }

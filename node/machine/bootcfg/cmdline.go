@@ -61,6 +61,27 @@ func ParseCmdline(s string) (Cmdline, error) {
 	return c, nil
 }
 
+// Args renders c as kernel arguments, for a provisioner's -append:
+// ParseCmdline(strings.Join(c.Args(), " ")) is c again. A file path with
+// a space is quoted.
+func (c Cmdline) Args() []string {
+	var out []string
+	if c.Config.Kind != "" {
+		v := c.Config.String()
+		if strings.ContainsAny(v, " \t") {
+			v = `"` + v + `"`
+		}
+		out = append(out, ArgConfig+"="+v)
+	}
+	if c.Node != "" {
+		out = append(out, ArgNode+"="+c.Node)
+	}
+	if c.HostNet != nil {
+		out = append(out, ArgHostNet+"="+c.HostNet.String())
+	}
+	return out
+}
+
 func splitCmdline(s string) []string {
 	var out []string
 	var cur strings.Builder

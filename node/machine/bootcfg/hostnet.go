@@ -31,6 +31,15 @@ type HostNet struct {
 // config default route never replaces it.
 const HostNetMetric = 4096
 
+// String is hn as cairn.hostnet= takes it.
+func (hn HostNet) String() string {
+	s := hn.MAC.String() + "," + hn.Address.String()
+	if hn.Gateway.IsValid() {
+		s += "," + hn.Gateway.String()
+	}
+	return s
+}
+
 // ParseHostNet parses cairn.hostnet=MAC,CIDR[,GATEWAY], such as
 // 52:54:00:12:34:56,10.0.2.15/24,10.0.2.2.
 func ParseHostNet(s string) (HostNet, error) {

@@ -98,14 +98,20 @@ func within(path, dir string) bool {
 	return strings.HasPrefix(path, strings.TrimSuffix(dir, "/")+"/")
 }
 
-// UnmountAll syncs and unmounts UnmountOrder(under). A disk-backed mount
-// (its source a /dev node) that stays busy is remounted read-only
-// instead, which flushes it as well; a busy memory-backed one (tmpfs) has
-// nothing to lose and is left as it is. Remounting read-only changes the
-// filesystem itself, in every mount namespace, which is what PID 1 wants
-// and why nothing else should call this on shared mounts. The failures
-// are joined, and none stops the rest.
-func UnmountAll(log *slog.Logger, mountinfo, under string) error {
+// StateMounts is where cairnd mounts the disks it writes: the state disk
+// and what later lives on it.
+const StateMounts = "/var"
+
+// UnmountAll syncs and unmounts UnmountOrder(under). A busy disk-backed
+// mount (its source a /dev node) under state (StateMounts) is remounted read-only
+// instead, which flushes it as well; any other busy mount is left as it
+// is (a tmpfs has nothing to lose, and a disk cairnd did not mount is not
+// its to touch). Remounting read-only changes the filesystem itself, in
+// every mount namespace, so it is kept to the filesystems cairnd owns: a
+// test that runs cairnd as PID 1 of a mount namespace that shares the
+// host's filesystems must not make them read-only. The failures are
+// joined, and none stops the rest.
+func UnmountAll(log *slog.Logger, mountinfo, under, state string) error {
 	unix.Sync()
 	f, err := os.Open(mountinfo)
 	if err != nil {
@@ -125,8 +131,8 @@ func UnmountAll(log *slog.Logger, mountinfo, under string) error {
 			continue
 		case errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT):
 			continue // gone already, with its parent
-		case !strings.HasPrefix(m.Source, "/dev/"):
-			log.Info("busy, left mounted (memory only)", "target", m.Target, "fstype", m.FSType)
+		case !strings.HasPrefix(m.Source, "/dev/") || !within(m.Target, state):
+			log.Info("busy, left mounted", "target", m.Target, "fstype", m.FSType, "error", err)
 			continue
 		}
 		if rerr := unix.Mount("", m.Target, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); rerr != nil {
@@ -146,7 +152,7 @@ func UnmountAll(log *slog.Logger, mountinfo, under string) error {
 // not exit either (Halt).
 func PowerOff(log *slog.Logger, a power.Action) error {
 	log.Info("machine going down", "action", a)
-	if err := UnmountAll(log, "/proc/self/mountinfo", "/"); err != nil {
+	if err := UnmountAll(log, "/proc/self/mountinfo", "/", StateMounts); err != nil {
 		log.Error("unmount before power-off", "error", err)
 	}
 	cmd := unix.LINUX_REBOOT_CMD_RESTART

@@ -1,9 +1,11 @@
 package pid1
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -78,7 +80,7 @@ func TestUnmountAllBelowADirectory(t *testing.T) {
 			return err
 		}
 		defer f.Close()
-		if err := UnmountAll(slog.New(slog.DiscardHandler), "/proc/thread-self/mountinfo", dir); err != nil {
+		if err := UnmountAll(slog.New(slog.DiscardHandler), "/proc/thread-self/mountinfo", dir, dir); err != nil {
 			return err
 		}
 		ms, err := mountsIn()
@@ -96,4 +98,97 @@ func TestUnmountAllBelowADirectory(t *testing.T) {
 		}
 		return os.WriteFile(filepath.Join(busy, "new"), nil, 0o600) // untouched: still writable
 	})
+}
+
+// TestUnmountAllRemountsABusyStateDiskReadOnly: an ext4 filesystem on a
+// loop device under the state directory, held busy by an open file, is
+// remounted read-only (flushed, and safe to cut power to); the same disk
+// mounted outside the state directory is left as it is.
+func TestUnmountAllRemountsABusyStateDiskReadOnly(t *testing.T) {
+	requireRoot(t)
+	mkfs, err := exec.LookPath("mkfs.ext4")
+	require.NoError(t, err, "mkfs.ext4 (e2fsprogs)")
+	dir := t.TempDir()
+	disk := func(name string) string {
+		img := filepath.Join(dir, name+".img")
+		f, err := os.Create(img)
+		require.NoError(t, err)
+		require.NoError(t, f.Truncate(16<<20))
+		require.NoError(t, f.Close())
+		out, err := exec.Command(mkfs, "-q", "-F", img).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		return attachLoop(t, img)
+	}
+	state, other := filepath.Join(dir, "var"), filepath.Join(dir, "elsewhere")
+	devs := map[string]string{state: disk("state"), other: disk("other")}
+	inMountNS(t, func() error {
+		for _, d := range []string{state, other} {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				return err
+			}
+			if err := unix.Mount(devs[d], d, "ext4", 0, ""); err != nil {
+				return err
+			}
+			held := filepath.Join(d, "held")
+			if err := os.WriteFile(held, nil, 0o600); err != nil {
+				return err
+			}
+			f, err := os.Open(held)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+		}
+		if err := UnmountAll(slog.New(slog.DiscardHandler), "/proc/thread-self/mountinfo", dir, state); err != nil {
+			return err
+		}
+		ms, err := mountsIn()
+		if err != nil {
+			return err
+		}
+		opts := map[string]bool{}
+		for _, m := range ms {
+			if within(m.Target, dir) {
+				opts[m.Target] = true
+			}
+		}
+		if !opts[state] || !opts[other] {
+			return fmt.Errorf("busy mounts gone: %v", opts)
+		}
+		if err := os.WriteFile(filepath.Join(state, "new"), nil, 0o600); !errors.Is(err, unix.EROFS) {
+			return fmt.Errorf("write to the busy state disk: %v, want EROFS", err)
+		}
+		return os.WriteFile(filepath.Join(other, "new"), nil, 0o600) // not ours: untouched
+	})
+}
+
+// attachLoop backs a loop device with file until the test ends.
+func attachLoop(t *testing.T, file string) string {
+	t.Helper()
+	f, err := os.OpenFile(file, os.O_RDWR, 0)
+	require.NoError(t, err)
+	defer f.Close()
+	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR, 0)
+	require.NoError(t, err)
+	defer ctl.Close()
+	for range 10 { // another process may take the free device first
+		n, err := unix.IoctlRetInt(int(ctl.Fd()), unix.LOOP_CTL_GET_FREE)
+		require.NoError(t, err)
+		path := fmt.Sprintf("/dev/loop%d", n)
+		dev, err := os.OpenFile(path, os.O_RDWR, 0)
+		require.NoError(t, err)
+		err = unix.IoctlLoopConfigure(int(dev.Fd()), &unix.LoopConfig{Fd: uint32(f.Fd())})
+		if errors.Is(err, unix.EBUSY) {
+			dev.Close()
+			continue
+		}
+		require.NoError(t, err, "LOOP_CONFIGURE")
+		t.Cleanup(func() {
+			_ = unix.IoctlSetInt(int(dev.Fd()), unix.LOOP_CLR_FD, 0)
+			dev.Close()
+		})
+		return path
+	}
+	t.Fatal("no free loop device")
+	return ""
 }

@@ -44,7 +44,8 @@ func TestReaperReapsOrphans(t *testing.T) {
 	r := runReaper(t)
 	const orphans = 5
 	for i := range orphans {
-		cmd := exec.Command("/bin/sh", "-c", "(exit 3) & exit "+strconv.Itoa(10+i))
+		// The subshell outlives the shell, so it is orphaned before it exits.
+		cmd := exec.Command("/bin/sh", "-c", "(sleep 0.05; exit 3) & exit "+strconv.Itoa(10+i))
 		err := r.Exec(cmd)
 		var ee *exec.ExitError
 		require.ErrorAs(t, err, &ee, "the shell's own status is not stolen")

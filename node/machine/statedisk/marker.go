@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -19,6 +20,7 @@ const (
 	MarkerDir  = "cairn"
 	markerFile = "marker.json"
 	configFile = "config.yaml"
+	nodeFile   = "node"
 )
 
 // Marker says which cluster a state disk belongs to.
@@ -90,11 +92,17 @@ func onlyLostFound(dir string) (bool, error) {
 	return true, nil
 }
 
-// SaveConfig keeps the cluster config on the state filesystem mounted at
-// dir (dir/cairn/config.yaml), so a later boot with no config source
-// finds it (LoadSaved). The node's current config lives in Raft; this one
-// only has to be good enough to rejoin.
-func SaveConfig(dir string, data []byte) error {
+// SaveConfig keeps the cluster config and the node name it was booted
+// with on the state filesystem mounted at dir (dir/cairn/config.yaml and
+// dir/cairn/node), so a later boot with no config source finds them
+// (LoadSaved): a name that came from maintenance mode is on no kernel
+// command line. The node's current config lives in Raft; this one only
+// has to be good enough to rejoin.
+func SaveConfig(dir string, data []byte, name string) error {
+	// The name first: a config is read back only with its name.
+	if err := writeDurable(filepath.Join(dir, MarkerDir), nodeFile, []byte(name+"\n")); err != nil {
+		return err
+	}
 	return writeDurable(filepath.Join(dir, MarkerDir), configFile, data)
 }
 
@@ -133,12 +141,13 @@ func writeDurable(dir, name string, data []byte) error {
 
 // LoadSaved is the boot with no config source: it looks for a disk with
 // a cairn-state partition, mounts it at mountPoint and returns the config
-// saved there, leaving it mounted (Prepare then finds it in place). With
-// none it returns ErrNoSaved and leaves nothing mounted.
-func LoadSaved(s Sysfs, mountPoint string) ([]byte, Status, error) {
+// and node name saved there (SaveConfig), leaving it mounted (Prepare then
+// finds it in place). With none it returns ErrNoSaved and leaves nothing
+// mounted.
+func LoadSaved(s Sysfs, mountPoint string) (Saved, error) {
 	disks, err := s.Disks()
 	if err != nil {
-		return nil, Status{}, err
+		return Saved{}, err
 	}
 	var errs []error
 	for _, d := range disks {
@@ -156,16 +165,39 @@ func LoadSaved(s Sysfs, mountPoint string) ([]byte, Status, error) {
 			errs = append(errs, err)
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(mountPoint, MarkerDir, configFile))
+		saved, err := readSaved(mountPoint)
 		if err == nil {
-			return data, Status{State: Mounted, Disk: d.Path, Partition: part, MountPoint: mountPoint}, nil
+			saved.Status = Status{State: Mounted, Disk: d.Path, Partition: part, MountPoint: mountPoint}
+			return saved, nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", part, err))
 		if err := unix.Unmount(mountPoint, 0); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	return nil, Status{}, errors.Join(append([]error{ErrNoSaved}, errs...)...)
+	return Saved{}, errors.Join(append([]error{ErrNoSaved}, errs...)...)
+}
+
+// Saved is what LoadSaved found.
+type Saved struct {
+	Config []byte
+	// Node is the node name the config was booted with ("" if it was
+	// found by match rules).
+	Node string
+	// Status is the disk it is on, now mounted.
+	Status Status
+}
+
+func readSaved(dir string) (Saved, error) {
+	name, err := os.ReadFile(filepath.Join(dir, MarkerDir, nodeFile))
+	if err != nil {
+		return Saved{}, err
+	}
+	data, err := os.ReadFile(filepath.Join(dir, MarkerDir, configFile))
+	if err != nil {
+		return Saved{}, err
+	}
+	return Saved{Config: data, Node: strings.TrimSpace(string(name))}, nil
 }
 
 // Wipe makes a disk blank again for the next boot to format: zeros over

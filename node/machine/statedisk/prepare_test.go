@@ -69,7 +69,7 @@ func TestPrepareBlankThenReboot(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(mnt, "lib", "cairn", "raft.db"), []byte("state"), 0o600); err != nil {
 			return err
 		}
-		if err := SaveConfig(mnt, []byte("cluster: saved\n")); err != nil {
+		if err := SaveConfig(mnt, []byte("cluster: saved\n"), "cp1"); err != nil {
 			return err
 		}
 		if err := unix.Unmount(mnt, 0); err != nil {
@@ -95,12 +95,12 @@ func TestPrepareBlankThenReboot(t *testing.T) {
 		// device as a disk of its own (LoadSaved skips loop devices), and
 		// a fake /dev without its partition node, which LoadSaved makes.
 		s := fakeLoopSys(t, disk)
-		cfg, st, err := LoadSaved(s, mnt)
+		saved, err := LoadSaved(s, mnt)
 		if err != nil {
 			return err
 		}
-		if string(cfg) != "cluster: saved\n" || st.State != Mounted {
-			return fmt.Errorf("saved config %q, %+v", cfg, st)
+		if string(saved.Config) != "cluster: saved\n" || saved.Node != "cp1" || saved.Status.State != Mounted {
+			return fmt.Errorf("saved: %+v", saved)
 		}
 		// Prepare finds it mounted already and keeps it.
 		o := options("", mnt, "aaaa")
