@@ -153,16 +153,18 @@ func createCluster(t testing.TB, name string, controlPlanes, workers int, extra 
 		"--controlplanes", fmt.Sprint(controlPlanes), "--workers", fmt.Sprint(workers),
 		"--subnet", fmt.Sprint(freeSubnet(t, controlPlanes+workers)),
 		"--cairnd", filepath.Join(bin, "cairnd"), "--wait-timeout", "90s"}, extra...)...)
-	if err != nil {
-		c.dumpLogs()
-	}
-	require.NoError(t, err, "cluster create:\n%s", out)
-	t.Logf("cluster %s created and healthy in %s", name, time.Since(start).Round(time.Millisecond))
+	// Destroy also what a failed create left running (VMs, containers),
+	// before the temporary directory holding its state goes.
 	t.Cleanup(func() {
 		if out, err := c.ctl("cluster", "destroy", "--name", name); err != nil && !strings.Contains(out, "cluster not found") {
 			t.Errorf("cluster destroy: %v\n%s", err, out)
 		}
 	})
+	if err != nil {
+		c.dumpLogs()
+	}
+	require.NoError(t, err, "cluster create:\n%s", out)
+	t.Logf("cluster %s created and healthy in %s", name, time.Since(start).Round(time.Millisecond))
 	c.refresh()
 	c.admin = readIdentity(t, filepath.Join(c.dir, "cairnconfig"))
 	c.curlTLS = c.admin.writePEMs(t, filepath.Join(c.dir, "pem"), "admin")

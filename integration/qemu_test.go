@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cairn-project/cairn/internal/provision/qemu"
@@ -20,7 +21,7 @@ import (
 // requireQEMU skips outside CI when this host cannot run the qemu
 // provisioner (root, qemu-system-x86_64, /dev/net/tun, apt for the
 // kernel); in CI the suite must run.
-func requireQEMU(t *testing.T) {
+func requireQEMU(t testing.TB) {
 	t.Helper()
 	err := qemu.Check()
 	if err == nil {
@@ -39,7 +40,7 @@ func requireQEMU(t *testing.T) {
 
 // bootFiles builds the kernel and initramfs the VMs boot, as
 // `make initramfs` does: a static cairnd as /init.
-func bootFiles(t *testing.T) (kernel, initrd string) {
+func bootFiles(t testing.TB) (kernel, initrd string) {
 	t.Helper()
 	root, err := repoRoot()
 	require.NoError(t, err)
@@ -60,9 +61,15 @@ func bootFiles(t *testing.T) (kernel, initrd string) {
 const qemuWait = 4 * time.Minute
 
 // createQEMUCluster boots a cluster of VMs and checks what it made.
-func createQEMUCluster(t *testing.T, name string, controlPlanes int) *localCluster {
+func createQEMUCluster(t testing.TB, name string, controlPlanes int) *localCluster {
 	t.Helper()
 	kernel, initrd := bootFiles(t)
+	return createQEMUClusterFrom(t, name, controlPlanes, kernel, initrd)
+}
+
+// createQEMUClusterFrom boots a cluster of VMs from the given boot files.
+func createQEMUClusterFrom(t testing.TB, name string, controlPlanes int, kernel, initrd string) *localCluster {
+	t.Helper()
 	c := createCluster(t, name, controlPlanes, 0, "--provisioner", "qemu",
 		"--kernel", kernel, "--initramfs", initrd, "--wait-timeout", qemuWait.String())
 	for _, n := range c.state.Nodes {
@@ -74,7 +81,7 @@ func createQEMUCluster(t *testing.T, name string, controlPlanes int) *localClust
 
 // machineJSON runs a machine command fanned out to nodes with -o json and
 // returns each node's answer.
-func machineJSON[T any](t *testing.T, c *localCluster, nodes []string, args ...string) []T {
+func machineJSON[T any](t testing.TB, c *localCluster, nodes []string, args ...string) []T {
 	t.Helper()
 	out, err := c.ctl(append([]string{"-n", strings.Join(nodes, ","), "-o", "json"}, args...)...)
 	require.NoError(t, err, out)
@@ -96,53 +103,183 @@ type mountsAnswer struct {
 	} `json:"mounts"`
 }
 
+// processLives reports whether pid runs and is not a zombie (QEMU's
+// parent, after it daemonized, is init, which reaps it when it will).
+func processLives(pid int) bool {
+	stat, err := os.ReadFile(filepath.Join("/proc", fmt.Sprint(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name in parentheses.
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
 // TestQEMUCluster boots three control planes as VMs with cairnd as PID 1
 // under Debian's kernel and checks that they form a healthy cluster that
-// runs as a machine: pid1 mode, its own mounts and the state disk on
-// /var, then that destroy leaves nothing behind.
+// runs as a machine: pid1 mode, its own mounts with the state disk on
+// /var; that a reboot goes through reboot(2) inside the same VM and keeps
+// the node's Raft state; that a VM booted with no config waits in
+// maintenance mode, joins after apply-config --insecure, and reports a
+// missing disk, an unknown module and an unknown sysctl as status; that
+// shutdown ends QEMU; and that destroy leaves nothing behind.
 func TestQEMUCluster(t *testing.T) {
 	requireQEMU(t)
-	c := createQEMUCluster(t, "qemu", 3)
+	kernel, initrd := bootFiles(t)
+	c := createQEMUClusterFrom(t, "qemu", 3, kernel, initrd)
 	nodes := []string{"cp1", "cp2", "cp3"}
 
-	for _, v := range machineJSON[struct {
-		NodeName string `json:"nodeName"`
-		Mode     string `json:"mode"`
-	}](t, c, nodes, "version") {
-		require.Equal(t, "pid1", v.Mode, v.NodeName)
-	}
-
-	for _, m := range machineJSON[mountsAnswer](t, c, nodes, "mounts") {
-		types := map[string]string{}
-		for _, mt := range m.Mounts {
-			types[mt.MountPoint] = mt.FsType
-			if mt.MountPoint == "/" {
-				require.True(t, mt.ReadOnly, "%s: the root is read-only", m.NodeName)
-			}
-			if mt.MountPoint == "/var" {
-				require.True(t, strings.HasPrefix(mt.Source, "/dev/vda"), "%s: /var is on the state disk, not %s", m.NodeName, mt.Source)
-				require.False(t, mt.ReadOnly, "%s: /var is writable", m.NodeName)
-			}
+	t.Run("PID1", func(t *testing.T) {
+		for _, v := range machineJSON[struct {
+			NodeName string `json:"nodeName"`
+			Mode     string `json:"mode"`
+		}](t, c, nodes, "version") {
+			require.Equal(t, "pid1", v.Mode, v.NodeName)
 		}
-		require.Equal(t, "proc", types["/proc"], m.NodeName)
-		require.Equal(t, "sysfs", types["/sys"], m.NodeName)
-		require.Equal(t, "devtmpfs", types["/dev"], m.NodeName)
-		require.Contains(t, []string{"cgroup2", "cgroup", "tmpfs"}, types["/sys/fs/cgroup"], m.NodeName)
-		require.Equal(t, "ext4", types["/var"], m.NodeName)
-	}
+		for _, m := range machineJSON[mountsAnswer](t, c, nodes, "mounts") {
+			requireMachineMounts(t, m)
+		}
+	})
 
-	// Destroy stops every VM and removes the namespace with the bridge;
-	// a second destroy finds nothing and says so.
-	ns := fmt.Sprintf("cairn-%s-%d", c.name, c.state.Subnet)
-	require.FileExists(t, "/run/netns/"+ns)
-	out, err := c.ctl("cluster", "destroy", "--name", c.name)
-	require.NoError(t, err, out)
-	for _, n := range c.state.Nodes {
-		_, err := os.Stat(filepath.Join("/proc", fmt.Sprint(n.PID)))
-		require.ErrorIs(t, err, os.ErrNotExist, "QEMU of %s still runs", n.Name)
+	t.Run("RebootKeepsRaftState", func(t *testing.T) {
+		before, err := c.consensusStatus(c.node("cp1").APIAddress)
+		require.NoError(t, err)
+		id := serverID(before, "cp2")
+		require.NotEmpty(t, id)
+		pid := c.node("cp2").PID
+		out, err := c.ctl("-n", "cp2", "reboot", "--wait", "--wait-timeout", qemuWait.String())
+		require.NoError(t, err, out)
+		c.refresh()
+		// reboot(2) resets the VM inside the same QEMU process, which
+		// boots the kernel again: a second boot on the console.
+		require.Equal(t, pid, c.node("cp2").PID, "the reboot stayed inside the VM")
+		console, err := os.ReadFile(c.node("cp2").LogFile)
+		require.NoError(t, err)
+		require.Equal(t, 2, strings.Count(string(console), "Run /init as init process"), "two boots on cp2's console")
+		after, err := c.consensusStatus(c.node("cp1").APIAddress)
+		require.NoError(t, err)
+		require.Equal(t, id, serverID(after, "cp2"), "cp2 came back as the same Raft server, from its disk")
+		out, err = c.ctl("-n", "cp2", "get", "StateDiskStatus", "-o", "json")
+		require.NoError(t, err, out)
+		require.Contains(t, out, `"mounted"`, "the second boot mounted the disk it formatted, without formatting it again")
+	})
+
+	t.Run("MaintenanceVMJoinsAndReportsBadInput", func(t *testing.T) {
+		testMaintenanceVM(t, c, kernel, initrd)
+	})
+
+	t.Run("ShutdownEndsQEMU", func(t *testing.T) {
+		pid := c.node("cp3").PID
+		out, err := c.ctl("-n", "cp3", "shutdown")
+		require.NoError(t, err, out)
+		require.Eventually(t, func() bool { return !processLives(pid) }, qemuWait, 200*time.Millisecond,
+			"QEMU of cp3 still runs after shutdown")
+		c.refresh()
+		require.False(t, c.node("cp3").Running)
+	})
+
+	t.Run("DestroyLeavesNothing", func(t *testing.T) {
+		ns := fmt.Sprintf("cairn-%s-%d", c.name, c.state.Subnet)
+		require.FileExists(t, "/run/netns/"+ns)
+		pids := []int{}
+		for _, n := range c.state.Nodes {
+			pids = append(pids, n.PID)
+		}
+		out, err := c.ctl("cluster", "destroy", "--name", c.name)
+		require.NoError(t, err, out)
+		for _, pid := range pids {
+			require.False(t, processLives(pid), "QEMU %d still runs", pid)
+		}
+		require.NoFileExists(t, "/run/netns/"+ns)
+		out, err = c.ctl("cluster", "destroy", "--name", c.name)
+		require.Error(t, err)
+		require.Contains(t, out, "cluster not found")
+	})
+}
+
+// requireMachineMounts checks what cairnd as PID 1 mounts.
+func requireMachineMounts(t *testing.T, m mountsAnswer) {
+	t.Helper()
+	types := map[string]string{}
+	for _, mt := range m.Mounts {
+		types[mt.MountPoint] = mt.FsType
+		if mt.MountPoint == "/" {
+			require.True(t, mt.ReadOnly, "%s: the root is read-only", m.NodeName)
+		}
+		if mt.MountPoint == "/var" {
+			require.True(t, strings.HasPrefix(mt.Source, "/dev/vda"), "%s: /var is on the state disk, not %s", m.NodeName, mt.Source)
+			require.False(t, mt.ReadOnly, "%s: /var is writable", m.NodeName)
+		}
 	}
-	require.NoFileExists(t, "/run/netns/"+ns)
-	out, err = c.ctl("cluster", "destroy", "--name", c.name)
-	require.Error(t, err)
-	require.Contains(t, out, "cluster not found")
+	require.Equal(t, "proc", types["/proc"], m.NodeName)
+	require.Equal(t, "sysfs", types["/sys"], m.NodeName)
+	require.Equal(t, "devtmpfs", types["/dev"], m.NodeName)
+	require.Contains(t, []string{"cgroup2", "cgroup", "tmpfs"}, types["/sys/fs/cgroup"], m.NodeName)
+	require.Equal(t, "ext4", types["/var"], m.NodeName)
+}
+
+// testMaintenanceVM adds worker1 to the cluster's config with a state
+// disk that does not exist, a module and a sysctl the kernel does not
+// have; boots its VM with no config (maintenance mode); sends it the
+// config with apply-config --insecure; and checks that it joins and
+// reports each failure in its status.
+func testMaintenanceVM(t *testing.T, c *localCluster, kernel, initrd string) {
+	const (
+		module = "cairn_no_such_module"
+		sysctl = "net.ipv4.cairn_no_such_param"
+	)
+	vms := qemu.Cluster{Name: c.name, Dir: c.clusterDir(), Subnet: c.state.Subnet, Kernel: kernel, Initramfs: initrd}
+	const index = 4 // after cp1..cp3 in the address plan
+	doc, err := os.ReadFile(filepath.Join(c.clusterDir(), "cluster.yaml"))
+	require.NoError(t, err)
+	withWorker := mutate(t, string(doc), func(m map[string]any) {
+		m["nodes"] = append(m["nodes"].([]any), map[string]any{
+			"name": "worker1", "role": "worker", "match": map[string]any{"name": "worker1"},
+			"network": map[string]any{
+				"links":     []any{map[string]any{"name": "eth0", "up": true}},
+				"addresses": []any{map[string]any{"link": "eth0", "cidr": vms.NodeAddress(index).String()}},
+			},
+			"certSANs":  []any{vms.HostAddress(index)},
+			"stateDisk": map[string]any{"path": "/dev/vdz"},
+			"kernel": map[string]any{
+				"modules": []any{map[string]any{"name": module}},
+				"sysctls": map[string]any{sysctl: "1"},
+			},
+		})
+	})
+	file := filepath.Join(t.TempDir(), "cluster.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(withWorker), 0o600))
+	out, err := c.ctl("config", "apply", "-f", file)
+	require.NoError(t, err, out)
+
+	_, err = vms.Start(context.Background(), vms.Node("worker1", index))
+	require.NoError(t, err)
+	// The maintenance API comes up once the VM has booted; until then the
+	// forward answers nothing.
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		out, err := c.ctl("apply-config", "--insecure", "-e", vms.HostAPI(index), "-f", file)
+		assert.NoError(ct, err, out)
+	}, qemuWait, time.Second, "apply-config --insecure to worker1")
+
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		out, err := c.ctl("-n", "worker1", "-o", "json", "version")
+		assert.NoError(ct, err, out)
+		assert.Contains(ct, out, `"pid1"`)
+	}, qemuWait, time.Second, "worker1 joins after apply-config")
+	out, err = c.ctl("-n", "worker1", "get", "BootStatus", "-o", "json")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "maintenance", "worker1 got its config in maintenance mode")
+
+	out, err = c.ctl("-n", "worker1", "get", "StateDiskStatus", "-o", "json")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "/dev/vdz", "the missing disk is named in the status")
+	require.NotContains(t, out, `"mounted"`)
+	for _, q := range [][2]string{{"KernelModuleStatus", module}, {"SysctlStatus", sysctl}} {
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			out, err := c.ctl("-n", "worker1", "get", q[0], q[1], "-o", "json")
+			assert.NoError(ct, err, out)
+			assert.Contains(ct, out, `"error"`, "%s %s reports its failure", q[0], q[1])
+		}, qemuWait, time.Second)
+	}
 }

@@ -14,11 +14,12 @@ stamp() { echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(uname -r)"; }
 # 'Cluster' is BenchmarkCluster (processes) and BenchmarkDockerCluster
 # (containers: create to healthy, image size; needs Docker, as CI has).
 { stamp; go test -run '^$' -bench 'Cluster|WorkerFailover' -benchtime 1x -count 1 -timeout 15m ./integration/; } | tee docs/bench/cluster.txt
+{ stamp; go test -run '^$' -bench 'QEMU' -benchtime 1x -count 1 -timeout 20m ./integration/; } | tee docs/bench/qemu.txt
 # Put this run's benchmark lines into docs/benchmarks.md, between the markers.
 {
   echo '```'
   head -1 docs/bench/consensus.txt
-  grep -h '^Benchmark' docs/bench/consensus.txt docs/bench/gossip.txt docs/bench/formation.txt docs/bench/cluster.txt
+  grep -h '^Benchmark' docs/bench/consensus.txt docs/bench/gossip.txt docs/bench/formation.txt docs/bench/cluster.txt docs/bench/qemu.txt
   echo '```'
 } > docs/bench/latest.txt
 awk -v latest=docs/bench/latest.txt '

@@ -162,6 +162,8 @@ func bootPID1(log *slog.Logger, nl *nodelog.Log, f nodeFlags, mounts []pid1.Moun
 	if err != nil {
 		return err // maintenance mode checked it: not expected
 	}
+	netDetail, netErr := applyBootNetwork(ctx, self.Network)
+	b.stage("network", netDetail, netErr)
 	disk := prepareStateDisk(ctx, b, reaper, cfg, self, data, name)
 
 	caps, err := capability.ForMode(capability.ModePID1)

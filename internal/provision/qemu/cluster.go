@@ -163,15 +163,25 @@ func (c Cluster) Start(ctx context.Context, n Node) (int, error) {
 // Stop ends node n's VM, if it runs.
 func (c Cluster) Stop(ctx context.Context, n Node) error { return Stop(ctx, n.PIDFile, stopGrace) }
 
-// Destroy stops every VM of nodes and removes the network. Disks and
-// logs stay in Dir, which the caller removes. Safe to run twice.
+// Destroy stops every VM of nodes, and any other VM with a pidfile under
+// Dir/nodes (one started outside the state record, or by a create that
+// failed before recording it), then removes the network. Disks and logs
+// stay in Dir, which the caller removes. Safe to run twice.
 func (c Cluster) Destroy(ctx context.Context, nodes []Node) (stopped int, err error) {
-	var errs []error
+	pidFiles := map[string]bool{}
 	for _, n := range nodes {
-		if _, ok := Running(n.PIDFile); !ok {
+		pidFiles[n.PIDFile] = true
+	}
+	others, _ := filepath.Glob(filepath.Join(c.Dir, "nodes", "*", "qemu.pid"))
+	for _, p := range others {
+		pidFiles[p] = true
+	}
+	var errs []error
+	for p := range pidFiles {
+		if _, ok := Running(p); !ok {
 			continue
 		}
-		if err := c.Stop(ctx, n); err != nil {
+		if err := Stop(ctx, p, stopGrace); err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -27,7 +27,12 @@ type Network struct {
 
 // Create makes the namespace and the bridge, up; both may exist already.
 func (n Network) Create() error {
-	if _, err := netns.GetFromName(n.Namespace); err != nil {
+	if !n.exists() {
+		// A file that is no namespace (left by a crash between creating
+		// and mounting, or hidden by a later mount) is replaced.
+		if err := os.Remove(n.path()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove stale %s: %w", n.path(), err)
+		}
 		if err := newNamespace(n.Namespace); err != nil {
 			return err
 		}
@@ -46,6 +51,14 @@ func (n Network) Create() error {
 		}
 		return nil
 	})
+}
+
+func (n Network) path() string { return netnsDir + "/" + n.Namespace }
+
+// exists reports whether the namespace is mounted at its path.
+func (n Network) exists() bool {
+	var st unix.Statfs_t
+	return unix.Statfs(n.path(), &st) == nil && st.Type == unix.NSFS_MAGIC
 }
 
 // Tap creates the tap name on the bridge, up, and returns its queue for
@@ -93,7 +106,7 @@ func (n Network) Tap(name string) (*os.File, error) {
 // Links returns the names of the links in the namespace (the bridge and
 // the taps of running VMs), or nil when it does not exist.
 func (n Network) Links() ([]string, error) {
-	if _, err := os.Stat(netnsDir + "/" + n.Namespace); errors.Is(err, fs.ErrNotExist) {
+	if !n.exists() {
 		return nil, nil
 	}
 	var names []string
@@ -112,7 +125,10 @@ func (n Network) Links() ([]string, error) {
 // Delete removes the namespace, and with it the bridge; a namespace that
 // is gone is success. Taps held by running VMs go when the VMs exit.
 func (n Network) Delete() error {
-	if _, err := os.Stat(netnsDir + "/" + n.Namespace); errors.Is(err, fs.ErrNotExist) {
+	if !n.exists() {
+		if err := os.Remove(n.path()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove stale %s: %w", n.path(), err)
+		}
 		return nil
 	}
 	_ = n.in(func() error {

@@ -144,42 +144,51 @@ func Running(pidFile string) (int, bool) {
 	if err != nil || pid <= 0 {
 		return 0, false
 	}
+	return pid, alive(pid, pidFile)
+}
+
+// alive reports whether pid is a live process whose command line names
+// pidFile. A zombie has an empty command line: it is dead, its devices
+// (the tap) already closed.
+func alive(pid int, pidFile string) bool {
 	cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
 	if err != nil {
-		return 0, false
+		return false
 	}
 	for _, arg := range bytes.Split(cmdline, []byte{0}) {
 		if string(arg) == pidFile {
-			return pid, true
+			return true
 		}
 	}
-	return 0, false
+	return false
 }
 
 // Stop ends the VM named by pidFile: SIGTERM, which QEMU takes as "quit"
 // (the guest gets no say: cairnd powers a machine off through its own
 // API), then SIGKILL after grace. A VM that is not running is success.
+// It waits for the process, not the pidfile, which QEMU removes as it
+// starts to exit.
 func Stop(ctx context.Context, pidFile string, grace time.Duration) error {
 	pid, ok := Running(pidFile)
 	if !ok {
 		return nil
 	}
 	_ = syscall.Kill(pid, syscall.SIGTERM)
-	if waitExit(ctx, pidFile, grace) {
+	if waitExit(ctx, pid, pidFile, grace) {
 		return nil
 	}
 	_ = syscall.Kill(pid, syscall.SIGKILL)
-	if waitExit(ctx, pidFile, grace) {
+	if waitExit(ctx, pid, pidFile, grace) {
 		return nil
 	}
 	return fmt.Errorf("VM %s (pid %d) still runs after SIGKILL", pidFile, pid)
 }
 
-// waitExit polls until the VM is gone or d passes.
-func waitExit(ctx context.Context, pidFile string, d time.Duration) bool {
+// waitExit polls until the process is gone or d passes.
+func waitExit(ctx context.Context, pid int, pidFile string, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for {
-		if _, ok := Running(pidFile); !ok {
+		if !alive(pid, pidFile) {
 			return true
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/cairn-project/cairn/node/machine/network"
 	"github.com/cairn-project/cairn/node/runtime"
@@ -55,7 +56,10 @@ func (c *NetworkApply) Run(ctx context.Context, r runtime.Reader, w runtime.Writ
 			prev = st.Managed
 		}
 	}
-	h, err := netlink.NewHandle()
+	// Route sockets only: NewHandle() with no family also opens xfrm and
+	// netfilter sockets, which fail (EPROTONOSUPPORT) on a kernel whose
+	// xfrm_user module is not loaded, such as a Cairn VM's.
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("open netlink: %w", err)
 	}

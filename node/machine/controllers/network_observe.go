@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/cairn-project/cairn/node/machine/network"
 	"github.com/cairn-project/cairn/node/runtime"
@@ -31,7 +32,10 @@ func (c *NetworkObserve) Outputs() []string { return []string{TypeLinks, TypeAdd
 // kernel disappear from the state too: the runtime deletes outputs a pass
 // did not write.
 func (c *NetworkObserve) Run(_ context.Context, _ runtime.Reader, w runtime.Writer) error {
-	h, err := netlink.NewHandle()
+	// Route sockets only: NewHandle() with no family also opens xfrm and
+	// netfilter sockets, which fail (EPROTONOSUPPORT) on a kernel whose
+	// xfrm_user module is not loaded, such as a Cairn VM's.
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("open netlink: %w", err)
 	}
