@@ -38,7 +38,11 @@ func TestParseCmdline(t *testing.T) {
 		{name: "last wins", in: "cairn.node=a cairn.node=b", want: Cmdline{Node: "b"}},
 		{name: "after -- is init's", in: "cairn.node=a -- cairn.node=b", want: Cmdline{Node: "a"}},
 		{name: "similar names ignored", in: "cairn.configx=1 xcairn.node=2", want: Cmdline{}},
+		{name: "test service", in: "cairn.node=cp1 cairn.testservice=orphans",
+			want: Cmdline{Node: "cp1", TestService: TestServiceOrphans}},
 		{name: "empty node", in: "cairn.node=", err: true},
+		{name: "unknown test service", in: "cairn.testservice=etcd", err: true},
+		{name: "empty test service", in: "cairn.testservice=", err: true},
 		{name: "bad source", in: "cairn.config=relative.yaml", err: true},
 		{name: "bad hostnet", in: "cairn.hostnet=10.0.2.15/24", err: true},
 	} {

@@ -2,6 +2,7 @@ package bootcfg
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -15,7 +16,19 @@ const (
 	// ArgHostNet is "MAC,CIDR[,GATEWAY]" for a VM's host-forward NIC
 	// (ParseHostNet).
 	ArgHostNet = "cairn.hostnet"
+	// ArgTestService turns on a test-only service (TestServices lists
+	// them), for integration tests of PID 1: never set on a real machine,
+	// as CAIRN_FAULT is never set on a real node.
+	ArgTestService = "cairn.testservice"
 )
+
+// TestServiceOrphans is the test service that leaves an orphan behind
+// each time it is killed (cairnd test-orphans): the integration test of
+// the orphan reaper kills it again and again and counts zombies.
+const TestServiceOrphans = "orphans"
+
+// TestServices are the values cairn.testservice= takes.
+var TestServices = []string{TestServiceOrphans}
 
 // Cmdline is what cairnd takes from the kernel command line.
 type Cmdline struct {
@@ -26,6 +39,9 @@ type Cmdline struct {
 	Node string
 	// HostNet is the static address of the host-forward NIC, or nil.
 	HostNet *HostNet
+	// TestService is a test-only service to run (one of TestServices),
+	// or "".
+	TestService string
 }
 
 // ParseCmdline parses /proc/cmdline. Arguments are split on spaces,
@@ -53,6 +69,11 @@ func ParseCmdline(s string) (Cmdline, error) {
 			var hn HostNet
 			hn, err = ParseHostNet(val)
 			c.HostNet = &hn
+		case ArgTestService:
+			if !slices.Contains(TestServices, val) {
+				err = fmt.Errorf("%w: %s=%q is not one of %s", ErrBadArgument, ArgTestService, val, strings.Join(TestServices, ", "))
+			}
+			c.TestService = val
 		}
 		if err != nil {
 			return Cmdline{}, err
@@ -78,6 +99,9 @@ func (c Cmdline) Args() []string {
 	}
 	if c.HostNet != nil {
 		out = append(out, ArgHostNet+"="+c.HostNet.String())
+	}
+	if c.TestService != "" {
+		out = append(out, ArgTestService+"="+c.TestService)
 	}
 	return out
 }
