@@ -62,6 +62,10 @@ type Options struct {
 	// Reaper, when set, is the orphan reaper of this process (PID 1),
 	// through which the supervisor starts its children.
 	Reaper supervisor.Reaper
+	// Services are services the boot asks for beside the controllers'
+	// (ID = name), published as ServiceSpecs: in pid1 mode the test-only
+	// stand-in of cairn.testservice= (cmd/cairnd test-orphans).
+	Services map[string]controllers.ServiceSpecSpec
 }
 
 // Run runs the node until ctx ends. It fails fast, before touching any
@@ -283,11 +287,14 @@ func registerControllers(rt *runtime.Runtime, agent *formation.Agent, name strin
 
 // registerBoot adds the controllers fed by the boot before Run: the
 // kernel modules wanted (the image's and the config's) and, as PID 1, the
-// boot report.
+// boot report and the services the boot asked for.
 func registerBoot(rt *runtime.Runtime, name string, o Options) error {
 	cs := []runtime.Controller{&controllers.KernelModuleSpecs{NodeName: name, Image: o.ImageModules}}
 	if o.Boot != nil {
 		cs = append(cs, &controllers.BootStatus{Report: *o.Boot})
+	}
+	if len(o.Services) > 0 {
+		cs = append(cs, &controllers.BootServiceSpecs{Specs: o.Services})
 	}
 	for _, c := range cs {
 		if err := rt.Register(c); err != nil {

@@ -58,11 +58,14 @@ func main() {
 }
 
 func run() error {
+	if len(os.Args) > 1 && os.Args[1] == testOrphansCommand {
+		return runTestOrphans(os.Args[2:])
+	}
 	args, bootStage := bootArgs(os.Args[1:])
 	fs := flag.NewFlagSet("cairnd", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: cairnd [boot] --config FILE --name NODE [flags]\n\n"+
-			"Runs one Cairn node: gossip, Raft (control planes), the node API.\n"+bootUsage+pid1Usage+"\nFlags:\n")
+			"Runs one Cairn node: gossip, Raft (control planes), the node API.\n"+bootUsage+pid1Usage+testServiceUsage+"\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	cfgPath := fs.String("config", os.Getenv("CAIRN_CONFIG"), "cluster config file (env CAIRN_CONFIG)")

@@ -174,10 +174,12 @@ func bootPID1(log *slog.Logger, nl *nodelog.Log, f nodeFlags, mounts []pid1.Moun
 	if err != nil {
 		return err
 	}
+	services := pid1TestServices(b, cmdline.TestService)
 	log.Info("starting node", "name", name, "config_source", b.report.Boot.ConfigSource)
 	err = node.Run(ctx, node.Options{
 		Config: data, Name: name, StateDir: pid1State, Capabilities: caps, Profile: profile,
 		Logger: log, Log: nl, ListenAll: true, ImageModules: pid1.ImageModules, Boot: &b.report, Reaper: reaper,
+		Services: services,
 	})
 	err = pid1Outcome(ctx, err)
 	if r, ok := power.As(err); ok && r.Reset && disk.State == statedisk.Refused {
