@@ -34,6 +34,7 @@ type clusterCreateOptions struct {
 	image             string
 	kernel, initramfs string
 	memoryMiB         int
+	kernelArgs        string
 }
 
 func newClusterCreateCommand(g *globals) *cobra.Command {
@@ -88,6 +89,7 @@ of the unhealthy nodes are printed and the state is left for debugging.`,
 	f.StringVar(&o.kernel, "kernel", "", "kernel the VMs boot (qemu; default _out/vmlinuz from 'make initramfs')")
 	f.StringVar(&o.initramfs, "initramfs", "", "initramfs the VMs boot, cairnd as /init (qemu; default _out/initramfs.cpio.gz)")
 	f.IntVar(&o.memoryMiB, "memory", 0, "memory of each VM in MiB (qemu; default 512)")
+	f.StringVar(&o.kernelArgs, "kernel-args", "", "extra kernel command line arguments for every VM, appended last (qemu; for debugging, e.g. \"loglevel=7\", and tests)")
 	_ = cmd.MarkFlagFilename("cairnd")
 	return cmd
 }
@@ -106,7 +108,10 @@ func runClusterCreate(ctx context.Context, g *globals, o clusterCreateOptions) e
 			ErrClusterExists, dir, o.loc.command("start --all"), o.loc.command("restart --all"), o.loc.destroyCommand())
 	}
 	p := &clusterPlan{Name: o.loc.name, Dir: dir, ControlPlanes: o.controlPlanes, Workers: o.workers, Timings: o.timings, Image: o.image,
-		Kernel: o.kernel, Initramfs: o.initramfs, MemoryMiB: o.memoryMiB}
+		Kernel: o.kernel, Initramfs: o.initramfs, MemoryMiB: o.memoryMiB, KernelArgs: o.kernelArgs}
+	if o.kernelArgs != "" && o.provisioner != provisionerQEMU {
+		return fmt.Errorf("%w: --kernel-args is for --provisioner qemu only", ErrUsage)
+	}
 	// The docker provisioner needs cairnd only to build a missing image,
 	// and says so then; the qemu one boots the cairnd inside the initramfs.
 	if o.provisioner != provisionerQEMU {

@@ -34,6 +34,9 @@ type clusterState struct {
 	Kernel    string `json:"kernel,omitempty"`
 	Initramfs string `json:"initramfs,omitempty"`
 	MemoryMiB int    `json:"memoryMiB,omitempty"`
+	// KernelArgs are appended to every VM's kernel command line (qemu),
+	// on every start.
+	KernelArgs string `json:"kernelArgs,omitempty"`
 	// Network is the private network the nodes talk on: a Docker network
 	// (docker) or a bridge (qemu); NetworkCIDR is its subnet.
 	Network     string      `json:"network,omitempty"`

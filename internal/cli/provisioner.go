@@ -79,6 +79,8 @@ type clusterPlan struct {
 	// empty); MemoryMiB is each VM's memory, 0 for the default.
 	Kernel, Initramfs string
 	MemoryMiB         int
+	// KernelArgs are appended to every VM's kernel command line (qemu).
+	KernelArgs string
 	// Generate are the generator's options; plan may set node addresses
 	// and certificate SANs.
 	Generate config.GenerateOptions

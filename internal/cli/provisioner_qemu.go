@@ -24,7 +24,7 @@ func qemuCluster(st *clusterState, dir string) qemu.Cluster {
 	return qemu.Cluster{
 		Name: st.Name, Dir: dir, Subnet: st.Subnet,
 		Kernel: st.Kernel, Initramfs: st.Initramfs, Config: st.ConfigFile,
-		MemoryMiB: st.MemoryMiB,
+		MemoryMiB: st.MemoryMiB, KernelArgs: st.KernelArgs,
 	}
 }
 
@@ -91,7 +91,7 @@ func findBootFile(flag, name, flagName string) (string, error) {
 
 // create makes the bridge and boots every VM.
 func (*qemuProvisioner) create(ctx context.Context, p *clusterPlan, cfg *config.Config, st *clusterState) error {
-	st.Kernel, st.Initramfs, st.MemoryMiB = p.Kernel, p.Initramfs, p.MemoryMiB
+	st.Kernel, st.Initramfs, st.MemoryMiB, st.KernelArgs = p.Kernel, p.Initramfs, p.MemoryMiB, p.KernelArgs
 	c := qemuCluster(st, p.Dir)
 	st.Network, st.NetworkCIDR = c.Network().Namespace, c.CIDR()
 	if err := c.Network().Create(); err != nil {

@@ -48,6 +48,9 @@ type Cluster struct {
 	Config    string
 	MemoryMiB int
 	DiskSize  int64
+	// KernelArgs are appended to every VM's kernel command line (a
+	// debugging switch, a test-only cairn.testservice=).
+	KernelArgs string
 }
 
 // Check says whether this host can run VMs: root, QEMU, /dev/net/tun.
@@ -124,6 +127,9 @@ func (c Cluster) VM(n Node) VM {
 	cmdline := fmt.Sprintf("console=ttyS0 panic=5 cairn.node=%s cairn.hostnet=%s,%s", n.Name, hostMAC, guestHostNet)
 	if c.Config != "" {
 		cmdline += " cairn.config=fwcfg"
+	}
+	if c.KernelArgs != "" {
+		cmdline += " " + c.KernelArgs
 	}
 	api := net.JoinHostPort(c.NodeAddress(n.Index).Addr().String(), strconv.Itoa(apiPort))
 	return VM{

@@ -31,6 +31,11 @@ func TestClusterLayout(t *testing.T) {
 	require.Contains(t, args, "hostfwd=tcp:127.0.42.15:6440-10.42.0.15:6440")
 	require.Contains(t, args, "restrict=on")
 
+	require.NotContains(t, vm.Cmdline, "cairn.testservice")
+	c.KernelArgs = "cairn.testservice=orphans loglevel=7"
+	require.True(t, strings.HasSuffix(c.VM(n).Cmdline, " cairn.testservice=orphans loglevel=7"), "extra arguments come last: the kernel takes the last of a repeated one")
+	c.KernelArgs = ""
+
 	c.Config = ""
 	vm = c.VM(n)
 	require.NotContains(t, vm.Cmdline, "cairn.config", "no config: the node boots into maintenance mode")
