@@ -168,6 +168,9 @@ func Run(ctx context.Context, o Options) error {
 		&gossipStatus{agent: agent, every: time.Second},
 		&certificateRenewal{is: is, id: id, every: time.Hour},
 	}
+	if r, ok := o.Reaper.(controllers.ReapObserver); ok {
+		sources = append(sources, &controllers.ReaperStatus{Reaper: r})
+	}
 	controlPlane := self.Role == config.RoleControlPlane
 	if controlPlane {
 		sources = append(sources, newConfigSeed(log.With("component", "config-seed"), agent.Store, cfg))

@@ -41,6 +41,8 @@ func Definitions() []runtime.Definition {
 			Description: "the service spec the supervisor runs now, as last applied"},
 		{Type: TypeServiceStatus, Aliases: []string{"servicestatuses", "svc"},
 			Description: "a supervised service's state, health, PID, restarts and last exit"},
+		{Type: TypeReaperStatus, Aliases: []string{"reaperstatuses", "reaper"},
+			Description: "how many orphaned processes cairnd reaped as PID 1 (their parents died without waiting for them)"},
 		{Type: TypeKernelModuleSpec, Aliases: []string{"kernelmodulespecs", "kmodspec"},
 			Description: "a kernel module this node wants loaded, from the image's needs and the config"},
 		{Type: TypeKernelModuleStatus, Aliases: []string{"kernelmodulestatuses", "kmod", "kmods"},

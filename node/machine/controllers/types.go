@@ -61,6 +61,9 @@ const (
 	TypeServiceApplied = "ServiceApplied"
 	// TypeServiceStatus is a supervised service's state (ID = its name).
 	TypeServiceStatus = "ServiceStatus"
+	// TypeReaperStatus counts the orphans PID 1 reaped (ID "machine"; pid1
+	// and container modes, where cairnd is PID 1).
+	TypeReaperStatus = "ReaperStatus"
 
 	// TypeKernelModuleSpec is a kernel module this node wants loaded (ID =
 	// the module name; dashes and underscores alike).

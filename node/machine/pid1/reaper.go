@@ -45,6 +45,9 @@ type Reaper struct {
 
 	wake   chan struct{} // a Release: a zombie it held up may be reapable
 	reaped atomic.Uint64
+
+	changedMu sync.Mutex
+	changed   chan struct{} // closed after a reap, then replaced
 }
 
 // NewReaper returns a reaper that reaps nothing until Run.
@@ -52,7 +55,7 @@ func NewReaper(log *slog.Logger) *Reaper {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Reaper{log: log, proc: "/proc", owned: map[int]bool{}, wake: make(chan struct{}, 1)}
+	return &Reaper{log: log, proc: "/proc", owned: map[int]bool{}, wake: make(chan struct{}, 1), changed: make(chan struct{})}
 }
 
 // Start starts cmd and keeps the reaper away from its process until
@@ -95,6 +98,23 @@ func (r *Reaper) Exec(cmd *exec.Cmd) error {
 
 // Reaped counts the orphans reaped so far.
 func (r *Reaper) Reaped() uint64 { return r.reaped.Load() }
+
+// Changed returns a channel that is closed once Reaped has grown past
+// what it is now (read Reaped after taking it): how ReaperStatus follows
+// the count without polling.
+func (r *Reaper) Changed() <-chan struct{} {
+	r.changedMu.Lock()
+	defer r.changedMu.Unlock()
+	return r.changed
+}
+
+// notify wakes the waiters of Changed.
+func (r *Reaper) notify() {
+	r.changedMu.Lock()
+	defer r.changedMu.Unlock()
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
 
 // Run reaps orphans on every SIGCHLD and Release until ctx ends; it
 // always returns ctx's error. It reaps once at start, for orphans that
@@ -144,8 +164,9 @@ func (r *Reaper) reapPID(pid int) {
 			continue
 		}
 		if err == nil && info.pid != 0 {
-			r.reaped.Add(1)
-			r.log.Debug("reaped orphan", "pid", pid, "code", info.code, "status", info.status)
+			n := r.reaped.Add(1)
+			r.notify()
+			r.log.Debug("reaped orphan", "pid", pid, "code", info.code, "status", info.status, "reaped", n)
 		}
 		return
 	}

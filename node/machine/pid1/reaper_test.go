@@ -42,6 +42,7 @@ func runReaper(t *testing.T) *Reaper {
 // own exit status still reaches its Exec.
 func TestReaperReapsOrphans(t *testing.T) {
 	r := runReaper(t)
+	changed := r.Changed()
 	const orphans = 5
 	for i := range orphans {
 		// The subshell outlives the shell, so it is orphaned before it exits.
@@ -53,6 +54,12 @@ func TestReaperReapsOrphans(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return r.Reaped() >= orphans }, 10*time.Second, 10*time.Millisecond)
 	require.Eventually(t, func() bool { return len(zombieChildren("/proc", os.Getpid())) == 0 }, 10*time.Second, 10*time.Millisecond)
+	select {
+	case <-changed:
+	default:
+		t.Fatal("Changed was not closed after a reap")
+	}
+	require.NotEqual(t, changed, r.Changed(), "a fresh channel waits for the next reap")
 }
 
 // TestReaperLeavesSupervisedExitsToTheSupervisor is the conflict
