@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -36,6 +37,11 @@ const (
 	// long enough to run as an orphan of PID 1, short enough that a test
 	// waits for its reaping in seconds.
 	testOrphansLinger = time.Second
+	// testOrphansHealthAddr is where the service listens once its SIGTERM
+	// handler is in place: its TCP health check, so that a test that waits
+	// for it to run (healthy) never kills it before it can exit with its
+	// own code (a SIGTERM before the handler would end it by the signal).
+	testOrphansHealthAddr = "127.0.0.1:6449"
 )
 
 // testServices is the ServiceSpec that cairn.testservice=NAME asks for,
@@ -46,7 +52,10 @@ func testServices(name, exe string) (map[string]controllers.ServiceSpecSpec, err
 		return nil, nil
 	case bootcfg.TestServiceOrphans:
 		return map[string]controllers.ServiceSpecSpec{
-			testOrphansName: {Path: exe, Args: []string{testOrphansCommand}, StopTimeout: 5 * time.Second},
+			testOrphansName: {
+				Path: exe, Args: []string{testOrphansCommand}, StopTimeout: 5 * time.Second,
+				Health: &controllers.ServiceHealthSpec{TCP: testOrphansHealthAddr, Interval: 500 * time.Millisecond, StartPeriod: 30 * time.Second},
+			},
 		}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown test service %q", bootcfg.ErrBadArgument, name)
@@ -75,6 +84,11 @@ func pid1TestServices(b *bootReport, name string) map[string]controllers.Service
 // orphan (reparented to PID 1), lingers testOrphansLinger and exits, and
 // PID 1 must reap it.
 func runTestOrphans(args []string) error {
+	return testOrphans(args, testOrphansHealthAddr)
+}
+
+// testOrphans is runTestOrphans listening on healthAddr ("" for none).
+func testOrphans(args []string, healthAddr string) error {
 	if len(args) == 1 && args[0] == testOrphansGrandchild {
 		return orphanGrandchild(os.NewFile(3, "parent"))
 	}
@@ -101,11 +115,30 @@ func runTestOrphans(args []string) error {
 	}
 	_ = r.Close()
 	fmt.Println("test-orphans: started grandchild", cmd.Process.Pid)
+	if healthAddr != "" {
+		// Ready: SIGTERM now reaches the handler.
+		ln, err := net.Listen("tcp", healthAddr)
+		if err != nil {
+			return fmt.Errorf("test-orphans: health listener: %w", err)
+		}
+		go acceptAndClose(ln)
+	}
 	sig := <-term
 	fmt.Println("test-orphans: exiting on", sig)
 	runtime.KeepAlive(w) // its finalizer would close the grandchild's pipe early
 	os.Exit(testOrphansExitCode)
 	return nil
+}
+
+// acceptAndClose answers the TCP health check until the process exits.
+func acceptAndClose(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		_ = c.Close()
+	}
 }
 
 // orphanGrandchild waits for EOF on parent (the service's death), then
