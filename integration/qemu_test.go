@@ -72,6 +72,11 @@ func createQEMUClusterFrom(t testing.TB, name string, controlPlanes int, kernel,
 	t.Helper()
 	c := createCluster(t, name, controlPlanes, 0, "--provisioner", "qemu",
 		"--kernel", kernel, "--initramfs", initrd, "--wait-timeout", qemuWait.String())
+	t.Cleanup(func() { // before the destroy createCluster registered
+		if t.Failed() {
+			c.dumpLogs()
+		}
+	})
 	for _, n := range c.state.Nodes {
 		require.True(t, n.Running, "%s runs", n.Name)
 		require.NotZero(t, n.PID, "%s: QEMU's pid", n.Name)
