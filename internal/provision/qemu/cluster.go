@@ -28,7 +28,7 @@ const (
 	// one QEMU's slirp gives (10.0.2.15 in 10.0.2.0/24).
 	guestHostNet  = guestHostAddr + "/24"
 	guestHostAddr = "10.0.2.15"
-	apiPort      = 6440
+	apiPort       = 6440
 	// stopGrace is how long Stop waits after SIGTERM, then SIGKILL.
 	stopGrace = 5 * time.Second
 )
