@@ -32,17 +32,14 @@ func BenchmarkQEMU(b *testing.B) {
 		}
 	})
 
-	var c *localCluster
-	b.Run("ThreeVMsToHealthy", func(b *testing.B) {
-		start := time.Now()
-		c = createQEMUClusterFrom(b, "qbench3", 3, kernel, initrd)
-		b.ReportMetric(time.Since(start).Seconds(), "s")
-	})
+	// The cluster belongs to the top benchmark, so that it outlives the
+	// sub-benchmarks that measure it.
+	start := time.Now()
+	c := createQEMUClusterFrom(b, "qbench3", 3, kernel, initrd)
+	created := time.Since(start)
+	b.Run("ThreeVMsToHealthy", func(b *testing.B) { b.ReportMetric(created.Seconds(), "s") })
 
 	b.Run("PID1RSS", func(b *testing.B) {
-		if c == nil {
-			b.Skip("no cluster")
-		}
 		// Let the just-formed cluster settle before reading memory.
 		time.Sleep(5 * time.Second)
 		var peak, sum float64
