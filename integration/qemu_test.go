@@ -125,7 +125,8 @@ func processLives(pid int) bool {
 // under Debian's kernel and checks that they form a healthy cluster that
 // runs as a machine: pid1 mode, its own mounts with the state disk on
 // /var; that a reboot goes through reboot(2) inside the same VM and keeps
-// the node's Raft state; that a VM booted with no config waits in
+// the node's Raft state; that reset wipes a node, which comes back as a
+// new member; that a VM booted with no config waits in
 // maintenance mode, joins after apply-config --insecure, and reports a
 // missing disk, an unknown module and an unknown sysctl as status; that
 // shutdown ends QEMU; and that destroy leaves nothing behind.
@@ -172,6 +173,25 @@ func TestQEMUCluster(t *testing.T) {
 
 	t.Run("MaintenanceVMJoinsAndReportsBadInput", func(t *testing.T) {
 		testMaintenanceVM(t, c, kernel, initrd)
+	})
+
+	t.Run("ResetRejoinsAsNewMember", func(t *testing.T) {
+		before, err := c.consensusStatus(c.node("cp1").APIAddress)
+		require.NoError(t, err)
+		id := serverID(before, "cp3")
+		require.NotEmpty(t, id)
+		out, err := c.ctl("-n", "cp3", "reset", "--wait", "--wait-timeout", qemuWait.String())
+		require.NoError(t, err, out)
+		// --wait returned with the cluster healthy: cp3 is a voter again,
+		// under the new state ID a wiped node makes.
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			after, err := c.consensusStatus(c.node("cp1").APIAddress)
+			if assert.NoError(ct, err) {
+				newID := serverID(after, "cp3")
+				assert.NotEmpty(ct, newID, "cp3 is a Raft server again")
+				assert.NotEqual(ct, id, newID, "cp3 rejoined as a new member")
+			}
+		}, qemuWait, time.Second)
 	})
 
 	t.Run("ShutdownEndsQEMU", func(t *testing.T) {
