@@ -98,3 +98,36 @@ func TestRestartedNodeRejoins(t *testing.T) {
 	join(t, c.start(cfg), seed)
 	requireConverged(t, c.nodes)
 }
+
+// TestLeftNodeContactsNobody: after Leave the node, still open until its
+// process stops, neither reconnects (a push/pull would rejoin it) nor
+// depends on memberlist's entry for itself, which memberlist reaps a while
+// after the leave (reading it then crashed a node being reset).
+func TestLeftNodeContactsNobody(t *testing.T) {
+	c := newTestCluster(t, "left", "key a")
+	seed := c.add("cp-0", nil)
+	c.grow("n", 2, seed)
+	requireConverged(t, c.nodes)
+	leaver, stayers := c.nodes[2], c.nodes[:2]
+	addr := leaver.Addr()
+
+	ctx, cancel := context.WithTimeout(context.Background(), convergeTimeout)
+	defer cancel()
+	require.NoError(t, leaver.Leave(ctx))
+	require.Eventually(t, func() bool {
+		for _, n := range stayers {
+			if m, _ := n.Member(leaver.Name()); m.State != StateLeft {
+				return false
+			}
+		}
+		return true
+	}, convergeTimeout, tick)
+
+	// A member of nobody's view: Reconnect would contact it (and rejoin
+	// the leaver to it) if a node that left reconnected.
+	lone := c.add("lone", nil)
+	require.Zero(t, leaver.Reconnect([]string{lone.Addr()}, 3), "a node that left contacts nobody")
+	_, joined := lone.Member(leaver.Name())
+	require.False(t, joined)
+	require.Equal(t, addr, leaver.Addr())
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -32,6 +33,13 @@ type Node struct {
 	mu      sync.RWMutex
 	closed  bool
 	refused bool
+	// addr is this node's own gossip address, fixed at New: memberlist's
+	// LocalNode dereferences the local entry, which its reaper deletes
+	// some time after a Leave.
+	addr string
+	// left is set by Leave: the node stops contacting others (Reconnect),
+	// which would rejoin it.
+	left atomic.Bool
 }
 
 // New validates cfg, binds the gossip port and starts memberlist, alone:
@@ -72,7 +80,8 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("start gossip on %s:%d: %w", cfg.BindAddr, cfg.BindPort, err)
 	}
 	n.ml = ml
-	n.log.Info("gossip started", "addr", addrPortOf(ml.LocalNode()), "cluster", cfg.ClusterID)
+	n.addr = addrPortOf(ml.LocalNode()).String()
+	n.log.Info("gossip started", "addr", n.addr, "cluster", cfg.ClusterID)
 	return n, nil
 }
 
@@ -129,9 +138,7 @@ func (n *Node) Name() string { return n.cfg.Name }
 
 // Addr returns the address other nodes reach this one at, suitable as a
 // seed for Join; with BindPort 0 it carries the port actually bound.
-func (n *Node) Addr() string {
-	return addrPortOf(n.ml.LocalNode()).String()
-}
+func (n *Node) Addr() string { return n.addr }
 
 // Hints returns a channel that receives a value, without ever blocking
 // gossip, after the membership view changes: a join, a metadata update, a
@@ -248,6 +255,7 @@ func (n *Node) Leave(ctx context.Context) error {
 		}
 		timer.Stop()
 	}
+	n.left.Store(true)
 	if err := n.ml.Leave(timeout); err != nil {
 		return fmt.Errorf("leave: %w", err)
 	}

@@ -20,7 +20,12 @@ import (
 // push/pull with such a member tells it. And a restarted node whose seeds
 // are itself, or are all restarted too, would otherwise wait for a member
 // to contact it, which none does while it is dead in their views.
+//
+// After Leave it contacts nobody: a push/pull would undo the leave.
 func (n *Node) Reconnect(peers []string, limit int) int {
+	if n.left.Load() {
+		return 0
+	}
 	targets := n.reconnectTargets(peers)
 	if len(targets) == 0 || limit <= 0 {
 		return 0

@@ -123,7 +123,7 @@ func checkFaultLog(t *testing.T, path string) {
 		if strings.TrimSpace(l) == "" {
 			continue
 		}
-		require.Contains(t, l, "component=boot", "a line after the last of the faulted cairnd:\n%s", tail(lines[:at+10], 30))
+		require.Contains(t, l, "component=boot", "a line after the last of the faulted cairnd:\n%s", tail(lines[:min(len(lines), at+10)], 30))
 		if strings.Contains(l, `msg="child exited"`) {
 			assert.Contains(t, l, "exited with code 1")
 			exited = true

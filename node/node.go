@@ -246,7 +246,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log.Info("shutting down")
 	stopControllers()
-	background.Wait()
+	waitStopped(&background, componentStopTimeout, log)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err = errors.Join(err, srv.Shutdown(shutdownCtx), agent.Close())

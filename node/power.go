@@ -6,9 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/cairn-project/cairn/node/cluster/formation"
 	"github.com/cairn-project/cairn/node/machine/boot"
@@ -91,6 +95,32 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// componentStopTimeout bounds how long Run waits for its controller runtime
+// and supervisor to stop before it stops the API and the agent anyway.
+const componentStopTimeout = 10 * time.Second
+
+// waitStopped waits for the node's components to return. A component that
+// ignores its context would otherwise hold the node up forever: on a
+// power request nobody kills cairnd (SIGTERM has the boot stage's SIGKILL
+// behind it), and its API keeps answering with the old boot ID. After
+// timeout the node goes on stopping and logs every goroutine's stack, so
+// the stuck one can be found.
+func waitStopped(wg *sync.WaitGroup, timeout time.Duration, log *slog.Logger) {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return
+	case <-time.After(timeout):
+	}
+	var stacks strings.Builder
+	_ = pprof.Lookup("goroutine").WriteTo(&stacks, 2)
+	log.Error("components did not stop in time; stopping without them", "waited", timeout, "goroutines", stacks.String())
 }
 
 // kernelBootID is the kernel's ID of the current boot.

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,4 +134,16 @@ func TestWipeStateKeepsTheBootStagesFiles(t *testing.T) {
 	}
 	assert.Equal(t, []string{"boot.pid", "boot.sock"}, left)
 	require.NoError(t, wipeState(dir), "wiping twice is fine")
+}
+
+func TestWaitStoppedGivesUpOnAStuckComponent(t *testing.T) {
+	var wg sync.WaitGroup
+	stuck := make(chan struct{})
+	wg.Go(func() { <-stuck })
+	var buf strings.Builder
+	waitStopped(&wg, 10*time.Millisecond, slog.New(slog.NewTextHandler(&buf, nil)))
+	assert.Contains(t, buf.String(), "components did not stop in time")
+	assert.Contains(t, buf.String(), "TestWaitStoppedGivesUpOnAStuckComponent", "the stacks name the stuck goroutine")
+	close(stuck)
+	wg.Wait()
 }

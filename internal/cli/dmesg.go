@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -56,16 +57,23 @@ With -o json (not with --follow):
 	return cmd
 }
 
+// dmesgResult is one node's buffer.
+type dmesgResult struct {
+	nodeName string
+	messages []*machinev1.KernelMessage
+}
+
 // printDmesg reads each node's buffer to its end and prints them in node
 // order.
 func printDmesg(ctx context.Context, g *globals, c *apiClient, nodes []string) error {
-	results := fanOut(ctx, c, nodes, func(ctx context.Context, ep endpoint, node string) ([]*machinev1.KernelMessage, error) {
-		var msgs []*machinev1.KernelMessage
-		err := receiveDmesg(ctx, ep, node, false, func(m *machinev1.KernelMessage) error {
-			msgs = append(msgs, m)
+	results := fanOut(ctx, c, nodes, func(ctx context.Context, ep endpoint, node string) (dmesgResult, error) {
+		r := dmesgResult{nodeName: nodeLabel(node)}
+		_, err := receiveDmesg(ctx, ep, node, false, func(name string, m *machinev1.KernelMessage) error {
+			r.nodeName = name
+			r.messages = append(r.messages, m)
 			return nil
 		})
-		return msgs, err
+		return r, err
 	})
 	if err := endpointError(results); err != nil {
 		return err
@@ -77,10 +85,10 @@ func printDmesg(ctx context.Context, g *globals, c *apiClient, nodes []string) e
 				continue
 			}
 			msgs := []any{}
-			for _, m := range r.val {
+			for _, m := range r.val.messages {
 				msgs = append(msgs, protoObject(m))
 			}
-			out = append(out, orderedObject{{"nodeName", nodeLabel(r.node)}, {"messages", msgs}})
+			out = append(out, orderedObject{{"nodeName", r.val.nodeName}, {"messages", msgs}})
 		}
 		if err := g.printData(orderedObject{{"nodes", out}}); err != nil {
 			return err
@@ -88,7 +96,7 @@ func printDmesg(ctx context.Context, g *globals, c *apiClient, nodes []string) e
 		return nodeErrors(g.streams.Err, results)
 	}
 	for _, r := range results {
-		for _, m := range r.val {
+		for _, m := range r.val.messages {
 			if err := writeKernelMessage(g.streams.Out, prefix(nodes, r.node), m); err != nil {
 				return err
 			}
@@ -109,8 +117,7 @@ func followDmesg(ctx context.Context, g *globals, c *apiClient, nodes []string) 
 	for i, node := range nodes {
 		results[i].node = node
 		wg.Go(func() {
-			ep := c.endpoints[0]
-			err := receiveDmesg(ctx, ep, node, true, func(m *machinev1.KernelMessage) error {
+			err := followOne(ctx, c, node, func(_ string, m *machinev1.KernelMessage) error {
 				mu.Lock()
 				defer mu.Unlock()
 				return writeKernelMessage(g.streams.Out, prefix(nodes, node), m)
@@ -124,25 +131,43 @@ func followDmesg(ctx context.Context, g *globals, c *apiClient, nodes []string) 
 	return nodeErrors(g.streams.Err, results)
 }
 
-// receiveDmesg calls Dmesg on one node and hands each message to fn. Not
-// following, the call is bounded by the request timeout.
-func receiveDmesg(ctx context.Context, ep endpoint, node string, follow bool, fn func(*machinev1.KernelMessage) error) error {
+// followOne follows one node's messages through the first endpoint that
+// answers: it moves to the next only on Unavailable and while nothing was
+// printed, so no message is printed twice (streamLogs' rule).
+func followOne(ctx context.Context, c *apiClient, node string, fn func(string, *machinev1.KernelMessage) error) error {
+	var errs []error
+	for _, ep := range c.endpoints {
+		printed, err := receiveDmesg(ctx, ep, node, true, fn)
+		if err == nil || printed || connect.CodeOf(err) != connect.CodeUnavailable || ctx.Err() != nil {
+			return err
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", ep.addr, err))
+	}
+	return fmt.Errorf("no endpoint answered: %w", errors.Join(errs...))
+}
+
+// receiveDmesg calls Dmesg on one node and hands each message, with the
+// answering node's name, to fn; it reports whether it handed any. A follow
+// that ends because ctx did is not an error.
+func receiveDmesg(ctx context.Context, ep endpoint, node string, follow bool, fn func(string, *machinev1.KernelMessage) error) (bool, error) {
 	stream, err := ep.machine.Dmesg(ctx, request(&machinev1.DmesgRequest{Follow: follow}, node))
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer stream.Close()
+	got := false
 	for stream.Receive() {
 		for _, m := range stream.Msg().GetMessages() {
-			if err := fn(m); err != nil {
-				return err
+			got = true
+			if err := fn(stream.Msg().GetNodeName(), m); err != nil {
+				return got, err
 			}
 		}
 	}
-	if err := stream.Err(); err != nil && !(follow && connect.CodeOf(err) == connect.CodeCanceled && ctx.Err() != nil) {
-		return err
+	if err := stream.Err(); err != nil && !(follow && ctx.Err() != nil) {
+		return got, err
 	}
-	return nil
+	return got, nil
 }
 
 // prefix is the line prefix for node's messages: its name when several

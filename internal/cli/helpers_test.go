@@ -97,6 +97,8 @@ type fakeNode struct {
 	boots map[string]string
 	// resets are the Reset requests received (power_test.go).
 	resets []*machinev1.ResetRequest
+	// follows are the follow flags of the Dmesg calls received.
+	follows []bool
 	// downProbes counts the Version calls a node that went down answers
 	// not_found before it is back (power_test.go).
 	downProbes map[string]int

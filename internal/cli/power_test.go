@@ -77,10 +77,13 @@ func (f *fakeNode) Reset(_ context.Context, req *connect.Request[machinev1.Reset
 
 func (f *fakeNode) Dmesg(_ context.Context, req *connect.Request[machinev1.DmesgRequest], stream *connect.ServerStream[machinev1.DmesgResponse]) error {
 	n := f.record(req.Header())
+	f.mu.Lock()
+	f.follows = append(f.follows, req.Msg.GetFollow())
+	f.mu.Unlock()
 	if n == "worker2" {
 		return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("the kernel message buffer (/dev/kmsg) cannot be read on this node"))
 	}
-	return stream.Send(&machinev1.DmesgResponse{Messages: []*machinev1.KernelMessage{
+	return stream.Send(&machinev1.DmesgResponse{NodeName: n, Messages: []*machinev1.KernelMessage{
 		{Sequence: 1, Priority: 6, SinceBoot: durationpb.New(5140900 * time.Microsecond), Message: "Linux version 6.1 on " + n},
 		{Sequence: 2, Facility: 1, Priority: 3, SinceBoot: durationpb.New(72 * time.Second), Message: "cairnd: oops"},
 	}})
@@ -176,7 +179,8 @@ func TestShutdownAnswers(t *testing.T) {
 
 func TestDmesgPrintsLinesAndReportsNodesWithoutKmsg(t *testing.T) {
 	isolateHome(t)
-	addr := serveFake(t, newFake("cp1"))
+	f := newFake("cp1")
+	addr := serveFake(t, f)
 
 	r := runCLI(t, "-e", addr, "dmesg")
 	require.Equal(t, 0, r.code, r.stderr)
@@ -187,7 +191,7 @@ func TestDmesgPrintsLinesAndReportsNodesWithoutKmsg(t *testing.T) {
 	assert.Contains(t, r.stdout, "cp1: [    5.140900] kern.info: Linux version 6.1 on cp1\n")
 	assert.Contains(t, r.stderr, "worker2: failed_precondition: the kernel message buffer (/dev/kmsg) cannot be read")
 
-	r = runCLI(t, "-e", addr, "-n", "cp1", "dmesg", "-o", "json")
+	r = runCLI(t, "-e", addr, "dmesg", "-o", "json")
 	require.Equal(t, 0, r.code, r.stderr)
 	var out struct {
 		Nodes []struct {
@@ -200,8 +204,17 @@ func TestDmesgPrintsLinesAndReportsNodesWithoutKmsg(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &out), r.stdout)
 	require.Len(t, out.Nodes, 1)
+	assert.Equal(t, "cp1", out.Nodes[0].NodeName, "the endpoint's node, by the name it answered with")
 	require.Len(t, out.Nodes[0].Messages, 2)
 	assert.Equal(t, "cairnd: oops", out.Nodes[0].Messages[1].Message)
+
+	// The fake ends the stream; a real node keeps it open until interrupted.
+	r = runCLI(t, "-e", addr, "-n", "cp1,worker1", "dmesg", "--follow")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "worker1: [   72.000000] user.err: cairnd: oops\n")
+	f.mu.Lock()
+	assert.Equal(t, []bool{true, true}, f.follows[len(f.follows)-2:])
+	f.mu.Unlock()
 
 	r = runCLI(t, "-e", addr, "dmesg", "--follow", "-o", "json")
 	assert.Equal(t, 1, r.code)

@@ -42,7 +42,7 @@ func (m *machineService) Dmesg(ctx context.Context, req *connect.Request[machine
 		if len(batch) == 0 {
 			return nil
 		}
-		err := stream.Send(&machinev1.DmesgResponse{Messages: batch})
+		err := stream.Send(&machinev1.DmesgResponse{Messages: batch, NodeName: m.s.opts.NodeName})
 		batch = nil
 		return err
 	}

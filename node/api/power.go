@@ -18,6 +18,9 @@ import (
 // Options.Power.
 var errNoPower = errors.New("this node cannot be stopped through its API")
 
+// errNotLeft heads a graceful reset's failure to leave Raft.
+var errNotLeft = errors.New("could not leave raft, so nothing was reset (a reset that is not graceful skips leaving)")
+
 // leaveTimeout bounds a graceful reset's leaving: Raft (an election, when
 // the leader hands on leadership, and a configuration change) and gossip.
 const leaveTimeout = 30 * time.Second
@@ -96,13 +99,13 @@ func (s *Server) leaveRaft(ctx context.Context) error {
 	if s.isLeader() {
 		s.log.Info("reset: handing on leadership before leaving raft")
 		if err := s.replica.TransferLeadership(ctx, ""); err != nil {
-			return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("hand on leadership before leaving raft: %w", err))
+			return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("%w: hand on leadership: %w", errNotLeft, err))
 		}
 	}
 	req := connect.NewRequest(&clusterv1.RemoveServerRequest{ServerId: s.replica.NodeID()})
 	res, err := forward(ctx, s, req, clusterv1connect.ClusterServiceClient.RemoveServer)
 	if err != nil {
-		return fmt.Errorf("leave raft: %w", err)
+		return connect.NewError(connect.CodeOf(err), fmt.Errorf("%w: %w", errNotLeft, err))
 	}
 	s.log.Info("reset: left raft", "server", s.replica.NodeID(), "leader", res.Msg.GetNodeName(), "removed", res.Msg.GetRemoved())
 	return nil

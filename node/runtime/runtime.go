@@ -155,7 +155,14 @@ func (rt *Runtime) runController(ctx context.Context, c *registered) {
 	// Subscribe before the first pass, so no change can fall between what
 	// that pass reads and the first wake-up.
 	defer rt.st.subscribe(c.inputs, wake)()
-	wake <- struct{}{}
+	// Not a plain send: a change may already have filled the one slot
+	// since subscribe, and then a wake-up is pending anyway. A plain send
+	// blocked here for good, so the controller never ran and Run never
+	// returned (a node hung in its shutdown).
+	select {
+	case wake <- struct{}{}:
+	default:
+	}
 	rt.report(c, StateRunning, nil)
 	bo := backoff.Backoff{Initial: rt.opts.BackoffInitial, Max: rt.opts.BackoffMax}
 	failing := false

@@ -1757,7 +1757,9 @@ func (x *DmesgRequest) GetFollow() bool {
 type DmesgResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// messages are at most a few hundred per response.
-	Messages      []*KernelMessage `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	Messages []*KernelMessage `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	// node_name is the name of the node that answered.
+	NodeName      string `protobuf:"bytes,2,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1797,6 +1799,13 @@ func (x *DmesgResponse) GetMessages() []*KernelMessage {
 		return x.Messages
 	}
 	return nil
+}
+
+func (x *DmesgResponse) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
 }
 
 // KernelMessage is one record of /dev/kmsg.
@@ -2001,9 +2010,10 @@ const file_cairn_machine_v1_machine_proto_rawDesc = "" +
 	"\vleft_gossip\x18\x05 \x01(\bR\n" +
 	"leftGossip\"&\n" +
 	"\fDmesgRequest\x12\x16\n" +
-	"\x06follow\x18\x01 \x01(\bR\x06follow\"L\n" +
+	"\x06follow\x18\x01 \x01(\bR\x06follow\"i\n" +
 	"\rDmesgResponse\x12;\n" +
-	"\bmessages\x18\x01 \x03(\v2\x1f.cairn.machine.v1.KernelMessageR\bmessages\"\xd5\x01\n" +
+	"\bmessages\x18\x01 \x03(\v2\x1f.cairn.machine.v1.KernelMessageR\bmessages\x12\x1b\n" +
+	"\tnode_name\x18\x02 \x01(\tR\bnodeName\"\xd5\x01\n" +
 	"\rKernelMessage\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x1a\n" +
 	"\bfacility\x18\x02 \x01(\rR\bfacility\x12\x1a\n" +
