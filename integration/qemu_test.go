@@ -2,8 +2,11 @@ package integration
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cairn-project/cairn/internal/provision/qemu"
+	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/rootfs/initramfs"
 )
 
@@ -72,6 +76,11 @@ func createQEMUClusterFrom(t testing.TB, name string, controlPlanes int, kernel,
 	t.Helper()
 	c := createCluster(t, name, controlPlanes, 0, "--provisioner", "qemu",
 		"--kernel", kernel, "--initramfs", initrd, "--wait-timeout", qemuWait.String())
+	t.Cleanup(func() { // before the destroy createCluster registered
+		if t.Failed() {
+			c.dumpLogs()
+		}
+	})
 	for _, n := range c.state.Nodes {
 		require.True(t, n.Running, "%s runs", n.Name)
 		require.NotZero(t, n.PID, "%s: QEMU's pid", n.Name)
@@ -120,10 +129,13 @@ func processLives(pid int) bool {
 // under Debian's kernel and checks that they form a healthy cluster that
 // runs as a machine: pid1 mode, its own mounts with the state disk on
 // /var; that a reboot goes through reboot(2) inside the same VM and keeps
-// the node's Raft state; that a VM booted with no config waits in
+// the node's Raft state; that reset wipes a node, which comes back as a
+// new member; that a VM booted with no config waits in
 // maintenance mode, joins after apply-config --insecure, and reports a
 // missing disk, an unknown module and an unknown sysctl as status; that
-// shutdown ends QEMU; and that destroy leaves nothing behind.
+// shutdown ends QEMU; that a disk holding this cluster's state, booted by
+// a node of another cluster, is never formatted; and that destroy leaves
+// nothing behind.
 func TestQEMUCluster(t *testing.T) {
 	requireQEMU(t)
 	kernel, initrd := bootFiles(t)
@@ -169,6 +181,25 @@ func TestQEMUCluster(t *testing.T) {
 		testMaintenanceVM(t, c, kernel, initrd)
 	})
 
+	t.Run("ResetRejoinsAsNewMember", func(t *testing.T) {
+		before, err := c.consensusStatus(c.node("cp1").APIAddress)
+		require.NoError(t, err)
+		id := serverID(before, "cp3")
+		require.NotEmpty(t, id)
+		out, err := c.ctl("-n", "cp3", "reset", "--wait", "--wait-timeout", qemuWait.String())
+		require.NoError(t, err, out)
+		// --wait returned with the cluster healthy: cp3 is a voter again,
+		// under the new state ID a wiped node makes.
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			after, err := c.consensusStatus(c.node("cp1").APIAddress)
+			if assert.NoError(ct, err) {
+				newID := serverID(after, "cp3")
+				assert.NotEmpty(ct, newID, "cp3 is a Raft server again")
+				assert.NotEqual(ct, id, newID, "cp3 rejoined as a new member")
+			}
+		}, qemuWait, time.Second)
+	})
+
 	t.Run("ShutdownEndsQEMU", func(t *testing.T) {
 		pid := c.node("cp3").PID
 		out, err := c.ctl("-n", "cp3", "shutdown")
@@ -177,6 +208,10 @@ func TestQEMUCluster(t *testing.T) {
 			"QEMU of cp3 still runs after shutdown")
 		c.refresh()
 		require.False(t, c.node("cp3").Running)
+	})
+
+	t.Run("ForeignDiskIsNotFormatted", func(t *testing.T) {
+		testForeignDisk(t, c, kernel, initrd)
 	})
 
 	t.Run("DestroyLeavesNothing", func(t *testing.T) {
@@ -282,4 +317,50 @@ func testMaintenanceVM(t *testing.T, c *localCluster, kernel, initrd string) {
 			assert.Contains(ct, out, `"error"`, "%s %s reports its failure", q[0], q[1])
 		}, qemuWait, time.Second)
 	}
+}
+
+// testForeignDisk boots a node of another cluster on a copy of cp3's
+// state disk (cp3 is shut down, so the copy is clean): the node must
+// refuse the disk, which holds this cluster's state, leave it untouched,
+// and boot with its state in memory.
+func testForeignDisk(t *testing.T, c *localCluster, kernel, initrd string) {
+	const index = 5 // after worker1 in the address plan
+	vms := qemu.Cluster{Name: c.name, Dir: c.clusterDir(), Subnet: c.state.Subnet, Kernel: kernel, Initramfs: initrd}
+	other, err := config.Generate(config.GenerateOptions{
+		ClusterName: "other", ControlPlanes: 1, LoopbackSubnet: c.state.Subnet,
+		NodeAddresses: []string{vms.NodeAddress(index).String()}, NodeLinkUp: true, StateDisk: "/dev/vda",
+	})
+	require.NoError(t, err)
+	other.Nodes[0].Name, other.Nodes[0].Match.Name = "foreign1", "foreign1"
+	data, err := other.Marshal(false)
+	require.NoError(t, err)
+	vms.Config = filepath.Join(t.TempDir(), "other.yaml")
+	require.NoError(t, os.WriteFile(vms.Config, data, 0o600))
+
+	n := vms.Node("foreign1", index)
+	require.NoError(t, os.MkdirAll(n.Dir, 0o700))
+	out, err := exec.Command("cp", "--sparse=always", vms.Node("cp3", 3).Disk, n.Disk).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	before := fileSHA256(t, n.Disk)
+	_, err = vms.Start(context.Background(), n)
+	require.NoError(t, err)
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		console, err := os.ReadFile(n.Console)
+		assert.NoError(ct, err)
+		assert.Contains(ct, string(console), "holds the state of cluster", "the refusal is on the console")
+		assert.Contains(ct, string(console), "starting node", "the node boots on")
+	}, qemuWait, time.Second)
+	require.NoError(t, vms.Stop(context.Background(), n))
+	require.Equal(t, before, fileSHA256(t, n.Disk), "the foreign disk was written")
+}
+
+func fileSHA256(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	h := sha256.New()
+	_, err = io.Copy(h, f)
+	require.NoError(t, err)
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -26,8 +26,9 @@ const (
 	DefaultDiskSize  = 2 << 30 // sparse: a fresh disk takes no space
 	// guestHostNet is the address of the user-mode NIC in every VM, the
 	// one QEMU's slirp gives (10.0.2.15 in 10.0.2.0/24).
-	guestHostNet = "10.0.2.15/24"
-	apiPort      = 6440
+	guestHostNet  = guestHostAddr + "/24"
+	guestHostAddr = "10.0.2.15"
+	apiPort       = 6440
 	// stopGrace is how long Stop waits after SIGTERM, then SIGKILL.
 	stopGrace = 5 * time.Second
 )
@@ -131,14 +132,15 @@ func (c Cluster) VM(n Node) VM {
 	if c.KernelArgs != "" {
 		cmdline += " " + c.KernelArgs
 	}
-	api := net.JoinHostPort(c.NodeAddress(n.Index).Addr().String(), strconv.Itoa(apiPort))
+	api := net.JoinHostPort(guestHostAddr, strconv.Itoa(apiPort))
 	return VM{
 		Name: n.VM, Kernel: c.Kernel, Initramfs: c.Initramfs, Cmdline: cmdline, Config: c.Config,
 		Disk: n.Disk, MemoryMiB: orDefault(c.MemoryMiB, DefaultMemoryMiB), CPUs: 1,
 		ClusterMAC: c.mac(0, n.Index), HostMAC: hostMAC,
-		// The forward goes to the node's bridge address, where its API
-		// listens: slirp finds it by ARP on the user-mode NIC, and the
-		// answer goes back there by the route of 10.0.2.0/24.
+		// The forward goes to the user-mode NIC's own address, where
+		// cairnd as PID 1 listens too (it listens on every address), and
+		// where the maintenance API is reachable before the node has a
+		// config and so any address of its own.
 		Forwards: []Forward{{Host: c.HostAPI(n.Index), Guest: api}},
 		Console:  n.Console, PIDFile: n.PIDFile,
 	}

@@ -21,14 +21,14 @@ func TestClusterLayout(t *testing.T) {
 	vm := c.VM(n)
 	require.Equal(t, "02:ca:2a:00:00:0f", vm.ClusterMAC.String())
 	require.Equal(t, "02:ca:2a:01:00:0f", vm.HostMAC.String())
-	require.Equal(t, []Forward{{Host: "127.0.42.15:6440", Guest: "10.42.0.15:6440"}}, vm.Forwards)
+	require.Equal(t, []Forward{{Host: "127.0.42.15:6440", Guest: "10.0.2.15:6440"}}, vm.Forwards)
 	require.Contains(t, vm.Cmdline, "cairn.node=worker12")
 	require.Contains(t, vm.Cmdline, "cairn.config=fwcfg")
 	require.Contains(t, vm.Cmdline, "cairn.hostnet=02:ca:2a:01:00:0f,10.0.2.15/24")
 
 	args := strings.Join(vm.Args(), " ")
 	require.Contains(t, args, "-fw_cfg name=opt/cairn/config,file=/s/c/cluster.yaml")
-	require.Contains(t, args, "hostfwd=tcp:127.0.42.15:6440-10.42.0.15:6440")
+	require.Contains(t, args, "hostfwd=tcp:127.0.42.15:6440-10.0.2.15:6440")
 	require.Contains(t, args, "restrict=on")
 
 	require.NotContains(t, vm.Cmdline, "cairn.testservice")
