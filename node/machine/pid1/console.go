@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -23,7 +24,8 @@ const kmsgMax = 976
 // /dev/kmsg takes as one record, with a syslog priority read from the
 // slog level ("<3>" for ERROR, "<4>" for WARN, "<6>" otherwise) and
 // KmsgPrefix. Partial lines wait for their newline. Write errors are
-// dropped (the console has the same lines): a full kernel ring must not
+// dropped (the console has the lines the kernel does not echo, and the
+// in-memory log has all): a full kernel ring must not
 // stop the node.
 type Kmsg struct {
 	mu  sync.Mutex
@@ -60,6 +62,9 @@ func (k *Kmsg) line(s string) {
 	}
 }
 
+// priorityLevel is priority's number: 3 for ERROR, 4 for WARN, 6 otherwise.
+func priorityLevel(s string) int { return int(priority(s)[1] - '0') }
+
 // priority maps the level in a text or JSON slog line to a syslog
 // priority prefix.
 func priority(s string) string {
@@ -91,17 +96,28 @@ func OpenConsole(dev, proc string) (*Console, error) {
 	c := &Console{}
 	var ws []io.Writer
 	var errs []error
-	if f, err := os.OpenFile(dev+"/console", os.O_WRONLY|os.O_APPEND, 0); err == nil {
-		c.files = append(c.files, f)
-		ws = append(ws, f)
+	console, err := os.OpenFile(dev+"/console", os.O_WRONLY|os.O_APPEND, 0)
+	if err == nil {
+		c.files = append(c.files, console)
 	} else {
 		errs = append(errs, err)
 	}
-	if f, err := os.OpenFile(dev+"/kmsg", os.O_WRONLY, 0); err == nil {
-		c.files = append(c.files, f)
-		ws = append(ws, NewKmsg(f))
+	kmsg, err := os.OpenFile(dev+"/kmsg", os.O_WRONLY, 0)
+	if err == nil {
+		c.files = append(c.files, kmsg)
+		ws = append(ws, NewKmsg(kmsg))
 	} else {
 		errs = append(errs, err)
+	}
+	if console != nil {
+		// The kernel prints a kmsg record on the console itself when its
+		// priority is below the console log level: written there too, a
+		// line would show twice on a VM's serial console.
+		echoed := 0
+		if kmsg != nil {
+			echoed = consoleLogLevel(proc)
+		}
+		ws = append(ws, &belowLevel{w: console, echoed: echoed})
 	}
 	if len(ws) == 0 {
 		return nil, errors.Join(errs...)
@@ -118,6 +134,49 @@ func (c *Console) Console() *os.File {
 		}
 	}
 	return nil
+}
+
+// consoleLogLevel reads the console log level, the first field of
+// /proc/sys/kernel/printk: the kernel prints records of a lower priority
+// number on the console. 0 (the kernel echoes nothing) when unreadable, so
+// that a line is rather shown twice than not at all.
+func consoleLogLevel(proc string) int {
+	data, err := os.ReadFile(proc + "/sys/kernel/printk")
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(data))
+	if len(fields) == 0 {
+		return 0
+	}
+	n, err := strconv.Atoi(fields[0])
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+// belowLevel writes to the console the lines the kernel does not echo
+// there from /dev/kmsg: those whose priority number is at least echoed.
+// slog writes one record per Write; each line of it is judged on its own.
+type belowLevel struct {
+	w      io.Writer
+	echoed int
+}
+
+func (b *belowLevel) Write(p []byte) (int, error) {
+	var out []byte
+	for line := range bytes.Lines(p) {
+		if priorityLevel(string(line)) >= b.echoed {
+			out = append(out, line...)
+		}
+	}
+	if len(out) > 0 {
+		if _, err := b.w.Write(out); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
 }
 
 // allWriter writes to every writer and ignores their errors: one broken

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 
@@ -73,4 +74,28 @@ func TestRecoveredTurnsPanicIntoError(t *testing.T) {
 	assert.Contains(t, err.Error(), "TestRecoveredTurnsPanicIntoError", "with the stack")
 	want := errors.New("plain")
 	assert.Equal(t, want, recovered(func() error { return want }))
+}
+
+// TestConsoleLeavesEchoedLinesToTheKernel checks that a line the kernel
+// prints from /dev/kmsg on the console (priority below the console log
+// level) is not written there a second time, and that the rest is.
+func TestConsoleLeavesEchoedLinesToTheKernel(t *testing.T) {
+	var buf bytes.Buffer
+	w := &belowLevel{w: &buf, echoed: 4} // "quiet": the kernel echoes ERROR only
+	lines := "time=1 level=INFO msg=a\ntime=2 level=ERROR msg=b\ntime=3 level=WARN msg=c\n"
+	n, err := w.Write([]byte(lines))
+	require.NoError(t, err)
+	assert.Equal(t, len(lines), n)
+	assert.Equal(t, "time=1 level=INFO msg=a\ntime=3 level=WARN msg=c\n", buf.String())
+
+	buf.Reset()
+	all := &belowLevel{w: &buf, echoed: 0} // no kmsg: the console gets all
+	_, _ = all.Write([]byte(lines))
+	assert.Equal(t, lines, buf.String())
+
+	proc := t.TempDir()
+	require.NoError(t, os.MkdirAll(proc+"/sys/kernel", 0o755))
+	require.NoError(t, os.WriteFile(proc+"/sys/kernel/printk", []byte("7\t4\t1\t7\n"), 0o644))
+	assert.Equal(t, 7, consoleLogLevel(proc))
+	assert.Equal(t, 0, consoleLogLevel(t.TempDir()), "unreadable: echo assumed off")
 }
