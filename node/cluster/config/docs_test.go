@@ -86,7 +86,7 @@ func TestDocsExampleIsValid(t *testing.T) {
 	require.NoError(t, err)
 	var ve *ValidationError
 	require.ErrorAs(t, c.Validate(), &ve)
-	assert.Equal(t, []string{"secrets.ca.key", "secrets.gossipKey", "secrets.joinToken"}, ve.Fields(), "%v", ve)
+	assert.Equal(t, []string{"secrets.ca.key", "secrets.etcdCA.key", "secrets.gossipKey", "secrets.joinToken"}, ve.Fields(), "%v", ve)
 	assert.Empty(t, c.Warnings())
 }
 

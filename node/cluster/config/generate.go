@@ -44,6 +44,7 @@ type GenerateOptions struct {
 	LoopbackSubnet int
 	// Secrets, when set, are reused instead of generated (cairnctl gen config
 	// --with-secrets), so a regenerated file still belongs to the same cluster.
+	// Secrets without an etcd CA (from before it existed) get a new one.
 	Secrets *Secrets
 	// ClusterID, when set, is reused instead of generated, for the same reason.
 	ClusterID string
@@ -137,6 +138,15 @@ func Generate(opts GenerateOptions) (*Config, error) {
 	}
 	if opts.Secrets != nil {
 		c.Secrets = *opts.Secrets
+		// Secrets from before the etcd CA existed get one, so regenerating
+		// from them is a way to add it.
+		if c.Secrets.EtcdCA == (CertKeyPair{}) {
+			ca, err := NewEtcdCA(r, opts.ClusterName, now)
+			if err != nil {
+				return nil, err
+			}
+			c.Secrets.EtcdCA = ca
+		}
 	} else {
 		s, err := NewSecrets(r, opts.ClusterName, now)
 		if err != nil {
@@ -198,8 +208,8 @@ func NewClusterID(r io.Reader) (string, error) {
 }
 
 // NewSecrets generates a cluster's secrets from r: a 32-byte gossip key, a join
-// token and an ECDSA P-256 CA valid from now for CAValidity. A nil r means
-// crypto/rand.
+// token, and two ECDSA P-256 CAs (the cluster's and etcd's) valid from now for
+// CAValidity. A nil r means crypto/rand.
 func NewSecrets(r io.Reader, clusterName string, now time.Time) (Secrets, error) {
 	r = orCryptoRand(r)
 	var key [gossipKeyBytes]byte
@@ -214,7 +224,11 @@ func NewSecrets(r io.Reader, clusterName string, now time.Time) (Secrets, error)
 	if err != nil {
 		return Secrets{}, err
 	}
-	return Secrets{GossipKey: base64.StdEncoding.EncodeToString(key[:]), JoinToken: token, CA: ca}, nil
+	etcdCA, err := NewEtcdCA(r, clusterName, now)
+	if err != nil {
+		return Secrets{}, err
+	}
+	return Secrets{GossipKey: base64.StdEncoding.EncodeToString(key[:]), JoinToken: token, CA: ca, EtcdCA: etcdCA}, nil
 }
 
 // NewJoinToken returns a token of the form abcdef.0123456789abcdef drawn

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/base64"
 	"net"
@@ -50,6 +51,13 @@ func TestGenerateLocalCluster(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, x509.ECDSA, cert.PublicKeyAlgorithm)
 	assert.WithinDuration(t, time.Now().Add(CAValidity), cert.NotAfter, time.Hour)
+
+	etcd, _, err := ParseCA(c.Secrets.EtcdCA)
+	require.NoError(t, err, "gen config creates the etcd CA")
+	assert.Equal(t, x509.ECDSA, etcd.PublicKeyAlgorithm)
+	assert.Contains(t, etcd.Subject.CommonName, "etcd CA")
+	assert.False(t, etcd.PublicKey.(*ecdsa.PublicKey).Equal(cert.PublicKey), "the etcd CA has a key of its own")
+	assert.WithinDuration(t, time.Now().Add(CAValidity), etcd.NotAfter, time.Hour)
 }
 
 func TestGenerateIsFresh(t *testing.T) {
@@ -61,6 +69,7 @@ func TestGenerateIsFresh(t *testing.T) {
 	assert.NotEqual(t, a.Secrets.GossipKey, b.Secrets.GossipKey)
 	assert.NotEqual(t, a.Secrets.JoinToken, b.Secrets.JoinToken)
 	assert.NotEqual(t, a.Secrets.CA.Key, b.Secrets.CA.Key)
+	assert.NotEqual(t, a.Secrets.EtcdCA.Key, b.Secrets.EtcdCA.Key)
 }
 
 func TestGenerateReusesSecrets(t *testing.T) {
@@ -71,6 +80,15 @@ func TestGenerateReusesSecrets(t *testing.T) {
 	assert.Equal(t, a.Secrets, b.Secrets)
 	assert.Equal(t, a.Cluster.ID, b.Cluster.ID)
 	assert.Len(t, b.Nodes, 7)
+
+	// Secrets from before the etcd CA existed get a new one.
+	old := a.Secrets
+	old.EtcdCA = CertKeyPair{}
+	c, err := Generate(GenerateOptions{ClusterName: "demo", ControlPlanes: 1, Secrets: &old, ClusterID: a.Cluster.ID})
+	require.NoError(t, err)
+	assert.Equal(t, a.Secrets.CA, c.Secrets.CA)
+	assert.NotEmpty(t, c.Secrets.EtcdCA.Key)
+	assert.NotEqual(t, a.Secrets.EtcdCA, c.Secrets.EtcdCA)
 
 	bad := a.Secrets
 	bad.GossipKey = "short"

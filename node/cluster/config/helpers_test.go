@@ -17,18 +17,23 @@ var (
 )
 
 // testSecrets returns fixed secrets, so fixtures and their encodings are
-// byte-for-byte stable. testdata/ca.* is a throwaway CA made for these tests
-// and trusted nowhere.
+// byte-for-byte stable. testdata/ca.* and testdata/etcd-ca.* are throwaway
+// CAs made for these tests and trusted nowhere.
 func testSecrets(t *testing.T) Secrets {
 	t.Helper()
 	crt, err := os.ReadFile("testdata/ca.crt")
 	require.NoError(t, err)
 	key, err := os.ReadFile("testdata/ca.key")
 	require.NoError(t, err)
+	etcdCrt, err := os.ReadFile("testdata/etcd-ca.crt")
+	require.NoError(t, err)
+	etcdKey, err := os.ReadFile("testdata/etcd-ca.key")
+	require.NoError(t, err)
 	return Secrets{
 		GossipKey: "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq8M=",
 		JoinToken: "k3x9pq.7fj2m0c8wq4z1v6b",
 		CA:        CertKeyPair{Crt: string(crt), Key: string(key)},
+		EtcdCA:    CertKeyPair{Crt: string(etcdCrt), Key: string(etcdKey)},
 	}
 }
 

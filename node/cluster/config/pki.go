@@ -42,6 +42,17 @@ const clockSkew = 5 * time.Minute
 // named cluster, valid for CAValidity, using randomness from r (crypto/rand
 // when nil).
 func NewCA(r io.Reader, clusterName string, now time.Time) (CertKeyPair, error) {
+	return newCA(r, "cairn "+clusterName+" CA", now)
+}
+
+// NewEtcdCA generates the named cluster's etcd CA (secrets.etcdCA): like
+// NewCA, with its own key and a common name saying it is etcd's, so that
+// the two are told apart in a certificate chain.
+func NewEtcdCA(r io.Reader, clusterName string, now time.Time) (CertKeyPair, error) {
+	return newCA(r, "cairn "+clusterName+" etcd CA", now)
+}
+
+func newCA(r io.Reader, commonName string, now time.Time) (CertKeyPair, error) {
 	r = orCryptoRand(r)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), r)
 	if err != nil {
@@ -53,7 +64,7 @@ func NewCA(r io.Reader, clusterName string, now time.Time) (CertKeyPair, error) 
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "cairn " + clusterName + " CA", Organization: []string{"cairn"}},
+		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"cairn"}},
 		NotBefore:             now.Add(-clockSkew),
 		NotAfter:              now.Add(CAValidity),
 		IsCA:                  true,

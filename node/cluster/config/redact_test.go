@@ -31,6 +31,7 @@ func assertNoSecrets(t *testing.T, out string, s Secrets) {
 	assert.NotContains(t, out, s.JoinToken)
 	assert.NotContains(t, out, s.JoinToken[7:], "the secret half of the join token leaked")
 	assertNoKeyMaterial(t, out, s.CA.Key)
+	assertNoKeyMaterial(t, out, s.EtcdCA.Key)
 }
 
 func TestMarshalRedacts(t *testing.T) {
@@ -38,8 +39,9 @@ func TestMarshalRedacts(t *testing.T) {
 	before := Canonical(c)
 	out := string(mustMarshal(t, c, true))
 	assertNoSecrets(t, out, c.Secrets)
-	assert.Equal(t, 3, strings.Count(out, Redacted), "gossipKey, joinToken and ca.key")
+	assert.Equal(t, 4, strings.Count(out, Redacted), "gossipKey, joinToken, ca.key and etcdCA.key")
 	assert.Contains(t, out, strings.Split(c.Secrets.CA.Crt, "\n")[1], "the CA certificate is public and stays")
+	assert.Contains(t, out, strings.Split(c.Secrets.EtcdCA.Crt, "\n")[1], "the etcd CA certificate is public and stays")
 	assert.Equal(t, before, Canonical(c), "redaction must not modify the config")
 
 	full := string(mustMarshal(t, c, false))
@@ -54,7 +56,7 @@ func TestRedactedOutputParsesButDoesNotValidate(t *testing.T) {
 	require.NoError(t, err, "redacted output is still a well-formed document")
 	var ve *ValidationError
 	require.ErrorAs(t, r.Validate(), &ve)
-	assert.Equal(t, []string{"secrets.ca.key", "secrets.gossipKey", "secrets.joinToken"}, ve.Fields())
+	assert.Equal(t, []string{"secrets.ca.key", "secrets.etcdCA.key", "secrets.gossipKey", "secrets.joinToken"}, ve.Fields())
 
 	r.Cluster.Kubernetes.Version = "1.38.0" // an operator's edit
 	r.RestoreSecrets(c)

@@ -109,6 +109,14 @@ type Secrets struct {
 	// CA is the cluster's certificate authority. It signs node API certificates and
 	// operator client certificates.
 	CA CertKeyPair `json:"ca"`
+	// EtcdCA is etcd's own certificate authority, separate from ca. It signs etcd's
+	// peer and server certificates (issued by the control planes for their own names
+	// and IPs) and the client certificates cairnd and kube-apiserver present to etcd;
+	// etcd trusts nothing else, so a node or operator certificate from ca cannot
+	// reach etcd. `cairnctl gen config` generates it; for a config from before it
+	// existed, `cairnctl gen etcd-ca FILE` adds one. It cannot be the same
+	// certificate as ca, and once set it cannot be changed by apply.
+	EtcdCA CertKeyPair `json:"etcdCA"`
 }
 
 // CertKeyPair is a PEM-encoded certificate and its private key.

@@ -122,13 +122,23 @@ func validateSecrets(s *Secrets, p fieldPath, vs *violations) {
 		vs.add(p.key("joinToken"), "must look like abcdef.0123456789abcdef (6 and 16 lowercase letters or digits)")
 	}
 
-	validateCA(&s.CA, p.key("ca"), vs)
+	caCert := validateCA(&s.CA, p.key("ca"), "cairnctl gen config generates it", vs)
+	etcdCert := validateCA(&s.EtcdCA, p.key("etcdCA"), etcdCAHint, vs)
+	if caCert != nil && etcdCert != nil && publicKeysEqual(caCert.PublicKey, etcdCert.PublicKey) {
+		vs.add(p.key("etcdCA").key("crt"), "has the same key as %s: etcd needs a CA of its own, so that certificates from the cluster CA cannot reach etcd (%s)",
+			p.key("ca").key("crt"), etcdCAHint)
+	}
 }
 
-func validateCA(ca *CertKeyPair, p fieldPath, vs *violations) {
+// etcdCAHint says how to add an etcd CA to a config from before it existed.
+const etcdCAHint = "add a new one with 'cairnctl gen etcd-ca FILE', then 'cairnctl config apply FILE' on a running cluster"
+
+// validateCA checks a CA pair and returns its certificate when that is
+// usable. hint says where a missing pair comes from.
+func validateCA(ca *CertKeyPair, p fieldPath, hint string, vs *violations) *x509.Certificate {
 	var cert *x509.Certificate
 	if ca.Crt == "" {
-		vs.add(p.key("crt"), "is required")
+		vs.add(p.key("crt"), "is required (%s)", hint)
 	} else if c, err := parseCertPEM(ca.Crt); err != nil {
 		vs.add(p.key("crt"), "does not parse as a PEM certificate: %v", err)
 	} else if !c.IsCA {
@@ -136,8 +146,8 @@ func validateCA(ca *CertKeyPair, p fieldPath, vs *violations) {
 	} else {
 		cert = c
 	}
-	if !checkSecretPresent(ca.Key, p.key("key"), vs) {
-		return
+	if !checkSecretPresentHint(ca.Key, p.key("key"), hint, vs) {
+		return cert
 	}
 	key, err := parseKeyPEM(ca.Key)
 	switch {
@@ -146,14 +156,21 @@ func validateCA(ca *CertKeyPair, p fieldPath, vs *violations) {
 	case cert != nil && !publicKeysEqual(cert.PublicKey, key.Public()):
 		vs.add(p.key("key"), "does not belong to the certificate in %s", p.key("crt"))
 	}
+	return cert
 }
 
 // checkSecretPresent reports a missing or still-redacted secret and returns
 // whether the value is there to check further.
 func checkSecretPresent(v string, p fieldPath, vs *violations) bool {
+	return checkSecretPresentHint(v, p, "cairnctl gen config generates it", vs)
+}
+
+// checkSecretPresentHint is checkSecretPresent with hint saying where a
+// missing secret comes from.
+func checkSecretPresentHint(v string, p fieldPath, hint string, vs *violations) bool {
 	switch v {
 	case "":
-		vs.add(p, "is required (cairnctl gen config generates it)")
+		vs.add(p, "is required (%s)", hint)
 		return false
 	case Redacted:
 		vs.add(p, "is redacted; supply the real secret (or restore it with RestoreSecrets)")

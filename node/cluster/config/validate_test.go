@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -70,6 +71,15 @@ func TestValidateViolations(t *testing.T) {
 		{"CA cert does not parse", func(c *Config) { c.Secrets.CA.Crt = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n" }, []string{"secrets.ca.crt"}, "does not parse"},
 		{"CA key does not parse", func(c *Config) { c.Secrets.CA.Key = "junk" }, []string{"secrets.ca.key"}, "does not parse"},
 		{"CA cert and key mismatch", func(c *Config) { c.Secrets.CA.Key = anotherCA(t).Key }, []string{"secrets.ca.key"}, "does not belong"},
+		{"missing etcd CA", func(c *Config) { c.Secrets.EtcdCA = CertKeyPair{} }, []string{"secrets.etcdCA.crt", "secrets.etcdCA.key"}, "is required (add a new one with 'cairnctl gen etcd-ca FILE'"},
+		{"etcd CA cert does not parse", func(c *Config) {
+			c.Secrets.EtcdCA.Crt = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+		}, []string{"secrets.etcdCA.crt"}, "does not parse"},
+		{"etcd CA key does not parse", func(c *Config) { c.Secrets.EtcdCA.Key = "junk" }, []string{"secrets.etcdCA.key"}, "does not parse"},
+		{"etcd CA key redacted", func(c *Config) { c.Secrets.EtcdCA.Key = Redacted }, []string{"secrets.etcdCA.key"}, "is redacted"},
+		{"etcd CA cert and key mismatch", func(c *Config) { c.Secrets.EtcdCA.Key = anotherCA(t).Key }, []string{"secrets.etcdCA.key"}, "does not belong"},
+		{"etcd CA not a CA", func(c *Config) { c.Secrets.EtcdCA = leafOf(t, c.Secrets.EtcdCA) }, []string{"secrets.etcdCA.crt"}, "not a CA certificate"},
+		{"etcd CA is the cluster CA", func(c *Config) { c.Secrets.EtcdCA = c.Secrets.CA }, []string{"secrets.etcdCA.crt"}, "has the same key as secrets.ca.crt: etcd needs a CA of its own"},
 		{"no nodes", func(c *Config) { c.Nodes = nil }, []string{"cluster.controlPlane.expect", "nodes"}, "only 0 controlplane"},
 		{"duplicate node name", func(c *Config) { c.Nodes[1].Name = "cp1" }, []string{"nodes[1].name"}, "duplicate node name cp1 (also nodes[0].name)"},
 		{"node name not DNS-1123", func(c *Config) { c.Nodes[1].Name = "CP-2" }, []string{"nodes[1].name"}, "DNS-1123"},
@@ -198,6 +208,28 @@ func TestValidateNeverEchoesSecrets(t *testing.T) {
 		assert.NotContains(t, err.Error(), s)
 	}
 	assertNoKeyMaterial(t, err.Error(), anotherCA(t).Key)
+
+	// The etcd CA's key: mismatched, and the same pair as the cluster CA.
+	c = fixture(t)
+	etcdKey := c.Secrets.EtcdCA.Key
+	c.Secrets.CA.Key = etcdKey
+	err = c.Validate()
+	require.Error(t, err)
+	assertNoKeyMaterial(t, err.Error(), etcdKey)
+	c = fixture(t)
+	c.Secrets.EtcdCA = c.Secrets.CA
+	err = c.Validate()
+	require.Error(t, err)
+	assertNoKeyMaterial(t, err.Error(), c.Secrets.CA.Key)
+}
+
+// leafOf returns a client certificate issued by ca: a valid pair that is not
+// a CA.
+func leafOf(t *testing.T, ca CertKeyPair) CertKeyPair {
+	t.Helper()
+	leaf, err := GenerateAdminClientCert(ca, "leaf", []string{APIRoleAdmin}, time.Hour)
+	require.NoError(t, err)
+	return leaf
 }
 
 func TestComparePaths(t *testing.T) {
