@@ -6,6 +6,10 @@ var (
 	// ErrBadCSR is returned by SignNode when the request does not parse,
 	// its signature does not verify, or its name or addresses are unusable.
 	ErrBadCSR = errors.New("bad certificate request")
+	// ErrBadEtcdRequest is returned by IssueEtcdPeer and IssueEtcdServer for a
+	// node that is not a control plane (only control planes run etcd), and by
+	// IssueEtcdClient for an empty client name.
+	ErrBadEtcdRequest = errors.New("bad etcd certificate request")
 	// ErrBadToken is returned when a join token does not match the cluster's.
 	ErrBadToken = errors.New("join token does not match")
 	// ErrNoIdentity is returned when TLS is needed before an identity exists.

@@ -183,11 +183,7 @@ func (id *Identity) CAPEM() []byte { return id.caPEM }
 func (id *Identity) Pool() *x509.CertPool { return id.pool }
 
 // NeedsRenewal reports whether two thirds of the certificate's life is gone.
-func (id *Identity) NeedsRenewal(now time.Time) bool {
-	leaf := id.Leaf()
-	life := leaf.NotAfter.Sub(leaf.NotBefore)
-	return now.After(leaf.NotBefore.Add(life * 2 / 3))
-}
+func (id *Identity) NeedsRenewal(now time.Time) bool { return NeedsRenewal(id.Leaf(), now) }
 
 // ServerTLS is the node API's server configuration: TLS 1.3, client
 // certificates verified against the cluster CA when given (the join-token

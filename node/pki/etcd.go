@@ -1,0 +1,174 @@
+package pki
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/cairn-project/cairn/node/cluster/config"
+)
+
+// Common names of the etcd client certificates. etcd authenticates clients by
+// the etcd CA alone; the name says in etcd's logs who connected (and, if etcd
+// auth is ever turned on, is the user etcd maps the certificate to).
+const (
+	// EtcdClientCairnd is the client cairnd uses for membership and health.
+	EtcdClientCairnd = "cairnd"
+	// EtcdClientAPIServer is kube-apiserver's client.
+	EtcdClientAPIServer = "kube-apiserver"
+)
+
+// EtcdValidity is the lifetime of etcd peer, server and client certificates,
+// the same as node certificates: they are renewed at two thirds of it (see
+// NeedsRenewal) by the control plane that holds them.
+const EtcdValidity = NodeValidity
+
+// IssueEtcdPeer issues a control plane's etcd peer certificate from the etcd
+// CA (secrets.etcdCA): the node's name as common name and first DNS SAN, its
+// other DNS names and its IPs (n.CertDNSNames, n.CertIPs), usable as server
+// and client, since etcd members dial each other with it. The key is new
+// and is generated here, on the control plane that will use it.
+func IssueEtcdPeer(etcdCA config.CertKeyPair, n *config.Node, now time.Time) (config.CertKeyPair, error) {
+	if err := checkEtcdMember(n); err != nil {
+		return config.CertKeyPair{}, err
+	}
+	return issueEtcd(etcdCA, etcdTemplate(n), []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, now)
+}
+
+// IssueEtcdServer issues a control plane's etcd server certificate (the
+// client port, 2379) from the etcd CA, for the same names and IPs as
+// IssueEtcdPeer but usable as a server only.
+func IssueEtcdServer(etcdCA config.CertKeyPair, n *config.Node, now time.Time) (config.CertKeyPair, error) {
+	if err := checkEtcdMember(n); err != nil {
+		return config.CertKeyPair{}, err
+	}
+	return issueEtcd(etcdCA, etcdTemplate(n), []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, now)
+}
+
+// IssueEtcdClient issues a client certificate for etcd's client port from
+// the etcd CA, with commonName (EtcdClientCairnd, EtcdClientAPIServer) as
+// its subject and no SANs, usable for client authentication only.
+func IssueEtcdClient(etcdCA config.CertKeyPair, commonName string, now time.Time) (config.CertKeyPair, error) {
+	if commonName == "" {
+		return config.CertKeyPair{}, fmt.Errorf("%w: etcd client name is empty", ErrBadEtcdRequest)
+	}
+	tmpl := &x509.Certificate{Subject: pkix.Name{CommonName: commonName}}
+	return issueEtcd(etcdCA, tmpl, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, now)
+}
+
+// EtcdPool returns the etcd CA's certificate as a pool: what etcd trusts for
+// peers and clients, and what its clients trust for the server.
+func EtcdPool(etcdCA config.CertKeyPair) (*x509.CertPool, error) {
+	cert, _, err := config.ParseCA(etcdCA)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return pool, nil
+}
+
+// NeedsRenewal reports whether two thirds of cert's life is gone at now.
+func NeedsRenewal(cert *x509.Certificate, now time.Time) bool {
+	life := cert.NotAfter.Sub(cert.NotBefore)
+	return now.After(cert.NotBefore.Add(life * 2 / 3))
+}
+
+// EtcdNeedsReissue reports whether a control plane's etcd peer or server
+// certificate (PEM) must be issued again: it does not parse, is not signed
+// by the etcd CA, is due for renewal, or names other DNS names or IPs than
+// node n has now (an address or certSAN changed).
+func EtcdNeedsReissue(etcdCA config.CertKeyPair, crtPEM string, n *config.Node, now time.Time) bool {
+	cert, err := parseCert(crtPEM)
+	if err != nil {
+		return true
+	}
+	pool, err := EtcdPool(etcdCA)
+	if err != nil {
+		return true
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		return true
+	}
+	if NeedsRenewal(cert, now) {
+		return true
+	}
+	want := etcdTemplate(n)
+	return !slices.Equal(cert.DNSNames, want.DNSNames) ||
+		!slices.EqualFunc(cert.IPAddresses, want.IPAddresses, net.IP.Equal)
+}
+
+// checkEtcdMember refuses nodes that run no etcd member.
+func checkEtcdMember(n *config.Node) error {
+	if n == nil || n.Name == "" {
+		return fmt.Errorf("%w: no node", ErrBadEtcdRequest)
+	}
+	if n.Role != config.RoleControlPlane {
+		return fmt.Errorf("%w: node %s is a %s; only control planes run etcd", ErrBadEtcdRequest, n.Name, n.Role)
+	}
+	return nil
+}
+
+// etcdTemplate holds a control plane's subject and SANs.
+func etcdTemplate(n *config.Node) *x509.Certificate {
+	return &x509.Certificate{
+		Subject:     pkix.Name{CommonName: n.Name},
+		DNSNames:    n.CertDNSNames(),
+		IPAddresses: n.CertIPs(),
+	}
+}
+
+// issueEtcd completes tmpl (serial, validity capped by the CA's, usages),
+// signs it with the etcd CA and a new ECDSA P-256 key, and returns both.
+func issueEtcd(etcdCA config.CertKeyPair, tmpl *x509.Certificate, usages []x509.ExtKeyUsage, now time.Time) (config.CertKeyPair, error) {
+	caCert, caKey, err := config.ParseCA(etcdCA)
+	if err != nil {
+		return config.CertKeyPair{}, fmt.Errorf("etcd CA: %w", err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return config.CertKeyPair{}, fmt.Errorf("generate etcd key: %w", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return config.CertKeyPair{}, fmt.Errorf("serial number: %w", err)
+	}
+	tmpl.SerialNumber = serial
+	tmpl.NotBefore = now.Add(-clockSkew)
+	tmpl.NotAfter = now.Add(EtcdValidity)
+	if tmpl.NotAfter.After(caCert.NotAfter) {
+		tmpl.NotAfter = caCert.NotAfter
+	}
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	tmpl.ExtKeyUsage = usages
+	tmpl.BasicConstraintsValid = true
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, key.Public(), caKey)
+	if err != nil {
+		return config.CertKeyPair{}, fmt.Errorf("sign etcd certificate %s: %w", tmpl.Subject.CommonName, err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return config.CertKeyPair{}, fmt.Errorf("encode etcd key: %w", err)
+	}
+	return config.CertKeyPair{
+		Crt: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		Key: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})),
+	}, nil
+}
+
+// parseCert decodes one PEM certificate.
+func parseCert(crtPEM string) (*x509.Certificate, error) {
+	block, _ := pem.Decode([]byte(crtPEM))
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("not a PEM certificate")
+	}
+	return x509.ParseCertificate(block.Bytes)
+}
