@@ -34,7 +34,7 @@ func newGenCommand(g *globals) *cobra.Command {
 		Short: "Generate configuration files",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newGenConfigCommand(g))
+	cmd.AddCommand(newGenConfigCommand(g), newGenEtcdCACommand(g))
 	return cmd
 }
 
@@ -56,7 +56,8 @@ narrower ones with 'cairnctl config new'. Every node boots from the same cluster
 
 --with-secrets reuses the secrets (and cluster ID) of an existing
 cluster.yaml, or of a YAML file holding only the secrets section, so that
-the regenerated file belongs to the same cluster.`,
+the regenerated file belongs to the same cluster; secrets from before the
+etcd CA existed get a new one.`,
 		Example: `  # Three control planes and two workers on 127.0.5.0/24, in ./mycluster.
   cairnctl gen config demo --workers 2 --subnet 5 -o mycluster
 

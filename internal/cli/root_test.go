@@ -38,7 +38,7 @@ func TestCompletionScripts(t *testing.T) {
 func TestCommandTree(t *testing.T) {
 	root := NewRootCommand(Streams{Out: &bytes.Buffer{}, Err: &bytes.Buffer{}})
 	for _, path := range [][]string{
-		{"gen", "config"}, {"config", "get"}, {"config", "apply"}, {"config", "edit"}, {"config", "patch"},
+		{"gen", "config"}, {"gen", "etcd-ca"}, {"config", "get"}, {"config", "apply"}, {"config", "edit"}, {"config", "patch"},
 		{"config", "new"}, {"config", "pem"},
 		{"get", "members"}, {"consensus", "status"}, {"version"}, {"health"},
 		{"cluster", "create"}, {"cluster", "show"}, {"cluster", "destroy"},

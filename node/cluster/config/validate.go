@@ -131,7 +131,7 @@ func validateSecrets(s *Secrets, p fieldPath, vs *violations) {
 }
 
 // etcdCAHint says how to add an etcd CA to a config from before it existed.
-const etcdCAHint = "add a new one with 'cairnctl gen etcd-ca FILE', then 'cairnctl config apply FILE' on a running cluster"
+const etcdCAHint = "add a new one with 'cairnctl gen etcd-ca FILE', then 'cairnctl config apply -f FILE' on a running cluster"
 
 // validateCA checks a CA pair and returns its certificate when that is
 // usable. hint says where a missing pair comes from.
