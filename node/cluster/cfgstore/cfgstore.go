@@ -286,6 +286,12 @@ func checkImmutable(cur, next *config.Config) error {
 	if next.Secrets.JoinToken != cur.Secrets.JoinToken || next.Secrets.CA != cur.Secrets.CA {
 		vs = append(vs, config.Violation{Field: "secrets", Message: "the join token and the CA cannot be changed by apply"})
 	}
+	// A config from before the etcd CA existed may gain one (cairnctl gen
+	// etcd-ca); once set it is fixed, since every etcd member and client
+	// certificate chains to it.
+	if cur.Secrets.EtcdCA != (config.CertKeyPair{}) && next.Secrets.EtcdCA != cur.Secrets.EtcdCA {
+		vs = append(vs, config.Violation{Field: "secrets.etcdCA", Message: "cannot be changed by apply once set: etcd's members and clients are certified by it"})
+	}
 	if len(vs) == 0 {
 		return nil
 	}

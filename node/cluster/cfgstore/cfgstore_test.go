@@ -149,6 +149,37 @@ func TestApplyConflictAndValidation(t *testing.T) {
 	}
 }
 
+// A stored config from before the etcd CA existed may gain one by apply;
+// once it has one, apply cannot replace it.
+func TestApplyAddsEtcdCAOnceOnly(t *testing.T) {
+	s := newStore(t)
+	c := generated(t)
+	etcdCA := c.Secrets.EtcdCA
+	old := *c
+	old.Secrets.EtcdCA = config.CertKeyPair{}
+	require.NoError(t, Seed(ctx(t), s, &old))
+
+	_, err := Apply(ctx(t), s, redacted(t, &old, nil), 0, false, "")
+	var ve *config.ValidationError
+	require.ErrorAs(t, err, &ve, "the stored config lacks an etcd CA, so an apply must add one")
+	assert.Equal(t, []string{"secrets.etcdCA.crt", "secrets.etcdCA.key"}, ve.Fields())
+
+	full, err := c.Marshal(false)
+	require.NoError(t, err)
+	_, err = Apply(ctx(t), s, full, 0, false, "")
+	require.NoError(t, err)
+	got, err := Get(ctx(t), s, consensus.Linearizable)
+	require.NoError(t, err)
+	assert.Equal(t, etcdCA, got.Config.Secrets.EtcdCA)
+
+	other, err := config.NewEtcdCA(nil, "test", time.Now())
+	require.NoError(t, err)
+	_, err = Apply(ctx(t), s, redacted(t, c, func(c *config.Config) { c.Secrets.EtcdCA = other }), 0, false, "")
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, []string{"secrets.etcdCA"}, ve.Fields())
+	assert.NotContains(t, err.Error(), other.Key)
+}
+
 // A retry of an apply whose first attempt was committed (the client saw an
 // unknown outcome) must get that write's revision, not a conflict with
 // itself; the same request ID with another document is refused.
