@@ -37,7 +37,7 @@ func TestUnknownSubcommandOfEveryGroupIsAnError(t *testing.T) {
 
 	r := runCLI(t, "gen", "secrets")
 	assert.Equal(t, 1, r.code)
-	assert.Contains(t, r.stderr, `unknown command "secrets" for "cairnctl gen" (cairnctl gen commands: config)`)
+	assert.Contains(t, r.stderr, `unknown command "secrets" for "cairnctl gen" (cairnctl gen commands: config, etcd-ca)`)
 
 	r = runCLI(t, "config", "aply")
 	assert.Equal(t, 1, r.code)
