@@ -114,8 +114,8 @@ type Secrets struct {
 	// and IPs) and the client certificates cairnd and kube-apiserver present to etcd;
 	// etcd trusts nothing else, so a node or operator certificate from ca cannot
 	// reach etcd. `cairnctl gen config` generates it; for a config from before it
-	// existed, `cairnctl gen etcd-ca FILE` adds one. It cannot be the same
-	// certificate as ca, and once set it cannot be changed by apply.
+	// existed, `cairnctl gen etcd-ca FILE` adds one. It cannot share ca's key,
+	// and once set it cannot be changed by apply.
 	EtcdCA CertKeyPair `json:"etcdCA"`
 }
 

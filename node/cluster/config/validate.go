@@ -125,8 +125,8 @@ func validateSecrets(s *Secrets, p fieldPath, vs *violations) {
 	caCert := validateCA(&s.CA, p.key("ca"), "cairnctl gen config generates it", vs)
 	etcdCert := validateCA(&s.EtcdCA, p.key("etcdCA"), etcdCAHint, vs)
 	if caCert != nil && etcdCert != nil && publicKeysEqual(caCert.PublicKey, etcdCert.PublicKey) {
-		vs.add(p.key("etcdCA").key("crt"), "has the same key as %s: etcd needs a CA of its own, so that certificates from the cluster CA cannot reach etcd (%s)",
-			p.key("ca").key("crt"), etcdCAHint)
+		vs.add(p.key("etcdCA").key("crt"), "has the same key as %s: etcd needs a CA of its own, so that certificates from the cluster CA cannot reach etcd (delete %s and %s)",
+			p.key("ca").key("crt"), p.key("etcdCA"), etcdCAHint)
 	}
 }
 

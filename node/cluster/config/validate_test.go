@@ -79,7 +79,7 @@ func TestValidateViolations(t *testing.T) {
 		{"etcd CA key redacted", func(c *Config) { c.Secrets.EtcdCA.Key = Redacted }, []string{"secrets.etcdCA.key"}, "is redacted"},
 		{"etcd CA cert and key mismatch", func(c *Config) { c.Secrets.EtcdCA.Key = anotherCA(t).Key }, []string{"secrets.etcdCA.key"}, "does not belong"},
 		{"etcd CA not a CA", func(c *Config) { c.Secrets.EtcdCA = leafOf(t, c.Secrets.EtcdCA) }, []string{"secrets.etcdCA.crt"}, "not a CA certificate"},
-		{"etcd CA is the cluster CA", func(c *Config) { c.Secrets.EtcdCA = c.Secrets.CA }, []string{"secrets.etcdCA.crt"}, "has the same key as secrets.ca.crt: etcd needs a CA of its own"},
+		{"etcd CA is the cluster CA", func(c *Config) { c.Secrets.EtcdCA = c.Secrets.CA }, []string{"secrets.etcdCA.crt"}, "has the same key as secrets.ca.crt: etcd needs a CA of its own, so that certificates from the cluster CA cannot reach etcd (delete secrets.etcdCA and add a new one with 'cairnctl gen etcd-ca FILE'"},
 		{"no nodes", func(c *Config) { c.Nodes = nil }, []string{"cluster.controlPlane.expect", "nodes"}, "only 0 controlplane"},
 		{"duplicate node name", func(c *Config) { c.Nodes[1].Name = "cp1" }, []string{"nodes[1].name"}, "duplicate node name cp1 (also nodes[0].name)"},
 		{"node name not DNS-1123", func(c *Config) { c.Nodes[1].Name = "CP-2" }, []string{"nodes[1].name"}, "DNS-1123"},
