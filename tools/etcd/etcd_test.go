@@ -135,8 +135,9 @@ func TestServesPutAndGet(t *testing.T) {
 		"--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = &log, &log
 	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := make(chan struct{})
+	var waitErr error // set before exited is closed
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -152,9 +153,8 @@ func TestServesPutAndGet(t *testing.T) {
 	defer cli.Close()
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		select {
-		case err := <-exited:
-			exited <- err
-			require.FailNow(c, "etcd exited", "%v: %s", err, log.String())
+		case <-exited:
+			return // no use waiting: failed below
 		default:
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
@@ -162,6 +162,11 @@ func TestServesPutAndGet(t *testing.T) {
 		_, err := cli.Put(ctx, "/cairn/test", "hello")
 		assert.NoError(c, err)
 	}, time.Minute, 200*time.Millisecond, "etcd serves a put: %s", &log)
+	select {
+	case <-exited:
+		t.Fatalf("etcd exited before serving: %v: %s", waitErr, log.String())
+	default:
+	}
 
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -175,9 +180,8 @@ func TestServesPutAndGet(t *testing.T) {
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	select {
-	case err := <-exited:
-		exited <- err
-		requireStoppedBySIGTERM(t, err, log.String())
+	case <-exited:
+		requireStoppedBySIGTERM(t, waitErr, log.String())
 	case <-time.After(30 * time.Second):
 		t.Fatalf("etcd did not stop within 30s of SIGTERM: %s", log.String())
 	}
