@@ -7,8 +7,8 @@ IMAGE      ?= cairn/cairnd:$(VERSION)
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
 .PHONY: image
-image: ## build the node image FROM scratch (a static cairnd, nothing else) and docker load it as cairn/cairnd:VERSION
+image: etcd ## build the node image FROM scratch (static cairnd and etcd, nothing else) and docker load it as cairn/cairnd:VERSION
 	@mkdir -p $(IMAGE_DIR)
 	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags "$(LDFLAGS)" -o $(IMAGE_DIR)/cairnd ./cmd/cairnd
-	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./rootfs/cmd/mkimage --cairnd $(IMAGE_DIR)/cairnd --tag $(IMAGE) --out $(IMAGE_DIR)/cairnd-image.tar
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./rootfs/cmd/mkimage --cairnd $(IMAGE_DIR)/cairnd --etcd $(ETCD) --tag $(IMAGE) --out $(IMAGE_DIR)/cairnd-image.tar
 	docker load --input $(IMAGE_DIR)/cairnd-image.tar

@@ -5,7 +5,7 @@
 
 .PHONY: initramfs
 
-initramfs: ## _out/vmlinuz + _out/initramfs.cpio.gz: Debian's cloud kernel, cairnd as /init (static), mkfs.ext4
+initramfs: etcd ## _out/vmlinuz + _out/initramfs.cpio.gz: Debian's cloud kernel, cairnd as /init and etcd (static), mkfs.ext4
 	@mkdir -p _out/initramfs
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o _out/initramfs/cairnd ./cmd/cairnd
-	$(GO) run ./rootfs/initramfs/mkinitramfs --cairnd _out/initramfs/cairnd --out _out
+	$(GO) run ./rootfs/initramfs/mkinitramfs --cairnd _out/initramfs/cairnd --etcd $(ETCD) --out _out

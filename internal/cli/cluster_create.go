@@ -28,6 +28,7 @@ type clusterCreateOptions struct {
 	subnet            int
 	kubernetesVersion string
 	cairnd            string
+	etcd              string
 	waitTimeout       time.Duration
 	timings           string
 	provisioner       string
@@ -50,7 +51,8 @@ healthy (see 'cairnctl health'). What a node is, --provisioner says:
            Each runs as 'cairnd boot', a parent that restarts its cairnd
            after a crash; the nodes keep running after cairnctl exits.
   docker   a container of the node image (--image; built from a static
-           --cairnd and loaded when Docker lacks it, as 'make image' does)
+           --cairnd and the etcd beside it, or --etcd, and loaded when
+           Docker lacks it, as 'make image' does)
            on a private Docker network of its own, the node's state on a
            volume, its API published on 127.0.N.M:6440.
   qemu     a VM booting the kernel and initramfs.
@@ -83,6 +85,7 @@ of the unhealthy nodes are printed and the state is left for debugging.`,
 	f.StringVar(&o.kubernetesVersion, "kubernetes-version", config.DefaultKubernetesVersion, "Kubernetes version")
 	f.StringVar(&o.cairnd, "cairnd", "", "cairnd binary (default: next to cairnctl, else in PATH)")
 	f.DurationVar(&o.waitTimeout, "wait-timeout", 60*time.Second, "how long to wait for the cluster to become healthy")
+	f.StringVar(&o.etcd, "etcd", "", "static etcd for the image built when Docker lacks it (docker; default: etcd next to --cairnd, as 'make etcd' puts it)")
 	f.StringVar(&o.timings, "timings", "default", "cairnd timings: default, or fast (shrunk gossip, Raft and autopilot timeouts, for tests)")
 	f.StringVar(&o.provisioner, "provisioner", provisionerProcess, "what the nodes are: process (cairnd processes), docker (containers) or qemu (VMs)")
 	f.StringVar(&o.image, "image", "", "container image of the nodes (docker; default "+defaultImageRepo+":VERSION, built from --cairnd when missing)")
@@ -91,6 +94,7 @@ of the unhealthy nodes are printed and the state is left for debugging.`,
 	f.IntVar(&o.memoryMiB, "memory", 0, "memory of each VM in MiB (qemu; default 512)")
 	f.StringVar(&o.kernelArgs, "kernel-args", "", "extra kernel command line arguments for every VM, appended last (qemu; for debugging, e.g. \"loglevel=7\", and tests)")
 	_ = cmd.MarkFlagFilename("cairnd")
+	_ = cmd.MarkFlagFilename("etcd")
 	return cmd
 }
 
@@ -107,7 +111,7 @@ func runClusterCreate(ctx context.Context, g *globals, o clusterCreateOptions) e
 		return fmt.Errorf("%w: %s exists; start its stopped nodes with '%s', restart them with '%s', or remove it with '%s'",
 			ErrClusterExists, dir, o.loc.command("start --all"), o.loc.command("restart --all"), o.loc.destroyCommand())
 	}
-	p := &clusterPlan{Name: o.loc.name, Dir: dir, ControlPlanes: o.controlPlanes, Workers: o.workers, Timings: o.timings, Image: o.image,
+	p := &clusterPlan{Name: o.loc.name, Dir: dir, ControlPlanes: o.controlPlanes, Workers: o.workers, Timings: o.timings, Image: o.image, Etcd: o.etcd,
 		Kernel: o.kernel, Initramfs: o.initramfs, MemoryMiB: o.memoryMiB, KernelArgs: o.kernelArgs}
 	if o.kernelArgs != "" && o.provisioner != provisionerQEMU {
 		return fmt.Errorf("%w: --kernel-args is for --provisioner qemu only", ErrUsage)

@@ -30,6 +30,10 @@ var (
 	// ErrCairndNotFound is returned by cluster create when no cairnd binary is
 	// given, next to cairnctl or in PATH.
 	ErrCairndNotFound = errors.New("cairnd binary not found")
+	// ErrEtcdNotFound is returned by cluster create --provisioner docker when
+	// it must build the image and finds no etcd binary (--etcd, else next
+	// to cairnd).
+	ErrEtcdNotFound = errors.New("etcd binary not found")
 	// ErrNoFreeSubnet is returned by cluster create when every loopback subnet
 	// 127.0.N.0/24 it may use is taken.
 	ErrNoFreeSubnet = errors.New("no free loopback subnet")

@@ -73,6 +73,9 @@ type clusterPlan struct {
 	// Cairnd is the cairnd binary (the process provisioner runs it; the
 	// docker one builds an image from it when the image is missing).
 	Cairnd string
+	// Etcd is the etcd binary for an image the docker provisioner builds;
+	// next to Cairnd when empty.
+	Etcd string
 	// Image is the container image (docker) the nodes run.
 	Image string
 	// Kernel and Initramfs are what the VMs boot (qemu; found by plan when

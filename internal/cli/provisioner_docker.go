@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -193,7 +194,8 @@ func (dp *dockerProvisioner) create(ctx context.Context, p *clusterPlan, cfg *co
 	return nil
 }
 
-// ensureImage builds and loads the image when Docker does not have it.
+// ensureImage builds and loads the image when Docker does not have it,
+// from cairnd and the etcd beside it (or --etcd): the image ships both.
 func (dp *dockerProvisioner) ensureImage(ctx context.Context, p *clusterPlan) error {
 	if _, err := dp.docker.run(ctx, nil, "image", "inspect", "--format", "{{.Id}}", p.Image); err == nil {
 		return nil
@@ -203,13 +205,17 @@ func (dp *dockerProvisioner) ensureImage(ctx context.Context, p *clusterPlan) er
 	if p.Cairnd == "" {
 		return fmt.Errorf("%w: image %s is not in Docker, and there is no cairnd to build it from; run 'make image' or pass --cairnd", ErrCairndNotFound, p.Image)
 	}
+	etcd, err := findEtcd(p.Etcd, p.Cairnd)
+	if err != nil {
+		return fmt.Errorf("image %s is not in Docker: %w", p.Image, err)
+	}
 	created, err := image.SourceDateEpoch()
 	if err != nil {
 		return err
 	}
-	img, _, err := image.FromFile(p.Cairnd, created)
+	img, _, err := image.FromFile(p.Cairnd, map[string]string{image.EtcdPath: etcd}, created)
 	if errors.Is(err, image.ErrNotStatic) {
-		return fmt.Errorf("image %s is not in Docker: %w; run 'make image', or pass a cairnd built with CGO_ENABLED=0", p.Image, err)
+		return fmt.Errorf("image %s is not in Docker: %w; run 'make image', or pass a cairnd and an etcd built with CGO_ENABLED=0", p.Image, err)
 	}
 	if err != nil {
 		return err
@@ -218,6 +224,23 @@ func (dp *dockerProvisioner) ensureImage(ctx context.Context, p *clusterPlan) er
 		return err
 	}
 	return nil
+}
+
+// findEtcd locates the etcd binary for the image: the flag, else next to
+// cairnd, where `make etcd` and `make build` put the two (_out/bin). Not
+// PATH: a distribution's etcd is another version, and dynamically linked.
+func findEtcd(flag, cairnd string) (string, error) {
+	if flag != "" {
+		if _, err := os.Stat(flag); err != nil {
+			return "", fmt.Errorf("%w: --etcd: %w", ErrEtcdNotFound, err)
+		}
+		return filepath.Abs(flag)
+	}
+	p := filepath.Join(filepath.Dir(cairnd), "etcd")
+	if fi, err := os.Stat(p); err != nil || fi.IsDir() {
+		return "", fmt.Errorf("%w: none at %s, next to cairnd; build it with 'make etcd' (it writes _out/bin/etcd, beside make build's cairnd) or pass --etcd", ErrEtcdNotFound, p)
+	}
+	return p, nil
 }
 
 // runNode creates the node's volume and starts its container.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cairn-project/cairn/node/cluster/config"
+	"github.com/cairn-project/cairn/rootfs/image"
 )
 
 func TestPickNetworkCIDR(t *testing.T) {
@@ -52,6 +55,8 @@ type fakeDocker struct {
 	volumes    map[string]string
 	containers map[string]*fakeContainer
 	calls      []string
+	// noImages makes image inspect find nothing.
+	noImages bool
 }
 
 type fakeContainer struct {
@@ -111,6 +116,9 @@ func (f *fakeDocker) run(_ context.Context, _ []string, args ...string) (string,
 		}
 		delete(f.networks, last)
 	case cmd == "image inspect":
+		if f.noImages {
+			return "", notFound
+		}
 		return "sha256:x", nil
 	case cmd == "volume create":
 		f.volumes[last] = label()
@@ -235,4 +243,39 @@ func TestDockerDestroyFindsWhatStateDoesNotName(t *testing.T) {
 	assert.Empty(t, f.containers)
 	assert.Empty(t, f.volumes)
 	assert.Empty(t, f.networks)
+}
+
+// TestDockerImageNeedsEtcd: building a missing image takes the etcd next
+// to cairnd (or --etcd), and without one says so before anything is made.
+func TestDockerImageNeedsEtcd(t *testing.T) {
+	f := newFakeDocker()
+	f.noImages = true
+	dp := &dockerProvisioner{docker: f}
+	dir := t.TempDir()
+	cairnd := filepath.Join(dir, "cairnd")
+	require.NoError(t, os.WriteFile(cairnd, []byte("not run"), 0o755))
+
+	err := dp.ensureImage(t.Context(), &clusterPlan{Image: "cairn/cairnd:test", Cairnd: cairnd})
+	require.ErrorIs(t, err, ErrEtcdNotFound)
+	assert.Contains(t, err.Error(), filepath.Join(dir, "etcd"), "names where it looked")
+	assert.Contains(t, err.Error(), "make etcd")
+	err = dp.ensureImage(t.Context(), &clusterPlan{Image: "cairn/cairnd:test", Cairnd: cairnd, Etcd: filepath.Join(dir, "nope")})
+	require.ErrorIs(t, err, ErrEtcdNotFound)
+	assert.Contains(t, err.Error(), "--etcd")
+	for _, c := range f.calls {
+		assert.True(t, strings.HasPrefix(c, "image inspect"), "nothing made: %s", c)
+	}
+
+	etcd := filepath.Join(dir, "etcd")
+	require.NoError(t, os.WriteFile(etcd, []byte("not run"), 0o755))
+	got, err := findEtcd("", cairnd)
+	require.NoError(t, err)
+	assert.Equal(t, etcd, got, "next to cairnd")
+	other := filepath.Join(t.TempDir(), "etcd-3.7.3")
+	require.NoError(t, os.WriteFile(other, []byte("not run"), 0o755))
+	got, err = findEtcd(other, cairnd)
+	require.NoError(t, err)
+	assert.Equal(t, other, got, "the flag wins")
+	err = dp.ensureImage(t.Context(), &clusterPlan{Image: "cairn/cairnd:test", Cairnd: cairnd})
+	require.ErrorIs(t, err, image.ErrNotStatic, "etcd found, the build goes on (and refuses the stand-in cairnd)")
 }

@@ -1,5 +1,6 @@
 // Package image builds the Cairn node's container image: FROM scratch,
-// cairnd and the directories a container needs, nothing else. The same
+// cairnd, the static programs cairnd execs (etcd), and the directories a
+// container needs, nothing else. The same
 // inputs give the same image, byte for byte: entries sorted, owners root,
 // mtimes fixed (SOURCE_DATE_EPOCH, else the Unix epoch), the config
 // written by go-containerregistry from a fixed value. See rootfs/DESIGN.md.
@@ -12,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -31,6 +33,9 @@ import (
 const (
 	// CairndPath is cairnd in the image, its entrypoint.
 	CairndPath = "/usr/bin/cairnd"
+	// EtcdPath is etcd in the image (tools/etcd, `make etcd`); cairnd's
+	// supervisor execs it on control planes.
+	EtcdPath = "/usr/bin/etcd"
 	// StateDir is the node's state directory, a volume's mount point.
 	StateDir = "/var/lib/cairn"
 )
@@ -52,14 +57,24 @@ var dirs = map[string]int64{
 	"var": 0o755, "var/lib": 0o755, "var/lib/cairn": 0o700,
 }
 
-// ErrNotStatic is returned for a cairnd that needs a dynamic loader: an
-// image FROM scratch has none. Build it with CGO_ENABLED=0.
-var ErrNotStatic = errors.New("cairnd is not statically linked")
+// ErrNotStatic is returned for a cairnd (or another binary of
+// Options.Binaries) that needs a dynamic loader: an image FROM scratch has
+// none. Build it with CGO_ENABLED=0.
+var ErrNotStatic = errors.New("binary is not statically linked")
+
+// ErrBinaryPath is returned for a binary of Options.Binaries whose path is
+// not absolute and clean, or is cairnd's, or one of the image's
+// directories.
+var ErrBinaryPath = errors.New("bad binary path")
 
 // Options are the inputs of Build; the same Options give the same image.
 type Options struct {
 	// Cairnd is the cairnd binary, statically linked.
 	Cairnd []byte
+	// Binaries are further static programs, by their absolute path in the
+	// image (EtcdPath for etcd), each mode 0755 and root's; their parent
+	// directories are added (0755). Optional.
+	Binaries map[string][]byte
 	// Version is the version the binary reports (cairnd --version), for
 	// the image's label and annotation.
 	Version string
@@ -74,14 +89,22 @@ func Build(o Options) (v1.Image, error) {
 		return nil, errors.New("build image: no version")
 	}
 	if err := checkStatic(o.Cairnd); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", CairndPath, err)
+	}
+	for p, data := range o.Binaries {
+		if err := checkBinaryPath(p); err != nil {
+			return nil, err
+		}
+		if err := checkStatic(data); err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
 	}
 	created := o.Created
 	if created.IsZero() {
 		created = time.Unix(0, 0)
 	}
 	created = created.UTC()
-	layerTar, err := layer(o.Cairnd, created)
+	layerTar, err := layer(o.Cairnd, o.Binaries, created)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +119,7 @@ func Build(o Options) (v1.Image, error) {
 	base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
 	img, err := mutate.Append(base, mutate.Addendum{
 		Layer:   l,
-		History: v1.History{Created: v1.Time{Time: created}, CreatedBy: "cairn rootfs/image: " + CairndPath, Comment: o.Version},
+		History: v1.History{Created: v1.Time{Time: created}, CreatedBy: "cairn rootfs/image: " + strings.Join(binaryPaths(o.Binaries), " "), Comment: o.Version},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build image: %w", err)
@@ -124,31 +147,74 @@ func Build(o Options) (v1.Image, error) {
 	return mutate.Annotations(img, labels).(v1.Image), nil
 }
 
-// layer is the image's one layer, an uncompressed tar: the directories
-// and cairnd, sorted by path, owned by root, all at mtime.
-func layer(cairnd []byte, mtime time.Time) ([]byte, error) {
-	names := make([]string, 0, len(dirs)+1)
-	for d := range dirs {
+// binaryPaths are cairnd's path and the other binaries', sorted.
+func binaryPaths(bins map[string][]byte) []string {
+	ps := []string{CairndPath}
+	for p := range bins {
+		ps = append(ps, p)
+	}
+	sort.Strings(ps[1:])
+	return ps
+}
+
+// checkBinaryPath refuses a path for a further binary that could not be
+// laid out as a file of its own.
+func checkBinaryPath(p string) error {
+	rel := strings.TrimPrefix(p, "/")
+	switch {
+	case !path.IsAbs(p) || path.Clean(p) != p || rel == "":
+		return fmt.Errorf("%w: %q is not an absolute, clean path", ErrBinaryPath, p)
+	case p == CairndPath:
+		return fmt.Errorf("%w: %s is cairnd's", ErrBinaryPath, p)
+	}
+	if _, ok := dirs[rel]; ok {
+		return fmt.Errorf("%w: %s is a directory of the image", ErrBinaryPath, p)
+	}
+	return nil
+}
+
+// layer is the image's one layer, an uncompressed tar: the directories,
+// cairnd and the other binaries, sorted by path, owned by root, all at
+// mtime.
+func layer(cairnd []byte, bins map[string][]byte, mtime time.Time) ([]byte, error) {
+	files := map[string][]byte{strings.TrimPrefix(CairndPath, "/"): cairnd}
+	dirModes := maps.Clone(dirs)
+	for p, data := range bins {
+		rel := strings.TrimPrefix(p, "/")
+		files[rel] = data
+		for d := path.Dir(rel); d != "."; d = path.Dir(d) {
+			if _, ok := dirModes[d]; !ok {
+				dirModes[d] = 0o755
+			}
+		}
+	}
+	names := make([]string, 0, len(dirModes)+len(files))
+	for d := range dirModes {
+		if _, ok := files[d]; ok {
+			return nil, fmt.Errorf("%w: /%s is both a file and a directory", ErrBinaryPath, d)
+		}
 		names = append(names, d)
 	}
-	bin := strings.TrimPrefix(CairndPath, "/")
-	names = append(names, bin)
+	for f := range files {
+		names = append(names, f)
+	}
 	sort.Strings(names)
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, n := range names {
 		h := &tar.Header{Name: n, ModTime: mtime, Uname: "root", Gname: "root", Format: tar.FormatPAX}
-		if n == bin {
-			h.Typeflag, h.Mode, h.Size = tar.TypeReg, 0o755, int64(len(cairnd))
+		data, isFile := files[n]
+		if isFile {
+			h.Typeflag, h.Mode, h.Size = tar.TypeReg, 0o755, int64(len(data))
 		} else {
-			h.Typeflag, h.Mode, h.Name = tar.TypeDir, dirs[n], n+"/"
+			h.Typeflag, h.Mode, h.Name = tar.TypeDir, dirModes[n], n+"/"
 		}
 		if err := tw.WriteHeader(h); err != nil {
 			return nil, fmt.Errorf("write %s: %w", path.Join("/", n), err)
 		}
-		if n == bin {
-			if _, err := tw.Write(cairnd); err != nil {
-				return nil, fmt.Errorf("write %s: %w", CairndPath, err)
+		if isFile {
+			if _, err := tw.Write(data); err != nil {
+				return nil, fmt.Errorf("write %s: %w", path.Join("/", n), err)
 			}
 		}
 	}
@@ -224,9 +290,10 @@ func BinaryVersion(bin string) (string, error) {
 	return f[1], nil
 }
 
-// FromFile builds the image of the cairnd at bin, asking it its version;
-// created as in Options.
-func FromFile(bin string, created time.Time) (v1.Image, string, error) {
+// FromFile builds the image of the cairnd at bin, asking it its version,
+// with the further binaries of binaries (image path → host file, as
+// Options.Binaries; nil for none); created as in Options.
+func FromFile(bin string, binaries map[string]string, created time.Time) (v1.Image, string, error) {
 	data, err := os.ReadFile(bin)
 	if err != nil {
 		return nil, "", fmt.Errorf("read cairnd: %w", err)
@@ -238,7 +305,13 @@ func FromFile(bin string, created time.Time) (v1.Image, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	img, err := Build(Options{Cairnd: data, Version: v, Created: created})
+	bins := make(map[string][]byte, len(binaries))
+	for p, file := range binaries {
+		if bins[p], err = os.ReadFile(file); err != nil {
+			return nil, "", fmt.Errorf("read %s for %s: %w", file, p, err)
+		}
+	}
+	img, err := Build(Options{Cairnd: data, Binaries: bins, Version: v, Created: created})
 	return img, v, err
 }
 

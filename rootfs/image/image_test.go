@@ -62,6 +62,69 @@ func TestBuildIsReproducible(t *testing.T) {
 	assert.NotEqual(t, id1, id3)
 	d4, _, _ := archive(t, Options{Cairnd: bin, Version: "v1.2.3", Created: time.Unix(1700000000, 0)})
 	assert.NotEqual(t, d1, d4, "so is the timestamp")
+
+	etcd := staticBinary(t, "etcd")
+	withEtcd := func() Options {
+		return Options{Cairnd: bin, Version: "v1.2.3", Binaries: map[string][]byte{EtcdPath: bytes.Clone(etcd), "/opt/x/tool": bytes.Clone(bin)}}
+	}
+	d5, id5, tar5 := archive(t, withEtcd())
+	d6, id6, tar6 := archive(t, withEtcd())
+	assert.Equal(t, d5, d6, "with further binaries too")
+	assert.Equal(t, id5, id6)
+	assert.Equal(t, sha256.Sum256(tar5), sha256.Sum256(tar6))
+	assert.NotEqual(t, d1, d5, "the binaries are an input")
+}
+
+// layerEntries reads the image's one layer: its entries in order, and the
+// content of each regular file.
+func layerEntries(t *testing.T, o Options) (names []string, files map[string][]byte) {
+	t.Helper()
+	img, err := Build(o)
+	require.NoError(t, err)
+	layers, err := img.Layers()
+	require.NoError(t, err)
+	require.Len(t, layers, 1)
+	rc, err := layers[0].Uncompressed()
+	require.NoError(t, err)
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	files = map[string][]byte{}
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return names, files
+		}
+		require.NoError(t, err)
+		names = append(names, h.Name)
+		assert.Zero(t, h.Uid, h.Name)
+		if h.Typeflag == tar.TypeReg {
+			assert.Equal(t, int64(0o755), h.Mode, h.Name)
+			files[h.Name], err = io.ReadAll(tr)
+			require.NoError(t, err)
+		}
+	}
+}
+
+func TestImageHoldsFurtherBinaries(t *testing.T) {
+	bin := staticBinary(t, "v9")
+	etcd := staticBinary(t, "etcd")
+	names, files := layerEntries(t, Options{Cairnd: bin, Version: "v9", Binaries: map[string][]byte{EtcdPath: etcd, "/opt/x/tool": bin}})
+	assert.Equal(t, []string{"etc/", "opt/", "opt/x/", "opt/x/tool", "run/", "tmp/", "usr/", "usr/bin/", "usr/bin/cairnd", "usr/bin/etcd", "var/", "var/lib/", "var/lib/cairn/"}, names,
+		"sorted, the binaries' parents added")
+	assert.Equal(t, etcd, files["usr/bin/etcd"])
+	assert.Equal(t, bin, files["usr/bin/cairnd"])
+}
+
+func TestBuildRefusesABadBinary(t *testing.T) {
+	bin := staticBinary(t, "v1")
+	for _, p := range []string{"usr/bin/etcd", "/usr/bin/../etcd", "/", CairndPath, "/usr/bin", "/var/lib/cairn"} {
+		_, err := Build(Options{Cairnd: bin, Version: "v1", Binaries: map[string][]byte{p: bin}})
+		require.ErrorIs(t, err, ErrBinaryPath, p)
+	}
+	_, err := Build(Options{Cairnd: bin, Version: "v1", Binaries: map[string][]byte{"/opt/a": bin, "/opt/a/b": bin}})
+	require.ErrorIs(t, err, ErrBinaryPath, "a file and a directory at once")
+	_, err = Build(Options{Cairnd: bin, Version: "v1", Binaries: map[string][]byte{EtcdPath: []byte("#!/bin/sh\n")}})
+	require.ErrorIs(t, err, ErrNotStatic)
 }
 
 func TestImageHoldsCairndAndTheMountPointsOnly(t *testing.T) {
@@ -140,7 +203,7 @@ func TestLoadIntoDocker(t *testing.T) {
 	bin := filepath.Join(dir, "cairnd")
 	version := fmt.Sprintf("test-%d-%d", os.Getpid(), time.Now().UnixNano())
 	require.NoError(t, os.WriteFile(bin, staticBinary(t, version), 0o755))
-	img, got, err := FromFile(bin, time.Time{})
+	img, got, err := FromFile(bin, nil, time.Time{})
 	require.NoError(t, err)
 	require.Equal(t, version, got, "the version is asked of the binary")
 	tag := "cairn/cairnd-imagetest:" + strings.ToLower(version)

@@ -1,7 +1,8 @@
 // Package initramfs builds the kernel and initramfs that Cairn VMs boot:
 // Debian's cloud kernel and the modules cairnd needs for QEMU's virtio
-// devices, cairnd as /init, and mkfs.ext4 with its libraries for the
-// state disk — nothing else (DESIGN.md). Packages come from the host's
+// devices, cairnd as /init, etcd (static, /usr/bin/etcd) for control
+// planes, and mkfs.ext4 with its libraries for the state disk — nothing
+// else (DESIGN.md). Packages come from the host's
 // apt into a cache and are unpacked there with dpkg-deb; nothing is
 // installed on the host.
 package initramfs
@@ -28,6 +29,10 @@ const KernelMetapackage = "linux-image-cloud-amd64"
 // list; the list only says where to find them.
 var userPackages = []string{"e2fsprogs", "libblkid1", "libc6", "libcom-err2", "libext2fs2", "libuuid1"}
 
+// EtcdPath is etcd in the initramfs (tools/etcd, `make etcd`), where the
+// container image has it too; cairnd's supervisor execs it.
+const EtcdPath = "usr/bin/etcd"
+
 // mountPoints are the empty directories cairnd mounts over as PID 1.
 var mountPoints = []string{"proc", "sys", "dev", "run", "tmp", "var", "etc"}
 
@@ -35,6 +40,9 @@ var mountPoints = []string{"proc", "sys", "dev", "run", "tmp", "var", "etc"}
 type Options struct {
 	// Cairnd is the static cairnd binary that becomes /init.
 	Cairnd string
+	// Etcd is the static etcd binary that becomes /usr/bin/etcd; none when
+	// empty.
+	Etcd string
 	// OutDir receives vmlinuz and initramfs.cpio.gz.
 	OutDir string
 	// CacheDir holds downloaded and unpacked packages between builds;
@@ -89,6 +97,11 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := checkStatic(o.Cairnd); err != nil {
 		return nil, err
 	}
+	if o.Etcd != "" {
+		if err := checkStatic(o.Etcd); err != nil {
+			return nil, err
+		}
+	}
 	a := apt{cache: filepath.Join(o.CacheDir, "debs"), log: o.Log}
 	pkgs, err := a.resolve(ctx, userPackages)
 	if err != nil {
@@ -108,7 +121,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, kver, err := assemble(rootFS{dir: root}, o.Cairnd, o.Modules)
+	t, kver, err := assemble(rootFS{dir: root}, o.Cairnd, o.Etcd, o.Modules)
 	if err != nil {
 		return nil, err
 	}
@@ -128,10 +141,14 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	return res, nil
 }
 
-// assemble lays out the image from the unpacked packages.
-func assemble(r rootFS, cairnd string, modules []string) (*Tree, string, error) {
+// assemble lays out the image from the unpacked packages; etcd is
+// optional.
+func assemble(r rootFS, cairnd, etcd string, modules []string) (*Tree, string, error) {
 	t := NewTree()
 	t.File("init", cairnd, 0o755)
+	if etcd != "" {
+		t.File(EtcdPath, etcd, 0o755)
+	}
 	for _, d := range mountPoints {
 		t.Dir(d)
 	}

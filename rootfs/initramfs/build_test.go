@@ -48,9 +48,13 @@ func TestBuildIsReproducibleAndMinimal(t *testing.T) {
 	requireDebianTools(t)
 	ctx := context.Background()
 	cairnd := buildCairnd(t)
-	first, err := Build(ctx, Options{Cairnd: cairnd, OutDir: t.TempDir()})
+	// Any static binary stands in for etcd here: the image only carries
+	// it (tools/etcd's test runs the real one).
+	etcd := filepath.Join(t.TempDir(), "etcd")
+	require.NoError(t, os.Link(cairnd, etcd))
+	first, err := Build(ctx, Options{Cairnd: cairnd, Etcd: etcd, OutDir: t.TempDir()})
 	require.NoError(t, err)
-	second, err := Build(ctx, Options{Cairnd: cairnd, OutDir: t.TempDir(), CacheDir: t.TempDir()})
+	second, err := Build(ctx, Options{Cairnd: cairnd, Etcd: etcd, OutDir: t.TempDir(), CacheDir: t.TempDir()})
 	require.NoError(t, err)
 	require.Equal(t, first.SHA256, second.SHA256, "same packages and cairnd, different initramfs")
 	require.Equal(t, first.Paths, second.Paths)
@@ -68,7 +72,7 @@ func TestBuildIsReproducibleAndMinimal(t *testing.T) {
 		byName[e.hdr.Name] = e
 	}
 	mdir := path.Join("lib/modules", first.KernelVersion)
-	want := []string{"init", "sbin/mkfs.ext4", "sbin/mke2fs", "etc/mke2fs.conf", "lib64/ld-linux-x86-64.so.2",
+	want := []string{"init", EtcdPath, "sbin/mkfs.ext4", "sbin/mke2fs", "etc/mke2fs.conf", "lib64/ld-linux-x86-64.so.2",
 		mdir + "/modules.dep", mdir + "/modules.builtin", mdir + "/modules.order"}
 	for _, m := range DefaultModules {
 		want = append(want, modulePath(t, byName, mdir, m))
@@ -82,14 +86,15 @@ func TestBuildIsReproducibleAndMinimal(t *testing.T) {
 	init, err := os.ReadFile(cairnd)
 	require.NoError(t, err)
 	require.Equal(t, init, byName["init"].data)
-	// Nothing else: every regular file is /init, a module or its index,
-	// mkfs.ext4's program and configuration, or a shared object.
+	require.Equal(t, cpio.FileMode(0o755), byName[EtcdPath].hdr.Mode.Perm(), "etcd is executable")
+	// Nothing else: every regular file is /init, etcd, a module or its
+	// index, mkfs.ext4's program and configuration, or a shared object.
 	for _, e := range entries {
 		n := e.hdr.Name
 		if !e.hdr.Mode.IsRegular() {
 			continue
 		}
-		ok := n == "init" || n == "sbin/mke2fs" || n == "etc/mke2fs.conf" ||
+		ok := n == "init" || n == EtcdPath || n == "sbin/mke2fs" || n == "etc/mke2fs.conf" ||
 			strings.HasPrefix(n, mdir+"/") || strings.Contains(path.Base(n), ".so")
 		require.True(t, ok, "unexpected file /%s in the image", n)
 	}

@@ -13,7 +13,7 @@ var (
 	// ErrLibrary is returned when a program for the image needs a shared
 	// library that none of the unpacked packages holds.
 	ErrLibrary = errors.New("shared library")
-	// ErrNotStatic is returned when the cairnd given for /init is not a
-	// static executable: the image has no loader for it.
-	ErrNotStatic = errors.New("cairnd is not static")
+	// ErrNotStatic is returned when the cairnd given for /init, or the
+	// etcd, is not a static executable: the image has no loader for it.
+	ErrNotStatic = errors.New("binary is not static")
 )

@@ -1,13 +1,15 @@
 // Command mkimage builds the Cairn node image (rootfs/image) from a static
-// cairnd and writes it as a 'docker load' archive, or loads it into Docker
+// cairnd and etcd (and any further static binaries) and writes it as a 'docker load' archive, or loads it into Docker
 // directly. `make image` runs it. Set SOURCE_DATE_EPOCH to choose the
 // image's fixed timestamp (default: the Unix epoch).
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/cairn-project/cairn/rootfs/image"
 )
@@ -24,16 +26,22 @@ func run() error {
 	tag := flag.String("tag", "", "image tag (default cairn/cairnd:VERSION, VERSION as cairnd --version reports it)")
 	out := flag.String("out", "", "write the 'docker load' archive here")
 	load := flag.Bool("load", false, "load the image into Docker")
+	etcd := flag.String("etcd", "", "static etcd binary for "+image.EtcdPath+" (make etcd); omit for an image without etcd")
+	bins := binaryFlag{}
+	flag.Var(bins, "binary", "a further static binary, as IMAGE_PATH=FILE (repeatable)")
 	flag.Parse()
 	if *cairnd == "" || (*out == "" && !*load) {
 		flag.Usage()
-		return fmt.Errorf("--cairnd and one of --out or --load are required")
+		return errors.New("--cairnd and one of --out or --load are required")
+	}
+	if *etcd != "" {
+		bins[image.EtcdPath] = *etcd
 	}
 	created, err := image.SourceDateEpoch()
 	if err != nil {
 		return err
 	}
-	img, version, err := image.FromFile(*cairnd, created)
+	img, version, err := image.FromFile(*cairnd, bins, created)
 	if err != nil {
 		return err
 	}
@@ -71,5 +79,19 @@ func run() error {
 		return err
 	}
 	fmt.Printf("%s version %s\n  manifest %s\n  id       %s\n  size     %d bytes (uncompressed layers)\n", *tag, version, digest, id, size)
+	return nil
+}
+
+// binaryFlag collects --binary IMAGE_PATH=FILE.
+type binaryFlag map[string]string
+
+func (b binaryFlag) String() string { return "" }
+
+func (b binaryFlag) Set(v string) error {
+	p, file, ok := strings.Cut(v, "=")
+	if !ok || p == "" || file == "" {
+		return fmt.Errorf("%q is not IMAGE_PATH=FILE", v)
+	}
+	b[p] = file
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 func main() {
 	cairnd := flag.String("cairnd", "", "static cairnd binary for /init (CGO_ENABLED=0)")
+	etcd := flag.String("etcd", "", "static etcd binary for /"+initramfs.EtcdPath+" (make etcd); omit for an initramfs without etcd")
 	out := flag.String("out", "_out", "directory for vmlinuz and initramfs.cpio.gz")
 	cache := flag.String("cache", "", "package cache (default: $XDG_CACHE_HOME/cairn/initramfs or ~/.cache/cairn/initramfs)")
 	modules := flag.String("modules", strings.Join(initramfs.DefaultModules, ","), "kernel modules to include, with their dependencies")
@@ -28,7 +29,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	res, err := initramfs.Build(ctx, initramfs.Options{
-		Cairnd: *cairnd, OutDir: *out, CacheDir: *cache,
+		Cairnd: *cairnd, Etcd: *etcd, OutDir: *out, CacheDir: *cache,
 		Modules: strings.Split(*modules, ","), Log: os.Stderr,
 	})
 	if err != nil {
