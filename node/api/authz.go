@@ -86,8 +86,8 @@ var rpcLevels = map[string]level{
 	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      levelReader,
 	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": levelReader,
 
-	// Cluster-plane resources: reads for readers (ClusterConfig is always
-	// rendered redacted), writes for admins.
+	// Cluster-plane resources: reads for readers (ClusterConfig and
+	// EtcdBootstrap are always rendered redacted), writes for admins.
 	clusterv1connect.ClusterResourceServiceGetResourceProcedure:             levelReader,
 	clusterv1connect.ClusterResourceServiceListResourcesProcedure:           levelReader,
 	clusterv1connect.ClusterResourceServiceWatchResourcesProcedure:          levelReader,

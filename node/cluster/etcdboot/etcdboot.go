@@ -130,11 +130,20 @@ func Get(ctx context.Context, s Store) (Record, error) {
 // Decode turns a stored record resource (from a read or a Watch event) into
 // a Record.
 func Decode(r consensus.Resource) (Record, error) {
-	var rec Record
-	if err := json.Unmarshal(r.Spec, &rec); err != nil {
-		return Record{}, fmt.Errorf("stored etcd bootstrap record at revision %d does not decode: %w", r.UpdateRevision, err)
+	rec, err := Parse(r.Spec)
+	if err != nil {
+		return Record{}, fmt.Errorf("stored etcd bootstrap record at revision %d: %w", r.UpdateRevision, err)
 	}
 	rec.Version = r.Version
+	return rec, nil
+}
+
+// Parse decodes a record's stored spec (JSON); Version is left zero.
+func Parse(spec []byte) (Record, error) {
+	var rec Record
+	if err := json.Unmarshal(spec, &rec); err != nil {
+		return Record{}, fmt.Errorf("etcd bootstrap record does not decode: %w", err)
+	}
 	return rec, nil
 }
 

@@ -1,15 +1,20 @@
 package resources
 
 import (
+	"encoding/json"
+
+	"sigs.k8s.io/yaml"
+
 	"github.com/cairn-project/cairn/node/cluster/cfgstore"
 	"github.com/cairn-project/cairn/node/cluster/config"
+	"github.com/cairn-project/cairn/node/cluster/etcdboot"
 )
 
 // Builtin returns the definitions of every cluster-plane type this release
-// stores. A new type (the etcd bootstrap record, the upgrade plan) gets its
-// entry here; node/api serves it with no new RPC.
+// stores. A new type (the upgrade plan next) gets its entry here; node/api
+// serves it with no new RPC.
 func Builtin() []Definition {
-	return []Definition{clusterConfig()}
+	return []Definition{clusterConfig(), etcdBootstrap()}
 }
 
 // Default returns the registry of the Builtin types.
@@ -44,4 +49,35 @@ func redactedConfig(spec []byte) ([]byte, error) {
 		return nil, err
 	}
 	return c.Marshal(true)
+}
+
+// etcdBootstrap is the record that decides, once, how etcd is first started.
+// It is read-only here: a generic create or update would bypass the
+// create-only decision and the generation compare-and-set. Its cluster
+// token is a secret, redacted for every reader.
+func etcdBootstrap() Definition {
+	return Definition{
+		Type:        etcdboot.ResourceType,
+		Aliases:     []string{"etcdbootstraps", "etcdboot"},
+		Description: "the etcd bootstrap decision (generation, initial members), decided once by the Raft leader; token redacted",
+		WrittenBy:   "the Raft leader's etcd bootstrap (decided once; a new generation only by disaster recovery)",
+		Render:      redactedEtcdBootstrap,
+	}
+}
+
+// redactedEtcdBootstrap renders a stored bootstrap record with its cluster
+// token replaced by config.Redacted.
+func redactedEtcdBootstrap(spec []byte) ([]byte, error) {
+	rec, err := etcdboot.Parse(spec)
+	if err != nil {
+		return nil, err
+	}
+	if rec.ClusterToken != "" {
+		rec.ClusterToken = config.Redacted
+	}
+	js, err := json.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	return yaml.JSONToYAML(js)
 }

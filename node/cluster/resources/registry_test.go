@@ -7,8 +7,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
 
 	"github.com/cairn-project/cairn/node/cluster/config"
+	"github.com/cairn-project/cairn/node/cluster/etcdboot"
 	"github.com/cairn-project/cairn/node/cluster/resources"
 )
 
@@ -44,8 +46,8 @@ func TestResolveTakesTypesAndAliasesInAnyCase(t *testing.T) {
 	}
 	_, err = r.Resolve("gadget")
 	require.ErrorIs(t, err, resources.ErrUnknownType)
-	assert.EqualError(t, err, `unknown cluster resource type "gadget"; known cluster types: ClusterConfig, Widget`)
-	assert.Equal(t, []string{"ClusterConfig", "Widget"}, r.Types())
+	assert.EqualError(t, err, `unknown cluster resource type "gadget"; known cluster types: ClusterConfig, EtcdBootstrap, Widget`)
+	assert.Equal(t, []string{"ClusterConfig", "EtcdBootstrap", "Widget"}, r.Types())
 }
 
 func TestNewRefusesCollidingNamesAndUnvalidatedWritableTypes(t *testing.T) {
@@ -110,4 +112,26 @@ func TestViewRendersJSONAsYAMLAndRedactsTheClusterConfig(t *testing.T) {
 	assert.Contains(t, string(view), config.Redacted)
 	assert.NotContains(t, string(view), c.Secrets.JoinToken)
 	assert.False(t, strings.Contains(string(view), c.Secrets.CA.Key), "no CA key")
+}
+
+func TestEtcdBootstrapIsReadOnlyAndItsTokenRedacted(t *testing.T) {
+	d, err := resources.Default().Resolve("etcdboot")
+	require.NoError(t, err)
+	assert.Equal(t, etcdboot.ResourceType, d.Type)
+	require.ErrorIs(t, d.CheckWritable(), resources.ErrReadOnly)
+
+	rec := etcdboot.Record{
+		Generation: 1, ClusterToken: "s3cr3t-token", DecidedBy: "cp1",
+		InitialMembers: []etcdboot.Member{{Name: "cp1", PeerURL: "https://10.0.0.1:2380"}},
+	}
+	spec, err := json.Marshal(rec)
+	require.NoError(t, err)
+	view, err := d.View(spec)
+	require.NoError(t, err)
+	assert.NotContains(t, string(view), "s3cr3t-token")
+	var shown etcdboot.Record
+	require.NoError(t, yaml.Unmarshal(view, &shown))
+	assert.Equal(t, config.Redacted, shown.ClusterToken)
+	assert.Contains(t, string(view), "https://10.0.0.1:2380")
+	assert.Contains(t, string(view), "generation: 1")
 }
