@@ -202,4 +202,19 @@ func TestRecordSurvivesRestart(t *testing.T) {
 	_, err = Decide(ctxT(t), nd.store, member("n1"))
 	var ee *ExistsError
 	require.ErrorAs(t, err, &ee, "a restarted node never decides again")
+
+	// From a snapshot plus the log after it: generation 1 in the snapshot,
+	// generation 2 in the log.
+	require.NoError(t, nd.store.Snapshot())
+	next, err := Recover(ctxT(t), nd.store, 1, []Member{member("n1")}, "n1")
+	require.NoError(t, err)
+	c.stop(nd)
+	c.start(nd)
+	c.leader()
+	got, err = Get(ctxT(t), nd.store)
+	require.NoError(t, err)
+	assert.Equal(t, next, got)
+	_, err = Decide(ctxT(t), nd.store, member("n1"))
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, next, ee.Record)
 }
