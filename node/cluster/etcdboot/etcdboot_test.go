@@ -1,10 +1,13 @@
 package etcdboot
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -217,4 +220,81 @@ func TestRecordSurvivesRestart(t *testing.T) {
 	_, err = Decide(ctxT(t), nd.store, member("n1"))
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, next, ee.Record)
+}
+
+// TestDecideRacingLeaderTransfersStoresOneRecord has deciders on every node
+// racing two leadership transfers: each keeps asking the nodes in turn until
+// it learns the record. The interleaving is whatever the scheduler makes of
+// it (the log shows how many calls were refused); however the writes land,
+// there is one record, written once, and every decider learns its token.
+func TestDecideRacingLeaderTransfersStoresOneRecord(t *testing.T) {
+	c := newCluster(t, 3)
+	ctx := ctxT(t)
+	const callers = 6
+	got := make([]Record, callers)
+	errs := make([]error, callers)
+	var refused atomic.Int64
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			got[i], errs[i] = decideSomewhere(ctx, c.nodes, i, &refused)
+		}()
+	}
+	transfers := make(chan error, 1)
+	go func() {
+		var err error
+		for range 2 {
+			lead := c.leader()
+			if err = lead.store.TransferLeadership(ctx, ""); err != nil {
+				break
+			}
+		}
+		transfers <- err
+	}()
+	close(start)
+	wg.Wait()
+	require.NoError(t, <-transfers)
+	t.Logf("calls refused or with unknown outcome: %d", refused.Load())
+
+	lead := c.leader()
+	stored, err := Get(ctx, lead.store)
+	require.NoError(t, err)
+	for i := range callers {
+		require.NoError(t, errs[i], "caller %d", i)
+		assert.Equal(t, stored.ClusterToken, got[i].ClusterToken, "caller %d", i)
+	}
+	rs := records(t, lead.store)
+	require.Len(t, rs, 1)
+	assert.Equal(t, uint64(1), rs[0].Version, "one write, ever")
+}
+
+// decideSomewhere calls Decide on the nodes in turn, from nodes[first],
+// until one answers with the record (its own or the existing one). A
+// refusal (not the leader, or a leader not yet serving reads) or an unknown
+// outcome sends it to the next node after a short pause, so an election in
+// progress is not spun on.
+func decideSomewhere(ctx context.Context, nodes []*testNode, first int, refused *atomic.Int64) (Record, error) {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for i := first; ; i++ {
+		nd := nodes[i%len(nodes)]
+		rec, err := Decide(ctx, nd.store, member(nd.id))
+		var ee *ExistsError
+		if err == nil || errors.As(err, &ee) {
+			return rec, nil
+		}
+		if !errors.Is(err, consensus.ErrNotLeader) && !errors.Is(err, consensus.ErrOutcomeUnknown) {
+			return Record{}, err
+		}
+		refused.Add(1)
+		select {
+		case <-ctx.Done():
+			return Record{}, fmt.Errorf("no record learned: %w (last: %w)", ctx.Err(), err)
+		case <-tick.C:
+		}
+	}
 }
