@@ -57,18 +57,6 @@ func runHelper(role string) int {
 	return 2
 }
 
-// requireRoot skips outside CI when not root; in CI the suite must run.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test needs root (network namespaces); CI runs as root")
-	}
-	t.Skip("needs root for network namespaces (runs in CI)")
-}
-
 // sh runs a command and fails the test on error.
 func sh(t *testing.T, args ...string) string {
 	t.Helper()

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairn-project/cairn/internal/testutil"
+
 	"connectrpc.com/connect"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -29,7 +31,7 @@ import (
 // namespace, and removing them from the config removes them from the
 // kernel while an address it never managed survives.
 func TestNetworkFromClusterConfig(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "network namespaces")
 	pid := os.Getpid()
 	x := 20 + pid%200 // this run's subnets: 10.249.x.0/24, 10.253.x.0/24, 10.254.x.0/24
 	ns1 := newNetns(t, fmt.Sprintf("cairn-it1-%d", pid))

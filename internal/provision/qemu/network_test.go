@@ -5,24 +5,14 @@ import (
 	"os"
 	"testing"
 
+	"github.com/cairn-project/cairn/internal/testutil"
+
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
 )
 
-// requireRoot skips outside CI when not root; in CI the test must run.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test needs root (network namespaces, taps); CI runs as root")
-	}
-	t.Skip("needs root for network namespaces and taps (runs in CI)")
-}
-
 func TestNetworkTapsLiveAsLongAsTheirQueue(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "network namespaces and taps")
 	n := Network{Namespace: fmt.Sprintf("cairn-qemu-test-%d", os.Getpid()), Bridge: "br-test"}
 	t.Cleanup(func() { _ = n.Delete() })
 	require.NoError(t, n.Create())

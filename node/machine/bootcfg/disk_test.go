@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/cairn-project/cairn/internal/testutil"
+
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
@@ -17,7 +19,7 @@ import (
 // mkfs.ext4 -d, on a loop device) is mounted read-only below the root,
 // read and unmounted again.
 func TestSourceReadsAConfigDisk(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "namespaces")
 	mkfs, err := exec.LookPath("mkfs.ext4")
 	require.NoError(t, err, "mkfs.ext4 (e2fsprogs)")
 	dir := t.TempDir()

@@ -3,9 +3,10 @@ package bootcfg
 import (
 	"net"
 	"net/netip"
-	"os"
 	"runtime"
 	"testing"
+
+	"github.com/cairn-project/cairn/internal/testutil"
 
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
@@ -13,20 +14,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("needs root to create namespaces, and CI=true forbids skipping")
-	}
-	t.Skip("needs root to create namespaces (CI runs as root and does not skip)")
-}
-
 func newNS(t *testing.T) *netlink.Handle {
 	t.Helper()
-	requireRoot(t)
+	testutil.RequireRoot(t, "namespaces")
 	type result struct {
 		ns  netns.NsHandle
 		err error

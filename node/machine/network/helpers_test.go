@@ -3,9 +3,10 @@ package network
 import (
 	"context"
 	"net/netip"
-	"os"
 	"runtime"
 	"testing"
+
+	"github.com/cairn-project/cairn/internal/testutil"
 
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
@@ -15,20 +16,6 @@ import (
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// requireRoot skips a test that needs root (network or UTS namespaces),
-// except in CI, where the suite runs as root and a skip would hide a
-// regression.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("needs root to create namespaces, and CI=true forbids skipping")
-	}
-	t.Skip("needs root to create namespaces (CI runs as root and does not skip)")
 }
 
 // testNS is a throwaway network namespace with a netlink handle into it. It
@@ -41,7 +28,7 @@ type testNS struct {
 
 func newNS(t *testing.T) *testNS {
 	t.Helper()
-	requireRoot(t)
+	testutil.RequireRoot(t, "network and UTS namespaces")
 	type result struct {
 		ns  netns.NsHandle
 		err error

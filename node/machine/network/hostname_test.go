@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cairn-project/cairn/internal/testutil"
+
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
@@ -13,7 +15,7 @@ import (
 // TestSetHostnameInOwnUTSNamespace sets the hostname inside a UTS namespace
 // private to one locked thread, so the machine's hostname is never touched.
 func TestSetHostnameInOwnUTSNamespace(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "network and UTS namespaces")
 	before, err := os.Hostname()
 	require.NoError(t, err)
 

@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/cairn-project/cairn/internal/testutil"
+
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -14,7 +16,7 @@ import (
 // freshly booted kernel does; LoopbackUp brings it up, twice without
 // complaint.
 func TestLoopbackUpInNewNamespace(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "mounts and namespaces")
 	type result struct {
 		ns  netns.NsHandle
 		err error

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cairn-project/cairn/internal/testutil"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -105,7 +107,7 @@ func TestUnmountAllBelowADirectory(t *testing.T) {
 // remounted read-only (flushed, and safe to cut power to); the same disk
 // mounted outside the state directory is left as it is.
 func TestUnmountAllRemountsABusyStateDiskReadOnly(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "mounts and namespaces")
 	mkfs, err := exec.LookPath("mkfs.ext4")
 	require.NoError(t, err, "mkfs.ext4 (e2fsprogs)")
 	dir := t.TempDir()

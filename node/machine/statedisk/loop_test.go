@@ -8,22 +8,11 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/cairn-project/cairn/internal/testutil"
+
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
-
-// requireRoot skips a test that needs root (loop devices, mounts), except
-// in CI, where the suite runs as root and a skip would hide a regression.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("needs root for loop devices and mounts, and CI=true forbids skipping")
-	}
-	t.Skip("needs root for loop devices and mounts (CI runs as root and does not skip)")
-}
 
 // loopDisk backs a loop device with a file of size bytes in a temporary
 // directory, with partition scanning on (so BLKRRPART makes loopNp1), and
@@ -31,7 +20,7 @@ func requireRoot(t *testing.T) {
 // backing file.
 func loopDisk(t *testing.T, size int64) (string, string) {
 	t.Helper()
-	requireRoot(t)
+	testutil.RequireRoot(t, "loop devices and mounts")
 	file := filepath.Join(t.TempDir(), "disk.img")
 	f, err := os.Create(file)
 	require.NoError(t, err)
@@ -70,7 +59,7 @@ func loopDisk(t *testing.T, size int64) (string, string) {
 // the thread (never unlocked, so it ends with f).
 func inMountNS(t *testing.T, f func() error) {
 	t.Helper()
-	requireRoot(t)
+	testutil.RequireRoot(t, "loop devices and mounts")
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()

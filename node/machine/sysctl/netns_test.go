@@ -1,27 +1,15 @@
 package sysctl
 
 import (
-	"os"
 	"runtime"
 	"testing"
+
+	"github.com/cairn-project/cairn/internal/testutil"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
-
-// requireRoot skips a test that needs root (a network namespace), except
-// in CI, where the suite runs as root and a skip would hide a regression.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("needs root to create a network namespace, and CI=true forbids skipping")
-	}
-	t.Skip("needs root to create a network namespace (CI runs as root and does not skip)")
-}
 
 // onThread runs f on a locked OS thread, in a fresh network namespace
 // when unshare is set. /proc/sys/net answers for the network namespace of
@@ -50,7 +38,7 @@ func onThread(t *testing.T, unshare bool, f func() error) {
 // namespace, the host's value untouched; a value the kernel refuses fails
 // with EINVAL, and a parameter the kernel lacks with ErrNoParameter.
 func TestRealNamespacedSysctl(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "a network namespace")
 	const name = "net.ipv4.ip_forward"
 	var host string
 	onThread(t, false, func() (err error) {
