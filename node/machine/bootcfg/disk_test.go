@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/cairn-project/cairn/internal/testutil"
@@ -33,7 +32,7 @@ func TestSourceReadsAConfigDisk(t *testing.T) {
 	require.NoError(t, f.Close())
 	out, err := exec.Command(mkfs, "-q", "-F", "-d", src, img).CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	loop := attachLoop(t, img)
+	loop := testutil.AttachLoop(t, img, false)
 
 	// The root holds the disk's node, as /dev would.
 	root := filepath.Join(dir, "root")
@@ -42,65 +41,20 @@ func TestSourceReadsAConfigDisk(t *testing.T) {
 	require.NoError(t, unix.Stat(loop, &st))
 	require.NoError(t, unix.Mknod(filepath.Join(root, "dev", "vdb"), unix.S_IFBLK|0o600, int(st.Rdev)))
 
-	errc := make(chan error, 1)
-	go func() {
-		// A private mount namespace on a thread of its own, never
-		// unlocked, so a mount left behind dies with it.
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-			errc <- err
-			return
-		}
-		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-			errc <- err
-			return
-		}
+	// In a private mount namespace, so a mount left behind dies with it.
+	testutil.InMountNS(t, func() error {
 		data, err := Source{Kind: Disk, Device: "/dev/vdb", Path: "cairn/cluster.yaml"}.Read(root)
 		switch {
 		case err != nil:
-			errc <- err
+			return err
 		case string(data) != "from: disk\n":
-			errc <- fmt.Errorf("read %q", data)
-		default:
-			var a, b unix.Stat_t
-			mnt := filepath.Join(root, "run", "cairn", "config")
-			if unix.Stat(mnt, &a) == nil && unix.Stat(filepath.Dir(mnt), &b) == nil && a.Dev != b.Dev {
-				errc <- errors.New("config disk left mounted")
-				return
-			}
-			errc <- nil
+			return fmt.Errorf("read %q", data)
 		}
-	}()
-	require.NoError(t, <-errc)
-}
-
-// attachLoop backs a loop device with file until the test ends.
-func attachLoop(t *testing.T, file string) string {
-	t.Helper()
-	f, err := os.OpenFile(file, os.O_RDWR, 0)
-	require.NoError(t, err)
-	defer f.Close()
-	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR, 0)
-	require.NoError(t, err)
-	defer ctl.Close()
-	for range 10 { // another process may take the free device first
-		n, err := unix.IoctlRetInt(int(ctl.Fd()), unix.LOOP_CTL_GET_FREE)
-		require.NoError(t, err)
-		path := fmt.Sprintf("/dev/loop%d", n)
-		dev, err := os.OpenFile(path, os.O_RDWR, 0)
-		require.NoError(t, err)
-		err = unix.IoctlLoopConfigure(int(dev.Fd()), &unix.LoopConfig{Fd: uint32(f.Fd())})
-		if errors.Is(err, unix.EBUSY) {
-			dev.Close()
-			continue
+		var a, b unix.Stat_t
+		mnt := filepath.Join(root, "run", "cairn", "config")
+		if unix.Stat(mnt, &a) == nil && unix.Stat(filepath.Dir(mnt), &b) == nil && a.Dev != b.Dev {
+			return errors.New("config disk left mounted")
 		}
-		require.NoError(t, err, "LOOP_CONFIGURE")
-		t.Cleanup(func() {
-			_ = unix.IoctlSetInt(int(dev.Fd()), unix.LOOP_CLR_FD, 0)
-			dev.Close()
-		})
-		return path
-	}
-	t.Fatal("no free loop device")
-	return ""
+		return nil
+	})
 }

@@ -119,7 +119,7 @@ func TestUnmountAllRemountsABusyStateDiskReadOnly(t *testing.T) {
 		require.NoError(t, f.Close())
 		out, err := exec.Command(mkfs, "-q", "-F", img).CombinedOutput()
 		require.NoError(t, err, "%s", out)
-		return attachLoop(t, img)
+		return testutil.AttachLoop(t, img, false)
 	}
 	state, other := filepath.Join(dir, "var"), filepath.Join(dir, "elsewhere")
 	devs := map[string]string{state: disk("state"), other: disk("other")}
@@ -162,35 +162,4 @@ func TestUnmountAllRemountsABusyStateDiskReadOnly(t *testing.T) {
 		}
 		return os.WriteFile(filepath.Join(other, "new"), nil, 0o600) // not ours: untouched
 	})
-}
-
-// attachLoop backs a loop device with file until the test ends.
-func attachLoop(t *testing.T, file string) string {
-	t.Helper()
-	f, err := os.OpenFile(file, os.O_RDWR, 0)
-	require.NoError(t, err)
-	defer f.Close()
-	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR, 0)
-	require.NoError(t, err)
-	defer ctl.Close()
-	for range 10 { // another process may take the free device first
-		n, err := unix.IoctlRetInt(int(ctl.Fd()), unix.LOOP_CTL_GET_FREE)
-		require.NoError(t, err)
-		path := fmt.Sprintf("/dev/loop%d", n)
-		dev, err := os.OpenFile(path, os.O_RDWR, 0)
-		require.NoError(t, err)
-		err = unix.IoctlLoopConfigure(int(dev.Fd()), &unix.LoopConfig{Fd: uint32(f.Fd())})
-		if errors.Is(err, unix.EBUSY) {
-			dev.Close()
-			continue
-		}
-		require.NoError(t, err, "LOOP_CONFIGURE")
-		t.Cleanup(func() {
-			_ = unix.IoctlSetInt(int(dev.Fd()), unix.LOOP_CLR_FD, 0)
-			dev.Close()
-		})
-		return path
-	}
-	t.Fatal("no free loop device")
-	return ""
 }
