@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/cairn-project/cairn/node/runtime"
@@ -41,21 +40,11 @@ func (c *KernelModuleSpecs) Run(_ context.Context, r runtime.Reader, w runtime.W
 	for _, m := range c.Image {
 		put(m, "image")
 	}
-	res, err := r.Get(TypeClusterConfig, IDCluster)
-	if errors.Is(err, runtime.ErrNotFound) {
-		return errors.Join(errs...)
-	}
+	_, n, _, err := nodeEntry(r, c.NodeName)
 	if err != nil {
 		return err
 	}
-	spec, ok := res.Spec.(ClusterConfigSpec)
-	if !ok {
-		return fmt.Errorf("cluster config resource holds %T", res.Spec)
-	}
-	for _, n := range spec.Config.Nodes {
-		if n.Name != c.NodeName {
-			continue
-		}
+	if n != nil {
 		for _, m := range n.Kernel.Modules {
 			put(m.Name, "config")
 		}

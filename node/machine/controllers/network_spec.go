@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/cairn-project/cairn/node/machine/network"
@@ -29,23 +28,14 @@ func (c *NetworkSpec) Outputs() []string { return []string{TypeNetworkSpec} }
 
 // Run implements runtime.Controller.
 func (c *NetworkSpec) Run(_ context.Context, r runtime.Reader, w runtime.Writer) error {
-	res, err := r.Get(TypeClusterConfig, IDCluster)
-	if errors.Is(err, runtime.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	spec, n, received, err := nodeEntry(r, c.NodeName)
+	if err != nil || !received {
 		return err
 	}
-	spec, ok := res.Spec.(ClusterConfigSpec)
-	if !ok {
-		return fmt.Errorf("cluster config resource holds %T", res.Spec)
-	}
 	var desired network.Desired
-	for _, n := range spec.Config.Nodes {
-		if n.Name == c.NodeName {
-			if desired, err = network.DesiredFrom(n.Network); err != nil {
-				return fmt.Errorf("network of %s at revision %d: %w", c.NodeName, spec.Revision, err)
-			}
+	if n != nil {
+		if desired, err = network.DesiredFrom(n.Network); err != nil {
+			return fmt.Errorf("network of %s at revision %d: %w", c.NodeName, spec.Revision, err)
 		}
 	}
 	return w.Put(TypeNetworkSpec, IDDesired, NetworkSpecSpec{Revision: spec.Revision, Desired: desired}, nil)

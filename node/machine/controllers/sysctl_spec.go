@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/cairn-project/cairn/node/runtime"
 )
@@ -29,25 +28,13 @@ func (c *SysctlSpecs) Outputs() []string { return []string{TypeSysctlSpec} }
 
 // Run implements runtime.Controller.
 func (c *SysctlSpecs) Run(_ context.Context, r runtime.Reader, w runtime.Writer) error {
-	res, err := r.Get(TypeClusterConfig, IDCluster)
-	if errors.Is(err, runtime.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	_, n, _, err := nodeEntry(r, c.NodeName)
+	if err != nil || n == nil {
 		return err
 	}
-	spec, ok := res.Spec.(ClusterConfigSpec)
-	if !ok {
-		return fmt.Errorf("cluster config resource holds %T", res.Spec)
-	}
 	var errs []error
-	for _, n := range spec.Config.Nodes {
-		if n.Name != c.NodeName {
-			continue
-		}
-		for name, value := range n.Kernel.Sysctls {
-			errs = append(errs, w.Put(TypeSysctlSpec, name, SysctlSpecSpec{Value: value}, nil))
-		}
+	for name, value := range n.Kernel.Sysctls {
+		errs = append(errs, w.Put(TypeSysctlSpec, name, SysctlSpecSpec{Value: value}, nil))
 	}
 	return errors.Join(errs...)
 }
