@@ -21,6 +21,7 @@ import (
 	"github.com/cairn-project/cairn/node/cluster/formation"
 	"github.com/cairn-project/cairn/node/machine/capability"
 	"github.com/cairn-project/cairn/node/machine/controllers"
+	"github.com/cairn-project/cairn/node/machine/network"
 	"github.com/cairn-project/cairn/node/machine/nodelog"
 	"github.com/cairn-project/cairn/node/machine/supervisor"
 	"github.com/cairn-project/cairn/node/runtime"
@@ -82,7 +83,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("load cluster config: %w", err)
 	}
-	self, err := cfg.NodeFor(o.Name, localMACs(), hostname())
+	self, err := cfg.NodeFor(o.Name, network.HardwareAddrs(), hostname())
 	if err != nil {
 		return fmt.Errorf("find this node in the cluster config: %w", err)
 	}
@@ -348,19 +349,4 @@ func configuredNodes(ctx context.Context, s *consensus.Store) (map[string]bool, 
 func hostname() string {
 	h, _ := os.Hostname()
 	return h
-}
-
-// localMACs lists this machine's hardware addresses for match rules.
-func localMACs() []string {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, i := range ifs {
-		if len(i.HardwareAddr) > 0 {
-			out = append(out, i.HardwareAddr.String())
-		}
-	}
-	return out
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -22,6 +21,7 @@ import (
 	"github.com/cairn-project/cairn/node/machine/capability"
 	"github.com/cairn-project/cairn/node/machine/controllers"
 	"github.com/cairn-project/cairn/node/machine/kmod"
+	"github.com/cairn-project/cairn/node/machine/network"
 	"github.com/cairn-project/cairn/node/machine/nodelog"
 	"github.com/cairn-project/cairn/node/machine/pid1"
 	"github.com/cairn-project/cairn/node/machine/power"
@@ -300,7 +300,7 @@ func usableConfig(data []byte, name string) (*config.Config, *config.Node, error
 	if err != nil {
 		return nil, nil, fmt.Errorf("load cluster config: %w", err)
 	}
-	self, err := cfg.NodeFor(name, macs(), hostname())
+	self, err := cfg.NodeFor(name, network.HardwareAddrs(), hostname())
 	if err != nil {
 		return nil, nil, fmt.Errorf("find this node in the cluster config: %w", err)
 	}
@@ -315,20 +315,6 @@ func runMaintenance(ctx context.Context, log *slog.Logger, mode, name string) ([
 		return nil, "", fmt.Errorf("maintenance mode: %w", err)
 	}
 	return data, got, nil
-}
-
-func macs() []string {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, i := range ifs {
-		if len(i.HardwareAddr) > 0 {
-			out = append(out, i.HardwareAddr.String())
-		}
-	}
-	return out
 }
 
 func hostname() string {

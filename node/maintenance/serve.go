@@ -17,6 +17,7 @@ import (
 	"connectrpc.com/grpcreflect"
 
 	"github.com/cairn-project/cairn/node/cluster/config"
+	"github.com/cairn-project/cairn/node/machine/network"
 	"github.com/cairn-project/cairn/proto/gen/cairn/maintenance/v1/maintenancev1connect"
 )
 
@@ -67,7 +68,7 @@ func Serve(ctx context.Context, o Options) (cfg []byte, name string, err error) 
 		o.Hostname, _ = os.Hostname()
 	}
 	if o.MACs == nil {
-		o.MACs = localMACs()
+		o.MACs = network.HardwareAddrs()
 	}
 	cert, fingerprint, err := selfSigned(o.Hostname, localIPs(), time.Now())
 	if err != nil {
@@ -146,21 +147,6 @@ func newHandler(svc *service, done chan<- accepted) http.Handler {
 // maxRequestBytes bounds a request message: the largest configuration
 // document and room for the rest of the request (node/api does the same).
 const maxRequestBytes = config.MaxDocumentBytes + 64<<10
-
-// localMACs lists this machine's hardware addresses for match rules.
-func localMACs() []string {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return nil
-	}
-	out := []string{}
-	for _, i := range ifs {
-		if len(i.HardwareAddr) > 0 {
-			out = append(out, i.HardwareAddr.String())
-		}
-	}
-	return out
-}
 
 // localIPs lists this machine's addresses for the certificate's names.
 func localIPs() []net.IP {

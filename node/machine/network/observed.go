@@ -204,3 +204,20 @@ func compareRoute(a, b RouteStatus) int {
 	}
 	return a.Gateway.Compare(b.Gateway)
 }
+
+// HardwareAddrs lists the hardware (MAC) addresses of this network
+// namespace's interfaces, for the config's match rules; none when they
+// cannot be listed.
+func HardwareAddrs() []string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	out := []string{}
+	for _, i := range ifs {
+		if len(i.HardwareAddr) > 0 {
+			out = append(out, i.HardwareAddr.String())
+		}
+	}
+	return out
+}
