@@ -106,6 +106,24 @@ func EtcdNeedsReissue(etcdCA config.CertKeyPair, crtPEM string, n *config.Node, 
 		!slices.EqualFunc(cert.IPAddresses, want.IPAddresses, net.IP.Equal)
 }
 
+// EtcdClientNeedsReissue reports whether an etcd client certificate (PEM)
+// must be issued again: it does not parse, is not a client certificate
+// from the etcd CA, or is due for renewal.
+func EtcdClientNeedsReissue(etcdCA config.CertKeyPair, crtPEM string, now time.Time) bool {
+	cert, err := parseCert(crtPEM)
+	if err != nil {
+		return true
+	}
+	pool, err := EtcdPool(etcdCA)
+	if err != nil {
+		return true
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return true
+	}
+	return NeedsRenewal(cert, now)
+}
+
 // checkEtcdMember refuses nodes that run no etcd member.
 func checkEtcdMember(n *config.Node) error {
 	if n == nil || n.Name == "" {

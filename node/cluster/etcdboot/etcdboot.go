@@ -29,6 +29,12 @@ type Member struct {
 	Name string `json:"name"`
 	// PeerURL is the member's etcd peer URL (https://IP:2380).
 	PeerURL string `json:"peerURL"`
+	// StateID is the state ID of the node's state directory when it was
+	// named (node/stateid.go). Only that state starts etcd as a new
+	// cluster: the same node after a reset or with a replaced disk has
+	// another state ID, and joins the existing cluster as a learner instead
+	// of creating a second one.
+	StateID string `json:"stateID,omitempty"`
 }
 
 // Record is one generation of the etcd bootstrap decision.
@@ -55,11 +61,12 @@ type Record struct {
 	Version uint64 `json:"-"`
 }
 
-// IsInitialMember reports whether the node named name starts etcd with
-// initial-cluster-state=new in this generation.
-func (r Record) IsInitialMember(name string) bool {
+// IsInitialMember reports whether the node named name, with the state
+// stateID, starts etcd with initial-cluster-state=new in this generation.
+// A member named without a state ID matches any state of that node.
+func (r Record) IsInitialMember(name, stateID string) bool {
 	for _, m := range r.InitialMembers {
-		if m.Name == name {
+		if m.Name == name && (m.StateID == "" || m.StateID == stateID) {
 			return true
 		}
 	}

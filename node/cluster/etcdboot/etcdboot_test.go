@@ -56,7 +56,8 @@ func TestConcurrentDecideStoresExactlyOneRecord(t *testing.T) {
 	assert.Equal(t, uint64(1), stored.Generation)
 	require.Len(t, stored.InitialMembers, 1)
 	assert.Equal(t, stored.DecidedBy, stored.InitialMembers[0].Name, "the decider is the only initial member")
-	assert.True(t, stored.IsInitialMember(stored.DecidedBy))
+	assert.True(t, stored.IsInitialMember(stored.DecidedBy, stored.InitialMembers[0].StateID))
+	assert.False(t, stored.IsInitialMember(stored.DecidedBy+"x", ""))
 	rs := records(t, lead.store)
 	require.Len(t, rs, 1)
 	assert.Equal(t, uint64(1), rs[0].Version, "one write, ever")
@@ -297,4 +298,15 @@ func decideSomewhere(ctx context.Context, nodes []*testNode, first int, refused 
 		case <-tick.C:
 		}
 	}
+}
+
+// A member named with a state ID is the initial member only in that state:
+// the same node after a reset (a new state ID) must join, not start anew.
+func TestInitialMemberIsTiedToItsState(t *testing.T) {
+	r := Record{InitialMembers: []Member{{Name: "cp1", PeerURL: "https://10.0.0.1:2380", StateID: "s1"}}}
+	assert.True(t, r.IsInitialMember("cp1", "s1"))
+	assert.False(t, r.IsInitialMember("cp1", "s2"), "a wiped cp1 is not the initial member")
+	assert.False(t, r.IsInitialMember("cp2", "s1"))
+	old := Record{InitialMembers: []Member{{Name: "cp1", PeerURL: "https://10.0.0.1:2380"}}}
+	assert.True(t, old.IsInitialMember("cp1", "any"), "a record without state IDs names the node")
 }
