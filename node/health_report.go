@@ -9,7 +9,8 @@ import (
 )
 
 // healthReport puts the node's failing controllers and sources (from the
-// runtime's ControllerStatus) into its gossip health summary, so that
+// runtime's ControllerStatus), and an unhealthy etcd member (EtcdStatus),
+// into its gossip health summary, so that
 // `get members` shows "degraded: config-source failing" rather than "ok"
 // while a loop keeps failing; and publishes the same list as
 // NodeHealth/self.
@@ -20,7 +21,7 @@ type healthReport struct {
 func (c *healthReport) Name() string { return "health-report" }
 
 func (c *healthReport) Inputs() []runtime.Input {
-	return []runtime.Input{{Type: runtime.TypeControllerStatus}}
+	return []runtime.Input{{Type: runtime.TypeControllerStatus}, {Type: controllers.TypeEtcdStatus, ID: controllers.IDEtcd}}
 }
 
 func (c *healthReport) Outputs() []string { return []string{controllers.TypeNodeHealth} }
@@ -37,6 +38,11 @@ func (c *healthReport) Run(_ context.Context, r runtime.Reader, w runtime.Writer
 		}
 	}
 	slices.Sort(failing)
+	if res, err := r.Get(controllers.TypeEtcdStatus, controllers.IDEtcd); err == nil {
+		if s, ok := res.Spec.(controllers.EtcdStatusSpec); ok && !s.Healthy {
+			failing = append(failing, "etcd "+s.Phase)
+		}
+	}
 	c.report(failing)
 	return w.Put(controllers.TypeNodeHealth, controllers.IDSelf, controllers.NodeHealthSpec{Failing: failing}, nil)
 }

@@ -67,7 +67,18 @@ type Options struct {
 	// (ID = name), published as ServiceSpecs: in pid1 mode the test-only
 	// stand-in of cairn.testservice= (cmd/cairnd test-orphans).
 	Services map[string]controllers.ServiceSpecSpec
+	// Etcd is the etcd binary a control plane runs its member with. Empty
+	// leaves etcd out of this node altogether (package tests of the spine);
+	// cairnd always sets it, and a path that does not exist is reported
+	// in EtcdStatus.
+	Etcd string
+	// EtcdPorts, when set, replaces etcd's client and peer ports (2379,
+	// 2380): tests that run several clusters on one address.
+	EtcdPorts *EtcdPorts
 }
+
+// EtcdPorts are an etcd member's client and peer ports.
+type EtcdPorts struct{ Client, Peer int }
 
 // Run runs the node until ctx ends. It fails fast, before touching any
 // state, when the config is invalid or names no entry for this node. After
@@ -161,6 +172,11 @@ func Run(ctx context.Context, o Options) error {
 		_ = ln.Close()
 		return errors.Join(err, agent.Close())
 	}
+	etcdSources, err := registerEtcd(rt, agent, cfg, self, stateID, o)
+	if err != nil {
+		_ = ln.Close()
+		return errors.Join(err, agent.Close())
+	}
 	removed := make(chan uint64, 1)
 	sources := []runtime.Source{
 		&configSource{log: log.With("component", "config-source"), apiAddr: self.APIEndpoint(), tls: id.ClientTLS(), self: self.Name},
@@ -169,6 +185,7 @@ func Run(ctx context.Context, o Options) error {
 		&gossipStatus{agent: agent, every: time.Second},
 		&certificateRenewal{is: is, id: id, every: time.Hour},
 	}
+	sources = append(sources, etcdSources...)
 	if r, ok := o.Reaper.(controllers.ReapObserver); ok {
 		sources = append(sources, &controllers.ReaperStatus{Reaper: r})
 	}
@@ -297,9 +314,7 @@ func registerBoot(rt *runtime.Runtime, name string, o Options) error {
 	if o.Boot != nil {
 		cs = append(cs, &controllers.BootStatus{Report: *o.Boot})
 	}
-	if len(o.Services) > 0 {
-		cs = append(cs, &controllers.BootServiceSpecs{Specs: o.Services})
-	}
+	cs = append(cs, &controllers.ServiceSpecs{Boot: o.Services})
 	for _, c := range cs {
 		if err := rt.Register(c); err != nil {
 			return fmt.Errorf("register controller %s: %w", c.Name(), err)

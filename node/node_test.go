@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, leakOpts...)
 }
 
-var leakOpts = []goleak.Option{testutil.RaftLeak}
+var leakOpts = []goleak.Option{testutil.RaftLeak, testutil.SpawnerLeak}
 
 // freeSubnet finds a 127.0.N.0/24 whose first addresses have the API port free.
 func freeSubnet(t *testing.T) int {

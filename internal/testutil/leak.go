@@ -30,3 +30,7 @@ func WaitNoLeaks(t testing.TB, opts ...goleak.Option) {
 	}
 	require.NoError(t, err)
 }
+
+// SpawnerLeak is the supervisor's forking goroutine, which lives as long as
+// the process by design (node/machine/supervisor/process.go, spawn).
+var SpawnerLeak = goleak.IgnoreAnyFunction("github.com/cairn-project/cairn/node/machine/supervisor.spawn.func1.1")

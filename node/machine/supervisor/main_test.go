@@ -5,6 +5,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/cairn-project/cairn/internal/testutil"
 	"github.com/cairn-project/cairn/node/machine/supervisor/supervisortest"
 )
 
@@ -13,5 +14,5 @@ import (
 // behind: every runner, pipe reader, prober and follower must end.
 func TestMain(m *testing.M) {
 	supervisortest.Main()
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, testutil.SpawnerLeak)
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -39,8 +41,11 @@ func startProcess(spec *Spec, out *os.File, reaper Reaper) (*process, error) {
 	cmd.Stdout, cmd.Stderr = out, out
 	// Setpgid puts the child in a new process group whose ID is its PID,
 	// so stop signals reach everything it spawned (kill(2) with -pgid).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := reaper.Start(cmd); err != nil {
+	// Pdeathsig kills the child when cairnd dies without stopping it
+	// (SIGKILL, a crash): a restarted cairnd must not find the old etcd
+	// still holding its ports and data directory.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := spawn(func() error { return reaper.Start(cmd) }); err != nil {
 		return nil, fmt.Errorf("start %s: %w", spec.Path, err)
 	}
 	p := &process{cmd: cmd, pid: cmd.Process.Pid, started: time.Now(), exited: make(chan exitResult, 1)}
@@ -63,6 +68,37 @@ func startProcess(spec *Spec, out *os.File, reaper Reaper) (*process, error) {
 		p.exited <- res
 	}()
 	return p, nil
+}
+
+// spawner is one goroutine locked to its OS thread for the life of the
+// process, on which every child is forked. The kernel sends the parent-death
+// signal when the forking *thread* exits, not the process (prctl(2),
+// PR_SET_PDEATHSIG), and Go ends a thread when a goroutine locked to it
+// returns (as namespace helpers do): forking on a thread that never exits
+// makes Pdeathsig mean "when cairnd dies".
+var (
+	spawnOnce sync.Once
+	spawnCh   chan spawnRequest
+)
+
+type spawnRequest struct {
+	start func() error
+	done  chan error
+}
+
+func spawn(start func() error) error {
+	spawnOnce.Do(func() {
+		spawnCh = make(chan spawnRequest)
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread lives as long as the process
+			for req := range spawnCh {
+				req.done <- req.start()
+			}
+		}()
+	})
+	done := make(chan error, 1)
+	spawnCh <- spawnRequest{start: start, done: done}
+	return <-done
 }
 
 // describeExit turns Wait's error into an error that reads "exited with

@@ -51,11 +51,11 @@ func (r *runnerRecorder) names() []string {
 // The boot's services become ServiceSpecs that ServiceApply hands to the
 // supervisor; one the supervisor could not run is left out and fails the
 // pass, without holding up the others.
-func TestBootServiceSpecsReachTheSupervisor(t *testing.T) {
+func TestServiceSpecsReachTheSupervisor(t *testing.T) {
 	st := runtime.NewState()
 	runner := &runnerRecorder{}
 	rt := start(t, st,
-		&BootServiceSpecs{Specs: map[string]ServiceSpecSpec{
+		&ServiceSpecs{Boot: map[string]ServiceSpecSpec{
 			"test-orphans": {Path: "/init", Args: []string{"test-orphans"}, StopTimeout: 5 * time.Second},
 			"bad":          {Path: "/init", Restart: "sometimes"},
 		}},
@@ -70,7 +70,7 @@ func TestBootServiceSpecsReachTheSupervisor(t *testing.T) {
 	_, err := st.Get(TypeServiceSpec, "bad")
 	require.Error(t, err, "an invalid spec is not published")
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		ps, ok := rt.PassStatus("boot-service-specs")
+		ps, ok := rt.PassStatus("service-specs")
 		require.True(ct, ok)
 		require.Error(ct, ps.Err)
 		assert.ErrorIs(ct, ps.Err, ErrInvalidServiceSpec)

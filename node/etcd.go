@@ -1,0 +1,140 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+
+	"github.com/cairn-project/cairn/consensus"
+	"github.com/cairn-project/cairn/node/cluster/config"
+	"github.com/cairn-project/cairn/node/cluster/etcdboot"
+	"github.com/cairn-project/cairn/node/cluster/formation"
+	"github.com/cairn-project/cairn/node/machine/controllers"
+	"github.com/cairn-project/cairn/node/machine/etcd"
+	"github.com/cairn-project/cairn/node/runtime"
+)
+
+// etcdMembershipType is the Raft resource type of the leader's membership
+// record (node/cluster/etcdmembers).
+const etcdMembershipType = "EtcdMembership"
+
+// etcdMirror keeps EtcdCluster/etcd equal to the two etcd records in this
+// control plane's replica — the bootstrap decision and the membership the
+// leader recorded — so the machine-plane controllers read cluster decisions
+// as a local resource and never reach into Raft. Stale reads are right
+// here: a replica that lags only delays a start, and every start it allows
+// was decided by a committed write.
+type etcdMirror struct {
+	store *consensus.Store
+}
+
+func (m *etcdMirror) Name() string      { return "etcd-mirror" }
+func (m *etcdMirror) Outputs() []string { return []string{controllers.TypeEtcdCluster} }
+
+func (m *etcdMirror) Run(ctx context.Context, w runtime.Writer) error {
+	from := m.store.Revision() + 1
+	watch, err := m.store.Watch(ctx, "", from)
+	if err != nil {
+		return fmt.Errorf("watch the etcd records: %w", err)
+	}
+	if err := m.publish(ctx, w); err != nil {
+		return err
+	}
+	for ev := range watch.Events() {
+		if t := ev.Resource.Type; t != etcdboot.ResourceType && t != etcdMembershipType {
+			continue
+		}
+		if err := m.publish(ctx, w); err != nil {
+			return err
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("etcd records watch ended: %w", watch.Err())
+}
+
+// publish reads both records from the replica and writes the mirror.
+func (m *etcdMirror) publish(ctx context.Context, w runtime.Writer) error {
+	var spec controllers.EtcdClusterSpec
+	res, _, err := m.store.Get(ctx, etcdboot.ResourceType, etcdboot.ResourceID, consensus.Stale)
+	switch {
+	case errors.Is(err, consensus.ErrNotFound):
+		return w.Put(controllers.TypeEtcdCluster, controllers.IDEtcd, spec, nil)
+	case err != nil:
+		return err
+	}
+	rec, err := etcdboot.Decode(res)
+	if err != nil {
+		return err
+	}
+	spec.Decided, spec.Generation, spec.Token, spec.TokenHash = true, rec.Generation, rec.ClusterToken, etcd.TokenHash(rec.ClusterToken)
+	for _, im := range rec.InitialMembers {
+		spec.InitialMembers = append(spec.InitialMembers, controllers.EtcdPeer{Name: im.Name, StateID: im.StateID, PeerURL: im.PeerURL})
+	}
+	res, _, err = m.store.Get(ctx, etcdMembershipType, etcdboot.ResourceID, consensus.Stale)
+	switch {
+	case errors.Is(err, consensus.ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		var mem membershipRecord
+		if err := json.Unmarshal(res.Spec, &mem); err != nil {
+			return fmt.Errorf("etcd membership record: %w", err)
+		}
+		spec.MembershipGeneration, spec.ClusterID = mem.Generation, mem.ClusterID
+		for _, x := range mem.Members {
+			spec.Members = append(spec.Members, controllers.EtcdMember{Name: x.Name, StateID: x.StateID, ID: x.ID, PeerURL: x.PeerURL, Learner: x.Learner})
+		}
+	}
+	return w.Put(controllers.TypeEtcdCluster, controllers.IDEtcd, spec, nil)
+}
+
+// membershipRecord is the part of the leader's membership record a node
+// starts from.
+type membershipRecord struct {
+	Generation uint64 `json:"generation"`
+	ClusterID  uint64 `json:"clusterID"`
+	Members    []struct {
+		Name    string `json:"name"`
+		StateID string `json:"stateID"`
+		ID      uint64 `json:"id"`
+		PeerURL string `json:"peerURL"`
+		Learner bool   `json:"learner"`
+	} `json:"members"`
+}
+
+// registerEtcd adds a control plane's etcd controllers (EtcdSpec,
+// EtcdStatus) and returns its etcd sources (the records' mirror, the
+// member's observer). Workers, and nodes run without an etcd binary
+// (Options.Etcd empty), get none.
+func registerEtcd(rt *runtime.Runtime, agent *formation.Agent, cfg *config.Config, self *config.Node, stateID string, o Options) ([]runtime.Source, error) {
+	if self.Role != config.RoleControlPlane || o.Etcd == "" {
+		return nil, nil
+	}
+	layout := etcd.Layout{Dir: filepath.Join(o.StateDir, "etcd")}
+	spec := &controllers.EtcdSpec{NodeName: self.Name, StateID: stateID, Layout: layout, Binary: o.Etcd, EtcdCA: cfg.Secrets.EtcdCA}
+	if p := o.EtcdPorts; p != nil {
+		spec.ClientPort, spec.PeerPort = p.Client, p.Peer
+	}
+	for _, c := range []runtime.Controller{spec, &controllers.EtcdStatus{}} {
+		if err := rt.Register(c); err != nil {
+			return nil, fmt.Errorf("register controller %s: %w", c.Name(), err)
+		}
+	}
+	m := etcd.Member{Name: self.Name, IP: etcdHost(self), ClientPort: spec.ClientPort, PeerPort: spec.PeerPort}
+	return []runtime.Source{
+		&etcdMirror{store: agent.Store},
+		&controllers.EtcdObserve{Layout: layout, ClientURL: m.ClientURL()},
+	}, nil
+}
+
+// etcdHost is the address a control plane's etcd member uses: the host of
+// its Raft endpoint (EtcdSpec uses the same).
+func etcdHost(n *config.Node) string {
+	host, _, _ := net.SplitHostPort(n.RaftEndpoint())
+	return host
+}

@@ -1,0 +1,199 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/cairn-project/cairn/node/cluster/config"
+	"github.com/cairn-project/cairn/node/machine/etcd"
+	"github.com/cairn-project/cairn/node/runtime"
+)
+
+// EtcdSpec turns (the received config, the cluster's etcd decisions, this
+// node's identity) into the etcd service this control plane runs, and says
+// in EtcdPhase why it runs it that way or not at all:
+//
+//   - no bootstrap record yet: wait (EtcdPhaseWaitingDecision);
+//   - data that is not this node's member of this cluster (another
+//     cluster's, another generation's, another node state's, or with no
+//     marker): refused, never started and never wiped — `cairnctl reset` is
+//     the way out;
+//   - its own data: start it (etcd ignores the initial-cluster flags);
+//   - no data, and the bootstrap record names this node in this state:
+//     start a new cluster, the only way one is ever created;
+//   - no data, and the membership record lists this node in this state as
+//     added by the leader: join the existing cluster with the member list
+//     the leader recorded;
+//   - otherwise wait to be added.
+//
+// Before a start it writes the certificates (WriteCerts) and, into an empty
+// data directory, the marker that makes the data recognisably this member's.
+type EtcdSpec struct {
+	NodeName string
+	StateID  string
+	Layout   etcd.Layout
+	// Binary is etcd's path; empty when this node has none (the service
+	// is then reported unavailable).
+	Binary string
+	// EtcdCA is the etcd CA from this control plane's bootstrap secrets,
+	// which issues its peer, server and client certificates.
+	EtcdCA config.CertKeyPair
+	// ClientPort and PeerPort are 2379 and 2380 when zero.
+	ClientPort, PeerPort int
+	Now                  func() time.Time
+}
+
+// Name implements runtime.Controller.
+func (c *EtcdSpec) Name() string { return "etcd-spec" }
+
+// Inputs implements runtime.Controller.
+func (c *EtcdSpec) Inputs() []runtime.Input {
+	return []runtime.Input{{Type: TypeClusterConfig, ID: IDCluster}, {Type: TypeEtcdCluster, ID: IDEtcd}}
+}
+
+// Outputs implements runtime.Controller.
+func (c *EtcdSpec) Outputs() []string { return []string{TypeEtcdService, TypeEtcdPhase} }
+
+// Run implements runtime.Controller.
+func (c *EtcdSpec) Run(_ context.Context, r runtime.Reader, w runtime.Writer) error {
+	_, n, received, err := nodeEntry(r, c.NodeName)
+	if err != nil || !received || n == nil || n.Role != config.RoleControlPlane {
+		return err // a worker's (or a removed node's) outputs are cleaned up
+	}
+	m := etcd.Member{Name: c.NodeName, Layout: c.Layout, IP: etcdIP(n), ClientPort: c.ClientPort, PeerPort: c.PeerPort}
+	phase := func(p, reason string, gen uint64) error {
+		return w.Put(TypeEtcdPhase, IDEtcd, EtcdPhaseSpec{Phase: p, Reason: reason, Generation: gen, ClientURL: m.ClientURL(), PeerURL: m.PeerURL()}, nil)
+	}
+	if c.Binary == "" {
+		return phase(EtcdPhaseUnavailable, "this node has no etcd binary (cairnd --etcd)", 0)
+	}
+	if _, err := os.Stat(c.Binary); err != nil {
+		return phase(EtcdPhaseUnavailable, fmt.Sprintf("etcd binary: %v", err), 0)
+	}
+	cl, err := c.cluster(r)
+	if err != nil {
+		return err
+	}
+	if !cl.Decided {
+		return phase(EtcdPhaseWaitingDecision, "waiting for the Raft leader to decide how etcd starts", 0)
+	}
+	want := etcd.NewMarker(cl.Generation, cl.Token, c.NodeName, c.StateID)
+	data, err := etcd.Inspect(c.Layout, want)
+	if err != nil {
+		return err
+	}
+	m.Token = cl.Token
+	var p, reason string
+	switch {
+	case data.Kind == etcd.DataForeign:
+		// Never started, never wiped: the operator decides (reset).
+		return phase(EtcdPhaseRefused, data.Reason+"; etcd is not started and the data is left untouched (cairnctl reset wipes it)", cl.Generation)
+	case data.Kind == etcd.DataOurs:
+		p, reason = EtcdPhaseMember, "running this node's member from its data"
+		m.State, m.InitialCluster = data.Marker.State, data.Marker.InitialCluster
+	case isInitial(cl, c.NodeName, c.StateID):
+		p, reason = EtcdPhaseBootstrapping, fmt.Sprintf("named by the bootstrap record (generation %d): starting a new etcd cluster", cl.Generation)
+		m.State = etcd.StateNew
+		for _, im := range cl.InitialMembers {
+			m.InitialCluster = append(m.InitialCluster, etcd.Peer{Name: im.Name, PeerURL: im.PeerURL})
+		}
+	default:
+		peers, added := addedAs(cl, c.NodeName, c.StateID)
+		if !added {
+			return phase(EtcdPhaseWaitingAdd, "waiting for the Raft leader to add this node to etcd as a learner", cl.Generation)
+		}
+		p, reason = EtcdPhaseJoining, "added by the Raft leader: joining the existing etcd cluster"
+		m.State, m.InitialCluster = etcd.StateExisting, peers
+	}
+	if _, err := etcd.WriteCerts(c.Layout, c.EtcdCA, n, c.now()); err != nil {
+		return err
+	}
+	if data.Kind == etcd.DataEmpty {
+		want.State, want.InitialCluster = m.State, m.InitialCluster
+		if err := etcd.WriteMarker(c.Layout, want); err != nil {
+			return err
+		}
+	}
+	args, err := m.Args()
+	if err != nil {
+		return phase(EtcdPhaseRefused, err.Error(), cl.Generation)
+	}
+	svc := ServiceSpecSpec{
+		Path: c.Binary, Args: args, Restart: "always",
+		// etcd needs a few seconds to stop cleanly; a member killed
+		// mid-write recovers from its WAL, but a clean stop is faster.
+		StopTimeout: 15 * time.Second,
+		Health:      &ServiceHealthSpec{TCP: net.JoinHostPort(m.IP, portString(m.ClientURL())), Interval: 5 * time.Second, StartPeriod: 30 * time.Second},
+	}
+	return errors.Join(w.Put(TypeEtcdService, IDEtcd, svc, nil), phase(p, reason, cl.Generation))
+}
+
+func (c *EtcdSpec) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *EtcdSpec) cluster(r runtime.Reader) (EtcdClusterSpec, error) {
+	res, err := r.Get(TypeEtcdCluster, IDEtcd)
+	if errors.Is(err, runtime.ErrNotFound) {
+		return EtcdClusterSpec{}, nil
+	}
+	if err != nil {
+		return EtcdClusterSpec{}, err
+	}
+	spec, ok := res.Spec.(EtcdClusterSpec)
+	if !ok {
+		return EtcdClusterSpec{}, fmt.Errorf("etcd cluster resource holds %T", res.Spec)
+	}
+	return spec, nil
+}
+
+// isInitial reports whether the bootstrap record names this node's state.
+func isInitial(cl EtcdClusterSpec, name, stateID string) bool {
+	return slices.ContainsFunc(cl.InitialMembers, func(p EtcdPeer) bool {
+		return p.Name == name && (p.StateID == "" || p.StateID == stateID)
+	})
+}
+
+// addedAs returns the initial cluster a joining member must start with
+// (every member of the record, as etcd requires the exact current set),
+// when the record of this generation lists this node's state as added.
+func addedAs(cl EtcdClusterSpec, name, stateID string) ([]etcd.Peer, bool) {
+	if cl.MembershipGeneration != cl.Generation {
+		return nil, false
+	}
+	found := false
+	var peers []etcd.Peer
+	for _, m := range cl.Members {
+		if m.Name == name && m.StateID == stateID && m.ID != 0 {
+			found = true
+		}
+		peers = append(peers, etcd.Peer{Name: m.Name, PeerURL: m.PeerURL})
+	}
+	return peers, found
+}
+
+// etcdIP is the address etcd listens and advertises on: the host of the
+// node's Raft endpoint, its cluster-facing address.
+func etcdIP(n *config.Node) string {
+	host, _, err := net.SplitHostPort(n.RaftEndpoint())
+	if err != nil {
+		return ""
+	}
+	return host
+}
+
+func portString(u string) string {
+	_, port, err := net.SplitHostPort(u[len("https://"):])
+	if err != nil {
+		return ""
+	}
+	return port
+}

@@ -1,0 +1,221 @@
+package controllers
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cairn-project/cairn/internal/etcdtest"
+	"github.com/cairn-project/cairn/node/cluster/config"
+	"github.com/cairn-project/cairn/node/machine/etcd"
+	"github.com/cairn-project/cairn/node/machine/supervisor"
+	"github.com/cairn-project/cairn/node/runtime"
+)
+
+// etcdFixture is one control plane's EtcdSpec fed by hand: the config and
+// the cluster's records are put into the state as the node's sources would.
+type etcdFixture struct {
+	st     *runtime.State
+	rt     *runtime.Runtime
+	spec   *EtcdSpec
+	node   config.Node
+	etcdCA config.CertKeyPair
+}
+
+func newEtcdFixture(t *testing.T, binary string, extra ...runtime.Controller) *etcdFixture {
+	t.Helper()
+	ca, err := config.NewEtcdCA(nil, "test", time.Now())
+	require.NoError(t, err)
+	f := &etcdFixture{st: runtime.NewState(), etcdCA: ca, node: config.Node{
+		Name: "cp1", Role: config.RoleControlPlane,
+		Network: config.NodeNetwork{Addresses: []config.Address{{Link: "lo", CIDR: "127.0.0.1/8"}}},
+	}}
+	f.spec = &EtcdSpec{NodeName: "cp1", StateID: "s1", Layout: etcd.Layout{Dir: t.TempDir()}, Binary: binary, EtcdCA: ca,
+		ClientPort: etcdtest.FreePort(t), PeerPort: etcdtest.FreePort(t)}
+	f.rt = start(t, f.st, append([]runtime.Controller{f.spec}, extra...)...)
+	putConfig(t, f.st, 1, f.node)
+	return f
+}
+
+func (f *etcdFixture) peerURL() string {
+	return etcd.HTTPSURL("127.0.0.1", f.spec.PeerPort)
+}
+
+func (f *etcdFixture) putCluster(t *testing.T, c EtcdClusterSpec) uint64 {
+	t.Helper()
+	r, err := f.st.Put(runtime.Resource{Type: TypeEtcdCluster, ID: IDEtcd, Spec: c})
+	require.NoError(t, err)
+	return r.Version
+}
+
+// settle waits for a pass that saw version of EtcdCluster, and returns the
+// phase and service it left.
+func (f *etcdFixture) settle(t *testing.T, version uint64) (EtcdPhaseSpec, *ServiceSpecSpec) {
+	t.Helper()
+	waitPass(t, f.rt, f.spec.Name(), version)
+	phase, ok := specOf[EtcdPhaseSpec](f.st, TypeEtcdPhase, IDEtcd)
+	require.True(t, ok, "a phase is always published for a control plane")
+	svc, ok := specOf[ServiceSpecSpec](f.st, TypeEtcdService, IDEtcd)
+	if !ok {
+		return phase, nil
+	}
+	return phase, &svc
+}
+
+func arg(svc *ServiceSpecSpec, flag string) string {
+	for _, a := range svc.Args {
+		if v, ok := strings.CutPrefix(a, "--"+flag+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func decided(initial ...EtcdPeer) EtcdClusterSpec {
+	return EtcdClusterSpec{Decided: true, Generation: 1, Token: "tok", TokenHash: etcd.TokenHash("tok"), InitialMembers: initial}
+}
+
+func TestEtcdSpecStartsNewOnlyWhenTheRecordNamesThisState(t *testing.T) {
+	self, _ := os.Executable()
+	f := newEtcdFixture(t, self)
+
+	phase, svc := f.settle(t, f.putCluster(t, EtcdClusterSpec{}))
+	assert.Equal(t, EtcdPhaseWaitingDecision, phase.Phase)
+	assert.Nil(t, svc, "nothing runs before the decision")
+
+	// The record names cp1, but in another state (cp1 was reset since).
+	phase, svc = f.settle(t, f.putCluster(t, decided(EtcdPeer{Name: "cp1", StateID: "old", PeerURL: f.peerURL()})))
+	assert.Equal(t, EtcdPhaseWaitingAdd, phase.Phase, "a wiped initial member joins, never starts a second cluster")
+	assert.Nil(t, svc)
+
+	phase, svc = f.settle(t, f.putCluster(t, decided(EtcdPeer{Name: "cp1", StateID: "s1", PeerURL: f.peerURL()})))
+	assert.Equal(t, EtcdPhaseBootstrapping, phase.Phase)
+	require.NotNil(t, svc)
+	assert.Equal(t, etcd.StateNew, arg(svc, "initial-cluster-state"))
+	assert.Equal(t, "cp1="+f.peerURL(), arg(svc, "initial-cluster"))
+	assert.Equal(t, "tok", arg(svc, "initial-cluster-token"))
+	for _, file := range []string{"ca.crt", "peer.crt", "peer.key", "server.crt", "server.key", "client.crt", "client.key"} {
+		assert.FileExists(t, f.spec.Layout.File(file))
+	}
+	marker, err := os.ReadFile(filepath.Join(f.spec.Layout.DataDir(), etcd.MarkerFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(marker), `"state":"new"`)
+	assert.NotContains(t, string(marker), `"tok"`, "the marker holds the token's hash only")
+
+	// Once etcd made its data, later records do not change the command
+	// line (a change would restart the member).
+	require.NoError(t, os.MkdirAll(filepath.Join(f.spec.Layout.DataDir(), "member"), 0o700))
+	c := decided(EtcdPeer{Name: "cp1", StateID: "s1", PeerURL: f.peerURL()})
+	c.MembershipGeneration, c.ClusterID = 1, 42
+	c.Members = []EtcdMember{{Name: "cp1", StateID: "s1", ID: 7, PeerURL: f.peerURL()}, {Name: "cp2", StateID: "x", ID: 8, PeerURL: "https://127.0.0.2:2380", Learner: true}}
+	phase, again := f.settle(t, f.putCluster(t, c))
+	assert.Equal(t, EtcdPhaseMember, phase.Phase)
+	require.NotNil(t, again)
+	assert.Equal(t, svc.Args, again.Args)
+}
+
+func TestEtcdSpecJoinsWithTheMembersTheLeaderRecorded(t *testing.T) {
+	self, _ := os.Executable()
+	f := newEtcdFixture(t, self)
+	c := decided(EtcdPeer{Name: "cp0", StateID: "z", PeerURL: "https://127.0.0.9:2380"})
+	c.MembershipGeneration = 1
+	c.Members = []EtcdMember{{Name: "cp0", StateID: "z", ID: 5, PeerURL: "https://127.0.0.9:2380"}}
+	phase, svc := f.settle(t, f.putCluster(t, c))
+	assert.Equal(t, EtcdPhaseWaitingAdd, phase.Phase)
+	assert.Nil(t, svc)
+
+	// Added by the leader, but in a record of an older generation: wait.
+	c.Members = append(c.Members, EtcdMember{Name: "cp1", StateID: "s1", ID: 6, PeerURL: f.peerURL(), Learner: true})
+	c.Generation = 2
+	phase, svc = f.settle(t, f.putCluster(t, c))
+	assert.Equal(t, EtcdPhaseWaitingAdd, phase.Phase)
+	assert.Nil(t, svc)
+
+	c.Generation = 1
+	phase, svc = f.settle(t, f.putCluster(t, c))
+	assert.Equal(t, EtcdPhaseJoining, phase.Phase)
+	require.NotNil(t, svc)
+	assert.Equal(t, etcd.StateExisting, arg(svc, "initial-cluster-state"))
+	assert.Equal(t, "cp0=https://127.0.0.9:2380,cp1="+f.peerURL(), arg(svc, "initial-cluster"))
+}
+
+// Data that is not this node's member of this cluster is never started
+// and never touched.
+func TestEtcdSpecRefusesForeignData(t *testing.T) {
+	self, _ := os.Executable()
+	for name, prepare := range map[string]func(t *testing.T, l etcd.Layout){
+		"no marker": func(t *testing.T, l etcd.Layout) {
+			require.NoError(t, os.MkdirAll(filepath.Join(l.DataDir(), "member", "wal"), 0o700))
+		},
+		"another cluster": func(t *testing.T, l etcd.Layout) {
+			require.NoError(t, etcd.WriteMarker(l, etcd.NewMarker(1, "other-token", "cp1", "s1")))
+			require.NoError(t, os.MkdirAll(filepath.Join(l.DataDir(), "member", "wal"), 0o700))
+		},
+		"another node state": func(t *testing.T, l etcd.Layout) {
+			require.NoError(t, etcd.WriteMarker(l, etcd.NewMarker(1, "tok", "cp1", "s0")))
+			require.NoError(t, os.MkdirAll(filepath.Join(l.DataDir(), "member", "wal"), 0o700))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newEtcdFixture(t, self)
+			prepare(t, f.spec.Layout)
+			before := tree(t, f.spec.Layout.DataDir())
+			phase, svc := f.settle(t, f.putCluster(t, decided(EtcdPeer{Name: "cp1", StateID: "s1", PeerURL: f.peerURL()})))
+			assert.Equal(t, EtcdPhaseRefused, phase.Phase)
+			assert.Contains(t, phase.Reason, "cairnctl reset")
+			assert.Nil(t, svc, "refused data is not started")
+			assert.Equal(t, before, tree(t, f.spec.Layout.DataDir()), "the data is untouched")
+		})
+	}
+}
+
+// tree lists the files under dir with their contents.
+func tree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		out[p] = string(b)
+		return err
+	}))
+	return out
+}
+
+// The whole machine-plane path with a real etcd and a real supervisor:
+// the decided record → EtcdService → ServiceSpec → a running member that
+// EtcdObserve reaches over TLS, and EtcdStatus calls healthy.
+func TestEtcdMemberRunsAndReportsHealthy(t *testing.T) {
+	sup := supervisor.New(supervisor.Options{LogDir: t.TempDir()})
+	ctx, cancel := context.WithCancel(context.Background())
+	supDone := make(chan error, 1)
+	go func() { supDone <- sup.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-supDone })
+
+	f := newEtcdFixture(t, etcdtest.Binary(t), &ServiceSpecs{}, &ServiceApply{Supervisor: sup}, &EtcdStatus{})
+	f.putCluster(t, decided(EtcdPeer{Name: "cp1", StateID: "s1", PeerURL: f.peerURL()}))
+	obs := &EtcdObserve{Layout: f.spec.Layout, ClientURL: etcd.HTTPSURL("127.0.0.1", f.spec.ClientPort), Interval: 100 * time.Millisecond}
+	require.NoError(t, f.rt.RegisterSource(obs))
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		st, ok := specOf[EtcdStatusSpec](f.st, TypeEtcdStatus, IDEtcd)
+		require.True(ct, ok)
+		assert.True(ct, st.Healthy, "status: %+v", st)
+		assert.Equal(ct, 1, st.Members)
+		assert.True(ct, st.IsLeader)
+		assert.NotEmpty(ct, st.ClusterID)
+	}, 60*time.Second, 50*time.Millisecond)
+	names := []string{}
+	for _, s := range sup.List() {
+		names = append(names, s.Name)
+	}
+	assert.True(t, slices.Contains(names, "etcd"), "the supervisor runs etcd: %v", names)
+}
