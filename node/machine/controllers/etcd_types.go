@@ -1,7 +1,5 @@
 package controllers
 
-
-
 // The etcd resource types (ID "etcd" each).
 const (
 	// TypeEtcdCluster is this control plane's copy of the cluster's etcd
@@ -104,18 +102,18 @@ type EtcdStatusSpec struct {
 	// belongs to the decided cluster and has no alarm.
 	Healthy bool `json:"healthy"`
 	// Reason says why it is not healthy, or what it is doing.
-	Reason      string    `json:"reason,omitempty"`
-	MemberID    string    `json:"memberID,omitempty"`
-	ClusterID   string    `json:"clusterID,omitempty"`
-	Learner     bool      `json:"learner,omitempty"`
-	Leader      string    `json:"leader,omitempty"`
-	IsLeader    bool      `json:"isLeader,omitempty"`
-	RaftIndex   uint64    `json:"raftIndex,omitempty"`
-	DBSize      int64     `json:"dbSize,omitempty"`
-	Alarms      []string  `json:"alarms,omitempty"`
-	Members     int       `json:"members,omitempty"`
-	Generation  uint64    `json:"generation,omitempty"`
-	ClientURL   string    `json:"clientURL,omitempty"`
-	Version     string    `json:"version,omitempty"`
-	DBSizeInUse int64     `json:"dbSizeInUse,omitempty"`
+	Reason      string   `json:"reason,omitempty"`
+	MemberID    string   `json:"memberID,omitempty"`
+	ClusterID   string   `json:"clusterID,omitempty"`
+	Learner     bool     `json:"learner,omitempty"`
+	Leader      string   `json:"leader,omitempty"`
+	IsLeader    bool     `json:"isLeader,omitempty"`
+	RaftIndex   uint64   `json:"raftIndex,omitempty"`
+	DBSize      int64    `json:"dbSize,omitempty"`
+	Alarms      []string `json:"alarms,omitempty"`
+	Members     int      `json:"members,omitempty"`
+	Generation  uint64   `json:"generation,omitempty"`
+	ClientURL   string   `json:"clientURL,omitempty"`
+	Version     string   `json:"version,omitempty"`
+	DBSizeInUse int64    `json:"dbSizeInUse,omitempty"`
 }
