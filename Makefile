@@ -10,7 +10,7 @@ LDFLAGS := -X $(PKG)/internal/version.Version=$(VERSION)
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-build: ## build cairnd and cairnctl into _out/bin
+build: etcd ## build cairnd, cairnctl and etcd (which cairnd runs from beside itself in process mode) into _out/bin
 	@mkdir -p $(OUT)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(OUT)/ ./cmd/...
 

@@ -20,7 +20,8 @@ import (
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 )
 
-// bin holds the binaries TestMain builds: cairnd, cairnctl, buf.
+// bin holds the binaries TestMain builds: cairnd, cairnctl, etcd (beside
+// cairnd, where process-mode nodes find it), buf.
 var bin string
 
 func TestMain(m *testing.M) {
@@ -50,12 +51,21 @@ func build(dir string) error {
 	if err != nil {
 		return err
 	}
-	for _, args := range [][]string{
-		{"build", "-o", dir + "/", "./cmd/cairnd", "./cmd/cairnctl"},
-		{"build", "-modfile=tools/go.mod", "-o", dir + "/buf", "github.com/bufbuild/buf/cmd/buf"},
+	for _, b := range []struct {
+		dir  string
+		args []string
+	}{
+		{"", []string{"build", "-o", dir + "/", "./cmd/cairnd", "./cmd/cairnctl"}},
+		// Static, as `make etcd` builds it: the docker provisioner packs it.
+		{"tools/etcd", []string{"build", "-trimpath", "-o", dir + "/etcd", "."}},
+		{"", []string{"build", "-modfile=tools/go.mod", "-o", dir + "/buf", "github.com/bufbuild/buf/cmd/buf"}},
 	} {
+		args := b.args
 		cmd := exec.Command("go", args...)
-		cmd.Dir = root
+		cmd.Dir = filepath.Join(root, b.dir)
+		if b.dir == "tools/etcd" {
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
 		}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"os/signal"
 	"syscall"
 
@@ -76,6 +77,7 @@ func run() error {
 	logFormat := fs.String("log-format", "text", "text or json")
 	timings := fs.String("timings", "default", "default, or fast: every gossip, Raft and autopilot timeout shrunk for loopback tests")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	etcdBin := fs.String("etcd", "", "the etcd binary control planes run (default: "+imageEtcd+" in pid1 and container modes, the etcd next to cairnd in process mode; none: run no etcd)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -91,7 +93,7 @@ func run() error {
 	}
 	m := detectMode(*mode)
 	if m == capability.ModePID1 {
-		runPID1(nodeFlags{config: *cfgPath, name: *name, logLevel: *logLevel, logFormat: *logFormat, timings: *timings}) // never returns
+		runPID1(nodeFlags{config: *cfgPath, name: *name, logLevel: *logLevel, logFormat: *logFormat, timings: *timings, etcd: etcdBinary(*etcdBin, m)}) // never returns
 	}
 	log, nodeLog, err := newLogger(*logLevel, *logFormat)
 	if err != nil {
@@ -122,12 +124,36 @@ func run() error {
 	log.Info("starting cairnd", "version", version.Version, "mode", m, "name", *name)
 	opts := node.Options{
 		Config: data, Name: *name, StateDir: *stateDir, Capabilities: caps,
-		Profile: profile, Logger: log, Log: nodeLog, Fault: fault,
+		Profile: profile, Logger: log, Log: nodeLog, Fault: fault, Etcd: etcdBinary(*etcdBin, m),
 	}
 	if m == capability.ModeContainer {
 		containerOptions(ctx, &opts)
 	}
 	return node.Run(ctx, opts)
+}
+
+// imageEtcd is where the image puts etcd (rootfs/image.EtcdPath; a test
+// keeps the two equal without linking the image builder into cairnd).
+const imageEtcd = "/usr/bin/etcd"
+
+// etcdBinary resolves --etcd: the flag, "none" for no etcd, else the
+// image's etcd as PID 1 or in a container, and the one beside cairnd in
+// process mode (where `make build` and `make etcd` put both). A path that
+// does not exist is reported by the node (EtcdStatus), not refused here.
+func etcdBinary(flagValue, mode string) string {
+	switch {
+	case flagValue == "none":
+		return ""
+	case flagValue != "":
+		return flagValue
+	case mode != capability.ModeProcess:
+		return imageEtcd
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return imageEtcd
+	}
+	return filepath.Join(filepath.Dir(self), "etcd")
 }
 
 // faultFromEnv reads the hidden, test-only fault point trigger

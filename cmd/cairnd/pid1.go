@@ -57,6 +57,7 @@ type nodeFlags struct {
 	config, name        string
 	logLevel, logFormat string
 	timings             string
+	etcd                string
 }
 
 // runPID1 is cairnd as the kernel's init. It never returns: pid1.Guard
@@ -179,7 +180,7 @@ func bootPID1(log *slog.Logger, nl *nodelog.Log, f nodeFlags, mounts []pid1.Moun
 	err = node.Run(ctx, node.Options{
 		Config: data, Name: name, StateDir: pid1State, Capabilities: caps, Profile: profile,
 		Logger: log, Log: nl, ListenAll: true, ImageModules: pid1.ImageModules, Boot: &b.report, Reaper: reaper,
-		Services: services,
+		Services: services, Etcd: f.etcd,
 	})
 	err = pid1Outcome(ctx, err)
 	if r, ok := power.As(err); ok && r.Reset && disk.State == statedisk.Refused {

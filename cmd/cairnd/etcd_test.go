@@ -1,0 +1,23 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/cairn-project/cairn/node/machine/capability"
+	"github.com/cairn-project/cairn/rootfs/image"
+)
+
+func TestEtcdBinary(t *testing.T) {
+	assert.Equal(t, image.EtcdPath, imageEtcd, "cairnd looks for etcd where the image puts it")
+	self, err := os.Executable()
+	assert.NoError(t, err)
+	assert.Equal(t, filepath.Join(filepath.Dir(self), "etcd"), etcdBinary("", capability.ModeProcess))
+	assert.Equal(t, imageEtcd, etcdBinary("", capability.ModePID1))
+	assert.Equal(t, imageEtcd, etcdBinary("", capability.ModeContainer))
+	assert.Equal(t, "/opt/etcd", etcdBinary("/opt/etcd", capability.ModeProcess))
+	assert.Empty(t, etcdBinary("none", capability.ModeContainer))
+}
