@@ -24,8 +24,9 @@ import (
 //     marker): refused, never started and never wiped — `cairnctl reset` is
 //     the way out;
 //   - its own data: start it (etcd ignores the initial-cluster flags);
-//   - no data, and the bootstrap record names this node in this state:
-//     start a new cluster, the only way one is ever created;
+//   - no data, the bootstrap record names this node in this state, and the
+//     leader has not yet seen that cluster running: start a new cluster,
+//     the only way one is ever created;
 //   - no data, and the membership record lists this node in this state as
 //     added by the leader: join the existing cluster with the member list
 //     the leader recorded;
@@ -88,6 +89,16 @@ func (c *EtcdSpec) Run(_ context.Context, r runtime.Reader, w runtime.Writer) er
 		return err
 	}
 	m.Token = cl.Token
+	if data.Kind == etcd.DataOurs && removedFrom(cl, c.NodeName, c.StateID) {
+		// The leader removed this member (dead past the grace, or an
+		// operator's leave): etcd refuses to start a removed member's data,
+		// so it is moved aside, kept, and the node joins again as a new
+		// member once the leader adds it.
+		if err := etcd.SetAside(c.Layout, c.now()); err != nil {
+			return err
+		}
+		data = etcd.DataState{Kind: etcd.DataEmpty}
+	}
 	var p, reason string
 	switch {
 	case data.Kind == etcd.DataForeign:
@@ -96,7 +107,7 @@ func (c *EtcdSpec) Run(_ context.Context, r runtime.Reader, w runtime.Writer) er
 	case data.Kind == etcd.DataOurs:
 		p, reason = EtcdPhaseMember, "running this node's member from its data"
 		m.State, m.InitialCluster = data.Marker.State, data.Marker.InitialCluster
-	case isInitial(cl, c.NodeName, c.StateID):
+	case isInitial(cl, c.NodeName, c.StateID) && !formed(cl):
 		p, reason = EtcdPhaseBootstrapping, fmt.Sprintf("named by the bootstrap record (generation %d): starting a new etcd cluster", cl.Generation)
 		m.State = etcd.StateNew
 		for _, im := range cl.InitialMembers {
@@ -153,6 +164,24 @@ func (c *EtcdSpec) cluster(r runtime.Reader) (EtcdClusterSpec, error) {
 		return EtcdClusterSpec{}, fmt.Errorf("etcd cluster resource holds %T", res.Spec)
 	}
 	return spec, nil
+}
+
+// removedFrom reports whether the membership record of this generation,
+// once the cluster has formed (its ID is known), no longer lists this
+// node's state: the leader removed its member.
+func removedFrom(cl EtcdClusterSpec, name, stateID string) bool {
+	if cl.MembershipGeneration != cl.Generation || cl.ClusterID == 0 {
+		return false
+	}
+	return !slices.ContainsFunc(cl.Members, func(m EtcdMember) bool { return m.Name == name && m.StateID == stateID })
+}
+
+// formed reports whether the leader has seen the cluster of this
+// generation running (it recorded its etcd cluster ID): from then on no
+// member starts a new cluster, not even the one the bootstrap record
+// names, should it lose its data.
+func formed(cl EtcdClusterSpec) bool {
+	return cl.MembershipGeneration == cl.Generation && cl.ClusterID != 0
 }
 
 // isInitial reports whether the bootstrap record names this node's state.

@@ -219,3 +219,24 @@ func TestEtcdMemberRunsAndReportsHealthy(t *testing.T) {
 	}
 	assert.True(t, slices.Contains(names, "etcd"), "the supervisor runs etcd: %v", names)
 }
+
+// A member the leader removed (its data is this node's, but the record of
+// the formed cluster no longer lists it) sets its data aside, keeps it,
+// and waits to be added again.
+func TestEtcdSpecSetsAsideTheDataOfARemovedMember(t *testing.T) {
+	self, _ := os.Executable()
+	f := newEtcdFixture(t, self)
+	c := decided(EtcdPeer{Name: "cp1", StateID: "s1", PeerURL: f.peerURL()})
+	_, svc := f.settle(t, f.putCluster(t, c))
+	require.NotNil(t, svc)
+	require.NoError(t, os.MkdirAll(filepath.Join(f.spec.Layout.DataDir(), "member", "wal"), 0o700))
+	c.MembershipGeneration, c.ClusterID = 1, 99
+	c.Members = []EtcdMember{{Name: "cp2", StateID: "s", ID: 3, PeerURL: "https://127.0.0.2:2380"}}
+	phase, svc := f.settle(t, f.putCluster(t, c))
+	assert.Equal(t, EtcdPhaseWaitingAdd, phase.Phase)
+	assert.Nil(t, svc)
+	aside, err := filepath.Glob(f.spec.Layout.DataDir() + ".removed-*")
+	require.NoError(t, err)
+	require.Len(t, aside, 1, "the old data is kept beside")
+	assert.DirExists(t, filepath.Join(aside[0], "member", "wal"))
+}

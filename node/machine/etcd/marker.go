@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // MarkerFile is Cairn's note inside etcd's data directory saying whose data
@@ -119,4 +120,15 @@ func WriteMarker(l Layout, m Marker) error {
 		return err
 	}
 	return writeAtomic(filepath.Join(l.DataDir(), MarkerFile), raw, 0o600)
+}
+
+// SetAside renames the data directory to data.removed-UNIXTIME beside it:
+// the data of a member the cluster removed, kept for the operator rather
+// than deleted, and out of the way of a new member.
+func SetAside(l Layout, now time.Time) error {
+	to := fmt.Sprintf("%s.removed-%d", l.DataDir(), now.Unix())
+	if err := os.Rename(l.DataDir(), to); err != nil {
+		return fmt.Errorf("set aside the data of a removed etcd member: %w", err)
+	}
+	return nil
 }

@@ -1,0 +1,128 @@
+package integration
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"sigs.k8s.io/yaml"
+
+	"github.com/cairn-project/cairn/node/pki"
+	resourcev1 "github.com/cairn-project/cairn/proto/gen/cairn/resource/v1"
+	"github.com/cairn-project/cairn/proto/gen/cairn/resource/v1/resourcev1connect"
+)
+
+// etcdStatus is the part of a node's EtcdStatus resource the tests read.
+type etcdStatus struct {
+	Phase     string   `json:"phase"`
+	Healthy   bool     `json:"healthy"`
+	Reason    string   `json:"reason"`
+	MemberID  string   `json:"memberID"`
+	ClusterID string   `json:"clusterID"`
+	Learner   bool     `json:"learner"`
+	Leader    string   `json:"leader"`
+	Members   int      `json:"members"`
+	Alarms    []string `json:"alarms"`
+	ClientURL string   `json:"clientURL"`
+}
+
+// etcdStatusOf reads node's EtcdStatus/etcd through its API.
+func (c *localCluster) etcdStatusOf(addr string) (etcdStatus, error) {
+	rc := resourcev1connect.NewResourceServiceClient(c.admin.httpClient(), "https://"+addr, connect.WithGRPC())
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	res, err := rc.Get(ctx, connect.NewRequest(&resourcev1.GetRequest{Type: "EtcdStatus", Id: "etcd"}))
+	if err != nil {
+		return etcdStatus{}, err
+	}
+	var st etcdStatus
+	err = yaml.Unmarshal([]byte(res.Msg.GetResource().GetSpecYaml()), &st)
+	return st, err
+}
+
+// awaitEtcd waits until every control plane named reports a healthy voting
+// member of one etcd cluster of len(names) members, and returns its ID.
+func (c *localCluster) awaitEtcd(t testing.TB, timeout time.Duration, names ...string) string {
+	t.Helper()
+	var id string
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		ids := map[string]bool{}
+		for _, n := range names {
+			st, err := c.etcdStatusOf(c.node(n).APIAddress)
+			if !assert.NoError(ct, err, n) {
+				continue
+			}
+			assert.True(ct, st.Healthy, "%s: %s (%s)", n, st.Phase, st.Reason)
+			assert.False(ct, st.Learner, "%s is still a learner", n)
+			assert.Equal(ct, len(names), st.Members, "%s sees %d members", n, st.Members)
+			ids[st.ClusterID] = true
+		}
+		if assert.Len(ct, ids, 1, "one etcd cluster ID: %v", ids) {
+			for k := range ids {
+				id = k
+			}
+		}
+	}, timeout, 200*time.Millisecond)
+	return id
+}
+
+// etcdTLS is a client TLS configuration with an etcd client certificate
+// issued from the cluster's etcd CA, as cairnd's or kube-apiserver's.
+func (c *localCluster) etcdTLS(t testing.TB) *tls.Config {
+	t.Helper()
+	s := c.secrets(t)
+	pair, err := pki.IssueEtcdClient(s.EtcdCA, "integration-test", time.Now())
+	require.NoError(t, err)
+	cert, err := tls.X509KeyPair([]byte(pair.Crt), []byte(pair.Key))
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM([]byte(s.EtcdCA.Crt)))
+	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+}
+
+// etcdClient is an etcd client of the named control planes' members.
+func (c *localCluster) etcdClient(t testing.TB, conf *tls.Config, names ...string) *clientv3.Client {
+	t.Helper()
+	var eps []string
+	for _, n := range names {
+		eps = append(eps, "https://"+hostOf(c.node(n).APIAddress)+":2379")
+	}
+	if conf == nil { // plaintext
+		for i := range eps {
+			eps[i] = strings.Replace(eps[i], "https://", "http://", 1)
+		}
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, TLS: conf, DialTimeout: 3 * time.Second, Logger: zap.NewNop()})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cli.Close() })
+	return cli
+}
+
+func hostOf(addr string) string {
+	h, _, _ := strings.Cut(addr, ":")
+	return h
+}
+
+// etcdPID finds the etcd process of a node: the one whose command line
+// names the node's state directory.
+func etcdPID(t testing.TB, n nodeState) int {
+	t.Helper()
+	for _, pid := range processesReferring(n.StateDir) {
+		exe, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "exe"))
+		if err == nil && filepath.Base(exe) == "etcd" {
+			return pid
+		}
+	}
+	return 0
+}
