@@ -72,6 +72,9 @@ type Options struct {
 	// cairnd always sets it, and a path that does not exist is reported
 	// in EtcdStatus.
 	Etcd string
+	// EtcdFault arms a fault point of the etcd coordinator
+	// (EtcdFaultEnv): integration tests only.
+	EtcdFault string
 	// EtcdPorts, when set, replaces etcd's client and peer ports (2379,
 	// 2380): tests that run several clusters on one address.
 	EtcdPorts *EtcdPorts

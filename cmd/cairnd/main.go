@@ -125,6 +125,7 @@ func run() error {
 	opts := node.Options{
 		Config: data, Name: *name, StateDir: *stateDir, Capabilities: caps,
 		Profile: profile, Logger: log, Log: nodeLog, Fault: fault, Etcd: etcdBinary(*etcdBin, m),
+		EtcdFault: os.Getenv(node.EtcdFaultEnv),
 	}
 	if m == capability.ModeContainer {
 		containerOptions(ctx, &opts)
