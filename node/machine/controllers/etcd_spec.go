@@ -114,9 +114,16 @@ func (c *EtcdSpec) Run(_ context.Context, r runtime.Reader, w runtime.Writer) er
 			m.InitialCluster = append(m.InitialCluster, etcd.Peer{Name: im.Name, PeerURL: im.PeerURL})
 		}
 	default:
-		peers, added := addedAs(cl, c.NodeName, c.StateID)
+		peers, self, added := addedAs(cl, c.NodeName, c.StateID)
 		if !added {
 			return phase(EtcdPhaseWaitingAdd, "waiting for the Raft leader to add this node to etcd as a learner", cl.Generation)
+		}
+		if !self.Learner {
+			// Only a learner that never ran starts without data. A voter
+			// that lost its data must not rejoin under its old ID: it
+			// would vote without the log it acknowledged (the Raft rule
+			// that a voter never forgets).
+			return phase(EtcdPhaseRefused, fmt.Sprintf("this node's etcd member %x is a voter, but its data is gone; remove that member (cairnctl etcd remove-member %x) and the Raft leader adds this node again as a learner", self.ID, self.ID), cl.Generation)
 		}
 		p, reason = EtcdPhaseJoining, "added by the Raft leader: joining the existing etcd cluster"
 		m.State, m.InitialCluster = etcd.StateExisting, peers
@@ -192,21 +199,23 @@ func isInitial(cl EtcdClusterSpec, name, stateID string) bool {
 }
 
 // addedAs returns the initial cluster a joining member must start with
-// (every member of the record, as etcd requires the exact current set),
-// when the record of this generation lists this node's state as added.
-func addedAs(cl EtcdClusterSpec, name, stateID string) ([]etcd.Peer, bool) {
+// (every member of the record, as etcd requires the exact current set)
+// and this node's entry, when the record of this generation lists this
+// node's state as added.
+func addedAs(cl EtcdClusterSpec, name, stateID string) ([]etcd.Peer, EtcdMember, bool) {
 	if cl.MembershipGeneration != cl.Generation {
-		return nil, false
+		return nil, EtcdMember{}, false
 	}
+	var self EtcdMember
 	found := false
 	var peers []etcd.Peer
 	for _, m := range cl.Members {
 		if m.Name == name && m.StateID == stateID && m.ID != 0 {
-			found = true
+			self, found = m, true
 		}
 		peers = append(peers, etcd.Peer{Name: m.Name, PeerURL: m.PeerURL})
 	}
-	return peers, found
+	return peers, self, found
 }
 
 // etcdIP is the address etcd listens and advertises on: the host of the

@@ -138,7 +138,18 @@ func TestEtcdSpecJoinsWithTheMembersTheLeaderRecorded(t *testing.T) {
 	assert.Equal(t, EtcdPhaseWaitingAdd, phase.Phase)
 	assert.Nil(t, svc)
 
+	// Listed as a voter with no data: it lost its data, and must not vote
+	// without the log it acknowledged.
 	c.Generation = 1
+	c.Members = slices.Clone(c.Members) // the state holds the old slice
+	c.Members[1].Learner = false
+	phase, svc = f.settle(t, f.putCluster(t, c))
+	assert.Equal(t, EtcdPhaseRefused, phase.Phase)
+	assert.Contains(t, phase.Reason, "remove-member 6")
+	assert.Nil(t, svc)
+
+	c.Members = slices.Clone(c.Members)
+	c.Members[1].Learner = true
 	phase, svc = f.settle(t, f.putCluster(t, c))
 	assert.Equal(t, EtcdPhaseJoining, phase.Phase)
 	require.NotNil(t, svc)
