@@ -71,7 +71,11 @@ func (m *etcdMirror) publish(ctx context.Context, w runtime.Writer) error {
 	if err != nil {
 		return err
 	}
-	spec.Decided, spec.Generation, spec.Token, spec.TokenHash = true, rec.Generation, rec.ClusterToken, etcd.TokenHash(rec.ClusterToken)
+	spec.Decided, spec.Generation, spec.Token, spec.TokenHash = true, rec.Generation, rec.ClusterToken, etcdboot.TokenHash(rec.ClusterToken)
+	spec.PreviousTokenHashes = rec.PreviousTokenHashes
+	if r := rec.RestoreFrom; r != nil {
+		spec.RestoreNode, spec.RestoreSHA256 = r.Node, r.SHA256
+	}
 	for _, im := range rec.InitialMembers {
 		spec.InitialMembers = append(spec.InitialMembers, controllers.EtcdPeer{Name: im.Name, StateID: im.StateID, PeerURL: im.PeerURL})
 	}

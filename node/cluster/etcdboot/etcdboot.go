@@ -7,6 +7,7 @@ package etcdboot
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -57,8 +58,25 @@ type Record struct {
 	// DecisionID is the request ID of the write that stored this generation:
 	// a caller whose write had an unknown outcome recognises its own record.
 	DecisionID string `json:"decisionID"`
+	// PreviousTokenHashes are TokenHash of every earlier generation's token,
+	// oldest first: a member's data of an earlier generation is this
+	// cluster's, and is set aside when the recovered cluster replaces it
+	// (data of another cluster is refused instead).
+	PreviousTokenHashes []string `json:"previousTokenHashes,omitempty"`
+	// RestoreFrom, in a recovered generation, is the snapshot its initial
+	// member restores before it starts the new cluster.
+	RestoreFrom *Snapshot `json:"restoreFrom,omitempty"`
 	// Version is the resource's version in the store (not stored in the spec).
 	Version uint64 `json:"-"`
+}
+
+// Snapshot names the etcd snapshot a recovery restores: the node that
+// holds it (the initial member) and its SHA-256, which that node checks
+// before restoring.
+type Snapshot struct {
+	Node   string `json:"node"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
 }
 
 // IsInitialMember reports whether the node named name, with the state
@@ -156,11 +174,16 @@ func Parse(spec []byte) (Record, error) {
 
 // Recover stores generation expectedGeneration+1 with a fresh token and the
 // given initial members, decided by the node named by — the disaster-recovery
-// path, when a majority of etcd members is lost for good. It writes only if
+// path, when a majority of etcd members is lost for good. restore, when set,
+// is the snapshot the initial member restores first (then members must be
+// that node alone). It writes only if
 // the stored record is still at expectedGeneration (compare-and-set on the
 // version read); otherwise it fails with *StaleGenerationError carrying the
 // current record, so two recoveries from the same generation never both win.
-func Recover(ctx context.Context, s Store, expectedGeneration uint64, members []Member, by string) (Record, error) {
+func Recover(ctx context.Context, s Store, expectedGeneration uint64, members []Member, by string, restore *Snapshot) (Record, error) {
+	if restore != nil && (len(members) != 1 || members[0].Name != restore.Node || restore.SHA256 == "") {
+		return Record{}, fmt.Errorf("%w: a restore names its snapshot's hash and the one member that holds it", ErrInvalid)
+	}
 	cur, err := Get(ctx, s)
 	if err != nil {
 		return Record{}, err
@@ -172,6 +195,8 @@ func Recover(ctx context.Context, s Store, expectedGeneration uint64, members []
 	if err != nil {
 		return Record{}, err
 	}
+	rec.PreviousTokenHashes = append(append([]string(nil), cur.PreviousTokenHashes...), TokenHash(cur.ClusterToken))
+	rec.RestoreFrom = restore
 	spec, err := json.Marshal(rec)
 	if err != nil {
 		return Record{}, err
@@ -195,6 +220,14 @@ func Recover(ctx context.Context, s Store, expectedGeneration uint64, members []
 	}
 	rec.Version = w.Resource.Version
 	return rec, nil
+}
+
+// TokenHash is the hex SHA-256 of a cluster token: what a member's data
+// marker records (node/machine/etcd) and what the record keeps of earlier
+// generations, enough to recognise data without keeping old tokens.
+func TokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
 }
 
 // retryUnknown sends a write once more, with the same command and request

@@ -120,18 +120,18 @@ func TestDecideRetryAfterUnknownOutcomeIsItsOwnRecord(t *testing.T) {
 func TestRecoverIsCompareAndSetOnGeneration(t *testing.T) {
 	c := newCluster(t, 1)
 	s := c.leader().store
-	_, err := Recover(ctxT(t), s, 1, []Member{member("n1")}, "n1")
+	_, err := Recover(ctxT(t), s, 1, []Member{member("n1")}, "n1", nil)
 	require.ErrorIs(t, err, ErrNotDecided)
 
 	first, err := Decide(ctxT(t), s, member("n1"))
 	require.NoError(t, err)
-	next, err := Recover(ctxT(t), s, 1, []Member{member("n1"), {Name: "n2", PeerURL: "https://127.0.0.2:2380"}}, "n1")
+	next, err := Recover(ctxT(t), s, 1, []Member{member("n1"), {Name: "n2", PeerURL: "https://127.0.0.2:2380"}}, "n1", nil)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(2), next.Generation)
 	assert.NotEqual(t, first.ClusterToken, next.ClusterToken, "a new generation gets a new token")
 	assert.Len(t, next.InitialMembers, 2)
 
-	_, err = Recover(ctxT(t), s, 1, []Member{member("n1")}, "n1")
+	_, err = Recover(ctxT(t), s, 1, []Member{member("n1")}, "n1", nil)
 	var se *StaleGenerationError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, uint64(1), se.Expected)
@@ -140,9 +140,9 @@ func TestRecoverIsCompareAndSetOnGeneration(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, next, stored, "a stale recovery changes nothing")
 
-	_, err = Recover(ctxT(t), s, 2, nil, "n1")
+	_, err = Recover(ctxT(t), s, 2, nil, "n1", nil)
 	require.ErrorIs(t, err, ErrInvalid)
-	_, err = Recover(ctxT(t), s, 2, []Member{{Name: "n1", PeerURL: "http://127.0.0.1:2380"}}, "n1")
+	_, err = Recover(ctxT(t), s, 2, []Member{{Name: "n1", PeerURL: "http://127.0.0.1:2380"}}, "n1", nil)
 	require.ErrorIs(t, err, ErrInvalid, "etcd peers speak TLS only")
 }
 
@@ -158,7 +158,7 @@ func TestConcurrentRecoverFromOneGenerationHasOneWinner(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = Recover(ctxT(t), s, 1, []Member{member(fmt.Sprintf("cp%d", i))}, "n1")
+			_, errs[i] = Recover(ctxT(t), s, 1, []Member{member(fmt.Sprintf("cp%d", i))}, "n1", nil)
 		}()
 	}
 	wg.Wait()
@@ -183,7 +183,7 @@ func TestRecoverRetryAfterUnknownOutcomeIsItsOwnWrite(t *testing.T) {
 	_, err := Decide(ctxT(t), c.leader().store, member("n1"))
 	require.NoError(t, err)
 	s := &dropFirstAck{Store: c.leader().store}
-	rec, err := Recover(ctxT(t), s, 1, []Member{member("n1")}, "n1")
+	rec, err := Recover(ctxT(t), s, 1, []Member{member("n1")}, "n1", nil)
 	require.NoError(t, err)
 	require.True(t, s.dropped)
 	stored, err := Get(ctxT(t), s)
@@ -210,7 +210,7 @@ func TestRecordSurvivesRestart(t *testing.T) {
 	// From a snapshot plus the log after it: generation 1 in the snapshot,
 	// generation 2 in the log.
 	require.NoError(t, nd.store.Snapshot())
-	next, err := Recover(ctxT(t), nd.store, 1, []Member{member("n1")}, "n1")
+	next, err := Recover(ctxT(t), nd.store, 1, []Member{member("n1")}, "n1", nil)
 	require.NoError(t, err)
 	c.stop(nd)
 	c.start(nd)
@@ -309,4 +309,27 @@ func TestInitialMemberIsTiedToItsState(t *testing.T) {
 	assert.False(t, r.IsInitialMember("cp2", "s1"))
 	old := Record{InitialMembers: []Member{{Name: "cp1", PeerURL: "https://10.0.0.1:2380"}}}
 	assert.True(t, old.IsInitialMember("cp1", "any"), "a record without state IDs names the node")
+}
+
+// A recovered generation remembers the hashes of earlier tokens (so a
+// member's old data is known to be this cluster's) and names the snapshot
+// its one initial member restores.
+func TestRecoverFromASnapshotKeepsTheOldTokensHashes(t *testing.T) {
+	s := newCluster(t, 1).leader().store
+	first, err := Decide(ctxT(t), s, member("n1"))
+	require.NoError(t, err)
+	snap := &Snapshot{Node: "n1", SHA256: "abc", Size: 10}
+	_, err = Recover(ctxT(t), s, 1, []Member{member("n1"), {Name: "n2", PeerURL: "https://127.0.0.2:2380"}}, "n1", snap)
+	require.ErrorIs(t, err, ErrInvalid, "a restore has one member, the snapshot's holder")
+	second, err := Recover(ctxT(t), s, 1, []Member{member("n1")}, "n1", snap)
+	require.NoError(t, err)
+	assert.Equal(t, []string{TokenHash(first.ClusterToken)}, second.PreviousTokenHashes)
+	assert.Equal(t, snap, second.RestoreFrom)
+	third, err := Recover(ctxT(t), s, 2, []Member{member("n1")}, "n1", nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{TokenHash(first.ClusterToken), TokenHash(second.ClusterToken)}, third.PreviousTokenHashes)
+	assert.Nil(t, third.RestoreFrom)
+	stored, err := Get(ctxT(t), s)
+	require.NoError(t, err)
+	assert.Equal(t, third, stored)
 }

@@ -61,7 +61,7 @@ func (c *EtcdSpec) Inputs() []runtime.Input {
 func (c *EtcdSpec) Outputs() []string { return []string{TypeEtcdService, TypeEtcdPhase} }
 
 // Run implements runtime.Controller.
-func (c *EtcdSpec) Run(_ context.Context, r runtime.Reader, w runtime.Writer) error {
+func (c *EtcdSpec) Run(ctx context.Context, r runtime.Reader, w runtime.Writer) error {
 	_, n, received, err := nodeEntry(r, c.NodeName)
 	if err != nil || !received || n == nil || n.Role != config.RoleControlPlane {
 		return err // a worker's (or a removed node's) outputs are cleaned up
@@ -83,12 +83,20 @@ func (c *EtcdSpec) Run(_ context.Context, r runtime.Reader, w runtime.Writer) er
 	if !cl.Decided {
 		return phase(EtcdPhaseWaitingDecision, "waiting for the Raft leader to decide how etcd starts", 0)
 	}
-	want := etcd.NewMarker(cl.Generation, cl.Token, c.NodeName, c.StateID)
+	want := etcd.NewMarker(cl.Generation, cl.TokenHash, c.NodeName, c.StateID)
 	data, err := etcd.Inspect(c.Layout, want)
 	if err != nil {
 		return err
 	}
 	m.Token = cl.Token
+	if data.Kind == etcd.DataForeign && earlierGeneration(cl, data.Marker, c.NodeName, c.StateID) {
+		// This member's data from before a recovery: the cluster it
+		// belonged to was replaced. Kept beside, not deleted.
+		if err := etcd.SetAside(c.Layout, c.now()); err != nil {
+			return err
+		}
+		data = etcd.DataState{Kind: etcd.DataEmpty}
+	}
 	if data.Kind == etcd.DataOurs && removedFrom(cl, c.NodeName, c.StateID) {
 		// The leader removed this member (dead past the grace, or an
 		// operator's leave): etcd refuses to start a removed member's data,
@@ -107,6 +115,14 @@ func (c *EtcdSpec) Run(_ context.Context, r runtime.Reader, w runtime.Writer) er
 	case data.Kind == etcd.DataOurs:
 		p, reason = EtcdPhaseMember, "running this node's member from its data"
 		m.State, m.InitialCluster = data.Marker.State, data.Marker.InitialCluster
+	case isInitial(cl, c.NodeName, c.StateID) && !formed(cl) && cl.RestoreNode == c.NodeName:
+		// A recovery: the new cluster starts from the snapshot.
+		if err := etcd.Restore(ctx, c.Binary, m, want, cl.RestoreSHA256); err != nil {
+			return errors.Join(phase(EtcdPhaseRefused, fmt.Sprintf("recovery (generation %d) from snapshot %.12s…: %v", cl.Generation, cl.RestoreSHA256, err), cl.Generation), err)
+		}
+		data = etcd.DataState{Kind: etcd.DataOurs}
+		p, reason = EtcdPhaseBootstrapping, fmt.Sprintf("recovering: generation %d restored from snapshot %.12s…", cl.Generation, cl.RestoreSHA256)
+		m.State, m.InitialCluster = etcd.StateNew, []etcd.Peer{{Name: m.Name, PeerURL: m.PeerURL()}}
 	case isInitial(cl, c.NodeName, c.StateID) && !formed(cl):
 		p, reason = EtcdPhaseBootstrapping, fmt.Sprintf("named by the bootstrap record (generation %d): starting a new etcd cluster", cl.Generation)
 		m.State = etcd.StateNew
@@ -181,6 +197,14 @@ func removedFrom(cl EtcdClusterSpec, name, stateID string) bool {
 		return false
 	}
 	return !slices.ContainsFunc(cl.Members, func(m EtcdMember) bool { return m.Name == name && m.StateID == stateID })
+}
+
+// earlierGeneration reports whether a marker is this node's own, from an
+// earlier generation of this cluster (its token's hash is one the record
+// keeps).
+func earlierGeneration(cl EtcdClusterSpec, mk *etcd.Marker, name, stateID string) bool {
+	return mk != nil && mk.Generation < cl.Generation && mk.Name == name && mk.StateID == stateID &&
+		slices.Contains(cl.PreviousTokenHashes, mk.TokenHash)
 }
 
 // formed reports whether the leader has seen the cluster of this

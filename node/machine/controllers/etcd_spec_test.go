@@ -79,7 +79,7 @@ func arg(svc *ServiceSpecSpec, flag string) string {
 }
 
 func decided(initial ...EtcdPeer) EtcdClusterSpec {
-	return EtcdClusterSpec{Decided: true, Generation: 1, Token: "tok", TokenHash: etcd.TokenHash("tok"), InitialMembers: initial}
+	return EtcdClusterSpec{Decided: true, Generation: 1, Token: "tok", TokenHash: "hash-of-tok", InitialMembers: initial}
 }
 
 func TestEtcdSpecStartsNewOnlyWhenTheRecordNamesThisState(t *testing.T) {
@@ -166,11 +166,11 @@ func TestEtcdSpecRefusesForeignData(t *testing.T) {
 			require.NoError(t, os.MkdirAll(filepath.Join(l.DataDir(), "member", "wal"), 0o700))
 		},
 		"another cluster": func(t *testing.T, l etcd.Layout) {
-			require.NoError(t, etcd.WriteMarker(l, etcd.NewMarker(1, "other-token", "cp1", "s1")))
+			require.NoError(t, etcd.WriteMarker(l, etcd.NewMarker(1, "hash-of-other", "cp1", "s1")))
 			require.NoError(t, os.MkdirAll(filepath.Join(l.DataDir(), "member", "wal"), 0o700))
 		},
 		"another node state": func(t *testing.T, l etcd.Layout) {
-			require.NoError(t, etcd.WriteMarker(l, etcd.NewMarker(1, "tok", "cp1", "s0")))
+			require.NoError(t, etcd.WriteMarker(l, etcd.NewMarker(1, "hash-of-tok", "cp1", "s0")))
 			require.NoError(t, os.MkdirAll(filepath.Join(l.DataDir(), "member", "wal"), 0o700))
 		},
 	} {

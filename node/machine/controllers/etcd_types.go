@@ -48,6 +48,14 @@ type EtcdClusterSpec struct {
 	Token          string     `json:"-"`
 	TokenHash      string     `json:"tokenHash,omitempty"`
 	InitialMembers []EtcdPeer `json:"initialMembers,omitempty"`
+	// PreviousTokenHashes are the hashes of earlier generations' tokens:
+	// data of an earlier generation is this cluster's, set aside when a
+	// recovery replaced it.
+	PreviousTokenHashes []string `json:"previousTokenHashes,omitempty"`
+	// RestoreNode and RestoreSHA256 name the snapshot the initial member
+	// of a recovered generation restores first.
+	RestoreNode   string `json:"restoreNode,omitempty"`
+	RestoreSHA256 string `json:"restoreSHA256,omitempty"`
 	// MembershipGeneration is the generation the membership record
 	// describes; Members count only when it equals Generation.
 	MembershipGeneration uint64       `json:"membershipGeneration,omitempty"`

@@ -1,8 +1,6 @@
 package etcd
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,15 +35,10 @@ type Marker struct {
 }
 
 // NewMarker is the marker of a member name (state stateID) of the etcd
-// cluster created with token in generation gen.
-func NewMarker(gen uint64, token, name, stateID string) Marker {
-	return Marker{Generation: gen, TokenHash: TokenHash(token), Name: name, StateID: stateID}
-}
-
-// TokenHash is the hex SHA-256 of a cluster token.
-func TokenHash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
+// cluster of generation gen, whose token hashes to tokenHash
+// (etcdboot.TokenHash, which the node's mirror of the record carries).
+func NewMarker(gen uint64, tokenHash, name, stateID string) Marker {
+	return Marker{Generation: gen, TokenHash: tokenHash, Name: name, StateID: stateID}
 }
 
 // DataKind is what a data directory holds.
