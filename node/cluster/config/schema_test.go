@@ -45,6 +45,7 @@ var schemaExtras = map[string]map[string]any{
 	"Node.RaftAddress":           {"examples": []any{"10.5.0.2:6442"}},
 	"KernelModule.Name":          {"pattern": moduleNameRE.String(), "examples": []any{"br_netfilter"}},
 	"NodeKernel.Sysctls":         {"examples": []any{map[string]any{"net.ipv4.ip_forward": "1"}}},
+	"Etcd.ExtraArgs":             {"examples": []any{map[string]any{"quota-backend-bytes": "8589934592"}}},
 	"Node.CertSANs":              {"examples": []any{[]any{"127.0.10.2"}}},
 	"StateDisk.Path":             {"examples": []any{"/dev/vda"}},
 	"StateDisk.Serial":           {"examples": []any{"cairn-state-cp1"}},

@@ -66,6 +66,8 @@ type Cluster struct {
 	Network ClusterNetwork `json:"network"`
 	// Kubernetes selects the Kubernetes release every node runs.
 	Kubernetes Kubernetes `json:"kubernetes"`
+	// Etcd configures the etcd member every control plane runs.
+	Etcd Etcd `json:"etcd,omitzero"`
 	// Seeds lists gossip seed addresses as host:port. A joining node contacts them to
 	// find the cluster. When empty, the gossipAddress of every control-plane node is used.
 	Seeds []string `json:"seeds,omitempty"`
@@ -97,6 +99,32 @@ type Kubernetes struct {
 	// Version is the Kubernetes version as MAJOR.MINOR.PATCH with an optional
 	// pre-release suffix and an optional leading "v", for example 1.37.2.
 	Version string `json:"version"`
+}
+
+// Etcd configures the etcd member every control plane runs. Which members
+// the etcd cluster has is not configured: it follows the control planes of
+// nodes.
+type Etcd struct {
+	// ExtraArgs are added to etcd's command line as --KEY=VALUE, keyed by
+	// the flag's name without dashes, for example quota-backend-bytes:
+	// "8589934592" or snapshot-count: "50000". Flags that Cairn sets itself
+	// (names, URLs, the initial cluster, TLS and certificates) cannot be
+	// given. A change is applied one control plane at a time, each waiting
+	// until the previous one's member is healthy again.
+	ExtraArgs map[string]string `json:"extraArgs,omitempty"`
+}
+
+// EtcdReservedFlags are the etcd flags Cairn sets itself, which
+// cluster.etcd.extraArgs cannot name: each is what keeps etcd TLS-only,
+// on the node's own addresses and tied to the cluster's one decided
+// bootstrap.
+var EtcdReservedFlags = []string{
+	"name", "data-dir", "wal-dir", "listen-peer-urls", "initial-advertise-peer-urls", "listen-client-urls",
+	"advertise-client-urls", "initial-cluster", "initial-cluster-state", "initial-cluster-token",
+	"client-cert-auth", "trusted-ca-file", "cert-file", "key-file", "client-cert-file", "client-key-file",
+	"peer-client-cert-auth", "peer-trusted-ca-file", "peer-cert-file", "peer-key-file",
+	"auto-tls", "peer-auto-tls", "listen-metrics-urls", "discovery", "discovery-srv", "config-file",
+	"force-new-cluster",
 }
 
 // Secrets holds the cluster's key material.

@@ -3,9 +3,11 @@ package config
 import (
 	"crypto/x509"
 	"encoding/base64"
+	"maps"
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -96,6 +98,8 @@ func validateCluster(c *Config, vs *violations) {
 		vs.add(kv, "%q is not a version like 1.37.2", cl.Kubernetes.Version)
 	}
 
+	validateEtcd(&cl.Etcd, p.key("etcd"), vs)
+
 	seen := map[string]fieldPath{}
 	for i, s := range cl.Seeds {
 		sp := p.key("seeds").index(i)
@@ -107,6 +111,28 @@ func validateCluster(c *Config, vs *violations) {
 		}
 	}
 }
+
+// validateEtcd checks cluster.etcd: each extra argument is a flag name
+// (lowercase words joined by '-', no leading dashes) that Cairn does not
+// set itself, with a one-line value. Whether etcd knows the flag shows
+// when the member starts (its log and EtcdStatus).
+func validateEtcd(e *Etcd, p fieldPath, vs *violations) {
+	ap := p.key("extraArgs")
+	for _, k := range slices.Sorted(maps.Keys(e.ExtraArgs)) {
+		kp := ap.mapKey(k)
+		v := e.ExtraArgs[k]
+		switch {
+		case !etcdFlagRE.MatchString(k):
+			vs.add(kp, "%q is not an etcd flag name like quota-backend-bytes (no leading dashes)", k)
+		case slices.Contains(EtcdReservedFlags, k):
+			vs.add(kp, "--%s is set by Cairn and cannot be given", k)
+		case strings.ContainsAny(v, "\n\r\x00") || len(v) > 4096:
+			vs.add(kp, "value must be one line of at most 4096 bytes")
+		}
+	}
+}
+
+var etcdFlagRE = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
 
 func validateSecrets(s *Secrets, p fieldPath, vs *violations) {
 	if checkSecretPresent(s.GossipKey, p.key("gossipKey"), vs) {

@@ -61,6 +61,10 @@ func TestValidateViolations(t *testing.T) {
 		{"bad kubernetes version", func(c *Config) { c.Cluster.Kubernetes.Version = "latest" }, []string{"cluster.kubernetes.version"}, "not a version"},
 		{"bad seed", func(c *Config) { c.Cluster.Seeds[1] = "10.5.0.3" }, []string{"cluster.seeds[1]"}, "not host:port"},
 		{"duplicate seed", func(c *Config) { c.Cluster.Seeds[1] = c.Cluster.Seeds[0] }, []string{"cluster.seeds[1]"}, "duplicate seed"},
+		{"etcd flag Cairn sets", func(c *Config) { c.Cluster.Etcd.ExtraArgs = map[string]string{"client-cert-auth": "false"} }, []string{`cluster.etcd.extraArgs["client-cert-auth"]`}, "--client-cert-auth is set by Cairn and cannot be given"},
+		{"etcd flag with dashes", func(c *Config) { c.Cluster.Etcd.ExtraArgs = map[string]string{"--snapshot-count": "1"} }, []string{`cluster.etcd.extraArgs["--snapshot-count"]`}, "no leading dashes"},
+		{"etcd flag value of two lines", func(c *Config) { c.Cluster.Etcd.ExtraArgs = map[string]string{"snapshot-count": "1\n2"} }, []string{`cluster.etcd.extraArgs["snapshot-count"]`}, "one line"},
+		{"etcd force-new-cluster", func(c *Config) { c.Cluster.Etcd.ExtraArgs = map[string]string{"force-new-cluster": "true"} }, []string{`cluster.etcd.extraArgs["force-new-cluster"]`}, "set by Cairn"},
 		{"missing gossip key", func(c *Config) { c.Secrets.GossipKey = "" }, []string{"secrets.gossipKey"}, "is required"},
 		{"gossip key not 32 bytes", func(c *Config) { c.Secrets.GossipKey = "AAAAAAAAAAAAAAAAAAAAAA==" }, []string{"secrets.gossipKey"}, "decodes to 16 bytes"},
 		{"gossip key not base64", func(c *Config) { c.Secrets.GossipKey = "not base64!" }, []string{"secrets.gossipKey"}, "not valid standard base64"},
@@ -289,3 +293,4 @@ func TestValidateSysctlNames(t *testing.T) {
 	}
 	require.NoError(t, c.Validate())
 }
+

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cairn-project/cairn/node/cluster/config"
 )
 
 // The ports of every etcd member, on the node's own address (DESIGN.md of
@@ -95,18 +97,9 @@ func HTTPSURL(ip string, port int) string {
 	return (&url.URL{Scheme: "https", Host: net.JoinHostPort(ip, strconv.Itoa(port))}).String()
 }
 
-// reserved are the flags Args owns; ExtraArgs cannot replace them, since
-// each is what keeps etcd TLS-only or tied to the decided cluster.
-var reserved = []string{
-	"name", "data-dir", "listen-peer-urls", "initial-advertise-peer-urls", "listen-client-urls",
-	"advertise-client-urls", "initial-cluster", "initial-cluster-state", "initial-cluster-token",
-	"client-cert-auth", "trusted-ca-file", "cert-file", "key-file", "client-cert-file", "client-key-file",
-	"peer-client-cert-auth", "peer-trusted-ca-file", "peer-cert-file", "peer-key-file",
-	"auto-tls", "peer-auto-tls", "listen-metrics-urls",
-}
-
-// Reserved reports whether flag (without dashes) is one Args sets itself.
-func Reserved(flag string) bool { return slices.Contains(reserved, flag) }
+// Reserved reports whether flag (without dashes) is one Args sets itself
+// (config.EtcdReservedFlags, which the config's validation refuses too).
+func Reserved(flag string) bool { return slices.Contains(config.EtcdReservedFlags, flag) }
 
 // Args returns etcd's command line. Every URL is https and both ports
 // demand a certificate from the etcd CA (client-cert-auth,
