@@ -293,4 +293,3 @@ func TestValidateSysctlNames(t *testing.T) {
 	}
 	require.NoError(t, c.Validate())
 }
-
