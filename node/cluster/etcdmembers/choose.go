@@ -157,7 +157,7 @@ func (c *Coordinator) stuckLearner(r *round, h health) *Change {
 		if _, ok := h.status[m.ID]; ok {
 			continue
 		}
-		return &Change{Op: OpRemove, Name: m.Name, StateID: m.StateID, ID: m.ID, PeerURL: m.PeerURL,
+		return &Change{Op: OpRemove, Name: m.Name, StateID: m.StateID, ID: m.ID, PeerURL: m.PeerURL, StartTimeout: true,
 			Reason: fmt.Sprintf("learner not started %s after it was added", c.cfg.LearnerStartTimeout)}
 	}
 	return nil
@@ -206,7 +206,8 @@ func (c *Coordinator) removal(r *round, h health) *Change {
 }
 
 // addition picks one alive control plane that is not a member in its
-// current state, while no learner exists. A node whose earlier state is
+// current state, while no learner exists: nodes whose learner never
+// started last (the longest ago first), then by name. A node whose earlier state is
 // still a member waits until removal took that one: both have the same
 // peer URL, which etcd refuses twice.
 func (c *Coordinator) addition(r *round) *Change {
@@ -217,7 +218,9 @@ func (c *Coordinator) addition(r *round) *Change {
 	for name := range r.view {
 		names = append(names, name)
 	}
-	slices.Sort(names)
+	slices.SortFunc(names, func(a, b string) int {
+		return cmp.Or(r.rec.StartTimeouts[a].Compare(r.rec.StartTimeouts[b]), strings.Compare(a, b))
+	})
 	for _, name := range names {
 		n := r.view[name]
 		if !n.Alive || n.PeerURL == "" || n.StateID == "" {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // observe reads etcd's member list and records it when it differs from the
@@ -19,7 +20,7 @@ func (c *Coordinator) observe(ctx context.Context, r *round) error {
 		return err
 	}
 	members := merge(r.rec.Members, list)
-	if cid == r.rec.ClusterID && slices.Equal(members, r.rec.Members) {
+	if cid == r.rec.ClusterID && slices.EqualFunc(members, r.rec.Members, sameMember) {
 		return nil
 	}
 	next := r.rec
@@ -60,6 +61,13 @@ func merge(recorded []Member, list []EtcdMember) []Member {
 	}
 	sortMembers(out)
 	return out
+}
+
+// sameMember compares members field by field, times by instant.
+func sameMember(a, b Member) bool {
+	at, bt := a.AddedAt, b.AddedAt
+	a.AddedAt, b.AddedAt = time.Time{}, time.Time{}
+	return a == b && at.Equal(bt)
 }
 
 // sortMembers orders members by name, then ID, so equal sets compare equal.

@@ -3,7 +3,9 @@ package etcdmembers
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
+	"time"
 )
 
 // finish completes the recorded change against etcd's actual member list,
@@ -36,6 +38,7 @@ func (c *Coordinator) finish(ctx context.Context, r *round) error {
 	next := r.rec
 	next.ClusterID, next.Pending = cid, nil
 	next.Members = merge(r.rec.Members, list)
+	next.StartTimeouts = startTimeouts(r.rec.StartTimeouts, p, done)
 	if p.Op == OpAddLearner && done {
 		adopt(next.Members, p)
 		sortMembers(next.Members)
@@ -166,4 +169,24 @@ func (c *Coordinator) relist(ctx context.Context, r *round) ([]EtcdMember, bool,
 		return nil, false, fmt.Errorf("member list after change: %w", err)
 	}
 	return list, true, nil
+}
+
+// startTimeouts notes when a node's learner was removed for not starting,
+// and forgets it once the node is promoted.
+func startTimeouts(prev map[string]time.Time, p Change, done bool) map[string]time.Time {
+	next := maps.Clone(prev)
+	switch {
+	case !done:
+	case p.Op == OpRemove && p.StartTimeout:
+		if next == nil {
+			next = map[string]time.Time{}
+		}
+		next[p.Name] = p.Started
+	case p.Op == OpPromote:
+		delete(next, p.Name)
+	}
+	if len(next) == 0 {
+		return nil
+	}
+	return next
 }

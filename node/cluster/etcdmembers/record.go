@@ -43,6 +43,10 @@ type Record struct {
 	// Pending is the one membership change in flight, recorded before it is
 	// sent to etcd; nil when none.
 	Pending *Change `json:"pending,omitempty"`
+	// StartTimeouts maps a node name to when its learner was last removed
+	// for not starting: nodes that never timed out are added first, so one
+	// node that never starts etcd does not keep every other one waiting.
+	StartTimeouts map[string]time.Time `json:"startTimeouts,omitempty"`
 	// Version is the resource's version in the store (not stored in the spec).
 	Version uint64 `json:"-"`
 }
@@ -81,6 +85,8 @@ type Change struct {
 	ClientURL string `json:"clientURL,omitempty"`
 	// Reason says why the leader decided the change (for operators).
 	Reason string `json:"reason,omitempty"`
+	// StartTimeout marks the removal of a learner that never started.
+	StartTimeout bool `json:"startTimeout,omitempty"`
 	// RequestID is the request ID of the write that recorded the intent.
 	RequestID string `json:"requestID"`
 	// Started is the leader's clock when it recorded the intent.
