@@ -66,6 +66,16 @@ func isMemberNotFound(err error) bool {
 	return errors.Is(err, rpctypes.ErrMemberNotFound) || errors.Is(err, rpctypes.ErrGRPCMemberNotFound)
 }
 
+// isUnhealthy reports etcd's refusal of a change that its own quorum
+// check (--strict-reconfig-check) finds unsafe at the moment.
+// etcd refuses with ErrUnhealthy a removal, and with
+// ErrNotEnoughStartedMembers a promotion, while too few members have been
+// connected for its health interval.
+func isUnhealthy(err error) bool {
+	return errors.Is(err, rpctypes.ErrUnhealthy) || errors.Is(err, rpctypes.ErrGRPCUnhealthy) ||
+		errors.Is(err, rpctypes.ErrMemberNotEnoughStarted) || errors.Is(err, rpctypes.ErrGRPCMemberNotEnoughStarted)
+}
+
 // isNotLearner reports etcd's answer to promoting a voter: already done.
 func isNotLearner(err error) bool {
 	return errors.Is(err, rpctypes.ErrMemberNotLearner) || errors.Is(err, rpctypes.ErrGRPCMemberNotLearner)

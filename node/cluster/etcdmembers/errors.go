@@ -11,4 +11,8 @@ var (
 	// ErrNoEndpoint is returned by a pass when no member of the record has a
 	// client URL to dial.
 	ErrNoEndpoint = errors.New("no etcd member with a client URL to dial")
+
+	// errWait ends a pass that must wait for etcd (not a failure): the
+	// pending change stays recorded and a later pass sends it again.
+	errWait = errors.New("waiting for etcd")
 )

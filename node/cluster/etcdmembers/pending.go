@@ -1,6 +1,7 @@
 package etcdmembers
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"maps"
@@ -31,6 +32,9 @@ func (c *Coordinator) finish(ctx context.Context, r *round) error {
 		list, done, err = c.finishRemove(ctx, r, p, list)
 	default:
 		c.log.Warn("unknown pending etcd membership change dropped", "op", p.Op)
+	}
+	if errors.Is(err, errWait) {
+		return nil // Pending stays; a later pass sends it again
 	}
 	if err != nil {
 		return err
@@ -125,6 +129,9 @@ func (c *Coordinator) finishPromote(ctx context.Context, r *round, p Change, lis
 	case IsLearnerNotReady(err):
 		c.log.Info("etcd learner not in sync yet; promotion waits", "member", p.Name, "id", hexID(p.ID))
 		return list, false, nil
+	case isUnhealthy(err):
+		c.log.Info("etcd refuses the promotion for now: members not connected long enough", "member", p.Name, "id", hexID(p.ID))
+		return nil, false, errWait
 	case isNotLearner(err):
 	case err != nil:
 		return nil, false, err
@@ -152,7 +159,15 @@ func (c *Coordinator) finishRemove(ctx context.Context, r *round, p Change, list
 	}
 	cctx, cancel := c.call(ctx)
 	defer cancel()
-	if err := r.cluster.MemberRemove(cctx, p.ID); err != nil && !isMemberNotFound(err) {
+	err := r.cluster.MemberRemove(cctx, p.ID)
+	if isUnhealthy(err) {
+		// etcd's own guard (strict reconfig check) counts a voter only once
+		// it has been connected for its health interval (5s): just after a
+		// promotion or restart it refuses, and the removal waits.
+		c.log.Info("etcd refuses the removal for now: members not connected long enough", "member", p.Name, "id", hexID(p.ID))
+		return nil, false, errWait
+	}
+	if err != nil && !isMemberNotFound(err) {
 		return nil, false, err
 	}
 	c.fault(FaultAfterRemove)
