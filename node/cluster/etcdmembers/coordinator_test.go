@@ -6,6 +6,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+
+	"github.com/cairn-project/cairn/node/cluster/etcdboot"
 )
 
 var (
@@ -318,4 +321,72 @@ func TestRecordRoundTrips(t *testing.T) {
 	assert.True(t, rec.HasMember("cp2", "s2"))
 	assert.False(t, rec.HasMember("cp2", "s1"))
 	assert.Equal(t, []string{"cp1", "cp2"}, []string{rec.InitialCluster()[0].Name, rec.InitialCluster()[1].Name})
+}
+
+// etcd's own reconfiguration guard refusing a change is a wait: the change
+// stays recorded and is sent again, not decided anew.
+func TestEtcdRefusalWaitsWithTheChangeRecorded(t *testing.T) {
+	e, c := threeVoters(t)
+	e.view.drop("cp3")
+	e.etcd.setRefusal("remove", rpctypes.ErrUnhealthy)
+	require.NoError(t, e.pass(c), "a refusal is not a failure")
+	rec := e.record()
+	require.NotNil(t, rec.Pending)
+	assert.Equal(t, OpRemove, rec.Pending.Op)
+	intent := rec.Pending.RequestID
+	require.NoError(t, e.pass(c))
+	assert.Equal(t, intent, e.record().Pending.RequestID, "the same intent, not a new one")
+
+	e.etcd.setRefusal("remove", nil)
+	rec = e.settle(c, 3)
+	assert.Nil(t, rec.Pending)
+	voters, _ := kinds(rec)
+	assert.Equal(t, []string{"cp1", "cp2"}, voters)
+}
+
+// A promotion etcd refuses because the learner is behind is dropped, not
+// held: the learner may never catch up, and the change slot must free up.
+func TestPromotionOfALearnerNotReadyIsRetriedLater(t *testing.T) {
+	e, c := bootstrapped(t, cp1, cp2)
+	e.settle(c, 3)
+	e.etcd.start("cp2", cp2.PeerURL, cp2.ClientURL, true)
+	e.etcd.setRefusal("promote", rpctypes.ErrMemberLearnerNotReady)
+	require.NoError(t, e.pass(c))
+	rec := e.record()
+	assert.Nil(t, rec.Pending)
+	_, learners := kinds(rec)
+	assert.Equal(t, []string{"cp2"}, learners)
+
+	e.etcd.setRefusal("promote", nil)
+	voters, _ := kinds(e.settle(c, 3))
+	assert.Equal(t, []string{"cp1", "cp2"}, voters)
+}
+
+// Writes whose outcome is unknown are sent again with the same request ID:
+// each lands once, and etcd sees each change once.
+func TestUnknownWriteOutcomesAreRetried(t *testing.T) {
+	e, _ := bootstrapped(t, cp1, cp2)
+	s := &dropAcks{Store: e.store, n: 10}
+	c := e.coordinatorOn(s, cp1, "")
+	rec := e.settle(c, 3)
+	require.Positive(t, s.dropped)
+	assert.Nil(t, rec.Pending)
+	assert.True(t, rec.HasMember("cp2", "s2"))
+	_, ops := e.etcd.snapshot()
+	assert.Len(t, ops, 1, "one add: %v", ops)
+}
+
+// Disaster recovery (a new EtcdBootstrap generation) restarts the record
+// from the new generation's initial members.
+func TestNewBootstrapGenerationRestartsTheRecord(t *testing.T) {
+	e, c := bootstrapped(t, cp1, cp2)
+	e.settle(c, 3)
+	_, err := etcdboot.Recover(ctxT(t), e.store, 1, []etcdboot.Member{{Name: "cp2", StateID: "s2", PeerURL: cp2.PeerURL}}, "cp2")
+	require.NoError(t, err)
+	_ = e.pass(c) // the new cluster's etcd is not running: the record is what counts
+	rec := e.record()
+	assert.Equal(t, uint64(2), rec.Generation)
+	assert.Equal(t, []Member{{Name: "cp2", StateID: "s2", PeerURL: cp2.PeerURL, ClientURL: cp2.ClientURL}}, rec.Members)
+	assert.Zero(t, rec.ClusterID)
+	assert.Nil(t, rec.Pending)
 }

@@ -22,6 +22,17 @@ type fakeEtcd struct {
 	index     map[uint64]uint64 // member ID → raft index; a member without one has not started
 	down      map[uint64]bool   // started, but not answering
 	ops       []string          // changes applied, in order
+	refuse    map[string]error  // op ("add", "promote", "remove") → etcd's refusal
+}
+
+// setRefusal makes etcd refuse op with err (nil: accept again).
+func (f *fakeEtcd) setRefusal(op string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.refuse == nil {
+		f.refuse = map[string]error{}
+	}
+	f.refuse[op] = err
 }
 
 func newFakeEtcd() *fakeEtcd {
@@ -139,6 +150,9 @@ func (c *fakeClient) MemberAddAsLearner(_ context.Context, peerURL string) (uint
 	if err := c.reachable(); err != nil {
 		return 0, nil, err
 	}
+	if err := c.f.refuse["add"]; err != nil {
+		return 0, nil, err
+	}
 	for _, m := range c.f.members {
 		if m.Learner {
 			return 0, nil, rpctypes.ErrTooManyLearners
@@ -160,6 +174,9 @@ func (c *fakeClient) MemberPromote(_ context.Context, id uint64) error {
 	if err := c.reachable(); err != nil {
 		return err
 	}
+	if err := c.f.refuse["promote"]; err != nil {
+		return err
+	}
 	i := slices.IndexFunc(c.f.members, func(m EtcdMember) bool { return m.ID == id })
 	switch {
 	case i < 0:
@@ -178,6 +195,9 @@ func (c *fakeClient) MemberRemove(_ context.Context, id uint64) error {
 	c.f.mu.Lock()
 	defer c.f.mu.Unlock()
 	if err := c.reachable(); err != nil {
+		return err
+	}
+	if err := c.f.refuse["remove"]; err != nil {
 		return err
 	}
 	i := slices.IndexFunc(c.f.members, func(m EtcdMember) bool { return m.ID == id })

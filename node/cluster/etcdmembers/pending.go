@@ -1,8 +1,8 @@
 package etcdmembers
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"

@@ -3,6 +3,7 @@ package etcdmembers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -125,8 +126,13 @@ var errCrash = errors.New("test: leader killed at fault point")
 // fault point where its pass stops, as if the leader was killed there.
 func (e *env) coordinator(self Node, crashAt string) *Coordinator {
 	e.t.Helper()
+	return e.coordinatorOn(e.store, self, crashAt)
+}
+
+func (e *env) coordinatorOn(s Store, self Node, crashAt string) *Coordinator {
+	e.t.Helper()
 	c, err := New(Config{
-		Store: e.store, Self: self, View: e.view.get, Dial: e.etcd.dial,
+		Store: s, Self: self, View: e.view.get, Dial: e.etcd.dial,
 		DeadGrace: 30 * time.Second, LearnerStartTimeout: time.Minute, CallTimeout: 2 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Fault: func(point string) {
@@ -211,4 +217,28 @@ func kinds(rec Record) (voters, learners []string) {
 		}
 	}
 	return voters, learners
+}
+
+// dropAcks applies every write for real and reports the outcome of up to
+// n Updates as unknown, as a leader that lost leadership right after the
+// commit would; the retry after a dropped ack is answered.
+type dropAcks struct {
+	*consensus.Store
+	n       int
+	dropped int
+	last    bool // the previous Update's ack was dropped
+}
+
+func (d *dropAcks) Update(ctx context.Context, typ, id string, spec []byte, expected uint64, opts ...consensus.WriteOption) (consensus.WriteResult, error) {
+	w, err := d.Store.Update(ctx, typ, id, spec, expected, opts...)
+	if d.last {
+		d.last = false
+		return w, err
+	}
+	if err == nil && d.dropped < d.n {
+		d.dropped++
+		d.last = true
+		return consensus.WriteResult{}, fmt.Errorf("test: ack dropped: %w", consensus.ErrOutcomeUnknown)
+	}
+	return w, err
 }
