@@ -97,9 +97,11 @@ func (h health) inSync(id uint64) bool {
 }
 
 // unsafeToRemove says why removing member id would break the quorum rule,
-// or "": never the last member, and a voter only if the healthy voters
-// left are a majority of the voters left (etcd's quorum, raft §4.2: each
-// change is one step of a single-server reconfiguration).
+// or "": never the last member, and a voter only if the healthy voters are
+// a majority now (raft commits a configuration change in the old
+// configuration; without that quorum etcd cannot remove anyone) and the
+// healthy voters left are a majority of the voters left (each change is
+// one step of a single-server reconfiguration, Raft dissertation §4.1).
 func (h health) unsafeToRemove(id uint64) string {
 	if len(h.members) <= 1 {
 		return "it is the last member"
@@ -125,6 +127,8 @@ func (h health) unsafeToRemove(id uint64) string {
 	switch {
 	case remaining < 1:
 		return "it is the last voter"
+	case healthy < voters/2+1:
+		return fmt.Sprintf("%d of %d voters healthy: etcd has no quorum to commit a change", healthy, voters)
 	case left < remaining/2+1:
 		return fmt.Sprintf("%d of the %d voters left would be healthy, %d needed", left, remaining, remaining/2+1)
 	}

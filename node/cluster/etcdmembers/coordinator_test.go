@@ -166,6 +166,25 @@ func TestQuorumGuardKeepsMembersTheClusterCannotSpare(t *testing.T) {
 	assert.Equal(t, []string{"cp1", "cp2"}, voters)
 }
 
+// Two voters, one dead: etcd has no quorum, so no removal can commit, and
+// none is recorded (it would only hold the change slot).
+func TestNoRemovalWithoutQuorumNow(t *testing.T) {
+	e, c := bootstrapped(t, cp1, cp2)
+	e.settle(c, 3)
+	e.etcd.start("cp2", cp2.PeerURL, cp2.ClientURL, true)
+	voters, _ := kinds(e.settle(c, 3))
+	require.Equal(t, []string{"cp1", "cp2"}, voters)
+	dead := cp2
+	dead.Alive, dead.DeadSince = false, e.now
+	e.view.set(dead)
+	e.etcd.setDown(e.etcd.byName("cp2").ID, true)
+	e.now = e.now.Add(time.Hour)
+	rec := e.settle(c, 3)
+	assert.Nil(t, rec.Pending)
+	voters, _ = kinds(rec)
+	assert.Equal(t, []string{"cp1", "cp2"}, voters)
+}
+
 func TestRemovesOneMemberPerChange(t *testing.T) {
 	e, c := threeVoters(t)
 	e.view.drop("cp2")

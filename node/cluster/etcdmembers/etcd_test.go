@@ -29,26 +29,33 @@ func TestRealEtcdJoinPromoteRemove(t *testing.T) {
 	v := newView(n1, n2)
 	tlsConf := ec.ClientTLS(t)
 
-	hints := make(chan struct{}, 1)
-	c, err := New(Config{
+	// The first leader hangs for good right after etcd added the learner,
+	// before it recorded it (as if killed there); a second one takes over.
+	// When the first wakes at the end, its stale write fails the CAS.
+	hung := make(chan struct{})
+	run(t, Config{
 		Store: store, Self: n1, View: v.get, Dial: DialTLS(tlsConf),
-		Interval: 100 * time.Millisecond, CallTimeout: 2 * time.Second, Hints: hints,
-		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
+		Fault: func(point string) {
+			if point == FaultAfterMemberAdd {
+				close(hung)
+				<-t.Context().Done()
+			}
+		},
 	})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
-	go func() { defer close(stopped); c.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-stopped })
 
 	var boot etcdboot.Record
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		var err error
 		boot, err = etcdboot.Get(context.Background(), store)
 		require.NoError(ct, err)
 	}, 10*time.Second, 20*time.Millisecond)
 	require.True(t, boot.IsInitialMember("cp1", "s1"))
 	require.False(t, boot.IsInitialMember("cp2", "s2"))
 	start(t, m1, boot, machineetcd.StateNew, peers(boot.InitialMembers))
+
+	<-hung
+	hints := make(chan struct{}, 1)
+	run(t, Config{Store: store, Self: n1, View: v.get, Dial: DialTLS(tlsConf), Hints: hints})
 
 	rec := waitRecord(t, store, func(r Record) bool { return r.HasMember("cp2", "s2") })
 	start(t, m2, boot, machineetcd.StateExisting, memberPeers(rec.InitialCluster()))
@@ -66,6 +73,21 @@ func TestRealEtcdJoinPromoteRemove(t *testing.T) {
 	hints <- struct{}{}
 	rec = waitRecord(t, store, func(r Record) bool { return len(r.Members) == 1 && r.Pending == nil })
 	assertRecordIsEtcd(t, cli, rec, "cp1")
+}
+
+// run starts a coordinator's Run as a leader hook would, with the test's
+// timings, until the test ends.
+func run(t *testing.T, cfg Config) *Coordinator {
+	t.Helper()
+	cfg.Interval, cfg.CallTimeout = 100*time.Millisecond, 2*time.Second
+	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
+	c, err := New(cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-stopped })
+	return c
 }
 
 func start(t *testing.T, m *etcdtest.Member, boot etcdboot.Record, state string, initial []machineetcd.Peer) {
