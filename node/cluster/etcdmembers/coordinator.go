@@ -181,8 +181,9 @@ func (c *Coordinator) bootstrap(ctx context.Context) (etcdboot.Record, error) {
 	}
 	self := etcdboot.Member{Name: c.cfg.Self.Name, PeerURL: c.cfg.Self.PeerURL, StateID: c.cfg.Self.StateID}
 	boot, err = etcdboot.Decide(ctx, c.cfg.Store, self)
-	if ee := (*etcdboot.ExistsError)(nil); errors.As(err, &ee) {
-		return ee.Record, nil
+	var exists *etcdboot.ExistsError
+	if errors.As(err, &exists) {
+		return exists.Record, nil // decided meanwhile, by an earlier term
 	}
 	if err != nil {
 		return etcdboot.Record{}, err

@@ -409,3 +409,17 @@ func TestNewBootstrapGenerationRestartsTheRecord(t *testing.T) {
 	assert.Zero(t, rec.ClusterID)
 	assert.Nil(t, rec.Pending)
 }
+
+// An add recorded but not sent is abandoned when its node is no longer one
+// to add by the time a leader finishes it.
+func TestPendingAddOfANodeGoneIsAbandoned(t *testing.T) {
+	e, _ := bootstrapped(t, cp1, cp2)
+	require.ErrorIs(t, e.pass(e.coordinator(cp1, FaultAfterIntent)), errCrash)
+	e.view.drop("cp2")
+	require.NoError(t, e.pass(e.coordinator(cp1, "")))
+	rec := e.record()
+	assert.Nil(t, rec.Pending)
+	assert.False(t, rec.HasMember("cp2", "s2"))
+	_, ops := e.etcd.snapshot()
+	assert.Empty(t, ops)
+}
