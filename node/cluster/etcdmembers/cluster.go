@@ -68,7 +68,7 @@ func isMemberNotFound(err error) bool {
 
 // isUnhealthy reports etcd's refusal of a change that its own quorum
 // check (--strict-reconfig-check) finds unsafe at the moment.
-// etcd refuses with ErrUnhealthy a removal, and with
+// etcd refuses with ErrUnhealthy an add or a removal, and with
 // ErrNotEnoughStartedMembers a promotion, while too few members have been
 // connected for its health interval.
 func isUnhealthy(err error) bool {

@@ -145,3 +145,67 @@ func assertRecordIsEtcd(t *testing.T, cli Cluster, rec Record, names ...string) 
 		assert.Equal(t, m.PeerURL, e.PeerURLs[0])
 	}
 }
+
+// TestRealEtcdThreeMembersAndAResetNode grows a real etcd cluster to three
+// voters, one learner at a time, then resets one node (its etcd killed and
+// its data gone, the node back with a new state ID at the same address):
+// the stale member is removed and the node joins again as a new member.
+func TestRealEtcdThreeMembersAndAResetNode(t *testing.T) {
+	store := openStore(t)
+	ec := etcdtest.StartCluster(t, 1)
+	ec.Members[0].Kill()
+	ms := map[string]*etcdtest.Member{}
+	v := newView()
+	for i, name := range []string{"cp1", "cp2", "cp3"} {
+		m := ec.NewMember(name)
+		ms[name] = m
+		v.set(Node{Name: name, StateID: "s" + string(rune('1'+i)), PeerURL: m.PeerURL(), ClientURL: m.ClientURL(), Alive: true})
+	}
+	tlsConf := ec.ClientTLS(t)
+	nodes, _ := v.get(t.Context())
+	hints := make(chan struct{}, 1)
+	run(t, Config{Store: store, Self: nodes["cp1"], View: v.get, Dial: DialTLS(tlsConf), Hints: hints})
+
+	var boot etcdboot.Record
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		var err error
+		boot, err = etcdboot.Get(context.Background(), store)
+		require.NoError(ct, err)
+	}, 10*time.Second, 20*time.Millisecond)
+	start(t, ms["cp1"], boot, machineetcd.StateNew, peers(boot.InitialMembers))
+
+	// The nodes' side: whoever the record lists (in its state) starts.
+	for _, name := range []string{"cp2", "cp3"} {
+		rec := waitRecord(t, store, func(r Record) bool { return r.HasMember(name, nodes[name].StateID) })
+		_, learners := kinds(rec)
+		require.Equal(t, []string{name}, learners, "one learner at a time")
+		start(t, ms[name], boot, machineetcd.StateExisting, memberPeers(rec.InitialCluster()))
+	}
+	rec := waitRecord(t, store, func(r Record) bool {
+		voters, learners := kinds(r)
+		return len(voters) == 3 && len(learners) == 0 && r.Pending == nil
+	})
+	cli, err := NewClient([]string{ms["cp1"].ClientURL(), ms["cp2"].ClientURL()}, tlsConf)
+	require.NoError(t, err)
+	defer cli.Close()
+	assertRecordIsEtcd(t, cli, rec, "cp1", "cp2", "cp3")
+	oldID := rec.Members[2].ID
+
+	// Reset cp3: same name and address, no data, a new state.
+	ms["cp3"].Kill()
+	fresh := ec.NewMember("cp3")
+	fresh.ClientPort, fresh.PeerPort = ms["cp3"].ClientPort, ms["cp3"].PeerPort
+	reset := nodes["cp3"]
+	reset.StateID = "s3-reset"
+	v.set(reset)
+	hints <- struct{}{}
+	rec = waitRecord(t, store, func(r Record) bool { return r.HasMember("cp3", "s3-reset") })
+	assert.False(t, rec.HasMember("cp3", "s3"), "the stale member is gone")
+	start(t, fresh, boot, machineetcd.StateExisting, memberPeers(rec.InitialCluster()))
+	rec = waitRecord(t, store, func(r Record) bool {
+		voters, learners := kinds(r)
+		return len(voters) == 3 && len(learners) == 0 && r.Pending == nil
+	})
+	assertRecordIsEtcd(t, cli, rec, "cp1", "cp2", "cp3")
+	assert.NotEqual(t, oldID, rec.Members[2].ID, "a new member, not the old one back")
+}

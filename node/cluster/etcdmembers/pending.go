@@ -85,6 +85,10 @@ func (c *Coordinator) finishAdd(ctx context.Context, r *round, p Change, list []
 	cctx, cancel := c.call(ctx)
 	defer cancel()
 	id, after, err := r.cluster.MemberAddAsLearner(cctx, p.PeerURL)
+	if isUnhealthy(err) {
+		c.log.Info("etcd refuses the learner add for now: members not connected long enough", "member", p.Name)
+		return nil, false, errWait
+	}
 	if err != nil {
 		return nil, false, err
 	}
