@@ -118,7 +118,11 @@ func (c *Coordinator) Run(ctx context.Context) {
 	tick := time.NewTicker(c.cfg.Interval)
 	defer tick.Stop()
 	for {
-		if err := c.pass(ctx); err != nil && ctx.Err() == nil {
+		switch err := c.pass(ctx); {
+		case err == nil || ctx.Err() != nil:
+		case errors.Is(err, errWait):
+			c.log.Info("etcd membership pass waits", "reason", err)
+		default:
 			c.log.Warn("etcd membership pass failed", "error", err)
 		}
 		select {

@@ -3,6 +3,7 @@ package etcdmembers
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +17,9 @@ func (c *Coordinator) observe(ctx context.Context, r *round) error {
 	cctx, cancel := c.call(ctx)
 	cid, list, err := r.cluster.MemberList(cctx)
 	cancel()
+	if err != nil && r.rec.ClusterID == 0 {
+		return fmt.Errorf("%w: etcd of generation %d not answering yet (its bootstrap member starts it): %w", errWait, r.rec.Generation, err)
+	}
 	if err != nil {
 		return err
 	}
