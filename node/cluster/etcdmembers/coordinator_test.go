@@ -400,7 +400,7 @@ func TestUnknownWriteOutcomesAreRetried(t *testing.T) {
 func TestNewBootstrapGenerationRestartsTheRecord(t *testing.T) {
 	e, c := bootstrapped(t, cp1, cp2)
 	e.settle(c, 3)
-	_, err := etcdboot.Recover(ctxT(t), e.store, 1, []etcdboot.Member{{Name: "cp2", StateID: "s2", PeerURL: cp2.PeerURL}}, "cp2")
+	_, err := etcdboot.Recover(ctxT(t), e.store, 1, []etcdboot.Member{{Name: "cp2", StateID: "s2", PeerURL: cp2.PeerURL}}, "cp2", nil)
 	require.NoError(t, err)
 	_ = e.pass(c) // the new cluster's etcd is not running: the record is what counts
 	rec := e.record()
