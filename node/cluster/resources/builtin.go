@@ -8,13 +8,14 @@ import (
 	"github.com/cairn-project/cairn/node/cluster/cfgstore"
 	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/node/cluster/etcdboot"
+	"github.com/cairn-project/cairn/node/cluster/etcdmembers"
 )
 
 // Builtin returns the definitions of every cluster-plane type this release
 // stores. A new type (the upgrade plan next) gets its entry here; node/api
 // serves it with no new RPC.
 func Builtin() []Definition {
-	return []Definition{clusterConfig(), etcdBootstrap()}
+	return []Definition{clusterConfig(), etcdBootstrap(), etcdMembership()}
 }
 
 // Default returns the registry of the Builtin types.
@@ -80,4 +81,18 @@ func redactedEtcdBootstrap(spec []byte) ([]byte, error) {
 		return nil, err
 	}
 	return yaml.JSONToYAML(js)
+}
+
+// etcdMembership is etcd's member set as the Raft leader keeps it, with the
+// one change in flight. It is read-only here: only the leader's
+// coordinator changes it, each step a compare-and-set after the change it
+// records, and a generic write could make a node join with a member list
+// etcd does not have. It holds no secret.
+func etcdMembership() Definition {
+	return Definition{
+		Type:        etcdmembers.ResourceType,
+		Aliases:     []string{"etcdmemberships", "etcdmembers"},
+		Description: "etcd's members (name, state ID, member ID, learner) and the one membership change in flight, kept by the Raft leader",
+		WrittenBy:   "the Raft leader's etcd membership coordinator, which follows the cluster config",
+	}
 }
