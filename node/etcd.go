@@ -2,24 +2,24 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"path/filepath"
+	"time"
 
 	"github.com/cairn-project/cairn/consensus"
+	"github.com/cairn-project/cairn/gossip"
+	"github.com/cairn-project/cairn/node/cluster/cfgstore"
 	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/node/cluster/etcdboot"
+	"github.com/cairn-project/cairn/node/cluster/etcdmembers"
 	"github.com/cairn-project/cairn/node/cluster/formation"
 	"github.com/cairn-project/cairn/node/machine/controllers"
 	"github.com/cairn-project/cairn/node/machine/etcd"
 	"github.com/cairn-project/cairn/node/runtime"
 )
-
-// etcdMembershipType is the Raft resource type of the leader's membership
-// record (node/cluster/etcdmembers).
-const etcdMembershipType = "EtcdMembership"
 
 // etcdMirror keeps EtcdCluster/etcd equal to the two etcd records in this
 // control plane's replica — the bootstrap decision and the membership the
@@ -44,7 +44,7 @@ func (m *etcdMirror) Run(ctx context.Context, w runtime.Writer) error {
 		return err
 	}
 	for ev := range watch.Events() {
-		if t := ev.Resource.Type; t != etcdboot.ResourceType && t != etcdMembershipType {
+		if t := ev.Resource.Type; t != etcdboot.ResourceType && t != etcdmembers.ResourceType {
 			continue
 		}
 		if err := m.publish(ctx, w); err != nil {
@@ -79,15 +79,15 @@ func (m *etcdMirror) publish(ctx context.Context, w runtime.Writer) error {
 	for _, im := range rec.InitialMembers {
 		spec.InitialMembers = append(spec.InitialMembers, controllers.EtcdPeer{Name: im.Name, StateID: im.StateID, PeerURL: im.PeerURL})
 	}
-	res, _, err = m.store.Get(ctx, etcdMembershipType, etcdboot.ResourceID, consensus.Stale)
+	res, _, err = m.store.Get(ctx, etcdmembers.ResourceType, etcdmembers.ResourceID, consensus.Stale)
 	switch {
 	case errors.Is(err, consensus.ErrNotFound):
 	case err != nil:
 		return err
 	default:
-		var mem membershipRecord
-		if err := json.Unmarshal(res.Spec, &mem); err != nil {
-			return fmt.Errorf("etcd membership record: %w", err)
+		mem, err := etcdmembers.Decode(res)
+		if err != nil {
+			return err
 		}
 		spec.MembershipGeneration, spec.ClusterID = mem.Generation, mem.ClusterID
 		for _, x := range mem.Members {
@@ -97,25 +97,11 @@ func (m *etcdMirror) publish(ctx context.Context, w runtime.Writer) error {
 	return w.Put(controllers.TypeEtcdCluster, controllers.IDEtcd, spec, nil)
 }
 
-// membershipRecord is the part of the leader's membership record a node
-// starts from.
-type membershipRecord struct {
-	Generation uint64 `json:"generation"`
-	ClusterID  uint64 `json:"clusterID"`
-	Members    []struct {
-		Name    string `json:"name"`
-		StateID string `json:"stateID"`
-		ID      uint64 `json:"id"`
-		PeerURL string `json:"peerURL"`
-		Learner bool   `json:"learner"`
-	} `json:"members"`
-}
-
 // registerEtcd adds a control plane's etcd controllers (EtcdSpec,
 // EtcdStatus) and returns its etcd sources (the records' mirror, the
 // member's observer). Workers, and nodes run without an etcd binary
 // (Options.Etcd empty), get none.
-func registerEtcd(rt *runtime.Runtime, agent *formation.Agent, cfg *config.Config, self *config.Node, stateID string, o Options) ([]runtime.Source, error) {
+func registerEtcd(rt *runtime.Runtime, agent *formation.Agent, cfg *config.Config, self *config.Node, stateID string, o Options, log *slog.Logger) ([]runtime.Source, error) {
 	if self.Role != config.RoleControlPlane || o.Etcd == "" {
 		return nil, nil
 	}
@@ -130,6 +116,31 @@ func registerEtcd(rt *runtime.Runtime, agent *formation.Agent, cfg *config.Confi
 		}
 	}
 	m := etcd.Member{Name: self.Name, IP: etcdHost(self), ClientPort: spec.ClientPort, PeerPort: spec.PeerPort}
+	coord, err := etcdmembers.New(etcdmembers.Config{
+		Store: agent.Store,
+		Self:  etcdmembers.Node{Name: self.Name, StateID: stateID, PeerURL: m.PeerURL(), ClientURL: m.ClientURL()},
+		View:  etcdView(agent, o.EtcdPorts),
+		// cairnd's client certificate is written by EtcdSpec on this
+		// node; read it at each dial, so the first one after boot and a
+		// renewed one are used.
+		Dial: func(endpoints []string) (etcdmembers.Cluster, error) {
+			conf, err := etcd.LoadClientTLS(layout)
+			if err != nil {
+				return nil, err
+			}
+			return etcdmembers.NewClient(endpoints, conf)
+		},
+		// Each pass asks every member for its status: no faster than
+		// twice a second, whatever the autopilot's pace.
+		Interval:  max(o.Profile.Autopilot.Interval, 500*time.Millisecond),
+		DeadGrace: o.Profile.Autopilot.DeadGrace,
+		Logger:    log.With("component", "etcd-members"),
+		Fault:     etcdFault(o.StateDir, o.EtcdFault, log),
+	})
+	if err != nil {
+		return nil, err
+	}
+	agent.Store.AddLeaderFunc(coord.Run)
 	return []runtime.Source{
 		&etcdMirror{store: agent.Store},
 		&controllers.EtcdObserve{Layout: layout, ClientURL: m.ClientURL()},
@@ -141,4 +152,37 @@ func registerEtcd(rt *runtime.Runtime, agent *formation.Agent, cfg *config.Confi
 func etcdHost(n *config.Node) string {
 	host, _, _ := net.SplitHostPort(n.RaftEndpoint())
 	return host
+}
+
+// etcdView is the coordinator's view of the control planes: those of the
+// stored cluster config, each with its current state ID and liveness from
+// gossip. A node gossip has never seen has no DeadSince, so it is never
+// removed as dead.
+func etcdView(agent *formation.Agent, ports *EtcdPorts) func(context.Context) (map[string]etcdmembers.Node, bool) {
+	return func(ctx context.Context) (map[string]etcdmembers.Node, bool) {
+		st, err := cfgstore.Get(ctx, agent.Store, consensus.Stale)
+		if err != nil {
+			return nil, false
+		}
+		members := map[string]gossip.Member{}
+		for _, m := range agent.Gossip().Members() {
+			members[m.Name] = m
+		}
+		out := map[string]etcdmembers.Node{}
+		for _, n := range st.Config.ControlPlanes() {
+			em := etcd.Member{Name: n.Name, IP: etcdHost(n)}
+			if ports != nil {
+				em.ClientPort, em.PeerPort = ports.Client, ports.Peer
+			}
+			v := etcdmembers.Node{Name: n.Name, PeerURL: em.PeerURL(), ClientURL: em.ClientURL()}
+			if g, ok := members[n.Name]; ok {
+				v.StateID, v.Alive = g.Meta.StateID, g.State == gossip.StateAlive
+				if g.State == gossip.StateDead || g.State == gossip.StateLeft {
+					v.DeadSince = g.Since
+				}
+			}
+			out[n.Name] = v
+		}
+		return out, true
+	}
 }

@@ -175,7 +175,7 @@ func Run(ctx context.Context, o Options) error {
 		_ = ln.Close()
 		return errors.Join(err, agent.Close())
 	}
-	etcdSources, err := registerEtcd(rt, agent, cfg, self, stateID, o)
+	etcdSources, err := registerEtcd(rt, agent, cfg, self, stateID, o, log)
 	if err != nil {
 		_ = ln.Close()
 		return errors.Join(err, agent.Close())

@@ -24,6 +24,10 @@ const (
 	EtcdClientCairnd = "cairnd"
 	// EtcdClientAPIServer is kube-apiserver's client.
 	EtcdClientAPIServer = "kube-apiserver"
+	// EtcdPeerCommonName is the common name of every peer certificate:
+	// etcd's peer port accepts only it (--peer-cert-allowed-cn), so no
+	// client certificate from the same CA can act as a member.
+	EtcdPeerCommonName = "cairn-etcd-peer"
 )
 
 // EtcdValidity is the lifetime of etcd peer, server and client certificates,
@@ -32,15 +36,18 @@ const (
 const EtcdValidity = NodeValidity
 
 // IssueEtcdPeer issues a control plane's etcd peer certificate from the etcd
-// CA (secrets.etcdCA): the node's name as common name and first DNS SAN, its
-// other DNS names and its IPs (n.CertDNSNames, n.CertIPs), usable as server
-// and client, since etcd members dial each other with it. The key is new
-// and is generated here, on the control plane that will use it.
+// CA (secrets.etcdCA): EtcdPeerCommonName as common name, the node's name
+// as first DNS SAN, its other DNS names and its IPs (n.CertDNSNames,
+// n.CertIPs), usable as server and client, since etcd members dial each
+// other with it. The key is new and is generated here, on the control
+// plane that will use it.
 func IssueEtcdPeer(etcdCA config.CertKeyPair, n *config.Node, now time.Time) (config.CertKeyPair, error) {
 	if err := checkEtcdMember(n); err != nil {
 		return config.CertKeyPair{}, err
 	}
-	return issueEtcd(etcdCA, etcdTemplate(n), []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, now)
+	tmpl := etcdTemplate(n)
+	tmpl.Subject.CommonName = EtcdPeerCommonName
+	return issueEtcd(etcdCA, tmpl, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, now)
 }
 
 // IssueEtcdServer issues a control plane's etcd server certificate (the

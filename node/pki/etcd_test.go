@@ -59,15 +59,16 @@ func TestIssueEtcdPeerAndServer(t *testing.T) {
 		name   string
 		issue  func(config.CertKeyPair, *config.Node, time.Time) (config.CertKeyPair, error)
 		usages []x509.ExtKeyUsage
+		cn     string
 	}{
-		{"peer", IssueEtcdPeer, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}},
-		{"server", IssueEtcdServer, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}},
+		{"peer", IssueEtcdPeer, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, EtcdPeerCommonName},
+		{"server", IssueEtcdServer, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, "cp1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pair, err := tc.issue(etcdCA, etcdNode(), now)
 			require.NoError(t, err)
 			cert := parsePair(t, pair)
-			assert.Equal(t, "cp1", cert.Subject.CommonName)
+			assert.Equal(t, tc.cn, cert.Subject.CommonName)
 			assert.Equal(t, []string{"cp1", "cp1.example.com"}, cert.DNSNames)
 			var ips []string
 			for _, ip := range cert.IPAddresses {

@@ -124,7 +124,8 @@ var EtcdReservedFlags = []string{
 	"client-cert-auth", "trusted-ca-file", "cert-file", "key-file", "client-cert-file", "client-key-file",
 	"peer-client-cert-auth", "peer-trusted-ca-file", "peer-cert-file", "peer-key-file",
 	"auto-tls", "peer-auto-tls", "listen-metrics-urls", "discovery", "discovery-srv", "config-file",
-	"force-new-cluster",
+	"force-new-cluster", "peer-cert-allowed-cn", "peer-cert-allowed-hostname", "peer-skip-client-san-verification",
+	"client-cert-allowed-hostname",
 }
 
 // Secrets holds the cluster's key material.

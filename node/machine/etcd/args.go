@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/cairn-project/cairn/node/cluster/config"
+	"github.com/cairn-project/cairn/node/pki"
 )
 
 // The ports of every etcd member, on the node's own address (DESIGN.md of
@@ -145,6 +146,14 @@ func (m Member) Args() ([]string, error) {
 		"--client-cert-file=" + l.File("client.crt"),
 		"--client-key-file=" + l.File("client.key"),
 		"--peer-client-cert-auth=true",
+		// A peer is told by its certificate's common name, not by the
+		// address it dials from: on loopback (process mode) and behind NAT
+		// that is not the address its certificate names, and etcd's SAN
+		// check would refuse it. Only peer certificates carry this name,
+		// so cairnd's and kube-apiserver's client certificates from the
+		// same CA cannot act as members.
+		"--peer-cert-allowed-cn=" + pki.EtcdPeerCommonName,
+		"--peer-skip-client-san-verification=true",
 		"--peer-trusted-ca-file=" + l.File("ca.crt"),
 		"--peer-cert-file=" + l.File("peer.crt"),
 		"--peer-key-file=" + l.File("peer.key"),
