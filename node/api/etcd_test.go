@@ -4,19 +4,27 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/netip"
 	"sync"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cairn-project/cairn/gossip"
 	"github.com/cairn-project/cairn/internal/etcdtest"
 	"github.com/cairn-project/cairn/node/api"
 	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/node/machine/etcd"
+	"github.com/cairn-project/cairn/node/pki"
 	etcdv1 "github.com/cairn-project/cairn/proto/gen/cairn/etcd/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/etcd/v1/etcdv1connect"
 )
@@ -264,4 +272,92 @@ func TestEtcdOverARealMember(t *testing.T) {
 	_, err = admin.Leave(t.Context(), connect.NewRequest(&etcdv1.LeaveRequest{}))
 	assert.Equal(t, connect.CodeFailedPrecondition, connect.CodeOf(err))
 	assert.ErrorContains(t, err, "last voting etcd member")
+}
+
+// staticMembers is a gossip view that knows each node's API address.
+type staticMembers map[string]netip.AddrPort
+
+func (s staticMembers) Members() []gossip.Member {
+	var out []gossip.Member
+	for name := range s {
+		m, _ := s.Member(name)
+		out = append(out, m)
+	}
+	return out
+}
+
+func (s staticMembers) Member(name string) (gossip.Member, bool) {
+	addr, ok := s[name]
+	return gossip.Member{Name: name, State: gossip.StateAlive, Meta: gossip.Meta{Name: name, APIAddr: addr}}, ok
+}
+
+// A call for another node (Cairn-Node, cairnctl -n) is proxied to that
+// node's member, with the caller's role checked where it lands.
+func TestEtcdCallsAreProxiedToTheNamedNode(t *testing.T) {
+	noLeaks(t)
+	ca, err := config.NewCA(nil, "test", time.Now())
+	require.NoError(t, err)
+	listeners := map[string]net.Listener{}
+	members := staticMembers{}
+	for _, name := range []string{"n1", "n2"} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		listeners[name] = ln
+		members[name] = netip.MustParseAddrPort(ln.Addr().String())
+	}
+	n2 := newFakeEtcd(t)
+	n2.self = 2
+	for name, ops := range map[string]api.EtcdOps{"n1": nil, "n2": n2} {
+		key, csr, err := pki.NewKeyAndCSR(name, []net.IP{net.IPv4(127, 0, 0, 1)})
+		require.NoError(t, err)
+		crt, err := pki.SignNode(ca, csr, time.Now())
+		require.NoError(t, err)
+		id, err := pki.NewIdentity(crt, key, []byte(ca.Crt))
+		require.NoError(t, err)
+		srv := api.New(api.Options{NodeName: name, Identity: id, Membership: members, Etcd: ops})
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(listeners[name]) }()
+		t.Cleanup(func() {
+			require.NoError(t, srv.Shutdown(context.Background()))
+			require.NoError(t, <-done)
+		})
+	}
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM([]byte(ca.Crt)))
+	client := func(role string) etcdv1connect.EtcdServiceClient {
+		pair, err := config.GenerateAdminClientCert(ca, "test", []string{role}, time.Hour)
+		require.NoError(t, err)
+		cert, err := tls.X509KeyPair([]byte(pair.Crt), []byte(pair.Key))
+		require.NoError(t, err)
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}}, ForceAttemptHTTP2: true}
+		t.Cleanup(tr.CloseIdleConnections)
+		return etcdv1connect.NewEtcdServiceClient(&http.Client{Transport: tr}, "https://"+members["n1"].String(), connect.WithGRPC())
+	}
+	reader, admin := client(config.APIRoleReader), client(config.APIRoleAdmin)
+
+	req := connect.NewRequest(&etcdv1.StatusRequest{})
+	_, err = reader.Status(t.Context(), req)
+	assert.Equal(t, connect.CodeFailedPrecondition, connect.CodeOf(err), "n1 itself runs no member")
+	req.Header().Set(api.HeaderNode, "n2")
+	st, err := reader.Status(t.Context(), req)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), st.Msg.GetMemberId())
+
+	snap := connect.NewRequest(&etcdv1.SnapshotRequest{})
+	snap.Header().Set(api.HeaderNode, "n2")
+	s, err := reader.Snapshot(t.Context(), snap)
+	require.NoError(t, err)
+	for s.Receive() {
+	}
+	assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(s.Err()), "the reader's role travels with the call")
+	_ = s.Close()
+	s, err = admin.Snapshot(t.Context(), snap)
+	require.NoError(t, err)
+	var got []byte
+	for s.Receive() {
+		got = append(got, s.Msg().GetData()...)
+	}
+	require.NoError(t, s.Err())
+	_ = s.Close()
+	assert.Equal(t, n2.db, got)
 }

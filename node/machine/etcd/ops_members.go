@@ -52,7 +52,8 @@ func health(ctx context.Context, cli *clientv3.Client, list []MemberInfo) []memb
 // (n-1 voters need (n-1)/2+1), so a removal can never take quorum with it
 // (the rule etcd's --strict-reconfig-check applies too; checked here
 // first to say why in words). A learner never counts towards quorum and
-// may always go. It returns the members left healthy, for the call.
+// may always go. It returns the healthy voters left, which can carry the
+// removal (a learner refuses membership calls).
 func checkRemovable(all []memberHealth, id uint64) (target memberHealth, rest []memberHealth, err error) {
 	i := slices.IndexFunc(all, func(m memberHealth) bool { return m.ID == id })
 	if i < 0 {
@@ -64,13 +65,11 @@ func checkRemovable(all []memberHealth, id uint64) (target memberHealth, rest []
 		if m.ID == id {
 			continue
 		}
-		if m.healthy {
-			rest = append(rest, m)
-		}
 		if !m.Learner {
 			voters++
 			if m.healthy {
 				healthy++
+				rest = append(rest, m)
 			}
 		}
 	}
@@ -174,7 +173,7 @@ func (o *Ops) remove(ctx context.Context, cli *clientv3.Client, id uint64, self 
 	if self {
 		var urls []string
 		for _, m := range rest {
-			urls = append(urls, m.ClientURLs[0])
+			urls = append(urls, m.ClientURLs[0]) // healthy: it has one
 		}
 		if len(urls) == 0 {
 			return MemberInfo{}, fmt.Errorf("%w: %s (%x)", ErrLastMember, target.Name, id)
