@@ -234,6 +234,7 @@ func TestEtcdWithoutAMemberIsAFailedPrecondition(t *testing.T) {
 	for name, opts := range map[string]api.Options{
 		"worker":          {},
 		"not started yet": {Etcd: etcd.NewOps("", nil)},
+		"no certificate":  {Etcd: etcd.NewLocalOps(etcd.Layout{Dir: t.TempDir()}, "https://127.0.0.1:1")},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := etcdClient(t, opts)(config.APIRoleAdmin)

@@ -6,7 +6,10 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"sync"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -15,21 +18,35 @@ import (
 // (cairnctl etcd ...): every call goes to this member's client URL only,
 // so what it reports is this member's view, as with talosctl etcd.
 //
-// An Ops exists for the node's whole life; Use points it at the member
-// once it runs (and again when its client certificate is renewed). Until
-// then, and on a worker, every method fails with ErrNoMember.
+// An Ops exists for the node's whole life. Made with NewLocalOps it reads
+// the member's client certificate and dials for every call (operator
+// calls are rare; a handshake per call means a renewed certificate and a
+// member started later are simply picked up); made with NewOps it keeps
+// one client over a given TLS configuration. While the node runs no
+// member it can reach, every method fails with ErrNoMember.
 type Ops struct {
+	layout   *Layout // NewLocalOps: TLS read from here per call
 	mu       sync.Mutex
 	endpoint string
 	tls      *tls.Config
-	cli      *clientv3.Client // nil until first used after Use
+	cli      *clientv3.Client // NewOps: made on first use
 }
 
 // NewOps returns operations on the member at endpoint
-// (https://IP:2379, Member.ClientURL) over tlsConf (LoadClientTLS). A nil
-// tlsConf means this node runs no member (yet): see Use.
+// (https://IP:2379, Member.ClientURL) over tlsConf (LoadClientTLS), with
+// one client kept until Close or Use. A nil tlsConf means this node runs
+// no member (yet): see Use.
 func NewOps(endpoint string, tlsConf *tls.Config) *Ops {
 	return &Ops{endpoint: endpoint, tls: tlsConf}
+}
+
+// NewLocalOps returns operations on this node's member at clientURL
+// (Member.ClientURL), with cairnd's client certificate read from layout
+// (WriteCerts) at each call. Until the certificate exists, or while
+// nothing listens at clientURL (etcd not started, or stopped), calls fail
+// with ErrNoMember at once instead of waiting for their deadline.
+func NewLocalOps(layout Layout, clientURL string) *Ops {
+	return &Ops{layout: &layout, endpoint: clientURL}
 }
 
 // Use points o at the member at endpoint over tlsConf from now on (nil:
@@ -51,31 +68,68 @@ func (o *Ops) Close() error {
 	return nil
 }
 
-// client returns the client to this member, made on first use.
-func (o *Ops) client() (*clientv3.Client, string, error) {
+// conn is a client to this member for one call.
+type conn struct {
+	cli     *clientv3.Client
+	ep      string
+	tls     *tls.Config
+	release func()
+}
+
+// probeTimeout bounds the TCP probe of NewLocalOps' member.
+const probeTimeout = time.Second
+
+// client returns a client to this member for one call; release it after.
+func (o *Ops) client() (conn, error) {
+	if o.layout != nil {
+		return o.localClient()
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.tls == nil || o.endpoint == "" {
-		return nil, "", ErrNoMember
+		return conn{}, ErrNoMember
 	}
 	if o.cli == nil {
 		cli, err := New([]string{o.endpoint}, o.tls)
 		if err != nil {
-			return nil, "", err
+			return conn{}, err
 		}
 		o.cli = cli
 	}
-	return o.cli, o.endpoint, nil
+	return conn{cli: o.cli, ep: o.endpoint, tls: o.tls, release: func() {}}, nil
+}
+
+func (o *Ops) localClient() (conn, error) {
+	conf, err := LoadClientTLS(*o.layout)
+	if err != nil {
+		return conn{}, fmt.Errorf("%w: no etcd client certificate yet: %w", ErrNoMember, err)
+	}
+	u, err := url.Parse(o.endpoint)
+	if err != nil {
+		return conn{}, fmt.Errorf("etcd client URL %q: %w", o.endpoint, err)
+	}
+	probe, err := net.DialTimeout("tcp", u.Host, probeTimeout)
+	if err != nil {
+		return conn{}, fmt.Errorf("%w: etcd does not listen at %s: %w", ErrNoMember, o.endpoint, err)
+	}
+	_ = probe.Close()
+	cli, err := New([]string{o.endpoint}, conf)
+	if err != nil {
+		return conn{}, err
+	}
+	return conn{cli: cli, ep: o.endpoint, tls: conf, release: func() { _ = cli.Close() }}, nil
 }
 
 // Members lists the cluster's members as this member knows them
 // (linearizable: a member cut off from the leader fails rather than
 // answering from a stale list).
 func (o *Ops) Members(ctx context.Context) ([]MemberInfo, error) {
-	cli, _, err := o.client()
+	c, err := o.client()
 	if err != nil {
 		return nil, err
 	}
+	defer c.release()
+	cli := c.cli
 	return members(ctx, cli)
 }
 
@@ -95,10 +149,12 @@ func members(ctx context.Context, cli *clientv3.Client) ([]MemberInfo, error) {
 // name comes from the member list, which a member without a leader
 // cannot serve: the name is then empty and the rest still reported.
 func (o *Ops) Status(ctx context.Context) (MemberStatus, error) {
-	cli, ep, err := o.client()
+	c, err := o.client()
 	if err != nil {
 		return MemberStatus{}, err
 	}
+	defer c.release()
+	cli, ep := c.cli, c.ep
 	res, err := cli.Status(ctx, ep)
 	if err != nil {
 		return MemberStatus{}, fmt.Errorf("etcd status of %s: %w", ep, err)
@@ -142,10 +198,12 @@ const snapshotChunk = 256 << 10
 // restore reads) and returns its size and revision. It holds every key,
 // secrets included.
 func (o *Ops) Snapshot(ctx context.Context, w io.Writer) (SnapshotInfo, error) {
-	cli, ep, err := o.client()
+	c, err := o.client()
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
+	defer c.release()
+	cli, ep := c.cli, c.ep
 	res, err := cli.SnapshotWithVersion(ctx)
 	if err != nil {
 		return SnapshotInfo{}, fmt.Errorf("etcd snapshot of %s: %w", ep, err)
@@ -173,10 +231,12 @@ func (o *Ops) Snapshot(ctx context.Context, w io.Writer) (SnapshotInfo, error) {
 // pages. The member serves nothing while it runs (seconds per GiB), so
 // members are defragmented one at a time.
 func (o *Ops) Defragment(ctx context.Context) (DefragmentResult, error) {
-	cli, ep, err := o.client()
+	c, err := o.client()
 	if err != nil {
 		return DefragmentResult{}, err
 	}
+	defer c.release()
+	cli, ep := c.cli, c.ep
 	before, err := cli.Status(ctx, ep)
 	if err != nil {
 		return DefragmentResult{}, fmt.Errorf("etcd status of %s: %w", ep, err)
@@ -194,10 +254,12 @@ func (o *Ops) Defragment(ctx context.Context) (DefragmentResult, error) {
 // Alarms lists the alarms raised on any member (the alarm list is
 // replicated: every member knows them all).
 func (o *Ops) Alarms(ctx context.Context) ([]Alarm, error) {
-	cli, _, err := o.client()
+	c, err := o.client()
 	if err != nil {
 		return nil, err
 	}
+	defer c.release()
+	cli := c.cli
 	return alarms(ctx, cli)
 }
 
@@ -221,10 +283,12 @@ func alarmsOf(res *clientv3.AlarmResponse) []Alarm {
 // disarmed. A NOSPACE alarm comes back at once unless space was freed
 // first (compaction and Defragment).
 func (o *Ops) DisarmAlarms(ctx context.Context) ([]Alarm, error) {
-	cli, _, err := o.client()
+	c, err := o.client()
 	if err != nil {
 		return nil, err
 	}
+	defer c.release()
+	cli := c.cli
 	// A zero member ID and alarm type: every alarm (clientv3 lists them
 	// and disarms each).
 	res, err := cli.AlarmDisarm(ctx, &clientv3.AlarmMember{})

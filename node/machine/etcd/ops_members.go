@@ -91,10 +91,12 @@ func checkRemovable(all []memberHealth, id uint64) (target memberHealth, rest []
 // when this member leads; otherwise it changes nothing and says who leads.
 // MoveLeader returns once the new leader has taken over.
 func (o *Ops) ForfeitLeadership(ctx context.Context) (ForfeitResult, error) {
-	cli, ep, err := o.client()
+	c, err := o.client()
 	if err != nil {
 		return ForfeitResult{}, err
 	}
+	defer c.release()
+	cli, ep := c.cli, c.ep
 	res, err := cli.Status(ctx, ep)
 	if err != nil {
 		return ForfeitResult{}, fmt.Errorf("etcd status of %s: %w", ep, err)
@@ -131,25 +133,29 @@ func (o *Ops) ForfeitLeadership(ctx context.Context) (ForfeitResult, error) {
 // might not answer the call that removed it. etcd then stops on this
 // node; its data directory is useless for this cluster from then on.
 func (o *Ops) Leave(ctx context.Context) (MemberInfo, error) {
-	cli, ep, err := o.client()
+	c, err := o.client()
 	if err != nil {
 		return MemberInfo{}, err
 	}
+	defer c.release()
+	cli, ep := c.cli, c.ep
 	res, err := cli.Status(ctx, ep)
 	if err != nil {
 		return MemberInfo{}, fmt.Errorf("etcd status of %s: %w", ep, err)
 	}
-	return o.remove(ctx, cli, res.Header.MemberId, true)
+	return remove(ctx, c, res.Header.MemberId, true)
 }
 
 // RemoveMember removes another member, by ID, under the quorum rule
 // (checkRemovable). This node's own member is refused with ErrRemoveSelf:
 // Leave removes it safely.
 func (o *Ops) RemoveMember(ctx context.Context, id uint64) (MemberInfo, error) {
-	cli, ep, err := o.client()
+	c, err := o.client()
 	if err != nil {
 		return MemberInfo{}, err
 	}
+	defer c.release()
+	cli, ep := c.cli, c.ep
 	res, err := cli.Status(ctx, ep)
 	if err != nil {
 		return MemberInfo{}, fmt.Errorf("etcd status of %s: %w", ep, err)
@@ -157,10 +163,11 @@ func (o *Ops) RemoveMember(ctx context.Context, id uint64) (MemberInfo, error) {
 	if res.Header.MemberId == id {
 		return MemberInfo{}, fmt.Errorf("%w (member %x)", ErrRemoveSelf, id)
 	}
-	return o.remove(ctx, cli, id, false)
+	return remove(ctx, c, id, false)
 }
 
-func (o *Ops) remove(ctx context.Context, cli *clientv3.Client, id uint64, self bool) (MemberInfo, error) {
+func remove(ctx context.Context, c conn, id uint64, self bool) (MemberInfo, error) {
+	cli := c.cli
 	list, err := members(ctx, cli)
 	if err != nil {
 		return MemberInfo{}, err
@@ -178,10 +185,7 @@ func (o *Ops) remove(ctx context.Context, cli *clientv3.Client, id uint64, self 
 		if len(urls) == 0 {
 			return MemberInfo{}, fmt.Errorf("%w: %s (%x)", ErrLastMember, target.Name, id)
 		}
-		o.mu.Lock()
-		tlsConf := o.tls
-		o.mu.Unlock()
-		others, err := New(urls, tlsConf)
+		others, err := New(urls, c.tls)
 		if err != nil {
 			return MemberInfo{}, err
 		}

@@ -39,6 +39,11 @@ func TestOpsWithoutAMemberSayNoMember(t *testing.T) {
 	require.ErrorIs(t, err, etcd.ErrNoMember)
 	_, err = o.Leave(t.Context())
 	require.ErrorIs(t, err, etcd.ErrNoMember)
+
+	// A control plane before its certificates are written.
+	_, err = etcd.NewLocalOps(etcd.Layout{Dir: t.TempDir()}, "https://127.0.0.1:2379").Status(t.Context())
+	require.ErrorIs(t, err, etcd.ErrNoMember)
+	assert.ErrorContains(t, err, "no etcd client certificate yet")
 }
 
 // The read operations, snapshot, defragment and alarms on a real 3-member
@@ -46,7 +51,8 @@ func TestOpsWithoutAMemberSayNoMember(t *testing.T) {
 func TestOpsReadSnapshotDefragAndForfeit(t *testing.T) {
 	c := etcdtest.StartCluster(t, 3)
 	ctx := ctxFor(t)
-	ops := opsFor(t, c, c.Members[0])
+	// As the node makes it: the certificate read from the member's files.
+	ops := etcd.NewLocalOps(c.Members[0].Layout, c.Members[0].ClientURL())
 
 	list, err := ops.Members(ctx)
 	require.NoError(t, err)
@@ -194,6 +200,9 @@ func TestOpsLeaveAndRemoveMemberKeepQuorum(t *testing.T) {
 	// majority of the two voters left.
 	ids := memberIDs(t, ops1)
 	m3.Kill()
+	_, err = etcd.NewLocalOps(m3.Layout, m3.ClientURL()).Status(ctx)
+	require.ErrorIs(t, err, etcd.ErrNoMember, "a stopped member is no member, at once")
+	assert.ErrorContains(t, err, "etcd does not listen at "+m3.ClientURL())
 	_, err = ops1.Leave(ctx)
 	require.ErrorIs(t, err, etcd.ErrQuorum)
 	assert.ErrorContains(t, err, "1 of the 2 voting members left are healthy, 2 are needed")
