@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cairn-project/cairn/internal/etcdtest"
 	"github.com/cairn-project/cairn/node/api"
 	"github.com/cairn-project/cairn/node/machine/etcd"
 )
@@ -283,4 +284,34 @@ func TestParseMemberID(t *testing.T) {
 		_, err := parseMemberID(in)
 		assert.ErrorIs(t, err, ErrUsage, in)
 	}
+}
+
+// Against a real member (through the real handler): status names it, and
+// the snapshot file holds what the member sent, with the revision of the
+// last write.
+func TestEtcdAgainstARealMember(t *testing.T) {
+	// Before isolateHome: etcd is built with the real HOME's build cache.
+	c := etcdtest.StartCluster(t, 1)
+	isolateHome(t)
+	m := c.Members[0]
+	put, err := c.Client(t).Put(t.Context(), "k", "v")
+	require.NoError(t, err)
+	serveEtcd(t, map[string]api.EtcdOps{"": etcd.NewLocalOps(m.Layout, m.ClientURL())})
+
+	r := runCLI(t, "etcd", "status", "-o", "json")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, `"name": "m1"`)
+
+	file := filepath.Join(t.TempDir(), "etcd.snapshot")
+	r = runCLI(t, "etcd", "snapshot", file, "-o", "json")
+	require.Equal(t, 0, r.code, r.stderr)
+	var out struct {
+		Size, Revision int64
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &out))
+	st, err := os.Stat(file)
+	require.NoError(t, err)
+	assert.Equal(t, st.Size(), out.Size)
+	assert.Positive(t, out.Size)
+	assert.Equal(t, put.Header.Revision, out.Revision)
 }
