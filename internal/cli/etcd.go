@@ -23,7 +23,8 @@ func newEtcdCommand(g *globals) *cobra.Command {
 --nodes, like 'talosctl etcd': every subcommand talks to that node's own
 member, so what it reports is that member's view. Workers run no member,
 and neither does a control plane whose etcd has not started yet: they fail
-with FailedPrecondition ('cairnctl get EtcdStatus' says why).
+with FailedPrecondition ('cairnctl get EtcdStatus' says why). A learner
+(a member catching up before it may vote) answers status only.
 
 Member IDs are printed in hex, as etcdctl prints them; with -o json/yaml
 they are decimal numbers, exact but past 2^53 (read them as 64-bit

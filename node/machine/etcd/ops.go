@@ -147,7 +147,8 @@ func members(ctx context.Context, cli *clientv3.Client) ([]MemberInfo, error) {
 
 // Status is this member's own report with the alarms raised on it. Its
 // name comes from the member list, which a member without a leader
-// cannot serve: the name is then empty and the rest still reported.
+// cannot serve, nor a learner (it serves status and serializable reads
+// only): the name is then empty and the rest still reported.
 func (o *Ops) Status(ctx context.Context) (MemberStatus, error) {
 	c, err := o.client()
 	if err != nil {
@@ -160,6 +161,10 @@ func (o *Ops) Status(ctx context.Context) (MemberStatus, error) {
 		return MemberStatus{}, fmt.Errorf("etcd status of %s: %w", ep, err)
 	}
 	st := statusOf(res)
+	if st.Learner {
+		// It would refuse both calls below, after the client's retries.
+		return st, nil
+	}
 	if list, err := members(ctx, cli); err == nil {
 		for _, m := range list {
 			if m.ID == st.MemberID {

@@ -343,7 +343,7 @@ type StatusResponse struct {
 	// member_id is this member's ID.
 	MemberId uint64 `protobuf:"varint,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	// name is this member's name; empty when the member list could not be
-	// read (no leader).
+	// read (no leader, or a learner: it serves status only).
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// cluster_id identifies the etcd cluster: every member of one cluster
 	// reports the same.
