@@ -89,6 +89,7 @@ Endpoints, nodes and the current context come from the cairnconfig file:
 		newShutdownCommand(g),
 		newResetCommand(g),
 		newGossipCommand(g),
+		newEtcdCommand(g),
 	)
 	root.InitDefaultCompletionCmd() // now, so that its group is walked too
 	rejectUnknownSubcommands(root)

@@ -42,6 +42,8 @@ func TestCommandTree(t *testing.T) {
 		{"config", "new"}, {"config", "pem"},
 		{"get", "members"}, {"consensus", "status"}, {"version"}, {"health"},
 		{"cluster", "create"}, {"cluster", "show"}, {"cluster", "destroy"},
+		{"etcd", "members"}, {"etcd", "status"}, {"etcd", "snapshot"}, {"etcd", "defrag"}, {"etcd", "alarm", "list"},
+		{"etcd", "alarm", "disarm"}, {"etcd", "forfeit-leadership"}, {"etcd", "leave"}, {"etcd", "remove-member"},
 	} {
 		c, rest, err := root.Find(path)
 		require.NoError(t, err, path)

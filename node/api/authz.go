@@ -16,6 +16,7 @@ import (
 	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/node/pki"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
+	"github.com/cairn-project/cairn/proto/gen/cairn/etcd/v1/etcdv1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/machine/v1/machinev1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/resource/v1/resourcev1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/security/v1/securityv1connect"
@@ -95,6 +96,24 @@ var rpcLevels = map[string]level{
 	clusterv1connect.ClusterResourceServiceCreateResourceProcedure:          levelAdmin,
 	clusterv1connect.ClusterResourceServiceUpdateResourceProcedure:          levelAdmin,
 	clusterv1connect.ClusterResourceServiceDeleteResourceProcedure:          levelAdmin,
+
+	// This node's etcd member. Reads for readers; a snapshot holds every
+	// key etcd stores, secrets included: admin. Defragmenting and handing
+	// leadership on interrupt service briefly (a defragmenting member
+	// serves nothing, an election pauses writes) but change no data and
+	// no membership: operator, like restarting a service. Disarming can put
+	// a member with corrupt data (CORRUPT) back into service, or let the
+	// database grow past its quota (NOSPACE disarmed before space was
+	// freed), and membership changes can cost quorum: admin.
+	etcdv1connect.EtcdServiceMembersProcedure:           levelReader,
+	etcdv1connect.EtcdServiceStatusProcedure:            levelReader,
+	etcdv1connect.EtcdServiceAlarmListProcedure:         levelReader,
+	etcdv1connect.EtcdServiceSnapshotProcedure:          levelAdmin,
+	etcdv1connect.EtcdServiceDefragmentProcedure:        levelOperator,
+	etcdv1connect.EtcdServiceForfeitLeadershipProcedure: levelOperator,
+	etcdv1connect.EtcdServiceAlarmDisarmProcedure:       levelAdmin,
+	etcdv1connect.EtcdServiceLeaveProcedure:             levelAdmin,
+	etcdv1connect.EtcdServiceRemoveMemberProcedure:      levelAdmin,
 }
 
 var (

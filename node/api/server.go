@@ -23,6 +23,7 @@ import (
 	"github.com/cairn-project/cairn/node/pki"
 	"github.com/cairn-project/cairn/node/runtime"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
+	"github.com/cairn-project/cairn/proto/gen/cairn/etcd/v1/etcdv1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/machine/v1/machinev1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/resource/v1/resourcev1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/security/v1/securityv1connect"
@@ -80,6 +81,9 @@ type Options struct {
 	// service NodeLogName, its level by cairn.machine.v1's log level RPCs.
 	// Nil leaves them off.
 	NodeLog NodeLog
+	// Etcd is this node's etcd member, served by cairn.etcd.v1 (*etcd.Ops);
+	// nil, on a node that never runs etcd, answers failed_precondition.
+	Etcd EtcdOps
 	// Power carries out Reboot, Shutdown and Reset; nil refuses them with
 	// code unimplemented.
 	Power Power
@@ -155,6 +159,8 @@ func New(opts Options) *Server {
 		s.mux.Handle(NewServiceHandler(opts.Services, ServiceHandlerOptions{NodeLog: opts.NodeLog, Logger: s.log}, handlerOpts))
 		services = append(services, servicev1connect.ServiceServiceName)
 	}
+	s.mux.Handle(NewEtcdHandler(opts.Etcd, handlerOpts))
+	services = append(services, etcdv1connect.EtcdServiceName)
 	s.mux.Handle(securityv1connect.NewSecurityServiceHandler(&securityService{s: s}, handlerOpts))
 	services = append(services, securityv1connect.SecurityServiceName)
 	if opts.Resources != nil {
