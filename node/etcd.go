@@ -186,3 +186,18 @@ func etcdView(agent *formation.Agent, ports *EtcdPorts) func(context.Context) (m
 		return out, true
 	}
 }
+
+// localEtcdOps is the API's access to this control plane's own etcd
+// member (cairnctl etcd ...), or nil for a node that runs none. It reads
+// the client certificate and dials at each call, so it works from the
+// moment EtcdSpec has started the member, and after a renewal.
+func localEtcdOps(self *config.Node, o Options) *etcd.Ops {
+	if self.Role != config.RoleControlPlane || o.Etcd == "" {
+		return nil
+	}
+	m := etcd.Member{Name: self.Name, IP: etcdHost(self)}
+	if p := o.EtcdPorts; p != nil {
+		m.ClientPort, m.PeerPort = p.Client, p.Peer
+	}
+	return etcd.NewLocalOps(etcd.Layout{Dir: filepath.Join(o.StateDir, "etcd")}, m.ClientURL())
+}

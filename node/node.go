@@ -236,6 +236,9 @@ func Run(ctx context.Context, o Options) error {
 	if o.Log != nil { // a nil *nodelog.Log must not become a non-nil api.NodeLog
 		apiOpts.NodeLog = o.Log
 	}
+	if ops := localEtcdOps(self, o); ops != nil {
+		apiOpts.Etcd = ops
+	}
 	srv := api.New(apiOpts)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/cairn-project/cairn/internal/testutil"
 	"github.com/cairn-project/cairn/node/api"
 	"github.com/cairn-project/cairn/node/machine/controllers"
 	"github.com/cairn-project/cairn/node/runtime"
@@ -153,5 +154,5 @@ func TestResourceWatch(t *testing.T) {
 // first so that it runs after every other cleanup (servers, transports).
 func checkLeaks(t *testing.T) {
 	opt := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+	t.Cleanup(func() { goleak.VerifyNone(t, opt, testutil.SpawnerLeak) })
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/cairn-project/cairn/internal/testutil"
 	"github.com/cairn-project/cairn/node/api"
 	"github.com/cairn-project/cairn/node/machine/supervisor"
 	"github.com/cairn-project/cairn/node/machine/supervisor/supervisortest"
@@ -86,7 +87,7 @@ func serviceClientsWith(t *testing.T, sup *supervisor.Supervisor, nodeLog api.No
 // it runs after every other cleanup.
 func noLeaks(t *testing.T) {
 	opt := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+	t.Cleanup(func() { goleak.VerifyNone(t, opt, testutil.SpawnerLeak) })
 }
 
 // listServices returns the services by name.
