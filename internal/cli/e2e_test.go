@@ -12,10 +12,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cairn-project/cairn/internal/etcdtest"
 	"github.com/cairn-project/cairn/node/cluster/config"
 )
 
-// buildCairnd builds cmd/cairnd from this module into a temporary directory.
+// buildCairnd builds cmd/cairnd from this module into a temporary directory,
+// with etcd beside it, where a process-mode node looks for it.
 func buildCairnd(t *testing.T) string {
 	t.Helper()
 	gomod, err := exec.Command("go", "env", "GOMOD").Output()
@@ -26,6 +28,7 @@ func buildCairnd(t *testing.T) string {
 	build.Dir = root
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "build cairnd: %s", out)
+	require.NoError(t, os.Symlink(etcdtest.Binary(t), filepath.Join(filepath.Dir(bin), "etcd")))
 	return bin
 }
 

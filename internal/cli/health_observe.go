@@ -3,6 +3,11 @@ package cli
 import (
 	"context"
 
+	"connectrpc.com/connect"
+
+	"github.com/cairn-project/cairn/node/cluster/health"
+	resourcev1 "github.com/cairn-project/cairn/proto/gen/cairn/resource/v1"
+
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 )
 
@@ -22,6 +27,22 @@ func (s clientSource) Members(ctx context.Context, node string, stale bool) (*cl
 
 func (s clientSource) ConsensusStatus(ctx context.Context, node string) (*clusterv1.ConsensusStatusResponse, error) {
 	r := fetchConsensus(ctx, s.c, nodeList(node))[0]
+	return r.val, r.err
+}
+
+// EtcdStatus reads a control plane's EtcdStatus resource through the
+// endpoint (Cairn-Node header); nil when it runs no etcd.
+func (s clientSource) EtcdStatus(ctx context.Context, node string) (*health.EtcdView, error) {
+	r := fanOut(ctx, s.c, nodeList(node), func(ctx context.Context, ep endpoint, node string) (*health.EtcdView, error) {
+		res, err := ep.resource.Get(ctx, request(&resourcev1.GetRequest{Type: "EtcdStatus", Id: "etcd"}, node))
+		if connect.CodeOf(err) == connect.CodeNotFound {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return health.ParseEtcdView([]byte(res.Msg.GetResource().GetSpecYaml()))
+	})[0]
 	return r.val, r.err
 }
 

@@ -2,13 +2,20 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"connectrpc.com/connect"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/cairn-project/cairn/node/cluster/health"
+	"github.com/cairn-project/cairn/node/machine/controllers"
+	"github.com/cairn-project/cairn/node/runtime"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
+	resourcev1 "github.com/cairn-project/cairn/proto/gen/cairn/resource/v1"
+	"github.com/cairn-project/cairn/proto/gen/cairn/resource/v1/resourcev1connect"
 )
 
 // Health implements cairn.cluster.v1.ClusterService: a control plane
@@ -56,6 +63,47 @@ func (a apiSource) ConsensusStatus(ctx context.Context, node string) (*clusterv1
 		return nil, err
 	}
 	return msg(cl.ConsensusStatus(ctx, req))
+}
+
+// EtcdStatus reads a control plane's EtcdStatus resource: this node's
+// from its state, another's through its resource service (with the
+// caller's certificate, as for the other requests).
+func (a apiSource) EtcdStatus(ctx context.Context, node string) (*health.EtcdView, error) {
+	s := a.c.s
+	if a.local(node) {
+		if s.opts.Resources == nil {
+			return nil, nil
+		}
+		res, err := s.opts.Resources.Get(controllers.TypeEtcdStatus, controllers.IDEtcd)
+		if errors.Is(err, runtime.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		spec, err := yaml.Marshal(res.Spec)
+		if err != nil {
+			return nil, err
+		}
+		return health.ParseEtcdView(spec)
+	}
+	addr, err := s.memberAPI(node)
+	if err != nil {
+		return nil, connectError(err)
+	}
+	req := connect.NewRequest(&resourcev1.GetRequest{Type: controllers.TypeEtcdStatus, Id: controllers.IDEtcd})
+	if cert := callerFrom(ctx).header(); cert != "" {
+		req.Header().Set(HeaderCallerCert, cert)
+	}
+	rc := resourcev1connect.NewResourceServiceClient(&http.Client{Transport: s.peers}, "https://"+addr, connect.WithGRPC())
+	res, err := rc.Get(ctx, req)
+	if connect.CodeOf(err) == connect.CodeNotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return health.ParseEtcdView([]byte(res.Msg.GetResource().GetSpecYaml()))
 }
 
 func (a apiSource) local(node string) bool { return node == "" || node == a.c.s.opts.NodeName }

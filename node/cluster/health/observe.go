@@ -30,6 +30,9 @@ type Source interface {
 	Members(ctx context.Context, node string, stale bool) (*clusterv1.MembersResponse, error)
 	// ConsensusStatus returns a control plane's own Raft status.
 	ConsensusStatus(ctx context.Context, node string) (*clusterv1.ConsensusStatusResponse, error)
+	// EtcdStatus returns a control plane's etcd member as it reports it,
+	// or nil when the node runs none.
+	EtcdStatus(ctx context.Context, node string) (*EtcdView, error)
 }
 
 // Result is one node's answer to a request of an observation.
@@ -55,6 +58,8 @@ type Observation struct {
 	Views map[string]Result[*clusterv1.MembersResponse]
 	// Consensus are each control plane's ConsensusStatus.
 	Consensus map[string]Result[*clusterv1.ConsensusStatusResponse]
+	// Etcd are each control plane's etcd member (nil: it runs none).
+	Etcd map[string]Result[*EtcdView]
 }
 
 // Unobserved is an observation that learned nothing because err stopped it
@@ -126,6 +131,7 @@ func observeMembers(ctx context.Context, src Source, timeout time.Duration, o *O
 		})
 	})
 	wg.Go(func() { o.Consensus = perNode(ctx, timeout, cps, src.ConsensusStatus) })
+	wg.Go(func() { o.Etcd = perNode(ctx, timeout, cps, src.EtcdStatus) })
 	wg.Wait()
 }
 

@@ -85,6 +85,14 @@ func (f *fakeCluster) ConsensusStatus(ctx context.Context, node string) (*cluste
 	return f.consensus[node], nil
 }
 
+func (f *fakeCluster) EtcdStatus(ctx context.Context, node string) (*EtcdView, error) {
+	f.ask("EtcdStatus %s", node)
+	if err := f.wait(ctx, node); err != nil {
+		return nil, err
+	}
+	return &EtcdView{Phase: "member", Healthy: true, ClusterID: "c1", Members: 2}, nil
+}
+
 func TestObserveAsksEveryAliveMemberAndEveryControlPlane(t *testing.T) {
 	f := newFakeCluster(t)
 	o := Observe(context.Background(), f, time.Minute)
@@ -96,6 +104,7 @@ func TestObserveAsksEveryAliveMemberAndEveryControlPlane(t *testing.T) {
 		"Members  false",
 		"Members cp1 true", "Members cp2 true", "Members worker1 true",
 		"ConsensusStatus cp1", "ConsensusStatus cp2",
+		"EtcdStatus cp1", "EtcdStatus cp2",
 	}, f.asked)
 	checks := Evaluate(o)
 	assert.True(t, Healthy(checks), "%v", checks)
