@@ -43,7 +43,7 @@ func requireQEMU(t testing.TB) {
 }
 
 // bootFiles builds the kernel and initramfs the VMs boot, as
-// `make initramfs` does: a static cairnd as /init.
+// `make initramfs` does: a static cairnd as /init, etcd beside it.
 func bootFiles(t testing.TB) (kernel, initrd string) {
 	t.Helper()
 	root, err := repoRoot()
@@ -55,7 +55,7 @@ func bootFiles(t testing.TB) (kernel, initrd string) {
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "build a static cairnd: %s", out)
-	res, err := initramfs.Build(context.Background(), initramfs.Options{Cairnd: cairnd, OutDir: dir})
+	res, err := initramfs.Build(context.Background(), initramfs.Options{Cairnd: cairnd, Etcd: filepath.Join(bin, "etcd"), OutDir: dir})
 	require.NoError(t, err)
 	return res.Kernel, res.Initramfs
 }

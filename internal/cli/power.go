@@ -140,7 +140,7 @@ the one before is back (a new boot ID) and the cluster is healthy again.`,
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVar(&graceful, "graceful", true, "leave Raft (control planes) and gossip before wiping")
+	f.BoolVar(&graceful, "graceful", true, "leave etcd and Raft (control planes) and gossip before wiping; refused when leaving etcd would cost its quorum")
 	f.BoolVar(&reboot, "reboot", true, "reboot after the wipe; false powers the node off")
 	w.register(cmd, "a new boot ID, as a new member")
 	return cmd
@@ -149,6 +149,9 @@ the one before is back (a new boot ID) and the cluster is healthy again.`,
 // resetDetail says what a reset did before the node went down.
 func resetDetail(r *machinev1.ResetResponse) string {
 	var parts []string
+	if r.GetLeftEtcd() {
+		parts = append(parts, "left etcd")
+	}
 	if r.GetLeftRaft() {
 		parts = append(parts, "left raft")
 	}

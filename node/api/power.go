@@ -8,6 +8,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/cairn-project/cairn/node/machine/etcd"
 	"github.com/cairn-project/cairn/node/machine/power"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
@@ -58,6 +59,15 @@ func (m *machineService) Reset(ctx context.Context, req *connect.Request[machine
 	if graceful {
 		lctx, cancel := context.WithTimeout(ctx, leaveTimeout)
 		defer cancel()
+		// etcd first (as talosctl reset does): a member that vanishes
+		// with the wipe would count against etcd's quorum until the
+		// leader removed it, and leaving is refused when it would cost
+		// the quorum — before anything else has changed.
+		left, err := s.leaveEtcd(lctx)
+		if err != nil {
+			return nil, err
+		}
+		res.LeftEtcd = left
 		if s.opts.ControlPlane {
 			if err := s.leaveRaft(lctx); err != nil {
 				return nil, err
@@ -75,6 +85,23 @@ func (m *machineService) Reset(ctx context.Context, req *connect.Request[machine
 		return nil, err
 	}
 	return connect.NewResponse(res), nil
+}
+
+// leaveEtcd removes this node's etcd member, if it runs one, for a reset.
+func (s *Server) leaveEtcd(ctx context.Context) (bool, error) {
+	if !s.opts.ControlPlane || s.opts.Etcd == nil {
+		return false, nil
+	}
+	m, err := s.opts.Etcd.Leave(ctx)
+	if errors.Is(err, etcd.ErrNoMember) {
+		return false, nil // no member runs here (not started, or gone already)
+	}
+	if err != nil {
+		s.log.Warn("reset refused: leaving etcd", "error", err)
+		return false, etcdError(fmt.Errorf("reset refused, nothing changed: leave etcd: %w", err))
+	}
+	s.log.Info("reset: left etcd", "member", fmt.Sprintf("%x", m.ID))
+	return true, nil
 }
 
 // stop hands r, with who asked, to the node.

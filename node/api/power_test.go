@@ -190,3 +190,23 @@ func TestDmesgStreamsTheRealKernelBuffer(t *testing.T) {
 	assert.Equal(t, connect.CodeCanceled, connect.CodeOf(f.Err()))
 	_ = f.Close()
 }
+
+// A graceful reset of a control plane leaves etcd first; when leaving
+// would cost etcd its quorum, the reset is refused and nothing changes.
+func TestResetThatWouldBreakEtcdQuorumIsRefused(t *testing.T) {
+	noLeaks(t)
+	p := &fakePower{}
+	e := newFakeEtcd(t)
+	e.healthy = 0 // the other two voters are down
+	c := machineClient(t, api.Options{Power: p, ControlPlane: true, Etcd: e}, config.APIRoleAdmin)
+
+	_, err := c.Reset(t.Context(), connect.NewRequest(&machinev1.ResetRequest{}))
+	require.Equal(t, connect.CodeFailedPrecondition, connect.CodeOf(err), "%v", err)
+	assert.ErrorContains(t, err, "reset refused, nothing changed: leave etcd")
+	requests, leaves := p.seen()
+	assert.Empty(t, requests, "the node was not asked to stop")
+	assert.Zero(t, leaves, "nor to leave gossip")
+	ms, err := e.Members(t.Context())
+	require.NoError(t, err)
+	assert.Len(t, ms, 3, "the member is still there")
+}

@@ -1636,7 +1636,12 @@ type ResetResponse struct {
 	// server, and for a non-graceful reset).
 	LeftRaft bool `protobuf:"varint,4,opt,name=left_raft,json=leftRaft,proto3" json:"left_raft,omitempty"`
 	// left_gossip is true when the node announced its leave in gossip.
-	LeftGossip    bool `protobuf:"varint,5,opt,name=left_gossip,json=leftGossip,proto3" json:"left_gossip,omitempty"`
+	LeftGossip bool `protobuf:"varint,5,opt,name=left_gossip,json=leftGossip,proto3" json:"left_gossip,omitempty"`
+	// left_etcd is true when a graceful reset removed this control plane's
+	// etcd member first (false when it runs none, or for a non-graceful
+	// reset). A graceful reset that would cost etcd its quorum is refused
+	// with code failed_precondition, and nothing changes.
+	LeftEtcd      bool `protobuf:"varint,6,opt,name=left_etcd,json=leftEtcd,proto3" json:"left_etcd,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1702,6 +1707,13 @@ func (x *ResetResponse) GetLeftRaft() bool {
 func (x *ResetResponse) GetLeftGossip() bool {
 	if x != nil {
 		return x.LeftGossip
+	}
+	return false
+}
+
+func (x *ResetResponse) GetLeftEtcd() bool {
+	if x != nil {
+		return x.LeftEtcd
 	}
 	return false
 }
@@ -2001,14 +2013,15 @@ const file_cairn_machine_v1_machine_proto_rawDesc = "" +
 	"\bgraceful\x18\x01 \x01(\bH\x00R\bgraceful\x88\x01\x01\x12\x1b\n" +
 	"\x06reboot\x18\x02 \x01(\bH\x01R\x06reboot\x88\x01\x01B\v\n" +
 	"\t_gracefulB\t\n" +
-	"\a_reboot\"\x9e\x01\n" +
+	"\a_reboot\"\xbb\x01\n" +
 	"\rResetResponse\x12\x1b\n" +
 	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12\x17\n" +
 	"\aboot_id\x18\x02 \x01(\tR\x06bootId\x12\x19\n" +
 	"\bstate_id\x18\x03 \x01(\tR\astateId\x12\x1b\n" +
 	"\tleft_raft\x18\x04 \x01(\bR\bleftRaft\x12\x1f\n" +
 	"\vleft_gossip\x18\x05 \x01(\bR\n" +
-	"leftGossip\"&\n" +
+	"leftGossip\x12\x1b\n" +
+	"\tleft_etcd\x18\x06 \x01(\bR\bleftEtcd\"&\n" +
 	"\fDmesgRequest\x12\x16\n" +
 	"\x06follow\x18\x01 \x01(\bR\x06follow\"i\n" +
 	"\rDmesgResponse\x12;\n" +
