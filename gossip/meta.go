@@ -70,6 +70,11 @@ type Meta struct {
 	// state, so a node whose disk was wiped comes back with a new one and is
 	// a new Raft server (its Raft server ID is derived from it).
 	StateID string
+	// EtcdSettings is the etcd settings a control plane's member runs with
+	// once it is healthy (a short hash of cluster.etcd.extraArgs), so the
+	// Raft leader rolls a change of them out one member at a time; empty
+	// on workers and before.
+	EtcdSettings string
 }
 
 // flag bits in the second byte of an encoded Meta.
@@ -100,6 +105,7 @@ func EncodeMeta(m Meta) ([]byte, error) {
 	// Appended fields: decoders of older versions stop before them.
 	buf = binary.AppendUvarint(buf, m.LeaderTerm)
 	buf = appendString(buf, m.StateID)
+	buf = appendString(buf, m.EtcdSettings)
 	if len(buf) > MetaMaxSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMetaTooLarge, len(buf), MetaMaxSize)
 	}
@@ -135,6 +141,9 @@ func DecodeMeta(b []byte) (Meta, error) {
 	if d.more() {
 		m.LeaderTerm = d.uvarint()
 		m.StateID = d.string()
+	}
+	if d.more() {
+		m.EtcdSettings = d.string()
 	}
 	if d.err != nil {
 		return Meta{}, d.err

@@ -22,6 +22,7 @@ func TestMetaRoundTrip(t *testing.T) {
 			Leader:         "cp-1",
 			LeaderTerm:     42,
 			StateID:        "0123456789abcdef",
+			EtcdSettings:   "0123456789ab",
 		},
 		"bare worker": {Role: RoleWorker},
 	} {
@@ -42,20 +43,27 @@ func TestMetaIsCompact(t *testing.T) {
 	require.NoError(t, err)
 	require.LessOrEqual(t, len(b), 40, "typical meta grew to %d bytes", len(b))
 	m := testMeta("cp-1")
-	m.Leader, m.LeaderTerm, m.StateID = "cp-1", 1<<20, "0123456789abcdef"
+	m.Leader, m.LeaderTerm, m.StateID, m.EtcdSettings = "cp-1", 1<<20, "0123456789abcdef", "0123456789ab"
 	b, err = EncodeMeta(m)
 	require.NoError(t, err)
-	require.LessOrEqual(t, len(b), 64, "a control plane's meta with a leader hint and state ID grew to %d bytes", len(b))
+	require.LessOrEqual(t, len(b), 80, "a control plane's meta with a leader hint, state ID and etcd settings grew to %d bytes", len(b))
 }
 
 // Metadata of a node running an older version ends before LeaderTerm and
-// StateID; it decodes with them empty.
+// StateID, or before EtcdSettings; it decodes with them empty.
 func TestMetaFromOlderEncoder(t *testing.T) {
 	m := testMeta("cp-1")
 	m.Leader = "cp-2"
 	b, err := EncodeMeta(m)
 	require.NoError(t, err)
-	got, err := DecodeMeta(b[:len(b)-2]) // LeaderTerm 0 and an empty StateID are one byte each
+	got, err := DecodeMeta(b[:len(b)-3]) // LeaderTerm 0, an empty StateID and EtcdSettings are one byte each
+	require.NoError(t, err)
+	require.Equal(t, m, got)
+
+	m.LeaderTerm, m.StateID = 7, "0123456789abcdef"
+	b, err = EncodeMeta(m)
+	require.NoError(t, err)
+	got, err = DecodeMeta(b[:len(b)-1]) // before EtcdSettings existed
 	require.NoError(t, err)
 	require.Equal(t, m, got)
 }
@@ -81,7 +89,9 @@ func TestMetaInvalid(t *testing.T) {
 	_, err := EncodeMeta(Meta{Role: "boss"})
 	require.ErrorIs(t, err, ErrInvalidMeta)
 
-	good, err := EncodeMeta(testMeta("cp-1"))
+	full := testMeta("cp-1")
+	full.EtcdSettings = "0123456789ab" // the last field, so cutting a byte cuts into it
+	good, err := EncodeMeta(full)
 	require.NoError(t, err)
 	for name, b := range map[string][]byte{
 		"empty":          nil,

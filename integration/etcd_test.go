@@ -3,6 +3,11 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -61,6 +66,42 @@ func TestEtcdCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("ConfigChangeRestartsOneMemberAtATime", func(t *testing.T) {
+		cur := c.getConfig(t, c.node("cp1").APIAddress, false)
+		doc := mutate(t, cur.Config, func(m map[string]any) {
+			m["cluster"].(map[string]any)["etcd"] = map[string]any{"extraArgs": map[string]any{"snapshot-count": "12345"}}
+		})
+		file := filepath.Join(t.TempDir(), "etcd-args.yaml")
+		require.NoError(t, os.WriteFile(file, []byte(doc), 0o600))
+		out, err := c.ctl("config", "apply", "-f", file)
+		require.NoError(t, err, out)
+
+		// Watch every member directly, ten times a second, until all three
+		// run with the flag: a quorum answers throughout.
+		leastUp, deadline := len(cps), time.Now().Add(90*time.Second)
+		for {
+			up, flagged := 0, 0
+			for _, n := range cps {
+				ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+				if _, err := cli.Status(ctx, "https://"+hostOf(c.node(n).APIAddress)+":2379"); err == nil {
+					up++
+				}
+				cancel()
+				if pid := etcdPID(t, c.node(n)); pid != 0 && cmdlineHas(pid, "--snapshot-count=12345") {
+					flagged++
+				}
+			}
+			leastUp = min(leastUp, up)
+			if flagged == len(cps) && up == len(cps) {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "the change did not reach every member: %d of %d run it", flagged, len(cps))
+			time.Sleep(100 * time.Millisecond) // the sampling period of the watch above
+		}
+		assert.GreaterOrEqual(t, leastUp, 2, "members restarted one at a time: a quorum answered throughout")
+		assert.Equal(t, id, c.awaitEtcd(t, 60*time.Second, cps...))
+	})
+
 	t.Run("KilledEtcdIsRestarted", func(t *testing.T) {
 		n := c.node("cp2")
 		pid := etcdPID(t, n)
@@ -109,6 +150,12 @@ func TestEtcdCluster(t *testing.T) {
 		assert.Equal(t, id, c.awaitEtcd(t, 90*time.Second, cps...), "the same cluster healed")
 		assert.Equal(t, before, memberIDs(t, c.etcdClient(t, c.etcdTLS(t), cps...)), "no member was removed or replaced")
 	})
+}
+
+// cmdlineHas reports whether a process's command line has the argument.
+func cmdlineHas(pid int, arg string) bool {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	return err == nil && slices.Contains(strings.Split(string(raw), "\x00"), arg)
 }
 
 // fastDeadGrace is formation.TestProfile's grace for dead members, which

@@ -18,6 +18,7 @@ import (
 	"github.com/cairn-project/cairn/node/cluster/formation"
 	"github.com/cairn-project/cairn/node/machine/controllers"
 	"github.com/cairn-project/cairn/node/machine/etcd"
+	"github.com/cairn-project/cairn/node/machine/supervisor"
 	"github.com/cairn-project/cairn/node/runtime"
 )
 
@@ -91,7 +92,7 @@ func (m *etcdMirror) publish(ctx context.Context, w runtime.Writer) error {
 		}
 		spec.MembershipGeneration, spec.ClusterID = mem.Generation, mem.ClusterID
 		for _, x := range mem.Members {
-			spec.Members = append(spec.Members, controllers.EtcdMember{Name: x.Name, StateID: x.StateID, ID: x.ID, PeerURL: x.PeerURL, Learner: x.Learner})
+			spec.Members = append(spec.Members, controllers.EtcdMember{Name: x.Name, StateID: x.StateID, ID: x.ID, PeerURL: x.PeerURL, Learner: x.Learner, Settings: x.Settings})
 		}
 	}
 	return w.Put(controllers.TypeEtcdCluster, controllers.IDEtcd, spec, nil)
@@ -101,7 +102,7 @@ func (m *etcdMirror) publish(ctx context.Context, w runtime.Writer) error {
 // EtcdStatus) and returns its etcd sources (the records' mirror, the
 // member's observer). Workers, and nodes run without an etcd binary
 // (Options.Etcd empty), get none.
-func registerEtcd(rt *runtime.Runtime, agent *formation.Agent, cfg *config.Config, self *config.Node, stateID string, o Options, log *slog.Logger) ([]runtime.Source, error) {
+func registerEtcd(rt *runtime.Runtime, agent *formation.Agent, sup *supervisor.Supervisor, cfg *config.Config, self *config.Node, stateID string, o Options, log *slog.Logger) ([]runtime.Source, error) {
 	if self.Role != config.RoleControlPlane || o.Etcd == "" {
 		return nil, nil
 	}
@@ -136,6 +137,13 @@ func registerEtcd(rt *runtime.Runtime, agent *formation.Agent, cfg *config.Confi
 		DeadGrace: o.Profile.Autopilot.DeadGrace,
 		Logger:    log.With("component", "etcd-members"),
 		Fault:     etcdFault(o.StateDir, o.EtcdFault, log),
+		Settings: func(ctx context.Context) (string, bool) {
+			st, err := cfgstore.Get(ctx, agent.Store, consensus.Stale)
+			if err != nil {
+				return "", false
+			}
+			return config.EtcdSettingsHash(st.Config.Cluster.Etcd.ExtraArgs), true
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -143,7 +151,13 @@ func registerEtcd(rt *runtime.Runtime, agent *formation.Agent, cfg *config.Confi
 	agent.Store.AddLeaderFunc(coord.Run)
 	return []runtime.Source{
 		&etcdMirror{store: agent.Store},
-		&controllers.EtcdObserve{Layout: layout, ClientURL: m.ClientURL()},
+		&controllers.EtcdObserve{Layout: layout, ClientURL: m.ClientURL(), PID: func() int {
+			st, err := sup.Status("etcd")
+			if err != nil {
+				return 0
+			}
+			return st.PID
+		}},
 	}, nil
 }
 
@@ -176,7 +190,7 @@ func etcdView(agent *formation.Agent, ports *EtcdPorts) func(context.Context) (m
 			}
 			v := etcdmembers.Node{Name: n.Name, PeerURL: em.PeerURL(), ClientURL: em.ClientURL()}
 			if g, ok := members[n.Name]; ok {
-				v.StateID, v.Alive = g.Meta.StateID, g.State == gossip.StateAlive
+				v.StateID, v.Alive, v.EtcdSettings = g.Meta.StateID, g.State == gossip.StateAlive, g.Meta.EtcdSettings
 				if g.State == gossip.StateDead || g.State == gossip.StateLeft {
 					v.DeadSince = g.Since
 				}

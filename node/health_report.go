@@ -16,6 +16,10 @@ import (
 // NodeHealth/self.
 type healthReport struct {
 	report func(failing []string)
+	// etcdSettings, when set, gets the etcd settings the healthy member
+	// runs with (EtcdStatus), also for gossip: the leader's rollout of a
+	// cluster.etcd change waits for it.
+	etcdSettings func(string)
 }
 
 func (c *healthReport) Name() string { return "health-report" }
@@ -38,10 +42,17 @@ func (c *healthReport) Run(_ context.Context, r runtime.Reader, w runtime.Writer
 		}
 	}
 	slices.Sort(failing)
+	settings := ""
 	if res, err := r.Get(controllers.TypeEtcdStatus, controllers.IDEtcd); err == nil {
-		if s, ok := res.Spec.(controllers.EtcdStatusSpec); ok && !s.Healthy {
-			failing = append(failing, "etcd "+s.Phase)
+		if s, ok := res.Spec.(controllers.EtcdStatusSpec); ok {
+			if !s.Healthy {
+				failing = append(failing, "etcd")
+			}
+			settings = s.Settings
 		}
+	}
+	if c.etcdSettings != nil {
+		c.etcdSettings(settings)
 	}
 	c.report(failing)
 	return w.Put(controllers.TypeNodeHealth, controllers.IDSelf, controllers.NodeHealthSpec{Failing: failing}, nil)

@@ -175,7 +175,7 @@ func Run(ctx context.Context, o Options) error {
 		_ = ln.Close()
 		return errors.Join(err, agent.Close())
 	}
-	etcdSources, err := registerEtcd(rt, agent, cfg, self, stateID, o, log)
+	etcdSources, err := registerEtcd(rt, agent, sup, cfg, self, stateID, o, log)
 	if err != nil {
 		_ = ln.Close()
 		return errors.Join(err, agent.Close())
@@ -196,7 +196,7 @@ func Run(ctx context.Context, o Options) error {
 	if controlPlane {
 		sources = append(sources, newConfigSeed(log.With("component", "config-seed"), agent.Store, cfg))
 	}
-	if err := rt.Register(&healthReport{report: agent.SetFailing}); err != nil {
+	if err := rt.Register(&healthReport{report: agent.SetFailing, etcdSettings: agent.SetEtcdSettings}); err != nil {
 		_ = ln.Close()
 		return errors.Join(err, agent.Close())
 	}

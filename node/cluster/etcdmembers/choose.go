@@ -27,7 +27,7 @@ func (c *Coordinator) changeOne(ctx context.Context, r *round) error {
 		ch = c.addition(r)
 	}
 	if ch == nil {
-		return nil
+		return c.rollSettings(ctx, r, h)
 	}
 	ch.RequestID, ch.Started = consensus.NewRequestID(), r.now
 	next := r.rec
@@ -234,7 +234,7 @@ func (c *Coordinator) addition(r *round) *Change {
 			continue
 		}
 		return &Change{Op: OpAddLearner, Name: name, StateID: n.StateID, PeerURL: n.PeerURL, ClientURL: n.ClientURL,
-			Reason: "control plane not an etcd member"}
+			Settings: r.settings, Reason: "control plane not an etcd member"}
 	}
 	return nil
 }

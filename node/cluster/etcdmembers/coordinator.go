@@ -40,6 +40,10 @@ type Node struct {
 	// or left (zero while alive, suspect or unknown).
 	Alive     bool
 	DeadSince time.Time
+	// EtcdSettings is what the node reports its member runs with (its
+	// gossip metadata): config.EtcdSettingsHash of the extra arguments,
+	// once that member is healthy; empty before.
+	EtcdSettings string
 }
 
 // Config is what a Coordinator needs; Store, Self, View and Dial are
@@ -71,6 +75,10 @@ type Config struct {
 	Hints <-chan struct{}
 	// Fault is called at the named fault points; nil in production.
 	Fault func(point string)
+	// Settings returns the etcd settings the stored config asks for
+	// (config.EtcdSettingsHash of cluster.etcd.extraArgs); ok=false while
+	// unknown. Nil rolls nothing out.
+	Settings func(ctx context.Context) (hash string, ok bool)
 }
 
 func (c Config) withDefaults() Config {
@@ -141,6 +149,9 @@ type round struct {
 	rec     Record
 	view    map[string]Node
 	viewOK  bool
+	// settings is the etcd settings the stored config asks for ("" when
+	// unknown).
+	settings string
 	cluster Cluster
 }
 
@@ -149,6 +160,11 @@ type round struct {
 func (c *Coordinator) pass(ctx context.Context) error {
 	r := &round{now: c.now()}
 	r.view, r.viewOK = c.cfg.View(ctx)
+	if c.cfg.Settings != nil {
+		if h, ok := c.cfg.Settings(ctx); ok {
+			r.settings = h
+		}
+	}
 	boot, err := c.bootstrap(ctx)
 	if err != nil {
 		return err
@@ -230,7 +246,7 @@ func (c *Coordinator) record(ctx context.Context, r *round) (Record, error) {
 func (c *Coordinator) initial(r *round) Record {
 	rec := Record{Generation: r.boot.Generation}
 	for _, m := range r.boot.InitialMembers {
-		mem := Member{Name: m.Name, StateID: m.StateID, PeerURL: m.PeerURL}
+		mem := Member{Name: m.Name, StateID: m.StateID, PeerURL: m.PeerURL, Settings: r.settings}
 		if m.Name == c.cfg.Self.Name {
 			mem.ClientURL = c.cfg.Self.ClientURL
 		} else if n, ok := r.view[m.Name]; ok {

@@ -64,7 +64,7 @@ func adopt(members []Member, p Change) {
 		if m.PeerURL != p.PeerURL {
 			continue
 		}
-		m.Name, m.StateID, m.AddedAt = p.Name, p.StateID, p.Started
+		m.Name, m.StateID, m.AddedAt, m.Settings = p.Name, p.StateID, p.Started, p.Settings
 		if m.ClientURL == "" {
 			m.ClientURL = p.ClientURL
 		}

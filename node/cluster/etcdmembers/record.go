@@ -65,6 +65,11 @@ type Member struct {
 	PeerURL   string `json:"peerURL"`
 	ClientURL string `json:"clientURL,omitempty"`
 	Learner   bool   `json:"learner,omitempty"`
+	// Settings is the etcd settings (config.EtcdSettingsHash of
+	// cluster.etcd.extraArgs) the leader lets this member run: a change
+	// of the section is granted to one member at a time, the next only
+	// once the previous runs it and is healthy.
+	Settings string `json:"settings,omitempty"`
 	// AddedAt is the leader's clock when it added the member as a learner
 	// (zero for the bootstrap member): a learner still not started
 	// LearnerStartTimeout after it is removed. The FSM never reads it.
@@ -83,6 +88,8 @@ type Change struct {
 	PeerURL string `json:"peerURL,omitempty"`
 	// ClientURL is the added node's client URL, kept for its entry.
 	ClientURL string `json:"clientURL,omitempty"`
+	// Settings are the etcd settings an added member starts with.
+	Settings string `json:"settings,omitempty"`
 	// Reason says why the leader decided the change (for operators).
 	Reason string `json:"reason,omitempty"`
 	// StartTimeout marks the removal of a learner that never started.

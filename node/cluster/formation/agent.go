@@ -99,6 +99,7 @@ type Agent struct {
 	Store *consensus.Store
 
 	configRevision atomic.Uint64
+	etcdSettings   atomic.Pointer[string]
 	metaKick       chan struct{} // publish metadata now
 
 	cancel context.CancelFunc
@@ -115,6 +116,14 @@ type Agent struct {
 func (a *Agent) SetConfigRevision(rev uint64) {
 	a.configRevision.Store(rev)
 	a.kickMeta()
+}
+
+// SetEtcdSettings records the etcd settings this control plane's member
+// runs with (empty: not known to run any); published at once when changed.
+func (a *Agent) SetEtcdSettings(s string) {
+	if old := a.etcdSettings.Swap(&s); old == nil || *old != s {
+		a.kickMeta()
+	}
 }
 
 // kickMeta makes publishMeta publish now.
@@ -230,6 +239,9 @@ func (a *Agent) meta() gossip.Meta {
 	m := gossip.Meta{
 		Role: a.cfg.Role, Version: a.cfg.Version, BootSlot: a.cfg.BootSlot, Health: a.health(),
 		ConfigRevision: a.configRevision.Load(), StateID: a.cfg.StateID,
+	}
+	if s := a.etcdSettings.Load(); s != nil {
+		m.EtcdSettings = *s
 	}
 	m.APIAddr, _ = netip.ParseAddrPort(a.cfg.APIAddr)
 	if a.Store != nil {

@@ -3,6 +3,9 @@ package controllers
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -20,6 +23,10 @@ type EtcdObserve struct {
 	Layout    etcd.Layout
 	ClientURL string
 	Interval  time.Duration
+	// PID, when set, returns the supervised etcd's process ID (0 when none
+	// runs): a sample during which it did not change reports that
+	// process's settings (its EtcdSettingsEnv).
+	PID func() int
 }
 
 // Name implements runtime.Source.
@@ -75,14 +82,19 @@ func (s *EtcdObserve) sample(ctx context.Context, cli *clientv3.Client) EtcdObse
 	}
 	call, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	pid := s.pid()
 	st, err := cli.Status(call, s.ClientURL)
 	if err != nil {
 		return EtcdObservedSpec{Error: err.Error()}
 	}
+	settings := ""
+	if pid != 0 && s.pid() == pid {
+		settings = processEnv(pid, EtcdSettingsEnv)
+	}
 	out := EtcdObservedSpec{
 		Reachable: true, MemberID: st.Header.MemberId, ClusterID: st.Header.ClusterId, Learner: st.IsLearner,
 		Leader: st.Leader, RaftTerm: st.RaftTerm, RaftIndex: st.RaftIndex, DBSize: st.DbSize,
-		DBSizeInUse: st.DbSizeInUse, Version: st.Version, Errors: st.Errors,
+		DBSizeInUse: st.DbSizeInUse, Version: st.Version, Errors: st.Errors, Settings: settings,
 	}
 	if ml, err := cli.MemberList(call); err == nil {
 		out.Members = len(ml.Members)
@@ -95,4 +107,26 @@ func (s *EtcdObserve) sample(ctx context.Context, cli *clientv3.Client) EtcdObse
 		}
 	}
 	return out
+}
+
+func (s *EtcdObserve) pid() int {
+	if s.PID == nil {
+		return 0
+	}
+	return s.PID()
+}
+
+// processEnv reads one variable of a process's environment from
+// /proc/PID/environ ("" when unreadable or unset).
+func processEnv(pid int, name string) string {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return ""
+	}
+	for kv := range strings.SplitSeq(string(raw), "\x00") {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
 }

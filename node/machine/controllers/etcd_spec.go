@@ -62,7 +62,7 @@ func (c *EtcdSpec) Outputs() []string { return []string{TypeEtcdService, TypeEtc
 
 // Run implements runtime.Controller.
 func (c *EtcdSpec) Run(ctx context.Context, r runtime.Reader, w runtime.Writer) error {
-	_, n, received, err := nodeEntry(r, c.NodeName)
+	recv, n, received, err := nodeEntry(r, c.NodeName)
 	if err != nil || !received || n == nil || n.Role != config.RoleControlPlane {
 		return err // a worker's (or a removed node's) outputs are cleaned up
 	}
@@ -84,6 +84,8 @@ func (c *EtcdSpec) Run(ctx context.Context, r runtime.Reader, w runtime.Writer) 
 		return phase(EtcdPhaseWaitingDecision, "waiting for the Raft leader to decide how etcd starts", 0)
 	}
 	want := etcd.NewMarker(cl.Generation, cl.TokenHash, c.NodeName, c.StateID)
+	desired := recv.Config.Cluster.Etcd.ExtraArgs
+	want.ExtraArgs, want.Settings = desired, config.EtcdSettingsHash(desired)
 	data, err := etcd.Inspect(c.Layout, want)
 	if err != nil {
 		return err
@@ -107,7 +109,7 @@ func (c *EtcdSpec) Run(ctx context.Context, r runtime.Reader, w runtime.Writer) 
 		}
 		data = etcd.DataState{Kind: etcd.DataEmpty}
 	}
-	var p, reason string
+	var p, reason, pending string
 	switch {
 	case data.Kind == etcd.DataForeign:
 		// Never started, never wiped: the operator decides (reset).
@@ -115,6 +117,18 @@ func (c *EtcdSpec) Run(ctx context.Context, r runtime.Reader, w runtime.Writer) 
 	case data.Kind == etcd.DataOurs:
 		p, reason = EtcdPhaseMember, "running this node's member from its data"
 		m.State, m.InitialCluster = data.Marker.State, data.Marker.InitialCluster
+		if data.Marker.Settings != want.Settings && !granted(cl, c.NodeName, c.StateID, want.Settings) {
+			// A change of cluster.etcd waits for the Raft leader's turn:
+			// one member restarts at a time.
+			want.ExtraArgs, want.Settings, pending = data.Marker.ExtraArgs, data.Marker.Settings, want.Settings
+		}
+		if data.Marker.Settings != want.Settings {
+			mk := *data.Marker
+			mk.ExtraArgs, mk.Settings = want.ExtraArgs, want.Settings
+			if err := etcd.WriteMarker(c.Layout, mk); err != nil {
+				return err
+			}
+		}
 	case isInitial(cl, c.NodeName, c.StateID) && !formed(cl) && cl.RestoreNode == c.NodeName:
 		// A recovery: the new cluster starts from the snapshot.
 		if err := etcd.Restore(ctx, c.Binary, m, want, cl.RestoreSHA256); err != nil {
@@ -153,18 +167,38 @@ func (c *EtcdSpec) Run(ctx context.Context, r runtime.Reader, w runtime.Writer) 
 			return err
 		}
 	}
+	m.ExtraArgs = want.ExtraArgs
 	args, err := m.Args()
 	if err != nil {
 		return phase(EtcdPhaseRefused, err.Error(), cl.Generation)
 	}
 	svc := ServiceSpecSpec{
 		Path: c.Binary, Args: args, Restart: "always",
+		// The settings travel with the process, so the observer can tell
+		// which ones the member that answers runs with.
+		Env: []string{EtcdSettingsEnv + "=" + want.Settings},
 		// etcd needs a few seconds to stop cleanly; a member killed
 		// mid-write recovers from its WAL, but a clean stop is faster.
 		StopTimeout: 15 * time.Second,
 		Health:      &ServiceHealthSpec{TCP: net.JoinHostPort(m.IP, portString(m.ClientURL())), Interval: 5 * time.Second, StartPeriod: 30 * time.Second},
 	}
-	return errors.Join(w.Put(TypeEtcdService, IDEtcd, svc, nil), phase(p, reason, cl.Generation))
+	if pending != "" {
+		reason += fmt.Sprintf("; cluster.etcd changed (settings %s): waiting for the Raft leader's turn to restart with them", pending)
+	}
+	return errors.Join(w.Put(TypeEtcdService, IDEtcd, svc, nil),
+		w.Put(TypeEtcdPhase, IDEtcd, EtcdPhaseSpec{Phase: p, Reason: reason, Generation: cl.Generation, ClientURL: m.ClientURL(), PeerURL: m.PeerURL(),
+			Settings: want.Settings, Pending: pending}, nil))
+}
+
+// EtcdSettingsEnv carries a member's etcd settings in its environment.
+const EtcdSettingsEnv = "CAIRN_ETCD_SETTINGS"
+
+// granted reports whether the leader granted this node's member the
+// settings (the membership record of this generation names them).
+func granted(cl EtcdClusterSpec, name, stateID, settings string) bool {
+	return cl.MembershipGeneration == cl.Generation && slices.ContainsFunc(cl.Members, func(m EtcdMember) bool {
+		return m.Name == name && m.StateID == stateID && m.Settings == settings
+	})
 }
 
 func (c *EtcdSpec) now() time.Time {

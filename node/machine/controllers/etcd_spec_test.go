@@ -251,3 +251,39 @@ func TestEtcdSpecSetsAsideTheDataOfARemovedMember(t *testing.T) {
 	require.Len(t, aside, 1, "the old data is kept beside")
 	assert.DirExists(t, filepath.Join(aside[0], "member", "wal"))
 }
+
+// A change of cluster.etcd.extraArgs reaches a running member only when the
+// Raft leader grants it the new settings, so members restart one at a time.
+func TestEtcdSpecWaitsForTheLeadersGrantToChangeSettings(t *testing.T) {
+	self, _ := os.Executable()
+	f := newEtcdFixture(t, self)
+	c := decided(EtcdPeer{Name: "cp1", StateID: "s1", PeerURL: f.peerURL()})
+	_, first := f.settle(t, f.putCluster(t, c))
+	require.NotNil(t, first)
+	require.NoError(t, os.MkdirAll(filepath.Join(f.spec.Layout.DataDir(), "member"), 0o700))
+	old := config.EtcdSettingsHash(nil)
+	assert.Contains(t, first.Env, EtcdSettingsEnv+"="+old)
+
+	extra := map[string]string{"snapshot-count": "5000"}
+	node := f.node
+	cfgV, err := f.st.Put(runtime.Resource{Type: TypeClusterConfig, ID: IDCluster, Spec: ClusterConfigSpec{Revision: 2,
+		Config: &config.Config{Cluster: config.Cluster{Etcd: config.Etcd{ExtraArgs: extra}}, Nodes: []config.Node{node}}}})
+	require.NoError(t, err)
+	waitPass(t, f.rt, f.spec.Name(), cfgV.Version)
+	phase, svc := f.settle(t, f.putCluster(t, c))
+	require.NotNil(t, svc)
+	assert.Equal(t, first.Args, svc.Args, "not granted: the member keeps running as it was")
+	assert.Equal(t, config.EtcdSettingsHash(extra), phase.Pending)
+	assert.Contains(t, phase.Reason, "waiting for the Raft leader's turn")
+
+	c.MembershipGeneration, c.ClusterID = 1, 9
+	c.Members = []EtcdMember{{Name: "cp1", StateID: "s1", ID: 7, PeerURL: f.peerURL(), Settings: config.EtcdSettingsHash(extra)}}
+	phase, svc = f.settle(t, f.putCluster(t, c))
+	require.NotNil(t, svc)
+	assert.Equal(t, "5000", arg(svc, "snapshot-count"), "granted: restarted with the new settings")
+	assert.Contains(t, svc.Env, EtcdSettingsEnv+"="+config.EtcdSettingsHash(extra))
+	assert.Empty(t, phase.Pending)
+	marker, err := os.ReadFile(filepath.Join(f.spec.Layout.DataDir(), etcd.MarkerFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(marker), `"snapshot-count":"5000"`, "the marker keeps what runs now")
+}

@@ -50,6 +50,12 @@ func (c *EtcdStatus) Run(_ context.Context, r runtime.Reader, w runtime.Writer) 
 		st.Members, st.Version = obs.Members, obs.Version
 	}
 	st.Healthy, st.Reason = judgeEtcd(phase, obs, cl)
+	if st.Healthy {
+		st.Settings = obs.Settings
+	}
+	if phase.Pending != "" && st.Reason == "" {
+		st.Reason = phase.Reason
+	}
 	return w.Put(TypeEtcdStatus, IDEtcd, st, nil)
 }
 

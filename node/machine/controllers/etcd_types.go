@@ -36,6 +36,8 @@ type EtcdMember struct {
 	ID      uint64 `json:"id,omitempty"`
 	PeerURL string `json:"peerURL"`
 	Learner bool   `json:"learner,omitempty"`
+	// Settings are the etcd settings the leader lets this member run.
+	Settings string `json:"settings,omitempty"`
 }
 
 // EtcdClusterSpec is the spec of EtcdCluster/etcd.
@@ -82,6 +84,11 @@ type EtcdPhaseSpec struct {
 	Generation uint64 `json:"generation,omitempty"`
 	ClientURL  string `json:"clientURL,omitempty"`
 	PeerURL    string `json:"peerURL,omitempty"`
+	// Settings are the etcd settings (config.EtcdSettingsHash) of the
+	// service spec; Pending, when set, are the config's newer ones this
+	// member waits for the Raft leader to grant it.
+	Settings string `json:"settings,omitempty"`
+	Pending  string `json:"pendingSettings,omitempty"`
 }
 
 // EtcdObservedSpec is the spec of EtcdObserved/etcd: the local member's
@@ -101,6 +108,9 @@ type EtcdObservedSpec struct {
 	Alarms      []string `json:"alarms,omitempty"`
 	Errors      []string `json:"errors,omitempty"`
 	Members     int      `json:"members,omitempty"`
+	// Settings are the etcd settings of the process that answered (its
+	// CAIRN_ETCD_SETTINGS), when known.
+	Settings string `json:"settings,omitempty"`
 }
 
 // EtcdStatusSpec is the spec of EtcdStatus/etcd.
@@ -124,4 +134,8 @@ type EtcdStatusSpec struct {
 	ClientURL   string   `json:"clientURL,omitempty"`
 	Version     string   `json:"version,omitempty"`
 	DBSizeInUse int64    `json:"dbSizeInUse,omitempty"`
+	// Settings are the etcd settings the healthy member runs with (empty
+	// while it is not healthy): what the node reports in gossip, so the
+	// leader moves a settings change on to the next member.
+	Settings string `json:"settings,omitempty"`
 }

@@ -32,6 +32,12 @@ type Marker struct {
 	// one would make the supervisor restart it).
 	State          string `json:"state,omitempty"`
 	InitialCluster []Peer `json:"initialCluster,omitempty"`
+	// ExtraArgs and Settings are the cluster.etcd.extraArgs the member
+	// runs with and their hash (config.EtcdSettingsHash): kept until the
+	// Raft leader grants this member the config's new ones, so that a
+	// change restarts one member at a time.
+	ExtraArgs map[string]string `json:"extraArgs,omitempty"`
+	Settings  string            `json:"settings,omitempty"`
 }
 
 // NewMarker is the marker of a member name (state stateID) of the etcd
