@@ -144,15 +144,15 @@ func (c *Coordinator) Run(ctx context.Context) {
 
 // round is one pass's inputs, read afresh every pass.
 type round struct {
-	now     time.Time
-	boot    etcdboot.Record
-	rec     Record
-	view    map[string]Node
-	viewOK  bool
+	now    time.Time
+	boot   etcdboot.Record
+	rec    Record
+	view   map[string]Node
+	viewOK bool
 	// settings is the etcd settings the stored config asks for ("" when
 	// unknown).
 	settings string
-	cluster Cluster
+	cluster  Cluster
 }
 
 // pass makes at most one membership change (or one step of the recorded
