@@ -286,9 +286,14 @@ func recoveryLines(ctx context.Context, c *apiClient, names []string, gen uint64
 				ids = append(ids, st.ClusterID)
 			}
 		}
-		detail := fmt.Sprintf("generation %d, %s: %s", st.Generation, orDash(st.Phase), orDash(st.Reason))
-		if r.err != nil {
+		var detail string
+		switch {
+		case r.err != nil:
 			detail = r.err.Error()
+		case done:
+			detail = fmt.Sprintf("generation %d, healthy voter of etcd cluster %s", st.Generation, st.ClusterID)
+		default:
+			detail = fmt.Sprintf("generation %d, %s: %s", st.Generation, orDash(st.Phase), orDash(st.Reason))
 		}
 		lines = append(lines, fmt.Sprintf("%s %s: %s", mark, r.node, detail))
 	}
