@@ -77,7 +77,8 @@ generation. A refused recovery changes nothing.
 
 With --wait (the default) the command waits until every control plane
 reports a healthy voting member of the new generation, showing each one's
-phase on a terminal. Needs os:admin.
+phase on a terminal. --nodes is refused: the command finds the leader
+itself. Needs os:admin.
 
 With -o json: {"generation", "snapshotSha256", "snapshotSize",
 "restoreNode"}.`,
@@ -111,11 +112,14 @@ func runEtcdRecover(cmd *cobra.Command, g *globals, o etcdRecoverOptions) error 
 	if info.Size() == 0 {
 		return fmt.Errorf("%w: %s", ErrEmptyFile, o.from)
 	}
-	c, _, err := g.client()
+	c, t, err := g.client()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	if len(t.nodes) > 0 {
+		return fmt.Errorf("%w: etcd recover goes to the Raft leader, which it finds itself; drop --nodes", ErrUsage)
+	}
 	leader, err := raftLeader(cmd.Context(), c)
 	if err != nil {
 		return err

@@ -129,7 +129,7 @@ func (r *EtcdRecovery) checkLeader() error {
 		return connect.NewError(connect.CodeUnavailable, fmt.Errorf("%w: %w", ErrRecoverNotLeader, ErrNoLeader))
 	}
 	return connect.NewError(connect.CodeFailedPrecondition,
-		fmt.Errorf("%w: %s is not, %s is (send it there: cairnctl -n %[3]s etcd recover)", ErrRecoverNotLeader, r.Self.Name, formation.NodeName(id)))
+		fmt.Errorf("%w: %s is not, %s is (cairnctl etcd recover finds it)", ErrRecoverNotLeader, r.Self.Name, formation.NodeName(id)))
 }
 
 // generation is the generation the recovery replaces: the expected one if
