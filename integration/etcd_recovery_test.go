@@ -12,6 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
+	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
+	etcdv1 "github.com/cairn-project/cairn/proto/gen/cairn/etcd/v1"
+	"github.com/cairn-project/cairn/proto/gen/cairn/etcd/v1/etcdv1connect"
 	resourcev1 "github.com/cairn-project/cairn/proto/gen/cairn/resource/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/resource/v1/resourcev1connect"
 )
@@ -41,7 +44,12 @@ func TestEtcdRecovery(t *testing.T) {
 		out, err := c.ctl("etcd", "recover", "--from", snap, "--wait=false")
 		require.Error(t, err, out)
 		assert.Contains(t, out, "etcd still has a quorum")
-		assert.Contains(t, out, "failed_precondition")
+		// The leader refuses too, for clients that skip cairnctl's check.
+		data, err := os.ReadFile(snap)
+		require.NoError(t, err)
+		_, err = c.recoverOnLeader(t, data)
+		assert.Equal(t, connect.CodeFailedPrecondition, connect.CodeOf(err), "%v", err)
+		assert.ErrorContains(t, err, "etcd still has a quorum")
 		c.requireGeneration(t, 1, cps...)
 		assert.Equal(t, before, c.awaitEtcd(t, 30*time.Second, cps...), "the cluster is untouched")
 	})
@@ -134,4 +142,22 @@ func (c *localCluster) etcdGenerationOf(addr string) (uint64, error) {
 	}
 	err = yaml.Unmarshal([]byte(res.Msg.GetResource().GetSpecYaml()), &st)
 	return st.Generation, err
+}
+
+// recoverOnLeader sends EtcdService.Recover, without force, straight to
+// the Raft leader's API.
+func (c *localCluster) recoverOnLeader(t *testing.T, data []byte) (*etcdv1.RecoverResponse, error) {
+	t.Helper()
+	ctx := ctxT(t, 30*time.Second)
+	st, err := c.client(c.node("cp1").APIAddress).ConsensusStatus(ctx, connect.NewRequest(&clusterv1.ConsensusStatusRequest{}))
+	require.NoError(t, err)
+	require.NotEmpty(t, st.Msg.GetLeaderName())
+	ec := etcdv1connect.NewEtcdServiceClient(c.admin.httpClient(), "https://"+c.node(st.Msg.GetLeaderName()).APIAddress, connect.WithGRPC())
+	stream := ec.Recover(ctx)
+	_ = stream.Send(&etcdv1.RecoverRequest{Start: &etcdv1.RecoverStart{}, Data: data}) // a refusal ends the call early
+	res, err := stream.CloseAndReceive()
+	if err != nil {
+		return nil, err
+	}
+	return res.Msg, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,6 +26,10 @@ var ErrNoRaftLeader = errors.New("no raft leader")
 // ErrNotRecovered is returned by etcd recover --wait when the control
 // planes did not all report a healthy voter of the new generation in time.
 var ErrNotRecovered = errors.New("etcd did not recover in time")
+
+// ErrEtcdHealthy is returned by etcd recover without --force while a
+// control plane reports a healthy etcd member: etcd has a quorum.
+var ErrEtcdHealthy = errors.New("refusing to recover a working etcd cluster")
 
 // recoverChunk is the size of each uploaded piece: well under the node's
 // message limit (MaxRequestBytes, 4 MiB and some).
@@ -68,7 +73,8 @@ a learner and is promoted, one at a time. The Raft group itself must have
 a quorum (a majority of control planes up); it does not need their etcd
 data.
 
-While this node's member still follows an etcd leader the recovery is
+While any control plane reports a healthy etcd member (its EtcdStatus),
+or the leader's own member still follows an etcd leader, the recovery is
 refused: it would replace a working cluster's data. --force recovers
 anyway. --generation N recovers only if the current generation is still N
 (as 'cairnctl get EtcdBootstrap' shows it), so a recovery that raced with
@@ -124,6 +130,15 @@ func runEtcdRecover(cmd *cobra.Command, g *globals, o etcdRecoverOptions) error 
 	if err != nil {
 		return err
 	}
+	names := serverNames(leader)
+	if !o.force {
+		// The leader checks its own member; a leader whose member is down
+		// cannot see that the others still have a quorum, so ask them all.
+		if healthy := healthyMembers(cmd.Context(), c, names); len(healthy) > 0 {
+			return fmt.Errorf("%w: etcd still has a quorum: %s report a healthy member. Recovery replaces a working cluster's data with the snapshot's and loses every write made after it; pass --force to recover anyway",
+				ErrEtcdHealthy, strings.Join(healthy, ", "))
+		}
+	}
 	res, err := uploadRecovery(cmd.Context(), c, leader.GetLeaderName(), o, f, info.Size(), newProgress(g.streams.Err))
 	if err != nil {
 		return err
@@ -139,7 +154,6 @@ func runEtcdRecover(cmd *cobra.Command, g *globals, o etcdRecoverOptions) error 
 	if !o.wait {
 		return nil
 	}
-	names := serverNames(leader)
 	return awaitRecovered(cmd.Context(), c, names, res.GetGeneration(), o.waitTimeout, newProgress(g.streams.Err), g.streams.Out, !g.structured())
 }
 
@@ -263,11 +277,20 @@ func awaitRecovered(ctx context.Context, c *apiClient, names []string, gen uint6
 	}
 }
 
-// recoveryLines reads each control plane's EtcdStatus and reports, one
-// line each, where it stands; ok when every one is done and all share one
-// cluster ID.
-func recoveryLines(ctx context.Context, c *apiClient, names []string, gen uint64) ([]string, bool) {
-	results := fanOut(ctx, c, names, func(ctx context.Context, ep endpoint, node string) (recoveredStatus, error) {
+// healthyMembers are the control planes whose EtcdStatus says healthy
+// (their member follows a leader). One that does not answer counts as not.
+func healthyMembers(ctx context.Context, c *apiClient, names []string) []string {
+	var out []string
+	for _, r := range fetchRecoveryStatus(ctx, c, names) {
+		if r.err == nil && r.val.Healthy {
+			out = append(out, r.node)
+		}
+	}
+	return out
+}
+
+func fetchRecoveryStatus(ctx context.Context, c *apiClient, names []string) []nodeResult[recoveredStatus] {
+	return fanOut(ctx, c, names, func(ctx context.Context, ep endpoint, node string) (recoveredStatus, error) {
 		res, err := ep.resource.Get(ctx, request(&resourcev1.GetRequest{Type: "EtcdStatus", Id: "etcd"}, node))
 		if err != nil {
 			return recoveredStatus{}, err
@@ -276,6 +299,13 @@ func recoveryLines(ctx context.Context, c *apiClient, names []string, gen uint64
 		err = yaml.Unmarshal([]byte(res.Msg.GetResource().GetSpecYaml()), &st)
 		return st, err
 	})
+}
+
+// recoveryLines reads each control plane's EtcdStatus and reports, one
+// line each, where it stands; ok when every one is done and all share one
+// cluster ID.
+func recoveryLines(ctx context.Context, c *apiClient, names []string, gen uint64) ([]string, bool) {
+	results := fetchRecoveryStatus(ctx, c, names)
 	ok := true
 	var ids []string
 	lines := make([]string, 0, len(results))
