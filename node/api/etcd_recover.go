@@ -251,6 +251,13 @@ func newSnapshotHash() *snapshotHash {
 func (h *snapshotHash) Write(p []byte) (int, error) {
 	h.file.Write(p)
 	h.size += int64(len(p))
+	if len(p) >= sha256.Size {
+		// What was held back is not the end after all.
+		h.body.Write(h.tail)
+		h.body.Write(p[:len(p)-sha256.Size])
+		h.tail = append(h.tail[:0], p[len(p)-sha256.Size:]...)
+		return len(p), nil
+	}
 	h.tail = append(h.tail, p...)
 	if n := len(h.tail) - sha256.Size; n > 0 {
 		h.body.Write(h.tail[:n])
