@@ -23,8 +23,9 @@ import (
 // has no quorum and the two refuse to start (voters without data); a
 // recovery from a snapshot, decided through Raft (issue 12, "Disaster
 // recovery"), brings back one new etcd cluster of three voters holding the
-// snapshot's data. Recovering a healthy cluster without --force, or from a
-// file that is no snapshot, is refused and changes nothing.
+// snapshot's data. Recovering a healthy cluster without --force, from a
+// file that is no snapshot, or from a stale generation is refused and
+// changes nothing; --force replaces a working cluster.
 func TestEtcdRecovery(t *testing.T) {
 	c := createCluster(t, "etcdrec", 3, 0, "--timings", "fast")
 	cps := []string{"cp1", "cp2", "cp3"}
@@ -82,6 +83,15 @@ func TestEtcdRecovery(t *testing.T) {
 		}
 	}, 60*time.Second, 200*time.Millisecond)
 
+	// The Raft leader restores the snapshot: make it one of the nodes
+	// whose data is gone (cp2 and cp3 have the Raft quorum while cp1
+	// restarts), so the survivor's data is the one set aside. The forced
+	// recovery below has the leader restore over data of its own.
+	out, err = c.ctl("cluster", "restart", "cp1", "--name", c.name, "--wait")
+	require.NoError(t, err, out)
+	c.refresh()
+	t.Logf("raft leader for the recovery: %s", c.raftLeader(t))
+
 	t.Run("RefusesAFileThatIsNoSnapshot", func(t *testing.T) {
 		garbage := filepath.Join(t.TempDir(), "garbage")
 		require.NoError(t, os.WriteFile(garbage, []byte("this is not an etcd snapshot\n"), 0o600))
@@ -111,7 +121,51 @@ func TestEtcdRecovery(t *testing.T) {
 		require.NoError(t, err)
 		assert.Empty(t, b.Kvs, "a write after the snapshot is lost")
 		assert.Len(t, memberIDs(t, cli), 3)
+		before = after
 	})
+
+	t.Run("ForceReplacesAWorkingCluster", func(t *testing.T) {
+		cli := c.etcdClient(t, c.etcdTLS(t), cps...)
+		_, err := cli.Put(ctxT(t, 10*time.Second), "/recovery/c", "in the second snapshot")
+		require.NoError(t, err)
+		snap2 := filepath.Join(t.TempDir(), "etcd2.snapshot")
+		out, err := c.ctl("etcd", "snapshot", snap2)
+		require.NoError(t, err, out)
+		_, err = cli.Put(ctxT(t, 10*time.Second), "/recovery/d", "after the second snapshot")
+		require.NoError(t, err)
+		t.Logf("raft leader for the forced recovery: %s", c.raftLeader(t))
+
+		out, err = c.ctl("etcd", "recover", "--from", snap2, "--force", "--generation", "2", "--wait-timeout", "2m")
+		require.NoError(t, err, out)
+		assert.Contains(t, out, "generation 3")
+		after := c.awaitEtcd(t, 60*time.Second, cps...)
+		assert.NotEqual(t, before, after, "a new etcd cluster")
+		c.requireGeneration(t, 3, cps...)
+		cli = c.etcdClient(t, c.etcdTLS(t), cps...)
+		for key, want := range map[string]bool{"/recovery/a": true, "/recovery/b": false, "/recovery/c": true, "/recovery/d": false} {
+			got, err := cli.Get(ctxT(t, 10*time.Second), key)
+			require.NoError(t, err)
+			assert.Equal(t, want, len(got.Kvs) == 1, "%s present: %v", key, want)
+		}
+
+		out, err = c.ctl("etcd", "recover", "--from", snap2, "--force", "--generation", "2", "--wait=false")
+		require.Error(t, err, out)
+		assert.Contains(t, out, "aborted", "a stale --generation")
+		c.requireGeneration(t, 3, cps...)
+	})
+}
+
+// raftLeader is the Raft leader's name as cp1 knows it.
+func (c *localCluster) raftLeader(t *testing.T) string {
+	t.Helper()
+	var leader string
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		st, err := c.client(c.node("cp1").APIAddress).ConsensusStatus(ctxT(t, 5*time.Second), connect.NewRequest(&clusterv1.ConsensusStatusRequest{}))
+		if assert.NoError(ct, err) && assert.NotEmpty(ct, st.Msg.GetLeaderName()) {
+			leader = st.Msg.GetLeaderName()
+		}
+	}, 30*time.Second, 200*time.Millisecond)
+	return leader
 }
 
 // requireGeneration checks that every node named reports the etcd
@@ -149,10 +203,7 @@ func (c *localCluster) etcdGenerationOf(addr string) (uint64, error) {
 func (c *localCluster) recoverOnLeader(t *testing.T, data []byte) (*etcdv1.RecoverResponse, error) {
 	t.Helper()
 	ctx := ctxT(t, 30*time.Second)
-	st, err := c.client(c.node("cp1").APIAddress).ConsensusStatus(ctx, connect.NewRequest(&clusterv1.ConsensusStatusRequest{}))
-	require.NoError(t, err)
-	require.NotEmpty(t, st.Msg.GetLeaderName())
-	ec := etcdv1connect.NewEtcdServiceClient(c.admin.httpClient(), "https://"+c.node(st.Msg.GetLeaderName()).APIAddress, connect.WithGRPC())
+	ec := etcdv1connect.NewEtcdServiceClient(c.admin.httpClient(), "https://"+c.node(c.raftLeader(t)).APIAddress, connect.WithGRPC())
 	stream := ec.Recover(ctx)
 	_ = stream.Send(&etcdv1.RecoverRequest{Start: &etcdv1.RecoverStart{}, Data: data}) // a refusal ends the call early
 	res, err := stream.CloseAndReceive()
