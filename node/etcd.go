@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairn-project/cairn/consensus"
 	"github.com/cairn-project/cairn/gossip"
+	"github.com/cairn-project/cairn/node/api"
 	"github.com/cairn-project/cairn/node/cluster/cfgstore"
 	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/node/cluster/etcdboot"
@@ -214,4 +215,20 @@ func localEtcdOps(self *config.Node, o Options) *etcd.Ops {
 		m.ClientPort, m.PeerPort = p.Client, p.Peer
 	}
 	return etcd.NewLocalOps(etcd.Layout{Dir: filepath.Join(o.StateDir, "etcd")}, m.ClientURL())
+}
+
+// etcdRecovery is what the API's EtcdService.Recover needs on a control
+// plane that runs etcd: the Raft store, and this node as the one member of
+// a recovered generation, with the layout its EtcdSpec restores from.
+func etcdRecovery(store *consensus.Store, self *config.Node, stateID string, o Options, log *slog.Logger) *api.EtcdRecovery {
+	m := etcd.Member{Name: self.Name, IP: etcdHost(self)}
+	if p := o.EtcdPorts; p != nil {
+		m.ClientPort, m.PeerPort = p.Client, p.Peer
+	}
+	return &api.EtcdRecovery{
+		Store:  store,
+		Self:   etcdboot.Member{Name: self.Name, PeerURL: m.PeerURL(), StateID: stateID},
+		Layout: etcd.Layout{Dir: filepath.Join(o.StateDir, "etcd")},
+		Logger: log,
+	}
 }

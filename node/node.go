@@ -237,7 +237,7 @@ func Run(ctx context.Context, o Options) error {
 		apiOpts.NodeLog = o.Log
 	}
 	if ops := localEtcdOps(self, o); ops != nil {
-		apiOpts.Etcd = ops
+		apiOpts.Etcd, apiOpts.EtcdRecovery = ops, etcdRecovery(agent.Store, self, stateID, o, log)
 	}
 	srv := api.New(apiOpts)
 	serveErr := make(chan error, 1)

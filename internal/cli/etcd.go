@@ -32,7 +32,10 @@ integers: jq 1.7 does, JavaScript does not).
 
 Roles: members, status and alarm list need os:reader; defrag and
 forfeit-leadership os:operator; snapshot (it holds every secret stored in
-etcd), alarm disarm, leave and remove-member os:admin.`,
+etcd), alarm disarm, leave, remove-member and recover os:admin.
+
+'cairnctl etcd recover --from FILE' is the disaster recovery from a
+snapshot, for a cluster that lost a majority of its members for good.`,
 		Example: `  cairnctl -n cp1,cp2,cp3 etcd status
   cairnctl -n cp1 etcd members
   cairnctl -n cp1 etcd snapshot etcd.snapshot
@@ -48,6 +51,7 @@ etcd), alarm disarm, leave and remove-member os:admin.`,
 		newEtcdForfeitLeadershipCommand(g),
 		newEtcdLeaveCommand(g),
 		newEtcdRemoveMemberCommand(g),
+		newEtcdRecoverCommand(g),
 	)
 	return cmd
 }

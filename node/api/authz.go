@@ -104,7 +104,8 @@ var rpcLevels = map[string]level{
 	// no membership: operator, like restarting a service. Disarming can put
 	// a member with corrupt data (CORRUPT) back into service, or let the
 	// database grow past its quota (NOSPACE disarmed before space was
-	// freed), and membership changes can cost quorum: admin.
+	// freed), and membership changes can cost quorum: admin. A recovery
+	// replaces the cluster's data with a snapshot's: admin.
 	etcdv1connect.EtcdServiceMembersProcedure:           levelReader,
 	etcdv1connect.EtcdServiceStatusProcedure:            levelReader,
 	etcdv1connect.EtcdServiceAlarmListProcedure:         levelReader,
@@ -114,6 +115,7 @@ var rpcLevels = map[string]level{
 	etcdv1connect.EtcdServiceAlarmDisarmProcedure:       levelAdmin,
 	etcdv1connect.EtcdServiceLeaveProcedure:             levelAdmin,
 	etcdv1connect.EtcdServiceRemoveMemberProcedure:      levelAdmin,
+	etcdv1connect.EtcdServiceRecoverProcedure:           levelAdmin,
 }
 
 var (

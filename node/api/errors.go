@@ -28,6 +28,20 @@ var (
 	// ErrNoNodeLog is returned by the log level RPCs on a server built
 	// without Options.NodeLog.
 	ErrNoNodeLog = errors.New("this node does not keep its own log")
+	// ErrRecoverNotLeader is returned by EtcdService.Recover on a node that
+	// is not the Raft leader: the recovery is the leader's Raft write and
+	// the leader restores the snapshot, so the client sends it there.
+	ErrRecoverNotLeader = errors.New("etcd recovery must be sent to the raft leader")
+	// ErrEtcdHasQuorum is returned by EtcdService.Recover without force
+	// while this node's etcd member still follows a leader.
+	ErrEtcdHasQuorum = errors.New("etcd still has a quorum")
+	// ErrNotEtcdSnapshot is returned by EtcdService.Recover for an upload
+	// that is not an etcd snapshot (empty, not a bbolt database, or
+	// without etcd's trailing SHA-256).
+	ErrNotEtcdSnapshot = errors.New("not an etcd snapshot")
+	// ErrRecoveryBusy is returned by EtcdService.Recover while another
+	// recovery runs on this node.
+	ErrRecoveryBusy = errors.New("another etcd recovery is in progress on this node")
 )
 
 // toConnect maps an internal error to a Connect error with the right code

@@ -38,11 +38,18 @@ var errNoEtcd = errors.New("this node runs no etcd member (workers do not; a con
 // over ops; nil ops (a node that never runs etcd) answers every call with
 // failed_precondition, as does an ops without a member yet.
 func NewEtcdHandler(ops EtcdOps, opts ...connect.HandlerOption) (string, http.Handler) {
-	return etcdv1connect.NewEtcdServiceHandler(&etcdService{ops: ops}, opts...)
+	return newEtcdHandler(ops, nil, opts...)
+}
+
+// newEtcdHandler is NewEtcdHandler with Recover served by recovery (nil
+// refuses it).
+func newEtcdHandler(ops EtcdOps, recovery *EtcdRecovery, opts ...connect.HandlerOption) (string, http.Handler) {
+	return etcdv1connect.NewEtcdServiceHandler(&etcdService{ops: ops, recovery: recovery}, opts...)
 }
 
 type etcdService struct {
-	ops EtcdOps
+	ops      EtcdOps
+	recovery *EtcdRecovery
 }
 
 // call runs fn on the member, mapping what fails to Connect codes.

@@ -84,6 +84,9 @@ type Options struct {
 	// Etcd is this node's etcd member, served by cairn.etcd.v1 (*etcd.Ops);
 	// nil, on a node that never runs etcd, answers failed_precondition.
 	Etcd EtcdOps
+	// EtcdRecovery serves EtcdService.Recover on a control plane that runs
+	// etcd; nil refuses it with failed_precondition.
+	EtcdRecovery *EtcdRecovery
 	// Power carries out Reboot, Shutdown and Reset; nil refuses them with
 	// code unimplemented.
 	Power Power
@@ -159,7 +162,7 @@ func New(opts Options) *Server {
 		s.mux.Handle(NewServiceHandler(opts.Services, ServiceHandlerOptions{NodeLog: opts.NodeLog, Logger: s.log}, handlerOpts))
 		services = append(services, servicev1connect.ServiceServiceName)
 	}
-	s.mux.Handle(NewEtcdHandler(opts.Etcd, handlerOpts))
+	s.mux.Handle(newEtcdHandler(opts.Etcd, opts.EtcdRecovery, handlerOpts))
 	services = append(services, etcdv1connect.EtcdServiceName)
 	s.mux.Handle(securityv1connect.NewSecurityServiceHandler(&securityService{s: s}, handlerOpts))
 	services = append(services, securityv1connect.SecurityServiceName)

@@ -1204,6 +1204,195 @@ func (x *RemoveMemberResponse) GetMember() *Member {
 	return nil
 }
 
+// RecoverStart is the first message of a Recover stream.
+type RecoverStart struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// expected_generation is the EtcdBootstrap generation the recovery
+	// replaces; 0 takes the current one. With a value, a recovery that raced
+	// with another fails with code aborted instead of replacing the winner.
+	ExpectedGeneration uint64 `protobuf:"varint,1,opt,name=expected_generation,json=expectedGeneration,proto3" json:"expected_generation,omitempty"`
+	// force recovers even though the local member still follows a leader:
+	// the working cluster's data is replaced by the snapshot's, and every
+	// write made after the snapshot is lost.
+	Force         bool `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecoverStart) Reset() {
+	*x = RecoverStart{}
+	mi := &file_cairn_etcd_v1_etcd_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecoverStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecoverStart) ProtoMessage() {}
+
+func (x *RecoverStart) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_etcd_v1_etcd_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecoverStart.ProtoReflect.Descriptor instead.
+func (*RecoverStart) Descriptor() ([]byte, []int) {
+	return file_cairn_etcd_v1_etcd_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RecoverStart) GetExpectedGeneration() uint64 {
+	if x != nil {
+		return x.ExpectedGeneration
+	}
+	return 0
+}
+
+func (x *RecoverStart) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+// RecoverRequest is one message of a Recover stream.
+type RecoverRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// start is set on the first message only.
+	Start *RecoverStart `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	// data is the next chunk of the snapshot (it may come with start).
+	Data          []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecoverRequest) Reset() {
+	*x = RecoverRequest{}
+	mi := &file_cairn_etcd_v1_etcd_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecoverRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecoverRequest) ProtoMessage() {}
+
+func (x *RecoverRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_etcd_v1_etcd_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecoverRequest.ProtoReflect.Descriptor instead.
+func (*RecoverRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_etcd_v1_etcd_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RecoverRequest) GetStart() *RecoverStart {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *RecoverRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// RecoverResponse describes the recovery decided.
+type RecoverResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// generation is the new EtcdBootstrap generation.
+	Generation uint64 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
+	// snapshot_sha256 is the hex SHA-256 of the snapshot stored, which the
+	// restoring node checks before it restores.
+	SnapshotSha256 string `protobuf:"bytes,2,opt,name=snapshot_sha256,json=snapshotSha256,proto3" json:"snapshot_sha256,omitempty"`
+	// snapshot_size is the snapshot's size in bytes.
+	SnapshotSize int64 `protobuf:"varint,3,opt,name=snapshot_size,json=snapshotSize,proto3" json:"snapshot_size,omitempty"`
+	// restore_node is the node that restores the snapshot and starts the new
+	// cluster: the one that answered.
+	RestoreNode   string `protobuf:"bytes,4,opt,name=restore_node,json=restoreNode,proto3" json:"restore_node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecoverResponse) Reset() {
+	*x = RecoverResponse{}
+	mi := &file_cairn_etcd_v1_etcd_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecoverResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecoverResponse) ProtoMessage() {}
+
+func (x *RecoverResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_etcd_v1_etcd_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecoverResponse.ProtoReflect.Descriptor instead.
+func (*RecoverResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_etcd_v1_etcd_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *RecoverResponse) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *RecoverResponse) GetSnapshotSha256() string {
+	if x != nil {
+		return x.SnapshotSha256
+	}
+	return ""
+}
+
+func (x *RecoverResponse) GetSnapshotSize() int64 {
+	if x != nil {
+		return x.SnapshotSize
+	}
+	return 0
+}
+
+func (x *RecoverResponse) GetRestoreNode() string {
+	if x != nil {
+		return x.RestoreNode
+	}
+	return ""
+}
+
 var File_cairn_etcd_v1_etcd_proto protoreflect.FileDescriptor
 
 const file_cairn_etcd_v1_etcd_proto_rawDesc = "" +
@@ -1272,11 +1461,24 @@ const file_cairn_etcd_v1_etcd_proto_rawDesc = "" +
 	"\x13RemoveMemberRequest\x12\x1b\n" +
 	"\tmember_id\x18\x01 \x01(\x04R\bmemberId\"E\n" +
 	"\x14RemoveMemberResponse\x12-\n" +
-	"\x06member\x18\x01 \x01(\v2\x15.cairn.etcd.v1.MemberR\x06member*W\n" +
+	"\x06member\x18\x01 \x01(\v2\x15.cairn.etcd.v1.MemberR\x06member\"U\n" +
+	"\fRecoverStart\x12/\n" +
+	"\x13expected_generation\x18\x01 \x01(\x04R\x12expectedGeneration\x12\x14\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\"W\n" +
+	"\x0eRecoverRequest\x121\n" +
+	"\x05start\x18\x01 \x01(\v2\x1b.cairn.etcd.v1.RecoverStartR\x05start\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xa2\x01\n" +
+	"\x0fRecoverResponse\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x01 \x01(\x04R\n" +
+	"generation\x12'\n" +
+	"\x0fsnapshot_sha256\x18\x02 \x01(\tR\x0esnapshotSha256\x12#\n" +
+	"\rsnapshot_size\x18\x03 \x01(\x03R\fsnapshotSize\x12!\n" +
+	"\frestore_node\x18\x04 \x01(\tR\vrestoreNode*W\n" +
 	"\tAlarmType\x12\x1a\n" +
 	"\x16ALARM_TYPE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12ALARM_TYPE_NOSPACE\x10\x01\x12\x16\n" +
-	"\x12ALARM_TYPE_CORRUPT\x10\x022\xff\x05\n" +
+	"\x12ALARM_TYPE_CORRUPT\x10\x022\xcb\x06\n" +
 	"\vEtcdService\x12M\n" +
 	"\aMembers\x12\x1d.cairn.etcd.v1.MembersRequest\x1a\x1e.cairn.etcd.v1.MembersResponse\"\x03\x90\x02\x01\x12J\n" +
 	"\x06Status\x12\x1c.cairn.etcd.v1.StatusRequest\x1a\x1d.cairn.etcd.v1.StatusResponse\"\x03\x90\x02\x01\x12R\n" +
@@ -1287,7 +1489,8 @@ const file_cairn_etcd_v1_etcd_proto_rawDesc = "" +
 	"\vAlarmDisarm\x12!.cairn.etcd.v1.AlarmDisarmRequest\x1a\".cairn.etcd.v1.AlarmDisarmResponse\x12f\n" +
 	"\x11ForfeitLeadership\x12'.cairn.etcd.v1.ForfeitLeadershipRequest\x1a(.cairn.etcd.v1.ForfeitLeadershipResponse\x12B\n" +
 	"\x05Leave\x12\x1b.cairn.etcd.v1.LeaveRequest\x1a\x1c.cairn.etcd.v1.LeaveResponse\x12W\n" +
-	"\fRemoveMember\x12\".cairn.etcd.v1.RemoveMemberRequest\x1a#.cairn.etcd.v1.RemoveMemberResponseB\xb3\x01\n" +
+	"\fRemoveMember\x12\".cairn.etcd.v1.RemoveMemberRequest\x1a#.cairn.etcd.v1.RemoveMemberResponse\x12J\n" +
+	"\aRecover\x12\x1d.cairn.etcd.v1.RecoverRequest\x1a\x1e.cairn.etcd.v1.RecoverResponse(\x01B\xb3\x01\n" +
 	"\x11com.cairn.etcd.v1B\tEtcdProtoP\x01Z=github.com/cairn-project/cairn/proto/gen/cairn/etcd/v1;etcdv1\xa2\x02\x03CEX\xaa\x02\rCairn.Etcd.V1\xca\x02\rCairn\\Etcd\\V1\xe2\x02\x19Cairn\\Etcd\\V1\\GPBMetadata\xea\x02\x0fCairn::Etcd::V1b\x06proto3"
 
 var (
@@ -1303,7 +1506,7 @@ func file_cairn_etcd_v1_etcd_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_etcd_v1_etcd_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cairn_etcd_v1_etcd_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_cairn_etcd_v1_etcd_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_cairn_etcd_v1_etcd_proto_goTypes = []any{
 	(AlarmType)(0),                    // 0: cairn.etcd.v1.AlarmType
 	(*Member)(nil),                    // 1: cairn.etcd.v1.Member
@@ -1327,6 +1530,9 @@ var file_cairn_etcd_v1_etcd_proto_goTypes = []any{
 	(*LeaveResponse)(nil),             // 19: cairn.etcd.v1.LeaveResponse
 	(*RemoveMemberRequest)(nil),       // 20: cairn.etcd.v1.RemoveMemberRequest
 	(*RemoveMemberResponse)(nil),      // 21: cairn.etcd.v1.RemoveMemberResponse
+	(*RecoverStart)(nil),              // 22: cairn.etcd.v1.RecoverStart
+	(*RecoverRequest)(nil),            // 23: cairn.etcd.v1.RecoverRequest
+	(*RecoverResponse)(nil),           // 24: cairn.etcd.v1.RecoverResponse
 }
 var file_cairn_etcd_v1_etcd_proto_depIdxs = []int32{
 	0,  // 0: cairn.etcd.v1.Alarm.type:type_name -> cairn.etcd.v1.AlarmType
@@ -1337,29 +1543,32 @@ var file_cairn_etcd_v1_etcd_proto_depIdxs = []int32{
 	2,  // 5: cairn.etcd.v1.AlarmDisarmResponse.alarms:type_name -> cairn.etcd.v1.Alarm
 	1,  // 6: cairn.etcd.v1.LeaveResponse.member:type_name -> cairn.etcd.v1.Member
 	1,  // 7: cairn.etcd.v1.RemoveMemberResponse.member:type_name -> cairn.etcd.v1.Member
-	3,  // 8: cairn.etcd.v1.EtcdService.Members:input_type -> cairn.etcd.v1.MembersRequest
-	5,  // 9: cairn.etcd.v1.EtcdService.Status:input_type -> cairn.etcd.v1.StatusRequest
-	7,  // 10: cairn.etcd.v1.EtcdService.Snapshot:input_type -> cairn.etcd.v1.SnapshotRequest
-	10, // 11: cairn.etcd.v1.EtcdService.Defragment:input_type -> cairn.etcd.v1.DefragmentRequest
-	12, // 12: cairn.etcd.v1.EtcdService.AlarmList:input_type -> cairn.etcd.v1.AlarmListRequest
-	14, // 13: cairn.etcd.v1.EtcdService.AlarmDisarm:input_type -> cairn.etcd.v1.AlarmDisarmRequest
-	16, // 14: cairn.etcd.v1.EtcdService.ForfeitLeadership:input_type -> cairn.etcd.v1.ForfeitLeadershipRequest
-	18, // 15: cairn.etcd.v1.EtcdService.Leave:input_type -> cairn.etcd.v1.LeaveRequest
-	20, // 16: cairn.etcd.v1.EtcdService.RemoveMember:input_type -> cairn.etcd.v1.RemoveMemberRequest
-	4,  // 17: cairn.etcd.v1.EtcdService.Members:output_type -> cairn.etcd.v1.MembersResponse
-	6,  // 18: cairn.etcd.v1.EtcdService.Status:output_type -> cairn.etcd.v1.StatusResponse
-	9,  // 19: cairn.etcd.v1.EtcdService.Snapshot:output_type -> cairn.etcd.v1.SnapshotResponse
-	11, // 20: cairn.etcd.v1.EtcdService.Defragment:output_type -> cairn.etcd.v1.DefragmentResponse
-	13, // 21: cairn.etcd.v1.EtcdService.AlarmList:output_type -> cairn.etcd.v1.AlarmListResponse
-	15, // 22: cairn.etcd.v1.EtcdService.AlarmDisarm:output_type -> cairn.etcd.v1.AlarmDisarmResponse
-	17, // 23: cairn.etcd.v1.EtcdService.ForfeitLeadership:output_type -> cairn.etcd.v1.ForfeitLeadershipResponse
-	19, // 24: cairn.etcd.v1.EtcdService.Leave:output_type -> cairn.etcd.v1.LeaveResponse
-	21, // 25: cairn.etcd.v1.EtcdService.RemoveMember:output_type -> cairn.etcd.v1.RemoveMemberResponse
-	17, // [17:26] is the sub-list for method output_type
-	8,  // [8:17] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	22, // 8: cairn.etcd.v1.RecoverRequest.start:type_name -> cairn.etcd.v1.RecoverStart
+	3,  // 9: cairn.etcd.v1.EtcdService.Members:input_type -> cairn.etcd.v1.MembersRequest
+	5,  // 10: cairn.etcd.v1.EtcdService.Status:input_type -> cairn.etcd.v1.StatusRequest
+	7,  // 11: cairn.etcd.v1.EtcdService.Snapshot:input_type -> cairn.etcd.v1.SnapshotRequest
+	10, // 12: cairn.etcd.v1.EtcdService.Defragment:input_type -> cairn.etcd.v1.DefragmentRequest
+	12, // 13: cairn.etcd.v1.EtcdService.AlarmList:input_type -> cairn.etcd.v1.AlarmListRequest
+	14, // 14: cairn.etcd.v1.EtcdService.AlarmDisarm:input_type -> cairn.etcd.v1.AlarmDisarmRequest
+	16, // 15: cairn.etcd.v1.EtcdService.ForfeitLeadership:input_type -> cairn.etcd.v1.ForfeitLeadershipRequest
+	18, // 16: cairn.etcd.v1.EtcdService.Leave:input_type -> cairn.etcd.v1.LeaveRequest
+	20, // 17: cairn.etcd.v1.EtcdService.RemoveMember:input_type -> cairn.etcd.v1.RemoveMemberRequest
+	23, // 18: cairn.etcd.v1.EtcdService.Recover:input_type -> cairn.etcd.v1.RecoverRequest
+	4,  // 19: cairn.etcd.v1.EtcdService.Members:output_type -> cairn.etcd.v1.MembersResponse
+	6,  // 20: cairn.etcd.v1.EtcdService.Status:output_type -> cairn.etcd.v1.StatusResponse
+	9,  // 21: cairn.etcd.v1.EtcdService.Snapshot:output_type -> cairn.etcd.v1.SnapshotResponse
+	11, // 22: cairn.etcd.v1.EtcdService.Defragment:output_type -> cairn.etcd.v1.DefragmentResponse
+	13, // 23: cairn.etcd.v1.EtcdService.AlarmList:output_type -> cairn.etcd.v1.AlarmListResponse
+	15, // 24: cairn.etcd.v1.EtcdService.AlarmDisarm:output_type -> cairn.etcd.v1.AlarmDisarmResponse
+	17, // 25: cairn.etcd.v1.EtcdService.ForfeitLeadership:output_type -> cairn.etcd.v1.ForfeitLeadershipResponse
+	19, // 26: cairn.etcd.v1.EtcdService.Leave:output_type -> cairn.etcd.v1.LeaveResponse
+	21, // 27: cairn.etcd.v1.EtcdService.RemoveMember:output_type -> cairn.etcd.v1.RemoveMemberResponse
+	24, // 28: cairn.etcd.v1.EtcdService.Recover:output_type -> cairn.etcd.v1.RecoverResponse
+	19, // [19:29] is the sub-list for method output_type
+	9,  // [9:19] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_cairn_etcd_v1_etcd_proto_init() }
@@ -1373,7 +1582,7 @@ func file_cairn_etcd_v1_etcd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_etcd_v1_etcd_proto_rawDesc), len(file_cairn_etcd_v1_etcd_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

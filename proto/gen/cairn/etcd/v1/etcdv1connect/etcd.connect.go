@@ -56,6 +56,8 @@ const (
 	// EtcdServiceRemoveMemberProcedure is the fully-qualified name of the EtcdService's RemoveMember
 	// RPC.
 	EtcdServiceRemoveMemberProcedure = "/cairn.etcd.v1.EtcdService/RemoveMember"
+	// EtcdServiceRecoverProcedure is the fully-qualified name of the EtcdService's Recover RPC.
+	EtcdServiceRecoverProcedure = "/cairn.etcd.v1.EtcdService/Recover"
 )
 
 // EtcdServiceClient is a client for the cairn.etcd.v1.EtcdService service.
@@ -96,6 +98,20 @@ type EtcdServiceClient interface {
 	// (code failed_precondition). This node's own member is refused with
 	// failed_precondition (use Leave); an unknown ID fails with not_found.
 	RemoveMember(context.Context, *connect.Request[v1.RemoveMemberRequest]) (*connect.Response[v1.RemoveMemberResponse], error)
+	// Recover starts disaster recovery from a snapshot, for an etcd cluster
+	// that lost a majority of its members for good: the answering node must
+	// be the Raft leader (otherwise code failed_precondition naming it); it
+	// stores the uploaded snapshot and writes a new EtcdBootstrap generation
+	// through Raft naming itself the one member, which restores the snapshot
+	// and starts a new etcd cluster; every other control plane then joins it
+	// as a learner and is promoted. The first message carries RecoverStart,
+	// the following ones the snapshot's bytes (what Snapshot streamed). An
+	// empty file or one that is not an etcd database fails with code
+	// invalid_argument; while the local member still follows a leader (etcd
+	// has a quorum) the call fails with failed_precondition unless force is
+	// set; when the stored generation is not the one expected, with aborted.
+	// A refused call changes nothing.
+	Recover(context.Context) *connect.ClientStreamForClient[v1.RecoverRequest, v1.RecoverResponse]
 }
 
 // NewEtcdServiceClient constructs a client for the cairn.etcd.v1.EtcdService service. By default,
@@ -167,6 +183,12 @@ func NewEtcdServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(etcdServiceMethods.ByName("RemoveMember")),
 			connect.WithClientOptions(opts...),
 		),
+		recover: connect.NewClient[v1.RecoverRequest, v1.RecoverResponse](
+			httpClient,
+			baseURL+EtcdServiceRecoverProcedure,
+			connect.WithSchema(etcdServiceMethods.ByName("Recover")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -181,6 +203,7 @@ type etcdServiceClient struct {
 	forfeitLeadership *connect.Client[v1.ForfeitLeadershipRequest, v1.ForfeitLeadershipResponse]
 	leave             *connect.Client[v1.LeaveRequest, v1.LeaveResponse]
 	removeMember      *connect.Client[v1.RemoveMemberRequest, v1.RemoveMemberResponse]
+	recover           *connect.Client[v1.RecoverRequest, v1.RecoverResponse]
 }
 
 // Members calls cairn.etcd.v1.EtcdService.Members.
@@ -228,6 +251,11 @@ func (c *etcdServiceClient) RemoveMember(ctx context.Context, req *connect.Reque
 	return c.removeMember.CallUnary(ctx, req)
 }
 
+// Recover calls cairn.etcd.v1.EtcdService.Recover.
+func (c *etcdServiceClient) Recover(ctx context.Context) *connect.ClientStreamForClient[v1.RecoverRequest, v1.RecoverResponse] {
+	return c.recover.CallClientStream(ctx)
+}
+
 // EtcdServiceHandler is an implementation of the cairn.etcd.v1.EtcdService service.
 type EtcdServiceHandler interface {
 	// Members lists the cluster's members as this member knows them. The read
@@ -266,6 +294,20 @@ type EtcdServiceHandler interface {
 	// (code failed_precondition). This node's own member is refused with
 	// failed_precondition (use Leave); an unknown ID fails with not_found.
 	RemoveMember(context.Context, *connect.Request[v1.RemoveMemberRequest]) (*connect.Response[v1.RemoveMemberResponse], error)
+	// Recover starts disaster recovery from a snapshot, for an etcd cluster
+	// that lost a majority of its members for good: the answering node must
+	// be the Raft leader (otherwise code failed_precondition naming it); it
+	// stores the uploaded snapshot and writes a new EtcdBootstrap generation
+	// through Raft naming itself the one member, which restores the snapshot
+	// and starts a new etcd cluster; every other control plane then joins it
+	// as a learner and is promoted. The first message carries RecoverStart,
+	// the following ones the snapshot's bytes (what Snapshot streamed). An
+	// empty file or one that is not an etcd database fails with code
+	// invalid_argument; while the local member still follows a leader (etcd
+	// has a quorum) the call fails with failed_precondition unless force is
+	// set; when the stored generation is not the one expected, with aborted.
+	// A refused call changes nothing.
+	Recover(context.Context, *connect.ClientStream[v1.RecoverRequest]) (*connect.Response[v1.RecoverResponse], error)
 }
 
 // NewEtcdServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -333,6 +375,12 @@ func NewEtcdServiceHandler(svc EtcdServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(etcdServiceMethods.ByName("RemoveMember")),
 		connect.WithHandlerOptions(opts...),
 	)
+	etcdServiceRecoverHandler := connect.NewClientStreamHandler(
+		EtcdServiceRecoverProcedure,
+		svc.Recover,
+		connect.WithSchema(etcdServiceMethods.ByName("Recover")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/cairn.etcd.v1.EtcdService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case EtcdServiceMembersProcedure:
@@ -353,6 +401,8 @@ func NewEtcdServiceHandler(svc EtcdServiceHandler, opts ...connect.HandlerOption
 			etcdServiceLeaveHandler.ServeHTTP(w, r)
 		case EtcdServiceRemoveMemberProcedure:
 			etcdServiceRemoveMemberHandler.ServeHTTP(w, r)
+		case EtcdServiceRecoverProcedure:
+			etcdServiceRecoverHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -396,4 +446,8 @@ func (UnimplementedEtcdServiceHandler) Leave(context.Context, *connect.Request[v
 
 func (UnimplementedEtcdServiceHandler) RemoveMember(context.Context, *connect.Request[v1.RemoveMemberRequest]) (*connect.Response[v1.RemoveMemberResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.etcd.v1.EtcdService.RemoveMember is not implemented"))
+}
+
+func (UnimplementedEtcdServiceHandler) Recover(context.Context, *connect.ClientStream[v1.RecoverRequest]) (*connect.Response[v1.RecoverResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.etcd.v1.EtcdService.Recover is not implemented"))
 }
