@@ -94,18 +94,8 @@ func NeedsRenewal(cert *x509.Certificate, now time.Time) bool {
 // by the etcd CA, is due for renewal, or names other DNS names or IPs than
 // node n has now (an address or certSAN changed).
 func EtcdNeedsReissue(etcdCA config.CertKeyPair, crtPEM string, n *config.Node, now time.Time) bool {
-	cert, err := parseCert(crtPEM)
-	if err != nil {
-		return true
-	}
-	pool, err := EtcdPool(etcdCA)
-	if err != nil {
-		return true
-	}
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-		return true
-	}
-	if NeedsRenewal(cert, now) {
+	cert, ok := currentEtcdCert(etcdCA, crtPEM, x509.ExtKeyUsageAny, now)
+	if !ok {
 		return true
 	}
 	want := etcdTemplate(n)
@@ -117,18 +107,25 @@ func EtcdNeedsReissue(etcdCA config.CertKeyPair, crtPEM string, n *config.Node, 
 // must be issued again: it does not parse, is not a client certificate
 // from the etcd CA, or is due for renewal.
 func EtcdClientNeedsReissue(etcdCA config.CertKeyPair, crtPEM string, now time.Time) bool {
+	_, ok := currentEtcdCert(etcdCA, crtPEM, x509.ExtKeyUsageClientAuth, now)
+	return !ok
+}
+
+// currentEtcdCert parses a certificate and reports whether the etcd CA
+// signed it for usage and it is not yet due for renewal at now.
+func currentEtcdCert(etcdCA config.CertKeyPair, crtPEM string, usage x509.ExtKeyUsage, now time.Time) (*x509.Certificate, bool) {
 	cert, err := parseCert(crtPEM)
 	if err != nil {
-		return true
+		return nil, false
 	}
 	pool, err := EtcdPool(etcdCA)
 	if err != nil {
-		return true
+		return nil, false
 	}
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return true
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
+		return nil, false
 	}
-	return NeedsRenewal(cert, now)
+	return cert, !NeedsRenewal(cert, now)
 }
 
 // checkEtcdMember refuses nodes that run no etcd member.

@@ -5,12 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
+
+	"github.com/cairn-project/cairn/internal/etcdclient"
 )
 
 // Cluster is what the coordinator needs from an etcd client: the cluster
@@ -81,10 +81,6 @@ func isNotLearner(err error) bool {
 	return errors.Is(err, rpctypes.ErrMemberNotLearner) || errors.Is(err, rpctypes.ErrGRPCMemberNotLearner)
 }
 
-// dialTimeout bounds how long a client waits for a first connection, as
-// node/machine/etcd.New does.
-const dialTimeout = 5 * time.Second
-
 // DialTLS returns a Dial function for Config over tlsConf: cairnd's etcd
 // client TLS (the etcd CA and a client certificate from it).
 func DialTLS(tlsConf *tls.Config) func(endpoints []string) (Cluster, error) {
@@ -92,21 +88,12 @@ func DialTLS(tlsConf *tls.Config) func(endpoints []string) (Cluster, error) {
 }
 
 // NewClient returns a Cluster over go.etcd.io/etcd/client/v3 with the
-// client options cairnd uses everywhere (node/machine/etcd.New): TLS, a
-// dial timeout, keepalives that find a dead connection, and the client's
-// own logging off. Endpoints are voters' client URLs: a learner serves no
-// cluster API.
+// client options cairnd uses everywhere (internal/etcdclient). Endpoints
+// are voters' client URLs: a learner serves no cluster API.
 func NewClient(endpoints []string, tlsConf *tls.Config) (Cluster, error) {
-	c, err := clientv3.New(clientv3.Config{
-		Endpoints:            endpoints,
-		TLS:                  tlsConf,
-		DialTimeout:          dialTimeout,
-		Logger:               zap.NewNop(),
-		DialKeepAliveTime:    10 * time.Second,
-		DialKeepAliveTimeout: 3 * time.Second,
-	})
+	c, err := etcdclient.New(endpoints, tlsConf)
 	if err != nil {
-		return nil, fmt.Errorf("etcd client for %v: %w", endpoints, err)
+		return nil, err
 	}
 	return &client{c: c}, nil
 }

@@ -4,11 +4,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
+	"github.com/cairn-project/cairn/internal/etcdclient"
 	"github.com/cairn-project/cairn/node/cluster/config"
 )
 
@@ -31,26 +30,8 @@ func clientTLS(pool *x509.CertPool, client config.CertKeyPair) (*tls.Config, err
 	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
 }
 
-// DialTimeout bounds how long New waits for a first connection; etcd's
-// client otherwise retries quietly for as long as the call's context lasts.
-const DialTimeout = 5 * time.Second
-
-// New returns an etcd client for endpoints (https://host:2379) over tlsConf.
-// Its own logging is off: callers log what matters with their logger. The
-// caller closes it.
+// New returns an etcd client for endpoints over tlsConf, with the options
+// of internal/etcdclient. The caller closes it.
 func New(endpoints []string, tlsConf *tls.Config) (*clientv3.Client, error) {
-	c, err := clientv3.New(clientv3.Config{
-		Endpoints:   endpoints,
-		TLS:         tlsConf,
-		DialTimeout: DialTimeout,
-		Logger:      zap.NewNop(),
-		// A member that does not answer (stopped, partitioned) must not hold a
-		// call on it forever: keepalives find a dead connection.
-		DialKeepAliveTime:    10 * time.Second,
-		DialKeepAliveTimeout: 3 * time.Second,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("etcd client for %v: %w", endpoints, err)
-	}
-	return c, nil
+	return etcdclient.New(endpoints, tlsConf)
 }
