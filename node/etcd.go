@@ -151,6 +151,7 @@ func registerEtcd(rt *runtime.Runtime, agent *formation.Agent, sup *supervisor.S
 	}
 	agent.Store.AddLeaderFunc(coord.Run)
 	return []runtime.Source{
+		&controllers.DailyClock{},
 		&etcdMirror{store: agent.Store},
 		&controllers.EtcdObserve{Layout: layout, ClientURL: m.ClientURL(), PID: func() int {
 			st, err := sup.Status("etcd")

@@ -53,6 +53,8 @@ func Definitions() []runtime.Definition {
 			Description: "a wanted kernel parameter: desired and observed value, whether it is applied, and why not (no such parameter, a refused value, a write the machine may not make)"},
 		{Type: TypeHostnameStatus, Aliases: []string{"hostnamestatuses", "hostname"},
 			Description: "the hostname this node wants and the one its kernel has, and why they differ"},
+		{Type: TypeClock, Aliases: []string{"clocks"},
+			Description: "today's date (UTC), which wakes the controllers that act as time passes (etcd certificate renewal)"},
 		{Type: TypeEtcdCluster, Aliases: []string{"etcdclusters"},
 			Description: "this control plane's copy of the cluster's etcd decisions from Raft: the bootstrap record (generation, initial members) and the members the Raft leader recorded"},
 		{Type: TypeEtcdService, Aliases: []string{"etcdservices"},

@@ -54,7 +54,9 @@ func (c *EtcdSpec) Name() string { return "etcd-spec" }
 
 // Inputs implements runtime.Controller.
 func (c *EtcdSpec) Inputs() []runtime.Input {
-	return []runtime.Input{{Type: TypeClusterConfig, ID: IDCluster}, {Type: TypeEtcdCluster, ID: IDEtcd}}
+	// The clock wakes it daily, so certificates are renewed in time even
+	// when nothing else changes.
+	return []runtime.Input{{Type: TypeClusterConfig, ID: IDCluster}, {Type: TypeEtcdCluster, ID: IDEtcd}, {Type: TypeClock, ID: IDDay}}
 }
 
 // Outputs implements runtime.Controller.

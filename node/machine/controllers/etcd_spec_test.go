@@ -16,6 +16,7 @@ import (
 	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/node/machine/etcd"
 	"github.com/cairn-project/cairn/node/machine/supervisor"
+	"github.com/cairn-project/cairn/node/pki"
 	"github.com/cairn-project/cairn/node/runtime"
 )
 
@@ -286,4 +287,24 @@ func TestEtcdSpecWaitsForTheLeadersGrantToChangeSettings(t *testing.T) {
 	marker, err := os.ReadFile(filepath.Join(f.spec.Layout.DataDir(), etcd.MarkerFile))
 	require.NoError(t, err)
 	assert.Contains(t, string(marker), `"snapshot-count":"5000"`, "the marker keeps what runs now")
+}
+
+// Certificates due for renewal are issued again on the day's pass, with
+// no other input changed.
+func TestEtcdSpecRenewsCertificatesAsDaysPass(t *testing.T) {
+	self, _ := os.Executable()
+	f := newEtcdFixture(t, self)
+	_, svc := f.settle(t, f.putCluster(t, decided(EtcdPeer{Name: "cp1", StateID: "s1", PeerURL: f.peerURL()})))
+	require.NotNil(t, svc)
+	before, err := os.ReadFile(f.spec.Layout.File("peer.crt"))
+	require.NoError(t, err)
+
+	later := time.Now().Add(pki.EtcdValidity * 3 / 4) // past two thirds of its life
+	f.spec.Now = func() time.Time { return later }
+	r, err := f.st.Put(runtime.Resource{Type: TypeClock, ID: IDDay, Spec: ClockSpec{Date: later.UTC().Format(time.DateOnly)}})
+	require.NoError(t, err)
+	waitPass(t, f.rt, f.spec.Name(), r.Version)
+	after, err := os.ReadFile(f.spec.Layout.File("peer.crt"))
+	require.NoError(t, err)
+	assert.NotEqual(t, string(before), string(after), "the peer certificate was renewed")
 }
