@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -203,4 +204,58 @@ func startByHandWith(t *testing.T, configFile string, n nodeState) *handStarted 
 		<-h.done
 	})
 	return h
+}
+
+// requireDockerEtcd checks a docker cluster's etcd through the API (the
+// published ports): every control plane reports a healthy voter of one
+// etcd cluster of three, and `cairnctl etcd members` lists them as
+// voters. Only the API port is published, so the put/get goes to the
+// containers' addresses on the cluster's network when the host routes
+// there (it does on Linux, with Docker's bridge), and is skipped, saying
+// so, when it does not.
+func (c *localCluster) requireDockerEtcd(t *testing.T, d dockerCluster) {
+	t.Helper()
+	var cps []string
+	for _, n := range d.Nodes {
+		if n.Role == "controlplane" {
+			cps = append(cps, n.Name)
+		}
+	}
+	require.Len(t, cps, 3)
+	id := c.awaitEtcd(t, 120*time.Second, cps...)
+	t.Logf("one etcd cluster %s with three voters", id)
+	out, err := c.ctl("-n", cps[0], "etcd", "members")
+	require.NoError(t, err, out)
+	for _, n := range cps {
+		assert.Regexp(t, `(?m)^[0-9a-f]+\s+`+n+`\s+\S+\s+\S+\s+no\s*$`, out, "%s is a voter", n)
+	}
+
+	var eps []string
+	for _, n := range d.Nodes {
+		if n.Role != "controlplane" {
+			continue
+		}
+		addr := net.JoinHostPort(n.Address, "2379")
+		conn, err := net.DialTimeout("tcp", addr, 3*time.Second)
+		if err != nil {
+			t.Logf("the etcd client port %s is not reachable from the host (%v): checked through the API only", addr, err)
+			return
+		}
+		_ = conn.Close()
+		eps = append(eps, "https://"+addr)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, TLS: c.etcdTLS(t), DialTimeout: 3 * time.Second, Logger: zap.NewNop()})
+	require.NoError(t, err)
+	defer cli.Close()
+	ctx := ctxT(t, 10*time.Second)
+	_, err = cli.Put(ctx, "/cairn-test/docker", "v1")
+	require.NoError(t, err)
+	got, err := cli.Get(ctx, "/cairn-test/docker")
+	require.NoError(t, err)
+	require.Len(t, got.Kvs, 1)
+	assert.Equal(t, "v1", string(got.Kvs[0].Value))
+	ml, err := cli.MemberList(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, id, fmt.Sprintf("%x", ml.Header.ClusterId))
+	t.Logf("put/get through the containers' etcd client ports %v", eps)
 }
