@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -226,9 +227,20 @@ func (c *localCluster) requireDockerEtcd(t *testing.T, d dockerCluster) {
 	t.Logf("one etcd cluster %s with three voters", id)
 	out, err := c.ctl("-n", cps[0], "etcd", "members")
 	require.NoError(t, err, out)
-	for _, n := range cps {
-		assert.Regexp(t, `(?m)^[0-9a-f]+\s+`+n+`\s+\S+\s+\S+\s+no\s*$`, out, "%s is a voter", n)
+	learner := map[string]string{} // NAME -> LEARNER column
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	header := strings.Fields(lines[0])
+	nameCol, learnerCol := slices.Index(header, "NAME"), slices.Index(header, "LEARNER")
+	require.True(t, nameCol >= 0 && learnerCol >= 0, out)
+	for _, l := range lines[1:] {
+		if f := strings.Fields(l); len(f) == len(header) {
+			learner[f[nameCol]] = f[learnerCol]
+		}
 	}
+	for _, n := range cps {
+		assert.Equal(t, "no", learner[n], "%s is a voter in etcd's member list:\n%s", n, out)
+	}
+	assert.Len(t, learner, 3, out)
 
 	var eps []string
 	for _, n := range d.Nodes {
