@@ -56,6 +56,10 @@ func TestDockerCluster(t *testing.T) {
 		assert.Contains(t, out, d.Nodes[0].Volume)
 	})
 
+	t.Run("every control plane is a healthy voter of one etcd cluster", func(t *testing.T) {
+		c.requireDockerEtcd(t, d)
+	})
+
 	t.Run("create refuses the name, and the cluster commands act on the containers", func(t *testing.T) {
 		out, err := c.ctl("cluster", "create", "--name", name, "--provisioner", "docker", "--image", tag)
 		require.Error(t, err, out)

@@ -4,8 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -125,4 +129,145 @@ func etcdPID(t testing.TB, n nodeState) int {
 		}
 	}
 	return 0
+}
+
+// createClusterEnv is createCluster with extra environment variables for
+// cairnctl, which the nodes' boot stages and every cairnd they run inherit
+// (the process provisioner starts them without an environment of their
+// own): how a fault point is armed on every node from the first boot.
+//
+// With crashOK, a create whose wait ended because a node's cairnd exited
+// (ErrNodeExited: cluster create gives up on the first crash, while the
+// boot stage restarts it) is not a failure: the cluster is left running,
+// and the test goes on with the client config create wrote into the
+// cluster's directory.
+func createClusterEnv(t testing.TB, env []string, crashOK bool, name string, controlPlanes, workers int, extra ...string) *localCluster {
+	t.Helper()
+	c := &localCluster{t: t, name: name, dir: t.TempDir()}
+	start := time.Now()
+	out, err := c.ctlEnv(env, append([]string{"cluster", "create", "--name", name,
+		"--controlplanes", fmt.Sprint(controlPlanes), "--workers", fmt.Sprint(workers),
+		"--subnet", fmt.Sprint(freeSubnet(t, controlPlanes+workers)),
+		"--cairnd", filepath.Join(bin, "cairnd"), "--wait-timeout", "90s"}, extra...)...)
+	t.Cleanup(func() {
+		if out, err := c.ctl("cluster", "destroy", "--name", name); err != nil && !strings.Contains(out, "cluster not found") {
+			t.Errorf("cluster destroy: %v\n%s", err, out)
+		}
+	})
+	switch {
+	case err != nil && crashOK && strings.Contains(out, "node process exited"):
+		t.Logf("cluster %s: create stopped waiting after %s: a cairnd exited (%s)", name,
+			time.Since(start).Round(time.Millisecond), lastLineWith(out, "node process exited"))
+		raw, rerr := os.ReadFile(filepath.Join(c.clusterDir(), "cairnconfig"))
+		require.NoError(t, rerr)
+		require.NoError(t, os.WriteFile(filepath.Join(c.dir, "cairnconfig"), raw, 0o600))
+	case err != nil:
+		c.dumpLogs()
+		require.NoError(t, err, "cluster create:\n%s", out)
+	default:
+		t.Logf("cluster %s created and healthy in %s", name, time.Since(start).Round(time.Millisecond))
+	}
+	c.refresh()
+	c.admin = readIdentity(t, filepath.Join(c.dir, "cairnconfig"))
+	c.curlTLS = c.admin.writePEMs(t, filepath.Join(c.dir, "pem"), "admin")
+	return c
+}
+
+// lastLineWith is the last line of out containing s.
+func lastLineWith(out, s string) string {
+	lines := strings.Split(out, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], s) {
+			return strings.TrimSpace(lines[i])
+		}
+	}
+	return ""
+}
+
+// startByHandWith is startByHand with the given cluster config file: for a
+// node cluster create did not make (a control plane added to the config),
+// which needs a config naming it, secrets included. The node's log file is
+// created if missing.
+func startByHandWith(t *testing.T, configFile string, n nodeState) *handStarted {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(n.StateDir, 0o700))
+	log, err := os.OpenFile(n.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	require.NoError(t, err)
+	defer log.Close()
+	cmd := exec.Command(filepath.Join(bin, "cairnd"), "--config", configFile,
+		"--name", n.Name, "--state-dir", n.StateDir, "--log-format", "text", "--timings", "fast")
+	cmd.Stdout, cmd.Stderr = log, log
+	require.NoError(t, cmd.Start())
+	h := &handStarted{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(h.done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-h.done
+	})
+	return h
+}
+
+// requireDockerEtcd checks a docker cluster's etcd through the API (the
+// published ports): every control plane reports a healthy voter of one
+// etcd cluster of three, and `cairnctl etcd members` lists them as
+// voters. Only the API port is published, so the put/get goes to the
+// containers' addresses on the cluster's network when the host routes
+// there (it does on Linux, with Docker's bridge), and is skipped, saying
+// so, when it does not.
+func (c *localCluster) requireDockerEtcd(t *testing.T, d dockerCluster) {
+	t.Helper()
+	var cps []string
+	for _, n := range d.Nodes {
+		if n.Role == "controlplane" {
+			cps = append(cps, n.Name)
+		}
+	}
+	require.Len(t, cps, 3)
+	id := c.awaitEtcd(t, 120*time.Second, cps...)
+	t.Logf("one etcd cluster %s with three voters", id)
+	out, err := c.ctl("-n", cps[0], "etcd", "members")
+	require.NoError(t, err, out)
+	learner := map[string]string{} // NAME -> LEARNER column
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	header := strings.Fields(lines[0])
+	nameCol, learnerCol := slices.Index(header, "NAME"), slices.Index(header, "LEARNER")
+	require.True(t, nameCol >= 0 && learnerCol >= 0, out)
+	for _, l := range lines[1:] {
+		if f := strings.Fields(l); len(f) == len(header) {
+			learner[f[nameCol]] = f[learnerCol]
+		}
+	}
+	for _, n := range cps {
+		assert.Equal(t, "no", learner[n], "%s is a voter in etcd's member list:\n%s", n, out)
+	}
+	assert.Len(t, learner, 3, out)
+
+	var eps []string
+	for _, n := range d.Nodes {
+		if n.Role != "controlplane" {
+			continue
+		}
+		addr := net.JoinHostPort(n.Address, "2379")
+		conn, err := net.DialTimeout("tcp", addr, 3*time.Second)
+		if err != nil {
+			t.Logf("the etcd client port %s is not reachable from the host (%v): checked through the API only", addr, err)
+			return
+		}
+		_ = conn.Close()
+		eps = append(eps, "https://"+addr)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, TLS: c.etcdTLS(t), DialTimeout: 3 * time.Second, Logger: zap.NewNop()})
+	require.NoError(t, err)
+	defer cli.Close()
+	ctx := ctxT(t, 10*time.Second)
+	_, err = cli.Put(ctx, "/cairn-test/docker", "v1")
+	require.NoError(t, err)
+	got, err := cli.Get(ctx, "/cairn-test/docker")
+	require.NoError(t, err)
+	require.Len(t, got.Kvs, 1)
+	assert.Equal(t, "v1", string(got.Kvs[0].Value))
+	ml, err := cli.MemberList(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, id, fmt.Sprintf("%x", ml.Header.ClusterId))
+	t.Logf("put/get through the containers' etcd client ports %v", eps)
 }

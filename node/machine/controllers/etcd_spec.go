@@ -78,6 +78,14 @@ func (c *EtcdSpec) Run(ctx context.Context, r runtime.Reader, w runtime.Writer) 
 	if _, err := os.Stat(c.Binary); err != nil {
 		return phase(EtcdPhaseUnavailable, fmt.Sprintf("etcd binary: %v", err), 0)
 	}
+	// The certificates come first, whatever the phase: cairnd's client
+	// certificate is also what this node's membership coordinator dials
+	// the other members with when it leads Raft, and a leader that is not
+	// an etcd member yet (waiting to be added, or refusing foreign data)
+	// must still be able to add the others, and itself.
+	if _, err := etcd.WriteCerts(c.Layout, c.EtcdCA, n, c.now()); err != nil {
+		return err
+	}
 	cl, err := c.cluster(r)
 	if err != nil {
 		return err
@@ -159,9 +167,6 @@ func (c *EtcdSpec) Run(ctx context.Context, r runtime.Reader, w runtime.Writer) 
 		}
 		p, reason = EtcdPhaseJoining, "added by the Raft leader: joining the existing etcd cluster"
 		m.State, m.InitialCluster = etcd.StateExisting, peers
-	}
-	if _, err := etcd.WriteCerts(c.Layout, c.EtcdCA, n, c.now()); err != nil {
-		return err
 	}
 	if data.Kind == etcd.DataEmpty {
 		want.State, want.InitialCluster = m.State, m.InitialCluster

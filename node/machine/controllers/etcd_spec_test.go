@@ -122,6 +122,31 @@ func TestEtcdSpecStartsNewOnlyWhenTheRecordNamesThisState(t *testing.T) {
 	assert.Equal(t, svc.Args, again.Args)
 }
 
+// A control plane that runs no etcd yet still gets cairnd's client
+// certificate: its membership coordinator dials the other members with
+// it when this node leads Raft, and a leader that waits to be added would
+// otherwise never add anyone, itself included (a cold boot whose first
+// leader died after deciding stalled so).
+func TestEtcdSpecWritesTheClientCertificateBeforeEtcdRuns(t *testing.T) {
+	self, _ := os.Executable()
+	f := newEtcdFixture(t, self)
+	phase, svc := f.settle(t, f.putCluster(t, EtcdClusterSpec{}))
+	assert.Equal(t, EtcdPhaseWaitingDecision, phase.Phase)
+	assert.Nil(t, svc)
+	_, err := etcd.LoadClientTLS(f.spec.Layout)
+	require.NoError(t, err, "waiting for the decision")
+
+	require.NoError(t, os.RemoveAll(f.spec.Layout.PKIDir()))
+	c := decided(EtcdPeer{Name: "cp0", StateID: "z", PeerURL: "https://127.0.0.9:2380"})
+	c.MembershipGeneration = 1
+	c.Members = []EtcdMember{{Name: "cp0", StateID: "z", ID: 5, PeerURL: "https://127.0.0.9:2380"}}
+	phase, svc = f.settle(t, f.putCluster(t, c))
+	assert.Equal(t, EtcdPhaseWaitingAdd, phase.Phase)
+	assert.Nil(t, svc)
+	_, err = etcd.LoadClientTLS(f.spec.Layout)
+	require.NoError(t, err, "waiting to be added")
+}
+
 func TestEtcdSpecJoinsWithTheMembersTheLeaderRecorded(t *testing.T) {
 	self, _ := os.Executable()
 	f := newEtcdFixture(t, self)
