@@ -24,9 +24,18 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testutil.SpawnerLeak) }
 // input resources and wait for outputs.
 func start(t *testing.T, st *runtime.State, cs ...runtime.Controller) *runtime.Runtime {
 	t.Helper()
+	return startWith(t, st, nil, cs...)
+}
+
+// startWith is start with sources too, registered before the runtime runs.
+func startWith(t *testing.T, st *runtime.State, sources []runtime.Source, cs ...runtime.Controller) *runtime.Runtime {
+	t.Helper()
 	rt := runtime.New(st, runtime.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), BackoffInitial: 10 * time.Millisecond})
 	for _, c := range cs {
 		require.NoError(t, rt.Register(c))
+	}
+	for _, s := range sources {
+		require.NoError(t, rt.RegisterSource(s))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -31,6 +31,12 @@ type etcdFixture struct {
 }
 
 func newEtcdFixture(t *testing.T, binary string, extra ...runtime.Controller) *etcdFixture {
+	return newEtcdFixtureObserved(t, binary, false, extra...)
+}
+
+// newEtcdFixtureObserved is newEtcdFixture with, when observe is set, an
+// EtcdObserve source of the member, registered before the runtime starts.
+func newEtcdFixtureObserved(t *testing.T, binary string, observe bool, extra ...runtime.Controller) *etcdFixture {
 	t.Helper()
 	ca, err := config.NewEtcdCA(nil, "test", time.Now())
 	require.NoError(t, err)
@@ -40,7 +46,11 @@ func newEtcdFixture(t *testing.T, binary string, extra ...runtime.Controller) *e
 	}}
 	f.spec = &EtcdSpec{NodeName: "cp1", StateID: "s1", Layout: etcd.Layout{Dir: t.TempDir()}, Binary: binary, EtcdCA: ca,
 		ClientPort: etcdtest.FreePort(t), PeerPort: etcdtest.FreePort(t)}
-	f.rt = start(t, f.st, append([]runtime.Controller{f.spec}, extra...)...)
+	var sources []runtime.Source
+	if observe {
+		sources = append(sources, &EtcdObserve{Layout: f.spec.Layout, ClientURL: etcd.HTTPSURL("127.0.0.1", f.spec.ClientPort), Interval: 100 * time.Millisecond})
+	}
+	f.rt = startWith(t, f.st, sources, append([]runtime.Controller{f.spec}, extra...)...)
 	putConfig(t, f.st, 1, f.node)
 	return f
 }
@@ -238,10 +248,8 @@ func TestEtcdMemberRunsAndReportsHealthy(t *testing.T) {
 	go func() { supDone <- sup.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-supDone })
 
-	f := newEtcdFixture(t, etcdtest.Binary(t), &ServiceSpecs{}, &ServiceApply{Supervisor: sup}, &EtcdStatus{})
+	f := newEtcdFixtureObserved(t, etcdtest.Binary(t), true, &ServiceSpecs{}, &ServiceApply{Supervisor: sup}, &EtcdStatus{})
 	f.putCluster(t, decided(EtcdPeer{Name: "cp1", StateID: "s1", PeerURL: f.peerURL()}))
-	obs := &EtcdObserve{Layout: f.spec.Layout, ClientURL: etcd.HTTPSURL("127.0.0.1", f.spec.ClientPort), Interval: 100 * time.Millisecond}
-	require.NoError(t, f.rt.RegisterSource(obs))
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		st, ok := specOf[EtcdStatusSpec](f.st, TypeEtcdStatus, IDEtcd)
 		require.True(ct, ok)
