@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -188,14 +189,14 @@ func lastLineWith(out, s string) string {
 // node cluster create did not make (a control plane added to the config),
 // which needs a config naming it, secrets included. The node's log file is
 // created if missing.
-func startByHandWith(t *testing.T, configFile string, n nodeState) *handStarted {
+func startByHandWith(t testing.TB, configFile string, n nodeState, timings string) *handStarted {
 	t.Helper()
 	require.NoError(t, os.MkdirAll(n.StateDir, 0o700))
 	log, err := os.OpenFile(n.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	require.NoError(t, err)
 	defer log.Close()
 	cmd := exec.Command(filepath.Join(bin, "cairnd"), "--config", configFile,
-		"--name", n.Name, "--state-dir", n.StateDir, "--log-format", "text", "--timings", "fast")
+		"--name", n.Name, "--state-dir", n.StateDir, "--log-format", "text", "--timings", timings)
 	cmd.Stdout, cmd.Stderr = log, log
 	require.NoError(t, cmd.Start())
 	h := &handStarted{cmd: cmd, done: make(chan struct{})}
@@ -270,4 +271,86 @@ func (c *localCluster) requireDockerEtcd(t *testing.T, d dockerCluster) {
 	require.NoError(t, err)
 	assert.Equal(t, id, fmt.Sprintf("%x", ml.Header.ClusterId))
 	t.Logf("put/get through the containers' etcd client ports %v", eps)
+}
+
+// addedControlPlane is a control plane added to a running cluster's config
+// and started by hand.
+type addedControlPlane struct {
+	node nodeState
+	hand *handStarted
+	// without is the config as it was before the node was added (redacted,
+	// as the API serves it), to apply for removing it again.
+	without string
+}
+
+// addControlPlane adds a control plane named name to the config — cp3's
+// entry with the subnet's next free loopback address, .4 — applies it
+// and starts the node's cairnd with the full cluster.yaml that names it.
+func (c *localCluster) addControlPlane(t testing.TB, name, timings string) addedControlPlane {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.%d.4", c.state.Subnet)
+	add := func(m map[string]any) {
+		nodes := m["nodes"].([]any)
+		var cp3 map[string]any
+		for _, n := range nodes {
+			if n.(map[string]any)["name"] == "cp3" {
+				cp3 = n.(map[string]any)
+			}
+		}
+		require.NotNil(t, cp3)
+		added := map[string]any{}
+		for k, v := range cp3 {
+			added[k] = v
+		}
+		added["name"], added["match"] = name, map[string]any{"name": name}
+		for _, k := range []string{"apiAddress", "gossipAddress", "raftAddress"} {
+			added[k] = regexp.MustCompile(`^127\.0\.\d+\.3:`).ReplaceAllString(cp3[k].(string), addr+":")
+		}
+		m["nodes"] = append(nodes, added)
+	}
+	full, err := os.ReadFile(filepath.Join(c.clusterDir(), "cluster.yaml"))
+	require.NoError(t, err)
+	dir := t.TempDir()
+	own := filepath.Join(dir, "cluster-"+name+".yaml") // secrets included: the node's own config
+	require.NoError(t, os.WriteFile(own, []byte(mutate(t, string(full), add)), 0o600))
+	cur := c.getConfig(t, c.node("cp1").APIAddress, false)
+	apply := filepath.Join(dir, "apply-"+name+".yaml")
+	require.NoError(t, os.WriteFile(apply, []byte(mutate(t, cur.Config, add)), 0o600))
+	out, err := c.ctl("config", "apply", "-f", apply)
+	require.NoError(t, err, out)
+	n := nodeState{
+		Name: name, Role: "controlplane", APIAddress: addr + ":6440",
+		StateDir: filepath.Join(c.clusterDir(), "nodes", name),
+		LogFile:  filepath.Join(c.clusterDir(), "logs", name+".log"),
+	}
+	c.state.Nodes = append(c.state.Nodes, n) // for awaitEtcd; a refresh drops it
+	return addedControlPlane{node: n, hand: startByHandWith(t, own, n, timings), without: cur.Config}
+}
+
+// awaitPromoted polls a node's EtcdStatus until it is a healthy voter of
+// members members, and returns when it was first seen a learner and a
+// voter, measured from start.
+func (c *localCluster) awaitPromoted(t testing.TB, a addedControlPlane, members int, start time.Time, timeout time.Duration) (learnerAt, voterAt time.Duration) {
+	t.Helper()
+	var last etcdStatus
+	deadline := time.Now().Add(timeout)
+	for {
+		require.True(t, time.Now().Before(deadline), "%s was not promoted in %s; last status %+v", a.node.Name, timeout, last)
+		select {
+		case <-a.hand.done:
+			t.Fatalf("%s's cairnd exited: see %s", a.node.Name, a.node.LogFile)
+		case <-time.After(50 * time.Millisecond): // the poll interval
+		}
+		st, err := c.etcdStatusOf(a.node.APIAddress)
+		if err != nil {
+			continue
+		}
+		last = st
+		switch {
+		case st.Learner && learnerAt == 0:
+			learnerAt = time.Since(start)
+		case !st.Learner && st.Healthy && st.Members == members && st.MemberID != "":
+			return learnerAt, time.Since(start)
+		}
+	}
 }

@@ -1,10 +1,8 @@
 package integration
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"testing"
 	"time"
 
@@ -25,72 +23,11 @@ func TestEtcdMembershipFollowsTheConfig(t *testing.T) {
 	id := c.awaitEtcd(t, 90*time.Second, cps...)
 	before := memberIDs(t, c.etcdClient(t, c.etcdTLS(t), cps...))
 
-	// cp4: cp3's entry with the next loopback address of the subnet.
-	cp4Addr := fmt.Sprintf("127.0.%d.4", c.state.Subnet)
-	addCP4 := func(m map[string]any) {
-		nodes := m["nodes"].([]any)
-		var cp3 map[string]any
-		for _, n := range nodes {
-			if n.(map[string]any)["name"] == "cp3" {
-				cp3 = n.(map[string]any)
-			}
-		}
-		require.NotNil(t, cp3)
-		cp4 := map[string]any{}
-		for k, v := range cp3 {
-			cp4[k] = v
-		}
-		cp4["name"], cp4["match"] = "cp4", map[string]any{"name": "cp4"}
-		for _, k := range []string{"apiAddress", "gossipAddress", "raftAddress"} {
-			cp4[k] = regexp.MustCompile(`^127\.0\.\d+\.3:`).ReplaceAllString(cp3[k].(string), cp4Addr+":")
-		}
-		m["nodes"] = append(nodes, cp4)
-	}
-	full, err := os.ReadFile(filepath.Join(c.clusterDir(), "cluster.yaml"))
-	require.NoError(t, err)
-	dir := t.TempDir()
-	withCP4 := filepath.Join(dir, "cluster-cp4.yaml") // secrets included: cp4's own config
-	require.NoError(t, os.WriteFile(withCP4, []byte(mutate(t, string(full), addCP4)), 0o600))
-	cur := c.getConfig(t, c.node("cp1").APIAddress, false)
-	apply := filepath.Join(dir, "apply-cp4.yaml")
-	require.NoError(t, os.WriteFile(apply, []byte(mutate(t, cur.Config, addCP4)), 0o600))
-	out, err := c.ctl("config", "apply", "-f", apply)
-	require.NoError(t, err, out)
-
-	cp4 := nodeState{
-		Name: "cp4", Role: "controlplane", APIAddress: cp4Addr + ":6440",
-		StateDir: filepath.Join(c.clusterDir(), "nodes", "cp4"),
-		LogFile:  filepath.Join(c.clusterDir(), "logs", "cp4.log"),
-	}
-	c.state.Nodes = append(c.state.Nodes, cp4) // for awaitEtcd; a refresh drops it
 	started := time.Now()
-	hand := startByHandWith(t, withCP4, cp4)
-
-	// Watch cp4's own EtcdStatus until it is a voter: a learner first.
-	var learnerAt, promotedAt time.Duration
-	var last etcdStatus
-	deadline := time.Now().Add(120 * time.Second)
-	for promotedAt == 0 {
-		require.True(t, time.Now().Before(deadline), "cp4 was not promoted in 120 s; last status %+v", last)
-		select {
-		case <-hand.done:
-			t.Fatalf("cp4's cairnd exited: see %s", cp4.LogFile)
-		case <-time.After(50 * time.Millisecond): // the poll interval
-		}
-		st, err := c.etcdStatusOf(cp4.APIAddress)
-		if err != nil {
-			continue
-		}
-		last = st
-		switch {
-		case st.Learner && learnerAt == 0:
-			learnerAt = time.Since(started)
-			t.Logf("cp4 is an etcd learner %s after its cairnd started (member %s)", learnerAt.Round(time.Millisecond), st.MemberID)
-		case !st.Learner && st.Healthy && st.Members == 4 && st.MemberID != "":
-			promotedAt = time.Since(started)
-		}
-	}
-	t.Logf("cp4 promoted to a voter %s after its cairnd started (learner observed at %s; Talos anchor ~135 s per learner)",
+	added := c.addControlPlane(t, "cp4", "fast")
+	cp4, hand, cur := added.node, added.hand, added.without
+	learnerAt, promotedAt := c.awaitPromoted(t, added, 4, started, 120*time.Second)
+	t.Logf("cp4 promoted to a voter %s after its config entry was applied and its cairnd started (learner observed at %s; Talos anchor ~135 s per learner)",
 		promotedAt.Round(time.Millisecond), learnerAt.Round(time.Millisecond))
 	assert.Equal(t, id, c.awaitEtcd(t, 60*time.Second, "cp1", "cp2", "cp3", "cp4"), "the same etcd cluster, four voters")
 	leaderLogs := ""
@@ -110,9 +47,9 @@ func TestEtcdMembershipFollowsTheConfig(t *testing.T) {
 	require.NotZero(t, after["cp4"])
 
 	// Removed from the config: it leaves etcd, and its cairnd stops.
-	back := filepath.Join(dir, "without-cp4.yaml")
-	require.NoError(t, os.WriteFile(back, []byte(cur.Config), 0o600))
-	out, err = c.ctl("config", "apply", "-f", back)
+	back := filepath.Join(t.TempDir(), "without-cp4.yaml")
+	require.NoError(t, os.WriteFile(back, []byte(cur), 0o600))
+	out, err := c.ctl("config", "apply", "-f", back)
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "cp4")
 	removed := time.Now()
