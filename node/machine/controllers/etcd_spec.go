@@ -70,7 +70,7 @@ func (c *EtcdSpec) Run(ctx context.Context, r runtime.Reader, w runtime.Writer) 
 	}
 	m := etcd.Member{Name: c.NodeName, Layout: c.Layout, IP: etcdIP(n), ClientPort: c.ClientPort, PeerPort: c.PeerPort}
 	phase := func(p, reason string, gen uint64) error {
-		return w.Put(TypeEtcdPhase, IDEtcd, EtcdPhaseSpec{Phase: p, Reason: reason, Generation: gen, ClientURL: m.ClientURL(), PeerURL: m.PeerURL()}, nil)
+		return w.Put(TypeEtcdPhase, IDEtcd, EtcdPhaseSpec{Phase: p, Reason: reason, Generation: gen, Revision: recv.Revision, ClientURL: m.ClientURL(), PeerURL: m.PeerURL()}, nil)
 	}
 	if c.Binary == "" {
 		return phase(EtcdPhaseUnavailable, "this node has no etcd binary (cairnd --etcd)", 0)
@@ -193,7 +193,7 @@ func (c *EtcdSpec) Run(ctx context.Context, r runtime.Reader, w runtime.Writer) 
 		reason += fmt.Sprintf("; cluster.etcd changed (settings %s): waiting for the Raft leader's turn to restart with them", pending)
 	}
 	return errors.Join(w.Put(TypeEtcdService, IDEtcd, svc, nil),
-		w.Put(TypeEtcdPhase, IDEtcd, EtcdPhaseSpec{Phase: p, Reason: reason, Generation: cl.Generation, ClientURL: m.ClientURL(), PeerURL: m.PeerURL(),
+		w.Put(TypeEtcdPhase, IDEtcd, EtcdPhaseSpec{Phase: p, Reason: reason, Generation: cl.Generation, Revision: recv.Revision, ClientURL: m.ClientURL(), PeerURL: m.PeerURL(),
 			Settings: want.Settings, Pending: pending}, nil))
 }
 

@@ -341,3 +341,31 @@ func TestEtcdSpecRenewsCertificatesAsDaysPass(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, string(before), string(after), "the peer certificate was renewed")
 }
+
+// A revision counts as applied only once etcd follows it: its phase was
+// decided for the revision and no new settings wait for the leader's turn.
+func TestConfigStatusWaitsForEtcd(t *testing.T) {
+	st := runtime.NewState()
+	reported := make(chan uint64, 16)
+	cs := &ConfigStatus{Report: func(rev uint64) { reported <- rev }}
+	rt := start(t, st, cs)
+	putConfig(t, st, 5)
+	_, err := st.Put(runtime.Resource{Type: TypeNetworkStatus, ID: IDStatus, Spec: NetworkStatusSpec{Revision: 5}})
+	require.NoError(t, err)
+	phase := func(p EtcdPhaseSpec) uint64 {
+		r, err := st.Put(runtime.Resource{Type: TypeEtcdPhase, ID: IDEtcd, Spec: p})
+		require.NoError(t, err)
+		return r.Version
+	}
+	require.Equal(t, uint64(5), <-reported, "no etcd phase: a node without etcd")
+	putConfig(t, st, 6)
+	_, err = st.Put(runtime.Resource{Type: TypeNetworkStatus, ID: IDStatus, Spec: NetworkStatusSpec{Revision: 6}})
+	require.NoError(t, err)
+	waitPass(t, rt, cs.Name(), phase(EtcdPhaseSpec{Phase: EtcdPhaseMember, Revision: 5}))
+	waitPass(t, rt, cs.Name(), phase(EtcdPhaseSpec{Phase: EtcdPhaseMember, Revision: 6, Pending: "abc"}))
+	s, ok := specOf[ConfigStatusSpec](st, TypeConfigStatus, IDApplied)
+	require.True(t, ok)
+	assert.Equal(t, uint64(5), s.Revision, "etcd waits for its turn: revision 6 is not applied yet")
+	phase(EtcdPhaseSpec{Phase: EtcdPhaseMember, Revision: 6})
+	require.Equal(t, uint64(6), <-reported)
+}

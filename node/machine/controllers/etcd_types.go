@@ -82,6 +82,10 @@ type EtcdPhaseSpec struct {
 	Reason string `json:"reason,omitempty"`
 	// Generation is the bootstrap generation the member runs for.
 	Generation uint64 `json:"generation,omitempty"`
+	// Revision is the cluster config revision of the pass that decided
+	// this phase: ConfigStatus counts a revision applied only once etcd
+	// follows it (its settings included).
+	Revision uint64 `json:"revision,omitempty"`
 	ClientURL  string `json:"clientURL,omitempty"`
 	PeerURL    string `json:"peerURL,omitempty"`
 	// Settings are the etcd settings (config.EtcdSettingsHash) of the
