@@ -107,17 +107,15 @@ func registerEtcd(rt *runtime.Runtime, agent *formation.Agent, sup *supervisor.S
 	if self.Role != config.RoleControlPlane || o.Etcd == "" {
 		return nil, nil
 	}
-	layout := etcd.Layout{Dir: filepath.Join(o.StateDir, "etcd")}
-	spec := &controllers.EtcdSpec{NodeName: self.Name, StateID: stateID, Layout: layout, Binary: o.Etcd, EtcdCA: cfg.Secrets.EtcdCA}
-	if p := o.EtcdPorts; p != nil {
-		spec.ClientPort, spec.PeerPort = p.Client, p.Peer
-	}
+	m := localMember(self, o)
+	layout := m.Layout
+	spec := &controllers.EtcdSpec{NodeName: self.Name, StateID: stateID, Layout: layout, Binary: o.Etcd, EtcdCA: cfg.Secrets.EtcdCA,
+		ClientPort: m.ClientPort, PeerPort: m.PeerPort}
 	for _, c := range []runtime.Controller{spec, &controllers.EtcdStatus{}} {
 		if err := rt.Register(c); err != nil {
 			return nil, fmt.Errorf("register controller %s: %w", c.Name(), err)
 		}
 	}
-	m := etcd.Member{Name: self.Name, IP: etcdHost(self), ClientPort: spec.ClientPort, PeerPort: spec.PeerPort}
 	coord, err := etcdmembers.New(etcdmembers.Config{
 		Store: agent.Store,
 		Self:  etcdmembers.Node{Name: self.Name, StateID: stateID, PeerURL: m.PeerURL(), ClientURL: m.ClientURL()},
@@ -161,6 +159,16 @@ func registerEtcd(rt *runtime.Runtime, agent *formation.Agent, sup *supervisor.S
 			return st.PID
 		}},
 	}, nil
+}
+
+// localMember is this control plane's etcd member as far as its
+// addresses and files go: its name, address, ports and directory.
+func localMember(self *config.Node, o Options) etcd.Member {
+	m := etcd.Member{Name: self.Name, IP: etcdHost(self), Layout: etcd.Layout{Dir: filepath.Join(o.StateDir, "etcd")}}
+	if p := o.EtcdPorts; p != nil {
+		m.ClientPort, m.PeerPort = p.Client, p.Peer
+	}
+	return m
 }
 
 // etcdHost is the address a control plane's etcd member uses: the host of
@@ -211,25 +219,19 @@ func localEtcdOps(self *config.Node, o Options) *etcd.Ops {
 	if self.Role != config.RoleControlPlane || o.Etcd == "" {
 		return nil
 	}
-	m := etcd.Member{Name: self.Name, IP: etcdHost(self)}
-	if p := o.EtcdPorts; p != nil {
-		m.ClientPort, m.PeerPort = p.Client, p.Peer
-	}
-	return etcd.NewLocalOps(etcd.Layout{Dir: filepath.Join(o.StateDir, "etcd")}, m.ClientURL())
+	m := localMember(self, o)
+	return etcd.NewLocalOps(m.Layout, m.ClientURL())
 }
 
 // etcdRecovery is what the API's EtcdService.Recover needs on a control
 // plane that runs etcd: the Raft store, and this node as the one member of
 // a recovered generation, with the layout its EtcdSpec restores from.
 func etcdRecovery(store *consensus.Store, self *config.Node, stateID string, o Options, log *slog.Logger) *api.EtcdRecovery {
-	m := etcd.Member{Name: self.Name, IP: etcdHost(self)}
-	if p := o.EtcdPorts; p != nil {
-		m.ClientPort, m.PeerPort = p.Client, p.Peer
-	}
+	m := localMember(self, o)
 	return &api.EtcdRecovery{
 		Store:  store,
 		Self:   etcdboot.Member{Name: self.Name, PeerURL: m.PeerURL(), StateID: stateID},
-		Layout: etcd.Layout{Dir: filepath.Join(o.StateDir, "etcd")},
+		Layout: m.Layout,
 		Logger: log,
 	}
 }
