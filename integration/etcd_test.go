@@ -130,10 +130,35 @@ func TestEtcdCluster(t *testing.T) {
 		assert.Equal(t, "v1", string(got.Kvs[0].Value))
 	})
 
+	t.Run("OneKilledPastTheGraceRejoinsAsANewMember", func(t *testing.T) {
+		before := memberIDs(t, cli)
+		c.refresh() // the PIDs of now
+		n := c.node("cp3")
+		require.NoError(t, syscall.Kill(n.BootPID, syscall.SIGKILL))
+		require.NoError(t, syscall.Kill(n.PID, syscall.SIGKILL))
+		// Dead past the grace with a quorum left: the leader removes it.
+		others := c.etcdClient(t, c.etcdTLS(t), "cp1", "cp2")
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			ids := memberIDs(t, others)
+			assert.NotContains(ct, ids, "cp3", "cp3's member removed")
+			assert.Len(ct, ids, 2)
+		}, 60*time.Second, 200*time.Millisecond)
+		out, err := c.ctl("cluster", "start", "cp3", "--name", c.name, "--wait")
+		require.NoError(t, err, out)
+		assert.Equal(t, id, c.awaitEtcd(t, 90*time.Second, cps...), "back to three voters of the same cluster")
+		after := memberIDs(t, others)
+		assert.NotEqual(t, before["cp3"], after["cp3"], "cp3 is a new member")
+		assert.Equal(t, before["cp1"], after["cp1"])
+		aside, err := filepath.Glob(filepath.Join(n.StateDir, "etcd", "data.removed-*"))
+		require.NoError(t, err)
+		assert.Len(t, aside, 1, "the removed member's data is kept beside, not reused")
+	})
+
 	t.Run("TwoOfThreeKilledIsUnhealthyNotRemoved", func(t *testing.T) {
 		before := memberIDs(t, c.etcdClient(t, c.etcdTLS(t), cps...))
 		// Killed, not stopped: the boot stage and cairnd with SIGKILL (etcd
 		// dies with its cairnd), so nothing leaves gossip or etcd politely.
+		c.refresh() // the PIDs of now
 		for _, n := range []string{"cp2", "cp3"} {
 			st := c.node(n)
 			require.NoError(t, syscall.Kill(st.BootPID, syscall.SIGKILL))
