@@ -85,9 +85,9 @@ type EtcdPhaseSpec struct {
 	// Revision is the cluster config revision of the pass that decided
 	// this phase: ConfigStatus counts a revision applied only once etcd
 	// follows it (its settings included).
-	Revision uint64 `json:"revision,omitempty"`
-	ClientURL  string `json:"clientURL,omitempty"`
-	PeerURL    string `json:"peerURL,omitempty"`
+	Revision  uint64 `json:"revision,omitempty"`
+	ClientURL string `json:"clientURL,omitempty"`
+	PeerURL   string `json:"peerURL,omitempty"`
 	// Settings are the etcd settings (config.EtcdSettingsHash) of the
 	// service spec; Pending, when set, are the config's newer ones this
 	// member waits for the Raft leader to grant it.
