@@ -93,3 +93,21 @@ func blockedShell(t *testing.T, arg string) *exec.Cmd {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); _ = w.Close() })
 	return cmd
 }
+
+// The services a node's cairnd runs (etcd) refer to its directory as well;
+// they are not processes outside the boot stage.
+func TestNodeServicesAreNotUnsupervised(t *testing.T) {
+	ps := []osProcess{
+		{pid: 10, ppid: 1, boot: true}, // the boot stage
+		{pid: 11, ppid: 10},            // its cairnd
+		{pid: 12, ppid: 11},            // etcd, cairnd's child
+		{pid: 20, ppid: 1},             // a cairnd started by hand
+		{pid: 21, ppid: 20},            // its etcd
+		{pid: 30, ppid: 99},            // something else referring to the dir
+	}
+	var pids []int
+	for _, p := range nodeServices(ps) {
+		pids = append(pids, p.pid)
+	}
+	assert.Equal(t, []int{10, 11, 20, 30}, pids)
+}

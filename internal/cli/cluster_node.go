@@ -45,7 +45,27 @@ const (
 // osProcess is a process found in /proc that refers to a cluster directory.
 type osProcess struct {
 	pid  int
+	ppid int  // its parent's PID, 0 when unknown
 	boot bool // runs "cairnd boot"
+}
+
+// nodeServices drops the processes a cairnd of the list started itself:
+// the services it supervises (etcd) refer to the node's directory too, but
+// they are its cairnd's, not processes running outside the boot stage.
+func nodeServices(ps []osProcess) []osProcess {
+	cairnd := map[int]bool{}
+	for _, p := range ps {
+		if !p.boot {
+			cairnd[p.pid] = true
+		}
+	}
+	var out []osProcess
+	for _, p := range ps {
+		if !cairnd[p.ppid] {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // observedNode is a node of state.json with what runs for it now, from its
@@ -83,7 +103,7 @@ func observeNode(ctx context.Context, n nodeState) observedNode {
 		since := st.Since
 		o.Since = &since
 	}
-	for _, p := range processesOf(n.StateDir) {
+	for _, p := range nodeServices(processesOf(n.StateDir)) {
 		switch {
 		case p.pid == o.BootPID || p.pid == o.PID:
 		case p.boot && o.BootPID == 0:

@@ -91,9 +91,29 @@ func processesOf(dir string) []osProcess {
 			continue
 		}
 		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-		out = append(out, osProcess{pid: pid, boot: len(args) > 1 && args[1] == "boot"})
+		out = append(out, osProcess{pid: pid, ppid: parentPID(pid), boot: len(args) > 1 && args[1] == "boot"})
 	}
 	return out
+}
+
+// parentPID reads a process's parent from /proc/PID/stat (0 when it
+// cannot): the fourth field, after the command name in parentheses, which
+// may itself hold spaces and parentheses.
+func parentPID(pid int) int {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0
+	}
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(fields[1])
+	return ppid
 }
 
 // terminate sends SIGTERM to pid.

@@ -2,12 +2,16 @@ package etcd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/cairn-project/cairn/internal/backoff"
 )
 
 // healthTimeout bounds the status call that decides whether a member is
@@ -192,10 +196,31 @@ func remove(ctx context.Context, c conn, id uint64, self bool) (MemberInfo, erro
 		defer others.Close()
 		via = others
 	}
-	if _, err := via.MemberRemove(ctx, id); err != nil {
+	if err := removeWhenReady(ctx, via, id); err != nil {
 		return MemberInfo{}, fmt.Errorf("etcd remove member %s (%x): %w", target.Name, id, err)
 	}
 	return target.MemberInfo, nil
+}
+
+// removeWhenReady removes member id, waiting while etcd answers "unhealthy
+// cluster": its strict reconfiguration check refuses a removal for a few
+// seconds after a member (re)started, until it knows every member's
+// connection state (etcd's HealthInterval, 5 s). The quorum rule was
+// checked already; this only waits out etcd's own caution, as long as
+// ctx allows.
+func removeWhenReady(ctx context.Context, cli *clientv3.Client, id uint64) error {
+	bo := backoff.Backoff{Initial: 250 * time.Millisecond, Max: time.Second}
+	for {
+		_, err := cli.MemberRemove(ctx, id)
+		if !errors.Is(err, rpctypes.ErrUnhealthy) && !errors.Is(err, rpctypes.ErrGRPCUnhealthy) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(bo.Next()):
+		}
+	}
 }
 
 func nameOf(list []MemberInfo, id uint64) string {
