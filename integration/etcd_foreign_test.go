@@ -78,29 +78,10 @@ func TestEtcdRefusesForeignData(t *testing.T) {
 }
 
 // awaitEtcdOf is awaitEtcd for a subset of the members: every node named
-// reports a healthy voter of one cluster that has members members.
+// reports a healthy voter of one cluster that has at least members members.
 func (c *localCluster) awaitEtcdOf(t testing.TB, timeout time.Duration, members int, names ...string) string {
 	t.Helper()
-	var id string
-	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		ids := map[string]bool{}
-		for _, n := range names {
-			st, err := c.etcdStatusOf(c.node(n).APIAddress)
-			if !assert.NoError(ct, err, n) {
-				continue
-			}
-			assert.True(ct, st.Healthy, "%s: %s (%s)", n, st.Phase, st.Reason)
-			assert.False(ct, st.Learner, "%s is a learner", n)
-			assert.GreaterOrEqual(ct, st.Members, members, n)
-			ids[st.ClusterID] = true
-		}
-		if assert.Len(ct, ids, 1, "one etcd cluster ID: %v", ids) {
-			for k := range ids {
-				id = k
-			}
-		}
-	}, timeout, 200*time.Millisecond)
-	return id
+	return c.awaitEtcdWhere(t, timeout, func(n int) bool { return n >= members }, names...)
 }
 
 // treeHash hashes every path, mode and file content under dir.

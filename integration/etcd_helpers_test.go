@@ -60,6 +60,14 @@ func (c *localCluster) etcdStatusOf(addr string) (etcdStatus, error) {
 // member of one etcd cluster of len(names) members, and returns its ID.
 func (c *localCluster) awaitEtcd(t testing.TB, timeout time.Duration, names ...string) string {
 	t.Helper()
+	return c.awaitEtcdWhere(t, timeout, func(n int) bool { return n == len(names) }, names...)
+}
+
+// awaitEtcdWhere waits until every node named reports a healthy voter of
+// one etcd cluster whose member count satisfies members, and returns the
+// cluster's ID.
+func (c *localCluster) awaitEtcdWhere(t testing.TB, timeout time.Duration, members func(int) bool, names ...string) string {
+	t.Helper()
 	var id string
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		ids := map[string]bool{}
@@ -70,7 +78,7 @@ func (c *localCluster) awaitEtcd(t testing.TB, timeout time.Duration, names ...s
 			}
 			assert.True(ct, st.Healthy, "%s: %s (%s)", n, st.Phase, st.Reason)
 			assert.False(ct, st.Learner, "%s is still a learner", n)
-			assert.Equal(ct, len(names), st.Members, "%s sees %d members", n, st.Members)
+			assert.True(ct, members(st.Members), "%s sees %d members", n, st.Members)
 			ids[st.ClusterID] = true
 		}
 		if assert.Len(ct, ids, 1, "one etcd cluster ID: %v", ids) {
