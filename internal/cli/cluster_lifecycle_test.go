@@ -46,8 +46,8 @@ func TestProcessesOfFindsAProcessStartedByHand(t *testing.T) {
 	cmd := blockedShell(t, dir)
 	blockedShell(t, filepath.Join(cluster+"0", "nodes", "cp1")) // another cluster's
 
-	assert.Equal(t, []osProcess{{pid: cmd.Process.Pid}}, processesOf(dir))
-	assert.Equal(t, []osProcess{{pid: cmd.Process.Pid}}, processesOf(cluster), "its cluster's directory finds it too")
+	assert.Equal(t, []osProcess{{pid: cmd.Process.Pid, ppid: os.Getpid()}}, processesOf(dir), "found, with this test as its parent")
+	assert.Equal(t, []osProcess{{pid: cmd.Process.Pid, ppid: os.Getpid()}}, processesOf(cluster), "its cluster's directory finds it too")
 
 	gone := terminateAll(t.Context(), []int{cmd.Process.Pid}, dir)
 	assert.Equal(t, []int{cmd.Process.Pid}, gone)
