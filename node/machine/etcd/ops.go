@@ -218,8 +218,15 @@ func (o *Ops) Snapshot(ctx context.Context, w io.Writer) (SnapshotInfo, error) {
 	// was taken before the first chunk arrived, so the store's revision now
 	// is the snapshot's, or later by writes that raced with its start.
 	var rev int64
+	version := res.Version
 	if st, err := cli.Status(ctx, ep); err == nil && st.Header != nil {
 		rev = st.Header.Revision
+		if version == "" {
+			// The snapshot names etcd's storage version, which a cluster
+			// only records a moment after it first starts; the member's
+			// own version is the one that took it.
+			version = st.Version
+		}
 	}
 	bw := bufio.NewWriterSize(w, snapshotChunk)
 	n, err := io.Copy(bw, res.Snapshot)
@@ -229,7 +236,7 @@ func (o *Ops) Snapshot(ctx context.Context, w io.Writer) (SnapshotInfo, error) {
 	if err != nil {
 		return SnapshotInfo{Size: n}, fmt.Errorf("etcd snapshot of %s: %w", ep, err)
 	}
-	return SnapshotInfo{Size: n, Revision: rev, Version: res.Version}, nil
+	return SnapshotInfo{Size: n, Revision: rev, Version: version}, nil
 }
 
 // Defragment rebuilds this member's database file without its free
