@@ -75,6 +75,10 @@ type Meta struct {
 	// Raft leader rolls a change of them out one member at a time; empty
 	// on workers and before.
 	EtcdSettings string
+	// Etcd is a control plane's etcd member in a word or two ("voter",
+	// "learner", or why not: "joining", "refused", ...), shown in Members;
+	// empty on workers and where no etcd runs.
+	Etcd string
 }
 
 // flag bits in the second byte of an encoded Meta.
@@ -106,6 +110,7 @@ func EncodeMeta(m Meta) ([]byte, error) {
 	buf = binary.AppendUvarint(buf, m.LeaderTerm)
 	buf = appendString(buf, m.StateID)
 	buf = appendString(buf, m.EtcdSettings)
+	buf = appendString(buf, m.Etcd)
 	if len(buf) > MetaMaxSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMetaTooLarge, len(buf), MetaMaxSize)
 	}
@@ -144,6 +149,9 @@ func DecodeMeta(b []byte) (Meta, error) {
 	}
 	if d.more() {
 		m.EtcdSettings = d.string()
+	}
+	if d.more() {
+		m.Etcd = d.string()
 	}
 	if d.err != nil {
 		return Meta{}, d.err

@@ -12,9 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 )
 
 // TestEtcdCluster: three control planes make exactly one etcd cluster of
@@ -47,6 +50,19 @@ func TestEtcdCluster(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, got.Kvs, 1)
 		assert.Equal(t, "v1", string(got.Kvs[0].Value))
+
+		// Members shows each node's etcd member, as gossip carries it.
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			ms, err := c.client(c.node("cp1").APIAddress).Members(ctxT(t, 5*time.Second), connect.NewRequest(&clusterv1.MembersRequest{}))
+			require.NoError(ct, err)
+			for _, m := range ms.Msg.GetMembers() {
+				want := "voter"
+				if m.GetRole() == clusterv1.Role_ROLE_WORKER {
+					want = ""
+				}
+				assert.Equal(ct, want, m.GetEtcd(), "%s's etcd in Members", m.GetName())
+			}
+		}, 30*time.Second, 200*time.Millisecond)
 	})
 
 	t.Run("RefusesClientsWithoutAnEtcdCertificate", func(t *testing.T) {

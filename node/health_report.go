@@ -16,10 +16,11 @@ import (
 // NodeHealth/self.
 type healthReport struct {
 	report func(failing []string)
-	// etcdSettings, when set, gets the etcd settings the healthy member
-	// runs with (EtcdStatus), also for gossip: the leader's rollout of a
-	// cluster.etcd change waits for it.
-	etcdSettings func(string)
+	// etcd, when set, gets this node's etcd member for gossip (EtcdStatus):
+	// its state in a word or two, for Members, and the settings the
+	// healthy member runs with, which the leader's rollout of a
+	// cluster.etcd change waits for.
+	etcd func(state, settings string)
 }
 
 func (c *healthReport) Name() string { return "health-report" }
@@ -42,18 +43,33 @@ func (c *healthReport) Run(_ context.Context, r runtime.Reader, w runtime.Writer
 		}
 	}
 	slices.Sort(failing)
-	settings := ""
+	state, settings := "", ""
 	if res, err := r.Get(controllers.TypeEtcdStatus, controllers.IDEtcd); err == nil {
 		if s, ok := res.Spec.(controllers.EtcdStatusSpec); ok {
 			if !s.Healthy {
 				failing = append(failing, "etcd")
 			}
-			settings = s.Settings
+			state, settings = etcdState(s), s.Settings
 		}
 	}
-	if c.etcdSettings != nil {
-		c.etcdSettings(settings)
+	if c.etcd != nil {
+		c.etcd(state, settings)
 	}
 	c.report(failing)
 	return w.Put(controllers.TypeNodeHealth, controllers.IDSelf, controllers.NodeHealthSpec{Failing: failing}, nil)
+}
+
+// etcdState is a member's state in a word or two for Members: "voter" or
+// "learner" while healthy, else its phase ("joining", "refused", ...), or
+// "unhealthy" for a member that runs but does not answer well.
+func etcdState(s controllers.EtcdStatusSpec) string {
+	switch {
+	case s.Healthy && s.Learner:
+		return "learner"
+	case s.Healthy:
+		return "voter"
+	case s.Phase == controllers.EtcdPhaseMember:
+		return "unhealthy"
+	}
+	return s.Phase
 }

@@ -128,7 +128,7 @@ func (g *globals) renderMembers(w, errW io.Writer, results []nodeResult[*cluster
 }
 
 func membersTable(results []nodeResult[*clusterv1.MembersResponse], perNode bool) *table {
-	t := newTable("NAME", "ROLE", "STATE", "SUFFRAGE", "LEADER", "API-ADDRESS", "CONFIG-REV", "VERSION", "HEALTH")
+	t := newTable("NAME", "ROLE", "STATE", "SUFFRAGE", "ETCD", "LEADER", "API-ADDRESS", "CONFIG-REV", "VERSION", "HEALTH")
 	if perNode {
 		t.prependColumn("NODE")
 	}
@@ -139,6 +139,7 @@ func membersTable(results []nodeResult[*clusterv1.MembersResponse], perNode bool
 				enumLabel(m.GetRole().String(), "ROLE_"),
 				enumLabel(m.GetGossipState().String(), "GOSSIP_STATE_"),
 				enumLabel(m.GetRaftSuffrage().String(), "RAFT_SUFFRAGE_"),
+				orDash(m.GetEtcd()),
 				yesNo(m.GetLeader()),
 				m.GetApiAddress(),
 				strconv.FormatUint(m.GetAppliedConfigRevision(), 10),

@@ -26,7 +26,7 @@ func TestProtoObjectMatchesProtojsonNamesWithNumericInt64(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, `{"name":"cp1","role":"ROLE_CONTROLPLANE","apiAddress":"","raftAddress":"","gossipAddress":"",`+
 		`"gossipState":"GOSSIP_STATE_ALIVE","raftSuffrage":"RAFT_SUFFRAGE_UNSPECIFIED",`+
-		`"appliedConfigRevision":18446744073709551615,"version":"","slot":"","health":"","leader":true}`, string(js))
+		`"appliedConfigRevision":18446744073709551615,"version":"","slot":"","health":"","leader":true,"etcd":""}`, string(js))
 }
 
 func TestProtoObjectListsTimestampsAndUnsetMessages(t *testing.T) {
@@ -102,8 +102,8 @@ func TestMembersTableColumns(t *testing.T) {
 
 	tb := membersTable(results, true)
 
-	assert.Equal(t, []string{"NODE", "NAME", "ROLE", "STATE", "SUFFRAGE", "LEADER", "API-ADDRESS", "CONFIG-REV", "VERSION", "HEALTH"}, tb.header)
-	assert.Equal(t, [][]string{{"cp2", "cp1", "controlplane", "suspect", "nonvoter", "no", "127.0.0.1:6440", "4", "v1", "ok"}}, tb.rows)
+	assert.Equal(t, []string{"NODE", "NAME", "ROLE", "STATE", "SUFFRAGE", "ETCD", "LEADER", "API-ADDRESS", "CONFIG-REV", "VERSION", "HEALTH"}, tb.header)
+	assert.Equal(t, [][]string{{"cp2", "cp1", "controlplane", "suspect", "nonvoter", "-", "no", "127.0.0.1:6440", "4", "v1", "ok"}}, tb.rows)
 }
 
 func TestCheckLinesMarks(t *testing.T) {

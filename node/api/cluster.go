@@ -200,6 +200,7 @@ func memberProto(m gossip.Member, suffrage consensus.Suffrage, leader string, kn
 		Slot:                  m.Meta.BootSlot,
 		Health:                m.Meta.Health,
 		Leader:                m.Name == leader,
+		Etcd:                  m.Meta.Etcd,
 	}
 	switch m.Meta.Role {
 	case gossip.RoleControlPlane:
@@ -219,7 +220,7 @@ func memberProto(m gossip.Member, suffrage consensus.Suffrage, leader string, kn
 	}
 	if m.State == gossip.StateDead || m.State == gossip.StateLeft {
 		// The last health a member advertised says nothing once it is gone.
-		p.Health = "unknown"
+		p.Health, p.Etcd = "unknown", ""
 	}
 	if knowRaft {
 		switch suffrage {

@@ -99,7 +99,7 @@ type Agent struct {
 	Store *consensus.Store
 
 	configRevision atomic.Uint64
-	etcdSettings   atomic.Pointer[string]
+	etcdSettings   atomic.Pointer[etcdMeta]
 	metaKick       chan struct{} // publish metadata now
 
 	cancel context.CancelFunc
@@ -118,10 +118,15 @@ func (a *Agent) SetConfigRevision(rev uint64) {
 	a.kickMeta()
 }
 
-// SetEtcdSettings records the etcd settings this control plane's member
+// etcdMeta is what gossip says of this node's etcd member.
+type etcdMeta struct{ state, settings string }
+
+// SetEtcd records this control plane's etcd member for gossip: its state
+// in a word or two ("voter", "learner", or why not) and the settings it
 // runs with (empty: not known to run any); published at once when changed.
-func (a *Agent) SetEtcdSettings(s string) {
-	if old := a.etcdSettings.Swap(&s); old == nil || *old != s {
+func (a *Agent) SetEtcd(state, settings string) {
+	m := etcdMeta{state: state, settings: settings}
+	if old := a.etcdSettings.Swap(&m); old == nil || *old != m {
 		a.kickMeta()
 	}
 }
@@ -240,8 +245,8 @@ func (a *Agent) meta() gossip.Meta {
 		Role: a.cfg.Role, Version: a.cfg.Version, BootSlot: a.cfg.BootSlot, Health: a.health(),
 		ConfigRevision: a.configRevision.Load(), StateID: a.cfg.StateID,
 	}
-	if s := a.etcdSettings.Load(); s != nil {
-		m.EtcdSettings = *s
+	if e := a.etcdSettings.Load(); e != nil {
+		m.Etcd, m.EtcdSettings = e.state, e.settings
 	}
 	m.APIAddr, _ = netip.ParseAddrPort(a.cfg.APIAddr)
 	if a.Store != nil {

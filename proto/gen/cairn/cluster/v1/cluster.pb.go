@@ -809,7 +809,12 @@ type Member struct {
 	// dead or left.
 	Health string `protobuf:"bytes,11,opt,name=health,proto3" json:"health,omitempty"`
 	// leader is true for the current Raft leader.
-	Leader        bool `protobuf:"varint,12,opt,name=leader,proto3" json:"leader,omitempty"`
+	Leader bool `protobuf:"varint,12,opt,name=leader,proto3" json:"leader,omitempty"`
+	// etcd is the node's etcd member as it last advertised: "voter" or
+	// "learner" while healthy, else why not ("joining",
+	// "waiting-to-be-added", "refused", "unhealthy", ...); empty for workers
+	// and nodes that run no etcd, and once the member is dead or left.
+	Etcd          string `protobuf:"bytes,13,opt,name=etcd,proto3" json:"etcd,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -926,6 +931,13 @@ func (x *Member) GetLeader() bool {
 		return x.Leader
 	}
 	return false
+}
+
+func (x *Member) GetEtcd() string {
+	if x != nil {
+		return x.Etcd
+	}
+	return ""
 }
 
 // ConsensusStatusRequest takes no arguments.
@@ -1685,7 +1697,7 @@ const file_cairn_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x0eMembersRequest\x12\x14\n" +
 	"\x05stale\x18\x01 \x01(\bR\x05stale\"E\n" +
 	"\x0fMembersResponse\x122\n" +
-	"\amembers\x18\x01 \x03(\v2\x18.cairn.cluster.v1.MemberR\amembers\"\xd0\x03\n" +
+	"\amembers\x18\x01 \x03(\v2\x18.cairn.cluster.v1.MemberR\amembers\"\xe4\x03\n" +
 	"\x06Member\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12*\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x16.cairn.cluster.v1.RoleR\x04role\x12\x1f\n" +
@@ -1700,7 +1712,8 @@ const file_cairn_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x04slot\x18\n" +
 	" \x01(\tR\x04slot\x12\x16\n" +
 	"\x06health\x18\v \x01(\tR\x06health\x12\x16\n" +
-	"\x06leader\x18\f \x01(\bR\x06leader\"\x18\n" +
+	"\x06leader\x18\f \x01(\bR\x06leader\x12\x12\n" +
+	"\x04etcd\x18\r \x01(\tR\x04etcd\"\x18\n" +
 	"\x16ConsensusStatusRequest\"\xe3\x02\n" +
 	"\x17ConsensusStatusResponse\x12\x1b\n" +
 	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12\x14\n" +
