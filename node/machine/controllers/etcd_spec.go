@@ -86,7 +86,7 @@ func (c *EtcdSpec) Run(ctx context.Context, r runtime.Reader, w runtime.Writer) 
 	if _, err := etcd.WriteCerts(c.Layout, c.EtcdCA, n, c.now()); err != nil {
 		return err
 	}
-	cl, err := c.cluster(r)
+	cl, _, err := getSpec[EtcdClusterSpec](r, TypeEtcdCluster, IDEtcd) // none yet: not decided
 	if err != nil {
 		return err
 	}
@@ -213,21 +213,6 @@ func (c *EtcdSpec) now() time.Time {
 		return c.Now()
 	}
 	return time.Now()
-}
-
-func (c *EtcdSpec) cluster(r runtime.Reader) (EtcdClusterSpec, error) {
-	res, err := r.Get(TypeEtcdCluster, IDEtcd)
-	if errors.Is(err, runtime.ErrNotFound) {
-		return EtcdClusterSpec{}, nil
-	}
-	if err != nil {
-		return EtcdClusterSpec{}, err
-	}
-	spec, ok := res.Spec.(EtcdClusterSpec)
-	if !ok {
-		return EtcdClusterSpec{}, fmt.Errorf("etcd cluster resource holds %T", res.Spec)
-	}
-	return spec, nil
 }
 
 // removedFrom reports whether the membership record of this generation,
