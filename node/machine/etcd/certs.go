@@ -1,14 +1,12 @@
 package etcd
 
 import (
-	"bytes"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/cairn-project/cairn/internal/atomicfile"
 	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/node/pki"
 )
@@ -26,7 +24,7 @@ func WriteCerts(l Layout, etcdCA config.CertKeyPair, n *config.Node, now time.Ti
 	if err := os.MkdirAll(l.PKIDir(), 0o700); err != nil {
 		return false, fmt.Errorf("create etcd pki dir: %w", err)
 	}
-	changed, err := writeIfDifferent(l.File("ca.crt"), []byte(etcdCA.Crt))
+	changed, err := atomicfile.WriteIfDifferent(l.File("ca.crt"), []byte(etcdCA.Crt), 0o644)
 	if err != nil {
 		return false, err
 	}
@@ -56,10 +54,10 @@ func WriteCerts(l Layout, etcdCA config.CertKeyPair, n *config.Node, now time.Ti
 		// The key first: a crash between the two leaves a new key with an
 		// old certificate, which the next call finds not matching and
 		// issues again.
-		if err := writeAtomic(l.File(p.name+".key"), []byte(pair.Key), 0o600); err != nil {
+		if err := atomicfile.Write(l.File(p.name+".key"), []byte(pair.Key), 0o600); err != nil {
 			return changed, err
 		}
-		if err := writeAtomic(l.File(p.name+".crt"), []byte(pair.Crt), 0o644); err != nil {
+		if err := atomicfile.Write(l.File(p.name+".crt"), []byte(pair.Crt), 0o644); err != nil {
 			return changed, err
 		}
 		changed = true
@@ -83,44 +81,4 @@ func LoadClientTLS(l Layout) (*tls.Config, error) {
 		return nil, fmt.Errorf("etcd client key: %w", err)
 	}
 	return ClientTLS(string(ca), config.CertKeyPair{Crt: string(crt), Key: string(key)})
-}
-
-func writeIfDifferent(path string, data []byte) (bool, error) {
-	old, err := os.ReadFile(path)
-	if err == nil && bytes.Equal(old, data) {
-		return false, nil
-	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return false, fmt.Errorf("read %s: %w", path, err)
-	}
-	return true, writeAtomic(path, data, 0o644)
-}
-
-// writeAtomic writes data to path through a synced temporary file renamed
-// over it.
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/cairn-project/cairn/internal/atomicfile"
 )
 
 // MarkerFile is Cairn's note inside etcd's data directory saying whose data
@@ -118,7 +120,7 @@ func WriteMarker(l Layout, m Marker) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(l.DataDir(), MarkerFile), raw, 0o600)
+	return atomicfile.Write(filepath.Join(l.DataDir(), MarkerFile), raw, 0o600)
 }
 
 // SetAside renames the data directory to data.removed-UNIXTIME beside it:

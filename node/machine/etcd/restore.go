@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/cairn-project/cairn/internal/atomicfile"
 )
 
 // SnapshotFile is where a recovery's snapshot waits, in the member's
@@ -68,7 +70,7 @@ func Restore(ctx context.Context, binary string, m Member, mk Marker, wantSHA256
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(tmp, MarkerFile), raw, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(tmp, MarkerFile), raw, 0o600); err != nil {
 		return err
 	}
 	if err := os.Chmod(tmp, 0o700); err != nil {
