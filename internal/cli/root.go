@@ -90,6 +90,7 @@ Endpoints, nodes and the current context come from the cairnconfig file:
 		newResetCommand(g),
 		newGossipCommand(g),
 		newEtcdCommand(g),
+		newKubeconfigCommand(g),
 	)
 	root.InitDefaultCompletionCmd() // now, so that its group is walked too
 	rejectUnknownSubcommands(root)

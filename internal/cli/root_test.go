@@ -44,7 +44,7 @@ func TestCommandTree(t *testing.T) {
 		{"cluster", "create"}, {"cluster", "show"}, {"cluster", "destroy"},
 		{"etcd", "members"}, {"etcd", "status"}, {"etcd", "snapshot"}, {"etcd", "defrag"}, {"etcd", "alarm", "list"},
 		{"etcd", "alarm", "disarm"}, {"etcd", "forfeit-leadership"}, {"etcd", "leave"}, {"etcd", "remove-member"},
-		{"etcd", "recover"},
+		{"etcd", "recover"}, {"kubeconfig"},
 	} {
 		c, rest, err := root.Find(path)
 		require.NoError(t, err, path)

@@ -17,6 +17,7 @@ import (
 	"github.com/cairn-project/cairn/node/pki"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/etcd/v1/etcdv1connect"
+	"github.com/cairn-project/cairn/proto/gen/cairn/kubernetes/v1/kubernetesv1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/machine/v1/machinev1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/resource/v1/resourcev1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/security/v1/securityv1connect"
@@ -116,6 +117,10 @@ var rpcLevels = map[string]level{
 	etcdv1connect.EtcdServiceLeaveProcedure:             levelAdmin,
 	etcdv1connect.EtcdServiceRemoveMemberProcedure:      levelAdmin,
 	etcdv1connect.EtcdServiceRecoverProcedure:           levelAdmin,
+
+	// A kubeconfig carries a cluster-admin certificate that cannot be
+	// revoked before it expires: admin.
+	kubernetesv1connect.KubernetesServiceKubeconfigProcedure: levelAdmin,
 }
 
 var (

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
+	"github.com/cairn-project/cairn/proto/gen/cairn/kubernetes/v1/kubernetesv1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/service/v1/servicev1connect"
 )
 
@@ -46,4 +47,10 @@ func TestPermissionDeniedNamesTheRoleNeededAndTheCallers(t *testing.T) {
 	assert.Equal(t, "permission denied: Restart needs os:operator; the caller has os:reader", denied.Message())
 
 	assert.Nil(t, call(servicev1connect.ServiceServiceRestartProcedure, config.APIRoleOperator))
+
+	// A kubeconfig is a cluster-admin credential: admins only.
+	denied = call(kubernetesv1connect.KubernetesServiceKubeconfigProcedure, config.APIRoleOperator, config.APIRoleReader)
+	require.NotNil(t, denied)
+	assert.Equal(t, "permission denied: Kubeconfig needs os:admin; the caller has os:operator, os:reader", denied.Message())
+	assert.Nil(t, call(kubernetesv1connect.KubernetesServiceKubeconfigProcedure, config.APIRoleAdmin))
 }

@@ -42,6 +42,14 @@ var (
 	// ErrRecoveryBusy is returned by EtcdService.Recover while another
 	// recovery runs on this node.
 	ErrRecoveryBusy = errors.New("another etcd recovery is in progress on this node")
+	// ErrKubernetesDisabled is returned by KubernetesOps (and answered as
+	// failed_precondition) when the cluster config no longer enables
+	// Kubernetes.
+	ErrKubernetesDisabled = errors.New("kubernetes is disabled in the cluster config")
+	// ErrKubeconfigTTL is returned for a kubeconfig ttl that is negative
+	// or, from KubernetesOps, longer than the node signs for (answered as
+	// invalid_argument).
+	ErrKubeconfigTTL = errors.New("kubeconfig ttl out of range")
 )
 
 // toConnect maps an internal error to a Connect error with the right code

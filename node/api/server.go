@@ -24,6 +24,7 @@ import (
 	"github.com/cairn-project/cairn/node/runtime"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/etcd/v1/etcdv1connect"
+	"github.com/cairn-project/cairn/proto/gen/cairn/kubernetes/v1/kubernetesv1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/machine/v1/machinev1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/resource/v1/resourcev1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/security/v1/securityv1connect"
@@ -84,6 +85,10 @@ type Options struct {
 	// Etcd is this node's etcd member, served by cairn.etcd.v1 (*etcd.Ops);
 	// nil, on a node that never runs etcd, answers failed_precondition.
 	Etcd EtcdOps
+	// Kubernetes hands out admin kubeconfigs through cairn.kubernetes.v1
+	// on a control plane with Kubernetes enabled; nil (a worker, or
+	// Kubernetes disabled) answers failed_precondition.
+	Kubernetes KubernetesOps
 	// EtcdRecovery serves EtcdService.Recover on a control plane that runs
 	// etcd; nil refuses it with failed_precondition.
 	EtcdRecovery *EtcdRecovery
@@ -164,6 +169,8 @@ func New(opts Options) *Server {
 	}
 	s.mux.Handle(newEtcdHandler(opts.Etcd, opts.EtcdRecovery, handlerOpts))
 	services = append(services, etcdv1connect.EtcdServiceName)
+	s.mux.Handle(NewKubernetesHandler(opts.Kubernetes, s.log, handlerOpts))
+	services = append(services, kubernetesv1connect.KubernetesServiceName)
 	s.mux.Handle(securityv1connect.NewSecurityServiceHandler(&securityService{s: s}, handlerOpts))
 	services = append(services, securityv1connect.SecurityServiceName)
 	if opts.Resources != nil {
