@@ -64,7 +64,8 @@ type Cluster struct {
 	ControlPlane ControlPlane `json:"controlPlane"`
 	// Network holds the cluster-wide Kubernetes network ranges.
 	Network ClusterNetwork `json:"network"`
-	// Kubernetes selects the Kubernetes release every node runs.
+	// Kubernetes selects the Kubernetes release every node runs and
+	// configures its components, or disables Kubernetes.
 	Kubernetes Kubernetes `json:"kubernetes"`
 	// Etcd configures the etcd member every control plane runs.
 	Etcd Etcd `json:"etcd,omitzero"`
@@ -145,7 +146,8 @@ type KubernetesComponent struct {
 // Kubelet configures kubelet on every node.
 type Kubelet struct {
 	// ExtraArgs are added to kubelet's command line as --KEY=VALUE, like
-	// the other components' extraArgs.
+	// the other components' extraArgs; --max-pods and --node-labels come
+	// from maxPods and nodeLabels instead.
 	ExtraArgs map[string]string `json:"extraArgs,omitempty"`
 	// MaxPods is the most pods kubelet runs on one node, 1 to 2500. When
 	// omitted, kubelet's default (110) applies.
