@@ -133,13 +133,16 @@ func getRequest(includeSecrets bool, node string) *connect.Request[clusterv1.Get
 }
 
 // secretNeedles are the strings that must never appear in logs or output:
-// the gossip key, the join token, every line of the CA's and the etcd CA's
-// private key PEM bodies, and every line of the extra private keys given (client keys a node
+// the gossip key, the join token, every line of the private key PEM bodies
+// of the four CAs and of the service account key, and every line of the extra private keys given (client keys a node
 // generated and returned once).
 func secretNeedles(s config.Secrets, keys ...string) map[string]string {
 	needles := map[string]string{"gossip key": s.GossipKey, "join token": s.JoinToken}
 	addPEMLines(needles, "CA key", s.CA.Key)
 	addPEMLines(needles, "etcd CA key", s.EtcdCA.Key)
+	addPEMLines(needles, "Kubernetes CA key", s.KubernetesCA.Key)
+	addPEMLines(needles, "front-proxy CA key", s.FrontProxyCA.Key)
+	addPEMLines(needles, "service account key", s.ServiceAccountKey)
 	for i, k := range keys {
 		addPEMLines(needles, fmt.Sprintf("issued client key %d", i+1), k)
 	}

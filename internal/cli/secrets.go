@@ -12,8 +12,8 @@ import (
 
 // loadSecrets reads the secrets, and the cluster ID if present, from a whole
 // cluster.yaml or from a YAML document holding only the secrets section
-// (gossipKey, joinToken, ca, etcdCA). It refuses redacted secrets, which could only
-// produce an invalid configuration.
+// (gossipKey, joinToken, ca, etcdCA and Kubernetes' CAs and key). It refuses
+// redacted secrets, which could only produce an invalid configuration.
 func loadSecrets(path string) (*config.Secrets, string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -38,7 +38,7 @@ func loadSecrets(path string) (*config.Secrets, string, error) {
 	if s.GossipKey == "" && s.JoinToken == "" && s.CA.Key == "" {
 		return nil, "", fmt.Errorf("%w: %s holds no secrets", ErrUsage, path)
 	}
-	for _, v := range []string{s.GossipKey, s.JoinToken, s.CA.Key, s.EtcdCA.Key} {
+	for _, v := range []string{s.GossipKey, s.JoinToken, s.CA.Key, s.EtcdCA.Key, s.KubernetesCA.Key, s.FrontProxyCA.Key, s.ServiceAccountKey} {
 		if strings.Contains(v, config.Redacted) {
 			return nil, "", fmt.Errorf("%w: the secrets in %s are redacted; use the original cluster.yaml or 'cairnctl config get --include-secrets'", ErrUsage, path)
 		}

@@ -10,6 +10,12 @@ var (
 	// node that is not a control plane (only control planes run etcd), and by
 	// IssueEtcdClient for an empty client name.
 	ErrBadEtcdRequest = errors.New("bad etcd certificate request")
+	// ErrBadKubeRequest is returned by the Kubernetes issuers for a node
+	// that is not a control plane (IssueKubeAPIServer), an empty user or a
+	// validity that is not positive (IssueKubeClient), a service range
+	// without the asked-for address (KubeServiceIP), and a service account
+	// key that does not parse (ServiceAccountPublicPEM).
+	ErrBadKubeRequest = errors.New("bad kubernetes certificate request")
 	// ErrBadToken is returned when a join token does not match the cluster's.
 	ErrBadToken = errors.New("join token does not match")
 	// ErrNoIdentity is returned when TLS is needed before an identity exists.

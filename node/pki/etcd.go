@@ -151,13 +151,20 @@ func etcdTemplate(n *config.Node) *x509.Certificate {
 // issueEtcd completes tmpl (serial, validity capped by the CA's, usages),
 // signs it with the etcd CA and a new ECDSA P-256 key, and returns both.
 func issueEtcd(etcdCA config.CertKeyPair, tmpl *x509.Certificate, usages []x509.ExtKeyUsage, now time.Time) (config.CertKeyPair, error) {
-	caCert, caKey, err := config.ParseCA(etcdCA)
+	return issue(etcdCA, "etcd", tmpl, usages, EtcdValidity, now)
+}
+
+// issue completes tmpl (serial, validity from now capped by the CA's,
+// usages), signs it with ca and a new ECDSA P-256 key, and returns both.
+// what names the CA in errors ("etcd", "kubernetes").
+func issue(ca config.CertKeyPair, what string, tmpl *x509.Certificate, usages []x509.ExtKeyUsage, validity time.Duration, now time.Time) (config.CertKeyPair, error) {
+	caCert, caKey, err := config.ParseCA(ca)
 	if err != nil {
-		return config.CertKeyPair{}, fmt.Errorf("etcd CA: %w", err)
+		return config.CertKeyPair{}, fmt.Errorf("%s CA: %w", what, err)
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return config.CertKeyPair{}, fmt.Errorf("generate etcd key: %w", err)
+		return config.CertKeyPair{}, fmt.Errorf("generate %s key: %w", what, err)
 	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
@@ -165,7 +172,7 @@ func issueEtcd(etcdCA config.CertKeyPair, tmpl *x509.Certificate, usages []x509.
 	}
 	tmpl.SerialNumber = serial
 	tmpl.NotBefore = now.Add(-clockSkew)
-	tmpl.NotAfter = now.Add(EtcdValidity)
+	tmpl.NotAfter = now.Add(validity)
 	if tmpl.NotAfter.After(caCert.NotAfter) {
 		tmpl.NotAfter = caCert.NotAfter
 	}
@@ -174,11 +181,11 @@ func issueEtcd(etcdCA config.CertKeyPair, tmpl *x509.Certificate, usages []x509.
 	tmpl.BasicConstraintsValid = true
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, key.Public(), caKey)
 	if err != nil {
-		return config.CertKeyPair{}, fmt.Errorf("sign etcd certificate %s: %w", tmpl.Subject.CommonName, err)
+		return config.CertKeyPair{}, fmt.Errorf("sign %s certificate %s: %w", what, tmpl.Subject.CommonName, err)
 	}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return config.CertKeyPair{}, fmt.Errorf("encode etcd key: %w", err)
+		return config.CertKeyPair{}, fmt.Errorf("encode %s key: %w", what, err)
 	}
 	return config.CertKeyPair{
 		Crt: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),

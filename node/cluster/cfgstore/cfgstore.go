@@ -292,6 +292,20 @@ func checkImmutable(cur, next *config.Config) error {
 	if cur.Secrets.EtcdCA != (config.CertKeyPair{}) && next.Secrets.EtcdCA != cur.Secrets.EtcdCA {
 		vs = append(vs, config.Violation{Field: "secrets.etcdCA", Message: "cannot be changed by apply once set: etcd's members and clients are certified by it"})
 	}
+	// The same rule for Kubernetes' secrets: a config from before them (or
+	// with Kubernetes disabled) may gain them; once set, every kubelet and
+	// component certificate chains to the CAs and every service account
+	// token is signed by the key.
+	cs, ns := &cur.Secrets, &next.Secrets
+	if cs.KubernetesCA != (config.CertKeyPair{}) && ns.KubernetesCA != cs.KubernetesCA {
+		vs = append(vs, config.Violation{Field: "secrets.kubernetesCA", Message: "cannot be changed by apply once set: kube-apiserver and every kubelet and component are certified by it"})
+	}
+	if cs.FrontProxyCA != (config.CertKeyPair{}) && ns.FrontProxyCA != cs.FrontProxyCA {
+		vs = append(vs, config.Violation{Field: "secrets.frontProxyCA", Message: "cannot be changed by apply once set: extension API servers trust the front proxy through it"})
+	}
+	if cs.ServiceAccountKey != "" && ns.ServiceAccountKey != cs.ServiceAccountKey {
+		vs = append(vs, config.Violation{Field: "secrets.serviceAccountKey", Message: "cannot be changed by apply once set: every service account token issued would stop verifying"})
+	}
 	if len(vs) == 0 {
 		return nil
 	}

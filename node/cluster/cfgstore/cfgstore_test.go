@@ -180,6 +180,60 @@ func TestApplyAddsEtcdCAOnceOnly(t *testing.T) {
 	assert.NotContains(t, err.Error(), other.Key)
 }
 
+// The same rule holds for the Kubernetes CAs and the service account key:
+// a stored config without them may gain them; once set, apply cannot
+// replace them.
+func TestApplyAddsKubernetesSecretsOnceOnly(t *testing.T) {
+	s := newStore(t)
+	c := generated(t)
+	old := *c
+	old.Cluster.Kubernetes.Disabled = true
+	old.Secrets.KubernetesCA, old.Secrets.FrontProxyCA, old.Secrets.ServiceAccountKey = config.CertKeyPair{}, config.CertKeyPair{}, ""
+	require.NoError(t, Seed(ctx(t), s, &old))
+
+	full, err := c.Marshal(false)
+	require.NoError(t, err)
+	_, err = Apply(ctx(t), s, full, 0, false, "")
+	require.NoError(t, err, "enabling Kubernetes adds its secrets")
+	got, err := Get(ctx(t), s, consensus.Linearizable)
+	require.NoError(t, err)
+	assert.Equal(t, c.Secrets.KubernetesCA, got.Config.Secrets.KubernetesCA)
+	assert.Equal(t, c.Secrets.FrontProxyCA, got.Config.Secrets.FrontProxyCA)
+	assert.Equal(t, c.Secrets.ServiceAccountKey, got.Config.Secrets.ServiceAccountKey)
+
+	otherCA, err := config.NewKubernetesCA(nil, "test", time.Now())
+	require.NoError(t, err)
+	otherProxy, err := config.NewFrontProxyCA(nil, "test", time.Now())
+	require.NoError(t, err)
+	otherSA, err := config.NewServiceAccountKey(nil)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		field string
+		edit  func(*config.Config)
+	}{
+		{"secrets.kubernetesCA", func(c *config.Config) { c.Secrets.KubernetesCA = otherCA }},
+		{"secrets.frontProxyCA", func(c *config.Config) { c.Secrets.FrontProxyCA = otherProxy }},
+		{"secrets.serviceAccountKey", func(c *config.Config) { c.Secrets.ServiceAccountKey = otherSA }},
+		{"secrets.serviceAccountKey", func(c *config.Config) {
+			c.Cluster.Kubernetes.Disabled = true
+			c.Secrets.ServiceAccountKey = ""
+		}},
+	} {
+		t.Run(tc.field, func(t *testing.T) {
+			_, err := Apply(ctx(t), s, redacted(t, c, tc.edit), 0, false, "")
+			var ve *config.ValidationError
+			require.ErrorAs(t, err, &ve)
+			assert.Equal(t, []string{tc.field}, ve.Fields())
+			for _, secret := range []string{otherCA.Key, otherProxy.Key, otherSA} {
+				assert.NotContains(t, err.Error(), secret)
+			}
+		})
+	}
+	after, err := Get(ctx(t), s, consensus.Linearizable)
+	require.NoError(t, err)
+	assert.Equal(t, got.Revision, after.Revision, "no refused apply was stored")
+}
+
 // A retry of an apply whose first attempt was committed (the client saw an
 // unknown outcome) must get that write's revision, not a conflict with
 // itself; the same request ID with another document is refused.

@@ -154,7 +154,7 @@ func TestDiffConfigs(t *testing.T) {
    seeds:
    - 10.5.0.2:6441
    - 10.5.0.3:6441
-@@ -112,7 +112,7 @@
+@@ -141,7 +141,7 @@
      links:
      - name: eth0
        up: true

@@ -86,7 +86,7 @@ func TestDocsExampleIsValid(t *testing.T) {
 	require.NoError(t, err)
 	var ve *ValidationError
 	require.ErrorAs(t, c.Validate(), &ve)
-	assert.Equal(t, []string{"secrets.ca.key", "secrets.etcdCA.key", "secrets.gossipKey", "secrets.joinToken"}, ve.Fields(), "%v", ve)
+	assert.Equal(t, []string{"secrets.ca.key", "secrets.etcdCA.key", "secrets.frontProxyCA.key", "secrets.gossipKey", "secrets.joinToken", "secrets.kubernetesCA.key", "secrets.serviceAccountKey"}, ve.Fields(), "%v", ve)
 	assert.Empty(t, c.Warnings())
 }
 
@@ -161,6 +161,8 @@ func typeName(t reflect.Type) string {
 		return "string"
 	case reflect.Bool:
 		return "boolean"
+	case reflect.Map:
+		return "map of " + typeName(t.Elem())
 	default:
 		return "integer"
 	}

@@ -44,8 +44,12 @@ type GenerateOptions struct {
 	LoopbackSubnet int
 	// Secrets, when set, are reused instead of generated (cairnctl gen config
 	// --with-secrets), so a regenerated file still belongs to the same cluster.
-	// Secrets without an etcd CA (from before it existed) get a new one.
+	// Secrets without an etcd CA, a Kubernetes CA, a front-proxy CA or a
+	// service account key (from before they existed) get new ones.
 	Secrets *Secrets
+	// KubernetesDisabled sets cluster.kubernetes.disabled: the nodes run
+	// no Kubernetes component (etcd still runs).
+	KubernetesDisabled bool
 	// ClusterID, when set, is reused instead of generated, for the same reason.
 	ClusterID string
 	// Rand is the source of the cluster ID, gossip key, join token and
@@ -123,7 +127,7 @@ func Generate(opts GenerateOptions) (*Config, error) {
 			ID:           opts.ClusterID,
 			ControlPlane: ControlPlane{Expect: opts.ControlPlanes},
 			Network:      ClusterNetwork{PodCIDR: DefaultPodCIDR, ServiceCIDR: DefaultServiceCIDR, DNSDomain: DefaultDNSDomain},
-			Kubernetes:   Kubernetes{Version: opts.KubernetesVersion},
+			Kubernetes:   Kubernetes{Version: opts.KubernetesVersion, Disabled: opts.KubernetesDisabled},
 		},
 	}
 	if c.Cluster.Kubernetes.Version == "" {
@@ -138,14 +142,10 @@ func Generate(opts GenerateOptions) (*Config, error) {
 	}
 	if opts.Secrets != nil {
 		c.Secrets = *opts.Secrets
-		// Secrets from before the etcd CA existed get one, so regenerating
-		// from them is a way to add it.
-		if c.Secrets.EtcdCA == (CertKeyPair{}) {
-			ca, err := NewEtcdCA(r, opts.ClusterName, now)
-			if err != nil {
-				return nil, err
-			}
-			c.Secrets.EtcdCA = ca
+		// Secrets from before the etcd CA or the Kubernetes secrets
+		// existed get them, so regenerating from them is a way to add them.
+		if err := addMissingSecrets(&c.Secrets, r, opts.ClusterName, now); err != nil {
+			return nil, err
 		}
 	} else {
 		s, err := NewSecrets(r, opts.ClusterName, now)
@@ -196,6 +196,32 @@ func Generate(opts GenerateOptions) (*Config, error) {
 	return c, nil
 }
 
+// addMissingSecrets generates the CAs and the service account key that s
+// lacks, leaving the others as they are.
+func addMissingSecrets(s *Secrets, r io.Reader, clusterName string, now time.Time) error {
+	for _, ca := range []struct {
+		pair *CertKeyPair
+		gen  func(io.Reader, string, time.Time) (CertKeyPair, error)
+	}{{&s.EtcdCA, NewEtcdCA}, {&s.KubernetesCA, NewKubernetesCA}, {&s.FrontProxyCA, NewFrontProxyCA}} {
+		if *ca.pair != (CertKeyPair{}) {
+			continue
+		}
+		pair, err := ca.gen(r, clusterName, now)
+		if err != nil {
+			return err
+		}
+		*ca.pair = pair
+	}
+	if s.ServiceAccountKey == "" {
+		key, err := NewServiceAccountKey(r)
+		if err != nil {
+			return err
+		}
+		s.ServiceAccountKey = key
+	}
+	return nil
+}
+
 // NewClusterID returns 16 random bytes from r (crypto/rand when nil) as
 // lowercase hex.
 func NewClusterID(r io.Reader) (string, error) {
@@ -208,8 +234,9 @@ func NewClusterID(r io.Reader) (string, error) {
 }
 
 // NewSecrets generates a cluster's secrets from r: a 32-byte gossip key, a join
-// token, and two ECDSA P-256 CAs (the cluster's and etcd's) valid from now for
-// CAValidity. A nil r means crypto/rand.
+// token, four ECDSA P-256 CAs (the cluster's, etcd's, Kubernetes' and the
+// front proxy's) valid from now for CAValidity, and an ECDSA P-256 service
+// account key. A nil r means crypto/rand.
 func NewSecrets(r io.Reader, clusterName string, now time.Time) (Secrets, error) {
 	r = orCryptoRand(r)
 	var key [gossipKeyBytes]byte
@@ -224,11 +251,11 @@ func NewSecrets(r io.Reader, clusterName string, now time.Time) (Secrets, error)
 	if err != nil {
 		return Secrets{}, err
 	}
-	etcdCA, err := NewEtcdCA(r, clusterName, now)
-	if err != nil {
+	s := Secrets{GossipKey: base64.StdEncoding.EncodeToString(key[:]), JoinToken: token, CA: ca}
+	if err := addMissingSecrets(&s, r, clusterName, now); err != nil {
 		return Secrets{}, err
 	}
-	return Secrets{GossipKey: base64.StdEncoding.EncodeToString(key[:]), JoinToken: token, CA: ca, EtcdCA: etcdCA}, nil
+	return s, nil
 }
 
 // NewJoinToken returns a token of the form abcdef.0123456789abcdef drawn

@@ -58,6 +58,35 @@ func TestGenerateLocalCluster(t *testing.T) {
 	assert.Contains(t, etcd.Subject.CommonName, "etcd CA")
 	assert.False(t, etcd.PublicKey.(*ecdsa.PublicKey).Equal(cert.PublicKey), "the etcd CA has a key of its own")
 	assert.WithinDuration(t, time.Now().Add(CAValidity), etcd.NotAfter, time.Hour)
+
+	kube, _, err := ParseCA(c.Secrets.KubernetesCA)
+	require.NoError(t, err, "gen config creates the Kubernetes CA")
+	assert.Equal(t, "cairn demo kubernetes CA", kube.Subject.CommonName)
+	proxy, _, err := ParseCA(c.Secrets.FrontProxyCA)
+	require.NoError(t, err, "gen config creates the front-proxy CA")
+	assert.Equal(t, "cairn demo front-proxy CA", proxy.Subject.CommonName)
+	keys := []*ecdsa.PublicKey{cert.PublicKey.(*ecdsa.PublicKey), etcd.PublicKey.(*ecdsa.PublicKey), kube.PublicKey.(*ecdsa.PublicKey), proxy.PublicKey.(*ecdsa.PublicKey)}
+	for i := range keys {
+		for j := range i {
+			assert.False(t, keys[i].Equal(keys[j]), "CA %d and CA %d share a key", i, j)
+		}
+	}
+	sa, err := parseKeyPEM(c.Secrets.ServiceAccountKey)
+	require.NoError(t, err)
+	saKey, ok := sa.(*ecdsa.PrivateKey)
+	require.True(t, ok, "the service account key is ECDSA")
+	assert.Equal(t, "P-256", saKey.Curve.Params().Name)
+	assert.False(t, c.Cluster.Kubernetes.Disabled)
+}
+
+func TestGenerateKubernetesDisabled(t *testing.T) {
+	c, err := Generate(GenerateOptions{ClusterName: "demo", ControlPlanes: 1, KubernetesDisabled: true})
+	require.NoError(t, err)
+	assert.True(t, c.Cluster.Kubernetes.Disabled)
+	assert.NotEmpty(t, c.Secrets.KubernetesCA.Key, "the secrets are there for when Kubernetes is enabled")
+	out, err := c.Marshal(false)
+	require.NoError(t, err)
+	assert.Contains(t, string(out), "disabled: true")
 }
 
 func TestGenerateIsFresh(t *testing.T) {
@@ -70,6 +99,9 @@ func TestGenerateIsFresh(t *testing.T) {
 	assert.NotEqual(t, a.Secrets.JoinToken, b.Secrets.JoinToken)
 	assert.NotEqual(t, a.Secrets.CA.Key, b.Secrets.CA.Key)
 	assert.NotEqual(t, a.Secrets.EtcdCA.Key, b.Secrets.EtcdCA.Key)
+	assert.NotEqual(t, a.Secrets.KubernetesCA.Key, b.Secrets.KubernetesCA.Key)
+	assert.NotEqual(t, a.Secrets.FrontProxyCA.Key, b.Secrets.FrontProxyCA.Key)
+	assert.NotEqual(t, a.Secrets.ServiceAccountKey, b.Secrets.ServiceAccountKey)
 }
 
 func TestGenerateReusesSecrets(t *testing.T) {
@@ -89,6 +121,20 @@ func TestGenerateReusesSecrets(t *testing.T) {
 	assert.Equal(t, a.Secrets.CA, c.Secrets.CA)
 	assert.NotEmpty(t, c.Secrets.EtcdCA.Key)
 	assert.NotEqual(t, a.Secrets.EtcdCA, c.Secrets.EtcdCA)
+
+	// Secrets from before the Kubernetes secrets existed get new ones,
+	// and keep the rest.
+	old = a.Secrets
+	old.KubernetesCA, old.FrontProxyCA, old.ServiceAccountKey = CertKeyPair{}, CertKeyPair{}, ""
+	d, err := Generate(GenerateOptions{ClusterName: "demo", ControlPlanes: 1, Secrets: &old, ClusterID: a.Cluster.ID})
+	require.NoError(t, err)
+	assert.Equal(t, a.Secrets.CA, d.Secrets.CA)
+	assert.Equal(t, a.Secrets.EtcdCA, d.Secrets.EtcdCA)
+	assert.NotEmpty(t, d.Secrets.KubernetesCA.Key)
+	assert.NotEmpty(t, d.Secrets.FrontProxyCA.Key)
+	assert.NotEmpty(t, d.Secrets.ServiceAccountKey)
+	assert.NotEqual(t, a.Secrets.KubernetesCA, d.Secrets.KubernetesCA)
+	assert.NotEqual(t, a.Secrets.ServiceAccountKey, d.Secrets.ServiceAccountKey)
 
 	bad := a.Secrets
 	bad.GossipKey = "short"

@@ -17,23 +17,26 @@ var (
 )
 
 // testSecrets returns fixed secrets, so fixtures and their encodings are
-// byte-for-byte stable. testdata/ca.* and testdata/etcd-ca.* are throwaway
-// CAs made for these tests and trusted nowhere.
+// byte-for-byte stable. The CAs and the key in testdata/ are throwaway ones
+// made for these tests and trusted nowhere.
 func testSecrets(t *testing.T) Secrets {
 	t.Helper()
-	crt, err := os.ReadFile("testdata/ca.crt")
-	require.NoError(t, err)
-	key, err := os.ReadFile("testdata/ca.key")
-	require.NoError(t, err)
-	etcdCrt, err := os.ReadFile("testdata/etcd-ca.crt")
-	require.NoError(t, err)
-	etcdKey, err := os.ReadFile("testdata/etcd-ca.key")
-	require.NoError(t, err)
+	read := func(name string) string {
+		b, err := os.ReadFile("testdata/" + name)
+		require.NoError(t, err)
+		return string(b)
+	}
+	pair := func(name string) CertKeyPair {
+		return CertKeyPair{Crt: read(name + ".crt"), Key: read(name + ".key")}
+	}
 	return Secrets{
-		GossipKey: "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq8M=",
-		JoinToken: "k3x9pq.7fj2m0c8wq4z1v6b",
-		CA:        CertKeyPair{Crt: string(crt), Key: string(key)},
-		EtcdCA:    CertKeyPair{Crt: string(etcdCrt), Key: string(etcdKey)},
+		GossipKey:         "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq8M=",
+		JoinToken:         "k3x9pq.7fj2m0c8wq4z1v6b",
+		CA:                pair("ca"),
+		EtcdCA:            pair("etcd-ca"),
+		KubernetesCA:      pair("kubernetes-ca"),
+		FrontProxyCA:      pair("front-proxy-ca"),
+		ServiceAccountKey: read("service-account.key"),
 	}
 }
 

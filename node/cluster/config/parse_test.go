@@ -107,3 +107,22 @@ func TestLoadValidates(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, c, loaded)
 }
+
+// The Kubernetes settings survive a round trip through the canonical form,
+// and a misspelt one is an unknown field like any other.
+func TestParseKubernetesSettings(t *testing.T) {
+	c := fixture(t)
+	c.Cluster.Kubernetes.Disabled = true
+	c.Cluster.Kubernetes.Endpoint = "https://k8s.example.com:6443"
+	c.Cluster.Kubernetes.CertSANs = []string{"192.0.2.10"}
+	c.Cluster.Kubernetes.APIServer.ExtraArgs = map[string]string{"v": "2"}
+	c.Cluster.Kubernetes.Kubelet = Kubelet{MaxPods: 250, NodeLabels: map[string]string{"example.com/rack": "r1"}}
+	got, err := Load(Canonical(c))
+	require.NoError(t, err)
+	assert.Equal(t, c, got)
+
+	doc := strings.Replace(string(Canonical(c)), "maxPods:", "maxpods:", 1)
+	_, err = Parse([]byte(doc))
+	require.ErrorIs(t, err, ErrUnknownField)
+	assert.Contains(t, err.Error(), "cluster.kubernetes.kubelet.maxpods")
+}

@@ -52,6 +52,36 @@ func NewEtcdCA(r io.Reader, clusterName string, now time.Time) (CertKeyPair, err
 	return newCA(r, "cairn "+clusterName+" etcd CA", now)
 }
 
+// NewKubernetesCA generates the named cluster's Kubernetes CA
+// (secrets.kubernetesCA): like NewCA, with its own key and a common name
+// saying it is Kubernetes'.
+func NewKubernetesCA(r io.Reader, clusterName string, now time.Time) (CertKeyPair, error) {
+	return newCA(r, "cairn "+clusterName+" kubernetes CA", now)
+}
+
+// NewFrontProxyCA generates the named cluster's front-proxy CA
+// (secrets.frontProxyCA), for the aggregation layer: like NewCA, with its
+// own key.
+func NewFrontProxyCA(r io.Reader, clusterName string, now time.Time) (CertKeyPair, error) {
+	return newCA(r, "cairn "+clusterName+" front-proxy CA", now)
+}
+
+// NewServiceAccountKey generates the key that signs service account tokens
+// (secrets.serviceAccountKey): ECDSA P-256, PKCS#8 PEM. r is accepted for
+// symmetry with the other generators, but Go ignores custom readers for
+// key generation, so the key always comes from the runtime's secure source.
+func NewServiceAccountKey(r io.Reader) (string, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), orCryptoRand(r))
+	if err != nil {
+		return "", fmt.Errorf("generate service account key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", fmt.Errorf("encode service account key: %w", err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), nil
+}
+
 func newCA(r io.Reader, commonName string, now time.Time) (CertKeyPair, error) {
 	r = orCryptoRand(r)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), r)

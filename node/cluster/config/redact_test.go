@@ -32,6 +32,9 @@ func assertNoSecrets(t *testing.T, out string, s Secrets) {
 	assert.NotContains(t, out, s.JoinToken[7:], "the secret half of the join token leaked")
 	assertNoKeyMaterial(t, out, s.CA.Key)
 	assertNoKeyMaterial(t, out, s.EtcdCA.Key)
+	assertNoKeyMaterial(t, out, s.KubernetesCA.Key)
+	assertNoKeyMaterial(t, out, s.FrontProxyCA.Key)
+	assertNoKeyMaterial(t, out, s.ServiceAccountKey)
 }
 
 func TestMarshalRedacts(t *testing.T) {
@@ -39,9 +42,11 @@ func TestMarshalRedacts(t *testing.T) {
 	before := Canonical(c)
 	out := string(mustMarshal(t, c, true))
 	assertNoSecrets(t, out, c.Secrets)
-	assert.Equal(t, 4, strings.Count(out, Redacted), "gossipKey, joinToken, ca.key and etcdCA.key")
+	assert.Equal(t, 7, strings.Count(out, Redacted), "gossipKey, joinToken, the keys of ca, etcdCA, kubernetesCA and frontProxyCA, serviceAccountKey")
 	assert.Contains(t, out, strings.Split(c.Secrets.CA.Crt, "\n")[1], "the CA certificate is public and stays")
 	assert.Contains(t, out, strings.Split(c.Secrets.EtcdCA.Crt, "\n")[1], "the etcd CA certificate is public and stays")
+	assert.Contains(t, out, strings.Split(c.Secrets.KubernetesCA.Crt, "\n")[1], "the Kubernetes CA certificate is public and stays")
+	assert.Contains(t, out, strings.Split(c.Secrets.FrontProxyCA.Crt, "\n")[1], "the front-proxy CA certificate is public and stays")
 	assert.Equal(t, before, Canonical(c), "redaction must not modify the config")
 
 	full := string(mustMarshal(t, c, false))
@@ -56,7 +61,7 @@ func TestRedactedOutputParsesButDoesNotValidate(t *testing.T) {
 	require.NoError(t, err, "redacted output is still a well-formed document")
 	var ve *ValidationError
 	require.ErrorAs(t, r.Validate(), &ve)
-	assert.Equal(t, []string{"secrets.ca.key", "secrets.etcdCA.key", "secrets.gossipKey", "secrets.joinToken"}, ve.Fields())
+	assert.Equal(t, []string{"secrets.ca.key", "secrets.etcdCA.key", "secrets.frontProxyCA.key", "secrets.gossipKey", "secrets.joinToken", "secrets.kubernetesCA.key", "secrets.serviceAccountKey"}, ve.Fields())
 
 	r.Cluster.Kubernetes.Version = "1.38.0" // an operator's edit
 	r.RestoreSecrets(c)

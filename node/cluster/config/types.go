@@ -64,7 +64,8 @@ type Cluster struct {
 	ControlPlane ControlPlane `json:"controlPlane"`
 	// Network holds the cluster-wide Kubernetes network ranges.
 	Network ClusterNetwork `json:"network"`
-	// Kubernetes selects the Kubernetes release every node runs.
+	// Kubernetes selects the Kubernetes release every node runs and
+	// configures its components, or disables Kubernetes.
 	Kubernetes Kubernetes `json:"kubernetes"`
 	// Etcd configures the etcd member every control plane runs.
 	Etcd Etcd `json:"etcd,omitzero"`
@@ -94,12 +95,125 @@ type ClusterNetwork struct {
 	DNSDomain string `json:"dnsDomain"`
 }
 
-// Kubernetes selects the Kubernetes release every node runs.
+// Kubernetes selects the Kubernetes release every node runs and configures
+// its components: the control plane (kube-apiserver, kube-controller-manager,
+// kube-scheduler) on every control-plane node, and kubelet and kube-proxy on
+// every node.
 type Kubernetes struct {
 	// Version is the Kubernetes version as MAJOR.MINOR.PATCH with an optional
 	// pre-release suffix and an optional leading "v", for example 1.37.2.
 	Version string `json:"version"`
+	// Disabled runs no Kubernetes component on any node, for a fast start
+	// when only Cairn itself (Raft, gossip, the API) and etcd are wanted:
+	// etcd still runs on every control plane. The Kubernetes secrets are
+	// then not required.
+	Disabled bool `json:"disabled,omitempty"`
+	// Endpoint is the https://HOST:PORT URL of the Kubernetes API that
+	// kubeconfigs (and kubelets) use, such as a load balancer or a DNS name
+	// in front of the control planes. HOST is also named by the apiserver
+	// certificate. When empty, the address of the control plane that
+	// answers (its own kube-apiserver) is used.
+	Endpoint string `json:"endpoint,omitempty"`
+	// CertSANs lists extra IP addresses and DNS names the kube-apiserver
+	// certificate names, besides every control plane's names and addresses,
+	// the endpoint's host, localhost and the kubernetes service's names and
+	// IP.
+	CertSANs []string `json:"certSANs,omitempty"`
+	// APIServer configures kube-apiserver on every control plane.
+	APIServer KubernetesComponent `json:"apiServer,omitzero"`
+	// ControllerManager configures kube-controller-manager on every control
+	// plane.
+	ControllerManager KubernetesComponent `json:"controllerManager,omitzero"`
+	// Scheduler configures kube-scheduler on every control plane.
+	Scheduler KubernetesComponent `json:"scheduler,omitzero"`
+	// Proxy configures kube-proxy on every node.
+	Proxy KubernetesComponent `json:"proxy,omitzero"`
+	// Kubelet configures kubelet on every node.
+	Kubelet Kubelet `json:"kubelet,omitzero"`
 }
+
+// KubernetesComponent configures one Kubernetes component's command line.
+type KubernetesComponent struct {
+	// ExtraArgs are added to the component's command line as --KEY=VALUE,
+	// keyed by the flag's name without dashes, for example v: "2" or
+	// feature-gates: "SomeFeature=true". Flags that Cairn sets itself
+	// (addresses, ports, certificates, kubeconfigs, the cluster's network
+	// ranges) cannot be given. Whether the component knows a flag shows when
+	// it starts.
+	ExtraArgs map[string]string `json:"extraArgs,omitempty"`
+}
+
+// Kubelet configures kubelet on every node.
+type Kubelet struct {
+	// ExtraArgs are added to kubelet's command line as --KEY=VALUE, like
+	// the other components' extraArgs; --max-pods and --node-labels come
+	// from maxPods and nodeLabels instead.
+	ExtraArgs map[string]string `json:"extraArgs,omitempty"`
+	// MaxPods is the most pods kubelet runs on one node, 1 to 2500. When
+	// omitted, kubelet's default (110) applies.
+	MaxPods int `json:"maxPods,omitempty"`
+	// NodeLabels are labels kubelet puts on its Node object when it
+	// registers, for example example.com/rack: r1. Keys are an optional
+	// DNS-subdomain prefix and '/', then a name of at most 63 letters,
+	// digits, '-', '_' and '.', starting and ending with a letter or digit;
+	// values are empty or such a name. Labels in the kubernetes.io and
+	// k8s.io namespaces are refused (kubelet refuses most of them, and the
+	// NodeRestriction admission plugin refuses node-role.kubernetes.io/),
+	// except topology.kubernetes.io/zone, topology.kubernetes.io/region and
+	// the node.kubernetes.io/ and kubelet.kubernetes.io/ prefixes, which
+	// kubelet may set.
+	NodeLabels map[string]string `json:"nodeLabels,omitempty"`
+}
+
+// Component names: the keys of KubeReservedFlags and the names of the
+// binaries.
+const (
+	KubeAPIServer         = "kube-apiserver"
+	KubeControllerManager = "kube-controller-manager"
+	KubeScheduler         = "kube-scheduler"
+	KubeProxy             = "kube-proxy"
+	KubeletComponent      = "kubelet"
+)
+
+// KubeReservedFlags are, per component, the flags Cairn sets itself, which
+// the component's extraArgs cannot name: the addresses and ports, the
+// certificates and keys from the cluster's CAs, the kubeconfigs, the
+// cluster's network ranges and the node's identity.
+var KubeReservedFlags = map[string][]string{
+	KubeAPIServer: {
+		"etcd-servers", "etcd-cafile", "etcd-certfile", "etcd-keyfile",
+		"bind-address", "advertise-address", "secure-port", "cert-dir",
+		"tls-cert-file", "tls-private-key-file", "client-ca-file",
+		"service-account-key-file", "service-account-signing-key-file", "service-account-issuer",
+		"service-cluster-ip-range", "kubelet-client-certificate", "kubelet-client-key",
+		"requestheader-client-ca-file", "requestheader-allowed-names", "requestheader-username-headers",
+		"requestheader-group-headers", "requestheader-extra-headers-prefix",
+		"proxy-client-cert-file", "proxy-client-key-file",
+	},
+	KubeControllerManager: {
+		"kubeconfig", "authentication-kubeconfig", "authorization-kubeconfig",
+		"bind-address", "secure-port", "leader-elect", "cert-dir", "tls-cert-file", "tls-private-key-file",
+		"cluster-cidr", "service-cluster-ip-range", "allocate-node-cidrs",
+		"node-cidr-mask-size", "node-cidr-mask-size-ipv4", "node-cidr-mask-size-ipv6",
+		"cluster-signing-cert-file", "cluster-signing-key-file", "service-account-private-key-file", "root-ca-file",
+	},
+	KubeScheduler: {
+		"kubeconfig", "authentication-kubeconfig", "authorization-kubeconfig",
+		"bind-address", "secure-port", "leader-elect", "cert-dir", "tls-cert-file", "tls-private-key-file",
+	},
+	KubeProxy: {"kubeconfig", "config", "cluster-cidr", "hostname-override"},
+	KubeletComponent: {
+		"kubeconfig", "config", "bootstrap-kubeconfig", "hostname-override", "node-ip", "cert-dir",
+		"container-runtime-endpoint", "root-dir", "pod-manifest-path", "max-pods", "node-labels",
+	},
+}
+
+// Node CIDR sizes: kube-controller-manager gives each node a range of this
+// prefix length from cluster.network.podCIDR.
+const (
+	KubeNodeCIDRMaskIPv4 = 24
+	KubeNodeCIDRMaskIPv6 = 64
+)
 
 // Etcd configures the etcd member every control plane runs. Which members
 // the etcd cluster has is not configured: it follows the control planes of
@@ -146,6 +260,26 @@ type Secrets struct {
 	// existed, `cairnctl gen etcd-ca FILE` adds one. It cannot share ca's key,
 	// and once set it cannot be changed by apply.
 	EtcdCA CertKeyPair `json:"etcdCA"`
+	// KubernetesCA is the Kubernetes cluster's certificate authority, separate
+	// from ca and etcdCA. It signs the kube-apiserver serving certificate,
+	// the client certificates of kubelets and of the other components, and
+	// the admin kubeconfigs; kube-apiserver trusts every client certificate
+	// it signs. Required unless cluster.kubernetes.disabled; once set it
+	// cannot be changed by apply.
+	KubernetesCA CertKeyPair `json:"kubernetesCA,omitzero"`
+	// FrontProxyCA signs the client certificate kube-apiserver presents to
+	// extension API servers (the aggregation layer), which trust the user
+	// names it forwards. It must differ from kubernetesCA, so that no
+	// ordinary client certificate can act as the front proxy. Required
+	// unless cluster.kubernetes.disabled; once set it cannot be changed by
+	// apply.
+	FrontProxyCA CertKeyPair `json:"frontProxyCA,omitzero"`
+	// ServiceAccountKey is the PEM-encoded private key (ECDSA or RSA of at
+	// least 2048 bits) that signs service account tokens; kube-apiserver
+	// verifies them with its public half. Required unless
+	// cluster.kubernetes.disabled; once set it cannot be changed by apply,
+	// since every issued token would stop verifying.
+	ServiceAccountKey string `json:"serviceAccountKey,omitempty" cairn:"secret"`
 }
 
 // CertKeyPair is a PEM-encoded certificate and its private key.

@@ -3,11 +3,9 @@ package config
 import (
 	"crypto/x509"
 	"encoding/base64"
-	"maps"
 	"net"
 	"net/netip"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -42,7 +40,7 @@ func (c *Config) Validate() error {
 		vs.add("kind", "must be %q, got %q", Kind, c.Kind)
 	}
 	validateCluster(c, &vs)
-	validateSecrets(&c.Secrets, "secrets", &vs)
+	validateSecrets(&c.Secrets, c.Cluster.Kubernetes.Disabled, "secrets", &vs)
 	validateNodes(c, &vs)
 	return vs.asError(ErrInvalid)
 }
@@ -88,16 +86,10 @@ func validateCluster(c *Config, vs *violations) {
 	if podOK && svcOK && pod.Overlaps(svc) {
 		vs.add(np.key("serviceCIDR"), "%s overlaps podCIDR %s", svc, pod)
 	}
+	checkKubeRanges(pod, svc, np, vs)
 	checkDNSSubdomain(cl.Network.DNSDomain, np.key("dnsDomain"), vs)
 
-	kv := p.key("kubernetes").key("version")
-	switch {
-	case cl.Kubernetes.Version == "":
-		vs.add(kv, "is required, for example 1.37.2")
-	case !kubeVersionRE.MatchString(cl.Kubernetes.Version):
-		vs.add(kv, "%q is not a version like 1.37.2", cl.Kubernetes.Version)
-	}
-
+	validateKubernetes(&cl.Kubernetes, p.key("kubernetes"), vs)
 	validateEtcd(&cl.Etcd, p.key("etcd"), vs)
 
 	seen := map[string]fieldPath{}
@@ -112,29 +104,9 @@ func validateCluster(c *Config, vs *violations) {
 	}
 }
 
-// validateEtcd checks cluster.etcd: each extra argument is a flag name
-// (lowercase words joined by '-', no leading dashes) that Cairn does not
-// set itself, with a one-line value. Whether etcd knows the flag shows
-// when the member starts (its log and EtcdStatus).
-func validateEtcd(e *Etcd, p fieldPath, vs *violations) {
-	ap := p.key("extraArgs")
-	for _, k := range slices.Sorted(maps.Keys(e.ExtraArgs)) {
-		kp := ap.mapKey(k)
-		v := e.ExtraArgs[k]
-		switch {
-		case !etcdFlagRE.MatchString(k):
-			vs.add(kp, "%q is not an etcd flag name like quota-backend-bytes (no leading dashes)", k)
-		case slices.Contains(EtcdReservedFlags, k):
-			vs.add(kp, "--%s is set by Cairn and cannot be given", k)
-		case strings.ContainsAny(v, "\n\r\x00") || len(v) > 4096:
-			vs.add(kp, "value must be one line of at most 4096 bytes")
-		}
-	}
-}
-
-var etcdFlagRE = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
-
-func validateSecrets(s *Secrets, p fieldPath, vs *violations) {
+// validateSecrets checks the secrets; those of Kubernetes are required
+// unless kubeDisabled.
+func validateSecrets(s *Secrets, kubeDisabled bool, p fieldPath, vs *violations) {
 	if checkSecretPresent(s.GossipKey, p.key("gossipKey"), vs) {
 		key, err := base64.StdEncoding.DecodeString(s.GossipKey)
 		switch {
@@ -154,6 +126,7 @@ func validateSecrets(s *Secrets, p fieldPath, vs *violations) {
 		vs.add(p.key("etcdCA").key("crt"), "has the same key as %s: etcd needs a CA of its own, so that certificates from the cluster CA cannot reach etcd (delete %s and %s)",
 			p.key("ca").key("crt"), p.key("etcdCA"), etcdCAHint)
 	}
+	validateKubeSecrets(s, kubeDisabled, p, []namedCA{{path: p.key("ca"), cert: caCert}, {path: p.key("etcdCA"), cert: etcdCert}}, vs)
 }
 
 // etcdCAHint says how to add an etcd CA to a config from before it existed.

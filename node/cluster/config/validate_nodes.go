@@ -40,6 +40,7 @@ type nodeChecker struct {
 	pod, svc                                        netip.Prefix
 	names, matchNames, macs, hostMatches, hostnames uniques
 	endpoints, ips                                  uniques
+	kube                                            kubeRangeChecker
 }
 
 func validateNodes(c *Config, vs *violations) {
@@ -55,6 +56,7 @@ func validateNodes(c *Config, vs *violations) {
 	// and overlaps nothing.
 	nc.pod, _ = netip.ParsePrefix(c.Cluster.Network.PodCIDR)
 	nc.svc, _ = netip.ParsePrefix(c.Cluster.Network.ServiceCIDR)
+	nc.kube = newKubeRangeChecker(nc.pod, nc.svc)
 	for i := range c.Nodes {
 		nc.node(&c.Nodes[i], fieldPath("nodes").index(i))
 	}
@@ -90,25 +92,7 @@ func (nc *nodeChecker) node(n *Node, p fieldPath) {
 // certSANs checks each extra certificate name: an IP address that is not
 // unspecified, or a DNS name, each once.
 func (nc *nodeChecker) certSANs(n *Node, p fieldPath) {
-	seen := map[string]bool{}
-	for j, san := range n.CertSANs {
-		sp := p.index(j)
-		key := strings.ToLower(san)
-		if ip, err := netip.ParseAddr(san); err == nil {
-			if ip.IsUnspecified() {
-				nc.vs.add(sp, "%q: a certificate cannot name an unspecified address", san)
-				continue
-			}
-			key = ip.Unmap().String()
-		} else if !isDNSSubdomain(key) {
-			nc.vs.add(sp, "%q is neither an IP address nor a DNS name", san)
-			continue
-		}
-		if seen[key] {
-			nc.vs.add(sp, "%q is listed twice", san)
-		}
-		seen[key] = true
-	}
+	checkCertSANs(n.CertSANs, p, nc.vs)
 }
 
 // stateDisk checks the state disk selector: an absolute /dev path, sizes
@@ -167,6 +151,7 @@ func (nc *nodeChecker) endpoint(n *Node, explicit string, port int, p fieldPath)
 	if explicit != "" {
 		if key, ok := checkHostPort(explicit, p, nc.vs); ok {
 			nc.endpoints.check(key, p, true, "address", nc.vs)
+			nc.kube.endpoint(n, key, p, nc.vs)
 		}
 		return
 	}
@@ -265,6 +250,7 @@ func (nc *nodeChecker) network(n *Node, p fieldPath) {
 		ap := p.key("addresses").index(j)
 		nc.linkRef(a.Link, links, ap.key("link"))
 		if pfx, ok := nc.address(a.CIDR, ap.key("cidr")); ok {
+			nc.kube.network(n, pfx, ap.key("cidr"), vs)
 			onLink[a.Link] = append(onLink[a.Link], pfx)
 		} else {
 			unknownPrefixes[a.Link] = true

@@ -1,6 +1,11 @@
 package config
 
 import (
+	"crypto/ed25519"
+	cryptorand "crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -65,6 +70,81 @@ func TestValidateViolations(t *testing.T) {
 		{"etcd flag with dashes", func(c *Config) { c.Cluster.Etcd.ExtraArgs = map[string]string{"--snapshot-count": "1"} }, []string{`cluster.etcd.extraArgs["--snapshot-count"]`}, "no leading dashes"},
 		{"etcd flag value of two lines", func(c *Config) { c.Cluster.Etcd.ExtraArgs = map[string]string{"snapshot-count": "1\n2"} }, []string{`cluster.etcd.extraArgs["snapshot-count"]`}, "one line"},
 		{"etcd force-new-cluster", func(c *Config) { c.Cluster.Etcd.ExtraArgs = map[string]string{"force-new-cluster": "true"} }, []string{`cluster.etcd.extraArgs["force-new-cluster"]`}, "set by Cairn"},
+		{"kubernetes endpoint not https", func(c *Config) { c.Cluster.Kubernetes.Endpoint = "http://k8s.example.com:6443" }, []string{"cluster.kubernetes.endpoint"}, "not an https URL"},
+		{"kubernetes endpoint without port", func(c *Config) { c.Cluster.Kubernetes.Endpoint = "https://k8s.example.com" }, []string{"cluster.kubernetes.endpoint"}, "has no port"},
+		{"kubernetes endpoint with a path", func(c *Config) { c.Cluster.Kubernetes.Endpoint = "https://k8s.example.com:6443/api" }, []string{"cluster.kubernetes.endpoint"}, "not an https URL"},
+		{"kubernetes endpoint bad host", func(c *Config) { c.Cluster.Kubernetes.Endpoint = "https://bad_host:6443" }, []string{"cluster.kubernetes.endpoint"}, "neither an IP address nor a DNS name"},
+		{"kubernetes endpoint port zero", func(c *Config) { c.Cluster.Kubernetes.Endpoint = "https://10.5.0.10:0" }, []string{"cluster.kubernetes.endpoint"}, "port must be"},
+		{"kubernetes cert SAN", func(c *Config) { c.Cluster.Kubernetes.CertSANs = []string{"k8s.example.com", "no such name"} }, []string{"cluster.kubernetes.certSANs[1]"}, "neither an IP address nor a DNS name"},
+		{"kubernetes cert SAN twice", func(c *Config) { c.Cluster.Kubernetes.CertSANs = []string{"192.0.2.1", "192.0.2.1"} }, []string{"cluster.kubernetes.certSANs[1]"}, "listed twice"},
+		{"apiserver flag Cairn sets", func(c *Config) {
+			c.Cluster.Kubernetes.APIServer.ExtraArgs = map[string]string{"etcd-servers": "https://x:2379"}
+		},
+			[]string{`cluster.kubernetes.apiServer.extraArgs["etcd-servers"]`}, "--etcd-servers is set by Cairn and cannot be given"},
+		{"controller-manager flag Cairn sets", func(c *Config) {
+			c.Cluster.Kubernetes.ControllerManager.ExtraArgs = map[string]string{"cluster-cidr": "10.0.0.0/8"}
+		},
+			[]string{`cluster.kubernetes.controllerManager.extraArgs["cluster-cidr"]`}, "--cluster-cidr is set by Cairn"},
+		{"scheduler flag with dashes", func(c *Config) { c.Cluster.Kubernetes.Scheduler.ExtraArgs = map[string]string{"--v": "2"} },
+			[]string{`cluster.kubernetes.scheduler.extraArgs["--v"]`}, "not a kube-scheduler flag name like feature-gates (no leading dashes)"},
+		{"proxy flag value of two lines", func(c *Config) { c.Cluster.Kubernetes.Proxy.ExtraArgs = map[string]string{"v": "2\n3"} },
+			[]string{`cluster.kubernetes.proxy.extraArgs["v"]`}, "one line of at most 4096 bytes"},
+		{"proxy flag Cairn sets", func(c *Config) { c.Cluster.Kubernetes.Proxy.ExtraArgs = map[string]string{"hostname-override": "x"} },
+			[]string{`cluster.kubernetes.proxy.extraArgs["hostname-override"]`}, "set by Cairn"},
+		{"kubelet flag with a field of its own", func(c *Config) { c.Cluster.Kubernetes.Kubelet.ExtraArgs = map[string]string{"max-pods": "20"} },
+			[]string{`cluster.kubernetes.kubelet.extraArgs["max-pods"]`}, "--max-pods is set by Cairn and cannot be given; use cluster.kubernetes.kubelet.maxPods"},
+		{"kubelet flag Cairn sets", func(c *Config) { c.Cluster.Kubernetes.Kubelet.ExtraArgs = map[string]string{"node-ip": "10.5.0.2"} },
+			[]string{`cluster.kubernetes.kubelet.extraArgs["node-ip"]`}, "--node-ip is set by Cairn"},
+		{"kubelet maxPods too many", func(c *Config) { c.Cluster.Kubernetes.Kubelet.MaxPods = 2501 }, []string{"cluster.kubernetes.kubelet.maxPods"}, "out of range 1..2500"},
+		{"kubelet maxPods negative", func(c *Config) { c.Cluster.Kubernetes.Kubelet.MaxPods = -1 }, []string{"cluster.kubernetes.kubelet.maxPods"}, "out of range"},
+		{"node label name too long", func(c *Config) {
+			c.Cluster.Kubernetes.Kubelet.NodeLabels = map[string]string{"example.com/" + strings.Repeat("a", 64): ""}
+		},
+			[]string{`cluster.kubernetes.kubelet.nodeLabels["example.com/` + strings.Repeat("a", 64) + `"]`}, "is not a label key"},
+		{"node label name with a bad character", func(c *Config) { c.Cluster.Kubernetes.Kubelet.NodeLabels = map[string]string{"rack!": "r1"} },
+			[]string{`cluster.kubernetes.kubelet.nodeLabels["rack!"]`}, "is not a label key"},
+		{"node label empty name", func(c *Config) { c.Cluster.Kubernetes.Kubelet.NodeLabels = map[string]string{"example.com/": "r1"} },
+			[]string{`cluster.kubernetes.kubelet.nodeLabels["example.com/"]`}, "is not a label key"},
+		{"node label bad prefix", func(c *Config) { c.Cluster.Kubernetes.Kubelet.NodeLabels = map[string]string{"Example_Com/rack": "r1"} },
+			[]string{`cluster.kubernetes.kubelet.nodeLabels["Example_Com/rack"]`}, "must be a DNS subdomain"},
+		{"node label bad value", func(c *Config) {
+			c.Cluster.Kubernetes.Kubelet.NodeLabels = map[string]string{"example.com/rack": "-r1"}
+		},
+			[]string{`cluster.kubernetes.kubelet.nodeLabels["example.com/rack"]`}, `value "-r1" is not a label value`},
+		{"node role label", func(c *Config) {
+			c.Cluster.Kubernetes.Kubelet.NodeLabels = map[string]string{"node-role.kubernetes.io/worker": ""}
+		}, []string{`cluster.kubernetes.kubelet.nodeLabels["node-role.kubernetes.io/worker"]`}, "NodeRestriction admission plugin refuses node-role.kubernetes.io/"},
+		{"kubernetes.io label kubelet sets", func(c *Config) {
+			c.Cluster.Kubernetes.Kubelet.NodeLabels = map[string]string{"kubernetes.io/hostname": "x"}
+		},
+			[]string{`cluster.kubernetes.kubelet.nodeLabels["kubernetes.io/hostname"]`}, "namespace, which is reserved"},
+		{"k8s.io subdomain label", func(c *Config) { c.Cluster.Kubernetes.Kubelet.NodeLabels = map[string]string{"foo.k8s.io/bar": "x"} },
+			[]string{`cluster.kubernetes.kubelet.nodeLabels["foo.k8s.io/bar"]`}, "namespace, which is reserved"},
+		{"service CIDR too small", func(c *Config) { c.Cluster.Network.ServiceCIDR = "10.96.0.0/29" }, []string{"cluster.network.serviceCIDR"}, "kubernetes service's IP (the first) and the cluster DNS service's (the tenth), so its prefix length must be at most /28"},
+		{"service CIDR too large", func(c *Config) { c.Cluster.Network.ServiceCIDR = "10.96.0.0/11" }, []string{"cluster.network.serviceCIDR"}, "at least /12"},
+		{"IPv6 service CIDR too small", func(c *Config) { c.Cluster.Network.ServiceCIDR = "fd00:96::/125" }, []string{"cluster.network.serviceCIDR"}, "at most /124"},
+		{"pod CIDR too small", func(c *Config) { c.Cluster.Network.PodCIDR = "10.244.0.0/25" }, []string{"cluster.network.podCIDR"}, "must be /8 to /24: every node gets a /24 from it"},
+		{"pod CIDR too large", func(c *Config) { c.Cluster.Network.PodCIDR = "12.0.0.0/7" }, []string{"cluster.network.podCIDR"}, "must be /8 to /24"},
+		{"IPv6 pod CIDR too large", func(c *Config) { c.Cluster.Network.PodCIDR = "fd00::/32" }, []string{"cluster.network.podCIDR"}, "must be /48 to /64: every node gets a /64"},
+		{"node network overlaps the pod and service CIDRs", func(c *Config) { c.Nodes[1].Network.Addresses[0].CIDR = "10.5.0.3/8" },
+			[]string{"cluster.network.podCIDR", "cluster.network.serviceCIDR"}, "10.244.0.0/16 overlaps the network 10.0.0.0/8 of node cp2 (nodes[1].network.addresses[0].cidr)"},
+		{"node endpoint inside the service CIDR", func(c *Config) { c.Nodes[0].APIAddress = "10.96.0.5:6440" },
+			[]string{"cluster.network.serviceCIDR"}, "10.96.0.0/12 contains 10.96.0.5, the address of node cp1 (nodes[0].apiAddress)"},
+		{"node endpoint inside the pod CIDR", func(c *Config) { c.Nodes[3].GossipAddress = "10.244.3.4:6441" },
+			[]string{"cluster.network.podCIDR"}, "contains 10.244.3.4, the address of node worker1 (nodes[3].gossipAddress)"},
+		{"missing Kubernetes CA", func(c *Config) { c.Secrets.KubernetesCA = CertKeyPair{} }, []string{"secrets.kubernetesCA.crt", "secrets.kubernetesCA.key"},
+			"is required ('cairnctl gen config' generates it; a config from before it existed gets one from 'cairnctl gen config --with-secrets FILE'; or set cluster.kubernetes.disabled)"},
+		{"missing front-proxy CA", func(c *Config) { c.Secrets.FrontProxyCA = CertKeyPair{} }, []string{"secrets.frontProxyCA.crt", "secrets.frontProxyCA.key"}, "is required"},
+		{"Kubernetes CA not a CA", func(c *Config) { c.Secrets.KubernetesCA = leafOf(t, c.Secrets.KubernetesCA) }, []string{"secrets.kubernetesCA.crt"}, "not a CA certificate"},
+		{"front-proxy CA key mismatch", func(c *Config) { c.Secrets.FrontProxyCA.Key = anotherCA(t).Key }, []string{"secrets.frontProxyCA.key"}, "does not belong"},
+		{"Kubernetes CA is the cluster CA", func(c *Config) { c.Secrets.KubernetesCA = c.Secrets.CA }, []string{"secrets.kubernetesCA.crt"}, "has the same key as secrets.ca.crt: Kubernetes needs a CA of its own"},
+		{"Kubernetes CA is the etcd CA", func(c *Config) { c.Secrets.KubernetesCA = c.Secrets.EtcdCA }, []string{"secrets.kubernetesCA.crt"}, "has the same key as secrets.etcdCA.crt"},
+		{"front-proxy CA is the Kubernetes CA", func(c *Config) { c.Secrets.FrontProxyCA = c.Secrets.KubernetesCA }, []string{"secrets.frontProxyCA.crt"}, "has the same key as secrets.kubernetesCA.crt: the front proxy needs a CA of its own"},
+		{"missing service account key", func(c *Config) { c.Secrets.ServiceAccountKey = "" }, []string{"secrets.serviceAccountKey"}, "is required ('cairnctl gen config' generates it"},
+		{"redacted service account key", func(c *Config) { c.Secrets.ServiceAccountKey = Redacted }, []string{"secrets.serviceAccountKey"}, "is redacted"},
+		{"service account key does not parse", func(c *Config) { c.Secrets.ServiceAccountKey = "junk" }, []string{"secrets.serviceAccountKey"}, "does not parse as a PEM private key"},
+		{"service account key RSA too short", func(c *Config) { c.Secrets.ServiceAccountKey = rsaKeyPEM(t, 1024) }, []string{"secrets.serviceAccountKey"}, "RSA key of 1024 bits; it must have at least 2048"},
+		{"service account key ed25519", func(c *Config) { c.Secrets.ServiceAccountKey = ed25519KeyPEM(t) }, []string{"secrets.serviceAccountKey"}, "neither an ECDSA nor an RSA key"},
 		{"missing gossip key", func(c *Config) { c.Secrets.GossipKey = "" }, []string{"secrets.gossipKey"}, "is required"},
 		{"gossip key not 32 bytes", func(c *Config) { c.Secrets.GossipKey = "AAAAAAAAAAAAAAAAAAAAAA==" }, []string{"secrets.gossipKey"}, "decodes to 16 bytes"},
 		{"gossip key not base64", func(c *Config) { c.Secrets.GossipKey = "not base64!" }, []string{"secrets.gossipKey"}, "not valid standard base64"},
@@ -225,6 +305,17 @@ func TestValidateNeverEchoesSecrets(t *testing.T) {
 	err = c.Validate()
 	require.Error(t, err)
 	assertNoKeyMaterial(t, err.Error(), c.Secrets.CA.Key)
+
+	// The Kubernetes CAs and the service account key.
+	c = fixture(t)
+	kubeKey, saKey := c.Secrets.KubernetesCA.Key, c.Secrets.ServiceAccountKey
+	c.Secrets.FrontProxyCA = c.Secrets.KubernetesCA
+	c.Secrets.CA.Key = kubeKey
+	c.Secrets.ServiceAccountKey = saKey[:len(saKey)/2]
+	err = c.Validate()
+	require.Error(t, err)
+	assertNoKeyMaterial(t, err.Error(), kubeKey)
+	assertNoKeyMaterial(t, err.Error(), saKey)
 }
 
 // leafOf returns a client certificate issued by ca: a valid pair that is not
@@ -234,6 +325,72 @@ func leafOf(t *testing.T, ca CertKeyPair) CertKeyPair {
 	leaf, err := GenerateAdminClientCert(ca, "leaf", []string{APIRoleAdmin}, time.Hour)
 	require.NoError(t, err)
 	return leaf
+}
+
+// A valid Kubernetes section, and Kubernetes' ranges and keys of the
+// other kinds, pass.
+func TestValidateKubernetesSettings(t *testing.T) {
+	c := fixture(t)
+	k := &c.Cluster.Kubernetes
+	k.Endpoint = "https://k8s.example.com:6443"
+	k.CertSANs = []string{"k8s.example.com", "192.0.2.10", "fd00::10"}
+	k.APIServer.ExtraArgs = map[string]string{"v": "2", "audit-log-maxage": "30"}
+	k.ControllerManager.ExtraArgs = map[string]string{"terminated-pod-gc-threshold": "100"}
+	k.Scheduler.ExtraArgs = map[string]string{"v": "3"}
+	k.Proxy.ExtraArgs = map[string]string{"proxy-mode": "nftables"}
+	k.Kubelet = Kubelet{
+		ExtraArgs: map[string]string{"feature-gates": "A=true,B=false"},
+		MaxPods:   250,
+		NodeLabels: map[string]string{
+			"rack": "r1", "example.com/tier": "", "topology.kubernetes.io/zone": "zone-a",
+			"node.kubernetes.io/exclude-from-external-load-balancers": "true", "team.kubelet.kubernetes.io/x": "y",
+		},
+	}
+	require.NoError(t, c.Validate())
+
+	for _, ep := range []string{"https://10.5.0.2:6443", "https://[fd00::2]:6443/", "https://K8S.example.com:443"} {
+		k.Endpoint = ep
+		assert.NoError(t, c.Validate(), ep)
+	}
+
+	c.Cluster.Network.PodCIDR, c.Cluster.Network.ServiceCIDR = "fd00:244::/56", "fd00:96::/112"
+	c.Secrets.ServiceAccountKey = rsaKeyPEM(t, 2048)
+	require.NoError(t, c.Validate())
+	c.Cluster.Network.PodCIDR, c.Cluster.Network.ServiceCIDR = "11.0.0.0/8", "192.168.0.0/28"
+	require.NoError(t, c.Validate(), "the largest pod and the smallest service range")
+}
+
+// With Kubernetes disabled its secrets are optional, but checked when given.
+func TestValidateKubernetesDisabled(t *testing.T) {
+	c := fixture(t)
+	c.Cluster.Kubernetes.Disabled = true
+	require.NoError(t, c.Validate())
+	c.Secrets.KubernetesCA, c.Secrets.FrontProxyCA, c.Secrets.ServiceAccountKey = CertKeyPair{}, CertKeyPair{}, ""
+	require.NoError(t, c.Validate(), "no Kubernetes secrets are needed")
+
+	c.Secrets.ServiceAccountKey = "junk"
+	c.Secrets.FrontProxyCA = c.Secrets.CA
+	var ve *ValidationError
+	require.ErrorAs(t, c.Validate(), &ve)
+	assert.Equal(t, []string{"secrets.frontProxyCA.crt", "secrets.serviceAccountKey"}, ve.Fields())
+}
+
+// rsaKeyPEM returns a new RSA private key of bits as PKCS#1 PEM.
+func rsaKeyPEM(t *testing.T, bits int) string {
+	t.Helper()
+	key, err := rsa.GenerateKey(cryptorand.Reader, bits)
+	require.NoError(t, err)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
+}
+
+// ed25519KeyPEM returns a new Ed25519 private key as PKCS#8 PEM.
+func ed25519KeyPEM(t *testing.T) string {
+	t.Helper()
+	_, key, err := ed25519.GenerateKey(cryptorand.Reader)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 }
 
 func TestComparePaths(t *testing.T) {
