@@ -32,14 +32,24 @@ bench: ## run the benchmarks and record them under docs/bench/
 -include mk/*.mk
 
 CLUSTER_NAME ?= local
+# KUBERNETES=0 skips Kubernetes (its build, and its control plane on the
+# nodes) for a start in seconds.
+KUBERNETES ?= 1
+ifeq ($(KUBERNETES),0)
+CLUSTER_DEPS  := build
+CLUSTER_FLAGS := --kubernetes=false
+else
+CLUSTER_DEPS  := build kube
+CLUSTER_FLAGS := --kubernetes --wait-timeout 5m
+endif
 # An existing cluster is started (its stopped or killed nodes) rather than
 # refused, so `make cluster` after a reboot brings it back.
-cluster: build ## start a local 3+2 cluster of cairnd processes on loopback (an existing one: start its stopped nodes)
+cluster: $(CLUSTER_DEPS) ## start a local 3+2 cluster of cairnd processes on loopback, with the Kubernetes control plane (KUBERNETES=0: without; an existing one: start its stopped nodes)
 	@if $(OUT)/cairnctl cluster show --name $(CLUSTER_NAME) >/dev/null 2>&1; then \
 		echo "cluster $(CLUSTER_NAME) exists: starting its stopped nodes (restart them: make cluster-restart; remove it: make cluster-destroy)"; \
 		$(OUT)/cairnctl cluster start --all --wait --name $(CLUSTER_NAME) --cairnd $(OUT)/cairnd; \
 	else \
-		$(OUT)/cairnctl cluster create --name $(CLUSTER_NAME) --controlplanes 3 --workers 2 --cairnd $(OUT)/cairnd; \
+		$(OUT)/cairnctl cluster create --name $(CLUSTER_NAME) --controlplanes 3 --workers 2 --cairnd $(OUT)/cairnd $(CLUSTER_FLAGS); \
 	fi
 
 cluster-restart: build ## restart every node of the local cluster, one after the other (runs a rebuilt cairnd)

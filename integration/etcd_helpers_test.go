@@ -153,6 +153,7 @@ func etcdPID(t testing.TB, n nodeState) int {
 func createClusterEnv(t testing.TB, env []string, crashOK bool, name string, controlPlanes, workers int, extra ...string) *localCluster {
 	t.Helper()
 	c := &localCluster{t: t, name: name, dir: t.TempDir()}
+	extra = kubernetesOff(extra)
 	start := time.Now()
 	out, err := c.ctlEnv(env, append([]string{"cluster", "create", "--name", name,
 		"--controlplanes", fmt.Sprint(controlPlanes), "--workers", fmt.Sprint(workers),

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -158,6 +159,7 @@ func createCluster(t testing.TB, name string, controlPlanes, workers int, extra 
 			c.ctlTimeout = d + time.Minute
 		}
 	}
+	extra = kubernetesOff(extra)
 	start := time.Now()
 	out, err := c.ctl(append([]string{"cluster", "create", "--name", name,
 		"--controlplanes", fmt.Sprint(controlPlanes), "--workers", fmt.Sprint(workers),
@@ -179,6 +181,17 @@ func createCluster(t testing.TB, name string, controlPlanes, workers int, extra 
 	c.admin = readIdentity(t, filepath.Join(c.dir, "cairnconfig"))
 	c.curlTLS = c.admin.writePEMs(t, filepath.Join(c.dir, "pem"), "admin")
 	return c
+}
+
+// kubernetesOff adds --kubernetes=false to cluster create's flags unless
+// they say --kubernetes themselves: Kubernetes costs every control plane
+// three more processes (and its binaries a long first build), so only the
+// tests of it ask for it.
+func kubernetesOff(extra []string) []string {
+	if slices.ContainsFunc(extra, func(a string) bool { return a == "--kubernetes" || strings.HasPrefix(a, "--kubernetes=") }) {
+		return extra
+	}
+	return append(slices.Clone(extra), "--kubernetes=false")
 }
 
 // clusterDir is where cluster create keeps the cluster's state.

@@ -9,7 +9,8 @@ import (
 )
 
 // healthReport puts the node's failing controllers and sources (from the
-// runtime's ControllerStatus), and an unhealthy etcd member (EtcdStatus),
+// runtime's ControllerStatus), an unhealthy etcd member (EtcdStatus) and
+// unhealthy Kubernetes components (KubernetesStatus),
 // into its gossip health summary, so that
 // `get members` shows "degraded: config-source failing" rather than "ok"
 // while a loop keeps failing; and publishes the same list as
@@ -26,7 +27,8 @@ type healthReport struct {
 func (c *healthReport) Name() string { return "health-report" }
 
 func (c *healthReport) Inputs() []runtime.Input {
-	return []runtime.Input{{Type: runtime.TypeControllerStatus}, {Type: controllers.TypeEtcdStatus, ID: controllers.IDEtcd}}
+	return []runtime.Input{{Type: runtime.TypeControllerStatus}, {Type: controllers.TypeEtcdStatus, ID: controllers.IDEtcd},
+		{Type: controllers.TypeKubernetesStatus, ID: controllers.IDKubernetes}}
 }
 
 func (c *healthReport) Outputs() []string { return []string{controllers.TypeNodeHealth} }
@@ -50,6 +52,11 @@ func (c *healthReport) Run(_ context.Context, r runtime.Reader, w runtime.Writer
 				failing = append(failing, "etcd")
 			}
 			state, settings = etcdState(s), s.Settings
+		}
+	}
+	if res, err := r.Get(controllers.TypeKubernetesStatus, controllers.IDKubernetes); err == nil {
+		if s, ok := res.Spec.(controllers.KubernetesStatusSpec); ok && !s.Healthy {
+			failing = append(failing, "kubernetes")
 		}
 	}
 	if c.etcd != nil {

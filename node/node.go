@@ -78,6 +78,12 @@ type Options struct {
 	// EtcdPorts, when set, replaces etcd's client and peer ports (2379,
 	// 2380): tests that run several clusters on one address.
 	EtcdPorts *EtcdPorts
+	// Kubernetes is the directory of the Kubernetes component binaries
+	// (kube-apiserver, ... as links to the multi-call kube binary) a
+	// control plane runs. Empty leaves Kubernetes out of this node
+	// (package tests of the spine); cairnd always sets it, and a missing
+	// binary is reported in KubernetesStatus.
+	Kubernetes string
 }
 
 // EtcdPorts are an etcd member's client and peer ports.
@@ -180,6 +186,10 @@ func Run(ctx context.Context, o Options) error {
 		_ = ln.Close()
 		return errors.Join(err, agent.Close())
 	}
+	if err := registerKubernetes(rt, cfg, self, o); err != nil {
+		_ = ln.Close()
+		return errors.Join(err, agent.Close())
+	}
 	removed := make(chan uint64, 1)
 	sources := []runtime.Source{
 		&configSource{log: log.With("component", "config-source"), apiAddr: self.APIEndpoint(), tls: id.ClientTLS(), self: self.Name},
@@ -238,6 +248,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if ops := localEtcdOps(self, o); ops != nil {
 		apiOpts.Etcd, apiOpts.EtcdRecovery = ops, etcdRecovery(agent.Store, self, stateID, o, log)
+	}
+	if ops := localKubeOps(state, cfg, self, o); ops != nil {
+		apiOpts.Kubernetes = ops
 	}
 	srv := api.New(apiOpts)
 	serveErr := make(chan error, 1)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/cairn-project/cairn/node/machine/capability"
 	"github.com/cairn-project/cairn/rootfs/image"
@@ -20,4 +21,14 @@ func TestEtcdBinary(t *testing.T) {
 	assert.Equal(t, imageEtcd, etcdBinary("", capability.ModeContainer))
 	assert.Equal(t, "/opt/etcd", etcdBinary("/opt/etcd", capability.ModeProcess))
 	assert.Empty(t, etcdBinary("none", capability.ModeContainer))
+}
+
+func TestKubeBinDirDefaults(t *testing.T) {
+	self, err := os.Executable()
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Dir(self), kubeBinDir("", capability.ModeProcess))
+	assert.Equal(t, imageKubeDir, kubeBinDir("", capability.ModePID1))
+	assert.Equal(t, imageKubeDir, kubeBinDir("", capability.ModeContainer))
+	assert.Equal(t, "/opt/k8s", kubeBinDir("/opt/k8s", capability.ModeProcess))
+	assert.Empty(t, kubeBinDir("none", capability.ModeContainer))
 }

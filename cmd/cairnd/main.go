@@ -78,6 +78,7 @@ func run() error {
 	timings := fs.String("timings", "default", "default, or fast: every gossip, Raft and autopilot timeout shrunk for loopback tests")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	etcdBin := fs.String("etcd", "", "the etcd binary control planes run (default: "+imageEtcd+" in pid1 and container modes, the etcd next to cairnd in process mode; none: run no etcd)")
+	kubeDir := fs.String("kubernetes", "", "the directory of the Kubernetes binaries (kube-apiserver, ...) nodes run (default: "+imageKubeDir+" in pid1 and container modes, cairnd's own directory in process mode; none: run no Kubernetes)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -93,7 +94,7 @@ func run() error {
 	}
 	m := detectMode(*mode)
 	if m == capability.ModePID1 {
-		runPID1(nodeFlags{config: *cfgPath, name: *name, logLevel: *logLevel, logFormat: *logFormat, timings: *timings, etcd: etcdBinary(*etcdBin, m)}) // never returns
+		runPID1(nodeFlags{config: *cfgPath, name: *name, logLevel: *logLevel, logFormat: *logFormat, timings: *timings, etcd: etcdBinary(*etcdBin, m), kubernetes: kubeBinDir(*kubeDir, m)}) // never returns
 	}
 	log, nodeLog, err := newLogger(*logLevel, *logFormat)
 	if err != nil {
@@ -124,7 +125,7 @@ func run() error {
 	log.Info("starting cairnd", "version", version.Version, "mode", m, "name", *name)
 	opts := node.Options{
 		Config: data, Name: *name, StateDir: *stateDir, Capabilities: caps,
-		Profile: profile, Logger: log, Log: nodeLog, Fault: fault, Etcd: etcdBinary(*etcdBin, m),
+		Profile: profile, Logger: log, Log: nodeLog, Fault: fault, Etcd: etcdBinary(*etcdBin, m), Kubernetes: kubeBinDir(*kubeDir, m),
 		EtcdFault: os.Getenv(node.EtcdFaultEnv),
 	}
 	if m == capability.ModeContainer {
@@ -155,6 +156,29 @@ func etcdBinary(flagValue, mode string) string {
 		return imageEtcd
 	}
 	return filepath.Join(filepath.Dir(self), "etcd")
+}
+
+// imageKubeDir is where the image puts the Kubernetes binaries.
+const imageKubeDir = "/usr/bin"
+
+// kubeBinDir resolves --kubernetes as etcdBinary resolves --etcd: the
+// flag, "none" for no Kubernetes, else the image's directory as PID 1 or
+// in a container and cairnd's own in process mode (where `make kube`
+// puts the kube binary and its links).
+func kubeBinDir(flagValue, mode string) string {
+	switch {
+	case flagValue == "none":
+		return ""
+	case flagValue != "":
+		return flagValue
+	case mode != capability.ModeProcess:
+		return imageKubeDir
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return imageKubeDir
+	}
+	return filepath.Dir(self)
 }
 
 // faultFromEnv reads the hidden, test-only fault point trigger

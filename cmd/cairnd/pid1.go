@@ -58,6 +58,7 @@ type nodeFlags struct {
 	logLevel, logFormat string
 	timings             string
 	etcd                string
+	kubernetes          string
 }
 
 // runPID1 is cairnd as the kernel's init. It never returns: pid1.Guard
@@ -180,7 +181,7 @@ func bootPID1(log *slog.Logger, nl *nodelog.Log, f nodeFlags, mounts []pid1.Moun
 	err = node.Run(ctx, node.Options{
 		Config: data, Name: name, StateDir: pid1State, Capabilities: caps, Profile: profile,
 		Logger: log, Log: nl, ListenAll: true, ImageModules: pid1.ImageModules, Boot: &b.report, Reaper: reaper,
-		Services: services, Etcd: f.etcd,
+		Services: services, Etcd: f.etcd, Kubernetes: f.kubernetes,
 	})
 	err = pid1Outcome(ctx, err)
 	if r, ok := power.As(err); ok && r.Reset && disk.State == statedisk.Refused {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,6 +26,7 @@ type clusterCreateOptions struct {
 	workers           int
 	subnet            int
 	kubernetesVersion string
+	kubernetes        bool
 	cairnd            string
 	etcd              string
 	waitTimeout       time.Duration
@@ -70,11 +70,12 @@ If the cluster does not become healthy in --wait-timeout, the last log lines
 of the unhealthy nodes are printed and the state is left for debugging.`,
 		Example: `  cairnctl cluster create
   cairnctl cluster create --name dev --controlplanes 1 --workers 0
+  cairnctl cluster create --kubernetes=false   # no Kubernetes: up in seconds
   cairnctl cluster create --cairnd ./bin/cairnd --subnet 42 --wait-timeout 2m
   cairnctl cluster create --provisioner docker --name dock`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runClusterCreate(cmd.Context(), g, o)
+			return runClusterCreate(cmd, g, o)
 		},
 	}
 	o.loc.register(cmd)
@@ -83,6 +84,7 @@ of the unhealthy nodes are printed and the state is left for debugging.`,
 	f.IntVar(&o.workers, "workers", 2, "number of worker nodes")
 	f.IntVar(&o.subnet, "subnet", 0, "N of the loopback subnet 127.0.N.0/24 (default: the first free one from 10 to 250)")
 	f.StringVar(&o.kubernetesVersion, "kubernetes-version", config.DefaultKubernetesVersion, "Kubernetes version")
+	f.BoolVar(&o.kubernetes, "kubernetes", true, "run Kubernetes (process: the control plane, from the kube-apiserver, ... links beside --cairnd that 'make kube' builds; docker and qemu: not yet); --kubernetes=false sets cluster.kubernetes.disabled, for a fast start")
 	f.StringVar(&o.cairnd, "cairnd", "", "cairnd binary (default: next to cairnctl, else in PATH)")
 	f.DurationVar(&o.waitTimeout, "wait-timeout", 60*time.Second, "how long to wait for the cluster to become healthy")
 	f.StringVar(&o.etcd, "etcd", "", "static etcd for the image built when Docker lacks it (docker; default: etcd next to --cairnd, as 'make etcd' puts it)")
@@ -98,7 +100,8 @@ of the unhealthy nodes are printed and the state is left for debugging.`,
 	return cmd
 }
 
-func runClusterCreate(ctx context.Context, g *globals, o clusterCreateOptions) error {
+func runClusterCreate(cmd *cobra.Command, g *globals, o clusterCreateOptions) error {
+	ctx := cmd.Context()
 	prov, err := newProvisioner(o.provisioner, provisionerOptions{})
 	if err != nil {
 		return err
@@ -130,9 +133,15 @@ func runClusterCreate(ctx context.Context, g *globals, o clusterCreateOptions) e
 			return err
 		}
 	}
+	if o.kubernetes && !cmd.Flags().Changed("kubernetes") && o.provisioner != provisionerProcess {
+		o.kubernetes = false // the node image and initramfs do not ship Kubernetes yet
+	}
+	if err := checkKubernetesBinaries(o, p.Cairnd); err != nil {
+		return err
+	}
 	p.Generate = config.GenerateOptions{
 		ClusterName: o.loc.name, ControlPlanes: o.controlPlanes, Workers: o.workers,
-		KubernetesVersion: o.kubernetesVersion, LoopbackSubnet: p.Subnet,
+		KubernetesVersion: o.kubernetesVersion, LoopbackSubnet: p.Subnet, KubernetesDisabled: !o.kubernetes,
 	}
 	if err := prov.plan(ctx, p); err != nil {
 		return err
@@ -174,12 +183,12 @@ func runClusterCreate(ctx context.Context, g *globals, o clusterCreateOptions) e
 		printNodeLogs(ctx, g.streams.Err, prov, st, nodes, failingNodes(nodes, checks))
 		return fmt.Errorf("%w; state left in %s for debugging, remove it with '%s'", err, dir, o.loc.destroyCommand())
 	}
-	return finishCreate(g, o.loc, admin, files.client)
+	return finishCreate(g, o.loc, admin, files.client, o.kubernetes)
 }
 
 // finishCreate merges the new admin context into the client config and
 // says what to do next.
-func finishCreate(g *globals, loc clusterLocation, admin Context, clusterClientConfig string) error {
+func finishCreate(g *globals, loc clusterLocation, admin Context, clusterClientConfig string, kubernetes bool) error {
 	name := loc.name
 	path, err := g.clientConfigPath()
 	if err != nil {
@@ -200,6 +209,10 @@ func finishCreate(g *globals, loc clusterLocation, admin Context, clusterClientC
 	fmt.Fprintf(out, "next:\n")
 	fmt.Fprintf(out, "  cairnctl --cairnconfig %s get members\n", clusterClientConfig)
 	fmt.Fprintf(out, "  cairnctl get members\n  cairnctl health\n  cairnctl config get\n")
+	if kubernetes {
+		fmt.Fprintf(out, "  cairnctl kubeconfig            # merge an admin kubeconfig into ~/.kube/config\n")
+		fmt.Fprintf(out, "  kubectl get --raw /readyz      # (_out/bin/kubectl is a link to the kube binary)\n")
+	}
 	fmt.Fprintf(out, "  %s\n", loc.command("restart NODE"))
 	fmt.Fprintf(out, "  %s\n", loc.destroyCommand())
 	return nil
@@ -253,4 +266,25 @@ func findCairnd(flag string) (string, error) {
 		return filepath.Abs(p)
 	}
 	return "", fmt.Errorf("%w next to cairnctl or in PATH; build it with 'go build ./cmd/cairnd' and pass --cairnd", ErrCairndNotFound)
+}
+
+// checkKubernetesBinaries refuses --kubernetes where the nodes would lack
+// the binaries: a process-mode node runs the control plane from the
+// links beside its cairnd ('make kube' puts them there), and the node
+// image and initramfs do not ship Kubernetes yet.
+func checkKubernetesBinaries(o clusterCreateOptions, cairnd string) error {
+	switch {
+	case !o.kubernetes:
+		return nil
+	case o.provisioner != provisionerProcess:
+		return fmt.Errorf("%w: --kubernetes: the %s provisioner's nodes do not ship Kubernetes yet; use --kubernetes=false", ErrUsage, o.provisioner)
+	}
+	dir := filepath.Dir(cairnd)
+	for _, name := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("%w: Kubernetes needs %s beside cairnd (%s): build it with 'make kube' (about 15 minutes the first time), or create the cluster with --kubernetes=false",
+				ErrUsage, name, dir)
+		}
+	}
+	return nil
 }

@@ -139,7 +139,7 @@ func TestClusterCreateStopsWaitingWhenANodeExits(t *testing.T) {
 	require.NoError(t, os.WriteFile(fake, []byte("#!/bin/sh\necho \"fake cairnd $*\"\necho boom >&2\nexit 1\n"), 0o700))
 
 	r := runCLI(t, "cluster", "create", "--state", root, "--cairnd", fake, "--subnet", "252",
-		"--controlplanes", "1", "--workers", "0", "--wait-timeout", "30s")
+		"--controlplanes", "1", "--workers", "0", "--wait-timeout", "30s", "--kubernetes=false")
 
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "node process exited: cp1")
@@ -152,4 +152,25 @@ func TestClusterCreateStopsWaitingWhenANodeExits(t *testing.T) {
 	assert.Equal(t, 252, st.Subnet)
 	d := runCLI(t, "cluster", "destroy", "--state", root)
 	assert.Equal(t, 0, d.code, d.stderr)
+}
+
+// Kubernetes in process mode runs from the links beside cairnd: without
+// them create refuses up front, saying how to get them or go without.
+func TestClusterCreateNeedsTheKubernetesBinaries(t *testing.T) {
+	isolateHome(t)
+	root := t.TempDir()
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "cairnd")
+	require.NoError(t, os.WriteFile(fake, []byte("#!/bin/sh\nexit 1\n"), 0o700))
+
+	r := runCLI(t, "cluster", "create", "--state", root, "--cairnd", fake, "--subnet", "252")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "Kubernetes needs kube-apiserver beside cairnd")
+	assert.Contains(t, r.stderr, "make kube")
+	assert.Contains(t, r.stderr, "--kubernetes=false")
+	assert.NoDirExists(t, filepath.Join(root, "local"), "nothing was made")
+
+	r = runCLI(t, "cluster", "create", "--state", root, "--cairnd", fake, "--provisioner", "docker", "--kubernetes")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "do not ship Kubernetes yet")
 }

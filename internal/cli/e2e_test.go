@@ -52,7 +52,7 @@ func TestEndToEndLocalCluster(t *testing.T) {
 
 	start := time.Now()
 	create := runCLI(t, "cluster", "create", "--controlplanes", "3", "--workers", "1",
-		"--state", state, "--cairnd", cairnd, "--wait-timeout", "60s")
+		"--state", state, "--cairnd", cairnd, "--wait-timeout", "60s", "--kubernetes=false")
 	require.Equal(t, 0, create.code, "stdout:\n%s\nstderr:\n%s", create.stdout, create.stderr)
 	t.Logf("cluster create took %s", time.Since(start).Round(time.Millisecond))
 	assert.Contains(t, create.stdout, "get members")

@@ -5,7 +5,6 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/cairn-project/cairn/node/cluster/health"
 	resourcev1 "github.com/cairn-project/cairn/proto/gen/cairn/resource/v1"
 
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
@@ -30,18 +29,18 @@ func (s clientSource) ConsensusStatus(ctx context.Context, node string) (*cluste
 	return r.val, r.err
 }
 
-// EtcdStatus reads a control plane's EtcdStatus resource through the
-// endpoint (Cairn-Node header); nil when it runs no etcd.
-func (s clientSource) EtcdStatus(ctx context.Context, node string) (*health.EtcdView, error) {
-	r := fanOut(ctx, s.c, nodeList(node), func(ctx context.Context, ep endpoint, node string) (*health.EtcdView, error) {
-		res, err := ep.resource.Get(ctx, request(&resourcev1.GetRequest{Type: "EtcdStatus", Id: "etcd"}, node))
+// NodeStatus reads one of a node's status resources (its spec as YAML)
+// through the endpoint (Cairn-Node header); nil when it has none.
+func (s clientSource) NodeStatus(ctx context.Context, node, typ, id string) ([]byte, error) {
+	r := fanOut(ctx, s.c, nodeList(node), func(ctx context.Context, ep endpoint, node string) ([]byte, error) {
+		res, err := ep.resource.Get(ctx, request(&resourcev1.GetRequest{Type: typ, Id: id}, node))
 		if connect.CodeOf(err) == connect.CodeNotFound {
 			return nil, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		return health.ParseEtcdView([]byte(res.Msg.GetResource().GetSpecYaml()))
+		return []byte(res.Msg.GetResource().GetSpecYaml()), nil
 	})[0]
 	return r.val, r.err
 }

@@ -117,9 +117,9 @@ func TestHealthWithoutAnEndpointFailsEveryCheck(t *testing.T) {
 
 	assert.Equal(t, 1, r.code)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	require.Len(t, lines, 5, r.stdout)
-	for i, name := range []string{"nodes", "leader", "raft", "etcd"} {
+	require.Len(t, lines, 6, r.stdout)
+	for i, name := range []string{"nodes", "leader", "raft", "etcd", "kubernetes"} {
 		assert.True(t, strings.HasPrefix(lines[i], "✗ "+name+": cannot list members: "), lines[i])
 	}
-	assert.True(t, strings.HasPrefix(lines[4], "✗ config: cannot read the configuration: "), lines[4])
+	assert.True(t, strings.HasPrefix(lines[5], "✗ config: cannot read the configuration: "), lines[5])
 }

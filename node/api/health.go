@@ -10,7 +10,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/cairn-project/cairn/node/cluster/health"
-	"github.com/cairn-project/cairn/node/machine/controllers"
 	"github.com/cairn-project/cairn/node/runtime"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
@@ -65,33 +64,30 @@ func (a apiSource) ConsensusStatus(ctx context.Context, node string) (*clusterv1
 	return msg(cl.ConsensusStatus(ctx, req))
 }
 
-// EtcdStatus reads a control plane's EtcdStatus resource: this node's
-// from its state, another's through its resource service (with the
-// caller's certificate, as for the other requests).
-func (a apiSource) EtcdStatus(ctx context.Context, node string) (*health.EtcdView, error) {
+// NodeStatus reads one of a node's status resources (its spec as YAML):
+// this node's from its state, another's through its resource service
+// (with the caller's certificate, as for the other requests); nil when
+// the node has none.
+func (a apiSource) NodeStatus(ctx context.Context, node, typ, id string) ([]byte, error) {
 	s := a.c.s
 	if a.local(node) {
 		if s.opts.Resources == nil {
 			return nil, nil
 		}
-		res, err := s.opts.Resources.Get(controllers.TypeEtcdStatus, controllers.IDEtcd)
+		res, err := s.opts.Resources.Get(typ, id)
 		if errors.Is(err, runtime.ErrNotFound) {
 			return nil, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		spec, err := yaml.Marshal(res.Spec)
-		if err != nil {
-			return nil, err
-		}
-		return health.ParseEtcdView(spec)
+		return yaml.Marshal(res.Spec)
 	}
 	addr, err := s.memberAPI(node)
 	if err != nil {
 		return nil, connectError(err)
 	}
-	req := connect.NewRequest(&resourcev1.GetRequest{Type: controllers.TypeEtcdStatus, Id: controllers.IDEtcd})
+	req := connect.NewRequest(&resourcev1.GetRequest{Type: typ, Id: id})
 	if cert := callerFrom(ctx).header(); cert != "" {
 		req.Header().Set(HeaderCallerCert, cert)
 	}
@@ -103,7 +99,7 @@ func (a apiSource) EtcdStatus(ctx context.Context, node string) (*health.EtcdVie
 	if err != nil {
 		return nil, err
 	}
-	return health.ParseEtcdView([]byte(res.Msg.GetResource().GetSpecYaml()))
+	return []byte(res.Msg.GetResource().GetSpecYaml()), nil
 }
 
 func (a apiSource) local(node string) bool { return node == "" || node == a.c.s.opts.NodeName }

@@ -59,14 +59,14 @@ func TestHealthRPC(t *testing.T) {
 		assert.True(t, c.Ok, c.Detail)
 		assert.Empty(t, c.Nodes)
 	}
-	assert.Equal(t, []string{"nodes", "leader", "raft", "etcd", "config"}, names)
+	assert.Equal(t, []string{"nodes", "leader", "raft", "etcd", "kubernetes", "config"}, names)
 	assert.Equal(t, "4 nodes alive and in agreement (cp1, cp2, cp3, worker1)", res.Checks[0].Detail)
 	assert.Contains(t, []string{"cp1", "cp2", "cp3"}, res.NodeName, "a worker forwards Health to a control plane")
 
 	own, err := healthAt(cp2)
 	require.NoError(t, err)
 	assert.Equal(t, cp2.Name, own.NodeName, "a control plane evaluates Health itself")
-	assert.Len(t, own.Checks, 5)
+	assert.Len(t, own.Checks, 6)
 
 	// A stopped control plane does not stall the evaluation: it is named.
 	stop(cp3.Name)

@@ -188,6 +188,24 @@ func IssueKubeAPIServer(kubeCA config.CertKeyPair, c *config.Config, n *config.N
 	return issue(kubeCA, "kubernetes", tmpl, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KubeValidity, now)
 }
 
+// IssueKubeServing issues a serving certificate from the Kubernetes CA for
+// a component other than the apiserver (kube-controller-manager's and
+// kube-scheduler's secure ports, whose health checks verify it): commonName
+// as subject, dnsNames and ips as SANs, server auth only, valid for
+// validity (capped by the CA's own). The key is new.
+func IssueKubeServing(kubeCA config.CertKeyPair, commonName string, dnsNames []string, ips []net.IP, validity time.Duration, now time.Time) (config.CertKeyPair, error) {
+	switch {
+	case commonName == "":
+		return config.CertKeyPair{}, fmt.Errorf("%w: serving certificate name is empty", ErrBadKubeRequest)
+	case len(dnsNames) == 0 && len(ips) == 0:
+		return config.CertKeyPair{}, fmt.Errorf("%w: serving certificate %s names no host", ErrBadKubeRequest, commonName)
+	case validity <= 0:
+		return config.CertKeyPair{}, fmt.Errorf("%w: validity %s is not positive", ErrBadKubeRequest, validity)
+	}
+	tmpl := &x509.Certificate{Subject: pkix.Name{CommonName: commonName}, DNSNames: slices.Clone(dnsNames), IPAddresses: slices.Clone(ips)}
+	return issue(kubeCA, "kubernetes", tmpl, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, validity, now)
+}
+
 // IssueKubeClient issues a client certificate from ca for a Kubernetes
 // user: user as common name, groups as organizations (how kube-apiserver
 // reads them), client auth only, no SANs, valid from now for validity but

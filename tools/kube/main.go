@@ -47,6 +47,13 @@ var components = map[string]func() *cobra.Command{
 
 func main() {
 	name := filepath.Base(os.Args[0])
+	if ran, err := runTool(os.Args[1:]); ran {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "kube:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if _, ok := components[name]; !ok {
 		if len(os.Args) < 2 || components[os.Args[1]] == nil {
 			names := make([]string, 0, len(components))
@@ -54,7 +61,7 @@ func main() {
 				names = append(names, n)
 			}
 			slices.Sort(names)
-			fmt.Fprintf(os.Stderr, "usage: kube COMPONENT [ARGS...] (or run it as a link named COMPONENT)\ncomponents: %s\n", strings.Join(names, ", "))
+			fmt.Fprintf(os.Stderr, "usage: kube COMPONENT [ARGS...] (or run it as a link named COMPONENT)\n       kube flags (every component's flags and their types, as JSON)\ncomponents: %s\n", strings.Join(names, ", "))
 			os.Exit(2)
 		}
 		name = os.Args[1]

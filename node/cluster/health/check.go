@@ -12,7 +12,7 @@ import (
 
 // Check is the outcome of one health check.
 type Check struct {
-	// Name is a short label: nodes, leader, raft, etcd or config.
+	// Name is a short label: nodes, leader, raft, etcd, kubernetes or config.
 	Name string
 	OK   bool
 	// Detail says what passed, or every problem found.
@@ -23,9 +23,9 @@ type Check struct {
 }
 
 // Evaluate runs the health checks on an observation, in their fixed order:
-// nodes, leader, raft, etcd, config.
+// nodes, leader, raft, etcd, kubernetes, config.
 func Evaluate(o Observation) []Check {
-	return []Check{checkNodes(o), checkLeader(o), checkRaft(o), checkEtcd(o), checkConfig(o)}
+	return []Check{checkNodes(o), checkLeader(o), checkRaft(o), checkEtcd(o), checkKubernetes(o), checkConfig(o)}
 }
 
 // Healthy reports whether every check passed.

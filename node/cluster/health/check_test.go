@@ -45,6 +45,10 @@ func healthyObservation() Observation {
 	for _, n := range []string{"cp1", "cp2"} {
 		o.Etcd[n] = Result[*EtcdView]{Val: &EtcdView{Phase: "member", Healthy: true, ClusterID: "c1", Members: 2, Generation: 1}}
 	}
+	o.Kubernetes = map[string]Result[*KubernetesView]{}
+	for _, n := range []string{"cp1", "cp2"} {
+		o.Kubernetes[n] = Result[*KubernetesView]{Val: &KubernetesView{Phase: "running", Healthy: true, Version: "1.37.2"}}
+	}
 	leader := o.Consensus["cp1"].Val
 	leader.State = "Leader"
 	leader.Servers = []*clusterv1.RaftServer{raftServer("cp1", voter, true), raftServer("cp2", voter, true)}
@@ -67,63 +71,82 @@ func TestHealthChecks(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		breakIt   func(o *Observation)
-		wantOK    [5]bool // nodes, leader, raft, etcd, config
+		wantOK    [6]bool // nodes, leader, raft, etcd, kubernetes, config
 		wantIn    string
 		wantNodes []string
 	}{
-		{"healthy", func(*Observation) {}, [5]bool{true, true, true, true, true}, "cp1 leads term 2", nil},
-		{"healthy etcd", func(*Observation) {}, [5]bool{true, true, true, true, true}, "2 voters of etcd cluster c1, all healthy (cp1, cp2)", nil},
+		{"healthy", func(*Observation) {}, [6]bool{true, true, true, true, true, true}, "cp1 leads term 2", nil},
+		{"healthy etcd", func(*Observation) {}, [6]bool{true, true, true, true, true, true}, "2 voters of etcd cluster c1, all healthy (cp1, cp2)", nil},
 		{"suspect member", func(o *Observation) { o.Members[2] = member("w1", false, suspect, 5, false) },
-			[5]bool{false, true, true, true, true}, "w1 is suspect", []string{"w1"}},
+			[6]bool{false, true, true, true, true, true}, "w1 is suspect", []string{"w1"}},
 		{"configured node never joined", func(o *Observation) { o.Expected = append(o.Expected, "w2") },
-			[5]bool{false, true, true, true, true}, "w2 has not joined", []string{"w2"}},
+			[6]bool{false, true, true, true, true, true}, "w2 has not joined", []string{"w2"}},
 		{"views disagree", func(o *Observation) {
 			o.Views["w1"] = Result[*clusterv1.MembersResponse]{Val: &clusterv1.MembersResponse{Members: o.Members[:2]}}
-		}, [5]bool{false, true, true, true, true}, "w1 does not see w1 alive", []string{"w1"}},
+		}, [6]bool{false, true, true, true, true, true}, "w1 does not see w1 alive", []string{"w1"}},
 		{"node view unreachable", func(o *Observation) {
 			o.Views["cp2"] = Result[*clusterv1.MembersResponse]{Err: errors.New("boom")}
-		}, [5]bool{false, true, true, true, true}, "cp2: boom", []string{"cp2"}},
+		}, [6]bool{false, true, true, true, true, true}, "cp2: boom", []string{"cp2"}},
 		{"no leader", func(o *Observation) {
 			o.Members[0] = member("cp1", true, alive, 5, false)
 			o.Consensus["cp1"] = Result[*clusterv1.ConsensusStatusResponse]{Val: &clusterv1.ConsensusStatusResponse{NodeName: "cp1"}}
 			o.Consensus["cp2"] = Result[*clusterv1.ConsensusStatusResponse]{Val: &clusterv1.ConsensusStatusResponse{NodeName: "cp2"}}
-		}, [5]bool{true, false, false, true, true}, "no leader; cp1 knows no leader; cp2 knows no leader", []string{"cp1", "cp2"}},
+		}, [6]bool{true, false, false, true, true, true}, "no leader; cp1 knows no leader; cp2 knows no leader", []string{"cp1", "cp2"}},
 		{"two leaders", func(o *Observation) { o.Members[1] = member("cp2", true, alive, 5, true) },
-			[5]bool{true, false, true, true, true}, "2 leaders: cp1, cp2", nil},
+			[6]bool{true, false, true, true, true, true}, "2 leaders: cp1, cp2", nil},
 		{"control plane follows another leader", func(o *Observation) {
 			o.Consensus["cp2"] = Result[*clusterv1.ConsensusStatusResponse]{Val: &clusterv1.ConsensusStatusResponse{LeaderName: "cp2"}}
-		}, [5]bool{true, false, true, true, true}, "cp2 follows cp2, not cp1", []string{"cp2"}},
+		}, [6]bool{true, false, true, true, true, true}, "cp2 follows cp2, not cp1", []string{"cp2"}},
 		{"fewer voters than control planes", func(o *Observation) {
 			leaderStatus(o).Servers = leaderStatus(o).Servers[:1]
-		}, [5]bool{true, true, false, true, true}, "1 voter; the configuration lists 2 control planes; cp2 is not a Raft member", []string{"cp2"}},
+		}, [6]bool{true, true, false, true, true, true}, "1 voter; the configuration lists 2 control planes; cp2 is not a Raft member", []string{"cp2"}},
 		{"non-voter", func(o *Observation) { leaderStatus(o).Servers[1].Suffrage = nonvoter },
-			[5]bool{true, true, false, true, true}, "cp2 is a non-voter", []string{"cp2"}},
+			[6]bool{true, true, false, true, true, true}, "cp2 is a non-voter", []string{"cp2"}},
 		{"failing voter", func(o *Observation) { leaderStatus(o).Servers[1].Healthy = false },
-			[5]bool{true, true, false, true, true}, "voter cp2 is failing", []string{"cp2"}},
+			[6]bool{true, true, false, true, true, true}, "voter cp2 is failing", []string{"cp2"}},
 		{"voter not in the configuration", func(o *Observation) {
 			leaderStatus(o).Servers = append(leaderStatus(o).Servers, raftServer("cp9", voter, true))
-		}, [5]bool{true, true, false, true, true}, "voter cp9 is not in the configuration", []string{"cp9"}},
+		}, [6]bool{true, true, false, true, true, true}, "voter cp9 is not in the configuration", []string{"cp9"}},
 		{"etcd member unhealthy", func(o *Observation) {
 			o.Etcd["cp2"].Val.Healthy, o.Etcd["cp2"].Val.Phase, o.Etcd["cp2"].Val.Reason = false, "refused", "data of another cluster"
-		}, [5]bool{true, true, true, false, true}, "cp2: refused (data of another cluster)", []string{"cp2"}},
+		}, [6]bool{true, true, true, false, true, true}, "cp2: refused (data of another cluster)", []string{"cp2"}},
 		{"etcd learner", func(o *Observation) { o.Etcd["cp2"].Val.Learner = true },
-			[5]bool{true, true, true, false, true}, "cp2 is a learner, not yet promoted", []string{"cp2"}},
+			[6]bool{true, true, true, false, true, true}, "cp2 is a learner, not yet promoted", []string{"cp2"}},
 		{"two etcd clusters", func(o *Observation) { o.Etcd["cp2"].Val.ClusterID = "c2" },
-			[5]bool{true, true, true, false, true}, "more than one etcd cluster: c1 (cp1), c2 (cp2)", nil},
+			[6]bool{true, true, true, false, true, true}, "more than one etcd cluster: c1 (cp1), c2 (cp2)", nil},
 		{"etcd members differ from the control planes", func(o *Observation) { o.Etcd["cp1"].Val.Members = 3 },
-			[5]bool{true, true, true, false, true}, "cp1 sees 3 etcd members, the configuration has 2 control planes", []string{"cp1"}},
+			[6]bool{true, true, true, false, true, true}, "cp1 sees 3 etcd members, the configuration has 2 control planes", []string{"cp1"}},
 		{"etcd on one control plane only", func(o *Observation) { o.Etcd["cp2"] = Result[*EtcdView]{} },
-			[5]bool{true, true, true, false, true}, "cp2 runs no etcd member", []string{"cp2"}},
+			[6]bool{true, true, true, false, true, true}, "cp2 runs no etcd member", []string{"cp2"}},
 		{"etcd status unreachable", func(o *Observation) { o.Etcd["cp2"] = Result[*EtcdView]{Err: errors.New("boom")} },
-			[5]bool{true, true, true, false, true}, "cp2: boom", []string{"cp2"}},
+			[6]bool{true, true, true, false, true, true}, "cp2: boom", []string{"cp2"}},
 		{"no etcd anywhere", func(o *Observation) { o.Etcd = map[string]Result[*EtcdView]{"cp1": {}, "cp2": {}} },
-			[5]bool{true, true, true, true, true}, "no control plane runs etcd", nil},
+			[6]bool{true, true, true, true, true, true}, "no control plane runs etcd", nil},
+		{"healthy kubernetes", func(*Observation) {}, [6]bool{true, true, true, true, true, true},
+			"Kubernetes 1.37.2 control plane healthy on 2 nodes (cp1, cp2); no node runs kubelet", nil},
+		{"kubernetes component unhealthy", func(o *Observation) {
+			o.Kubernetes["cp2"].Val.Healthy, o.Kubernetes["cp2"].Val.Reason = false, "kube-apiserver starting"
+		}, [6]bool{true, true, true, true, false, true}, "cp2: running (kube-apiserver starting)", []string{"cp2"}},
+		{"kubernetes waiting for etcd", func(o *Observation) {
+			o.Kubernetes["cp1"].Val.Healthy, o.Kubernetes["cp1"].Val.Phase, o.Kubernetes["cp1"].Val.Reason = false, "waiting-for-etcd", "waiting for the local etcd member"
+		}, [6]bool{true, true, true, true, false, true}, "cp1: waiting-for-etcd (waiting for the local etcd member)", []string{"cp1"}},
+		{"kubernetes on one control plane only", func(o *Observation) { o.Kubernetes["cp2"] = Result[*KubernetesView]{} },
+			[6]bool{true, true, true, true, false, true}, "cp2 runs no Kubernetes", []string{"cp2"}},
+		{"kubernetes disabled", func(o *Observation) {
+			for _, n := range []string{"cp1", "cp2"} {
+				o.Kubernetes[n] = Result[*KubernetesView]{Val: &KubernetesView{Phase: "disabled", Healthy: true}}
+			}
+		}, [6]bool{true, true, true, true, true, true}, "Kubernetes is disabled (cluster.kubernetes.disabled)", nil},
+		{"no kubernetes anywhere", func(o *Observation) { o.Kubernetes = map[string]Result[*KubernetesView]{"cp1": {}, "cp2": {}} },
+			[6]bool{true, true, true, true, true, true}, "no control plane runs Kubernetes", nil},
+		{"kubernetes status unreachable", func(o *Observation) { o.Kubernetes["cp1"] = Result[*KubernetesView]{Err: errors.New("boom")} },
+			[6]bool{true, true, true, true, false, true}, "cp1: boom", []string{"cp1"}},
 		{"config lag", func(o *Observation) { o.Members[2] = member("w1", false, alive, 4, false) },
-			[5]bool{true, true, true, true, false}, "want revision 5; w1 applied revision 4", []string{"w1"}},
+			[6]bool{true, true, true, true, true, false}, "want revision 5; w1 applied revision 4", []string{"w1"}},
 		{"config unreadable", func(o *Observation) { o.ConfigErr = errors.New("no leader") },
-			[5]bool{true, true, true, true, false}, "cannot read the configuration: no leader", nil},
+			[6]bool{true, true, true, true, true, false}, "cannot read the configuration: no leader", nil},
 		{"members unreadable", func(o *Observation) { o.MembersErr = errors.New("down"); o.Etcd = nil },
-			[5]bool{false, false, false, false, false}, "cannot list members: down", nil},
+			[6]bool{false, false, false, false, false, false}, "cannot list members: down", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := healthyObservation()
@@ -138,7 +161,7 @@ func TestHealthChecks(t *testing.T) {
 			}
 			assert.Contains(t, all, tc.wantIn)
 			assert.Equal(t, tc.wantNodes, nodes)
-			assert.Equal(t, tc.wantOK == [5]bool{true, true, true, true, true}, Healthy(checks))
+			assert.Equal(t, tc.wantOK == [6]bool{true, true, true, true, true, true}, Healthy(checks))
 		})
 	}
 }

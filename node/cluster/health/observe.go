@@ -30,9 +30,9 @@ type Source interface {
 	Members(ctx context.Context, node string, stale bool) (*clusterv1.MembersResponse, error)
 	// ConsensusStatus returns a control plane's own Raft status.
 	ConsensusStatus(ctx context.Context, node string) (*clusterv1.ConsensusStatusResponse, error)
-	// EtcdStatus returns a control plane's etcd member as it reports it,
-	// or nil when the node runs none.
-	EtcdStatus(ctx context.Context, node string) (*EtcdView, error)
+	// NodeStatus returns the spec (YAML or JSON) of one of a node's status
+	// resources, such as EtcdStatus/etcd, or nil when the node has none.
+	NodeStatus(ctx context.Context, node, typ, id string) ([]byte, error)
 }
 
 // Result is one node's answer to a request of an observation.
@@ -60,6 +60,9 @@ type Observation struct {
 	Consensus map[string]Result[*clusterv1.ConsensusStatusResponse]
 	// Etcd are each control plane's etcd member (nil: it runs none).
 	Etcd map[string]Result[*EtcdView]
+	// Kubernetes are each control plane's Kubernetes components (nil: it
+	// has no KubernetesStatus: it runs no Kubernetes).
+	Kubernetes map[string]Result[*KubernetesView]
 }
 
 // Unobserved is an observation that learned nothing because err stopped it
@@ -131,8 +134,23 @@ func observeMembers(ctx context.Context, src Source, timeout time.Duration, o *O
 		})
 	})
 	wg.Go(func() { o.Consensus = perNode(ctx, timeout, cps, src.ConsensusStatus) })
-	wg.Go(func() { o.Etcd = perNode(ctx, timeout, cps, src.EtcdStatus) })
+	wg.Go(func() { o.Etcd = perNode(ctx, timeout, cps, statusOf(src, "EtcdStatus", "etcd", ParseEtcdView)) })
+	wg.Go(func() {
+		o.Kubernetes = perNode(ctx, timeout, cps, statusOf(src, "KubernetesStatus", "kubernetes", ParseKubernetesView))
+	})
 	wg.Wait()
+}
+
+// statusOf reads a node's status resource typ/id through src and parses
+// it; nil when the node has none.
+func statusOf[T any](src Source, typ, id string, parse func([]byte) (*T, error)) func(context.Context, string) (*T, error) {
+	return func(ctx context.Context, node string) (*T, error) {
+		spec, err := src.NodeStatus(ctx, node, typ, id)
+		if err != nil || spec == nil {
+			return nil, err
+		}
+		return parse(spec)
+	}
 }
 
 // perNode calls fn for every node concurrently, each call bounded by

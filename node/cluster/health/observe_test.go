@@ -85,12 +85,18 @@ func (f *fakeCluster) ConsensusStatus(ctx context.Context, node string) (*cluste
 	return f.consensus[node], nil
 }
 
-func (f *fakeCluster) EtcdStatus(ctx context.Context, node string) (*EtcdView, error) {
-	f.ask("EtcdStatus %s", node)
+func (f *fakeCluster) NodeStatus(ctx context.Context, node, typ, id string) ([]byte, error) {
+	f.ask("%s %s", typ, node)
 	if err := f.wait(ctx, node); err != nil {
 		return nil, err
 	}
-	return &EtcdView{Phase: "member", Healthy: true, ClusterID: "c1", Members: 2}, nil
+	switch typ + "/" + id {
+	case "EtcdStatus/etcd":
+		return []byte("phase: member\nhealthy: true\nclusterID: c1\nmembers: 2\n"), nil
+	case "KubernetesStatus/kubernetes":
+		return []byte("phase: running\nhealthy: true\n"), nil
+	}
+	return nil, nil
 }
 
 func TestObserveAsksEveryAliveMemberAndEveryControlPlane(t *testing.T) {
@@ -105,6 +111,7 @@ func TestObserveAsksEveryAliveMemberAndEveryControlPlane(t *testing.T) {
 		"Members cp1 true", "Members cp2 true", "Members worker1 true",
 		"ConsensusStatus cp1", "ConsensusStatus cp2",
 		"EtcdStatus cp1", "EtcdStatus cp2",
+		"KubernetesStatus cp1", "KubernetesStatus cp2",
 	}, f.asked)
 	checks := Evaluate(o)
 	assert.True(t, Healthy(checks), "%v", checks)

@@ -39,6 +39,7 @@ type ServiceSpecSpec struct {
 type ServiceHealthSpec struct {
 	Exec             []string      `json:"exec,omitempty"`
 	HTTP             string        `json:"http,omitempty"`
+	CAFile           string        `json:"caFile,omitempty"`
 	TCP              string        `json:"tcp,omitempty"`
 	Interval         time.Duration `json:"interval,omitempty"`
 	Timeout          time.Duration `json:"timeout,omitempty"`
@@ -67,7 +68,7 @@ func (s ServiceSpecSpec) supervisorSpec(name string) (supervisor.Spec, error) {
 	}
 	if h := s.Health; h != nil {
 		out.Health = &supervisor.HealthCheck{
-			Exec: h.Exec, HTTP: h.HTTP, TCP: h.TCP, Interval: h.Interval, Timeout: h.Timeout,
+			Exec: h.Exec, HTTP: h.HTTP, CAFile: h.CAFile, TCP: h.TCP, Interval: h.Interval, Timeout: h.Timeout,
 			FailureThreshold: h.FailureThreshold, StartPeriod: h.StartPeriod,
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/cairn-project/cairn/node/machine/kube"
 	"github.com/cairn-project/cairn/node/runtime"
 )
 
@@ -14,7 +15,7 @@ import (
 // owner): it merges the services cairnd's boot asked for before node.Run
 // (Boot: today only the test-only stand-in of cairn.testservice=, cmd/cairnd
 // test-orphans) with the ones controllers derive from the config, each of
-// which publishes its own type (EtcdService; kubelet next). The ID of a
+// which publishes its own type (EtcdService, KubeService; kubelet next). The ID of a
 // ServiceSpec is the service name; a derived service wins over a boot one
 // of the same name.
 type ServiceSpecs struct {
@@ -25,6 +26,9 @@ type ServiceSpecs struct {
 // the service name each publishes under.
 var derivedServices = []struct{ typ, name string }{
 	{TypeEtcdService, "etcd"},
+	{TypeKubeService, kube.APIServer},
+	{TypeKubeService, kube.ControllerManager},
+	{TypeKubeService, kube.Scheduler},
 }
 
 // Name implements runtime.Controller.

@@ -3,11 +3,14 @@ package supervisor
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -67,7 +70,7 @@ func newCheck(h *HealthCheck, env []string, dir string, reaper Reaper) func(cont
 	case len(h.Exec) > 0:
 		return func(ctx context.Context) error { return execCheck(ctx, h.Exec, env, dir, reaper) }
 	case h.HTTP != "":
-		return func(ctx context.Context) error { return httpCheck(ctx, h.HTTP) }
+		return func(ctx context.Context) error { return httpCheck(ctx, h.HTTP, h.CAFile) }
 	}
 	return func(ctx context.Context) error { return tcpCheck(ctx, h.TCP) }
 }
@@ -109,12 +112,25 @@ func execCheck(ctx context.Context, argv, env []string, dir string, reaper Reape
 // nothing from them, and idle ones would outlive the service.
 var httpTransport = &http.Transport{DisableKeepAlives: true, Proxy: nil}
 
-func httpCheck(ctx context.Context, url string) error {
+func httpCheck(ctx context.Context, url, caFile string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return fmt.Errorf("%w: http: %w", ErrUnhealthy, err)
 	}
-	resp, err := httpTransport.RoundTrip(req)
+	rt := httpTransport
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return fmt.Errorf("%w: http: CA: %w", ErrUnhealthy, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("%w: http: CA %s holds no PEM certificate", ErrUnhealthy, caFile)
+		}
+		rt = httpTransport.Clone()
+		rt.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	resp, err := rt.RoundTrip(req)
 	if err != nil {
 		return fmt.Errorf("%w: http: %w", ErrUnhealthy, err)
 	}

@@ -101,6 +101,10 @@ type HealthCheck struct {
 	Exec []string
 	// HTTP is a URL whose GET answers 2xx or 3xx when healthy.
 	HTTP string
+	// CAFile, for an https HTTP check, is a PEM file of the CA the
+	// server's certificate must chain to (read at each check, so a
+	// renewed CA is picked up); empty means the system's roots.
+	CAFile string
 	// TCP is a host:port that accepts connections when healthy.
 	TCP string
 	// Interval is the time between checks; the first runs one interval
@@ -216,6 +220,9 @@ func (h *HealthCheck) validate() error {
 		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("http: %q is not an http(s) URL", h.HTTP)
 		}
+	}
+	if h.CAFile != "" && (h.HTTP == "" || !filepath.IsAbs(h.CAFile)) {
+		return fmt.Errorf("caFile %q needs an https check and an absolute path", h.CAFile)
 	}
 	if h.TCP != "" {
 		if _, _, err := net.SplitHostPort(h.TCP); err != nil {

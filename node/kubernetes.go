@@ -1,0 +1,108 @@
+package node
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/cairn-project/cairn/internal/kubeconfig"
+	"github.com/cairn-project/cairn/node/api"
+	"github.com/cairn-project/cairn/node/cluster/config"
+	"github.com/cairn-project/cairn/node/machine/controllers"
+	"github.com/cairn-project/cairn/node/machine/kube"
+	"github.com/cairn-project/cairn/node/pki"
+	"github.com/cairn-project/cairn/node/runtime"
+)
+
+// kubeLayout is where a control plane keeps its Kubernetes files.
+func kubeLayout(o Options) kube.Layout {
+	return kube.Layout{Dir: filepath.Join(o.StateDir, "kubernetes")}
+}
+
+// registerKubernetes adds a control plane's Kubernetes controllers
+// (KubeControlPlane, KubernetesStatus). Workers get none yet (kubelet
+// comes with the container runtime), nor do nodes run without etcd or
+// without Kubernetes binaries (Options.Etcd or Options.Kubernetes empty:
+// package tests of the spine); a control plane whose binaries are missing
+// says so in KubernetesStatus.
+func registerKubernetes(rt *runtime.Runtime, cfg *config.Config, self *config.Node, o Options) error {
+	if self.Role != config.RoleControlPlane || o.Etcd == "" || o.Kubernetes == "" {
+		return nil
+	}
+	m := localMember(self, o)
+	for _, c := range []runtime.Controller{
+		&controllers.KubeControlPlane{NodeName: self.Name, Layout: kubeLayout(o), BinDir: o.Kubernetes, Secrets: cfg.Secrets, EtcdURL: m.ClientURL()},
+		&controllers.KubernetesStatus{},
+	} {
+		if err := rt.Register(c); err != nil {
+			return fmt.Errorf("register controller %s: %w", c.Name(), err)
+		}
+	}
+	return nil
+}
+
+// localKubeOps returns the kubeconfig issuer of a control plane that runs
+// Kubernetes, or nil (a literal nil, so the API answers that this node
+// hands out none).
+func localKubeOps(state *runtime.State, cfg *config.Config, self *config.Node, o Options) api.KubernetesOps {
+	if self.Role != config.RoleControlPlane || o.Kubernetes == "" || cfg.Secrets.KubernetesCA.Crt == "" {
+		return nil
+	}
+	return &kubeOps{state: state, ca: cfg.Secrets.KubernetesCA, clusterName: cfg.Cluster.Name, localURL: kube.APIServerURL(etcdHost(self))}
+}
+
+// kubeOps hands out admin kubeconfigs on a control plane (api.KubernetesOps):
+// a client certificate for the cluster-admin group issued from the
+// Kubernetes CA of this node's bootstrap secrets, pointing at
+// cluster.kubernetes.endpoint or else at this control plane's apiserver.
+type kubeOps struct {
+	state       *runtime.State
+	ca          config.CertKeyPair
+	clusterName string
+	localURL    string
+}
+
+// AdminKubeconfig implements api.KubernetesOps.
+func (k *kubeOps) AdminKubeconfig(_ context.Context, ttl time.Duration) ([]byte, string, time.Time, error) {
+	if ttl <= 0 || ttl > 10*365*24*time.Hour {
+		return nil, "", time.Time{}, fmt.Errorf("%w: %s (between 1s and 10 years)", api.ErrKubeconfigTTL, ttl)
+	}
+	res, err := k.state.Get(controllers.TypeClusterConfig, controllers.IDCluster)
+	if err != nil {
+		return nil, "", time.Time{}, fmt.Errorf("this node has no cluster config yet: %w", err)
+	}
+	recv, ok := res.Spec.(controllers.ClusterConfigSpec)
+	if !ok {
+		return nil, "", time.Time{}, fmt.Errorf("cluster config resource holds %T", res.Spec)
+	}
+	kc := recv.Config.Cluster.Kubernetes
+	if kc.Disabled {
+		return nil, "", time.Time{}, api.ErrKubernetesDisabled
+	}
+	server := kc.Endpoint
+	if server == "" {
+		server = k.localURL
+	}
+	pair, err := pki.IssueKubeClient(k.ca, pki.KubeAdminUser, []string{pki.KubeAdminGroup}, ttl, time.Now())
+	if err != nil {
+		return nil, "", time.Time{}, err
+	}
+	b, _ := pem.Decode([]byte(pair.Crt))
+	if b == nil {
+		return nil, "", time.Time{}, errors.New("issued kubeconfig certificate is not PEM")
+	}
+	crt, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		return nil, "", time.Time{}, err
+	}
+	data, err := kubeconfig.Build(kubeconfig.Params{Cluster: k.clusterName, Server: server,
+		CA: []byte(k.ca.Crt), Cert: []byte(pair.Crt), Key: []byte(pair.Key)})
+	if err != nil {
+		return nil, "", time.Time{}, err
+	}
+	return data, server, crt.NotAfter, nil
+}

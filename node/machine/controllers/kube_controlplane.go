@@ -1,0 +1,168 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/cairn-project/cairn/node/cluster/config"
+	"github.com/cairn-project/cairn/node/machine/kube"
+	"github.com/cairn-project/cairn/node/runtime"
+)
+
+// KubeControlPlane turns (the received config, this control plane's etcd
+// phase, its bootstrap secrets) into the Kubernetes control-plane
+// components it runs — kube-apiserver against the local etcd member,
+// kube-controller-manager and kube-scheduler against the local apiserver,
+// both with leader election — and says in KubePhase why it runs them or
+// not:
+//
+//   - cluster.kubernetes.disabled: nothing runs (KubePhaseDisabled);
+//   - no Kubernetes binaries on this node, or a cluster.kubernetes.version
+//     other than the one they are: unavailable or refused, with the reason;
+//   - the local etcd member not yet started as a member: wait;
+//   - otherwise write the files (kube.WriteControlPlaneFiles) and ask for
+//     the three services. Their specs carry a digest of the files, so a
+//     renewed certificate restarts them.
+//
+// The components run as supervised processes, which is what process mode
+// has; where kubelet runs they will be its static pods.
+type KubeControlPlane struct {
+	NodeName string
+	Layout   kube.Layout
+	// BinDir holds the component binaries; empty when this node has none.
+	BinDir string
+	// Secrets are this control plane's bootstrap secrets.
+	Secrets config.Secrets
+	// EtcdURL is the local etcd member's client URL.
+	EtcdURL string
+	Now     func() time.Time
+}
+
+// Name implements runtime.Controller.
+func (c *KubeControlPlane) Name() string { return "kube-control-plane" }
+
+// Inputs implements runtime.Controller.
+func (c *KubeControlPlane) Inputs() []runtime.Input {
+	return []runtime.Input{{Type: TypeClusterConfig, ID: IDCluster}, {Type: TypeEtcdPhase, ID: IDEtcd}, {Type: TypeClock, ID: IDDay}}
+}
+
+// Outputs implements runtime.Controller.
+func (c *KubeControlPlane) Outputs() []string { return []string{TypeKubeService, TypeKubePhase} }
+
+// etcdStarted are the etcd phases in which the local member runs (or is
+// about to), which is when an apiserver can reach it.
+var etcdStarted = []string{EtcdPhaseBootstrapping, EtcdPhaseJoining, EtcdPhaseMember}
+
+// Run implements runtime.Controller.
+func (c *KubeControlPlane) Run(_ context.Context, r runtime.Reader, w runtime.Writer) error {
+	recv, n, received, err := nodeEntry(r, c.NodeName)
+	if err != nil || !received || n == nil || n.Role != config.RoleControlPlane {
+		return err // a worker's (or a removed node's) outputs are cleaned up
+	}
+	k := recv.Config.Cluster.Kubernetes
+	phase := func(p, reason string) error {
+		return w.Put(TypeKubePhase, IDKubernetes, KubePhaseSpec{Phase: p, Reason: reason, Version: kube.Version}, nil)
+	}
+	switch {
+	case k.Disabled:
+		return phase(KubePhaseDisabled, "cluster.kubernetes.disabled is set")
+	case c.BinDir == "":
+		return phase(KubePhaseUnavailable, "this node has no Kubernetes binaries (cairnd --kubernetes)")
+	case !kube.SameVersion(k.Version):
+		return phase(KubePhaseRefused, fmt.Sprintf("cluster.kubernetes.version is %s, but this node ships Kubernetes %s", k.Version, kube.Version))
+	}
+	for _, name := range kube.ControlPlaneComponents {
+		if _, err := os.Stat(filepath.Join(c.BinDir, name)); err != nil {
+			return phase(KubePhaseUnavailable, fmt.Sprintf("%s binary: %v", name, err))
+		}
+	}
+	ep, _, err := getSpec[EtcdPhaseSpec](r, TypeEtcdPhase, IDEtcd)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(etcdStarted, ep.Phase) {
+		reason := "waiting for the local etcd member"
+		if ep.Phase != "" {
+			reason += " (etcd: " + ep.Phase + ")"
+		}
+		return phase(KubePhaseWaitingEtcd, reason)
+	}
+	in := kube.Inputs{Config: recv.Config, Node: n, IP: etcdIP(n), Secrets: c.Secrets, Now: c.now()}
+	if _, err := kube.WriteControlPlaneFiles(c.Layout, in); err != nil {
+		if errors.Is(err, kube.ErrMissingSecret) {
+			return errors.Join(phase(KubePhaseRefused, err.Error()), err)
+		}
+		return err
+	}
+	digest, err := filesDigest(c.Layout.Dir)
+	if err != nil {
+		return err
+	}
+	cp := kube.ControlPlane{Layout: c.Layout, BinDir: c.BinDir, EtcdURL: c.EtcdURL, Inputs: in}
+	comps, err := cp.Components()
+	if err != nil {
+		return errors.Join(phase(KubePhaseRefused, err.Error()), err)
+	}
+	var errs []error
+	var names []string
+	for _, comp := range comps {
+		deps := []string{kube.APIServer}
+		if comp.Name == kube.APIServer {
+			deps = []string{"etcd"}
+		}
+		names = append(names, comp.Name)
+		errs = append(errs, w.Put(TypeKubeService, comp.Name, ServiceSpecSpec{
+			Path: comp.Path, Args: comp.Args, Restart: "always", DependsOn: deps,
+			Env:         []string{KubeFilesEnv + "=" + digest},
+			StopTimeout: 10 * time.Second,
+			Health: &ServiceHealthSpec{HTTP: comp.HealthURL, CAFile: comp.HealthCA, Interval: 5 * time.Second,
+				Timeout: 4 * time.Second, FailureThreshold: 6, StartPeriod: 60 * time.Second},
+		}, nil))
+	}
+	errs = append(errs, w.Put(TypeKubePhase, IDKubernetes, KubePhaseSpec{Phase: KubePhaseRunning, Reason: "running the control plane against the local etcd member",
+		Version: kube.Version, Components: names, APIServer: kube.APIServerURL(in.IP), Files: digest}, nil))
+	return errors.Join(errs...)
+}
+
+// KubeFilesEnv carries the digest of the control plane's files in each
+// component's environment.
+const KubeFilesEnv = "CAIRN_KUBE_FILES"
+
+func (c *KubeControlPlane) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// filesDigest hashes every regular file under dir (names and contents, in
+// order), 12 hex digits.
+func filesDigest(dir string) (string, error) {
+	h := sha256.New()
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		if filepath.Base(filepath.Dir(p)) != "pki" && filepath.Ext(p) != ".conf" {
+			return nil // the components' own files (cert dirs)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", p, len(data))
+		h.Write(data)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("digest %s: %w", dir, err)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12], nil
+}

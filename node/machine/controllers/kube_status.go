@@ -1,0 +1,70 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/cairn-project/cairn/node/machine/supervisor"
+	"github.com/cairn-project/cairn/node/runtime"
+)
+
+// KubernetesStatus sums up KubePhase and the ServiceStatus of each
+// component the phase asked for into KubernetesStatus/kubernetes: healthy
+// when every one is running and passes its check, or when there is nothing
+// to run (disabled). A node that should run Kubernetes but cannot
+// (unavailable, refused, waiting for etcd) is not healthy, with the
+// phase's reason.
+type KubernetesStatus struct{}
+
+// Name implements runtime.Controller.
+func (c *KubernetesStatus) Name() string { return "kubernetes-status" }
+
+// Inputs implements runtime.Controller.
+func (c *KubernetesStatus) Inputs() []runtime.Input {
+	return []runtime.Input{{Type: TypeKubePhase, ID: IDKubernetes}, {Type: TypeServiceStatus}}
+}
+
+// Outputs implements runtime.Controller.
+func (c *KubernetesStatus) Outputs() []string { return []string{TypeKubernetesStatus} }
+
+// Run implements runtime.Controller.
+func (c *KubernetesStatus) Run(_ context.Context, r runtime.Reader, w runtime.Writer) error {
+	ph, ok, err := getSpec[KubePhaseSpec](r, TypeKubePhase, IDKubernetes)
+	if err != nil || !ok {
+		return err // not a control plane (yet): no status
+	}
+	st := KubernetesStatusSpec{Phase: ph.Phase, Version: ph.Version, APIServer: ph.APIServer, Reason: ph.Reason}
+	switch ph.Phase {
+	case KubePhaseDisabled:
+		st.Healthy = true
+	case KubePhaseRunning:
+		var bad []string
+		for _, name := range ph.Components {
+			cs := KubeComponentStatus{Name: name, State: "missing"}
+			if s, found, err := getSpec[ServiceStatusSpec](r, TypeServiceStatus, name); err != nil {
+				return err
+			} else if found {
+				cs.State, cs.Restarts, cs.Message = s.State, s.Restarts, s.Message
+				cs.Healthy = s.State == supervisor.StateRunning.String() && s.Health == supervisor.HealthHealthy.String()
+			}
+			if !cs.Healthy {
+				bad = append(bad, fmt.Sprintf("%s %s", name, describeService(cs)))
+			}
+			st.Components = append(st.Components, cs)
+		}
+		st.Healthy = len(bad) == 0
+		if !st.Healthy {
+			st.Reason = strings.Join(bad, "; ")
+		}
+	}
+	return w.Put(TypeKubernetesStatus, IDKubernetes, st, nil)
+}
+
+// describeService says what a component that is not healthy is doing.
+func describeService(cs KubeComponentStatus) string {
+	if cs.Message != "" {
+		return cs.State + ": " + cs.Message
+	}
+	return cs.State
+}
