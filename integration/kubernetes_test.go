@@ -153,3 +153,17 @@ func TestKubernetesProcessMode(t *testing.T) {
 		require.NoError(t, err, out)
 	})
 }
+
+// TestKubeFlagsTableIsFresh: the flag table config validation checks
+// extraArgs against is what the built components have (`make kube-flags`
+// regenerates it).
+func TestKubeFlagsTableIsFresh(t *testing.T) {
+	kubectl(t)
+	out, err := exec.Command(filepath.Join(bin, "kube"), "flags").Output()
+	require.NoError(t, err)
+	root, err := repoRoot()
+	require.NoError(t, err)
+	committed, err := os.ReadFile(filepath.Join(root, "node", "cluster", "config", "kubeflags.json"))
+	require.NoError(t, err)
+	assert.Equal(t, string(committed), string(out), "node/cluster/config/kubeflags.json is stale: run make kube-flags")
+}

@@ -10,3 +10,7 @@
 kube: ## build the Kubernetes components (k8s.io/kubernetes, pinned in tools/kube/go.mod) into _out/bin/kube, with links kube-apiserver, kubelet, kubectl, ...
 	@mkdir -p $(OUT)
 	./scripts/build-kube.sh $(OUT)
+
+.PHONY: kube-flags
+kube-flags: kube ## regenerate node/cluster/config/kubeflags.json (every component flag and its type, which config validation checks extraArgs against) from the built kube binary
+	$(OUT)/kube flags > node/cluster/config/kubeflags.json

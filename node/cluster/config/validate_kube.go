@@ -159,6 +159,13 @@ func checkExtraArgs(args map[string]string, component string, p fieldPath, vs *v
 			}
 		case strings.ContainsAny(v, "\n\r\x00") || len(v) > maxExtraArgValue:
 			vs.add(kp, "value must be one line of at most %d bytes", maxExtraArgValue)
+		case component != "etcd":
+			typ, ok := KubeFlagType(component, k)
+			if !ok {
+				vs.add(kp, "%s %s has no flag --%s", component, DefaultKubernetesVersion, k)
+			} else if err := checkKubeFlagValue(typ, v); err != nil {
+				vs.add(kp, "--%s %v", k, err)
+			}
 		}
 	}
 }
