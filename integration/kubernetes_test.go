@@ -2,10 +2,12 @@ package integration
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,6 +70,13 @@ func componentPID(n nodeState, component string) int {
 	return 0
 }
 
+// serviceRow is a service of `cairnctl services -o json`.
+type serviceRow struct {
+	Name     string `json:"name"`
+	State    string `json:"state"`
+	Restarts int    `json:"restarts"`
+}
+
 // TestKubernetesProcessMode: a process-mode cluster runs a real Kubernetes
 // control plane on its control planes (kube-apiserver against the local
 // etcd member, kube-controller-manager and kube-scheduler with leader
@@ -101,7 +110,9 @@ func TestKubernetesProcessMode(t *testing.T) {
 			require.EventuallyWithT(t, func(ct *assert.CollectT) {
 				out, err := kubectlRun(t, kcfg, "-n", "kube-system", "get", "lease", lease, "-o", "jsonpath={.spec.holderIdentity}")
 				assert.NoError(ct, err, out)
-				assert.Regexp(ct, `^cp[123]_`, out, "a control plane holds the %s lease", lease)
+				// HOST_UUID: the identity kube-controller-manager and
+				// kube-scheduler take from the machine's hostname.
+				assert.Regexp(ct, `^[^_\s]+_[0-9a-f-]{36}$`, out, "one instance holds the %s lease", lease)
 			}, 2*time.Minute, time.Second)
 		}
 	})
@@ -121,9 +132,16 @@ func TestKubernetesProcessMode(t *testing.T) {
 		out, err = kubectlRun(t, kcfg, "--server", "https://"+hostOf(n.APIAddress)+":6443", "get", "--raw", "/readyz")
 		require.NoError(t, err, out)
 		assert.Equal(t, "ok", strings.TrimSpace(out))
-		out, err = c.ctl("services", "-n", "cp2")
+		out, err = c.ctl("services", "-n", "cp2", "-o", "json")
 		require.NoError(t, err, out)
-		assert.Regexp(t, `kube-apiserver\s+running`, out)
+		var svcs struct {
+			Services []serviceRow `json:"services"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(out), &svcs), out)
+		i := slices.IndexFunc(svcs.Services, func(s serviceRow) bool { return s.Name == "kube-apiserver" })
+		require.GreaterOrEqual(t, i, 0, out)
+		assert.Equal(t, "SERVICE_STATE_RUNNING", svcs.Services[i].State)
+		assert.GreaterOrEqual(t, svcs.Services[i].Restarts, 1, "the supervisor restarted it")
 	})
 
 	t.Run("HealthSaysNodesNeedAnotherProvisioner", func(t *testing.T) {
@@ -142,7 +160,7 @@ func TestKubernetesProcessMode(t *testing.T) {
 			{`{"cluster":{"kubernetes":{"apiServer":{"extraArgs":{"no-such-flag":"1"}}}}}`, "cluster.kubernetes.apiServer.extraArgs"},
 			{`{"cluster":{"kubernetes":{"apiServer":{"extraArgs":{"etcd-servers":"https://evil:2379"}}}}}`, "cluster.kubernetes.apiServer.extraArgs"},
 		} {
-			out, err := c.ctl("config", "patch", "-p", tc.patch)
+			out, err := c.ctl("config", "patch", "--patch", tc.patch)
 			require.Error(t, err, "%s was accepted:\n%s", tc.patch, out)
 			assert.Contains(t, out, tc.field, tc.patch)
 		}
