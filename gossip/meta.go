@@ -79,6 +79,10 @@ type Meta struct {
 	// "learner", or why not: "joining", "refused", ...), shown in Members;
 	// empty on workers and where no etcd runs.
 	Etcd string
+	// Kubernetes is the node's Kubernetes components in a word or two
+	// ("ready", or why not: "waiting-for-etcd", "unhealthy", "disabled"),
+	// shown in Members; empty where none run.
+	Kubernetes string
 }
 
 // flag bits in the second byte of an encoded Meta.
@@ -111,6 +115,7 @@ func EncodeMeta(m Meta) ([]byte, error) {
 	buf = appendString(buf, m.StateID)
 	buf = appendString(buf, m.EtcdSettings)
 	buf = appendString(buf, m.Etcd)
+	buf = appendString(buf, m.Kubernetes)
 	if len(buf) > MetaMaxSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMetaTooLarge, len(buf), MetaMaxSize)
 	}
@@ -152,6 +157,9 @@ func DecodeMeta(b []byte) (Meta, error) {
 	}
 	if d.more() {
 		m.Etcd = d.string()
+	}
+	if d.more() {
+		m.Kubernetes = d.string()
 	}
 	if d.err != nil {
 		return Meta{}, d.err

@@ -24,6 +24,7 @@ func TestMetaRoundTrip(t *testing.T) {
 			StateID:        "0123456789abcdef",
 			EtcdSettings:   "0123456789ab",
 			Etcd:           "learner",
+			Kubernetes:     "waiting-for-etcd",
 		},
 		"bare worker": {Role: RoleWorker},
 	} {
@@ -45,9 +46,10 @@ func TestMetaIsCompact(t *testing.T) {
 	require.LessOrEqual(t, len(b), 40, "typical meta grew to %d bytes", len(b))
 	m := testMeta("cp-1")
 	m.Leader, m.LeaderTerm, m.StateID, m.EtcdSettings, m.Etcd = "cp-1", 1<<20, "0123456789abcdef", "0123456789ab", "waiting-to-be-added"
+	m.Kubernetes = "waiting-for-etcd"
 	b, err = EncodeMeta(m)
 	require.NoError(t, err)
-	require.LessOrEqual(t, len(b), 100, "a control plane's meta with a leader hint, state ID and etcd state grew to %d bytes", len(b))
+	require.LessOrEqual(t, len(b), 110, "a control plane's meta with a leader hint, state ID, etcd and Kubernetes state grew to %d bytes", len(b))
 }
 
 // Metadata of a node running an older version ends before LeaderTerm and
@@ -57,14 +59,14 @@ func TestMetaFromOlderEncoder(t *testing.T) {
 	m.Leader = "cp-2"
 	b, err := EncodeMeta(m)
 	require.NoError(t, err)
-	got, err := DecodeMeta(b[:len(b)-4]) // LeaderTerm 0, an empty StateID, EtcdSettings and Etcd are one byte each
+	got, err := DecodeMeta(b[:len(b)-5]) // LeaderTerm 0, an empty StateID, EtcdSettings, Etcd and Kubernetes are one byte each
 	require.NoError(t, err)
 	require.Equal(t, m, got)
 
 	m.LeaderTerm, m.StateID = 7, "0123456789abcdef"
 	b, err = EncodeMeta(m)
 	require.NoError(t, err)
-	got, err = DecodeMeta(b[:len(b)-2]) // before EtcdSettings existed
+	got, err = DecodeMeta(b[:len(b)-3]) // before EtcdSettings existed
 	require.NoError(t, err)
 	require.Equal(t, m, got)
 }
@@ -91,7 +93,7 @@ func TestMetaInvalid(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidMeta)
 
 	full := testMeta("cp-1")
-	full.Etcd = "voter" // the last field, so cutting a byte cuts into it
+	full.Kubernetes = "ready" // the last field, so cutting a byte cuts into it
 	good, err := EncodeMeta(full)
 	require.NoError(t, err)
 	for name, b := range map[string][]byte{

@@ -22,6 +22,9 @@ type healthReport struct {
 	// healthy member runs with, which the leader's rollout of a
 	// cluster.etcd change waits for.
 	etcd func(state, settings string)
+	// kubernetes, when set, gets this node's Kubernetes components in a
+	// word or two (KubernetesStatus), for Members.
+	kubernetes func(state string)
 }
 
 func (c *healthReport) Name() string { return "health-report" }
@@ -54,16 +57,36 @@ func (c *healthReport) Run(_ context.Context, r runtime.Reader, w runtime.Writer
 			state, settings = etcdState(s), s.Settings
 		}
 	}
+	kube := ""
 	if res, err := r.Get(controllers.TypeKubernetesStatus, controllers.IDKubernetes); err == nil {
-		if s, ok := res.Spec.(controllers.KubernetesStatusSpec); ok && !s.Healthy {
-			failing = append(failing, "kubernetes")
+		if s, ok := res.Spec.(controllers.KubernetesStatusSpec); ok {
+			if !s.Healthy {
+				failing = append(failing, "kubernetes")
+			}
+			kube = kubernetesState(s)
 		}
+	}
+	if c.kubernetes != nil {
+		c.kubernetes(kube)
 	}
 	if c.etcd != nil {
 		c.etcd(state, settings)
 	}
 	c.report(failing)
 	return w.Put(controllers.TypeNodeHealth, controllers.IDSelf, controllers.NodeHealthSpec{Failing: failing}, nil)
+}
+
+// kubernetesState is a node's Kubernetes components in a word or two for
+// Members: "ready" while healthy and running, "unhealthy" while a
+// component fails, else the phase ("disabled", "waiting-for-etcd", ...).
+func kubernetesState(s controllers.KubernetesStatusSpec) string {
+	switch {
+	case s.Phase == controllers.KubePhaseRunning && s.Healthy:
+		return "ready"
+	case s.Phase == controllers.KubePhaseRunning:
+		return "unhealthy"
+	}
+	return s.Phase
 }
 
 // etcdState is a member's state in a word or two for Members: "voter" or

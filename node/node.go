@@ -206,7 +206,7 @@ func Run(ctx context.Context, o Options) error {
 	if controlPlane {
 		sources = append(sources, newConfigSeed(log.With("component", "config-seed"), agent.Store, cfg))
 	}
-	if err := rt.Register(&healthReport{report: agent.SetFailing, etcd: agent.SetEtcd}); err != nil {
+	if err := rt.Register(&healthReport{report: agent.SetFailing, etcd: agent.SetEtcd, kubernetes: agent.SetKubernetes}); err != nil {
 		_ = ln.Close()
 		return errors.Join(err, agent.Close())
 	}

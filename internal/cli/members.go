@@ -128,7 +128,7 @@ func (g *globals) renderMembers(w, errW io.Writer, results []nodeResult[*cluster
 }
 
 func membersTable(results []nodeResult[*clusterv1.MembersResponse], perNode bool) *table {
-	t := newTable("NAME", "ROLE", "STATE", "SUFFRAGE", "ETCD", "LEADER", "API-ADDRESS", "CONFIG-REV", "VERSION", "HEALTH")
+	t := newTable("NAME", "ROLE", "STATE", "SUFFRAGE", "ETCD", "KUBERNETES", "LEADER", "API-ADDRESS", "CONFIG-REV", "VERSION", "HEALTH")
 	if perNode {
 		t.prependColumn("NODE")
 	}
@@ -140,6 +140,7 @@ func membersTable(results []nodeResult[*clusterv1.MembersResponse], perNode bool
 				enumLabel(m.GetGossipState().String(), "GOSSIP_STATE_"),
 				enumLabel(m.GetRaftSuffrage().String(), "RAFT_SUFFRAGE_"),
 				orDash(m.GetEtcd()),
+				orDash(m.GetKubernetes()),
 				yesNo(m.GetLeader()),
 				m.GetApiAddress(),
 				strconv.FormatUint(m.GetAppliedConfigRevision(), 10),

@@ -201,6 +201,7 @@ func memberProto(m gossip.Member, suffrage consensus.Suffrage, leader string, kn
 		Health:                m.Meta.Health,
 		Leader:                m.Name == leader,
 		Etcd:                  m.Meta.Etcd,
+		Kubernetes:            m.Meta.Kubernetes,
 	}
 	switch m.Meta.Role {
 	case gossip.RoleControlPlane:
@@ -220,7 +221,7 @@ func memberProto(m gossip.Member, suffrage consensus.Suffrage, leader string, kn
 	}
 	if m.State == gossip.StateDead || m.State == gossip.StateLeft {
 		// The last health a member advertised says nothing once it is gone.
-		p.Health, p.Etcd = "unknown", ""
+		p.Health, p.Etcd, p.Kubernetes = "unknown", "", ""
 	}
 	if knowRaft {
 		switch suffrage {

@@ -100,6 +100,7 @@ type Agent struct {
 
 	configRevision atomic.Uint64
 	etcdSettings   atomic.Pointer[etcdMeta]
+	kubernetes     atomic.Pointer[string]
 	metaKick       chan struct{} // publish metadata now
 
 	cancel context.CancelFunc
@@ -127,6 +128,14 @@ type etcdMeta struct{ state, settings string }
 func (a *Agent) SetEtcd(state, settings string) {
 	m := etcdMeta{state: state, settings: settings}
 	if old := a.etcdSettings.Swap(&m); old == nil || *old != m {
+		a.kickMeta()
+	}
+}
+
+// SetKubernetes records this node's Kubernetes components for gossip, in
+// a word or two ("ready", or why not); published at once when changed.
+func (a *Agent) SetKubernetes(state string) {
+	if old := a.kubernetes.Swap(&state); old == nil || *old != state {
 		a.kickMeta()
 	}
 }
@@ -247,6 +256,9 @@ func (a *Agent) meta() gossip.Meta {
 	}
 	if e := a.etcdSettings.Load(); e != nil {
 		m.Etcd, m.EtcdSettings = e.state, e.settings
+	}
+	if k := a.kubernetes.Load(); k != nil {
+		m.Kubernetes = *k
 	}
 	m.APIAddr, _ = netip.ParseAddrPort(a.cfg.APIAddr)
 	if a.Store != nil {

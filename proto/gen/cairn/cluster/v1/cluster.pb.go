@@ -814,7 +814,12 @@ type Member struct {
 	// "learner" while healthy, else why not ("joining",
 	// "waiting-to-be-added", "refused", "unhealthy", ...); empty for workers
 	// and nodes that run no etcd, and once the member is dead or left.
-	Etcd          string `protobuf:"bytes,13,opt,name=etcd,proto3" json:"etcd,omitempty"`
+	Etcd string `protobuf:"bytes,13,opt,name=etcd,proto3" json:"etcd,omitempty"`
+	// kubernetes is the member's Kubernetes components in a word or two as
+	// it reports them in gossip ("ready", or why not: "waiting-for-etcd",
+	// "unhealthy", "refused", "disabled"); empty where none run, and once
+	// the member is dead or left.
+	Kubernetes    string `protobuf:"bytes,14,opt,name=kubernetes,proto3" json:"kubernetes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -936,6 +941,13 @@ func (x *Member) GetLeader() bool {
 func (x *Member) GetEtcd() string {
 	if x != nil {
 		return x.Etcd
+	}
+	return ""
+}
+
+func (x *Member) GetKubernetes() string {
+	if x != nil {
+		return x.Kubernetes
 	}
 	return ""
 }
@@ -1697,7 +1709,7 @@ const file_cairn_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x0eMembersRequest\x12\x14\n" +
 	"\x05stale\x18\x01 \x01(\bR\x05stale\"E\n" +
 	"\x0fMembersResponse\x122\n" +
-	"\amembers\x18\x01 \x03(\v2\x18.cairn.cluster.v1.MemberR\amembers\"\xe4\x03\n" +
+	"\amembers\x18\x01 \x03(\v2\x18.cairn.cluster.v1.MemberR\amembers\"\x84\x04\n" +
 	"\x06Member\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12*\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x16.cairn.cluster.v1.RoleR\x04role\x12\x1f\n" +
@@ -1713,7 +1725,10 @@ const file_cairn_cluster_v1_cluster_proto_rawDesc = "" +
 	" \x01(\tR\x04slot\x12\x16\n" +
 	"\x06health\x18\v \x01(\tR\x06health\x12\x16\n" +
 	"\x06leader\x18\f \x01(\bR\x06leader\x12\x12\n" +
-	"\x04etcd\x18\r \x01(\tR\x04etcd\"\x18\n" +
+	"\x04etcd\x18\r \x01(\tR\x04etcd\x12\x1e\n" +
+	"\n" +
+	"kubernetes\x18\x0e \x01(\tR\n" +
+	"kubernetes\"\x18\n" +
 	"\x16ConsensusStatusRequest\"\xe3\x02\n" +
 	"\x17ConsensusStatusResponse\x12\x1b\n" +
 	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12\x14\n" +
