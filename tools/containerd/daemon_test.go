@@ -22,7 +22,8 @@ import (
 // daemonConfig is the smallest containerd config that keeps a daemon to
 // itself (root, state and sockets under dir, nothing imported from
 // /etc/containerd) and points the CRI plugin at the runc and CNI plugins
-// just built. restrict_oom_score_adj is what a root without
+// just built, with the pause image cri_test.go imports as the sandbox
+// image. restrict_oom_score_adj is what a root without
 // CAP_SYS_RESOURCE needs (this CI machine's): the CRI may then not set an
 // oom_score_adj below containerd's own.
 const daemonConfig = `version = 4
@@ -37,6 +38,8 @@ imports = []
     address = "%[1]s/containerd.sock.ttrpc"
   [plugins.'io.containerd.server.v1.debug']
     address = ""
+  [plugins.'io.containerd.cri.v1.images'.pinned_images]
+    sandbox = "%[3]s"
   [plugins.'io.containerd.cri.v1.runtime']
     restrict_oom_score_adj = true
     [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
@@ -53,7 +56,7 @@ func startContainerd(t *testing.T, bin string) (sock string) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config.toml")
-	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, daemonConfig, dir, bin), 0o600))
+	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, daemonConfig, dir, bin, pauseImage), 0o600))
 	var log bytes.Buffer
 	cmd := exec.Command(filepath.Join(bin, "containerd"), "--config", cfg)
 	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
