@@ -1,0 +1,149 @@
+package kube
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/cairn-project/cairn/node/cluster/config"
+	"github.com/cairn-project/cairn/node/pki"
+)
+
+// Kubelet's fixed places on a node.
+const (
+	// ContainerdSocket is where the node's containerd listens (CRI).
+	ContainerdSocket = "/run/containerd/containerd.sock"
+	// KubeletHealthzPort is kubelet's plain health port, on loopback only.
+	KubeletHealthzPort = 10248
+)
+
+// Host is what the machine under kubelet is, as far as kubelet's settings
+// depend on it. DetectHost reads it; a test states it.
+type Host struct {
+	// InContainer: the node is a container (cairnd's container mode), on
+	// a host whose disks, swap and kernel are not the node's own.
+	InContainer bool
+	// CgroupV1: the machine mounts cgroup v1 controllers (a v1 or hybrid
+	// host), which kubelet refuses unless failCgroupV1 is false.
+	CgroupV1 bool
+}
+
+// DetectHost reads the cgroup version from /sys/fs/cgroup: a unified
+// (v2) mount has cgroup.controllers at its root.
+func DetectHost(inContainer bool) Host {
+	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+	return Host{InContainer: inContainer, CgroupV1: err != nil}
+}
+
+// KubeletLayout is where kubelet's files live under Layout.Dir.
+func (l Layout) KubeletDir() string { return filepath.Join(l.Dir, "kubelet") }
+
+// StaticPodDir is kubelet's staticPodPath: the control plane's manifests.
+func (l Layout) StaticPodDir() string { return filepath.Join(l.Dir, "manifests") }
+
+// Kubelet is what one node's kubelet is configured from.
+type Kubelet struct {
+	Layout Layout
+	Config *config.Config
+	Node   *config.Node
+	// IP is the node's own address: kubelet's node IP and listen address.
+	IP   string
+	Host Host
+}
+
+// Configuration renders the node's KubeletConfiguration
+// (kubelet.config.k8s.io/v1beta1) from the cluster config and the host:
+// x509 and webhook authentication with the Kubernetes CA, webhook
+// authorization, the cluster's DNS service IP and domain, the static pod
+// directory, containerd's socket, cgroupfs (the one driver a machine
+// without systemd has, and what containerd's runc shim is set to),
+// cluster.kubernetes.kubelet.maxPods; and what the host asks for: on a
+// cgroup v1 host failCgroupV1 false; in a container no swap failure, and
+// no image garbage collection or eviction judged against the host's disk
+// (as kind and Talos's docker mode set them).
+func (k Kubelet) Configuration() (*kubeletv1beta1.KubeletConfiguration, error) {
+	netw := k.Config.Cluster.Network
+	dns, err := pki.KubeServiceIP(netw.ServiceCIDR, pki.KubeDNSServiceIndex)
+	if err != nil {
+		return nil, err
+	}
+	if net.ParseIP(k.IP) == nil {
+		return nil, fmt.Errorf("%w: node address %q is not an IP", ErrBadInputs, k.IP)
+	}
+	yes, no := true, false
+	c := &kubeletv1beta1.KubeletConfiguration{
+		TypeMeta: metav1.TypeMeta{APIVersion: kubeletv1beta1.SchemeGroupVersion.String(), Kind: "KubeletConfiguration"},
+		Address:  k.IP,
+		Authentication: kubeletv1beta1.KubeletAuthentication{
+			X509:      kubeletv1beta1.KubeletX509Authentication{ClientCAFile: k.Layout.File("ca.crt")},
+			Webhook:   kubeletv1beta1.KubeletWebhookAuthentication{Enabled: &yes},
+			Anonymous: kubeletv1beta1.KubeletAnonymousAuthentication{Enabled: &no},
+		},
+		Authorization:            kubeletv1beta1.KubeletAuthorization{Mode: kubeletv1beta1.KubeletAuthorizationModeWebhook},
+		ClusterDNS:               []string{dns.String()},
+		ClusterDomain:            netw.DNSDomain,
+		StaticPodPath:            k.Layout.StaticPodDir(),
+		ContainerRuntimeEndpoint: "unix://" + ContainerdSocket,
+		CgroupDriver:             "cgroupfs",
+		HealthzBindAddress:       "127.0.0.1",
+		HealthzPort:              ptr(int32(KubeletHealthzPort)),
+		ReadOnlyPort:             0,
+		TLSMinVersion:            "VersionTLS12",
+		RotateCertificates:       false, // Cairn issues and renews its client certificate
+	}
+	if n := k.Config.Cluster.Kubernetes.Kubelet.MaxPods; n > 0 {
+		c.MaxPods = int32(n)
+	}
+	if k.Host.CgroupV1 {
+		c.FailCgroupV1 = &no
+	}
+	if k.Host.InContainer {
+		c.FailSwapOn = &no
+		c.ImageGCHighThresholdPercent = ptr(int32(100))
+		c.EvictionHard = map[string]string{"nodefs.available": "0%", "nodefs.inodesFree": "0%", "imagefs.available": "0%"}
+	}
+	return c, nil
+}
+
+// ConfigYAML is Configuration as the file kubelet's --config reads.
+func (k Kubelet) ConfigYAML() ([]byte, error) {
+	c, err := k.Configuration()
+	if err != nil {
+		return nil, err
+	}
+	return yaml.Marshal(c)
+}
+
+// Args are kubelet's flags: its config file and kubeconfig, the node's
+// name and IP, its directories, the node labels of
+// cluster.kubernetes.kubelet.nodeLabels (sorted), and extraArgs.
+func (k Kubelet) Args() []string {
+	dir := k.Layout.KubeletDir()
+	ours := map[string]string{
+		"config":            filepath.Join(dir, "config.yaml"),
+		"kubeconfig":        filepath.Join(dir, "kubeconfig"),
+		"hostname-override": k.Node.Name,
+		"node-ip":           k.IP,
+		"root-dir":          filepath.Join(dir, "root"),
+		"cert-dir":          filepath.Join(dir, "pki"),
+	}
+	labels := k.Config.Cluster.Kubernetes.Kubelet.NodeLabels
+	if len(labels) > 0 {
+		var parts []string
+		for _, key := range slices.Sorted(maps.Keys(labels)) {
+			parts = append(parts, key+"="+labels[key])
+		}
+		ours["node-labels"] = strings.Join(parts, ",")
+	}
+	return flags(ours, k.Config.Cluster.Kubernetes.Kubelet.ExtraArgs)
+}
+
+func ptr[T any](v T) *T { return &v }
