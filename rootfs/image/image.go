@@ -7,13 +7,9 @@
 package image
 
 import (
-	"archive/tar"
-	"bytes"
-	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -21,12 +17,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cairn-project/cairn/rootfs/internal/oci"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // Where things are in the image.
@@ -59,8 +54,9 @@ var dirs = map[string]int64{
 
 // ErrNotStatic is returned for a cairnd (or another binary of
 // Options.Binaries) that needs a dynamic loader: an image FROM scratch has
-// none. Build it with CGO_ENABLED=0.
-var ErrNotStatic = errors.New("binary is not statically linked")
+// none. Build it with CGO_ENABLED=0. It is oci.ErrNotStatic, which
+// rootfs/images returns too.
+var ErrNotStatic = oci.ErrNotStatic
 
 // ErrBinaryPath is returned for a binary of Options.Binaries whose path is
 // not absolute and clean, or is cairnd's, or one of the image's
@@ -88,14 +84,14 @@ func Build(o Options) (v1.Image, error) {
 	if o.Version == "" {
 		return nil, errors.New("build image: no version")
 	}
-	if err := checkStatic(o.Cairnd); err != nil {
+	if err := oci.CheckStatic(o.Cairnd); err != nil {
 		return nil, fmt.Errorf("%s: %w", CairndPath, err)
 	}
 	for p, data := range o.Binaries {
 		if err := checkBinaryPath(p); err != nil {
 			return nil, err
 		}
-		if err := checkStatic(data); err != nil {
+		if err := oci.CheckStatic(data); err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
 	}
@@ -104,47 +100,32 @@ func Build(o Options) (v1.Image, error) {
 		created = time.Unix(0, 0)
 	}
 	created = created.UTC()
-	layerTar, err := layer(o.Cairnd, o.Binaries, created)
-	if err != nil {
-		return nil, err
+	l, err := oci.Layer(tree(o.Cairnd, o.Binaries), created)
+	if errors.Is(err, oci.ErrPath) {
+		return nil, fmt.Errorf("%w: %w", ErrBinaryPath, err)
 	}
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(layerTar)), nil
-	}, tarball.WithMediaType(types.OCILayer))
 	if err != nil {
 		return nil, fmt.Errorf("build image layer: %w", err)
 	}
 	labels := map[string]string{LabelVersion: o.Version, LabelTitle: "cairnd"}
-	base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
-	img, err := mutate.Append(base, mutate.Addendum{
+	return oci.Image([]mutate.Addendum{{
 		Layer:   l,
 		History: v1.History{Created: v1.Time{Time: created}, CreatedBy: "cairn rootfs/image: " + strings.Join(binaryPaths(o.Binaries), " "), Comment: o.Version},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("build image: %w", err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, fmt.Errorf("build image config: %w", err)
-	}
-	cf = cf.DeepCopy()
-	cf.Architecture, cf.OS = "amd64", "linux"
-	cf.Created = v1.Time{Time: created}
-	cf.Config = v1.Config{
-		Entrypoint: []string{CairndPath},
-		Cmd:        []string{"--state-dir", StateDir},
-		Labels:     labels,
-		StopSignal: "SIGTERM",
-		WorkingDir: "/",
-		ExposedPorts: map[string]struct{}{
-			"6440/tcp": {}, "6441/tcp": {}, "6441/udp": {}, "6442/tcp": {},
+	}}, oci.Config{
+		Arch:    "amd64",
+		Created: created,
+		Config: v1.Config{
+			Entrypoint: []string{CairndPath},
+			Cmd:        []string{"--state-dir", StateDir},
+			Labels:     labels,
+			StopSignal: "SIGTERM",
+			WorkingDir: "/",
+			ExposedPorts: map[string]struct{}{
+				"6440/tcp": {}, "6441/tcp": {}, "6441/udp": {}, "6442/tcp": {},
+			},
 		},
-	}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		return nil, fmt.Errorf("build image config: %w", err)
-	}
-	return mutate.Annotations(img, labels).(v1.Image), nil
+		Annotations: labels,
+	})
 }
 
 // binaryPaths are cairnd's path and the other binaries', sorted.
@@ -173,71 +154,17 @@ func checkBinaryPath(p string) error {
 	return nil
 }
 
-// layer is the image's one layer, an uncompressed tar: the directories,
-// cairnd and the other binaries, sorted by path, owned by root, all at
-// mtime.
-func layer(cairnd []byte, bins map[string][]byte, mtime time.Time) ([]byte, error) {
-	files := map[string][]byte{strings.TrimPrefix(CairndPath, "/"): cairnd}
-	dirModes := maps.Clone(dirs)
+// tree is the image's one layer: the directories, cairnd and the other
+// binaries (0755), whose missing parents oci.Tar adds.
+func tree(cairnd []byte, bins map[string][]byte) map[string]oci.Entry {
+	t := map[string]oci.Entry{CairndPath: {Data: cairnd}}
+	for d, mode := range dirs {
+		t["/"+d] = oci.Entry{Dir: true, Mode: mode}
+	}
 	for p, data := range bins {
-		rel := strings.TrimPrefix(p, "/")
-		files[rel] = data
-		for d := path.Dir(rel); d != "."; d = path.Dir(d) {
-			if _, ok := dirModes[d]; !ok {
-				dirModes[d] = 0o755
-			}
-		}
+		t[p] = oci.Entry{Data: data}
 	}
-	names := make([]string, 0, len(dirModes)+len(files))
-	for d := range dirModes {
-		if _, ok := files[d]; ok {
-			return nil, fmt.Errorf("%w: /%s is both a file and a directory", ErrBinaryPath, d)
-		}
-		names = append(names, d)
-	}
-	for f := range files {
-		names = append(names, f)
-	}
-	sort.Strings(names)
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, n := range names {
-		h := &tar.Header{Name: n, ModTime: mtime, Uname: "root", Gname: "root", Format: tar.FormatPAX}
-		data, isFile := files[n]
-		if isFile {
-			h.Typeflag, h.Mode, h.Size = tar.TypeReg, 0o755, int64(len(data))
-		} else {
-			h.Typeflag, h.Mode, h.Name = tar.TypeDir, dirModes[n], n+"/"
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return nil, fmt.Errorf("write %s: %w", path.Join("/", n), err)
-		}
-		if isFile {
-			if _, err := tw.Write(data); err != nil {
-				return nil, fmt.Errorf("write %s: %w", path.Join("/", n), err)
-			}
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-// checkStatic refuses a binary that is not an ELF executable without an
-// interpreter (PT_INTERP): FROM scratch there is no dynamic loader.
-func checkStatic(bin []byte) error {
-	f, err := elf.NewFile(bytes.NewReader(bin))
-	if err != nil {
-		return fmt.Errorf("%w: not an ELF binary: %w", ErrNotStatic, err)
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("%w: it needs a dynamic loader; build it with CGO_ENABLED=0", ErrNotStatic)
-		}
-	}
-	return nil
+	return t
 }
 
 // Write writes img as a 'docker load' archive tagged tag.
@@ -298,7 +225,7 @@ func FromFile(bin string, binaries map[string]string, created time.Time) (v1.Ima
 	if err != nil {
 		return nil, "", fmt.Errorf("read cairnd: %w", err)
 	}
-	if err := checkStatic(data); err != nil {
+	if err := oci.CheckStatic(data); err != nil {
 		return nil, "", fmt.Errorf("%s: %w", bin, err)
 	}
 	v, err := BinaryVersion(bin)
