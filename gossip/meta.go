@@ -83,6 +83,11 @@ type Meta struct {
 	// ("ready", or why not: "waiting-for-etcd", "unhealthy", "disabled"),
 	// shown in Members; empty where none run.
 	Kubernetes string
+	// KubeSettings are the Kubernetes control-plane settings a control
+	// plane's healthy components run with (config.KubeControlPlaneSettingsHash),
+	// so the Raft leader rolls a change out one control plane at a time;
+	// empty elsewhere and while they are not healthy.
+	KubeSettings string
 }
 
 // flag bits in the second byte of an encoded Meta.
@@ -116,6 +121,7 @@ func EncodeMeta(m Meta) ([]byte, error) {
 	buf = appendString(buf, m.EtcdSettings)
 	buf = appendString(buf, m.Etcd)
 	buf = appendString(buf, m.Kubernetes)
+	buf = appendString(buf, m.KubeSettings)
 	if len(buf) > MetaMaxSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMetaTooLarge, len(buf), MetaMaxSize)
 	}
@@ -160,6 +166,9 @@ func DecodeMeta(b []byte) (Meta, error) {
 	}
 	if d.more() {
 		m.Kubernetes = d.string()
+	}
+	if d.more() {
+		m.KubeSettings = d.string()
 	}
 	if d.err != nil {
 		return Meta{}, d.err

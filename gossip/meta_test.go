@@ -25,6 +25,7 @@ func TestMetaRoundTrip(t *testing.T) {
 			EtcdSettings:   "0123456789ab",
 			Etcd:           "learner",
 			Kubernetes:     "waiting-for-etcd",
+			KubeSettings:   "ba9876543210",
 		},
 		"bare worker": {Role: RoleWorker},
 	} {
@@ -46,7 +47,7 @@ func TestMetaIsCompact(t *testing.T) {
 	require.LessOrEqual(t, len(b), 40, "typical meta grew to %d bytes", len(b))
 	m := testMeta("cp-1")
 	m.Leader, m.LeaderTerm, m.StateID, m.EtcdSettings, m.Etcd = "cp-1", 1<<20, "0123456789abcdef", "0123456789ab", "waiting-to-be-added"
-	m.Kubernetes = "waiting-for-etcd"
+	m.Kubernetes, m.KubeSettings = "ready", "ba9876543210"
 	b, err = EncodeMeta(m)
 	require.NoError(t, err)
 	require.LessOrEqual(t, len(b), 110, "a control plane's meta with a leader hint, state ID, etcd and Kubernetes state grew to %d bytes", len(b))
@@ -59,14 +60,14 @@ func TestMetaFromOlderEncoder(t *testing.T) {
 	m.Leader = "cp-2"
 	b, err := EncodeMeta(m)
 	require.NoError(t, err)
-	got, err := DecodeMeta(b[:len(b)-5]) // LeaderTerm 0, an empty StateID, EtcdSettings, Etcd and Kubernetes are one byte each
+	got, err := DecodeMeta(b[:len(b)-6]) // LeaderTerm 0, an empty StateID, EtcdSettings, Etcd, Kubernetes and KubeSettings are one byte each
 	require.NoError(t, err)
 	require.Equal(t, m, got)
 
 	m.LeaderTerm, m.StateID = 7, "0123456789abcdef"
 	b, err = EncodeMeta(m)
 	require.NoError(t, err)
-	got, err = DecodeMeta(b[:len(b)-3]) // before EtcdSettings existed
+	got, err = DecodeMeta(b[:len(b)-4]) // before EtcdSettings existed
 	require.NoError(t, err)
 	require.Equal(t, m, got)
 }
@@ -93,7 +94,7 @@ func TestMetaInvalid(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidMeta)
 
 	full := testMeta("cp-1")
-	full.Kubernetes = "ready" // the last field, so cutting a byte cuts into it
+	full.KubeSettings = "ba9876543210" // the last field, so cutting a byte cuts into it
 	good, err := EncodeMeta(full)
 	require.NoError(t, err)
 	for name, b := range map[string][]byte{

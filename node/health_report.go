@@ -23,8 +23,9 @@ type healthReport struct {
 	// cluster.etcd change waits for.
 	etcd func(state, settings string)
 	// kubernetes, when set, gets this node's Kubernetes components in a
-	// word or two (KubernetesStatus), for Members.
-	kubernetes func(state string)
+	// word or two (KubernetesStatus), for Members, and the control-plane
+	// settings its healthy components run with, for the leader's rollout.
+	kubernetes func(state, settings string)
 }
 
 func (c *healthReport) Name() string { return "health-report" }
@@ -57,17 +58,17 @@ func (c *healthReport) Run(_ context.Context, r runtime.Reader, w runtime.Writer
 			state, settings = etcdState(s), s.Settings
 		}
 	}
-	kube := ""
+	kube, kubeSettings := "", ""
 	if res, err := r.Get(controllers.TypeKubernetesStatus, controllers.IDKubernetes); err == nil {
 		if s, ok := res.Spec.(controllers.KubernetesStatusSpec); ok {
 			if !s.Healthy {
 				failing = append(failing, "kubernetes")
 			}
-			kube = kubernetesState(s)
+			kube, kubeSettings = kubernetesState(s), s.Settings
 		}
 	}
 	if c.kubernetes != nil {
-		c.kubernetes(kube)
+		c.kubernetes(kube, kubeSettings)
 	}
 	if c.etcd != nil {
 		c.etcd(state, settings)

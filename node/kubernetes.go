@@ -6,12 +6,18 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"time"
 
+	"github.com/cairn-project/cairn/consensus"
+	"github.com/cairn-project/cairn/gossip"
 	"github.com/cairn-project/cairn/internal/kubeconfig"
 	"github.com/cairn-project/cairn/node/api"
+	"github.com/cairn-project/cairn/node/cluster/cfgstore"
 	"github.com/cairn-project/cairn/node/cluster/config"
+	"github.com/cairn-project/cairn/node/cluster/formation"
+	"github.com/cairn-project/cairn/node/cluster/rollout"
 	"github.com/cairn-project/cairn/node/machine/controllers"
 	"github.com/cairn-project/cairn/node/machine/kube"
 	"github.com/cairn-project/cairn/node/pki"
@@ -29,9 +35,9 @@ func kubeLayout(o Options) kube.Layout {
 // without Kubernetes binaries (Options.Etcd or Options.Kubernetes empty:
 // package tests of the spine); a control plane whose binaries are missing
 // says so in KubernetesStatus.
-func registerKubernetes(rt *runtime.Runtime, cfg *config.Config, self *config.Node, o Options) error {
+func registerKubernetes(rt *runtime.Runtime, agent *formation.Agent, cfg *config.Config, self *config.Node, o Options, log *slog.Logger) ([]runtime.Source, error) {
 	if self.Role != config.RoleControlPlane || o.Etcd == "" || o.Kubernetes == "" {
-		return nil
+		return nil, nil
 	}
 	m := localMember(self, o)
 	for _, c := range []runtime.Controller{
@@ -39,10 +45,100 @@ func registerKubernetes(rt *runtime.Runtime, cfg *config.Config, self *config.No
 		&controllers.KubernetesStatus{},
 	} {
 		if err := rt.Register(c); err != nil {
-			return fmt.Errorf("register controller %s: %w", c.Name(), err)
+			return nil, fmt.Errorf("register controller %s: %w", c.Name(), err)
 		}
 	}
-	return nil
+	coord, err := rollout.New(rollout.Config{
+		Store: agent.Store, ID: kubeRolloutID, Self: self.Name,
+		Want: func(ctx context.Context) (string, bool) {
+			st, err := cfgstore.Get(ctx, agent.Store, consensus.Stale)
+			if err != nil || st.Config.Cluster.Kubernetes.Disabled {
+				return "", false
+			}
+			return config.KubeControlPlaneSettingsHash(st.Config), true
+		},
+		View: func(ctx context.Context) ([]rollout.Node, bool) {
+			st, err := cfgstore.Get(ctx, agent.Store, consensus.Stale)
+			if err != nil {
+				return nil, false
+			}
+			members := map[string]gossip.Member{}
+			for _, m := range agent.Gossip().Members() {
+				members[m.Name] = m
+			}
+			var out []rollout.Node
+			for _, n := range st.Config.ControlPlanes() {
+				v := rollout.Node{Name: n.Name}
+				if g, ok := members[n.Name]; ok && g.State == gossip.StateAlive {
+					v.Running, v.Healthy = g.Meta.KubeSettings, g.Meta.Kubernetes == "ready"
+				}
+				out = append(out, v)
+			}
+			return out, true
+		},
+		Interval: max(o.Profile.Autopilot.Interval, 500*time.Millisecond),
+		Logger:   log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	agent.Store.AddLeaderFunc(coord.Run)
+	return []runtime.Source{&rolloutMirror{store: agent.Store, id: kubeRolloutID, self: self.Name,
+		typ: controllers.TypeKubeRollout, resID: controllers.IDKubernetes}}, nil
+}
+
+// kubeRolloutID names the rollout of the Kubernetes control-plane settings.
+const kubeRolloutID = "kubernetes-control-plane"
+
+// rolloutMirror keeps a local resource equal to this node's grant in one
+// rollout's record in its replica (stale reads are right: a lagging
+// replica only delays a restart the leader allowed).
+type rolloutMirror struct {
+	store      *consensus.Store
+	id, self   string
+	typ, resID string
+}
+
+func (m *rolloutMirror) Name() string      { return "rollout-mirror-" + m.id }
+func (m *rolloutMirror) Outputs() []string { return []string{m.typ} }
+
+func (m *rolloutMirror) Run(ctx context.Context, w runtime.Writer) error {
+	watch, err := m.store.Watch(ctx, rollout.ResourceType, m.store.Revision()+1)
+	if err != nil {
+		return fmt.Errorf("watch rollout %s: %w", m.id, err)
+	}
+	if err := m.publish(ctx, w); err != nil {
+		return err
+	}
+	for ev := range watch.Events() {
+		if ev.Resource.ID != m.id {
+			continue
+		}
+		if err := m.publish(ctx, w); err != nil {
+			return err
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("rollout %s watch ended: %w", m.id, watch.Err())
+}
+
+func (m *rolloutMirror) publish(ctx context.Context, w runtime.Writer) error {
+	var spec controllers.KubeRolloutSpec
+	res, _, err := m.store.Get(ctx, rollout.ResourceType, m.id, consensus.Stale)
+	switch {
+	case errors.Is(err, consensus.ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		rec, err := rollout.Decode(res)
+		if err != nil {
+			return err
+		}
+		spec.Granted = rec.Granted[m.self]
+	}
+	return w.Put(m.typ, m.resID, spec, nil)
 }
 
 // localKubeOps returns the kubeconfig issuer of a control plane that runs

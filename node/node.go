@@ -186,10 +186,12 @@ func Run(ctx context.Context, o Options) error {
 		_ = ln.Close()
 		return errors.Join(err, agent.Close())
 	}
-	if err := registerKubernetes(rt, cfg, self, o); err != nil {
+	kubeSources, err := registerKubernetes(rt, agent, cfg, self, o, log)
+	if err != nil {
 		_ = ln.Close()
 		return errors.Join(err, agent.Close())
 	}
+	etcdSources = append(etcdSources, kubeSources...)
 	removed := make(chan uint64, 1)
 	sources := []runtime.Source{
 		&configSource{log: log.With("component", "config-source"), apiAddr: self.APIEndpoint(), tls: id.ClientTLS(), self: self.Name},

@@ -3,6 +3,8 @@ package config
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 )
@@ -20,4 +22,25 @@ func EtcdSettingsHash(extraArgs map[string]string) string {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// KubeControlPlaneSettingsHash names, in 12 hex digits, everything of the
+// cluster config the Kubernetes control-plane components are started
+// with on every control plane alike: cluster.kubernetes but its kubelet
+// and kube-proxy sections, cluster.network and the cluster's name. The
+// Raft leader rolls a change of it out one control plane at a time.
+func KubeControlPlaneSettingsHash(c *Config) string {
+	k := c.Cluster.Kubernetes
+	k.Kubelet, k.Proxy = Kubelet{}, KubernetesComponent{}
+	// encoding/json writes map keys sorted, so equal settings hash equal.
+	raw, err := json.Marshal(struct {
+		Name       string
+		Kubernetes Kubernetes
+		Network    ClusterNetwork
+	}{c.Cluster.Name, k, c.Cluster.Network})
+	if err != nil {
+		panic(fmt.Sprintf("config: marshal Kubernetes settings: %v", err)) // plain data: cannot fail
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])[:12]
 }

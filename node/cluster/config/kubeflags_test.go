@@ -42,3 +42,20 @@ func TestKubeExtraArgsAreCheckedAgainstTheComponents(t *testing.T) {
 	assert.NotContains(t, msg, "audit-log-path")
 	assert.NotContains(t, msg, "scheduler")
 }
+
+func TestKubeControlPlaneSettingsHash(t *testing.T) {
+	c := fixture(t)
+	base := KubeControlPlaneSettingsHash(c)
+	assert.Len(t, base, 12)
+	c.Cluster.Kubernetes.Kubelet.MaxPods = 50
+	c.Cluster.Kubernetes.Proxy.ExtraArgs = map[string]string{"v": "2"}
+	c.Nodes[0].CertSANs = []string{"extra.example"}
+	assert.Equal(t, base, KubeControlPlaneSettingsHash(c), "kubelet, kube-proxy and node entries are not the control plane's")
+	c.Cluster.Kubernetes.APIServer.ExtraArgs = map[string]string{"audit-log-maxage": "3"}
+	changed := KubeControlPlaneSettingsHash(c)
+	assert.NotEqual(t, base, changed)
+	c.Cluster.Kubernetes.APIServer.ExtraArgs = map[string]string{"audit-log-maxage": "3"}
+	assert.Equal(t, changed, KubeControlPlaneSettingsHash(c))
+	c.Cluster.Network.ServiceCIDR = "10.97.0.0/16"
+	assert.NotEqual(t, changed, KubeControlPlaneSettingsHash(c))
+}

@@ -100,7 +100,7 @@ type Agent struct {
 
 	configRevision atomic.Uint64
 	etcdSettings   atomic.Pointer[etcdMeta]
-	kubernetes     atomic.Pointer[string]
+	kubernetes     atomic.Pointer[kubeMeta]
 	metaKick       chan struct{} // publish metadata now
 
 	cancel context.CancelFunc
@@ -132,10 +132,16 @@ func (a *Agent) SetEtcd(state, settings string) {
 	}
 }
 
-// SetKubernetes records this node's Kubernetes components for gossip, in
-// a word or two ("ready", or why not); published at once when changed.
-func (a *Agent) SetKubernetes(state string) {
-	if old := a.kubernetes.Swap(&state); old == nil || *old != state {
+// kubeMeta is what gossip says of this node's Kubernetes components.
+type kubeMeta struct{ state, settings string }
+
+// SetKubernetes records this node's Kubernetes components for gossip: their
+// state in a word or two ("ready", or why not) and the control-plane
+// settings the healthy ones run with (empty: none known); published at
+// once when changed.
+func (a *Agent) SetKubernetes(state, settings string) {
+	m := kubeMeta{state: state, settings: settings}
+	if old := a.kubernetes.Swap(&m); old == nil || *old != m {
 		a.kickMeta()
 	}
 }
@@ -258,7 +264,7 @@ func (a *Agent) meta() gossip.Meta {
 		m.Etcd, m.EtcdSettings = e.state, e.settings
 	}
 	if k := a.kubernetes.Load(); k != nil {
-		m.Kubernetes = *k
+		m.Kubernetes, m.KubeSettings = k.state, k.settings
 	}
 	m.APIAddr, _ = netip.ParseAddrPort(a.cfg.APIAddr)
 	if a.Store != nil {

@@ -9,13 +9,14 @@ import (
 	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/node/cluster/etcdboot"
 	"github.com/cairn-project/cairn/node/cluster/etcdmembers"
+	"github.com/cairn-project/cairn/node/cluster/rollout"
 )
 
 // Builtin returns the definitions of every cluster-plane type this release
 // stores. A new type (the upgrade plan next) gets its entry here; node/api
 // serves it with no new RPC.
 func Builtin() []Definition {
-	return []Definition{clusterConfig(), etcdBootstrap(), etcdMembership()}
+	return []Definition{clusterConfig(), etcdBootstrap(), etcdMembership(), rolloutRecord()}
 }
 
 // Default returns the registry of the Builtin types.
@@ -94,5 +95,18 @@ func etcdMembership() Definition {
 		Aliases:     []string{"etcdmemberships", "etcdmembers"},
 		Description: "etcd's members (name, state ID, member ID, learner) and the one membership change in flight, kept by the Raft leader",
 		WrittenBy:   "the Raft leader's etcd membership coordinator, which follows the cluster config",
+	}
+}
+
+// rolloutRecord is one rollout's grants (ID: what is rolled out, e.g.
+// kubernetes-control-plane): the settings the Raft leader lets each node
+// run. Read-only here: a generic write could let every node restart at
+// once.
+func rolloutRecord() Definition {
+	return Definition{
+		Type:        rollout.ResourceType,
+		Aliases:     []string{"rollouts"},
+		Description: "the settings the Raft leader has granted each node in a one-node-at-a-time rollout (kubernetes-control-plane: the Kubernetes control-plane components)",
+		WrittenBy:   "the Raft leader's rollout coordinator, which follows the cluster config",
 	}
 }

@@ -69,6 +69,8 @@ func Definitions() []runtime.Definition {
 			Description: "a Kubernetes control-plane component this control plane wants run (merged into ServiceSpec)"},
 		{Type: TypeKubePhase, Aliases: []string{"kubephases"},
 			Description: "where this node's Kubernetes control plane stands: disabled, unavailable (no binaries), refused (version, secrets), waiting for etcd, or running"},
+		{Type: TypeKubeRollout, Aliases: []string{"kuberollouts"},
+			Description: "the Kubernetes control-plane settings the Raft leader has granted this control plane (mirrored from the Rollout record): a change restarts the components only with its grant"},
 		{Type: TypeKubernetesStatus, Aliases: []string{"kubernetesstatuses", "kubernetes", "k8s"},
 			Description: "this node's Kubernetes components: healthy, or why not; each component's state and restarts, the local apiserver's URL"},
 		{Type: TypeNodeHealth, Aliases: []string{"nodehealth"},

@@ -4,13 +4,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
 
+	"github.com/cairn-project/cairn/internal/atomicfile"
 	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/node/machine/kube"
 	"github.com/cairn-project/cairn/node/runtime"
@@ -29,7 +32,12 @@ import (
 //   - the local etcd member not yet started as a member: wait;
 //   - otherwise write the files (kube.WriteControlPlaneFiles) and ask for
 //     the three services. Their specs carry a digest of the files, so a
-//     renewed certificate restarts them.
+//     renewed certificate restarts them;
+//   - but once components run, a change of the control-plane settings
+//     (config.KubeControlPlaneSettingsHash) waits for the Raft leader's
+//     grant (KubeRollout, node/cluster/rollout): until then the services
+//     this node last started stay as they are (kept in
+//     kubernetes/running.json), so control planes restart one at a time.
 //
 // The components run as supervised processes, which is what process mode
 // has; where kubelet runs they will be its static pods.
@@ -50,7 +58,8 @@ func (c *KubeControlPlane) Name() string { return "kube-control-plane" }
 
 // Inputs implements runtime.Controller.
 func (c *KubeControlPlane) Inputs() []runtime.Input {
-	return []runtime.Input{{Type: TypeClusterConfig, ID: IDCluster}, {Type: TypeEtcdPhase, ID: IDEtcd}, {Type: TypeClock, ID: IDDay}}
+	return []runtime.Input{{Type: TypeClusterConfig, ID: IDCluster}, {Type: TypeEtcdPhase, ID: IDEtcd}, {Type: TypeClock, ID: IDDay},
+		{Type: TypeKubeRollout, ID: IDKubernetes}}
 }
 
 // Outputs implements runtime.Controller.
@@ -94,6 +103,27 @@ func (c *KubeControlPlane) Run(_ context.Context, r runtime.Reader, w runtime.Wr
 		}
 		return phase(KubePhaseWaitingEtcd, reason)
 	}
+	desired := config.KubeControlPlaneSettingsHash(recv.Config)
+	prev, err := readRunning(c.Layout)
+	if err != nil {
+		return err
+	}
+	grant, _, err := getSpec[KubeRolloutSpec](r, TypeKubeRollout, IDKubernetes)
+	if err != nil {
+		return err
+	}
+	if prev.Settings != "" && prev.Settings != desired && grant.Granted != desired {
+		// Keep what runs until the leader's turn for this control plane.
+		var errs []error
+		for _, name := range slices.Sorted(maps.Keys(prev.Services)) {
+			errs = append(errs, w.Put(TypeKubeService, name, prev.Services[name], nil))
+		}
+		errs = append(errs, w.Put(TypeKubePhase, IDKubernetes, KubePhaseSpec{Phase: KubePhaseRunning,
+			Reason:  fmt.Sprintf("cluster.kubernetes changed (settings %s): waiting for the Raft leader's turn to restart with them", desired),
+			Version: kube.Version, Components: slices.Sorted(maps.Keys(prev.Services)), APIServer: prev.APIServer, Files: prev.Files,
+			Settings: prev.Settings, Pending: desired}, nil))
+		return errors.Join(errs...)
+	}
 	in := kube.Inputs{Config: recv.Config, Node: n, IP: etcdIP(n), Secrets: c.Secrets, Now: c.now()}
 	if _, err := kube.WriteControlPlaneFiles(c.Layout, in); err != nil {
 		if errors.Is(err, kube.ErrMissingSecret) {
@@ -110,7 +140,7 @@ func (c *KubeControlPlane) Run(_ context.Context, r runtime.Reader, w runtime.Wr
 	if err != nil {
 		return errors.Join(phase(KubePhaseRefused, err.Error()), err)
 	}
-	var errs []error
+	run := runningServices{Settings: desired, APIServer: kube.APIServerURL(in.IP), Files: digest, Services: map[string]ServiceSpecSpec{}}
 	var names []string
 	for _, comp := range comps {
 		deps := []string{kube.APIServer}
@@ -118,22 +148,76 @@ func (c *KubeControlPlane) Run(_ context.Context, r runtime.Reader, w runtime.Wr
 			deps = []string{"etcd"}
 		}
 		names = append(names, comp.Name)
-		errs = append(errs, w.Put(TypeKubeService, comp.Name, ServiceSpecSpec{
+		run.Services[comp.Name] = ServiceSpecSpec{
 			Path: comp.Path, Args: comp.Args, Restart: "always", DependsOn: deps,
-			Env:         []string{KubeFilesEnv + "=" + digest},
+			Env:         []string{KubeFilesEnv + "=" + digest, KubeSettingsEnv + "=" + desired},
 			StopTimeout: 10 * time.Second,
 			Health: &ServiceHealthSpec{HTTP: comp.HealthURL, CAFile: comp.HealthCA, Interval: 5 * time.Second,
 				Timeout: 4 * time.Second, FailureThreshold: 6, StartPeriod: 60 * time.Second},
-		}, nil))
+		}
+	}
+	// Recorded before the services are asked for: a crash in between
+	// leaves a record of what is about to run, which the next pass asks
+	// for again.
+	if err := writeRunning(c.Layout, run); err != nil {
+		return err
+	}
+	var errs []error
+	for _, name := range names {
+		errs = append(errs, w.Put(TypeKubeService, name, run.Services[name], nil))
 	}
 	errs = append(errs, w.Put(TypeKubePhase, IDKubernetes, KubePhaseSpec{Phase: KubePhaseRunning, Reason: "running the control plane against the local etcd member",
-		Version: kube.Version, Components: names, APIServer: kube.APIServerURL(in.IP), Files: digest}, nil))
+		Version: kube.Version, Components: names, APIServer: run.APIServer, Files: digest, Settings: desired}, nil))
 	return errors.Join(errs...)
 }
 
 // KubeFilesEnv carries the digest of the control plane's files in each
-// component's environment.
-const KubeFilesEnv = "CAIRN_KUBE_FILES"
+// component's environment, and KubeSettingsEnv its settings.
+const (
+	KubeFilesEnv    = "CAIRN_KUBE_FILES"
+	KubeSettingsEnv = "CAIRN_KUBE_SETTINGS"
+)
+
+// runningServices is what this control plane last started its components
+// with: their settings and service specs, kept in kubernetes/running.json
+// so that a settings change waiting for its turn keeps them, across
+// restarts of cairnd too.
+type runningServices struct {
+	Settings  string                     `json:"settings"`
+	APIServer string                     `json:"apiServer,omitempty"`
+	Files     string                     `json:"files,omitempty"`
+	Services  map[string]ServiceSpecSpec `json:"services"`
+}
+
+func runningFile(l kube.Layout) string { return filepath.Join(l.Dir, "running.json") }
+
+// readRunning reads running.json; none yet is the zero value.
+func readRunning(l kube.Layout) (runningServices, error) {
+	raw, err := os.ReadFile(runningFile(l))
+	if errors.Is(err, os.ErrNotExist) {
+		return runningServices{}, nil
+	}
+	if err != nil {
+		return runningServices{}, err
+	}
+	var r runningServices
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return runningServices{}, fmt.Errorf("%s: %w", runningFile(l), err)
+	}
+	return r, nil
+}
+
+func writeRunning(l kube.Layout, r runningServices) error {
+	raw, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(l.Dir, 0o700); err != nil {
+		return err
+	}
+	_, err = atomicfile.WriteIfDifferent(runningFile(l), append(raw, '\n'), 0o600)
+	return err
+}
 
 func (c *KubeControlPlane) now() time.Time {
 	if c.Now != nil {

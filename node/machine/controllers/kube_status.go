@@ -54,8 +54,11 @@ func (c *KubernetesStatus) Run(_ context.Context, r runtime.Reader, w runtime.Wr
 			st.Components = append(st.Components, cs)
 		}
 		st.Healthy = len(bad) == 0
+		st.Pending = ph.Pending
 		if !st.Healthy {
 			st.Reason = strings.Join(bad, "; ")
+		} else {
+			st.Settings = ph.Settings
 		}
 	}
 	return w.Put(TypeKubernetesStatus, IDKubernetes, st, nil)

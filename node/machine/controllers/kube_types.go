@@ -40,6 +40,24 @@ type KubePhaseSpec struct {
 	// components were started with; a renewal changes it, and restarts
 	// them.
 	Files string `json:"files,omitempty"`
+	// Settings are the control-plane settings
+	// (config.KubeControlPlaneSettingsHash) the services run with;
+	// Pending, when set, are the config's newer ones this control plane
+	// waits for the Raft leader to grant it.
+	Settings string `json:"settings,omitempty"`
+	Pending  string `json:"pendingSettings,omitempty"`
+}
+
+// TypeKubeRollout is this control plane's grant in the Raft leader's
+// rollout of Kubernetes control-plane settings (ID "kubernetes"), mirrored
+// from Raft.
+const TypeKubeRollout = "KubeRollout"
+
+// KubeRolloutSpec is the spec of KubeRollout/kubernetes.
+type KubeRolloutSpec struct {
+	// Granted are the settings the leader lets this node run; empty when
+	// it has granted none yet.
+	Granted string `json:"granted,omitempty"`
 }
 
 // KubeComponentStatus is one component in KubernetesStatus.
@@ -62,4 +80,9 @@ type KubernetesStatusSpec struct {
 	Version    string                `json:"version,omitempty"`
 	APIServer  string                `json:"apiServer,omitempty"`
 	Components []KubeComponentStatus `json:"components,omitempty"`
+	// Settings are the control-plane settings the healthy components run
+	// with (empty while they are not healthy): what the node reports in
+	// gossip, so the leader moves a change on to the next control plane.
+	Settings string `json:"settings,omitempty"`
+	Pending  string `json:"pendingSettings,omitempty"`
 }
