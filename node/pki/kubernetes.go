@@ -319,7 +319,8 @@ func KubeCertCurrent(pair, ca config.CertKeyPair, dnsNames []string, ips []net.I
 
 // KubeClientCurrent reports whether a client certificate pair can stay
 // in use at now: as KubeCertCurrent, for a client certificate of user in
-// exactly groups (in any order).
+// exactly groups (in any order). Only ca's certificate is needed, so a
+// worker can check the kubelet certificate a control plane signed.
 func KubeClientCurrent(pair, ca config.CertKeyPair, user string, groups []string, now time.Time) bool {
 	cert, ok := currentKubeCert(pair, ca, now)
 	return ok && slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth) &&
@@ -327,14 +328,17 @@ func KubeClientCurrent(pair, ca config.CertKeyPair, user string, groups []string
 }
 
 // currentKubeCert parses pair and reports whether ca signed it, its key
-// belongs to it, and it is not yet due for renewal at now.
+// belongs to it, and it is not yet due for renewal at now. ca.Key is not
+// needed.
 func currentKubeCert(pair, ca config.CertKeyPair, now time.Time) (*x509.Certificate, bool) {
 	kp, err := tls.X509KeyPair([]byte(pair.Crt), []byte(pair.Key))
 	if err != nil {
 		return nil, false
 	}
-	caCert, _, err := config.ParseCA(ca)
-	if err != nil {
+	// Only ca's certificate is read: a worker checks its kubelet
+	// certificate without the CA's key.
+	caCert, err := parseCert(ca.Crt)
+	if err != nil || !caCert.IsCA {
 		return nil, false
 	}
 	pool := x509.NewCertPool()
