@@ -242,6 +242,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if self.Role == config.RoleControlPlane {
 		apiOpts.ControlPlane, apiOpts.Replica, apiOpts.CA = true, agent.Store, &cfg.Secrets.CA
+		if cfg.Secrets.KubernetesCA.Key != "" { // signs every node's kubelet certificate
+			apiOpts.KubeCA = &cfg.Secrets.KubernetesCA
+		}
 	}
 	pc := newPowerControl(agent)
 	apiOpts.Power, apiOpts.BootID, apiOpts.StateID = pc, bootID(o.Capabilities.Mode), stateID

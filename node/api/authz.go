@@ -121,6 +121,10 @@ var rpcLevels = map[string]level{
 	// A kubeconfig carries a cluster-admin certificate that cannot be
 	// revoked before it expires: admin.
 	kubernetesv1connect.KubernetesServiceKubeconfigProcedure: levelAdmin,
+	// A node's own kubelet certificate: the table lets readers through
+	// (a node's level), the handler lets only a node in, for itself
+	// (kubelet_cert.go).
+	kubernetesv1connect.KubernetesServiceKubeletCertificateProcedure: levelReader,
 }
 
 var (
@@ -136,6 +140,9 @@ type caller struct {
 	roles []string
 	level level
 	cert  []byte
+	// via is the common name of the node that relayed the call
+	// (HeaderCallerCert), empty for a call made directly.
+	via string
 }
 
 // header is the value of HeaderCallerCert for calls made on c's behalf.
@@ -197,15 +204,15 @@ func authenticate(r *http.Request, roots *x509.CertPool) (caller, *connect.Error
 		}
 		return caller{}, connect.NewError(connect.CodeUnauthenticated, errNoClientCert)
 	}
-	cert := r.TLS.PeerCertificates[0]
+	cert, via := r.TLS.PeerCertificates[0], ""
 	if fwd := r.Header.Get(HeaderCallerCert); fwd != "" && slices.Contains(pki.Roles(cert), pki.RoleNode) {
 		relayed, err := relayedCaller(fwd, roots)
 		if err != nil {
 			return caller{}, connect.NewError(connect.CodeUnauthenticated, err)
 		}
-		cert = relayed
+		via, cert = cert.Subject.CommonName, relayed
 	}
-	c := caller{roles: pki.Roles(cert), cert: cert.Raw}
+	c := caller{roles: pki.Roles(cert), cert: cert.Raw, via: via}
 	for _, role := range c.roles {
 		c.level = max(c.level, roleLevels[role])
 	}

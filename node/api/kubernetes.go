@@ -38,7 +38,9 @@ var errNoKubernetes = errors.New("this node hands out no kubeconfig: ask a contr
 // NewKubernetesHandler returns the route and handler of
 // cairn.kubernetes.v1.KubernetesService over ops; nil ops (a worker, or a
 // cluster without Kubernetes) answers failed_precondition. log records
-// every kubeconfig handed out; nil discards.
+// every kubeconfig handed out; nil discards. Served alone like this, it
+// refuses KubeletCertificate (failed_precondition), which needs a whole
+// Server (New).
 func NewKubernetesHandler(ops KubernetesOps, log *slog.Logger, opts ...connect.HandlerOption) (string, http.Handler) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -49,6 +51,11 @@ func NewKubernetesHandler(ops KubernetesOps, log *slog.Logger, opts ...connect.H
 type kubernetesService struct {
 	ops KubernetesOps
 	log *slog.Logger
+	// s is the server for KubeletCertificate (its caller checks,
+	// forwarding, the Kubernetes CA and the received config); nil when
+	// the service is served alone (NewKubernetesHandler), which then
+	// refuses that call.
+	s *Server
 }
 
 // Kubeconfig implements cairn.kubernetes.v1.KubernetesService.

@@ -89,6 +89,11 @@ type Options struct {
 	// on a control plane with Kubernetes enabled; nil (a worker, or
 	// Kubernetes disabled) answers failed_precondition.
 	Kubernetes KubernetesOps
+	// KubeCA is the Kubernetes CA with its key, on control planes that
+	// have one (secrets.kubernetesCA): they sign every node's kubelet
+	// client certificate (KubeletCertificate). Nil on workers, which
+	// forward that call to a control plane.
+	KubeCA *config.CertKeyPair
 	// EtcdRecovery serves EtcdService.Recover on a control plane that runs
 	// etcd; nil refuses it with failed_precondition.
 	EtcdRecovery *EtcdRecovery
@@ -169,7 +174,7 @@ func New(opts Options) *Server {
 	}
 	s.mux.Handle(newEtcdHandler(opts.Etcd, opts.EtcdRecovery, handlerOpts))
 	services = append(services, etcdv1connect.EtcdServiceName)
-	s.mux.Handle(NewKubernetesHandler(opts.Kubernetes, s.log, handlerOpts))
+	s.mux.Handle(kubernetesv1connect.NewKubernetesServiceHandler(&kubernetesService{ops: opts.Kubernetes, log: s.log, s: s}, handlerOpts))
 	services = append(services, kubernetesv1connect.KubernetesServiceName)
 	s.mux.Handle(securityv1connect.NewSecurityServiceHandler(&securityService{s: s}, handlerOpts))
 	services = append(services, securityv1connect.SecurityServiceName)

@@ -4,7 +4,10 @@ import "errors"
 
 var (
 	// ErrBadCSR is returned by SignNode when the request does not parse,
-	// its signature does not verify, or its name or addresses are unusable.
+	// its signature does not verify, or its name or addresses are unusable;
+	// and by SignKubeletCSR when it asks for more than a kubelet client
+	// certificate (SANs, extensions, other subject fields) or its key is
+	// weak.
 	ErrBadCSR = errors.New("bad certificate request")
 	// ErrBadEtcdRequest is returned by IssueEtcdPeer and IssueEtcdServer for a
 	// node that is not a control plane (only control planes run etcd), and by
@@ -16,6 +19,10 @@ var (
 	// without the asked-for address (KubeServiceIP), and a service account
 	// key that does not parse (ServiceAccountPublicPEM).
 	ErrBadKubeRequest = errors.New("bad kubernetes certificate request")
+	// ErrKubeletIdentity is returned by SignKubeletCSR for a request whose
+	// subject is not the kubelet of the node it is signed for: another
+	// node's user, or groups other than exactly KubeNodesGroup.
+	ErrKubeletIdentity = errors.New("certificate request is not this node's kubelet identity")
 	// ErrBadToken is returned when a join token does not match the cluster's.
 	ErrBadToken = errors.New("join token does not match")
 	// ErrNoIdentity is returned when TLS is needed before an identity exists.

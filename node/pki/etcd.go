@@ -158,17 +158,35 @@ func issueEtcd(etcdCA config.CertKeyPair, tmpl *x509.Certificate, usages []x509.
 // usages), signs it with ca and a new ECDSA P-256 key, and returns both.
 // what names the CA in errors ("etcd", "kubernetes").
 func issue(ca config.CertKeyPair, what string, tmpl *x509.Certificate, usages []x509.ExtKeyUsage, validity time.Duration, now time.Time) (config.CertKeyPair, error) {
-	caCert, caKey, err := config.ParseCA(ca)
-	if err != nil {
-		return config.CertKeyPair{}, fmt.Errorf("%s CA: %w", what, err)
-	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return config.CertKeyPair{}, fmt.Errorf("generate %s key: %w", what, err)
 	}
+	crt, err := signFor(ca, what, tmpl, usages, validity, now, key.Public())
+	if err != nil {
+		return config.CertKeyPair{}, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return config.CertKeyPair{}, fmt.Errorf("encode %s key: %w", what, err)
+	}
+	return config.CertKeyPair{
+		Crt: crt,
+		Key: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})),
+	}, nil
+}
+
+// signFor is issue's signing step for a public key held elsewhere (a CSR's):
+// it completes tmpl as issue does, signs it with ca for pub and returns the
+// certificate, PEM.
+func signFor(ca config.CertKeyPair, what string, tmpl *x509.Certificate, usages []x509.ExtKeyUsage, validity time.Duration, now time.Time, pub any) (string, error) {
+	caCert, caKey, err := config.ParseCA(ca)
+	if err != nil {
+		return "", fmt.Errorf("%s CA: %w", what, err)
+	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
-		return config.CertKeyPair{}, fmt.Errorf("serial number: %w", err)
+		return "", fmt.Errorf("serial number: %w", err)
 	}
 	tmpl.SerialNumber = serial
 	tmpl.NotBefore = now.Add(-clockSkew)
@@ -179,18 +197,11 @@ func issue(ca config.CertKeyPair, what string, tmpl *x509.Certificate, usages []
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	tmpl.ExtKeyUsage = usages
 	tmpl.BasicConstraintsValid = true
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, key.Public(), caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, pub, caKey)
 	if err != nil {
-		return config.CertKeyPair{}, fmt.Errorf("sign %s certificate %s: %w", what, tmpl.Subject.CommonName, err)
+		return "", fmt.Errorf("sign %s certificate %s: %w", what, tmpl.Subject.CommonName, err)
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return config.CertKeyPair{}, fmt.Errorf("encode %s key: %w", what, err)
-	}
-	return config.CertKeyPair{
-		Crt: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		Key: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})),
-	}, nil
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), nil
 }
 
 // parseCert decodes one PEM certificate.

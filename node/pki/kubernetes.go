@@ -2,10 +2,12 @@ package pki
 
 import (
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -225,6 +227,85 @@ func IssueKubeClient(ca config.CertKeyPair, user string, groups []string, validi
 	return issue(ca, "kubernetes", tmpl, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, validity, now)
 }
 
+// SignKubeletCSR signs node nodeName's kubelet client certificate from the
+// Kubernetes CA for the key of csrPEM, so that a kubelet's key never
+// leaves its node and no node but a control plane holds the CA: the same
+// certificate IssueKubeClient(kubeCA, KubeNodeUserPrefix+nodeName,
+// {KubeNodesGroup}, validity, now) issues, for the CSR's public key. The
+// subject is set here, not copied; the CSR must still ask for exactly that
+// (ErrKubeletIdentity otherwise: another node's user, or other groups, is
+// what a node must not get), and for nothing more: no other subject
+// fields, no SANs, no extensions, an ECDSA P-256 or RSA key of 2048 bits
+// or more, and a signature that verifies (ErrBadCSR otherwise).
+func SignKubeletCSR(kubeCA config.CertKeyPair, csrPEM []byte, nodeName string, validity time.Duration, now time.Time) (string, error) {
+	switch {
+	case nodeName == "" || strings.ContainsAny(nodeName, " /\\"):
+		return "", fmt.Errorf("%w: node name %q", ErrBadKubeRequest, nodeName)
+	case validity <= 0:
+		return "", fmt.Errorf("%w: validity %s is not positive", ErrBadKubeRequest, validity)
+	}
+	csr, err := parseKubeletCSR(csrPEM)
+	if err != nil {
+		return "", err
+	}
+	user := KubeNodeUserPrefix + nodeName
+	if got := csr.Subject.CommonName; got != user {
+		return "", fmt.Errorf("%w: it asks for user %q; node %s may ask only for %q", ErrKubeletIdentity, got, nodeName, user)
+	}
+	if got := csr.Subject.Organization; !slices.Equal(got, []string{KubeNodesGroup}) {
+		return "", fmt.Errorf("%w: it asks for groups %q; a kubelet is in exactly [%s]", ErrKubeletIdentity, got, KubeNodesGroup)
+	}
+	tmpl := &x509.Certificate{Subject: pkix.Name{CommonName: user, Organization: []string{KubeNodesGroup}}}
+	return signFor(kubeCA, "kubernetes", tmpl, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, validity, now, csr.PublicKey)
+}
+
+// Subject attributes a kubelet CSR may carry: common name and organization.
+var (
+	oidCommonName   = asn1.ObjectIdentifier{2, 5, 4, 3}
+	oidOrganization = asn1.ObjectIdentifier{2, 5, 4, 10}
+)
+
+// parseKubeletCSR decodes a kubelet's CSR and checks everything but its
+// subject's values: the signature, the key, and that it asks for nothing
+// a kubelet client certificate does not have.
+func parseKubeletCSR(csrPEM []byte) (*x509.CertificateRequest, error) {
+	block, _ := pem.Decode(csrPEM)
+	if block == nil || block.Type != "CERTIFICATE REQUEST" {
+		return nil, fmt.Errorf("%w: not a PEM certificate request", ErrBadCSR)
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadCSR, err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("%w: signature: %v", ErrBadCSR, err)
+	}
+	switch k := csr.PublicKey.(type) {
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() {
+			return nil, fmt.Errorf("%w: ECDSA key on %s; want P-256", ErrBadCSR, k.Curve.Params().Name)
+		}
+	case *rsa.PublicKey:
+		if k.N.BitLen() < 2048 {
+			return nil, fmt.Errorf("%w: RSA key of %d bits; want 2048 or more", ErrBadCSR, k.N.BitLen())
+		}
+	default:
+		return nil, fmt.Errorf("%w: %T key; want ECDSA P-256 or RSA", ErrBadCSR, csr.PublicKey)
+	}
+	for _, a := range csr.Subject.Names {
+		if !a.Type.Equal(oidCommonName) && !a.Type.Equal(oidOrganization) {
+			return nil, fmt.Errorf("%w: subject attribute %s; a kubelet's has only a common name and organizations", ErrBadCSR, a.Type)
+		}
+	}
+	if len(csr.DNSNames)+len(csr.IPAddresses)+len(csr.EmailAddresses)+len(csr.URIs) > 0 {
+		return nil, fmt.Errorf("%w: it asks for subject alternative names; a kubelet client certificate has none", ErrBadCSR)
+	}
+	if len(csr.Extensions) > 0 {
+		return nil, fmt.Errorf("%w: it asks for extension %s; a kubelet client certificate takes none from the request", ErrBadCSR, csr.Extensions[0].Id)
+	}
+	return csr, nil
+}
+
 // KubeCertCurrent reports whether a serving certificate pair can stay in
 // use at now: its key belongs to it, ca signed it and it is valid, two
 // thirds of its life has not gone (NeedsRenewal), and it names exactly
@@ -238,7 +319,8 @@ func KubeCertCurrent(pair, ca config.CertKeyPair, dnsNames []string, ips []net.I
 
 // KubeClientCurrent reports whether a client certificate pair can stay
 // in use at now: as KubeCertCurrent, for a client certificate of user in
-// exactly groups (in any order).
+// exactly groups (in any order). Only ca's certificate is needed, so a
+// worker can check the kubelet certificate a control plane signed.
 func KubeClientCurrent(pair, ca config.CertKeyPair, user string, groups []string, now time.Time) bool {
 	cert, ok := currentKubeCert(pair, ca, now)
 	return ok && slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth) &&
@@ -246,14 +328,17 @@ func KubeClientCurrent(pair, ca config.CertKeyPair, user string, groups []string
 }
 
 // currentKubeCert parses pair and reports whether ca signed it, its key
-// belongs to it, and it is not yet due for renewal at now.
+// belongs to it, and it is not yet due for renewal at now. ca.Key is not
+// needed.
 func currentKubeCert(pair, ca config.CertKeyPair, now time.Time) (*x509.Certificate, bool) {
 	kp, err := tls.X509KeyPair([]byte(pair.Crt), []byte(pair.Key))
 	if err != nil {
 		return nil, false
 	}
-	caCert, _, err := config.ParseCA(ca)
-	if err != nil {
+	// Only ca's certificate is read: a worker checks its kubelet
+	// certificate without the CA's key.
+	caCert, err := parseCert(ca.Crt)
+	if err != nil || !caCert.IsCA {
 		return nil, false
 	}
 	pool := x509.NewCertPool()

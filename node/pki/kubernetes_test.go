@@ -231,6 +231,8 @@ func TestKubeClientCurrent(t *testing.T) {
 	assert.False(t, KubeClientCurrent(pair, kubeCA, KubeNodeUserPrefix+"cp2", []string{KubeNodesGroup}, now), "another user")
 	assert.False(t, KubeClientCurrent(pair, kubeCA, node, []string{KubeNodesGroup, KubeAdminGroup}, now), "other groups")
 	assert.False(t, KubeClientCurrent(pair, kubeCA, node, []string{KubeNodesGroup}, now.Add(KubeValidity*2/3+time.Hour)), "due")
+	assert.True(t, KubeClientCurrent(pair, config.CertKeyPair{Crt: kubeCA.Crt}, node, []string{KubeNodesGroup}, now), "the CA's certificate is enough")
+	assert.False(t, KubeClientCurrent(pair, config.CertKeyPair{Crt: pair.Crt}, node, []string{KubeNodesGroup}, now), "a leaf is no CA")
 
 	server, err := IssueKubeAPIServer(kubeCA, kubeConfig(), etcdNode(), now)
 	require.NoError(t, err)

@@ -140,6 +140,119 @@ func (x *KubeconfigResponse) GetExpires() *timestamppb.Timestamp {
 	return nil
 }
 
+// KubeletCertificateRequest asks for the calling node's kubelet client
+// certificate.
+type KubeletCertificateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// csr is a PEM certificate request (CERTIFICATE REQUEST) signed by the
+	// kubelet's new key.
+	Csr           []byte `protobuf:"bytes,1,opt,name=csr,proto3" json:"csr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KubeletCertificateRequest) Reset() {
+	*x = KubeletCertificateRequest{}
+	mi := &file_cairn_kubernetes_v1_kubernetes_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KubeletCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KubeletCertificateRequest) ProtoMessage() {}
+
+func (x *KubeletCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_kubernetes_v1_kubernetes_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KubeletCertificateRequest.ProtoReflect.Descriptor instead.
+func (*KubeletCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_kubernetes_v1_kubernetes_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *KubeletCertificateRequest) GetCsr() []byte {
+	if x != nil {
+		return x.Csr
+	}
+	return nil
+}
+
+// KubeletCertificateResponse is a kubelet client certificate.
+type KubeletCertificateResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// crt is the certificate, PEM, for the CSR's key.
+	Crt []byte `protobuf:"bytes,1,opt,name=crt,proto3" json:"crt,omitempty"`
+	// ca is the Kubernetes CA certificate, PEM: what kubelet verifies the
+	// apiserver with.
+	Ca []byte `protobuf:"bytes,2,opt,name=ca,proto3" json:"ca,omitempty"`
+	// expires is when the certificate stops being valid.
+	Expires       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires,proto3" json:"expires,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KubeletCertificateResponse) Reset() {
+	*x = KubeletCertificateResponse{}
+	mi := &file_cairn_kubernetes_v1_kubernetes_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KubeletCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KubeletCertificateResponse) ProtoMessage() {}
+
+func (x *KubeletCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_kubernetes_v1_kubernetes_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KubeletCertificateResponse.ProtoReflect.Descriptor instead.
+func (*KubeletCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_kubernetes_v1_kubernetes_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *KubeletCertificateResponse) GetCrt() []byte {
+	if x != nil {
+		return x.Crt
+	}
+	return nil
+}
+
+func (x *KubeletCertificateResponse) GetCa() []byte {
+	if x != nil {
+		return x.Ca
+	}
+	return nil
+}
+
+func (x *KubeletCertificateResponse) GetExpires() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Expires
+	}
+	return nil
+}
+
 var File_cairn_kubernetes_v1_kubernetes_proto protoreflect.FileDescriptor
 
 const file_cairn_kubernetes_v1_kubernetes_proto_rawDesc = "" +
@@ -152,10 +265,17 @@ const file_cairn_kubernetes_v1_kubernetes_proto_rawDesc = "" +
 	"kubeconfig\x18\x01 \x01(\fR\n" +
 	"kubeconfig\x12\x16\n" +
 	"\x06server\x18\x02 \x01(\tR\x06server\x124\n" +
-	"\aexpires\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aexpires2r\n" +
+	"\aexpires\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aexpires\"-\n" +
+	"\x19KubeletCertificateRequest\x12\x10\n" +
+	"\x03csr\x18\x01 \x01(\fR\x03csr\"t\n" +
+	"\x1aKubeletCertificateResponse\x12\x10\n" +
+	"\x03crt\x18\x01 \x01(\fR\x03crt\x12\x0e\n" +
+	"\x02ca\x18\x02 \x01(\fR\x02ca\x124\n" +
+	"\aexpires\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aexpires2\xe9\x01\n" +
 	"\x11KubernetesService\x12]\n" +
 	"\n" +
-	"Kubeconfig\x12&.cairn.kubernetes.v1.KubeconfigRequest\x1a'.cairn.kubernetes.v1.KubeconfigResponseB\xe3\x01\n" +
+	"Kubeconfig\x12&.cairn.kubernetes.v1.KubeconfigRequest\x1a'.cairn.kubernetes.v1.KubeconfigResponse\x12u\n" +
+	"\x12KubeletCertificate\x12..cairn.kubernetes.v1.KubeletCertificateRequest\x1a/.cairn.kubernetes.v1.KubeletCertificateResponseB\xe3\x01\n" +
 	"\x17com.cairn.kubernetes.v1B\x0fKubernetesProtoP\x01ZIgithub.com/cairn-project/cairn/proto/gen/cairn/kubernetes/v1;kubernetesv1\xa2\x02\x03CKX\xaa\x02\x13Cairn.Kubernetes.V1\xca\x02\x13Cairn\\Kubernetes\\V1\xe2\x02\x1fCairn\\Kubernetes\\V1\\GPBMetadata\xea\x02\x15Cairn::Kubernetes::V1b\x06proto3"
 
 var (
@@ -170,23 +290,28 @@ func file_cairn_kubernetes_v1_kubernetes_proto_rawDescGZIP() []byte {
 	return file_cairn_kubernetes_v1_kubernetes_proto_rawDescData
 }
 
-var file_cairn_kubernetes_v1_kubernetes_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_cairn_kubernetes_v1_kubernetes_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_cairn_kubernetes_v1_kubernetes_proto_goTypes = []any{
-	(*KubeconfigRequest)(nil),     // 0: cairn.kubernetes.v1.KubeconfigRequest
-	(*KubeconfigResponse)(nil),    // 1: cairn.kubernetes.v1.KubeconfigResponse
-	(*durationpb.Duration)(nil),   // 2: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
+	(*KubeconfigRequest)(nil),          // 0: cairn.kubernetes.v1.KubeconfigRequest
+	(*KubeconfigResponse)(nil),         // 1: cairn.kubernetes.v1.KubeconfigResponse
+	(*KubeletCertificateRequest)(nil),  // 2: cairn.kubernetes.v1.KubeletCertificateRequest
+	(*KubeletCertificateResponse)(nil), // 3: cairn.kubernetes.v1.KubeletCertificateResponse
+	(*durationpb.Duration)(nil),        // 4: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),      // 5: google.protobuf.Timestamp
 }
 var file_cairn_kubernetes_v1_kubernetes_proto_depIdxs = []int32{
-	2, // 0: cairn.kubernetes.v1.KubeconfigRequest.ttl:type_name -> google.protobuf.Duration
-	3, // 1: cairn.kubernetes.v1.KubeconfigResponse.expires:type_name -> google.protobuf.Timestamp
-	0, // 2: cairn.kubernetes.v1.KubernetesService.Kubeconfig:input_type -> cairn.kubernetes.v1.KubeconfigRequest
-	1, // 3: cairn.kubernetes.v1.KubernetesService.Kubeconfig:output_type -> cairn.kubernetes.v1.KubeconfigResponse
-	3, // [3:4] is the sub-list for method output_type
-	2, // [2:3] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	4, // 0: cairn.kubernetes.v1.KubeconfigRequest.ttl:type_name -> google.protobuf.Duration
+	5, // 1: cairn.kubernetes.v1.KubeconfigResponse.expires:type_name -> google.protobuf.Timestamp
+	5, // 2: cairn.kubernetes.v1.KubeletCertificateResponse.expires:type_name -> google.protobuf.Timestamp
+	0, // 3: cairn.kubernetes.v1.KubernetesService.Kubeconfig:input_type -> cairn.kubernetes.v1.KubeconfigRequest
+	2, // 4: cairn.kubernetes.v1.KubernetesService.KubeletCertificate:input_type -> cairn.kubernetes.v1.KubeletCertificateRequest
+	1, // 5: cairn.kubernetes.v1.KubernetesService.Kubeconfig:output_type -> cairn.kubernetes.v1.KubeconfigResponse
+	3, // 6: cairn.kubernetes.v1.KubernetesService.KubeletCertificate:output_type -> cairn.kubernetes.v1.KubeletCertificateResponse
+	5, // [5:7] is the sub-list for method output_type
+	3, // [3:5] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_cairn_kubernetes_v1_kubernetes_proto_init() }
@@ -200,7 +325,7 @@ func file_cairn_kubernetes_v1_kubernetes_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_kubernetes_v1_kubernetes_proto_rawDesc), len(file_cairn_kubernetes_v1_kubernetes_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

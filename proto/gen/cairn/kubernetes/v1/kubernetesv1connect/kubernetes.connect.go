@@ -38,6 +38,9 @@ const (
 	// KubernetesServiceKubeconfigProcedure is the fully-qualified name of the KubernetesService's
 	// Kubeconfig RPC.
 	KubernetesServiceKubeconfigProcedure = "/cairn.kubernetes.v1.KubernetesService/Kubeconfig"
+	// KubernetesServiceKubeletCertificateProcedure is the fully-qualified name of the
+	// KubernetesService's KubeletCertificate RPC.
+	KubernetesServiceKubeletCertificateProcedure = "/cairn.kubernetes.v1.KubernetesService/KubeletCertificate"
 )
 
 // KubernetesServiceClient is a client for the cairn.kubernetes.v1.KubernetesService service.
@@ -51,6 +54,19 @@ type KubernetesServiceClient interface {
 	// serves. A ttl that is negative, or longer than the node allows, fails
 	// with code invalid_argument.
 	Kubeconfig(context.Context, *connect.Request[v1.KubeconfigRequest]) (*connect.Response[v1.KubeconfigResponse], error)
+	// KubeletCertificate signs the calling node's kubelet client certificate
+	// with the Kubernetes CA: user system:node:<node name> in group
+	// system:nodes, client auth only, for the public key of the CSR, so no
+	// node but a control plane ever holds the CA key. Only a node may call
+	// it (its node certificate, role os:node), and only for itself: the CSR
+	// names exactly CN system:node:<its name> and O system:nodes, nothing
+	// else (no SANs, no extensions), with an ECDSA P-256 or RSA (2048 bits
+	// or more) key; another name fails with code permission_denied, any
+	// other request with invalid_argument. Operators use Kubeconfig instead.
+	// A worker forwards the call to a control plane with the caller's
+	// identity. Kubernetes disabled in the cluster config fails with
+	// failed_precondition.
+	KubeletCertificate(context.Context, *connect.Request[v1.KubeletCertificateRequest]) (*connect.Response[v1.KubeletCertificateResponse], error)
 }
 
 // NewKubernetesServiceClient constructs a client for the cairn.kubernetes.v1.KubernetesService
@@ -70,17 +86,29 @@ func NewKubernetesServiceClient(httpClient connect.HTTPClient, baseURL string, o
 			connect.WithSchema(kubernetesServiceMethods.ByName("Kubeconfig")),
 			connect.WithClientOptions(opts...),
 		),
+		kubeletCertificate: connect.NewClient[v1.KubeletCertificateRequest, v1.KubeletCertificateResponse](
+			httpClient,
+			baseURL+KubernetesServiceKubeletCertificateProcedure,
+			connect.WithSchema(kubernetesServiceMethods.ByName("KubeletCertificate")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // kubernetesServiceClient implements KubernetesServiceClient.
 type kubernetesServiceClient struct {
-	kubeconfig *connect.Client[v1.KubeconfigRequest, v1.KubeconfigResponse]
+	kubeconfig         *connect.Client[v1.KubeconfigRequest, v1.KubeconfigResponse]
+	kubeletCertificate *connect.Client[v1.KubeletCertificateRequest, v1.KubeletCertificateResponse]
 }
 
 // Kubeconfig calls cairn.kubernetes.v1.KubernetesService.Kubeconfig.
 func (c *kubernetesServiceClient) Kubeconfig(ctx context.Context, req *connect.Request[v1.KubeconfigRequest]) (*connect.Response[v1.KubeconfigResponse], error) {
 	return c.kubeconfig.CallUnary(ctx, req)
+}
+
+// KubeletCertificate calls cairn.kubernetes.v1.KubernetesService.KubeletCertificate.
+func (c *kubernetesServiceClient) KubeletCertificate(ctx context.Context, req *connect.Request[v1.KubeletCertificateRequest]) (*connect.Response[v1.KubeletCertificateResponse], error) {
+	return c.kubeletCertificate.CallUnary(ctx, req)
 }
 
 // KubernetesServiceHandler is an implementation of the cairn.kubernetes.v1.KubernetesService
@@ -95,6 +123,19 @@ type KubernetesServiceHandler interface {
 	// serves. A ttl that is negative, or longer than the node allows, fails
 	// with code invalid_argument.
 	Kubeconfig(context.Context, *connect.Request[v1.KubeconfigRequest]) (*connect.Response[v1.KubeconfigResponse], error)
+	// KubeletCertificate signs the calling node's kubelet client certificate
+	// with the Kubernetes CA: user system:node:<node name> in group
+	// system:nodes, client auth only, for the public key of the CSR, so no
+	// node but a control plane ever holds the CA key. Only a node may call
+	// it (its node certificate, role os:node), and only for itself: the CSR
+	// names exactly CN system:node:<its name> and O system:nodes, nothing
+	// else (no SANs, no extensions), with an ECDSA P-256 or RSA (2048 bits
+	// or more) key; another name fails with code permission_denied, any
+	// other request with invalid_argument. Operators use Kubeconfig instead.
+	// A worker forwards the call to a control plane with the caller's
+	// identity. Kubernetes disabled in the cluster config fails with
+	// failed_precondition.
+	KubeletCertificate(context.Context, *connect.Request[v1.KubeletCertificateRequest]) (*connect.Response[v1.KubeletCertificateResponse], error)
 }
 
 // NewKubernetesServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -110,10 +151,18 @@ func NewKubernetesServiceHandler(svc KubernetesServiceHandler, opts ...connect.H
 		connect.WithSchema(kubernetesServiceMethods.ByName("Kubeconfig")),
 		connect.WithHandlerOptions(opts...),
 	)
+	kubernetesServiceKubeletCertificateHandler := connect.NewUnaryHandler(
+		KubernetesServiceKubeletCertificateProcedure,
+		svc.KubeletCertificate,
+		connect.WithSchema(kubernetesServiceMethods.ByName("KubeletCertificate")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/cairn.kubernetes.v1.KubernetesService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case KubernetesServiceKubeconfigProcedure:
 			kubernetesServiceKubeconfigHandler.ServeHTTP(w, r)
+		case KubernetesServiceKubeletCertificateProcedure:
+			kubernetesServiceKubeletCertificateHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -125,4 +174,8 @@ type UnimplementedKubernetesServiceHandler struct{}
 
 func (UnimplementedKubernetesServiceHandler) Kubeconfig(context.Context, *connect.Request[v1.KubeconfigRequest]) (*connect.Response[v1.KubeconfigResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.kubernetes.v1.KubernetesService.Kubeconfig is not implemented"))
+}
+
+func (UnimplementedKubernetesServiceHandler) KubeletCertificate(context.Context, *connect.Request[v1.KubeletCertificateRequest]) (*connect.Response[v1.KubeletCertificateResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.kubernetes.v1.KubernetesService.KubeletCertificate is not implemented"))
 }
