@@ -2,8 +2,10 @@ package integration
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,8 +83,10 @@ type serviceRow struct {
 // control plane on its control planes (kube-apiserver against the local
 // etcd member, kube-controller-manager and kube-scheduler with leader
 // election), reachable with the kubeconfig `cairnctl kubeconfig` writes;
-// a SIGKILLed apiserver is restarted by the supervisor; and a config that
-// would break Kubernetes is refused field by field, with nothing changed.
+// a change of the apiserver's flags reaches every control plane one at a
+// time, the others serving throughout; a SIGKILLed apiserver is restarted
+// by the supervisor; and a config that would break Kubernetes is refused
+// field by field, with nothing changed.
 func TestKubernetesProcessMode(t *testing.T) {
 	kubectl(t)
 	c := createCluster(t, "k8s", 3, 1, "--kubernetes", "--wait-timeout", "6m")
@@ -114,6 +118,47 @@ func TestKubernetesProcessMode(t *testing.T) {
 				// kube-scheduler take from the machine's hostname.
 				assert.Regexp(ct, `^[^_\s]+_[0-9a-f-]{36}$`, out, "one instance holds the %s lease", lease)
 			}, 2*time.Minute, time.Second)
+		}
+	})
+
+	t.Run("ConfigChangeRollsOneControlPlaneAtATime", func(t *testing.T) {
+		cps := c.byRole("controlplane")
+		out, err := c.ctl("config", "patch", "--patch", `{"cluster":{"kubernetes":{"apiServer":{"extraArgs":{"audit-log-maxage":"5"}}}}}`)
+		require.NoError(t, err, out)
+		insecure := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // anonymous /readyz; the certificate is not what is tested here
+		}}
+		ready := func(n nodeState) bool {
+			resp, err := insecure.Get("https://" + hostOf(n.APIAddress) + ":6443/readyz")
+			if err != nil {
+				return false
+			}
+			_ = resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		}
+		leastReady, deadline := len(cps), time.Now().Add(4*time.Minute)
+		for {
+			flagged, up := 0, 0
+			for _, n := range cps {
+				if cmdlineHas(componentPID(n, "kube-apiserver"), "--audit-log-maxage=5") {
+					flagged++
+				}
+				if ready(n) {
+					up++
+				}
+			}
+			leastReady = min(leastReady, up)
+			if flagged == len(cps) && up == len(cps) {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "the change did not reach every apiserver: %d of %d run it", flagged, len(cps))
+			time.Sleep(200 * time.Millisecond)
+		}
+		assert.GreaterOrEqual(t, leastReady, len(cps)-1, "apiservers restarted one at a time: the others served throughout")
+		out, err = c.ctl("get", "rollouts", "kubernetes-control-plane", "-o", "yaml")
+		require.NoError(t, err, out)
+		for _, n := range cps {
+			assert.Contains(t, out, n.Name, "every control plane has its grant")
 		}
 	})
 
