@@ -142,7 +142,7 @@ func (c *localCluster) startProbes(b *testing.B) *probes {
 		p.writes[0] = probe(ctx, func(ctx context.Context) error {
 			n++
 			doc := mutate(b, cur.Config, func(m map[string]any) {
-				m["cluster"].(map[string]any)["kubernetes"] = map[string]any{"version": fmt.Sprintf("1.40.%d", n)}
+				setKubernetesVersion(m, fmt.Sprintf("1.40.%d", n))
 			})
 			_, err := cl.ApplyConfig(ctx, connect.NewRequest(&clusterv1.ApplyConfigRequest{Config: doc}))
 			return err

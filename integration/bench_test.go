@@ -74,7 +74,7 @@ func BenchmarkCluster(b *testing.B) {
 		killed := time.Now()
 		for i := 0; ; i++ {
 			doc := mutate(b, cur.Msg.Config, func(m map[string]any) {
-				m["cluster"].(map[string]any)["kubernetes"] = map[string]any{"version": fmt.Sprintf("1.38.%d", i)}
+				setKubernetesVersion(m, fmt.Sprintf("1.38.%d", i))
 			})
 			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 			_, err := cl.ApplyConfig(ctx, connect.NewRequest(&clusterv1.ApplyConfigRequest{Config: doc}))
@@ -115,7 +115,7 @@ func propagation(b testing.TB, c *localCluster, n int) []time.Duration {
 		cur, err := cl.GetConfig(ctxT(b, 5*time.Second), connect.NewRequest(&clusterv1.GetConfigRequest{}))
 		require.NoError(b, err)
 		doc := mutate(b, cur.Msg.Config, func(m map[string]any) {
-			m["cluster"].(map[string]any)["kubernetes"] = map[string]any{"version": fmt.Sprintf("1.40.%d", i)}
+			setKubernetesVersion(m, fmt.Sprintf("1.40.%d", i))
 		})
 		t0 := time.Now()
 		res, err := cl.ApplyConfig(ctxT(b, 5*time.Second), connect.NewRequest(&clusterv1.ApplyConfigRequest{Config: doc}))

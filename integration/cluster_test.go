@@ -277,9 +277,23 @@ func otherKubernetesVersion(t testing.TB, doc string) (string, string) {
 		if k, ok := cluster["kubernetes"].(map[string]any); ok && k["version"] == version {
 			version = "1.37.4"
 		}
-		cluster["kubernetes"] = map[string]any{"version": version}
+		setKubernetesVersion(m, version)
 	})
 	return out, version
+}
+
+// setKubernetesVersion sets cluster.kubernetes.version in a decoded config
+// document and keeps the rest of the section: the harness's clusters run
+// with Kubernetes disabled (kubernetesOff), which a version change must not
+// undo, or the nodes would be asked to run a version they do not ship.
+func setKubernetesVersion(m map[string]any, version string) {
+	cluster := m["cluster"].(map[string]any)
+	k, ok := cluster["kubernetes"].(map[string]any)
+	if !ok {
+		k = map[string]any{}
+		cluster["kubernetes"] = k
+	}
+	k["version"] = version
 }
 
 // requireHealthy waits until `cairnctl health` passes: every node up and in

@@ -169,7 +169,7 @@ func (w *ackedWriter) write(t *testing.T) {
 	t.Helper()
 	w.n++
 	version := fmt.Sprintf("1.37.%d", 100+w.n)
-	doc := setKubernetesVersion(t, w.doc, version)
+	doc := withKubernetesVersion(t, w.doc, version)
 	req := &clusterv1.ApplyConfigRequest{Config: doc, ExpectedRevision: w.rev, RequestId: fmt.Sprintf("failstop-%d", w.n)}
 	attempt := 0
 	var lastErr error
@@ -192,9 +192,9 @@ func (w *ackedWriter) write(t *testing.T) {
 	require.NotEqual(t, connect.CodeAborted, connect.CodeOf(lastErr), "write %d conflicted with itself on a retry: %v", w.n, lastErr)
 }
 
-func setKubernetesVersion(t *testing.T, doc, version string) string {
+func withKubernetesVersion(t *testing.T, doc, version string) string {
 	return mutate(t, doc, func(m map[string]any) {
-		m["cluster"].(map[string]any)["kubernetes"] = map[string]any{"version": version}
+		setKubernetesVersion(m, version)
 	})
 }
 

@@ -76,7 +76,7 @@ func TestIdenticalRetryGetsTheOriginalRevision(t *testing.T) {
 	worker := c.byRole("worker")[0]
 	cur := c.getConfig(t, worker.APIAddress, false)
 	doc := mutate(t, cur.Config, func(m map[string]any) {
-		m["cluster"].(map[string]any)["kubernetes"] = map[string]any{"version": "1.37.9"}
+		setKubernetesVersion(m, "1.37.9")
 	})
 	req := func() *connect.Request[clusterv1.ApplyConfigRequest] {
 		return connect.NewRequest(&clusterv1.ApplyConfigRequest{Config: doc, ExpectedRevision: cur.Revision, RequestId: "it-retry-1"})
@@ -117,7 +117,7 @@ func TestWorkersReachTheNewLeader(t *testing.T) {
 		w := workers[0]
 		cur := c.getConfig(t, w.APIAddress, false)
 		doc := mutate(t, cur.Config, func(m map[string]any) {
-			m["cluster"].(map[string]any)["kubernetes"] = map[string]any{"version": version}
+			setKubernetesVersion(m, version)
 		})
 		_, err := c.client(w.APIAddress).ApplyConfig(ctxT(t, 10*time.Second), connect.NewRequest(&clusterv1.ApplyConfigRequest{Config: doc}))
 		require.NoError(t, err, "ApplyConfig through %s", w.Name)
