@@ -143,19 +143,7 @@ const imageEtcd = "/usr/bin/etcd"
 // process mode (where `make build` and `make etcd` put both). A path that
 // does not exist is reported by the node (EtcdStatus), not refused here.
 func etcdBinary(flagValue, mode string) string {
-	switch {
-	case flagValue == "none":
-		return ""
-	case flagValue != "":
-		return flagValue
-	case mode != capability.ModeProcess:
-		return imageEtcd
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return imageEtcd
-	}
-	return filepath.Join(filepath.Dir(self), "etcd")
+	return shippedPath(flagValue, mode, imageEtcd, func(dir string) string { return filepath.Join(dir, "etcd") })
 }
 
 // imageKubeDir is where the image puts the Kubernetes binaries.
@@ -166,19 +154,26 @@ const imageKubeDir = "/usr/bin"
 // in a container and cairnd's own in process mode (where `make kube`
 // puts the kube binary and its links).
 func kubeBinDir(flagValue, mode string) string {
+	return shippedPath(flagValue, mode, imageKubeDir, func(dir string) string { return dir })
+}
+
+// shippedPath resolves a flag naming something the image ships: the
+// flag's value, "" for "none", else the image's path in pid1 and
+// container modes and, in process mode, beside(the directory of cairnd).
+func shippedPath(flagValue, mode, image string, beside func(dir string) string) string {
 	switch {
 	case flagValue == "none":
 		return ""
 	case flagValue != "":
 		return flagValue
 	case mode != capability.ModeProcess:
-		return imageKubeDir
+		return image
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return imageKubeDir
+		return image
 	}
-	return filepath.Dir(self)
+	return beside(filepath.Dir(self))
 }
 
 // faultFromEnv reads the hidden, test-only fault point trigger

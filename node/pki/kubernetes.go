@@ -269,16 +269,9 @@ var (
 // subject's values: the signature, the key, and that it asks for nothing
 // a kubelet client certificate does not have.
 func parseKubeletCSR(csrPEM []byte) (*x509.CertificateRequest, error) {
-	block, _ := pem.Decode(csrPEM)
-	if block == nil || block.Type != "CERTIFICATE REQUEST" {
-		return nil, fmt.Errorf("%w: not a PEM certificate request", ErrBadCSR)
-	}
-	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	csr, err := decodeCSR(csrPEM)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadCSR, err)
-	}
-	if err := csr.CheckSignature(); err != nil {
-		return nil, fmt.Errorf("%w: signature: %v", ErrBadCSR, err)
+		return nil, err
 	}
 	switch k := csr.PublicKey.(type) {
 	case *ecdsa.PublicKey:
@@ -379,24 +372,7 @@ func sameIPs(a, b []net.IP) bool {
 // "PUBLIC KEY" PEM block: what kube-apiserver's --service-account-key-file
 // needs to verify tokens, without the private key.
 func ServiceAccountPublicPEM(keyPEM string) (string, error) {
-	block, _ := pem.Decode([]byte(keyPEM))
-	if block == nil {
-		return "", fmt.Errorf("%w: service account key is not PEM", ErrBadKubeRequest)
-	}
-	var (
-		key any
-		err error
-	)
-	switch block.Type {
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	default:
-		err = fmt.Errorf("PEM block is %q, want a private key", block.Type)
-	}
+	key, err := config.ParsePrivateKeyPEM(keyPEM)
 	if err != nil {
 		return "", fmt.Errorf("%w: service account key: %v", ErrBadKubeRequest, err)
 	}

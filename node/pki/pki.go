@@ -53,9 +53,8 @@ func NewKeyAndCSR(name string, ips []net.IP, dnsNames ...string) (keyPEM, csrPEM
 		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), nil
 }
 
-// ParseCSR decodes and checks a node's certificate request: its signature,
-// and a usable node name as common name. It returns the request.
-func ParseCSR(csrPEM []byte) (*x509.CertificateRequest, error) {
+// decodeCSR decodes a PEM certificate request and checks its signature.
+func decodeCSR(csrPEM []byte) (*x509.CertificateRequest, error) {
 	block, _ := pem.Decode(csrPEM)
 	if block == nil || block.Type != "CERTIFICATE REQUEST" {
 		return nil, fmt.Errorf("%w: not a PEM certificate request", ErrBadCSR)
@@ -66,6 +65,16 @@ func ParseCSR(csrPEM []byte) (*x509.CertificateRequest, error) {
 	}
 	if err := csr.CheckSignature(); err != nil {
 		return nil, fmt.Errorf("%w: signature: %v", ErrBadCSR, err)
+	}
+	return csr, nil
+}
+
+// ParseCSR decodes and checks a node's certificate request: its signature,
+// and a usable node name as common name. It returns the request.
+func ParseCSR(csrPEM []byte) (*x509.CertificateRequest, error) {
+	csr, err := decodeCSR(csrPEM)
+	if err != nil {
+		return nil, err
 	}
 	if name := csr.Subject.CommonName; name == "" || strings.ContainsAny(name, " /\\") {
 		return nil, fmt.Errorf("%w: node name %q", ErrBadCSR, name)

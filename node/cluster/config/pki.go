@@ -215,6 +215,10 @@ func parseCertPEM(s string) (*x509.Certificate, error) {
 	return x509.ParseCertificate(block.Bytes)
 }
 
+// ParsePrivateKeyPEM decodes a PKCS#8, SEC 1 (EC) or PKCS#1 (RSA)
+// private key, such as a CertKeyPair's key or secrets.serviceAccountKey.
+func ParsePrivateKeyPEM(s string) (crypto.Signer, error) { return parseKeyPEM(s) }
+
 // parseKeyPEM decodes a PKCS#8, SEC 1 (EC) or PKCS#1 (RSA) private key.
 func parseKeyPEM(s string) (crypto.Signer, error) {
 	block, _ := pem.Decode([]byte(s))

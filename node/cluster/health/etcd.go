@@ -25,10 +25,13 @@ type EtcdView struct {
 
 // ParseEtcdView reads an EtcdStatus resource's spec (YAML or JSON, as the
 // resource API serves it).
-func ParseEtcdView(spec []byte) (*EtcdView, error) {
-	var v EtcdView
+func ParseEtcdView(spec []byte) (*EtcdView, error) { return parseView[EtcdView]("etcd status", spec) }
+
+// parseView reads a status resource's spec (YAML or JSON) into a view.
+func parseView[T any](what string, spec []byte) (*T, error) {
+	var v T
 	if err := yaml.Unmarshal(spec, &v); err != nil {
-		return nil, fmt.Errorf("etcd status: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return &v, nil
 }

@@ -3,8 +3,6 @@ package health
 import (
 	"fmt"
 	"strings"
-
-	"sigs.k8s.io/yaml"
 )
 
 // KubernetesView is a control plane's Kubernetes components as the node
@@ -20,11 +18,7 @@ type KubernetesView struct {
 // ParseKubernetesView reads a KubernetesStatus resource's spec (YAML or
 // JSON, as the resource API serves it).
 func ParseKubernetesView(spec []byte) (*KubernetesView, error) {
-	var v KubernetesView
-	if err := yaml.Unmarshal(spec, &v); err != nil {
-		return nil, fmt.Errorf("kubernetes status: %w", err)
-	}
-	return &v, nil
+	return parseView[KubernetesView]("kubernetes status", spec)
 }
 
 // noKubeletYet is what the check says about Kubernetes nodes while no mode
