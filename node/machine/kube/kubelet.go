@@ -98,6 +98,9 @@ func (k Kubelet) Configuration() (*kubeletv1beta1.KubeletConfiguration, error) {
 		ReadOnlyPort:             0,
 		TLSMinVersion:            "VersionTLS12",
 		RotateCertificates:       false, // Cairn issues and renews its client certificate
+		// On the state volume: /var/log is not writable on a read-only
+		// root (docs/design/kubelet-in-docker.md).
+		PodLogsDir: filepath.Join(k.Layout.KubeletDir(), "pod-logs"),
 	}
 	if n := k.Config.Cluster.Kubernetes.Kubelet.MaxPods; n > 0 {
 		c.MaxPods = int32(n)
@@ -107,8 +110,11 @@ func (k Kubelet) Configuration() (*kubeletv1beta1.KubeletConfiguration, error) {
 	}
 	if k.Host.InContainer {
 		c.FailSwapOn = &no
-		c.ImageGCHighThresholdPercent = ptr(int32(100))
-		c.EvictionHard = map[string]string{"nodefs.available": "0%", "nodefs.inodesFree": "0%", "imagefs.available": "0%"}
+		c.ImageGCHighThresholdPercent, c.ImageGCLowThresholdPercent = ptr(int32(100)), ptr(int32(99))
+		c.EvictionHard = map[string]string{
+			"memory.available": "0%", "nodefs.available": "0%", "nodefs.inodesFree": "0%",
+			"imagefs.available": "0%", "imagefs.inodesFree": "0%",
+		}
 	}
 	return c, nil
 }

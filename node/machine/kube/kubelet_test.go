@@ -32,6 +32,9 @@ func TestKubeletConfiguration(t *testing.T) {
 	assert.False(t, *c.FailSwapOn)
 	assert.Equal(t, int32(100), *c.ImageGCHighThresholdPercent)
 	assert.Equal(t, "0%", c.EvictionHard["nodefs.available"])
+	assert.Equal(t, "0%", c.EvictionHard["memory.available"])
+	assert.Equal(t, int32(99), *c.ImageGCLowThresholdPercent)
+	assert.Equal(t, l.KubeletDir()+"/pod-logs", c.PodLogsDir)
 
 	raw, err := k.ConfigYAML()
 	require.NoError(t, err)
