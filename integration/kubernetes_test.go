@@ -189,6 +189,34 @@ func TestKubernetesProcessMode(t *testing.T) {
 		assert.GreaterOrEqual(t, svcs.Services[i].Restarts, 1, "the supervisor restarted it")
 	})
 
+	t.Run("KubePrismSurvivesAControlPlane", func(t *testing.T) {
+		// The worker's own API endpoint (its address, port 7445, in
+		// process mode); TLS passes through to an apiserver, whose
+		// certificate names localhost.
+		prism := "https://" + hostOf(c.node("worker1").APIAddress) + ":7445"
+		readyz := func() (string, error) {
+			return kubectlRun(t, kcfg, "--server", prism, "--tls-server-name", "localhost", "get", "--raw", "/readyz")
+		}
+		out, err := readyz()
+		require.NoError(t, err, out)
+		assert.Equal(t, "ok", strings.TrimSpace(out))
+		out, err = c.ctl("cluster", "stop", "cp1", "--name", c.name)
+		require.NoError(t, err, out)
+		t.Cleanup(func() {
+			out, err := c.ctl("cluster", "start", "cp1", "--wait", "--name", c.name)
+			require.NoError(t, err, out)
+		})
+		for i := range 10 {
+			out, err := readyz()
+			require.NoError(t, err, "request %d with cp1 down: %s", i, out)
+			assert.Equal(t, "ok", strings.TrimSpace(out))
+		}
+		out, err = c.ctl("cluster", "start", "cp1", "--wait", "--name", c.name)
+		require.NoError(t, err, out)
+		out, err = c.ctl("health", "--wait", "--wait-timeout", "3m")
+		require.NoError(t, err, out)
+	})
+
 	t.Run("HealthSaysNodesNeedAnotherProvisioner", func(t *testing.T) {
 		out, err := c.ctl("health")
 		require.NoError(t, err, out)

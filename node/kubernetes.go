@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"net"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/cairn-project/cairn/consensus"
@@ -18,8 +21,10 @@ import (
 	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/node/cluster/formation"
 	"github.com/cairn-project/cairn/node/cluster/rollout"
+	"github.com/cairn-project/cairn/node/machine/capability"
 	"github.com/cairn-project/cairn/node/machine/controllers"
 	"github.com/cairn-project/cairn/node/machine/kube"
+	"github.com/cairn-project/cairn/node/machine/kubeprism"
 	"github.com/cairn-project/cairn/node/pki"
 	"github.com/cairn-project/cairn/node/runtime"
 )
@@ -201,4 +206,51 @@ func (k *kubeOps) AdminKubeconfig(_ context.Context, ttl time.Duration) ([]byte,
 		return nil, "", time.Time{}, err
 	}
 	return data, server, crt.NotAfter, nil
+}
+
+// newKubePrism returns the node's Kubernetes API endpoint (node/machine/
+// kubeprism) as a component to run, or nil where the node runs no
+// Kubernetes (Options.Kubernetes empty). It listens on 127.0.0.1:7445
+// where the node owns its network (pid1 and container modes: the address
+// every apiserver certificate names) and on the node's own address in
+// process mode, where nodes share the host's loopback. The apiservers it
+// forwards to are the control planes gossip says are alive with healthy
+// Kubernetes components, this node's own first.
+func newKubePrism(agent *formation.Agent, self *config.Node, o Options, log *slog.Logger) func(context.Context) error {
+	if o.Kubernetes == "" {
+		return nil
+	}
+	host := "127.0.0.1"
+	if o.Capabilities.Mode == capability.ModeProcess {
+		h, _, err := net.SplitHostPort(self.APIEndpoint())
+		if err != nil {
+			return nil
+		}
+		host = h
+	}
+	listen := net.JoinHostPort(host, strconv.Itoa(kubeprism.Port))
+	p := &kubeprism.Proxy{Logger: log.With("component", "kubeprism"), Endpoints: func() []string {
+		var own, others []string
+		for _, m := range agent.Members() {
+			if m.Meta.Role != gossip.RoleControlPlane || m.State != gossip.StateAlive || m.Meta.Kubernetes != "ready" || !m.Meta.RaftAddr.IsValid() {
+				continue
+			}
+			ep := net.JoinHostPort(m.Meta.RaftAddr.Addr().String(), strconv.Itoa(kube.APIServerPort))
+			if m.Name == self.Name {
+				own = append(own, ep)
+			} else {
+				others = append(others, ep)
+			}
+		}
+		rand.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
+		return append(own, others...)
+	}}
+	return func(ctx context.Context) error {
+		ln, err := net.Listen("tcp", listen)
+		if err != nil {
+			return fmt.Errorf("kubeprism: %w", err)
+		}
+		log.Info("kubeprism listening", "address", listen)
+		return p.Serve(ctx, ln)
+	}
 }

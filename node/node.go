@@ -278,6 +278,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	run("controller runtime", rt.Run)
 	run("supervisor", sup.Run)
+	if prism := newKubePrism(agent, self, o, log); prism != nil {
+		run("kubeprism", prism)
+	}
 
 	select {
 	case <-ctx.Done():
