@@ -7,17 +7,15 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/cairn-project/cairn/consensus"
+	"github.com/cairn-project/cairn/internal/testutil"
 	"github.com/cairn-project/cairn/node/cluster/etcdboot"
 )
 
@@ -32,27 +30,9 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// openStore starts a one-voter Raft store on loopback and waits until it
-// leads and serves linearizable reads; the timings are consensus.FastTiming.
-func openStore(t testing.TB) *consensus.Store {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	s, err := consensus.Open(consensus.Config{
-		NodeID: "n1", DataDir: filepath.Join(t.TempDir(), "raft"), BindAddr: addr, Timing: consensus.FastTiming(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.Close() })
-	require.NoError(t, s.Bootstrap([]consensus.Server{{ID: "n1", Address: addr, Suffrage: consensus.Voter}}))
-	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		_, _, err := s.List(context.Background(), ResourceType, consensus.Linearizable)
-		require.NoError(ct, err)
-	}, 10*time.Second, 10*time.Millisecond)
-	return s
-}
+// openStore starts a one-voter Raft store on loopback that leads and
+// serves linearizable reads (testutil.OpenStore).
+func openStore(t testing.TB) *consensus.Store { return testutil.OpenStore(t) }
 
 func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

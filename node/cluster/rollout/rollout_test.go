@@ -2,40 +2,14 @@ package rollout
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net"
-	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cairn-project/cairn/consensus"
+	"github.com/cairn-project/cairn/internal/testutil"
 )
-
-// openStore starts a one-voter Raft store on loopback that leads.
-func openStore(t *testing.T) *consensus.Store {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	s, err := consensus.Open(consensus.Config{
-		NodeID: "n1", DataDir: filepath.Join(t.TempDir(), "raft"), BindAddr: addr, Timing: consensus.FastTiming(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.Close() })
-	require.NoError(t, s.Bootstrap([]consensus.Server{{ID: "n1", Address: addr, Suffrage: consensus.Voter}}))
-	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		_, _, err := s.List(context.Background(), ResourceType, consensus.Linearizable)
-		require.NoError(ct, err)
-	}, 10*time.Second, 10*time.Millisecond)
-	return s
-}
 
 // cluster is a fake set of nodes that run what they were granted once
 // told to (restart), reporting unhealthy in between.
@@ -81,7 +55,7 @@ func granted(t *testing.T, s Store) map[string]string {
 // the leader's own node last; a node down with a broken grant gets the
 // next fix at once.
 func TestRolloutOneNodeAtATime(t *testing.T) {
-	s := openStore(t)
+	s := testutil.OpenStore(t)
 	ctx := context.Background()
 	c := &cluster{want: "A", nodes: map[string]*Node{}}
 	for _, n := range []string{"cp1", "cp2", "cp3"} {
@@ -138,7 +112,7 @@ func TestRolloutOneNodeAtATime(t *testing.T) {
 // granted it without a restart, and a node the view no longer lists loses
 // its grant.
 func TestRolloutBookkeeping(t *testing.T) {
-	s := openStore(t)
+	s := testutil.OpenStore(t)
 	ctx := context.Background()
 	c := &cluster{want: "A", nodes: map[string]*Node{}}
 	c.set("cp1", "A", true)
