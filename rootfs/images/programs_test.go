@@ -16,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cairn-project/cairn/internal/testutil"
 )
 
 // startLogging starts cmd and returns the first line of its stderr that
@@ -94,10 +96,9 @@ func TestPauseExitsZeroOnSIGTERMAndSIGINT(t *testing.T) {
 // process exits, pause must wait for it, or it stays a zombie child of
 // pause for good. Needs root (CLONE_NEWPID) and nsenter.
 func TestPauseReapsOrphans(t *testing.T) {
+	testutil.RequireRoot(t, "a PID namespace")
 	nsenter, err := exec.LookPath("nsenter")
-	if os.Geteuid() != 0 || err != nil {
-		t.Skip("needs root and nsenter")
-	}
+	testutil.Require(t, err == nil, "nsenter")
 	pause, _ := builtPrograms(t)
 	cmd := exec.Command(pause)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}

@@ -15,6 +15,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cairn-project/cairn/internal/testutil"
 )
 
 // TestContainerdImportsAndRuns imports the OCI archive into a containerd
@@ -26,13 +28,10 @@ import (
 // io.containerd.image.name first).
 func TestContainerdImportsAndRuns(t *testing.T) {
 	for _, bin := range []string{"containerd", "ctr", "runc"} {
-		if _, err := exec.LookPath(bin); err != nil || os.Geteuid() != 0 {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("CI runs as root with Docker's containerd, ctr and runc: %s: %v", bin, err)
-			}
-			t.Skip("needs root, containerd, ctr and runc")
-		}
+		_, err := exec.LookPath(bin)
+		testutil.Require(t, err == nil, bin+" (Docker's, on PATH)")
 	}
+	testutil.RequireRoot(t, "a containerd of its own")
 	imgs, data := buildArchive(t, "v1.2.3", Options{})
 	dir := t.TempDir()
 	archive := filepath.Join(dir, "all.tar")
@@ -83,12 +82,7 @@ func TestContainerdImportsAndRuns(t *testing.T) {
 // (WriteDockerArchive) and runs it with a published port. It needs Docker,
 // which CI has.
 func TestDockerLoadsAndRunsEcho(t *testing.T) {
-	if err := exec.Command("docker", "version").Run(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI has Docker: %v", err)
-		}
-		t.Skip("needs Docker (runs in CI)")
-	}
+	testutil.Require(t, exec.Command("docker", "version").Run() == nil, "Docker")
 	_, echoBin := builtPrograms(t)
 	ref := EchoRepo + ":test-" + strings.ToLower(t.Name())
 	img, err := Build(Echo(echoBin, "v1.2.3"), Options{})

@@ -122,9 +122,7 @@ func buildPause(t *testing.T) []byte {
 // -998, which only restrict_oom_score_adj lets through on a host whose
 // root lacks CAP_SYS_RESOURCE. It needs root.
 func TestCRIRunsAPod(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("containerd and runc need root")
-	}
+	requireRoot(t, "a CRI pod sandbox")
 	bin := builtBinaries(t)
 	sock := startContainerd(t, bin)
 	image := ociArchive(t, buildPause(t))
