@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -172,13 +170,12 @@ func (k *kubeOps) AdminKubeconfig(_ context.Context, ttl time.Duration) ([]byte,
 	if ttl <= 0 || ttl > 10*365*24*time.Hour {
 		return nil, "", time.Time{}, fmt.Errorf("%w: %s (between 1s and 10 years)", api.ErrKubeconfigTTL, ttl)
 	}
-	res, err := k.state.Get(controllers.TypeClusterConfig, controllers.IDCluster)
-	if err != nil {
-		return nil, "", time.Time{}, fmt.Errorf("this node has no cluster config yet: %w", err)
-	}
-	recv, ok := res.Spec.(controllers.ClusterConfigSpec)
-	if !ok {
-		return nil, "", time.Time{}, fmt.Errorf("cluster config resource holds %T", res.Spec)
+	recv, received, err := controllers.ReceivedConfig(k.state)
+	switch {
+	case err != nil:
+		return nil, "", time.Time{}, err
+	case !received:
+		return nil, "", time.Time{}, errors.New("this node has no cluster config yet")
 	}
 	kc := recv.Config.Cluster.Kubernetes
 	if kc.Disabled {
@@ -192,11 +189,7 @@ func (k *kubeOps) AdminKubeconfig(_ context.Context, ttl time.Duration) ([]byte,
 	if err != nil {
 		return nil, "", time.Time{}, err
 	}
-	b, _ := pem.Decode([]byte(pair.Crt))
-	if b == nil {
-		return nil, "", time.Time{}, errors.New("issued kubeconfig certificate is not PEM")
-	}
-	crt, err := x509.ParseCertificate(b.Bytes)
+	crt, err := pki.ParseCertificatePEM(pair.Crt)
 	if err != nil {
 		return nil, "", time.Time{}, err
 	}

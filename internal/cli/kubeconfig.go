@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -251,7 +252,7 @@ func mergeKubeconfig(path string, data []byte, force bool) (map[string]string, e
 func reportKubeconfig(g *globals, res *kubernetesv1.KubeconfigResponse, path, current string, renamed map[string]string, merged bool) {
 	w := g.streams.Err
 	for _, kind := range []string{kubeconfig.KindCluster, kubeconfig.KindUser, kubeconfig.KindContext} {
-		for _, key := range sortedKeys(renamed) {
+		for _, key := range slices.Sorted(maps.Keys(renamed)) {
 			if name, ok := strings.CutPrefix(key, kind+"/"); ok {
 				fmt.Fprintf(w, "renamed %s %q to %q: a different %s has that name (--force replaces it instead)\n", kind, name, renamed[key], kind)
 			}
@@ -278,17 +279,8 @@ func formatExpiry(res *kubernetesv1.KubeconfigResponse) string {
 // renamedObject is renamed for -o json, its keys in order.
 func renamedObject(renamed map[string]string) orderedObject {
 	out := orderedObject{}
-	for _, k := range sortedKeys(renamed) {
+	for _, k := range slices.Sorted(maps.Keys(renamed)) {
 		out = append(out, objectField{k, renamed[k]})
 	}
 	return out
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

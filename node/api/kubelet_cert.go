@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -67,7 +65,7 @@ func (k *kubernetesService) KubeletCertificate(ctx context.Context, req *connect
 	case err != nil:
 		return nil, connect.NewError(connect.CodeInternal, err)
 	}
-	cert, err := parseCertPEM(crt)
+	cert, err := pki.ParseCertificatePEM(crt)
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInternal, err)
 	}
@@ -105,13 +103,12 @@ func (s *Server) receivedConfig() (*config.Config, error) {
 	if s.opts.Resources == nil {
 		return nil, connect.NewError(connect.CodeUnavailable, errors.New("this node keeps no resources to read its cluster config from"))
 	}
-	res, err := s.opts.Resources.Get(controllers.TypeClusterConfig, controllers.IDCluster)
-	if err != nil {
-		return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("this node has no cluster config yet: %w", err))
-	}
-	spec, ok := res.Spec.(controllers.ClusterConfigSpec)
-	if !ok || spec.Config == nil {
-		return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("cluster config resource holds %T", res.Spec))
+	spec, received, err := controllers.ReceivedConfig(s.opts.Resources)
+	switch {
+	case err != nil:
+		return nil, connect.NewError(connect.CodeInternal, err)
+	case !received:
+		return nil, connect.NewError(connect.CodeUnavailable, errors.New("this node has no cluster config yet"))
 	}
 	return spec.Config, nil
 }
@@ -124,13 +121,4 @@ func (s *Server) kubernetesClient(name string) (kubernetesv1connect.KubernetesSe
 		return nil, err
 	}
 	return kubernetesv1connect.NewKubernetesServiceClient(&http.Client{Transport: s.peers}, "https://"+addr, connect.WithGRPC()), nil
-}
-
-// parseCertPEM decodes one PEM certificate.
-func parseCertPEM(crtPEM string) (*x509.Certificate, error) {
-	block, _ := pem.Decode([]byte(crtPEM))
-	if block == nil || block.Type != "CERTIFICATE" {
-		return nil, errors.New("issued kubelet certificate is not a PEM certificate")
-	}
-	return x509.ParseCertificate(block.Bytes)
 }

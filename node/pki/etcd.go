@@ -114,7 +114,7 @@ func EtcdClientNeedsReissue(etcdCA config.CertKeyPair, crtPEM string, now time.T
 // currentEtcdCert parses a certificate and reports whether the etcd CA
 // signed it for usage and it is not yet due for renewal at now.
 func currentEtcdCert(etcdCA config.CertKeyPair, crtPEM string, usage x509.ExtKeyUsage, now time.Time) (*x509.Certificate, bool) {
-	cert, err := parseCert(crtPEM)
+	cert, err := ParseCertificatePEM(crtPEM)
 	if err != nil {
 		return nil, false
 	}
@@ -204,8 +204,8 @@ func signFor(ca config.CertKeyPair, what string, tmpl *x509.Certificate, usages 
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), nil
 }
 
-// parseCert decodes one PEM certificate.
-func parseCert(crtPEM string) (*x509.Certificate, error) {
+// ParseCertificatePEM decodes one PEM certificate.
+func ParseCertificatePEM(crtPEM string) (*x509.Certificate, error) {
 	block, _ := pem.Decode([]byte(crtPEM))
 	if block == nil || block.Type != "CERTIFICATE" {
 		return nil, fmt.Errorf("not a PEM certificate")

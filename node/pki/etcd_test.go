@@ -127,7 +127,7 @@ func TestOSCertificatesDoNotVerifyAgainstEtcd(t *testing.T) {
 	require.NoError(t, err)
 	nodePEM, err := SignNode(osCA, csr, time.Now())
 	require.NoError(t, err)
-	nodeCert, err := parseCert(string(nodePEM))
+	nodeCert, err := ParseCertificatePEM(string(nodePEM))
 	require.NoError(t, err)
 	require.Error(t, verifies(nodeCert, etcdPool, "cp1", x509.ExtKeyUsageServerAuth))
 	require.Error(t, verifies(nodeCert, etcdPool, "", x509.ExtKeyUsageClientAuth))

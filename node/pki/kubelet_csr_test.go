@@ -49,7 +49,7 @@ func TestSignKubeletCSR(t *testing.T) {
 			crt, err := SignKubeletCSR(ca, csr, "w1", KubeValidity, now)
 			require.NoError(t, err)
 
-			cert, err := parseCert(crt)
+			cert, err := ParseCertificatePEM(crt)
 			require.NoError(t, err)
 			assert.Equal(t, "system:node:w1", cert.Subject.CommonName)
 			assert.Equal(t, []string{"system:nodes"}, cert.Subject.Organization)
@@ -86,7 +86,7 @@ func TestSignKubeletCSRCappedByTheCA(t *testing.T) {
 	require.NoError(t, err)
 	crt, err := SignKubeletCSR(ca, kubeletCSR(t, key, &x509.CertificateRequest{Subject: kubeletSubject("w1")}), "w1", 100*365*24*time.Hour, time.Now())
 	require.NoError(t, err)
-	cert, err := parseCert(crt)
+	cert, err := ParseCertificatePEM(crt)
 	require.NoError(t, err)
 	assert.Equal(t, caCert.NotAfter, cert.NotAfter)
 }

@@ -330,7 +330,7 @@ func currentKubeCert(pair, ca config.CertKeyPair, now time.Time) (*x509.Certific
 	}
 	// Only ca's certificate is read: a worker checks its kubelet
 	// certificate without the CA's key.
-	caCert, err := parseCert(ca.Crt)
+	caCert, err := ParseCertificatePEM(ca.Crt)
 	if err != nil || !caCert.IsCA {
 		return nil, false
 	}
