@@ -88,6 +88,16 @@ type Meta struct {
 	// so the Raft leader rolls a change out one control plane at a time;
 	// empty elsewhere and while they are not healthy.
 	KubeSettings string
+	// Kubelet is the node's kubelet in a word or two ("ready": running,
+	// healthy and its Node Ready; or why not: "not-ready",
+	// "importing-images", ...); empty where none runs (process mode).
+	Kubelet string
+	// KubeletSettings are the kubelet settings (config.KubeletSettingsHash)
+	// a healthy kubelet runs with, for the leader's rollout of a change.
+	KubeletSettings string
+	// PodCIDR is the pod network Kubernetes allocated to the node; every
+	// other node routes it to this node's address (node/machine/podroutes).
+	PodCIDR string
 }
 
 // flag bits in the second byte of an encoded Meta.
@@ -122,6 +132,9 @@ func EncodeMeta(m Meta) ([]byte, error) {
 	buf = appendString(buf, m.Etcd)
 	buf = appendString(buf, m.Kubernetes)
 	buf = appendString(buf, m.KubeSettings)
+	buf = appendString(buf, m.Kubelet)
+	buf = appendString(buf, m.KubeletSettings)
+	buf = appendString(buf, m.PodCIDR)
 	if len(buf) > MetaMaxSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMetaTooLarge, len(buf), MetaMaxSize)
 	}
@@ -169,6 +182,11 @@ func DecodeMeta(b []byte) (Meta, error) {
 	}
 	if d.more() {
 		m.KubeSettings = d.string()
+	}
+	if d.more() {
+		m.Kubelet = d.string()
+		m.KubeletSettings = d.string()
+		m.PodCIDR = d.string()
 	}
 	if d.err != nil {
 		return Meta{}, d.err

@@ -10,7 +10,8 @@ import (
 
 // healthReport puts the node's failing controllers and sources (from the
 // runtime's ControllerStatus), an unhealthy etcd member (EtcdStatus) and
-// unhealthy Kubernetes components (KubernetesStatus),
+// unhealthy Kubernetes components (KubernetesStatus) and an unhealthy
+// kubelet (KubeletStatus: not running, or its Node not Ready),
 // into its gossip health summary, so that
 // `get members` shows "degraded: config-source failing" rather than "ok"
 // while a loop keeps failing; and publishes the same list as
@@ -32,7 +33,7 @@ func (c *healthReport) Name() string { return "health-report" }
 
 func (c *healthReport) Inputs() []runtime.Input {
 	return []runtime.Input{{Type: runtime.TypeControllerStatus}, {Type: controllers.TypeEtcdStatus, ID: controllers.IDEtcd},
-		{Type: controllers.TypeKubernetesStatus, ID: controllers.IDKubernetes}}
+		{Type: controllers.TypeKubernetesStatus, ID: controllers.IDKubernetes}, {Type: controllers.TypeKubeletStatus, ID: controllers.IDKubelet}}
 }
 
 func (c *healthReport) Outputs() []string { return []string{controllers.TypeNodeHealth} }
@@ -65,6 +66,11 @@ func (c *healthReport) Run(_ context.Context, r runtime.Reader, w runtime.Writer
 				failing = append(failing, "kubernetes")
 			}
 			kube, kubeSettings = kubernetesState(s), s.Settings
+		}
+	}
+	if res, err := r.Get(controllers.TypeKubeletStatus, controllers.IDKubelet); err == nil {
+		if s, ok := res.Spec.(controllers.KubeletStatusSpec); ok && !s.Healthy {
+			failing = append(failing, "kubelet")
 		}
 	}
 	if c.kubernetes != nil {

@@ -192,6 +192,18 @@ func Run(ctx context.Context, o Options) error {
 		return errors.Join(err, agent.Close())
 	}
 	etcdSources = append(etcdSources, kubeSources...)
+	kubeletSources, err := registerKubelet(rt, agent, self, o, id, log)
+	if err != nil {
+		_ = ln.Close()
+		return errors.Join(err, agent.Close())
+	}
+	etcdSources = append(etcdSources, kubeletSources...)
+	if runsKubelet(o) {
+		if err := rt.Register(&kubeletGossip{report: agent.SetKubelet}); err != nil {
+			_ = ln.Close()
+			return errors.Join(err, agent.Close())
+		}
+	}
 	removed := make(chan uint64, 1)
 	sources := []runtime.Source{
 		&configSource{log: log.With("component", "config-source"), apiAddr: self.APIEndpoint(), tls: id.ClientTLS(), self: self.Name},
@@ -280,6 +292,9 @@ func Run(ctx context.Context, o Options) error {
 	run("supervisor", sup.Run)
 	if prism := newKubePrism(agent, self, o, log); prism != nil {
 		run("kubeprism", prism)
+	}
+	if routes := podRoutes(agent, self, o, log); routes != nil {
+		run("pod routes", routes)
 	}
 
 	select {

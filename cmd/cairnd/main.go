@@ -19,11 +19,17 @@ import (
 	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/node/cluster/formation"
 	"github.com/cairn-project/cairn/node/machine/capability"
+	"github.com/cairn-project/cairn/node/machine/mountcmd"
 	"github.com/cairn-project/cairn/node/machine/nodelog"
 	"github.com/cairn-project/cairn/node/machine/power"
 )
 
 func main() {
+	// kubelet execs mount and umount for volumes: links to cairnd in the
+	// image (rootfs/image), answered here.
+	if n := filepath.Base(os.Args[0]); n == "mount" || n == "umount" {
+		os.Exit(mountcmd.Main(n, os.Args[1:], os.Stderr))
+	}
 	err := run()
 	if r, ok := power.As(err); ok {
 		// Process and container mode: the parent carries the request out.
@@ -129,7 +135,7 @@ func run() error {
 		EtcdFault: os.Getenv(node.EtcdFaultEnv),
 	}
 	if m == capability.ModeContainer {
-		containerOptions(ctx, &opts)
+		containerOptions(ctx, &opts, *stateDir)
 	}
 	return node.Run(ctx, opts)
 }

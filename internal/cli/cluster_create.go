@@ -33,6 +33,7 @@ type clusterCreateOptions struct {
 	timings           string
 	provisioner       string
 	image             string
+	images            string
 	kernel, initramfs string
 	memoryMiB         int
 	kernelArgs        string
@@ -84,7 +85,8 @@ of the unhealthy nodes are printed and the state is left for debugging.`,
 	f.IntVar(&o.workers, "workers", 2, "number of worker nodes")
 	f.IntVar(&o.subnet, "subnet", 0, "N of the loopback subnet 127.0.N.0/24 (default: the first free one from 10 to 250)")
 	f.StringVar(&o.kubernetesVersion, "kubernetes-version", config.DefaultKubernetesVersion, "Kubernetes version")
-	f.BoolVar(&o.kubernetes, "kubernetes", true, "run Kubernetes (process: the control plane, from the kube-apiserver, ... links beside --cairnd that 'make kube' builds; docker and qemu: not yet); --kubernetes=false sets cluster.kubernetes.disabled, for a fast start")
+	f.BoolVar(&o.kubernetes, "kubernetes", true, "run Kubernetes (process: the control plane, from the kube-apiserver, ... links beside --cairnd that 'make kube' builds; docker: the control plane and a kubelet on every node, from an image that ships them; qemu: not yet); --kubernetes=false sets cluster.kubernetes.disabled, for a fast start")
+	f.StringVar(&o.images, "images", "", "workload images archive for the image built when Docker lacks it (docker with Kubernetes; default: ../images/all.tar from --cairnd's directory, where 'make images' puts it)")
 	f.StringVar(&o.cairnd, "cairnd", "", "cairnd binary (default: next to cairnctl, else in PATH)")
 	f.DurationVar(&o.waitTimeout, "wait-timeout", 60*time.Second, "how long to wait for the cluster to become healthy")
 	f.StringVar(&o.etcd, "etcd", "", "static etcd for the image built when Docker lacks it (docker; default: etcd next to --cairnd, as 'make etcd' puts it)")
@@ -115,7 +117,7 @@ func runClusterCreate(cmd *cobra.Command, g *globals, o clusterCreateOptions) er
 			ErrClusterExists, dir, o.loc.command("start --all"), o.loc.command("restart --all"), o.loc.destroyCommand())
 	}
 	p := &clusterPlan{Name: o.loc.name, Dir: dir, ControlPlanes: o.controlPlanes, Workers: o.workers, Timings: o.timings, Image: o.image, Etcd: o.etcd,
-		Kernel: o.kernel, Initramfs: o.initramfs, MemoryMiB: o.memoryMiB, KernelArgs: o.kernelArgs}
+		Kernel: o.kernel, Initramfs: o.initramfs, MemoryMiB: o.memoryMiB, KernelArgs: o.kernelArgs, Images: o.images}
 	if o.kernelArgs != "" && o.provisioner != provisionerQEMU {
 		return fmt.Errorf("%w: --kernel-args is for --provisioner qemu only", ErrUsage)
 	}
@@ -133,9 +135,10 @@ func runClusterCreate(cmd *cobra.Command, g *globals, o clusterCreateOptions) er
 			return err
 		}
 	}
-	if o.kubernetes && !cmd.Flags().Changed("kubernetes") && o.provisioner != provisionerProcess {
-		o.kubernetes = false // the node image and initramfs do not ship Kubernetes yet
+	if o.kubernetes && !cmd.Flags().Changed("kubernetes") && o.provisioner == provisionerQEMU {
+		o.kubernetes = false // the initramfs does not ship Kubernetes yet
 	}
+	p.Kubernetes = o.kubernetes
 	if err := checkKubernetesBinaries(o, p.Cairnd); err != nil {
 		return err
 	}
@@ -158,7 +161,7 @@ func runClusterCreate(cmd *cobra.Command, g *globals, o clusterCreateOptions) er
 	fmt.Fprintf(out, "creating cluster %q (%s): %d control %s, %d %s on 127.0.%d.0/24 (state in %s)\n",
 		o.loc.name, o.provisioner, o.controlPlanes, plural(o.controlPlanes, "plane", "planes"),
 		o.workers, plural(o.workers, "worker", "workers"), p.Subnet, dir)
-	st := &clusterState{Name: cfg.Cluster.Name, Provisioner: o.provisioner, Subnet: p.Subnet, ConfigFile: files.cluster, Timings: o.timings}
+	st := &clusterState{Name: cfg.Cluster.Name, Provisioner: o.provisioner, Subnet: p.Subnet, ConfigFile: files.cluster, Timings: o.timings, Kubernetes: o.kubernetes}
 	// state.json comes first, so that destroy knows the provisioner of a
 	// create that fails or is interrupted.
 	if err := writeState(dir, st); err != nil {
@@ -276,8 +279,10 @@ func checkKubernetesBinaries(o clusterCreateOptions, cairnd string) error {
 	switch {
 	case !o.kubernetes:
 		return nil
-	case o.provisioner != provisionerProcess:
+	case o.provisioner == provisionerQEMU:
 		return fmt.Errorf("%w: --kubernetes: the %s provisioner's nodes do not ship Kubernetes yet; use --kubernetes=false", ErrUsage, o.provisioner)
+	case o.provisioner == provisionerDocker:
+		return nil // the image ships them; ensureImage says what a missing image needs
 	}
 	dir := filepath.Dir(cairnd)
 	for _, name := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"} {

@@ -29,6 +29,9 @@ type clusterState struct {
 	Timings string `json:"timings,omitempty"`
 	// Image is the container image the nodes run (docker).
 	Image string `json:"image,omitempty"`
+	// Kubernetes: the nodes run kubelet (docker: their containers get the
+	// privileges a Kubernetes node needs).
+	Kubernetes bool `json:"kubernetes,omitempty"`
 	// Kernel and Initramfs are what the VMs boot (qemu); MemoryMiB is each
 	// VM's memory, 0 for the default.
 	Kernel    string `json:"kernel,omitempty"`

@@ -78,6 +78,11 @@ type clusterPlan struct {
 	Etcd string
 	// Image is the container image (docker) the nodes run.
 	Image string
+	// Kubernetes: the nodes run Kubernetes, so a docker node's image ships
+	// it (built from the binaries beside Cairnd and Images, the workload
+	// images archive) and its container gets what kubelet needs.
+	Kubernetes bool
+	Images     string
 	// Kernel and Initramfs are what the VMs boot (qemu; found by plan when
 	// empty); MemoryMiB is each VM's memory, 0 for the default.
 	Kernel, Initramfs string

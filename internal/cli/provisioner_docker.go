@@ -72,7 +72,11 @@ func (dp *dockerProvisioner) plan(ctx context.Context, p *clusterPlan) error {
 		return err
 	}
 	if p.Image == "" {
+		// An image with Kubernetes is another image: its own tag.
 		p.Image = defaultImageRepo + ":" + version.Version
+		if p.Kubernetes {
+			p.Image += "-k8s"
+		}
 	}
 	base := cidr.Addr().As4()
 	total := p.ControlPlanes + p.Workers
@@ -213,7 +217,24 @@ func (dp *dockerProvisioner) ensureImage(ctx context.Context, p *clusterPlan) er
 	if err != nil {
 		return err
 	}
-	img, _, err := image.FromFile(p.Cairnd, map[string]string{image.EtcdPath: etcd}, created)
+	bins := map[string]string{image.EtcdPath: etcd}
+	var files map[string]image.File
+	if p.Kubernetes {
+		dir := filepath.Dir(p.Cairnd)
+		archive := p.Images
+		if archive == "" {
+			archive = filepath.Join(dir, "..", "images", "all.tar")
+		}
+		kbins, kfiles, err := image.KubernetesFiles(dir, archive)
+		if err != nil {
+			return fmt.Errorf("image %s is not in Docker, and %w: build them with 'make kube containerd images' (about 15 minutes the first time), or create the cluster with --kubernetes=false", p.Image, err)
+		}
+		for k, v := range kbins {
+			bins[k] = v
+		}
+		files = kfiles
+	}
+	img, _, err := image.FromFile(p.Cairnd, bins, files, created)
 	if errors.Is(err, image.ErrNotStatic) {
 		return fmt.Errorf("image %s is not in Docker: %w; run 'make image', or pass a cairnd and an etcd built with CGO_ENABLED=0", p.Image, err)
 	}
@@ -259,20 +280,45 @@ func (dp *dockerProvisioner) runNode(ctx context.Context, st *clusterState, n no
 		"--publish", hostPort(host, config.DefaultAPIPort) + ":" + strconv.Itoa(config.DefaultAPIPort),
 		"--restart", "on-failure", "--stop-timeout", strconv.Itoa(dockerStopTimeout),
 		"--read-only", "--tmpfs", "/run", "--tmpfs", "/tmp",
-		"--volume", n.Volume + ":" + image.StateDir,
+		// /var is the node's disk: cairnd's state in /var/lib/cairn,
+		// containerd's images and kubelet's pods beside it.
+		"--volume", n.Volume + ":/var",
+	}
+	if st.Kubernetes {
+		args = append(args, kubernetesNodeArgs...)
+	} else {
 		// Container mode owns the container's network namespace: links,
 		// routes and sysctls the config adds.
-		"--cap-add", "NET_ADMIN",
+		args = append(args, "--cap-add", "NET_ADMIN")
+	}
+	args = append(args,
 		// The config holds the cluster secrets: passed by name, from this
 		// process's environment, so it is not on a command line.
-		"--env", "CAIRN_CONFIG_DATA", "--env", "CAIRN_NODE=" + n.Name,
+		"--env", "CAIRN_CONFIG_DATA", "--env", "CAIRN_NODE="+n.Name,
 		st.Image, "--mode", "container", "--state-dir", image.StateDir, "--log-format", "text",
-	}
+	)
 	if st.Timings != "" {
 		args = append(args, "--timings", st.Timings)
 	}
 	_, err = dp.docker.run(ctx, []string{"CAIRN_CONFIG_DATA=" + doc}, args...)
 	return err
+}
+
+// kubernetesNodeArgs are what a Kubernetes node container needs, in place
+// of kind's --privileged, which fails where dockerd itself lacks
+// CAP_SYS_RESOURCE (docs/design/kubelet-in-docker.md): every capability
+// but that one; no seccomp filter (runc creates session keyrings and
+// pivots roots for the pods); every device (privileged pods) and
+// /dev/kmsg (kubelet's OOM watcher); a cgroup namespace of its own, so
+// the node's cgroups are its own tree; IP forwarding for the pods'
+// traffic. cairnd then remounts /sys writable and shows kubelet the
+// sysctls it wants (node/machine/kubehost).
+var kubernetesNodeArgs = []string{
+	"--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+	"--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+	"--device-cgroup-rule", "a *:* rwm", "--device", "/dev/kmsg",
+	"--cgroupns", "private",
+	"--sysctl", "net.ipv4.ip_forward=1",
 }
 
 // dockerState is the part of 'docker container inspect' observe reads.

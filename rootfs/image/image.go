@@ -74,9 +74,21 @@ type Options struct {
 	// Version is the version the binary reports (cairnd --version), for
 	// the image's label and annotation.
 	Version string
+	// Files are further entries that are not programs of their own:
+	// links (to the Kubernetes multi-call binary, to cairnd as mount),
+	// data (the workload images archive, /etc/passwd). Optional.
+	Files map[string]File
 	// Created is the image's creation time and every entry's mtime; the
 	// Unix epoch when zero. SourceDateEpoch reads it from the environment.
 	Created time.Time
+}
+
+// File is one entry of Options.Files: a symbolic link (Link) or a file
+// (Data, mode Mode, 0644 when zero).
+type File struct {
+	Data []byte
+	Mode int64
+	Link string
 }
 
 // Build returns the image for o.
@@ -100,7 +112,15 @@ func Build(o Options) (v1.Image, error) {
 		created = time.Unix(0, 0)
 	}
 	created = created.UTC()
-	l, err := oci.Layer(tree(o.Cairnd, o.Binaries), created)
+	for p := range o.Files {
+		if err := checkBinaryPath(p); err != nil {
+			return nil, err
+		}
+		if _, ok := o.Binaries[p]; ok {
+			return nil, fmt.Errorf("%w: %s is both a binary and a file", ErrBinaryPath, p)
+		}
+	}
+	l, err := oci.Layer(tree(o.Cairnd, o.Binaries, o.Files), created)
 	if errors.Is(err, oci.ErrPath) {
 		return nil, fmt.Errorf("%w: %w", ErrBinaryPath, err)
 	}
@@ -156,13 +176,20 @@ func checkBinaryPath(p string) error {
 
 // tree is the image's one layer: the directories, cairnd and the other
 // binaries (0755), whose missing parents oci.Tar adds.
-func tree(cairnd []byte, bins map[string][]byte) map[string]oci.Entry {
+func tree(cairnd []byte, bins map[string][]byte, files map[string]File) map[string]oci.Entry {
 	t := map[string]oci.Entry{CairndPath: {Data: cairnd}}
 	for d, mode := range dirs {
 		t["/"+d] = oci.Entry{Dir: true, Mode: mode}
 	}
 	for p, data := range bins {
 		t[p] = oci.Entry{Data: data}
+	}
+	for p, f := range files {
+		mode := f.Mode
+		if mode == 0 {
+			mode = 0o644
+		}
+		t[p] = oci.Entry{Data: f.Data, Mode: mode, Link: f.Link}
 	}
 	return t
 }
@@ -220,7 +247,7 @@ func BinaryVersion(bin string) (string, error) {
 // FromFile builds the image of the cairnd at bin, asking it its version,
 // with the further binaries of binaries (image path → host file, as
 // Options.Binaries; nil for none); created as in Options.
-func FromFile(bin string, binaries map[string]string, created time.Time) (v1.Image, string, error) {
+func FromFile(bin string, binaries map[string]string, files map[string]File, created time.Time) (v1.Image, string, error) {
 	data, err := os.ReadFile(bin)
 	if err != nil {
 		return nil, "", fmt.Errorf("read cairnd: %w", err)
@@ -238,7 +265,7 @@ func FromFile(bin string, binaries map[string]string, created time.Time) (v1.Ima
 			return nil, "", fmt.Errorf("read %s for %s: %w", file, p, err)
 		}
 	}
-	img, err := Build(Options{Cairnd: data, Binaries: bins, Version: v, Created: created})
+	img, err := Build(Options{Cairnd: data, Binaries: bins, Files: files, Version: v, Created: created})
 	return img, v, err
 }
 

@@ -203,7 +203,7 @@ func TestLoadIntoDocker(t *testing.T) {
 	bin := filepath.Join(dir, "cairnd")
 	version := fmt.Sprintf("test-%d-%d", os.Getpid(), time.Now().UnixNano())
 	require.NoError(t, os.WriteFile(bin, staticBinary(t, version), 0o755))
-	img, got, err := FromFile(bin, nil, time.Time{})
+	img, got, err := FromFile(bin, nil, nil, time.Time{})
 	require.NoError(t, err)
 	require.Equal(t, version, got, "the version is asked of the binary")
 	tag := "cairn/cairnd-imagetest:" + strings.ToLower(version)

@@ -44,3 +44,21 @@ func KubeControlPlaneSettingsHash(c *Config) string {
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:])[:12]
 }
+
+// KubeletSettingsHash is a short hash of what every kubelet of the
+// cluster is configured from (cluster.kubernetes.kubelet, the version,
+// the cluster's network): the Raft leader rolls a change of it out one
+// node at a time, as KubeControlPlaneSettingsHash for the control plane.
+func KubeletSettingsHash(c *Config) string {
+	k := c.Cluster.Kubernetes
+	raw, err := json.Marshal(struct {
+		Version string
+		Kubelet Kubelet
+		Network ClusterNetwork
+	}{k.Version, k.Kubelet, c.Cluster.Network})
+	if err != nil {
+		panic(fmt.Sprintf("config: marshal kubelet settings: %v", err)) // plain data: cannot fail
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])[:12]
+}

@@ -101,6 +101,7 @@ type Agent struct {
 	configRevision atomic.Uint64
 	etcdSettings   atomic.Pointer[etcdMeta]
 	kubernetes     atomic.Pointer[kubeMeta]
+	kubelet        atomic.Pointer[kubeletMeta]
 	metaKick       chan struct{} // publish metadata now
 
 	cancel context.CancelFunc
@@ -142,6 +143,20 @@ type kubeMeta struct{ state, settings string }
 func (a *Agent) SetKubernetes(state, settings string) {
 	m := kubeMeta{state: state, settings: settings}
 	if old := a.kubernetes.Swap(&m); old == nil || *old != m {
+		a.kickMeta()
+	}
+}
+
+// kubeletMeta is what gossip says of this node's kubelet.
+type kubeletMeta struct{ state, settings, podCIDR string }
+
+// SetKubelet records this node's kubelet for gossip: its state in a word
+// or two ("ready", or why not), the kubelet settings a healthy kubelet
+// runs with (empty: none known), and the node's pod CIDR (empty until
+// allocated); published at once when changed.
+func (a *Agent) SetKubelet(state, settings, podCIDR string) {
+	m := kubeletMeta{state: state, settings: settings, podCIDR: podCIDR}
+	if old := a.kubelet.Swap(&m); old == nil || *old != m {
 		a.kickMeta()
 	}
 }
@@ -265,6 +280,9 @@ func (a *Agent) meta() gossip.Meta {
 	}
 	if k := a.kubernetes.Load(); k != nil {
 		m.Kubernetes, m.KubeSettings = k.state, k.settings
+	}
+	if k := a.kubelet.Load(); k != nil {
+		m.Kubelet, m.KubeletSettings, m.PodCIDR = k.state, k.settings, k.podCIDR
 	}
 	m.APIAddr, _ = netip.ParseAddrPort(a.cfg.APIAddr)
 	if a.Store != nil {

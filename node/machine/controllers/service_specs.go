@@ -15,7 +15,7 @@ import (
 // owner): it merges the services cairnd's boot asked for before node.Run
 // (Boot: today only the test-only stand-in of cairn.testservice=, cmd/cairnd
 // test-orphans) with the ones controllers derive from the config, each of
-// which publishes its own type (EtcdService, KubeService; kubelet next). The ID of a
+// which publishes its own type (EtcdService, KubeService, KubeletService). The ID of a
 // ServiceSpec is the service name; a derived service wins over a boot one
 // of the same name.
 type ServiceSpecs struct {
@@ -29,6 +29,9 @@ var derivedServices = []struct{ typ, name string }{
 	{TypeKubeService, kube.APIServer},
 	{TypeKubeService, kube.ControllerManager},
 	{TypeKubeService, kube.Scheduler},
+	{TypeKubeletService, ServiceContainerd},
+	{TypeKubeletService, ServiceImageImport},
+	{TypeKubeletService, ServiceKubelet},
 }
 
 // Name implements runtime.Controller.

@@ -83,7 +83,7 @@ func (k Kubelet) Configuration() (*kubeletv1beta1.KubeletConfiguration, error) {
 		TypeMeta: metav1.TypeMeta{APIVersion: kubeletv1beta1.SchemeGroupVersion.String(), Kind: "KubeletConfiguration"},
 		Address:  k.IP,
 		Authentication: kubeletv1beta1.KubeletAuthentication{
-			X509:      kubeletv1beta1.KubeletX509Authentication{ClientCAFile: k.Layout.File("ca.crt")},
+			X509:      kubeletv1beta1.KubeletX509Authentication{ClientCAFile: filepath.Join(k.Layout.KubeletDir(), "ca.crt")},
 			Webhook:   kubeletv1beta1.KubeletWebhookAuthentication{Enabled: &yes},
 			Anonymous: kubeletv1beta1.KubeletAnonymousAuthentication{Enabled: &no},
 		},
@@ -111,6 +111,10 @@ func (k Kubelet) Configuration() (*kubeletv1beta1.KubeletConfiguration, error) {
 	if k.Host.InContainer {
 		c.FailSwapOn = &no
 		c.ImageGCHighThresholdPercent, c.ImageGCLowThresholdPercent = ptr(int32(100)), ptr(int32(99))
+		// Docker's resolv.conf names its embedded DNS on 127.0.0.11,
+		// which a pod's network namespace cannot reach: pods get the
+		// cluster DNS only.
+		c.ResolverConfig = ptr("")
 		c.EvictionHard = map[string]string{
 			"memory.available": "0%", "nodefs.available": "0%", "nodefs.inodesFree": "0%",
 			"imagefs.available": "0%", "imagefs.inodesFree": "0%",

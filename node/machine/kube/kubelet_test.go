@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -24,7 +25,7 @@ func TestKubeletConfiguration(t *testing.T) {
 	assert.Equal(t, int32(42), c.MaxPods)
 	assert.Equal(t, "unix:///run/containerd/containerd.sock", c.ContainerRuntimeEndpoint)
 	assert.Equal(t, "cgroupfs", c.CgroupDriver)
-	assert.Equal(t, l.File("ca.crt"), c.Authentication.X509.ClientCAFile)
+	assert.Equal(t, filepath.Join(l.KubeletDir(), "ca.crt"), c.Authentication.X509.ClientCAFile)
 	assert.False(t, *c.Authentication.Anonymous.Enabled)
 	require.NotNil(t, c.FailCgroupV1)
 	assert.False(t, *c.FailCgroupV1)

@@ -41,7 +41,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	img, version, err := image.FromFile(*cairnd, bins, created)
+	img, version, err := image.FromFile(*cairnd, bins, nil, created)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,6 +22,11 @@ import (
 var version = "dev"
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "get" {
+		// The image has no shell and no curl: `echo get URL` is the
+		// client a test runs in a pod (kubectl exec) to reach another.
+		os.Exit(fetch(os.Args[2]))
+	}
 	port := os.Getenv("PORT")
 	if port == "" {
 		port = "8080"
@@ -97,4 +103,27 @@ func podIP() string {
 		}
 	}
 	return ""
+}
+
+// fetch prints the body of GET url and returns 0, or prints the error and
+// returns 1 (also for a status other than 200).
+func fetch(url string) int {
+	c := &http.Client{Timeout: 5 * time.Second}
+	res, err := c.Get(url)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "echo get:", err)
+		return 1
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "echo get:", err)
+		return 1
+	}
+	os.Stdout.Write(body)
+	if res.StatusCode != http.StatusOK {
+		fmt.Fprintln(os.Stderr, "echo get:", res.Status)
+		return 1
+	}
+	return 0
 }

@@ -1,0 +1,305 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// dockerKubeImages builds what a Kubernetes node image ships beside the
+// static cairnd at cairnd: the kube binary (a link to the one the
+// Kubernetes tests build), the container runtime and CNI plugins
+// (scripts/build-containerd.sh), and the workload images archive
+// (rootfs/cmd/mkimages, with the echo image tagged version). It returns
+// the archive's path.
+func dockerKubeImages(t *testing.T, cairnd, version string) string {
+	t.Helper()
+	kubectl(t) // builds kube
+	root, err := repoRoot()
+	require.NoError(t, err)
+	dir := filepath.Dir(cairnd)
+	require.NoError(t, os.Symlink(filepath.Join(bin, "kube"), filepath.Join(dir, "kube")))
+	run := func(name string, args ...string) {
+		cmd := exec.Command(name, args...)
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s %s:\n%s", name, strings.Join(args, " "), out)
+	}
+	run(filepath.Join(root, "scripts", "build-containerd.sh"), dir)
+	images := filepath.Join(dir, "images")
+	run("go", "run", "./rootfs/cmd/mkimages", "--out", images, "--kube", filepath.Join(dir, "kube"), "--version", version)
+	return filepath.Join(images, "all.tar")
+}
+
+// kubeNode is the part of a Kubernetes Node the tests read.
+type kubeNode struct {
+	Metadata struct {
+		Name   string            `json:"name"`
+		Labels map[string]string `json:"labels"`
+	} `json:"metadata"`
+	Spec struct {
+		PodCIDR string `json:"podCIDR"`
+	} `json:"spec"`
+	Status struct {
+		Capacity   map[string]string `json:"capacity"`
+		Conditions []struct {
+			Type   string `json:"type"`
+			Status string `json:"status"`
+		} `json:"conditions"`
+	} `json:"status"`
+}
+
+func (n kubeNode) ready() bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == "Ready" {
+			return c.Status == "True"
+		}
+	}
+	return false
+}
+
+// kubeNodes lists the cluster's Nodes.
+func kubeNodes(t testing.TB, kcfg string) ([]kubeNode, error) {
+	out, err := kubectlRun(t, kcfg, "get", "nodes", "-o", "json")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", err, out)
+	}
+	var list struct {
+		Items []kubeNode `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		return nil, err
+	}
+	return list.Items, nil
+}
+
+// pod is the part of a Pod the tests read.
+type pod struct {
+	Metadata struct {
+		Name string `json:"name"`
+	} `json:"metadata"`
+	Spec struct {
+		NodeName string `json:"nodeName"`
+	} `json:"spec"`
+	Status struct {
+		Phase string `json:"phase"`
+		PodIP string `json:"podIP"`
+	} `json:"status"`
+}
+
+func pods(t testing.TB, kcfg string, args ...string) ([]pod, error) {
+	out, err := kubectlRun(t, kcfg, append([]string{"get", "pods", "-o", "json"}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", err, out)
+	}
+	var list struct {
+		Items []pod `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		return nil, err
+	}
+	return list.Items, nil
+}
+
+// echoDeployment is a Deployment of the test application, two replicas on
+// two nodes, never pulled.
+const echoDeployment = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: echo
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: echo}
+  template:
+    metadata:
+      labels: {app: echo}
+    spec:
+      topologySpreadConstraints:
+      - maxSkew: 1
+        topologyKey: kubernetes.io/hostname
+        whenUnsatisfiable: DoNotSchedule
+        labelSelector:
+          matchLabels: {app: echo}
+      containers:
+      - name: echo
+        image: cairn.local/echo:%s
+        imagePullPolicy: Never
+        ports: [{containerPort: 8080}]
+        readinessProbe:
+          httpGet: {path: /healthz, port: 8080}
+          periodSeconds: 2
+`
+
+// TestKubernetesDockerMode: a cluster of node containers runs Kubernetes —
+// every node's kubelet (containerd, the image's workload images imported
+// at boot, credentials from KubeletCertificate) registers Ready with a pod
+// CIDR; the test application runs as a Deployment whose pods on two nodes
+// reach each other by pod IP over Cairn's routes; a kubelet settings
+// change reaches every node one at a time while all stay Ready; a killed
+// kubelet and a killed containerd are restarted and the pods recover.
+func TestKubernetesDockerMode(t *testing.T) {
+	requireDocker(t)
+	name := fmt.Sprintf("k8sd%d", os.Getpid())
+	version := fmt.Sprintf("it-%d-%d", os.Getpid(), time.Now().Unix())
+	tag := "cairn/cairnd:" + version + "-k8s"
+	cairnd := buildStaticCairnd(t, version)
+	archive := dockerKubeImages(t, cairnd, version)
+	t.Cleanup(func() { _ = exec.Command("docker", "image", "rm", "--force", tag).Run() })
+
+	start := time.Now()
+	c := createCluster(t, name, 3, 1, "--provisioner", "docker", "--cairnd", cairnd, "--image", tag, "--images", archive,
+		"--timings", "fast", "--kubernetes", "--wait-timeout", "10m")
+	t.Logf("docker cluster 3+1 with Kubernetes: created and healthy (every node Ready) in %s", time.Since(start).Round(time.Second))
+	kcfg := filepath.Join(c.dir, "kubeconfig")
+	out, err := c.ctl("kubeconfig", "--merge=false", kcfg)
+	require.NoError(t, err, out)
+
+	t.Run("EveryNodeReadyWithAPodCIDR", func(t *testing.T) {
+		nodes, err := kubeNodes(t, kcfg)
+		require.NoError(t, err)
+		var names []string
+		cidrs := map[string]bool{}
+		for _, n := range nodes {
+			names = append(names, n.Metadata.Name)
+			assert.True(t, n.ready(), "%s is Ready", n.Metadata.Name)
+			assert.NotEmpty(t, n.Spec.PodCIDR, "%s has a pod CIDR", n.Metadata.Name)
+			cidrs[n.Spec.PodCIDR] = true
+		}
+		slices.Sort(names)
+		assert.Equal(t, []string{"cp1", "cp2", "cp3", "worker1"}, names)
+		assert.Len(t, cidrs, 4, "one pod CIDR each")
+		out, err := c.ctl("get", "members")
+		require.NoError(t, err, out)
+		assert.Regexp(t, `(?m)^worker1\s.*\bready\b`, out, "Members shows the worker's kubelet ready:\n%s", out)
+	})
+
+	var echoPods []pod
+	t.Run("DeploymentPodsReachEachOtherAcrossNodes", func(t *testing.T) {
+		manifest := filepath.Join(c.dir, "echo.yaml")
+		require.NoError(t, os.WriteFile(manifest, fmt.Appendf(nil, echoDeployment, version), 0o600))
+		out, err := kubectlRun(t, kcfg, "apply", "-f", manifest)
+		require.NoError(t, err, out)
+		out, err = kubectlRun(t, kcfg, "rollout", "status", "deployment/echo", "--timeout", "4m")
+		require.NoError(t, err, out)
+		echoPods, err = pods(t, kcfg, "-l", "app=echo")
+		require.NoError(t, err)
+		require.Len(t, echoPods, 2)
+		assert.NotEqual(t, echoPods[0].Spec.NodeName, echoPods[1].Spec.NodeName, "spread over two nodes")
+		for i, from := range echoPods {
+			to := echoPods[1-i]
+			out, err := kubectlRun(t, kcfg, "exec", from.Metadata.Name, "--", "/usr/bin/cairn-echo", "get", "http://"+to.Status.PodIP+":8080/")
+			require.NoError(t, err, "%s on %s → %s on %s: %s", from.Metadata.Name, from.Spec.NodeName, to.Metadata.Name, to.Spec.NodeName, out)
+			assert.Contains(t, out, to.Metadata.Name, "the other pod answered")
+		}
+	})
+
+	t.Run("KubeletSettingsReachEveryNodeOneAtATime", func(t *testing.T) {
+		out, err := c.ctl("config", "patch", "--patch", `{"cluster":{"kubernetes":{"kubelet":{"maxPods":42}}}}`)
+		require.NoError(t, err, out)
+		leastReady, deadline := 4, time.Now().Add(6*time.Minute)
+		for {
+			nodes, err := kubeNodes(t, kcfg)
+			if err == nil && len(nodes) == 4 {
+				changed, ready := 0, 0
+				for _, n := range nodes {
+					if n.Status.Capacity["pods"] == "42" {
+						changed++
+					}
+					if n.ready() {
+						ready++
+					}
+				}
+				leastReady = min(leastReady, ready)
+				if changed == 4 {
+					break
+				}
+			}
+			require.True(t, time.Now().Before(deadline), "maxPods did not reach every node: %v %v", nodes, err)
+			time.Sleep(500 * time.Millisecond)
+		}
+		assert.Equal(t, 4, leastReady, "every node stayed Ready")
+		out, err = c.ctl("get", "rollouts", "kubelet", "-o", "yaml")
+		require.NoError(t, err, out)
+		for _, n := range []string{"cp1", "cp2", "cp3", "worker1"} {
+			assert.Contains(t, out, n, "every node has its grant, one after the other")
+		}
+	})
+
+	t.Run("KilledKubeletAndContainerdAreRestarted", func(t *testing.T) {
+		node := echoPods[0].Spec.NodeName
+		for _, svc := range []string{"kubelet", "containerd"} {
+			out, err := c.ctl("services", "-n", node, "-o", "json")
+			require.NoError(t, err, out)
+			var before struct {
+				Services []serviceRow `json:"services"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(out), &before), out)
+			i := slices.IndexFunc(before.Services, func(s serviceRow) bool { return s.Name == svc })
+			require.GreaterOrEqual(t, i, 0, out)
+			machine := fmt.Sprintf("cairn-%s-%s", name, node)
+			// The service's process inside the node container, found
+			// from the host by its command line.
+			pid := dockerProcess(t, machine, "/usr/bin/"+svc)
+			require.NotZero(t, pid, "%s runs %s", node, svc)
+			require.NoError(t, exec.Command("kill", "-KILL", fmt.Sprint(pid)).Run())
+			require.EventuallyWithT(t, func(ct *assert.CollectT) {
+				out, err := c.ctl("services", "-n", node, "-o", "json")
+				if !assert.NoError(ct, err, out) {
+					return
+				}
+				var after struct {
+					Services []serviceRow `json:"services"`
+				}
+				if !assert.NoError(ct, json.Unmarshal([]byte(out), &after), out) {
+					return
+				}
+				j := slices.IndexFunc(after.Services, func(s serviceRow) bool { return s.Name == svc })
+				if assert.GreaterOrEqual(ct, j, 0, out) {
+					assert.Greater(ct, after.Services[j].Restarts, before.Services[i].Restarts, "%s restarted", svc)
+					assert.Equal(ct, "SERVICE_STATE_RUNNING", after.Services[j].State)
+				}
+			}, 2*time.Minute, time.Second)
+			out, err = c.ctl("health", "--wait", "--wait-timeout", "4m")
+			require.NoError(t, err, "after killing %s: %s", svc, out)
+		}
+		out, err := kubectlRun(t, kcfg, "rollout", "status", "deployment/echo", "--timeout", "4m")
+		require.NoError(t, err, out)
+		now, err := pods(t, kcfg, "-l", "app=echo")
+		require.NoError(t, err)
+		running := 0
+		for _, p := range now {
+			if p.Status.Phase == "Running" {
+				running++
+			}
+		}
+		assert.Equal(t, 2, running, "the pods recovered: %+v", now)
+	})
+}
+
+// dockerProcess finds, from the host, the PID of the process in container
+// machine whose argv[0] is argv0 (the host sees every container's
+// processes in its own PID namespace).
+func dockerProcess(t testing.TB, machine, argv0 string) int {
+	t.Helper()
+	out := dockerOut(t, "top", machine, "-eo", "pid,args")
+	for _, line := range strings.Split(out, "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[1] == argv0 {
+			var pid int
+			if _, err := fmt.Sscan(f[0], &pid); err == nil {
+				return pid
+			}
+		}
+	}
+	return 0
+}

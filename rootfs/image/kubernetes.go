@@ -1,0 +1,92 @@
+package image
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Where the image puts what a Kubernetes node runs (KubernetesFiles): the
+// multi-call kube binary with a link per component, the container runtime
+// beside it in /usr/bin, the CNI plugins in CNIBinDir, the workload images
+// archive that cairnd imports into containerd at boot.
+const (
+	// KubeBinDir holds kube, its links, containerd, its shim, ctr and runc:
+	// cairnd's --kubernetes directory in the image.
+	KubeBinDir = "/usr/bin"
+	// CNIBinDir holds the CNI plugins (containerd's bin_dirs).
+	CNIBinDir = "/opt/cni/bin"
+	// WorkloadImagesPath is the OCI archive of the workload images
+	// (rootfs/images: pause, echo, the Kubernetes components).
+	WorkloadImagesPath = "/usr/share/cairn/images.tar"
+)
+
+// KubeComponents are the links to the kube binary, one per component.
+var KubeComponents = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubelet", "kubectl"}
+
+// RuntimePrograms are the container runtime's static programs, from
+// tools/containerd (`make containerd`), in KubeBinDir.
+var RuntimePrograms = []string{"containerd", "containerd-shim-runc-v2", "ctr", "runc"}
+
+// CNIPlugins are the CNI plugins the image ships (`make containerd` puts
+// them in cni/ beside the runtime).
+var CNIPlugins = []string{"bridge", "host-local", "loopback", "portmap"}
+
+// The account files kubelet reads (it looks up users and groups of pods'
+// security contexts), and the mount point of the random machine ID that
+// cairnd bind-mounts at boot (the root is read-only).
+var accountFiles = map[string]File{
+	"/etc/passwd":     {Data: []byte("root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n")},
+	"/etc/group":      {Data: []byte("root:x:0:\nnogroup:x:65534:\n")},
+	"/etc/machine-id": {Data: []byte{}, Mode: 0o444},
+}
+
+// KubernetesFiles are what an image that runs Kubernetes adds, read from
+// binDir (where `make kube` and `make containerd` put kube, the runtime
+// and cni/) and the workload images archive at images (`make images`):
+// binaries (image path → host file, for FromFile) and files (links, the
+// archive, the account files). kubelet execs mount and umount for
+// volumes: they are links to cairnd, which answers to those names
+// (cmd/cairnd, node/machine/mountcmd) — no util-linux in the image.
+func KubernetesFiles(binDir, images string) (map[string]string, map[string]File, error) {
+	bins := map[string]string{}
+	add := func(imagePath, host string) error {
+		fi, err := os.Stat(host)
+		if err != nil {
+			return fmt.Errorf("the Kubernetes image needs %s: %w", filepath.Base(host), err)
+		}
+		if fi.IsDir() {
+			return fmt.Errorf("the Kubernetes image needs %s: it is a directory", host)
+		}
+		bins[imagePath] = host
+		return nil
+	}
+	if err := add(KubeBinDir+"/kube", filepath.Join(binDir, "kube")); err != nil {
+		return nil, nil, err
+	}
+	for _, p := range RuntimePrograms {
+		if err := add(KubeBinDir+"/"+p, filepath.Join(binDir, p)); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, p := range CNIPlugins {
+		if err := add(CNIBinDir+"/"+p, filepath.Join(binDir, "cni", p)); err != nil {
+			return nil, nil, err
+		}
+	}
+	archive, err := os.ReadFile(images)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the Kubernetes image needs the workload images (make images): %w", err)
+	}
+	files := map[string]File{WorkloadImagesPath: {Data: archive}}
+	for _, c := range KubeComponents {
+		files[KubeBinDir+"/"+c] = File{Link: "kube"}
+	}
+	for _, m := range []string{"mount", "umount"} {
+		files[KubeBinDir+"/"+m] = File{Link: "cairnd"}
+	}
+	for p, f := range accountFiles {
+		files[p] = f
+	}
+	return bins, files, nil
+}
