@@ -11,21 +11,24 @@ import (
 func TestMetaRoundTrip(t *testing.T) {
 	for name, m := range map[string]Meta{
 		"full control plane": {
-			Role:           RoleControlPlane,
-			APIAddr:        netip.MustParseAddrPort("10.1.2.3:6440"),
-			RaftAddr:       netip.MustParseAddrPort("[fd00::1]:6442"),
-			Version:        "v1.2.3",
-			BootSlot:       "B",
-			ConfigRevision: 1 << 40,
-			Health:         "degraded: etcd",
-			HasRaftState:   true,
-			Leader:         "cp-1",
-			LeaderTerm:     42,
-			StateID:        "0123456789abcdef",
-			EtcdSettings:   "0123456789ab",
-			Etcd:           "learner",
-			Kubernetes:     "waiting-for-etcd",
-			KubeSettings:   "ba9876543210",
+			Role:            RoleControlPlane,
+			APIAddr:         netip.MustParseAddrPort("10.1.2.3:6440"),
+			RaftAddr:        netip.MustParseAddrPort("[fd00::1]:6442"),
+			Version:         "v1.2.3",
+			BootSlot:        "B",
+			ConfigRevision:  1 << 40,
+			Health:          "degraded: etcd",
+			HasRaftState:    true,
+			Leader:          "cp-1",
+			LeaderTerm:      42,
+			StateID:         "0123456789abcdef",
+			EtcdSettings:    "0123456789ab",
+			Etcd:            "learner",
+			Kubernetes:      "waiting-for-etcd",
+			KubeSettings:    "ba9876543210",
+			Kubelet:         "not-ready",
+			KubeletSettings: "0a1b2c3d4e5f",
+			PodCIDR:         "10.244.12.0/24",
 		},
 		"bare worker": {Role: RoleWorker},
 	} {
@@ -48,9 +51,10 @@ func TestMetaIsCompact(t *testing.T) {
 	m := testMeta("cp-1")
 	m.Leader, m.LeaderTerm, m.StateID, m.EtcdSettings, m.Etcd = "cp-1", 1<<20, "0123456789abcdef", "0123456789ab", "waiting-to-be-added"
 	m.Kubernetes, m.KubeSettings = "ready", "ba9876543210"
+	m.Kubelet, m.KubeletSettings, m.PodCIDR = "ready", "0a1b2c3d4e5f", "10.244.12.0/24"
 	b, err = EncodeMeta(m)
 	require.NoError(t, err)
-	require.LessOrEqual(t, len(b), 110, "a control plane's meta with a leader hint, state ID, etcd and Kubernetes state grew to %d bytes", len(b))
+	require.LessOrEqual(t, len(b), 150, "a control plane's meta with a leader hint, state ID, etcd, Kubernetes and kubelet state grew to %d bytes", len(b))
 }
 
 // Metadata of a node running an older version ends before LeaderTerm and
@@ -94,7 +98,7 @@ func TestMetaInvalid(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidMeta)
 
 	full := testMeta("cp-1")
-	full.KubeSettings = "ba9876543210" // the last field, so cutting a byte cuts into it
+	full.PodCIDR = "10.244.0.0/24" // the last field, so cutting a byte cuts into it
 	good, err := EncodeMeta(full)
 	require.NoError(t, err)
 	for name, b := range map[string][]byte{

@@ -41,14 +41,8 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Where the node image (rootfs/image) puts what kubelet's runtime needs
-// besides the binaries of Options.Kubernetes; a test keeps them equal to
-// rootfs/image's without linking the image builder into cairnd.
-const (
-	imageCNIBinDir      = "/opt/cni/bin"
-	imageWorkloadImages = "/usr/share/cairn/images.tar"
-	containerdRoot      = "/var/lib/containerd"
-)
+// containerdRoot is containerd's data, on the node's disk (/var).
+const containerdRoot = "/var/lib/containerd"
 
 // runsKubelet reports whether this node runs kubelet: every node that
 // owns its machine (container and pid1 modes) and ships Kubernetes. A
@@ -71,8 +65,8 @@ func registerKubelet(rt *runtime.Runtime, agent *formation.Agent, self *config.N
 	}
 	layout := kubeLayout(o)
 	for _, c := range []runtime.Controller{
-		&controllers.KubeletSpec{NodeName: self.Name, Layout: layout, BinDir: o.Kubernetes, CNIBinDir: imageCNIBinDir,
-			Images: imageWorkloadImages, ContainerdRoot: containerdRoot, Host: kube.DetectHost(o.Capabilities.Mode == capability.ModeContainer)},
+		&controllers.KubeletSpec{NodeName: self.Name, Layout: layout, BinDir: o.Kubernetes, CNIBinDir: kube.ImageCNIBinDir,
+			Images: kube.ImageWorkloadImages, ContainerdRoot: containerdRoot, Host: kube.DetectHost(o.Capabilities.Mode == capability.ModeContainer)},
 		&controllers.KubeletStatus{},
 	} {
 		if err := rt.Register(c); err != nil {

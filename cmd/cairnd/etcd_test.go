@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/cairn-project/cairn/node/machine/kube"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,6 +15,9 @@ import (
 
 func TestEtcdBinary(t *testing.T) {
 	assert.Equal(t, image.EtcdPath, imageEtcd, "cairnd looks for etcd where the image puts it")
+	assert.Equal(t, image.KubeBinDir, imageKubeDir, "and for the Kubernetes binaries")
+	assert.Equal(t, image.CNIBinDir, kube.ImageCNIBinDir, "and for the CNI plugins")
+	assert.Equal(t, image.WorkloadImagesPath, kube.ImageWorkloadImages, "and for the workload images")
 	self, err := os.Executable()
 	assert.NoError(t, err)
 	assert.Equal(t, filepath.Join(filepath.Dir(self), "etcd"), etcdBinary("", capability.ModeProcess))

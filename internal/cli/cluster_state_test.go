@@ -170,7 +170,7 @@ func TestClusterCreateNeedsTheKubernetesBinaries(t *testing.T) {
 	assert.Contains(t, r.stderr, "--kubernetes=false")
 	assert.NoDirExists(t, filepath.Join(root, "local"), "nothing was made")
 
-	r = runCLI(t, "cluster", "create", "--state", root, "--cairnd", fake, "--provisioner", "docker", "--kubernetes")
+	r = runCLI(t, "cluster", "create", "--state", root, "--cairnd", fake, "--provisioner", "qemu", "--kubernetes")
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "do not ship Kubernetes yet")
 }

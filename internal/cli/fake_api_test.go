@@ -39,11 +39,11 @@ func TestGetMembersFailsOverToTheNextEndpoint(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	require.Len(t, lines, 3)
-	assert.Equal(t, []string{"NAME", "ROLE", "STATE", "SUFFRAGE", "ETCD", "KUBERNETES", "LEADER", "API-ADDRESS", "CONFIG-REV", "VERSION", "HEALTH"},
+	assert.Equal(t, []string{"NAME", "ROLE", "STATE", "SUFFRAGE", "ETCD", "KUBERNETES", "KUBELET", "LEADER", "API-ADDRESS", "CONFIG-REV", "VERSION", "HEALTH"},
 		strings.Fields(lines[0]))
-	assert.Equal(t, []string{"cp1", "controlplane", "alive", "voter", "-", "-", "yes", "127.0.0.1:6440", "7", "dev", "seen", "by", "cp1"},
+	assert.Equal(t, []string{"cp1", "controlplane", "alive", "voter", "-", "-", "-", "yes", "127.0.0.1:6440", "7", "dev", "seen", "by", "cp1"},
 		strings.Fields(lines[1]))
-	assert.Equal(t, []string{"worker1", "worker", "alive", "none", "-", "-", "no", "-", "6", "-", "seen", "by", "cp1"},
+	assert.Equal(t, []string{"worker1", "worker", "alive", "none", "-", "-", "-", "no", "-", "6", "-", "seen", "by", "cp1"},
 		strings.Fields(lines[2]))
 }
 

@@ -128,7 +128,7 @@ func (g *globals) renderMembers(w, errW io.Writer, results []nodeResult[*cluster
 }
 
 func membersTable(results []nodeResult[*clusterv1.MembersResponse], perNode bool) *table {
-	t := newTable("NAME", "ROLE", "STATE", "SUFFRAGE", "ETCD", "KUBERNETES", "LEADER", "API-ADDRESS", "CONFIG-REV", "VERSION", "HEALTH")
+	t := newTable("NAME", "ROLE", "STATE", "SUFFRAGE", "ETCD", "KUBERNETES", "KUBELET", "LEADER", "API-ADDRESS", "CONFIG-REV", "VERSION", "HEALTH")
 	if perNode {
 		t.prependColumn("NODE")
 	}
@@ -141,6 +141,7 @@ func membersTable(results []nodeResult[*clusterv1.MembersResponse], perNode bool
 				enumLabel(m.GetRaftSuffrage().String(), "RAFT_SUFFRAGE_"),
 				orDash(m.GetEtcd()),
 				orDash(m.GetKubernetes()),
+				orDash(m.GetKubelet()),
 				yesNo(m.GetLeader()),
 				m.GetApiAddress(),
 				strconv.FormatUint(m.GetAppliedConfigRevision(), 10),

@@ -26,7 +26,7 @@ func TestProtoObjectMatchesProtojsonNamesWithNumericInt64(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, `{"name":"cp1","role":"ROLE_CONTROLPLANE","apiAddress":"","raftAddress":"","gossipAddress":"",`+
 		`"gossipState":"GOSSIP_STATE_ALIVE","raftSuffrage":"RAFT_SUFFRAGE_UNSPECIFIED",`+
-		`"appliedConfigRevision":18446744073709551615,"version":"","slot":"","health":"","leader":true,"etcd":"","kubernetes":""}`, string(js))
+		`"appliedConfigRevision":18446744073709551615,"version":"","slot":"","health":"","leader":true,"etcd":"","kubernetes":"","kubelet":"","podCidr":""}`, string(js))
 }
 
 func TestProtoObjectListsTimestampsAndUnsetMessages(t *testing.T) {
@@ -97,13 +97,13 @@ func TestMembersTableColumns(t *testing.T) {
 	results := []nodeResult[*clusterv1.MembersResponse]{{node: "cp2", val: &clusterv1.MembersResponse{Members: []*clusterv1.Member{{
 		Name: "cp1", Role: clusterv1.Role_ROLE_CONTROLPLANE, GossipState: clusterv1.GossipState_GOSSIP_STATE_SUSPECT,
 		RaftSuffrage: clusterv1.RaftSuffrage_RAFT_SUFFRAGE_NONVOTER, ApiAddress: "127.0.0.1:6440",
-		AppliedConfigRevision: 4, Version: "v1", Health: "ok", Kubernetes: "ready",
+		AppliedConfigRevision: 4, Version: "v1", Health: "ok", Kubernetes: "ready", Kubelet: "not-ready",
 	}}}}}
 
 	tb := membersTable(results, true)
 
-	assert.Equal(t, []string{"NODE", "NAME", "ROLE", "STATE", "SUFFRAGE", "ETCD", "KUBERNETES", "LEADER", "API-ADDRESS", "CONFIG-REV", "VERSION", "HEALTH"}, tb.header)
-	assert.Equal(t, [][]string{{"cp2", "cp1", "controlplane", "suspect", "nonvoter", "-", "ready", "no", "127.0.0.1:6440", "4", "v1", "ok"}}, tb.rows)
+	assert.Equal(t, []string{"NODE", "NAME", "ROLE", "STATE", "SUFFRAGE", "ETCD", "KUBERNETES", "KUBELET", "LEADER", "API-ADDRESS", "CONFIG-REV", "VERSION", "HEALTH"}, tb.header)
+	assert.Equal(t, [][]string{{"cp2", "cp1", "controlplane", "suspect", "nonvoter", "-", "ready", "not-ready", "no", "127.0.0.1:6440", "4", "v1", "ok"}}, tb.rows)
 }
 
 func TestCheckLinesMarks(t *testing.T) {

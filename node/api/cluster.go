@@ -202,6 +202,8 @@ func memberProto(m gossip.Member, suffrage consensus.Suffrage, leader string, kn
 		Leader:                m.Name == leader,
 		Etcd:                  m.Meta.Etcd,
 		Kubernetes:            m.Meta.Kubernetes,
+		Kubelet:               m.Meta.Kubelet,
+		PodCidr:               m.Meta.PodCIDR,
 	}
 	switch m.Meta.Role {
 	case gossip.RoleControlPlane:
@@ -221,7 +223,7 @@ func memberProto(m gossip.Member, suffrage consensus.Suffrage, leader string, kn
 	}
 	if m.State == gossip.StateDead || m.State == gossip.StateLeft {
 		// The last health a member advertised says nothing once it is gone.
-		p.Health, p.Etcd, p.Kubernetes = "unknown", "", ""
+		p.Health, p.Etcd, p.Kubernetes, p.Kubelet = "unknown", "", "", ""
 	}
 	if knowRaft {
 		switch suffrage {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -168,7 +169,7 @@ func (c *KubeletSpec) Run(_ context.Context, r runtime.Reader, w runtime.Writer)
 		return put(KubeletPhaseSpec{Phase: KubeletPhaseRunning, PodCIDR: podCIDR, Settings: prev.Settings, Pending: desired,
 			Reason: fmt.Sprintf("cluster.kubernetes.kubelet changed (settings %s): waiting for the Raft leader's turn to restart kubelet with them", desired)})
 	}
-	kl := kube.Kubelet{Layout: c.Layout, Config: recv.Config, Node: n, IP: etcdIP(n), Host: c.Host}
+	kl := kube.Kubelet{Layout: c.Layout, Config: recv.Config, Node: n, IP: nodeIP(n), Host: c.Host}
 	cfgYAML, err := kl.ConfigYAML()
 	if err != nil {
 		return errors.Join(phase(KubeletPhaseSpec{Phase: KubeletPhaseRefused, Reason: err.Error()}), err)
@@ -230,4 +231,14 @@ func writeKubeletRunning(l kube.Layout, k kubeletRunning) error {
 	}
 	_, err = atomicfile.WriteIfDifferent(kubeletRunningFile(l), append(raw, '\n'), 0o600)
 	return err
+}
+
+// nodeIP is the node's own address: the host of its API endpoint (a
+// worker has no Raft endpoint).
+func nodeIP(n *config.Node) string {
+	host, _, err := net.SplitHostPort(n.APIEndpoint())
+	if err != nil {
+		return ""
+	}
+	return host
 }

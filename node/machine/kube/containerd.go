@@ -7,6 +7,15 @@ import (
 	"path/filepath"
 )
 
+// Where the node image (rootfs/image) puts what kubelet's runtime needs
+// besides the binaries of cairnd's --kubernetes directory; a test of
+// cmd/cairnd keeps them equal to rootfs/image's without linking the image
+// builder into cairnd.
+const (
+	ImageCNIBinDir      = "/opt/cni/bin"
+	ImageWorkloadImages = "/usr/share/cairn/images.tar"
+)
+
 // SandboxImage is the pod sandbox image: Cairn's own pause
 // (rootfs/images), imported at boot, pinned so that kubelet's image
 // garbage collection never removes it.

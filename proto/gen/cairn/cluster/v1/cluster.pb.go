@@ -819,7 +819,16 @@ type Member struct {
 	// it reports them in gossip ("ready", or why not: "waiting-for-etcd",
 	// "unhealthy", "refused", "disabled"); empty where none run, and once
 	// the member is dead or left.
-	Kubernetes    string `protobuf:"bytes,14,opt,name=kubernetes,proto3" json:"kubernetes,omitempty"`
+	Kubernetes string `protobuf:"bytes,14,opt,name=kubernetes,proto3" json:"kubernetes,omitempty"`
+	// kubelet is the member's kubelet in a word or two as it reports it in
+	// gossip ("ready": running and healthy, its Node Ready; or why not:
+	// "not-ready", "importing-images", "waiting-for-credentials",
+	// "unavailable", "disabled"); empty where none runs (process mode), and
+	// once the member is dead or left.
+	Kubelet string `protobuf:"bytes,15,opt,name=kubelet,proto3" json:"kubelet,omitempty"`
+	// pod_cidr is the pod network Kubernetes allocated to the member, which
+	// every other node routes to it; empty until allocated.
+	PodCidr       string `protobuf:"bytes,16,opt,name=pod_cidr,json=podCidr,proto3" json:"pod_cidr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -948,6 +957,20 @@ func (x *Member) GetEtcd() string {
 func (x *Member) GetKubernetes() string {
 	if x != nil {
 		return x.Kubernetes
+	}
+	return ""
+}
+
+func (x *Member) GetKubelet() string {
+	if x != nil {
+		return x.Kubelet
+	}
+	return ""
+}
+
+func (x *Member) GetPodCidr() string {
+	if x != nil {
+		return x.PodCidr
 	}
 	return ""
 }
@@ -1709,7 +1732,7 @@ const file_cairn_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x0eMembersRequest\x12\x14\n" +
 	"\x05stale\x18\x01 \x01(\bR\x05stale\"E\n" +
 	"\x0fMembersResponse\x122\n" +
-	"\amembers\x18\x01 \x03(\v2\x18.cairn.cluster.v1.MemberR\amembers\"\x84\x04\n" +
+	"\amembers\x18\x01 \x03(\v2\x18.cairn.cluster.v1.MemberR\amembers\"\xb9\x04\n" +
 	"\x06Member\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12*\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x16.cairn.cluster.v1.RoleR\x04role\x12\x1f\n" +
@@ -1728,7 +1751,9 @@ const file_cairn_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x04etcd\x18\r \x01(\tR\x04etcd\x12\x1e\n" +
 	"\n" +
 	"kubernetes\x18\x0e \x01(\tR\n" +
-	"kubernetes\"\x18\n" +
+	"kubernetes\x12\x18\n" +
+	"\akubelet\x18\x0f \x01(\tR\akubelet\x12\x19\n" +
+	"\bpod_cidr\x18\x10 \x01(\tR\apodCidr\"\x18\n" +
 	"\x16ConsensusStatusRequest\"\xe3\x02\n" +
 	"\x17ConsensusStatusResponse\x12\x1b\n" +
 	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12\x14\n" +

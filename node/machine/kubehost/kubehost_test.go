@@ -1,0 +1,41 @@
+package kubehost
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// The mounts Docker gives a node container, as mountinfo lists them.
+const dockerMountInfo = `1 0 0:1 / / ro,relatime - fuse.fuse-overlayfs fuse-overlayfs rw
+2 1 0:2 / /sys ro,nosuid,nodev,noexec,relatime - sysfs sysfs ro
+3 2 0:3 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - tmpfs tmpfs rw,mode=755
+4 3 0:4 / /sys/fs/cgroup/cpu\040set ro,nosuid,nodev,noexec,relatime - cgroup cgroup ro,cpuset
+5 1 0:5 / /var rw,relatime - ext4 /dev/sda rw
+`
+
+func TestReadMountInfo(t *testing.T) {
+	proc := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(proc, "self"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(proc, "self", "mountinfo"), []byte(dockerMountInfo), 0o644))
+	ms, err := readMountInfo(proc)
+	require.NoError(t, err)
+	require.Len(t, ms, 5)
+	assert.Equal(t, "/sys/fs/cgroup/cpu set", ms[3].point, "octal escapes undone")
+	assert.Equal(t, uintptr(unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RELATIME), keptFlags(ms[1].opts))
+}
+
+// A machine ID is made once, kept in the state directory, and an
+// /etc/machine-id that has one is left alone.
+func TestMachineIDKeepsAnExistingOne(t *testing.T) {
+	dir := t.TempDir()
+	p := Paths{MachineID: filepath.Join(dir, "etc-machine-id"), StateDir: filepath.Join(dir, "state")}
+	require.NoError(t, os.WriteFile(p.MachineID, []byte("0123456789abcdef0123456789abcdef\n"), 0o444))
+	require.NoError(t, machineID(p), "nothing to do")
+	_, err := os.Stat(filepath.Join(p.StateDir, "machine-id"))
+	assert.ErrorIs(t, err, os.ErrNotExist)
+}
