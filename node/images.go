@@ -69,11 +69,19 @@ func (c *containerImages) Import(ctx context.Context, path string) ([]api.Image,
 	id := make([]byte, 8)
 	_, _ = rand.Read(id)
 	mark := hex.EncodeToString(id)
+	// No --snapshotter: containerd's transfer service unpacks the node's
+	// platform into the snapshotter of its unpack_config (overlayfs by
+	// default), which must be the CRI's; a snapshotter it does not list
+	// fails every import ("no unpack platforms defined").
 	if _, err := c.run(ctx, "images", "import", "--all-platforms", "--label", importLabel+"="+mark, path); err != nil {
-		if c.answers(ctx) {
+		switch {
+		case errors.Is(err, api.ErrRuntimeUnavailable), ctx.Err() != nil:
+			return nil, err
+		case c.answers(ctx):
+			// containerd is there and refused the file.
 			return nil, fmt.Errorf("%w: %w", api.ErrBadImageArchive, err)
 		}
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", api.ErrRuntimeUnavailable, err)
 	}
 	all, err := c.list(ctx)
 	if err != nil {

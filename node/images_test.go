@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -193,4 +194,24 @@ func TestParseSize(t *testing.T) {
 	} {
 		assert.Equal(t, want, parseSize(in[0], in[1]), in)
 	}
+}
+
+// A socket nobody listens on (containerd stopped) is unavailable too,
+// not a bad archive.
+func TestContainerImagesWithAStoppedContainerd(t *testing.T) {
+	bin := builtRuntime(t)
+	sock := filepath.Join(t.TempDir(), "containerd.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	require.NoError(t, err)
+	ln.SetUnlinkOnClose(false)
+	require.NoError(t, ln.Close())
+	ops := &containerImages{ctr: filepath.Join(bin, "ctr"), socket: sock, namespace: KubernetesNamespace}
+	archive := filepath.Join(t.TempDir(), "a.tar")
+	require.NoError(t, os.WriteFile(archive, []byte("x"), 0o600))
+	_, err = ops.Import(t.Context(), archive)
+	require.ErrorIs(t, err, api.ErrRuntimeUnavailable)
+	assert.NotErrorIs(t, err, api.ErrBadImageArchive)
+	_, err = ops.List(t.Context())
+	require.ErrorIs(t, err, api.ErrRuntimeUnavailable)
+	t.Logf("%v", err)
 }
