@@ -269,6 +269,7 @@ func Run(ctx context.Context, o Options) error {
 	if ops := localKubeOps(state, cfg, self, o); ops != nil {
 		apiOpts.Kubernetes = ops
 	}
+	apiOpts.Images, apiOpts.ImageUploadDir = localImageOps(o), imageUploads(o)
 	srv := api.New(apiOpts)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

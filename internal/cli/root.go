@@ -91,6 +91,7 @@ Endpoints, nodes and the current context come from the cairnconfig file:
 		newGossipCommand(g),
 		newEtcdCommand(g),
 		newKubeconfigCommand(g),
+		newImageCommand(g),
 	)
 	root.InitDefaultCompletionCmd() // now, so that its group is walked too
 	rejectUnknownSubcommands(root)

@@ -125,6 +125,10 @@ var rpcLevels = map[string]level{
 	// (a node's level), the handler lets only a node in, for itself
 	// (kubelet_cert.go).
 	kubernetesv1connect.KubernetesServiceKubeletCertificateProcedure: levelReader,
+	// Importing images changes what the node runs (a name imported again
+	// points at the new image): admin. Listing them reads only.
+	kubernetesv1connect.KubernetesServiceImportImagesProcedure: levelAdmin,
+	kubernetesv1connect.KubernetesServiceListImagesProcedure:   levelReader,
 }
 
 var (

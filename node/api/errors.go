@@ -50,6 +50,22 @@ var (
 	// or, from KubernetesOps, longer than the node signs for (answered as
 	// invalid_argument).
 	ErrKubeconfigTTL = errors.New("kubeconfig ttl out of range")
+	// ErrBadImageArchive is returned by ImportImages for an upload that is
+	// no image archive: empty, shorter or longer than its start said, or
+	// refused by the container runtime (ImageOps.Import wraps it with the
+	// runtime's message). Answered as invalid_argument.
+	ErrBadImageArchive = errors.New("not an image archive")
+	// ErrImageDigestMismatch is returned by ImportImages when the upload's
+	// SHA-256 is not the one its start declared (invalid_argument).
+	ErrImageDigestMismatch = errors.New("image archive digest mismatch")
+	// ErrImageArchiveTooLarge is returned by ImportImages for an archive
+	// above the node's limit (MaxImageArchiveBytes), declared or streamed
+	// (resource_exhausted).
+	ErrImageArchiveTooLarge = errors.New("image archive too large")
+	// ErrRuntimeUnavailable is returned by ImageOps when the container
+	// runtime does not answer (not started yet, or stopped): unavailable,
+	// so a client may retry.
+	ErrRuntimeUnavailable = errors.New("the container runtime does not answer")
 )
 
 // toConnect maps an internal error to a Connect error with the right code

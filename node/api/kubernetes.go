@@ -56,6 +56,9 @@ type kubernetesService struct {
 	// the service is served alone (NewKubernetesHandler), which then
 	// refuses that call.
 	s *Server
+	// images serves ImportImages and ListImages; nil (served alone)
+	// refuses them.
+	images *imageService
 }
 
 // Kubeconfig implements cairn.kubernetes.v1.KubernetesService.

@@ -94,6 +94,17 @@ type Options struct {
 	// client certificate (KubeletCertificate). Nil on workers, which
 	// forward that call to a control plane.
 	KubeCA *config.CertKeyPair
+	// Images is this node's container runtime (containerd, namespace
+	// k8s.io), served by KubernetesService's ImportImages and ListImages;
+	// nil (process mode: no runtime) answers failed_precondition.
+	Images ImageOps
+	// ImageUploadDir is where ImportImages stores an archive until it is
+	// imported (under the state directory: uploads may be gigabytes, more
+	// than a tmpfs /tmp holds); empty is the system's temporary directory.
+	ImageUploadDir string
+	// MaxImageArchive bounds an ImportImages upload; 0 is
+	// MaxImageArchiveBytes. Tests lower it.
+	MaxImageArchive int64
 	// EtcdRecovery serves EtcdService.Recover on a control plane that runs
 	// etcd; nil refuses it with failed_precondition.
 	EtcdRecovery *EtcdRecovery
@@ -174,7 +185,8 @@ func New(opts Options) *Server {
 	}
 	s.mux.Handle(newEtcdHandler(opts.Etcd, opts.EtcdRecovery, handlerOpts))
 	services = append(services, etcdv1connect.EtcdServiceName)
-	s.mux.Handle(kubernetesv1connect.NewKubernetesServiceHandler(&kubernetesService{ops: opts.Kubernetes, log: s.log, s: s}, handlerOpts))
+	s.mux.Handle(kubernetesv1connect.NewKubernetesServiceHandler(&kubernetesService{ops: opts.Kubernetes, log: s.log, s: s,
+		images: newImageService(opts.Images, opts.ImageUploadDir, opts.MaxImageArchive)}, handlerOpts))
 	services = append(services, kubernetesv1connect.KubernetesServiceName)
 	s.mux.Handle(securityv1connect.NewSecurityServiceHandler(&securityService{s: s}, handlerOpts))
 	services = append(services, securityv1connect.SecurityServiceName)

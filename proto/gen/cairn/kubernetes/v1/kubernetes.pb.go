@@ -253,6 +253,362 @@ func (x *KubeletCertificateResponse) GetExpires() *timestamppb.Timestamp {
 	return nil
 }
 
+// ImportImagesStart describes the archive an ImportImages stream uploads.
+type ImportImagesStart struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// size is the archive's size in bytes; when set (above zero) the upload
+	// must be exactly that long, and a size above the node's limit is
+	// refused before any byte is stored.
+	Size int64 `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`
+	// sha256 is the archive's SHA-256, lowercase hex; when set the node
+	// checks the upload against it before importing anything.
+	Sha256 string `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// name is the archive's file name, for the node's log and messages.
+	Name          string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportImagesStart) Reset() {
+	*x = ImportImagesStart{}
+	mi := &file_cairn_kubernetes_v1_kubernetes_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportImagesStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportImagesStart) ProtoMessage() {}
+
+func (x *ImportImagesStart) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_kubernetes_v1_kubernetes_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportImagesStart.ProtoReflect.Descriptor instead.
+func (*ImportImagesStart) Descriptor() ([]byte, []int) {
+	return file_cairn_kubernetes_v1_kubernetes_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ImportImagesStart) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *ImportImagesStart) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *ImportImagesStart) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// ImportImagesRequest is one message of an ImportImages upload.
+type ImportImagesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// start is set on the first message only.
+	Start *ImportImagesStart `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	// data is the next chunk of the archive (it may come with start).
+	Data          []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportImagesRequest) Reset() {
+	*x = ImportImagesRequest{}
+	mi := &file_cairn_kubernetes_v1_kubernetes_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportImagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportImagesRequest) ProtoMessage() {}
+
+func (x *ImportImagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_kubernetes_v1_kubernetes_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportImagesRequest.ProtoReflect.Descriptor instead.
+func (*ImportImagesRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_kubernetes_v1_kubernetes_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ImportImagesRequest) GetStart() *ImportImagesStart {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *ImportImagesRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// Image is one image in the node's containerd.
+type Image struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ref is the image's name: the full reference kubelet asks for
+	// ("cairn.local/echo:v1", "registry.k8s.io/pause:3.10.2").
+	Ref string `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	// digest is the digest of the image's target (its manifest or index),
+	// "sha256:...".
+	Digest string `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	// size is the size in bytes of the image's content that containerd
+	// holds (its manifest, config and layers, compressed), 0 when unknown.
+	Size int64 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	// platforms are the image's platforms ("linux/amd64"), when containerd
+	// reports them.
+	Platforms []string `protobuf:"bytes,4,rep,name=platforms,proto3" json:"platforms,omitempty"`
+	// media_type is the media type of the image's target.
+	MediaType     string `protobuf:"bytes,5,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Image) Reset() {
+	*x = Image{}
+	mi := &file_cairn_kubernetes_v1_kubernetes_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Image) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Image) ProtoMessage() {}
+
+func (x *Image) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_kubernetes_v1_kubernetes_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Image.ProtoReflect.Descriptor instead.
+func (*Image) Descriptor() ([]byte, []int) {
+	return file_cairn_kubernetes_v1_kubernetes_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Image) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *Image) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *Image) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *Image) GetPlatforms() []string {
+	if x != nil {
+		return x.Platforms
+	}
+	return nil
+}
+
+func (x *Image) GetMediaType() string {
+	if x != nil {
+		return x.MediaType
+	}
+	return ""
+}
+
+// ImportImagesResponse says what was imported.
+type ImportImagesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// images are the images the archive named, as containerd now holds
+	// them, sorted by reference.
+	Images []*Image `protobuf:"bytes,1,rep,name=images,proto3" json:"images,omitempty"`
+	// archive_sha256 is the SHA-256 of the archive received, lowercase hex.
+	ArchiveSha256 string `protobuf:"bytes,2,opt,name=archive_sha256,json=archiveSha256,proto3" json:"archive_sha256,omitempty"`
+	// archive_size is the archive's size in bytes.
+	ArchiveSize   int64 `protobuf:"varint,3,opt,name=archive_size,json=archiveSize,proto3" json:"archive_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportImagesResponse) Reset() {
+	*x = ImportImagesResponse{}
+	mi := &file_cairn_kubernetes_v1_kubernetes_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportImagesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportImagesResponse) ProtoMessage() {}
+
+func (x *ImportImagesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_kubernetes_v1_kubernetes_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportImagesResponse.ProtoReflect.Descriptor instead.
+func (*ImportImagesResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_kubernetes_v1_kubernetes_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ImportImagesResponse) GetImages() []*Image {
+	if x != nil {
+		return x.Images
+	}
+	return nil
+}
+
+func (x *ImportImagesResponse) GetArchiveSha256() string {
+	if x != nil {
+		return x.ArchiveSha256
+	}
+	return ""
+}
+
+func (x *ImportImagesResponse) GetArchiveSize() int64 {
+	if x != nil {
+		return x.ArchiveSize
+	}
+	return 0
+}
+
+// ListImagesRequest asks for the node's images.
+type ListImagesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListImagesRequest) Reset() {
+	*x = ListImagesRequest{}
+	mi := &file_cairn_kubernetes_v1_kubernetes_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListImagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListImagesRequest) ProtoMessage() {}
+
+func (x *ListImagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_kubernetes_v1_kubernetes_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListImagesRequest.ProtoReflect.Descriptor instead.
+func (*ListImagesRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_kubernetes_v1_kubernetes_proto_rawDescGZIP(), []int{8}
+}
+
+// ListImagesResponse lists the node's images.
+type ListImagesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// images are sorted by reference.
+	Images        []*Image `protobuf:"bytes,1,rep,name=images,proto3" json:"images,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListImagesResponse) Reset() {
+	*x = ListImagesResponse{}
+	mi := &file_cairn_kubernetes_v1_kubernetes_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListImagesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListImagesResponse) ProtoMessage() {}
+
+func (x *ListImagesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_kubernetes_v1_kubernetes_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListImagesResponse.ProtoReflect.Descriptor instead.
+func (*ListImagesResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_kubernetes_v1_kubernetes_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListImagesResponse) GetImages() []*Image {
+	if x != nil {
+		return x.Images
+	}
+	return nil
+}
+
 var File_cairn_kubernetes_v1_kubernetes_proto protoreflect.FileDescriptor
 
 const file_cairn_kubernetes_v1_kubernetes_proto_rawDesc = "" +
@@ -271,11 +627,35 @@ const file_cairn_kubernetes_v1_kubernetes_proto_rawDesc = "" +
 	"\x1aKubeletCertificateResponse\x12\x10\n" +
 	"\x03crt\x18\x01 \x01(\fR\x03crt\x12\x0e\n" +
 	"\x02ca\x18\x02 \x01(\fR\x02ca\x124\n" +
-	"\aexpires\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aexpires2\xe9\x01\n" +
+	"\aexpires\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aexpires\"S\n" +
+	"\x11ImportImagesStart\x12\x12\n" +
+	"\x04size\x18\x01 \x01(\x03R\x04size\x12\x16\n" +
+	"\x06sha256\x18\x02 \x01(\tR\x06sha256\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"g\n" +
+	"\x13ImportImagesRequest\x12<\n" +
+	"\x05start\x18\x01 \x01(\v2&.cairn.kubernetes.v1.ImportImagesStartR\x05start\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\x82\x01\n" +
+	"\x05Image\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\x12\x1c\n" +
+	"\tplatforms\x18\x04 \x03(\tR\tplatforms\x12\x1d\n" +
+	"\n" +
+	"media_type\x18\x05 \x01(\tR\tmediaType\"\x94\x01\n" +
+	"\x14ImportImagesResponse\x122\n" +
+	"\x06images\x18\x01 \x03(\v2\x1a.cairn.kubernetes.v1.ImageR\x06images\x12%\n" +
+	"\x0earchive_sha256\x18\x02 \x01(\tR\rarchiveSha256\x12!\n" +
+	"\farchive_size\x18\x03 \x01(\x03R\varchiveSize\"\x13\n" +
+	"\x11ListImagesRequest\"H\n" +
+	"\x12ListImagesResponse\x122\n" +
+	"\x06images\x18\x01 \x03(\v2\x1a.cairn.kubernetes.v1.ImageR\x06images2\xaf\x03\n" +
 	"\x11KubernetesService\x12]\n" +
 	"\n" +
 	"Kubeconfig\x12&.cairn.kubernetes.v1.KubeconfigRequest\x1a'.cairn.kubernetes.v1.KubeconfigResponse\x12u\n" +
-	"\x12KubeletCertificate\x12..cairn.kubernetes.v1.KubeletCertificateRequest\x1a/.cairn.kubernetes.v1.KubeletCertificateResponseB\xe3\x01\n" +
+	"\x12KubeletCertificate\x12..cairn.kubernetes.v1.KubeletCertificateRequest\x1a/.cairn.kubernetes.v1.KubeletCertificateResponse\x12e\n" +
+	"\fImportImages\x12(.cairn.kubernetes.v1.ImportImagesRequest\x1a).cairn.kubernetes.v1.ImportImagesResponse(\x01\x12]\n" +
+	"\n" +
+	"ListImages\x12&.cairn.kubernetes.v1.ListImagesRequest\x1a'.cairn.kubernetes.v1.ListImagesResponseB\xe3\x01\n" +
 	"\x17com.cairn.kubernetes.v1B\x0fKubernetesProtoP\x01ZIgithub.com/cairn-project/cairn/proto/gen/cairn/kubernetes/v1;kubernetesv1\xa2\x02\x03CKX\xaa\x02\x13Cairn.Kubernetes.V1\xca\x02\x13Cairn\\Kubernetes\\V1\xe2\x02\x1fCairn\\Kubernetes\\V1\\GPBMetadata\xea\x02\x15Cairn::Kubernetes::V1b\x06proto3"
 
 var (
@@ -290,28 +670,41 @@ func file_cairn_kubernetes_v1_kubernetes_proto_rawDescGZIP() []byte {
 	return file_cairn_kubernetes_v1_kubernetes_proto_rawDescData
 }
 
-var file_cairn_kubernetes_v1_kubernetes_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_cairn_kubernetes_v1_kubernetes_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_cairn_kubernetes_v1_kubernetes_proto_goTypes = []any{
 	(*KubeconfigRequest)(nil),          // 0: cairn.kubernetes.v1.KubeconfigRequest
 	(*KubeconfigResponse)(nil),         // 1: cairn.kubernetes.v1.KubeconfigResponse
 	(*KubeletCertificateRequest)(nil),  // 2: cairn.kubernetes.v1.KubeletCertificateRequest
 	(*KubeletCertificateResponse)(nil), // 3: cairn.kubernetes.v1.KubeletCertificateResponse
-	(*durationpb.Duration)(nil),        // 4: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),      // 5: google.protobuf.Timestamp
+	(*ImportImagesStart)(nil),          // 4: cairn.kubernetes.v1.ImportImagesStart
+	(*ImportImagesRequest)(nil),        // 5: cairn.kubernetes.v1.ImportImagesRequest
+	(*Image)(nil),                      // 6: cairn.kubernetes.v1.Image
+	(*ImportImagesResponse)(nil),       // 7: cairn.kubernetes.v1.ImportImagesResponse
+	(*ListImagesRequest)(nil),          // 8: cairn.kubernetes.v1.ListImagesRequest
+	(*ListImagesResponse)(nil),         // 9: cairn.kubernetes.v1.ListImagesResponse
+	(*durationpb.Duration)(nil),        // 10: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),      // 11: google.protobuf.Timestamp
 }
 var file_cairn_kubernetes_v1_kubernetes_proto_depIdxs = []int32{
-	4, // 0: cairn.kubernetes.v1.KubeconfigRequest.ttl:type_name -> google.protobuf.Duration
-	5, // 1: cairn.kubernetes.v1.KubeconfigResponse.expires:type_name -> google.protobuf.Timestamp
-	5, // 2: cairn.kubernetes.v1.KubeletCertificateResponse.expires:type_name -> google.protobuf.Timestamp
-	0, // 3: cairn.kubernetes.v1.KubernetesService.Kubeconfig:input_type -> cairn.kubernetes.v1.KubeconfigRequest
-	2, // 4: cairn.kubernetes.v1.KubernetesService.KubeletCertificate:input_type -> cairn.kubernetes.v1.KubeletCertificateRequest
-	1, // 5: cairn.kubernetes.v1.KubernetesService.Kubeconfig:output_type -> cairn.kubernetes.v1.KubeconfigResponse
-	3, // 6: cairn.kubernetes.v1.KubernetesService.KubeletCertificate:output_type -> cairn.kubernetes.v1.KubeletCertificateResponse
-	5, // [5:7] is the sub-list for method output_type
-	3, // [3:5] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	10, // 0: cairn.kubernetes.v1.KubeconfigRequest.ttl:type_name -> google.protobuf.Duration
+	11, // 1: cairn.kubernetes.v1.KubeconfigResponse.expires:type_name -> google.protobuf.Timestamp
+	11, // 2: cairn.kubernetes.v1.KubeletCertificateResponse.expires:type_name -> google.protobuf.Timestamp
+	4,  // 3: cairn.kubernetes.v1.ImportImagesRequest.start:type_name -> cairn.kubernetes.v1.ImportImagesStart
+	6,  // 4: cairn.kubernetes.v1.ImportImagesResponse.images:type_name -> cairn.kubernetes.v1.Image
+	6,  // 5: cairn.kubernetes.v1.ListImagesResponse.images:type_name -> cairn.kubernetes.v1.Image
+	0,  // 6: cairn.kubernetes.v1.KubernetesService.Kubeconfig:input_type -> cairn.kubernetes.v1.KubeconfigRequest
+	2,  // 7: cairn.kubernetes.v1.KubernetesService.KubeletCertificate:input_type -> cairn.kubernetes.v1.KubeletCertificateRequest
+	5,  // 8: cairn.kubernetes.v1.KubernetesService.ImportImages:input_type -> cairn.kubernetes.v1.ImportImagesRequest
+	8,  // 9: cairn.kubernetes.v1.KubernetesService.ListImages:input_type -> cairn.kubernetes.v1.ListImagesRequest
+	1,  // 10: cairn.kubernetes.v1.KubernetesService.Kubeconfig:output_type -> cairn.kubernetes.v1.KubeconfigResponse
+	3,  // 11: cairn.kubernetes.v1.KubernetesService.KubeletCertificate:output_type -> cairn.kubernetes.v1.KubeletCertificateResponse
+	7,  // 12: cairn.kubernetes.v1.KubernetesService.ImportImages:output_type -> cairn.kubernetes.v1.ImportImagesResponse
+	9,  // 13: cairn.kubernetes.v1.KubernetesService.ListImages:output_type -> cairn.kubernetes.v1.ListImagesResponse
+	10, // [10:14] is the sub-list for method output_type
+	6,  // [6:10] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_cairn_kubernetes_v1_kubernetes_proto_init() }
@@ -325,7 +718,7 @@ func file_cairn_kubernetes_v1_kubernetes_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_kubernetes_v1_kubernetes_proto_rawDesc), len(file_cairn_kubernetes_v1_kubernetes_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

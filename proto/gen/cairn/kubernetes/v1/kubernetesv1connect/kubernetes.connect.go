@@ -41,6 +41,12 @@ const (
 	// KubernetesServiceKubeletCertificateProcedure is the fully-qualified name of the
 	// KubernetesService's KubeletCertificate RPC.
 	KubernetesServiceKubeletCertificateProcedure = "/cairn.kubernetes.v1.KubernetesService/KubeletCertificate"
+	// KubernetesServiceImportImagesProcedure is the fully-qualified name of the KubernetesService's
+	// ImportImages RPC.
+	KubernetesServiceImportImagesProcedure = "/cairn.kubernetes.v1.KubernetesService/ImportImages"
+	// KubernetesServiceListImagesProcedure is the fully-qualified name of the KubernetesService's
+	// ListImages RPC.
+	KubernetesServiceListImagesProcedure = "/cairn.kubernetes.v1.KubernetesService/ListImages"
 )
 
 // KubernetesServiceClient is a client for the cairn.kubernetes.v1.KubernetesService service.
@@ -67,6 +73,30 @@ type KubernetesServiceClient interface {
 	// identity. Kubernetes disabled in the cluster config fails with
 	// failed_precondition.
 	KubeletCertificate(context.Context, *connect.Request[v1.KubeletCertificateRequest]) (*connect.Response[v1.KubeletCertificateResponse], error)
+	// ImportImages imports the container images of an archive into this
+	// node's containerd, in namespace k8s.io where kubelet finds them, as
+	// `kind load image-archive` does: pods then run them with
+	// imagePullPolicy Never (or IfNotPresent), no registry involved. The
+	// first message carries ImportImagesStart, the following ones the
+	// archive's bytes: an OCI image layout or `docker save` archive (tar),
+	// every platform it holds. The node stores the upload in a temporary
+	// file of its state directory, at most 4 GiB (a larger upload fails
+	// with resource_exhausted), checks the declared size and SHA-256 (a
+	// mismatch fails with invalid_argument), then imports it with
+	// containerd's ctr; an archive containerd refuses fails with
+	// invalid_argument carrying its message. The temporary file is removed
+	// whatever the outcome. A node that runs no container runtime (process
+	// mode) fails with failed_precondition; one whose containerd does not
+	// answer yet, with unavailable. Admin only: it changes what the node
+	// runs (an imported name replaces the image it named). A request for
+	// another node is answered by that node; cairnctl sends one stream per
+	// node.
+	ImportImages(context.Context) *connect.ClientStreamForClient[v1.ImportImagesRequest, v1.ImportImagesResponse]
+	// ListImages lists the images of this node's containerd in namespace
+	// k8s.io (what kubelet can run without pulling), sorted by reference.
+	// The same refusals as ImportImages for a node without a container
+	// runtime.
+	ListImages(context.Context, *connect.Request[v1.ListImagesRequest]) (*connect.Response[v1.ListImagesResponse], error)
 }
 
 // NewKubernetesServiceClient constructs a client for the cairn.kubernetes.v1.KubernetesService
@@ -92,6 +122,18 @@ func NewKubernetesServiceClient(httpClient connect.HTTPClient, baseURL string, o
 			connect.WithSchema(kubernetesServiceMethods.ByName("KubeletCertificate")),
 			connect.WithClientOptions(opts...),
 		),
+		importImages: connect.NewClient[v1.ImportImagesRequest, v1.ImportImagesResponse](
+			httpClient,
+			baseURL+KubernetesServiceImportImagesProcedure,
+			connect.WithSchema(kubernetesServiceMethods.ByName("ImportImages")),
+			connect.WithClientOptions(opts...),
+		),
+		listImages: connect.NewClient[v1.ListImagesRequest, v1.ListImagesResponse](
+			httpClient,
+			baseURL+KubernetesServiceListImagesProcedure,
+			connect.WithSchema(kubernetesServiceMethods.ByName("ListImages")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -99,6 +141,8 @@ func NewKubernetesServiceClient(httpClient connect.HTTPClient, baseURL string, o
 type kubernetesServiceClient struct {
 	kubeconfig         *connect.Client[v1.KubeconfigRequest, v1.KubeconfigResponse]
 	kubeletCertificate *connect.Client[v1.KubeletCertificateRequest, v1.KubeletCertificateResponse]
+	importImages       *connect.Client[v1.ImportImagesRequest, v1.ImportImagesResponse]
+	listImages         *connect.Client[v1.ListImagesRequest, v1.ListImagesResponse]
 }
 
 // Kubeconfig calls cairn.kubernetes.v1.KubernetesService.Kubeconfig.
@@ -109,6 +153,16 @@ func (c *kubernetesServiceClient) Kubeconfig(ctx context.Context, req *connect.R
 // KubeletCertificate calls cairn.kubernetes.v1.KubernetesService.KubeletCertificate.
 func (c *kubernetesServiceClient) KubeletCertificate(ctx context.Context, req *connect.Request[v1.KubeletCertificateRequest]) (*connect.Response[v1.KubeletCertificateResponse], error) {
 	return c.kubeletCertificate.CallUnary(ctx, req)
+}
+
+// ImportImages calls cairn.kubernetes.v1.KubernetesService.ImportImages.
+func (c *kubernetesServiceClient) ImportImages(ctx context.Context) *connect.ClientStreamForClient[v1.ImportImagesRequest, v1.ImportImagesResponse] {
+	return c.importImages.CallClientStream(ctx)
+}
+
+// ListImages calls cairn.kubernetes.v1.KubernetesService.ListImages.
+func (c *kubernetesServiceClient) ListImages(ctx context.Context, req *connect.Request[v1.ListImagesRequest]) (*connect.Response[v1.ListImagesResponse], error) {
+	return c.listImages.CallUnary(ctx, req)
 }
 
 // KubernetesServiceHandler is an implementation of the cairn.kubernetes.v1.KubernetesService
@@ -136,6 +190,30 @@ type KubernetesServiceHandler interface {
 	// identity. Kubernetes disabled in the cluster config fails with
 	// failed_precondition.
 	KubeletCertificate(context.Context, *connect.Request[v1.KubeletCertificateRequest]) (*connect.Response[v1.KubeletCertificateResponse], error)
+	// ImportImages imports the container images of an archive into this
+	// node's containerd, in namespace k8s.io where kubelet finds them, as
+	// `kind load image-archive` does: pods then run them with
+	// imagePullPolicy Never (or IfNotPresent), no registry involved. The
+	// first message carries ImportImagesStart, the following ones the
+	// archive's bytes: an OCI image layout or `docker save` archive (tar),
+	// every platform it holds. The node stores the upload in a temporary
+	// file of its state directory, at most 4 GiB (a larger upload fails
+	// with resource_exhausted), checks the declared size and SHA-256 (a
+	// mismatch fails with invalid_argument), then imports it with
+	// containerd's ctr; an archive containerd refuses fails with
+	// invalid_argument carrying its message. The temporary file is removed
+	// whatever the outcome. A node that runs no container runtime (process
+	// mode) fails with failed_precondition; one whose containerd does not
+	// answer yet, with unavailable. Admin only: it changes what the node
+	// runs (an imported name replaces the image it named). A request for
+	// another node is answered by that node; cairnctl sends one stream per
+	// node.
+	ImportImages(context.Context, *connect.ClientStream[v1.ImportImagesRequest]) (*connect.Response[v1.ImportImagesResponse], error)
+	// ListImages lists the images of this node's containerd in namespace
+	// k8s.io (what kubelet can run without pulling), sorted by reference.
+	// The same refusals as ImportImages for a node without a container
+	// runtime.
+	ListImages(context.Context, *connect.Request[v1.ListImagesRequest]) (*connect.Response[v1.ListImagesResponse], error)
 }
 
 // NewKubernetesServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -157,12 +235,28 @@ func NewKubernetesServiceHandler(svc KubernetesServiceHandler, opts ...connect.H
 		connect.WithSchema(kubernetesServiceMethods.ByName("KubeletCertificate")),
 		connect.WithHandlerOptions(opts...),
 	)
+	kubernetesServiceImportImagesHandler := connect.NewClientStreamHandler(
+		KubernetesServiceImportImagesProcedure,
+		svc.ImportImages,
+		connect.WithSchema(kubernetesServiceMethods.ByName("ImportImages")),
+		connect.WithHandlerOptions(opts...),
+	)
+	kubernetesServiceListImagesHandler := connect.NewUnaryHandler(
+		KubernetesServiceListImagesProcedure,
+		svc.ListImages,
+		connect.WithSchema(kubernetesServiceMethods.ByName("ListImages")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/cairn.kubernetes.v1.KubernetesService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case KubernetesServiceKubeconfigProcedure:
 			kubernetesServiceKubeconfigHandler.ServeHTTP(w, r)
 		case KubernetesServiceKubeletCertificateProcedure:
 			kubernetesServiceKubeletCertificateHandler.ServeHTTP(w, r)
+		case KubernetesServiceImportImagesProcedure:
+			kubernetesServiceImportImagesHandler.ServeHTTP(w, r)
+		case KubernetesServiceListImagesProcedure:
+			kubernetesServiceListImagesHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -178,4 +272,12 @@ func (UnimplementedKubernetesServiceHandler) Kubeconfig(context.Context, *connec
 
 func (UnimplementedKubernetesServiceHandler) KubeletCertificate(context.Context, *connect.Request[v1.KubeletCertificateRequest]) (*connect.Response[v1.KubeletCertificateResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.kubernetes.v1.KubernetesService.KubeletCertificate is not implemented"))
+}
+
+func (UnimplementedKubernetesServiceHandler) ImportImages(context.Context, *connect.ClientStream[v1.ImportImagesRequest]) (*connect.Response[v1.ImportImagesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.kubernetes.v1.KubernetesService.ImportImages is not implemented"))
+}
+
+func (UnimplementedKubernetesServiceHandler) ListImages(context.Context, *connect.Request[v1.ListImagesRequest]) (*connect.Response[v1.ListImagesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.kubernetes.v1.KubernetesService.ListImages is not implemented"))
 }
