@@ -19,9 +19,6 @@ import (
 	"github.com/cairn-project/cairn/node/machine/kube"
 )
 
-// KubernetesNamespace is the containerd namespace of Kubernetes' images
-// and containers: the CRI plugin's, where kubelet looks for an image.
-const KubernetesNamespace = "k8s.io"
 
 // importLabel marks the images one ImportImages call stored, with a value
 // new for each call: ctr prints no machine-readable list of what it
@@ -49,7 +46,7 @@ func localImageOps(o Options) api.ImageOps {
 	if !o.Capabilities.Has(capability.ContainerRuntime) || o.Kubernetes == "" {
 		return nil
 	}
-	return &containerImages{ctr: filepath.Join(o.Kubernetes, "ctr"), socket: kube.ContainerdSocket, namespace: KubernetesNamespace}
+	return &containerImages{ctr: filepath.Join(o.Kubernetes, "ctr"), socket: kube.ContainerdSocket, namespace: kube.ContainerdNamespace}
 }
 
 // imageUploads returns where ImportImages stores an archive until it is

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairn-project/cairn/node/machine/kube"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -113,7 +114,7 @@ func TestContainerImagesAgainstContainerd(t *testing.T) {
 	testutil.RequireRoot(t, "a containerd of its own")
 	bin := builtRuntime(t)
 	sock := startTestContainerd(t, bin)
-	ops := &containerImages{ctr: filepath.Join(bin, "ctr"), socket: sock, namespace: KubernetesNamespace}
+	ops := &containerImages{ctr: filepath.Join(bin, "ctr"), socket: sock, namespace: kube.ContainerdNamespace}
 	ctx := t.Context()
 
 	hello := testImage(t, "cairn.local/hello:v1", "hello\n")
@@ -172,7 +173,7 @@ func TestContainerImagesAgainstContainerd(t *testing.T) {
 // Without containerd's socket (not started yet) the calls are
 // unavailable, and nothing is run.
 func TestContainerImagesWithoutContainerd(t *testing.T) {
-	ops := &containerImages{ctr: "/nonexistent/ctr", socket: filepath.Join(t.TempDir(), "containerd.sock"), namespace: KubernetesNamespace}
+	ops := &containerImages{ctr: "/nonexistent/ctr", socket: filepath.Join(t.TempDir(), "containerd.sock"), namespace: kube.ContainerdNamespace}
 	_, err := ops.List(t.Context())
 	require.ErrorIs(t, err, api.ErrRuntimeUnavailable)
 	_, err = ops.Import(t.Context(), "/nonexistent.tar")
@@ -205,7 +206,7 @@ func TestContainerImagesWithAStoppedContainerd(t *testing.T) {
 	require.NoError(t, err)
 	ln.SetUnlinkOnClose(false)
 	require.NoError(t, ln.Close())
-	ops := &containerImages{ctr: filepath.Join(bin, "ctr"), socket: sock, namespace: KubernetesNamespace}
+	ops := &containerImages{ctr: filepath.Join(bin, "ctr"), socket: sock, namespace: kube.ContainerdNamespace}
 	archive := filepath.Join(t.TempDir(), "a.tar")
 	require.NoError(t, os.WriteFile(archive, []byte("x"), 0o600))
 	_, err = ops.Import(t.Context(), archive)
