@@ -19,7 +19,6 @@ import (
 	"github.com/cairn-project/cairn/node/machine/kube"
 )
 
-
 // importLabel marks the images one ImportImages call stored, with a value
 // new for each call: ctr prints no machine-readable list of what it
 // imported, so the images carrying this call's value are the answer. A
