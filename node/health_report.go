@@ -27,6 +27,11 @@ type healthReport struct {
 	// word or two (KubernetesStatus), for Members, and the control-plane
 	// settings its healthy components run with, for the leader's rollout.
 	kubernetes func(state, settings string)
+	// kubelet, when set, gets this node's kubelet (KubeletStatus) in a
+	// word or two, the settings a healthy kubelet runs with (the leader's
+	// kubelet rollout waits for them) and the node's pod CIDR, which every
+	// other node routes here.
+	kubelet func(state, settings, podCIDR string)
 }
 
 func (c *healthReport) Name() string { return "health-report" }
@@ -69,8 +74,13 @@ func (c *healthReport) Run(_ context.Context, r runtime.Reader, w runtime.Writer
 		}
 	}
 	if res, err := r.Get(controllers.TypeKubeletStatus, controllers.IDKubelet); err == nil {
-		if s, ok := res.Spec.(controllers.KubeletStatusSpec); ok && !s.Healthy {
-			failing = append(failing, "kubelet")
+		if s, ok := res.Spec.(controllers.KubeletStatusSpec); ok {
+			if !s.Healthy {
+				failing = append(failing, "kubelet")
+			}
+			if c.kubelet != nil {
+				c.kubelet(kubeletState(s), s.Settings, s.PodCIDR)
+			}
 		}
 	}
 	if c.kubernetes != nil {

@@ -362,35 +362,6 @@ func (p *podNetworkWatch) read(ctx context.Context) (controllers.PodNetworkSpec,
 	return out, true
 }
 
-// kubeletGossip is the controller that reports the kubelet's status in
-// gossip (state, settings, pod CIDR) — what the leader's rollout, Members
-// and every other node's pod routes read.
-type kubeletGossip struct {
-	report func(state, settings, podCIDR string)
-}
-
-func (c *kubeletGossip) Name() string { return "kubelet-gossip" }
-func (c *kubeletGossip) Inputs() []runtime.Input {
-	return []runtime.Input{{Type: controllers.TypeKubeletStatus, ID: controllers.IDKubelet}}
-}
-func (c *kubeletGossip) Outputs() []string { return nil }
-
-func (c *kubeletGossip) Run(_ context.Context, r runtime.Reader, _ runtime.Writer) error {
-	res, err := r.Get(controllers.TypeKubeletStatus, controllers.IDKubelet)
-	if errors.Is(err, runtime.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	s, ok := res.Spec.(controllers.KubeletStatusSpec)
-	if !ok {
-		return fmt.Errorf("%s holds %T", controllers.TypeKubeletStatus, res.Spec)
-	}
-	c.report(kubeletState(s), s.Settings, s.PodCIDR)
-	return nil
-}
-
 // kubeletState is the kubelet in a word or two for Members: "ready" while
 // healthy with its Node Ready, "not-ready" while it runs without, else the
 // phase ("disabled", "importing-images", ...).

@@ -198,12 +198,6 @@ func Run(ctx context.Context, o Options) error {
 		return errors.Join(err, agent.Close())
 	}
 	etcdSources = append(etcdSources, kubeletSources...)
-	if runsKubelet(o) {
-		if err := rt.Register(&kubeletGossip{report: agent.SetKubelet}); err != nil {
-			_ = ln.Close()
-			return errors.Join(err, agent.Close())
-		}
-	}
 	removed := make(chan uint64, 1)
 	sources := []runtime.Source{
 		&configSource{log: log.With("component", "config-source"), apiAddr: self.APIEndpoint(), tls: id.ClientTLS(), self: self.Name},
@@ -220,7 +214,7 @@ func Run(ctx context.Context, o Options) error {
 	if controlPlane {
 		sources = append(sources, newConfigSeed(log.With("component", "config-seed"), agent.Store, cfg))
 	}
-	if err := rt.Register(&healthReport{report: agent.SetFailing, etcd: agent.SetEtcd, kubernetes: agent.SetKubernetes}); err != nil {
+	if err := rt.Register(&healthReport{report: agent.SetFailing, etcd: agent.SetEtcd, kubernetes: agent.SetKubernetes, kubelet: agent.SetKubelet}); err != nil {
 		_ = ln.Close()
 		return errors.Join(err, agent.Close())
 	}
