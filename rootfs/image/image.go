@@ -120,7 +120,11 @@ func Build(o Options) (v1.Image, error) {
 			return nil, fmt.Errorf("%w: %s is both a binary and a file", ErrBinaryPath, p)
 		}
 	}
-	l, err := oci.Layer(tree(o.Cairnd, o.Binaries, o.Files), created)
+	files := map[string]File{"/etc/os-release": {Data: osRelease(o.Version)}}
+	for p, f := range o.Files {
+		files[p] = f
+	}
+	l, err := oci.Layer(tree(o.Cairnd, o.Binaries, files), created)
 	if errors.Is(err, oci.ErrPath) {
 		return nil, fmt.Errorf("%w: %w", ErrBinaryPath, err)
 	}
@@ -146,6 +150,12 @@ func Build(o Options) (v1.Image, error) {
 		},
 		Annotations: labels,
 	})
+}
+
+// osRelease is the image's /etc/os-release (what kubelet reports as the
+// node's OS image, and os-release(5) readers find).
+func osRelease(version string) []byte {
+	return fmt.Appendf(nil, "NAME=\"Cairn\"\nID=cairn\nVERSION_ID=%q\nPRETTY_NAME=\"Cairn %s\"\nHOME_URL=\"https://github.com/cairn-project/cairn\"\n", version, version)
 }
 
 // binaryPaths are cairnd's path and the other binaries', sorted.

@@ -98,7 +98,11 @@ func layerEntries(t *testing.T, o Options) (names []string, files map[string][]b
 		names = append(names, h.Name)
 		assert.Zero(t, h.Uid, h.Name)
 		if h.Typeflag == tar.TypeReg {
-			assert.Equal(t, int64(0o755), h.Mode, h.Name)
+			if strings.HasPrefix(h.Name, "etc/") {
+				assert.Equal(t, int64(0o644), h.Mode, h.Name) // data, not programs
+			} else {
+				assert.Equal(t, int64(0o755), h.Mode, h.Name)
+			}
 			files[h.Name], err = io.ReadAll(tr)
 			require.NoError(t, err)
 		}
@@ -109,7 +113,7 @@ func TestImageHoldsFurtherBinaries(t *testing.T) {
 	bin := staticBinary(t, "v9")
 	etcd := staticBinary(t, "etcd")
 	names, files := layerEntries(t, Options{Cairnd: bin, Version: "v9", Binaries: map[string][]byte{EtcdPath: etcd, "/opt/x/tool": bin}})
-	assert.Equal(t, []string{"etc/", "opt/", "opt/x/", "opt/x/tool", "run/", "tmp/", "usr/", "usr/bin/", "usr/bin/cairnd", "usr/bin/etcd", "var/", "var/lib/", "var/lib/cairn/"}, names,
+	assert.Equal(t, []string{"etc/", "etc/os-release", "opt/", "opt/x/", "opt/x/tool", "run/", "tmp/", "usr/", "usr/bin/", "usr/bin/cairnd", "usr/bin/etcd", "var/", "var/lib/", "var/lib/cairn/"}, names,
 		"sorted, the binaries' parents added")
 	assert.Equal(t, etcd, files["usr/bin/etcd"])
 	assert.Equal(t, bin, files["usr/bin/cairnd"])
@@ -167,7 +171,7 @@ func TestImageHoldsCairndAndTheMountPointsOnly(t *testing.T) {
 			assert.Equal(t, int64(0o1777), h.Mode)
 		}
 	}
-	assert.Equal(t, []string{"etc/", "run/", "tmp/", "usr/", "usr/bin/", "usr/bin/cairnd", "var/", "var/lib/", "var/lib/cairn/"}, names,
+	assert.Equal(t, []string{"etc/", "etc/os-release", "run/", "tmp/", "usr/", "usr/bin/", "usr/bin/cairnd", "var/", "var/lib/", "var/lib/cairn/"}, names,
 		"sorted, and nothing but cairnd and its mount points")
 }
 

@@ -124,6 +124,17 @@ func TestHealthChecks(t *testing.T) {
 			[6]bool{true, true, true, true, true, true}, "no control plane runs etcd", nil},
 		{"healthy kubernetes", func(*Observation) {}, [6]bool{true, true, true, true, true, true},
 			"Kubernetes 1.37.2 control plane healthy on 2 nodes (cp1, cp2); no node runs kubelet", nil},
+		{"every kubelet ready", func(o *Observation) {
+			for _, m := range o.Members {
+				m.Kubelet = "ready"
+			}
+		}, [6]bool{true, true, true, true, true, true}, "Kubernetes 1.37.2 control plane healthy on 2 nodes (cp1, cp2); 3 of 3 nodes Ready", nil},
+		{"a kubelet not ready", func(o *Observation) {
+			for _, m := range o.Members {
+				m.Kubelet = "ready"
+			}
+			o.Members[2].Kubelet = "not-ready"
+		}, [6]bool{true, true, true, true, false, true}, "w1: kubelet not-ready", []string{"w1"}},
 		{"kubernetes component unhealthy", func(o *Observation) {
 			o.Kubernetes["cp2"].Val.Healthy, o.Kubernetes["cp2"].Val.Reason = false, "kube-apiserver starting"
 		}, [6]bool{true, true, true, true, false, true}, "cp2: running (kube-apiserver starting)", []string{"cp2"}},

@@ -3,6 +3,8 @@ package health
 import (
 	"fmt"
 	"strings"
+
+	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 )
 
 // KubernetesView is a control plane's Kubernetes components as the node
@@ -79,6 +81,32 @@ func checkKubernetes(o Observation) Check {
 	for _, n := range disabled {
 		p.add(n, "%s has Kubernetes disabled while others run it", n)
 	}
+	kubelets := checkKubelets(o, &p)
 	return p.result("kubernetes", fmt.Sprintf("Kubernetes %s control plane healthy on %d %s (%s); %s",
-		version, len(running), plural(len(running), "node", "nodes"), strings.Join(running, ", "), noKubeletYet))
+		version, len(running), plural(len(running), "node", "nodes"), strings.Join(running, ", "), kubelets))
+}
+
+// checkKubelets judges every alive member's kubelet as it reports it in
+// gossip (Members' kubelet): "ready" (running, healthy, its Node Ready) or
+// "disabled" pass, anything else is a problem of that node; nodes that run
+// none (process mode) are not judged. It returns what passes, for the
+// detail.
+func checkKubelets(o Observation, p *problems) string {
+	var ready, any []string
+	for _, m := range o.Members {
+		if m.GetGossipState() != clusterv1.GossipState_GOSSIP_STATE_ALIVE || m.GetKubelet() == "" {
+			continue
+		}
+		any = append(any, m.GetName())
+		switch m.GetKubelet() {
+		case "ready", "disabled":
+			ready = append(ready, m.GetName())
+		default:
+			p.add(m.GetName(), "%s: kubelet %s", m.GetName(), m.GetKubelet())
+		}
+	}
+	if len(any) == 0 {
+		return noKubeletYet
+	}
+	return fmt.Sprintf("%d of %d %s Ready", len(ready), len(any), plural(len(any), "node", "nodes"))
 }

@@ -174,8 +174,10 @@ func (c *KubeletSpec) Run(_ context.Context, r runtime.Reader, w runtime.Writer)
 	if err != nil {
 		return errors.Join(phase(KubeletPhaseSpec{Phase: KubeletPhaseRefused, Reason: err.Error()}), err)
 	}
-	if err := os.MkdirAll(c.Layout.KubeletDir(), 0o700); err != nil {
-		return err
+	for _, d := range []string{c.Layout.KubeletDir(), c.Layout.StaticPodDir()} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
 	}
 	if _, err := atomicfile.WriteIfDifferent(filepath.Join(c.Layout.KubeletDir(), "config.yaml"), cfgYAML, 0o600); err != nil {
 		return err

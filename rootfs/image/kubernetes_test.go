@@ -1,0 +1,45 @@
+package image
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// KubernetesFiles lays out kube and its links, the runtime, the CNI
+// plugins, the archive, mount and umount as links to cairnd, and the
+// account files; anything missing is named.
+func TestKubernetesFiles(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "cni"), 0o755))
+	names := append([]string{"kube"}, RuntimePrograms...)
+	for _, p := range CNIPlugins {
+		names = append(names, filepath.Join("cni", p))
+	}
+	for _, n := range names {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, n), []byte(n), 0o755))
+	}
+	archive := filepath.Join(dir, "all.tar")
+	require.NoError(t, os.WriteFile(archive, []byte("tar"), 0o644))
+
+	bins, files, err := KubernetesFiles(dir, archive)
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(dir, "kube"), bins["/usr/bin/kube"])
+	assert.Equal(t, filepath.Join(dir, "runc"), bins["/usr/bin/runc"])
+	assert.Equal(t, filepath.Join(dir, "cni", "bridge"), bins[CNIBinDir+"/bridge"])
+	assert.Len(t, bins, 1+len(RuntimePrograms)+len(CNIPlugins))
+	assert.Equal(t, "kube", files["/usr/bin/kubelet"].Link)
+	assert.Equal(t, "cairnd", files["/usr/bin/mount"].Link)
+	assert.Equal(t, []byte("tar"), files[WorkloadImagesPath].Data)
+	assert.Contains(t, string(files["/etc/passwd"].Data), "root:x:0:0:")
+	assert.Empty(t, files["/etc/machine-id"].Data, "a mount point for cairnd's machine id")
+
+	require.NoError(t, os.Remove(filepath.Join(dir, "cni", "portmap")))
+	_, _, err = KubernetesFiles(dir, archive)
+	assert.ErrorContains(t, err, "portmap")
+	_, _, err = KubernetesFiles(dir, filepath.Join(dir, "none.tar"))
+	assert.ErrorContains(t, err, "make images")
+}
