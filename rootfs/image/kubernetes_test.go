@@ -40,6 +40,7 @@ func TestKubernetesFiles(t *testing.T) {
 	require.NoError(t, os.Remove(filepath.Join(dir, "cni", "portmap")))
 	_, _, err = KubernetesFiles(dir, archive)
 	assert.ErrorContains(t, err, "portmap")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "cni", "portmap"), nil, 0o755))
 	_, _, err = KubernetesFiles(dir, filepath.Join(dir, "none.tar"))
 	assert.ErrorContains(t, err, "make images")
 }
