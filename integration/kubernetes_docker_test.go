@@ -36,7 +36,7 @@ func dockerKubeImages(t *testing.T, cairnd, version string) string {
 	}
 	run(filepath.Join(root, "scripts", "build-containerd.sh"), dir)
 	images := filepath.Join(dir, "images")
-	run("go", "run", "./rootfs/cmd/mkimages", "--out", images, "--kube", filepath.Join(dir, "kube"), "--version", version)
+	run("go", "run", "./rootfs/cmd/mkimages", "--out", images, "--kube", filepath.Join(dir, "kube"), "--version", version, "--nft", filepath.Join(dir, "nft-root"))
 	return filepath.Join(images, "all.tar")
 }
 

@@ -88,5 +88,49 @@ func KubernetesFiles(binDir, images string) (map[string]string, map[string]File,
 	for p, f := range accountFiles {
 		files[p] = f
 	}
+	if err := addTree(files, filepath.Join(binDir, "nft-root")); err != nil {
+		return nil, nil, fmt.Errorf("the Kubernetes image needs nft (kube-proxy's nftables backend; make images writes it): %w", err)
+	}
 	return bins, files, nil
+}
+
+// NftPath is nft in the image, from the nft-root tree beside the
+// binaries (Debian's nft, its loader and libraries: rootfs/initramfs.
+// Programs), the one dynamically linked program of the image.
+const NftPath = "/usr/sbin/nft"
+
+// addTree adds every file and symlink under root to files, at its path
+// below root; root must hold NftPath.
+func addTree(files map[string]File, root string) error {
+	if _, err := os.Stat(filepath.Join(root, NftPath)); err != nil {
+		return err
+	}
+	return filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		imagePath := "/" + filepath.ToSlash(rel)
+		if d.Type()&os.ModeSymlink != 0 {
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			files[imagePath] = File{Link: target}
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		files[imagePath] = File{Data: data, Mode: int64(fi.Mode().Perm())}
+		return nil
+	})
 }

@@ -22,6 +22,11 @@ func TestKubernetesFiles(t *testing.T) {
 	for _, n := range names {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, n), []byte(n), 0o755))
 	}
+	nft := filepath.Join(dir, "nft-root", "usr", "sbin")
+	require.NoError(t, os.MkdirAll(nft, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(nft, "nft"), []byte("nft"), 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "nft-root", "lib64"), 0o755))
+	require.NoError(t, os.Symlink("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", filepath.Join(dir, "nft-root", "lib64", "ld-linux-x86-64.so.2")))
 	archive := filepath.Join(dir, "all.tar")
 	require.NoError(t, os.WriteFile(archive, []byte("tar"), 0o644))
 
@@ -36,6 +41,8 @@ func TestKubernetesFiles(t *testing.T) {
 	assert.Equal(t, []byte("tar"), files[WorkloadImagesPath].Data)
 	assert.Contains(t, string(files["/etc/passwd"].Data), "root:x:0:0:")
 	assert.Empty(t, files["/etc/machine-id"].Data, "a mount point for cairnd's machine id")
+	assert.Equal(t, File{Data: []byte("nft"), Mode: 0o755}, files[NftPath])
+	assert.Equal(t, "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", files["/lib64/ld-linux-x86-64.so.2"].Link)
 
 	require.NoError(t, os.Remove(filepath.Join(dir, "cni", "portmap")))
 	_, _, err = KubernetesFiles(dir, archive)

@@ -46,7 +46,7 @@ func KubeControlPlaneSettingsHash(c *Config) string {
 }
 
 // KubeletSettingsHash is a short hash of what every kubelet of the
-// cluster is configured from (cluster.kubernetes.kubelet, the version,
+// cluster is configured from (cluster.kubernetes.kubelet and .proxy, the version,
 // the cluster's network): the Raft leader rolls a change of it out one
 // node at a time, as KubeControlPlaneSettingsHash for the control plane.
 func KubeletSettingsHash(c *Config) string {
@@ -54,8 +54,9 @@ func KubeletSettingsHash(c *Config) string {
 	raw, err := json.Marshal(struct {
 		Version string
 		Kubelet Kubelet
+		Proxy   KubernetesComponent
 		Network ClusterNetwork
-	}{k.Version, k.Kubelet, c.Cluster.Network})
+	}{k.Version, k.Kubelet, k.Proxy, c.Cluster.Network})
 	if err != nil {
 		panic(fmt.Sprintf("config: marshal kubelet settings: %v", err)) // plain data: cannot fail
 	}

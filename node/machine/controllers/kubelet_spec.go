@@ -29,7 +29,7 @@ import (
 //     here: nothing runs;
 //   - containerd first (its config written), then image-import, which
 //     runs `ctr images import` of the image's archive once per boot;
-//   - kubelet once the images are in and the node's credentials
+//   - kubelet and kube-proxy once the images are in and the node's credentials
 //     (KubeletCredentials, from the node's KubeletCertificate call) are
 //     written; its KubeletConfiguration and flags are rendered by
 //     kube.Kubelet, and a digest of them in its environment restarts it
@@ -90,7 +90,7 @@ func (c *KubeletSpec) Run(_ context.Context, r runtime.Reader, w runtime.Writer)
 	case !kube.SameVersion(k.Version):
 		return phase(KubeletPhaseSpec{Phase: KubeletPhaseRefused, Reason: fmt.Sprintf("cluster.kubernetes.version is %s, but this node ships Kubernetes %s", k.Version, kube.Version)})
 	}
-	for _, p := range []string{"kubelet", "containerd", "containerd-shim-runc-v2", "ctr", "runc"} {
+	for _, p := range []string{"kubelet", "kube-proxy", "containerd", "containerd-shim-runc-v2", "ctr", "runc"} {
 		if _, err := os.Stat(filepath.Join(c.BinDir, p)); err != nil {
 			return phase(KubeletPhaseSpec{Phase: KubeletPhaseUnavailable, Reason: fmt.Sprintf("%s binary: %v", p, err)})
 		}
@@ -166,6 +166,9 @@ func (c *KubeletSpec) Run(_ context.Context, r runtime.Reader, w runtime.Writer)
 	}
 	if prev.Settings != "" && prev.Settings != desired && grant.Granted != desired {
 		services[ServiceKubelet] = prev.Service
+		if prev.Proxy.Path != "" {
+			services[ServiceKubeProxy] = prev.Proxy
+		}
 		return put(KubeletPhaseSpec{Phase: KubeletPhaseRunning, PodCIDR: podCIDR, Settings: prev.Settings, Pending: desired,
 			Reason: fmt.Sprintf("cluster.kubernetes.kubelet changed (settings %s): waiting for the Raft leader's turn to restart kubelet with them", desired)})
 	}
@@ -192,11 +195,19 @@ func (c *KubeletSpec) Run(_ context.Context, r runtime.Reader, w runtime.Writer)
 		Health: &ServiceHealthSpec{HTTP: fmt.Sprintf("http://127.0.0.1:%d/healthz", kube.KubeletHealthzPort),
 			Interval: 5 * time.Second, Timeout: 4 * time.Second, FailureThreshold: 6, StartPeriod: 60 * time.Second},
 	}
-	// Recorded before the service is asked for, as KubeControlPlane does.
-	if err := writeKubeletRunning(c.Layout, kubeletRunning{Settings: desired, Service: svc}); err != nil {
+	proxy := ServiceSpecSpec{
+		Path: filepath.Join(c.BinDir, "kube-proxy"), Args: kube.Proxy{Config: recv.Config, Node: n, Kubeconfig: creds.Kubeconfig}.Args(),
+		Restart: "always", StopTimeout: 10 * time.Second,
+		// nft is in /usr/sbin of the image.
+		Env: []string{"PATH=" + c.BinDir + ":/usr/sbin", KubeletSettingsEnv + "=" + desired, KubeletFilesEnv + "=" + creds.Digest},
+		Health: &ServiceHealthSpec{HTTP: fmt.Sprintf("http://127.0.0.1:%d/healthz", kube.ProxyHealthzPort),
+			Interval: 5 * time.Second, Timeout: 4 * time.Second, FailureThreshold: 6, StartPeriod: 90 * time.Second},
+	}
+	// Recorded before the services are asked for, as KubeControlPlane does.
+	if err := writeKubeletRunning(c.Layout, kubeletRunning{Settings: desired, Service: svc, Proxy: proxy}); err != nil {
 		return err
 	}
-	services[ServiceKubelet] = svc
+	services[ServiceKubelet], services[ServiceKubeProxy] = svc, proxy
 	return put(KubeletPhaseSpec{Phase: KubeletPhaseRunning, Reason: "running containerd and kubelet", Settings: desired, PodCIDR: podCIDR})
 }
 
@@ -204,6 +215,7 @@ func (c *KubeletSpec) Run(_ context.Context, r runtime.Reader, w runtime.Writer)
 type kubeletRunning struct {
 	Settings string          `json:"settings"`
 	Service  ServiceSpecSpec `json:"service"`
+	Proxy    ServiceSpecSpec `json:"proxy"`
 }
 
 func kubeletRunningFile(l kube.Layout) string { return filepath.Join(l.KubeletDir(), "running.json") }

@@ -29,7 +29,7 @@ func newKubeletFixture(t *testing.T) *kubeletFixture {
 	cfg, err := config.Generate(config.GenerateOptions{ClusterName: "kl", ControlPlanes: 1, Workers: 1, LoopbackSubnet: 79})
 	require.NoError(t, err)
 	bin := t.TempDir()
-	for _, p := range []string{"kubelet", "containerd", "containerd-shim-runc-v2", "ctr", "runc"} {
+	for _, p := range []string{"kubelet", "kube-proxy", "containerd", "containerd-shim-runc-v2", "ctr", "runc"} {
 		require.NoError(t, os.WriteFile(filepath.Join(bin, p), nil, 0o755))
 	}
 	state := t.TempDir()

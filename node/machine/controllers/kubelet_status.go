@@ -38,7 +38,7 @@ func (c *KubeletStatus) Name() string { return "kubelet-status" }
 // Inputs implements runtime.Controller.
 func (c *KubeletStatus) Inputs() []runtime.Input {
 	return []runtime.Input{{Type: TypeKubeletPhase, ID: IDKubelet}, {Type: TypePodNetwork, ID: IDKubelet},
-		{Type: TypeServiceStatus, ID: ServiceContainerd}, {Type: TypeServiceStatus, ID: ServiceKubelet}}
+		{Type: TypeServiceStatus, ID: ServiceContainerd}, {Type: TypeServiceStatus, ID: ServiceKubelet}, {Type: TypeServiceStatus, ID: ServiceKubeProxy}}
 }
 
 // Outputs implements runtime.Controller.
@@ -64,7 +64,7 @@ func (c *KubeletStatus) Run(_ context.Context, r runtime.Reader, w runtime.Write
 		return w.Put(TypeKubeletStatus, IDKubelet, out, nil)
 	}
 	healthy := true
-	for _, name := range []string{ServiceContainerd, ServiceKubelet} {
+	for _, name := range []string{ServiceContainerd, ServiceKubelet, ServiceKubeProxy} {
 		st, ok, err := getSpec[ServiceStatusSpec](r, TypeServiceStatus, name)
 		if err != nil {
 			return err

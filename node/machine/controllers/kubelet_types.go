@@ -23,6 +23,7 @@ const (
 	ServiceContainerd  = "containerd"
 	ServiceImageImport = "image-import"
 	ServiceKubelet     = "kubelet"
+	ServiceKubeProxy   = "kube-proxy"
 )
 
 // Kubelet phases (KubeletPhaseSpec.Phase).

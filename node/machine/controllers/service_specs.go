@@ -32,6 +32,7 @@ var derivedServices = []struct{ typ, name string }{
 	{TypeKubeletService, ServiceContainerd},
 	{TypeKubeletService, ServiceImageImport},
 	{TypeKubeletService, ServiceKubelet},
+	{TypeKubeletService, ServiceKubeProxy},
 }
 
 // Name implements runtime.Controller.

@@ -157,3 +157,37 @@ func (k Kubelet) Args() []string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Proxy is kube-proxy on a node: Services programmed with nftables (nft
+// from the image), with the kubelet's kubeconfig (the group system:nodes
+// is bound to system:node-proxier by Cairn's addons).
+type Proxy struct {
+	Config     *config.Config
+	Node       *config.Node
+	Kubeconfig string
+}
+
+// Ports of kube-proxy, on loopback only.
+const (
+	ProxyHealthzPort = 10256
+	ProxyMetricsPort = 10249
+)
+
+// Args are kube-proxy's flags: nftables mode; every Service connection
+// masqueraded (--masquerade-all: without br_netfilter a pod's reply to a
+// pod on its own bridge would skip the un-DNAT); the host-wide
+// nf_conntrack_max left alone (--conntrack-max-per-core=0), as kind sets
+// it; health and metrics on loopback; cluster.kubernetes.proxy.extraArgs.
+func (p Proxy) Args() []string {
+	ours := map[string]string{
+		"kubeconfig":             p.Kubeconfig,
+		"hostname-override":      p.Node.Name,
+		"proxy-mode":             "nftables",
+		"cluster-cidr":           p.Config.Cluster.Network.PodCIDR,
+		"masquerade-all":         "true",
+		"conntrack-max-per-core": "0",
+		"healthz-bind-address":   fmt.Sprintf("127.0.0.1:%d", ProxyHealthzPort),
+		"metrics-bind-address":   fmt.Sprintf("127.0.0.1:%d", ProxyMetricsPort),
+	}
+	return flags(ours, p.Config.Cluster.Kubernetes.Proxy.ExtraArgs)
+}

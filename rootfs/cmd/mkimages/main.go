@@ -11,6 +11,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,10 +19,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/cairn-project/cairn/internal/version"
 	"github.com/cairn-project/cairn/rootfs/image"
 	"github.com/cairn-project/cairn/rootfs/images"
+	"github.com/cairn-project/cairn/rootfs/initramfs"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -37,6 +40,7 @@ func run() error {
 	kube := flag.String("kube", "", "the static Kubernetes multi-call binary (make kube: _out/bin/kube); omit for no component images")
 	ver := flag.String("version", version.Version, "the Cairn version, for the programs and the echo image's tag")
 	docker := flag.Bool("docker", false, "also write all-docker.tar, a 'docker load' archive of the same images")
+	nft := flag.String("nft", "", "also write Debian's nft with its loader and libraries (apt-get download; nothing installed) as a root tree into this directory, for the node image")
 	flag.Parse()
 	if *out == "" {
 		flag.Usage()
@@ -48,6 +52,17 @@ func run() error {
 	created, err := image.SourceDateEpoch()
 	if err != nil {
 		return err
+	}
+	if *nft != "" {
+		cache, err := initramfs.DefaultCacheDir()
+		if err != nil {
+			return err
+		}
+		paths, pkgs, err := initramfs.Programs(context.Background(), cache, initramfs.NftPackages, []string{initramfs.NftPath}, *nft, os.Stdout)
+		if err != nil {
+			return fmt.Errorf("nft: %w", err)
+		}
+		fmt.Printf("%s: nft from %s (%d entries)\n", *nft, strings.Join(pkgs, ", "), len(paths))
 	}
 	o := images.Options{Created: created}
 	pause, echo := filepath.Join(*out, "pause"), filepath.Join(*out, "cairn-echo")
