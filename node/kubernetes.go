@@ -86,6 +86,14 @@ func registerKubernetes(rt *runtime.Runtime, agent *formation.Agent, cfg *config
 		return nil, err
 	}
 	agent.Store.AddLeaderFunc(coord.Run)
+	if cfg.Secrets.KubernetesCA.Key != "" {
+		addons := &kubeAddonsApplier{ca: cfg.Secrets.KubernetesCA, server: kube.APIServerURL(etcdHost(self)),
+			log: log.With("component", "kube-addons"), disabled: func(ctx context.Context) bool {
+				st, err := cfgstore.Get(ctx, agent.Store, consensus.Stale)
+				return err != nil || st.Config.Cluster.Kubernetes.Disabled
+			}}
+		agent.Store.AddLeaderFunc(addons.run)
+	}
 	return []runtime.Source{&rolloutMirror{store: agent.Store, id: kubeRolloutID, self: self.Name,
 		typ: controllers.TypeKubeRollout, resID: controllers.IDKubernetes}}, nil
 }

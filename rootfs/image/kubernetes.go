@@ -105,6 +105,10 @@ func addTree(files map[string]File, root string) error {
 	if _, err := os.Stat(filepath.Join(root, NftPath)); err != nil {
 		return err
 	}
+	root, err := filepath.EvalSymlinks(root) // the tree may be a link (tests)
+	if err != nil {
+		return err
+	}
 	return filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err

@@ -176,8 +176,8 @@ const (
 // Args are kube-proxy's flags: nftables mode; every Service connection
 // masqueraded (--masquerade-all: without br_netfilter a pod's reply to a
 // pod on its own bridge would skip the un-DNAT); the host-wide
-// nf_conntrack_max left alone (--conntrack-max-per-core=0), as kind sets
-// it; health and metrics on loopback; cluster.kubernetes.proxy.extraArgs.
+// conntrack settings left alone (nf_conntrack_max and the TCP timeouts),
+// as kind sets them; health and metrics on loopback; cluster.kubernetes.proxy.extraArgs.
 func (p Proxy) Args() []string {
 	ours := map[string]string{
 		"kubeconfig":             p.Kubeconfig,
@@ -186,8 +186,12 @@ func (p Proxy) Args() []string {
 		"cluster-cidr":           p.Config.Cluster.Network.PodCIDR,
 		"masquerade-all":         "true",
 		"conntrack-max-per-core": "0",
-		"healthz-bind-address":   fmt.Sprintf("127.0.0.1:%d", ProxyHealthzPort),
-		"metrics-bind-address":   fmt.Sprintf("127.0.0.1:%d", ProxyMetricsPort),
+		// Nor the conntrack timeouts: /proc/sys is read-only in a node
+		// container (kind zeroes these too).
+		"conntrack-tcp-timeout-established": "0s",
+		"conntrack-tcp-timeout-close-wait":  "0s",
+		"healthz-bind-address":              fmt.Sprintf("127.0.0.1:%d", ProxyHealthzPort),
+		"metrics-bind-address":              fmt.Sprintf("127.0.0.1:%d", ProxyMetricsPort),
 	}
 	return flags(ours, p.Config.Cluster.Kubernetes.Proxy.ExtraArgs)
 }
