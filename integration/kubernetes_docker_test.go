@@ -35,8 +35,13 @@ func dockerKubeImages(t *testing.T, cairnd, version string) string {
 		require.NoError(t, err, "%s %s:\n%s", name, strings.Join(args, " "), out)
 	}
 	run(filepath.Join(root, "scripts", "build-containerd.sh"), dir)
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w", "-o", filepath.Join(dir, "coredns"), ".")
+	cmd.Dir, cmd.Env = filepath.Join(root, "tools", "coredns"), append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "build coredns (tools/coredns): %s", out)
 	images := filepath.Join(dir, "images")
-	run("go", "run", "./rootfs/cmd/mkimages", "--out", images, "--kube", filepath.Join(dir, "kube"), "--version", version, "--nft", filepath.Join(dir, "nft-root"))
+	run("go", "run", "./rootfs/cmd/mkimages", "--out", images, "--kube", filepath.Join(dir, "kube"), "--version", version,
+		"--nft", filepath.Join(dir, "nft-root"), "--coredns", filepath.Join(dir, "coredns"))
 	return filepath.Join(images, "all.tar")
 }
 
@@ -201,6 +206,57 @@ func TestKubernetesDockerMode(t *testing.T) {
 			require.NoError(t, err, "%s on %s → %s on %s: %s", from.Metadata.Name, from.Spec.NodeName, to.Metadata.Name, to.Spec.NodeName, out)
 			assert.Contains(t, out, to.Metadata.Name, "the other pod answered")
 		}
+	})
+
+	t.Run("ClusterIPServiceAndItsDNSName", func(t *testing.T) {
+		out, err := kubectlRun(t, kcfg, "expose", "deployment", "echo", "--port", "80", "--target-port", "8080")
+		require.NoError(t, err, out)
+		out, err = kubectlRun(t, kcfg, "-n", "kube-system", "rollout", "status", "deployment/coredns", "--timeout", "4m")
+		require.NoError(t, err, "the cluster DNS runs: %s", out)
+		for _, target := range []string{"clusterIP", "name"} {
+			url := "http://echo.default.svc.cluster.local/"
+			if target == "clusterIP" {
+				ip, err := kubectlRun(t, kcfg, "get", "service", "echo", "-o", "jsonpath={.spec.clusterIP}")
+				require.NoError(t, err, ip)
+				url = "http://" + ip + "/"
+			}
+			for _, from := range echoPods {
+				served := map[string]bool{}
+				require.EventuallyWithT(t, func(ct *assert.CollectT) {
+					out, err := kubectlRun(t, kcfg, "exec", from.Metadata.Name, "--", "/usr/bin/cairn-echo", "get", url)
+					if assert.NoError(ct, err, "%s from %s: %s", url, from.Metadata.Name, out) {
+						for _, p := range echoPods {
+							if strings.Contains(out, "hostname: "+p.Metadata.Name) {
+								served[p.Metadata.Name] = true
+							}
+						}
+					}
+					assert.Len(ct, served, 2, "%s from %s reaches both pods", url, from.Metadata.Name)
+				}, 2*time.Minute, 200*time.Millisecond)
+			}
+		}
+	})
+
+	t.Run("AnImportedImageRuns", func(t *testing.T) {
+		// A second archive, as a user would bring one: the test
+		// application under a tag no node has.
+		tag := version + "-imported"
+		dir := filepath.Join(c.dir, "imported")
+		root, err := repoRoot()
+		require.NoError(t, err)
+		cmd := exec.Command("go", "run", "./rootfs/cmd/mkimages", "--out", dir, "--version", tag)
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		ctlOut, err := c.ctl("image", "import", filepath.Join(dir, "all.tar"), "-n", "cp1,cp2,cp3,worker1")
+		require.NoError(t, err, ctlOut)
+		ctlOut, err = c.ctl("image", "list", "-n", "worker1")
+		require.NoError(t, err, ctlOut)
+		assert.Contains(t, ctlOut, "cairn.local/echo:"+tag)
+		out2, err := kubectlRun(t, kcfg, "run", "imported", "--image", "cairn.local/echo:"+tag, "--image-pull-policy", "Never")
+		require.NoError(t, err, out2)
+		out2, err = kubectlRun(t, kcfg, "wait", "--for=condition=Ready", "pod/imported", "--timeout", "3m")
+		require.NoError(t, err, out2)
 	})
 
 	t.Run("KubeletSettingsReachEveryNodeOneAtATime", func(t *testing.T) {

@@ -11,5 +11,5 @@
 IMAGES_DIR := _out/images
 
 .PHONY: images
-images: kube ## build the workload images (pause, echo, the Kubernetes components) FROM scratch into _out/images/all.tar, an OCI archive for containerd import
-	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./rootfs/cmd/mkimages --out $(IMAGES_DIR) --kube $(OUT)/kube --version $(VERSION) --nft $(OUT)/nft-root
+images: kube coredns ## build the workload images (pause, echo, the Kubernetes components) FROM scratch into _out/images/all.tar, an OCI archive for containerd import
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./rootfs/cmd/mkimages --out $(IMAGES_DIR) --kube $(OUT)/kube --version $(VERSION) --nft $(OUT)/nft-root --coredns $(OUT)/coredns

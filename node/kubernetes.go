@@ -88,9 +88,19 @@ func registerKubernetes(rt *runtime.Runtime, agent *formation.Agent, cfg *config
 	agent.Store.AddLeaderFunc(coord.Run)
 	if cfg.Secrets.KubernetesCA.Key != "" {
 		addons := &kubeAddonsApplier{ca: cfg.Secrets.KubernetesCA, server: kube.APIServerURL(etcdHost(self)),
-			log: log.With("component", "kube-addons"), disabled: func(ctx context.Context) bool {
+			log: log.With("component", "kube-addons"), config: func(ctx context.Context) (*config.Config, bool) {
 				st, err := cfgstore.Get(ctx, agent.Store, consensus.Stale)
-				return err != nil || st.Config.Cluster.Kubernetes.Disabled
+				if err != nil || st.Config.Cluster.Kubernetes.Disabled {
+					return nil, false
+				}
+				return st.Config, true
+			}, kubelets: func() bool {
+				for _, m := range agent.Members() {
+					if m.State == gossip.StateAlive && m.Meta.Kubelet != "" {
+						return true
+					}
+				}
+				return false
 			}}
 		agent.Store.AddLeaderFunc(addons.run)
 	}

@@ -126,10 +126,16 @@ func Binary(ref, title, version, bin, imagePath string, args []string, ports ...
 	}
 }
 
-// CoreDNS is the cluster DNS image of a static coredns binary at bin, as
-// upstream lays it out (/coredns, registry.k8s.io/coredns/coredns:TAG).
-// Nothing builds CoreDNS yet (a tools/coredns module like tools/etcd
-// would); mkimages ships no CoreDNS image until then.
+// CoreDNSVersion is the CoreDNS release tools/coredns pins (a test keeps
+// the two equal), and CoreDNSRef the image Cairn's cluster DNS runs.
+const (
+	CoreDNSVersion = "v1.15.0"
+	CoreDNSRef     = "registry.k8s.io/coredns/coredns:" + CoreDNSVersion
+)
+
+// CoreDNS is the cluster DNS image of a static coredns binary at bin (make
+// coredns builds it from tools/coredns), as upstream lays it out
+// (/coredns, registry.k8s.io/coredns/coredns:TAG).
 func CoreDNS(bin, tag string) Spec {
 	return Binary("registry.k8s.io/coredns/coredns:"+tag, "coredns", tag, bin, "/coredns", nil, "53/tcp", "53/udp", "9153/tcp")
 }

@@ -324,3 +324,17 @@ func TestKubeVersionIsThePin(t *testing.T) {
 	require.NotEmpty(t, pins, "tools/kube/go.mod requires k8s.io/kubernetes")
 	assert.Equal(t, KubeVersion, pins[0])
 }
+
+// TestCoreDNSVersionIsThePin: the DNS image's tag is the CoreDNS that
+// tools/coredns builds.
+func TestCoreDNSVersionIsThePin(t *testing.T) {
+	mod, err := os.ReadFile("../../tools/coredns/go.mod")
+	require.NoError(t, err)
+	var pin string
+	for _, line := range strings.Split(string(mod), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && (f[0] == "github.com/coredns/coredns" || (f[0] == "require" && len(f) >= 3 && f[1] == "github.com/coredns/coredns")) {
+			pin = f[len(f)-1]
+		}
+	}
+	assert.Equal(t, CoreDNSVersion, pin)
+}

@@ -16,6 +16,11 @@ const (
 	ImageWorkloadImages = "/usr/share/cairn/images.tar"
 )
 
+// CoreDNSImage is the cluster DNS image: CoreDNS from tools/coredns (the
+// version pinned in its go.mod; a test keeps them equal), packed by
+// rootfs/images, imported at boot.
+const CoreDNSImage = "registry.k8s.io/coredns/coredns:v1.15.0"
+
 // SandboxImage is the pod sandbox image: Cairn's own pause
 // (rootfs/images), imported at boot, pinned so that kubelet's image
 // garbage collection never removes it.

@@ -40,6 +40,7 @@ func run() error {
 	kube := flag.String("kube", "", "the static Kubernetes multi-call binary (make kube: _out/bin/kube); omit for no component images")
 	ver := flag.String("version", version.Version, "the Cairn version, for the programs and the echo image's tag")
 	docker := flag.Bool("docker", false, "also write all-docker.tar, a 'docker load' archive of the same images")
+	coredns := flag.String("coredns", "", "the static coredns binary (make coredns: _out/bin/coredns) for "+images.CoreDNSRef+"; omit for no DNS image")
 	nft := flag.String("nft", "", "also write Debian's nft with its loader and libraries (apt-get download; nothing installed) as a root tree into this directory, for the node image")
 	flag.Parse()
 	if *out == "" {
@@ -73,6 +74,9 @@ func run() error {
 		return err
 	}
 	specs := []images.Spec{images.Pause(pause, *ver), images.Echo(echo, *ver)}
+	if *coredns != "" {
+		specs = append(specs, images.CoreDNS(*coredns, images.CoreDNSVersion))
+	}
 	if *kube != "" {
 		kubeSpecs, err := images.Kube(*kube, o)
 		if err != nil {
