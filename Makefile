@@ -6,7 +6,7 @@ PKG   := github.com/cairn-project/cairn
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X $(PKG)/internal/version.Version=$(VERSION)
 
-.PHONY: help build test test-unit test-integration lint bench cluster cluster-restart cluster-destroy
+.PHONY: help build test test-unit test-integration lint bench cluster docker-cluster cluster-restart cluster-destroy
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
@@ -51,6 +51,14 @@ cluster: $(CLUSTER_DEPS) ## start a local 3+2 cluster of cairnd processes on loo
 	else \
 		$(OUT)/cairnctl cluster create --name $(CLUSTER_NAME) --controlplanes 3 --workers 2 --cairnd $(OUT)/cairnd $(CLUSTER_FLAGS); \
 	fi
+
+# Kubernetes in node containers: the image is built from a static cairnd
+# beside the binaries it ships (kube, the container runtime, CNI, nft).
+DOCKER_CLUSTER_NAME ?= dock
+docker-cluster: build kube containerd images ## start a local 3+1 cluster of node containers (Docker) running Kubernetes: the control plane and a kubelet on every node
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags "$(LDFLAGS)" -o $(OUT)/cairnd.static ./cmd/cairnd
+	$(OUT)/cairnctl cluster create --name $(DOCKER_CLUSTER_NAME) --provisioner docker --controlplanes 3 --workers 1 \
+		--cairnd $(OUT)/cairnd.static --images $(IMAGES_DIR)/all.tar --image cairn/cairnd:$(VERSION)-k8s --wait-timeout 10m
 
 cluster-restart: build ## restart every node of the local cluster, one after the other (runs a rebuilt cairnd)
 	$(OUT)/cairnctl cluster restart --all --wait --name $(CLUSTER_NAME)
