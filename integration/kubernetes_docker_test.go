@@ -21,7 +21,7 @@ import (
 // (scripts/build-containerd.sh), and the workload images archive
 // (rootfs/cmd/mkimages, with the echo image tagged version). It returns
 // the archive's path.
-func dockerKubeImages(t *testing.T, cairnd, version string) string {
+func dockerKubeImages(t testing.TB, cairnd, version string) string {
 	t.Helper()
 	kubectl(t) // builds kube
 	root, err := repoRoot()

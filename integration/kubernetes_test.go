@@ -221,7 +221,7 @@ func TestKubernetesProcessMode(t *testing.T) {
 		out, err := c.ctl("health")
 		require.NoError(t, err, out)
 		assert.Contains(t, out, "kubernetes")
-		assert.Contains(t, out, "docker or qemu provisioner")
+		assert.Contains(t, out, "Kubernetes nodes need the docker provisioner")
 	})
 
 	t.Run("BadKubernetesConfigIsRefused", func(t *testing.T) {

@@ -9,12 +9,13 @@ if [ -n "$bad" ]; then
   echo "gofmt would change:"; echo "$bad"; exit 1
 fi
 go vet ./...
-# tools/etcd and tools/containerd are modules of their own (etcd's and the
-# container runtime's dependency graphs), outside ./... tools/kube is
+# tools/etcd, tools/containerd and tools/coredns are modules of their own (etcd's, the
+# container runtime's and CoreDNS's dependency graphs), outside ./... tools/kube is
 # vetted by its build only: vet would compile Kubernetes a second time
 # (without -trimpath), some 13 minutes on 2 cores; gofmt above covers it.
 (cd tools/etcd && go vet ./...)
 (cd tools/containerd && go vet ./...)
+(cd tools/coredns && go vet ./...)
 if [ -x scripts/check-generated.sh ]; then
   ./scripts/check-generated.sh
 fi

@@ -43,6 +43,11 @@ echo "== etcd build module (tools/etcd)"
 echo "== container runtime build module (tools/containerd)"
 (cd tools/containerd && go test -count=1 -timeout 10m ./...)
 
+# tools/coredns pins CoreDNS; its test builds it (about 1.5 minutes cold)
+# and checks the plugins compiled in.
+echo "== cluster DNS build module (tools/coredns)"
+(cd tools/coredns && go test -count=1 -timeout 10m ./...)
+
 if [ -d integration ]; then
   # The Kubernetes components (tools/kube): a cold build compiles for
   # about 15 minutes on 2 cores and prints its progress; the integration

@@ -91,8 +91,18 @@ func (dp *dockerProvisioner) plan(ctx context.Context, p *clusterPlan) error {
 		p.HostAPI = append(p.HostAPI, hostPort(host, config.DefaultAPIPort))
 	}
 	p.NetworkCIDR = cidr.String()
+	if p.Kubernetes {
+		// The host reaches the apiservers on the published ports
+		// (runNode): kubectl on the host uses the first control plane's.
+		p.Generate.KubernetesEndpoint = "https://" + hostPort(fmt.Sprintf("127.0.%d.1", p.Subnet), dockerKubeAPIPort)
+	}
 	return nil
 }
+
+// dockerKubeAPIPort is kube-apiserver's port (node/machine/kube), which
+// a Kubernetes cluster's control-plane containers publish on their
+// 127.0.N.M.
+const dockerKubeAPIPort = 6443
 
 // hostPort joins host and port.
 func hostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
@@ -286,6 +296,9 @@ func (dp *dockerProvisioner) runNode(ctx context.Context, st *clusterState, n no
 	}
 	if st.Kubernetes {
 		args = append(args, kubernetesNodeArgs...)
+		if n.Role == string(config.RoleControlPlane) {
+			args = append(args, "--publish", hostPort(host, dockerKubeAPIPort)+":"+strconv.Itoa(dockerKubeAPIPort))
+		}
 	} else {
 		// Container mode owns the container's network namespace: links,
 		// routes and sysctls the config adds.

@@ -50,6 +50,11 @@ type GenerateOptions struct {
 	// KubernetesDisabled sets cluster.kubernetes.disabled: the nodes run
 	// no Kubernetes component (etcd still runs).
 	KubernetesDisabled bool
+	// KubernetesEndpoint sets cluster.kubernetes.endpoint (the admin
+	// kubeconfig's server, named in every apiserver certificate): the
+	// docker provisioner's published 127.0.N.1:6443, which the host
+	// reaches.
+	KubernetesEndpoint string
 	// ClusterID, when set, is reused instead of generated, for the same reason.
 	ClusterID string
 	// Rand is the source of the cluster ID, gossip key, join token and
@@ -127,7 +132,7 @@ func Generate(opts GenerateOptions) (*Config, error) {
 			ID:           opts.ClusterID,
 			ControlPlane: ControlPlane{Expect: opts.ControlPlanes},
 			Network:      ClusterNetwork{PodCIDR: DefaultPodCIDR, ServiceCIDR: DefaultServiceCIDR, DNSDomain: DefaultDNSDomain},
-			Kubernetes:   Kubernetes{Version: opts.KubernetesVersion, Disabled: opts.KubernetesDisabled},
+			Kubernetes:   Kubernetes{Version: opts.KubernetesVersion, Disabled: opts.KubernetesDisabled, Endpoint: opts.KubernetesEndpoint},
 		},
 	}
 	if c.Cluster.Kubernetes.Version == "" {

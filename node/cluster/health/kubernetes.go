@@ -26,7 +26,7 @@ func ParseKubernetesView(spec []byte) (*KubernetesView, error) {
 // noKubeletYet is what the check says about Kubernetes nodes while no mode
 // runs kubelet: the control plane serves the API, and workloads need nodes
 // of the container or VM provisioners.
-const noKubeletYet = "no node runs kubelet: process mode runs the control plane only; Kubernetes nodes need the docker or qemu provisioner"
+const noKubeletYet = "no node runs kubelet: process mode runs the control plane only; Kubernetes nodes need the docker provisioner"
 
 // checkKubernetes: every control plane runs a healthy Kubernetes control
 // plane (kube-apiserver, kube-controller-manager, kube-scheduler), or
