@@ -188,6 +188,28 @@ func TestKubernetesDockerMode(t *testing.T) {
 		assert.Regexp(t, `(?m)^worker1\s.*\bready\b`, out, "Members shows the worker's kubelet ready:\n%s", out)
 	})
 
+	t.Run("ControlPlaneRunsAsStaticPods", func(t *testing.T) {
+		// kubelet's mirror pods of the static pods: each component on each
+		// control plane, Running.
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			ps, err := pods(t, kcfg, "-n", "kube-system", "-l", "tier=control-plane")
+			if !assert.NoError(ct, err) {
+				return
+			}
+			running := map[string]bool{}
+			for _, p := range ps {
+				if p.Status.Phase == "Running" {
+					running[p.Metadata.Name] = true
+				}
+			}
+			for _, cp := range []string{"cp1", "cp2", "cp3"} {
+				for _, comp := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+					assert.True(ct, running[comp+"-"+cp], "%s runs on %s as a static pod", comp, cp)
+				}
+			}
+		}, 3*time.Minute, 2*time.Second)
+	})
+
 	var echoPods []pod
 	t.Run("DeploymentPodsReachEachOtherAcrossNodes", func(t *testing.T) {
 		manifest := filepath.Join(c.dir, "echo.yaml")
@@ -289,6 +311,24 @@ func TestKubernetesDockerMode(t *testing.T) {
 		for _, n := range []string{"cp1", "cp2", "cp3", "worker1"} {
 			assert.Contains(t, out, n, "every node has its grant, one after the other")
 		}
+	})
+
+	t.Run("KilledAPIServerStaticPodIsRestarted", func(t *testing.T) {
+		machine := fmt.Sprintf("cairn-%s-cp2", name)
+		pid := dockerProcess(t, machine, "kube-apiserver")
+		require.NotZero(t, pid, "cp2 runs kube-apiserver")
+		require.NoError(t, exec.Command("kill", "-KILL", fmt.Sprint(pid)).Run())
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			now := dockerProcess(t, machine, "kube-apiserver")
+			assert.NotZero(ct, now)
+			assert.NotEqual(ct, pid, now, "kubelet started a new kube-apiserver")
+		}, 2*time.Minute, time.Second)
+		out, err := c.ctl("health", "--wait", "--wait-timeout", "4m")
+		require.NoError(t, err, out)
+		out, err = c.ctl("get", "kubepodstatus", "kube-apiserver", "-n", "cp2", "-o", "yaml")
+		require.NoError(t, err, out)
+		assert.Contains(t, out, "restarts: 1", "cairnd saw the restart")
+		assert.Contains(t, out, "health: healthy")
 	})
 
 	t.Run("KilledKubeletAndContainerdAreRestarted", func(t *testing.T) {

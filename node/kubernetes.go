@@ -33,8 +33,9 @@ func kubeLayout(o Options) kube.Layout {
 }
 
 // registerKubernetes adds a control plane's Kubernetes controllers
-// (KubeControlPlane, KubernetesStatus). Workers get none yet (kubelet
-// comes with the container runtime), nor do nodes run without etcd or
+// (KubeControlPlane, KubernetesStatus; where kubelet runs, the components
+// are its static pods, observed by KubePodStatus). Workers get none (their
+// kubelet is registerKubelet's), nor do nodes run without etcd or
 // without Kubernetes binaries (Options.Etcd or Options.Kubernetes empty:
 // package tests of the spine); a control plane whose binaries are missing
 // says so in KubernetesStatus.
@@ -44,7 +45,8 @@ func registerKubernetes(rt *runtime.Runtime, agent *formation.Agent, cfg *config
 	}
 	m := localMember(self, o)
 	for _, c := range []runtime.Controller{
-		&controllers.KubeControlPlane{NodeName: self.Name, Layout: kubeLayout(o), BinDir: o.Kubernetes, Secrets: cfg.Secrets, EtcdURL: m.ClientURL()},
+		&controllers.KubeControlPlane{NodeName: self.Name, Layout: kubeLayout(o), BinDir: o.Kubernetes, Secrets: cfg.Secrets, EtcdURL: m.ClientURL(),
+			StaticPods: runsKubelet(o)},
 		&controllers.KubernetesStatus{},
 	} {
 		if err := rt.Register(c); err != nil {
@@ -104,8 +106,13 @@ func registerKubernetes(rt *runtime.Runtime, agent *formation.Agent, cfg *config
 			}}
 		agent.Store.AddLeaderFunc(addons.run)
 	}
-	return []runtime.Source{&rolloutMirror{store: agent.Store, id: kubeRolloutID, self: self.Name,
-		typ: controllers.TypeKubeRollout, resID: controllers.IDKubernetes}}, nil
+	sources := []runtime.Source{&rolloutMirror{store: agent.Store, id: kubeRolloutID, self: self.Name,
+		typ: controllers.TypeKubeRollout, resID: controllers.IDKubernetes}}
+	if runsKubelet(o) {
+		// The components are kubelet's static pods: observed, not supervised.
+		sources = append(sources, &controllers.KubePodStatus{IP: etcdHost(self), CAFile: kubeLayout(o).File("ca.crt"), Every: 2 * time.Second})
+	}
+	return sources, nil
 }
 
 // kubeRolloutID names the rollout of the Kubernetes control-plane settings.

@@ -73,6 +73,8 @@ func Definitions() []runtime.Definition {
 			Description: "the Kubernetes control-plane settings the Raft leader has granted this control plane (mirrored from the Rollout record): a change restarts the components only with its grant"},
 		{Type: TypeKubernetesStatus, Aliases: []string{"kubernetesstatuses", "kubernetes", "k8s"},
 			Description: "this node's Kubernetes components: healthy, or why not; each component's state and restarts, the local apiserver's URL"},
+		{Type: TypeKubePodStatus, Aliases: []string{"kubepodstatuses", "kubepods"},
+			Description: "a Kubernetes control-plane component running as kubelet's static pod, as this node observes it: its process, restarts seen, and its health URL's answer"},
 		{Type: TypeKubeletService, Aliases: []string{"kubeletservices"},
 			Description: "a service of this node's Kubernetes runtime (containerd, image-import, kubelet) that it wants run (merged into ServiceSpec)"},
 		{Type: TypeKubeletPhase, Aliases: []string{"kubeletphases"},

@@ -39,8 +39,12 @@ import (
 //     this node last started stay as they are (kept in
 //     kubernetes/running.json), so control planes restart one at a time.
 //
-// The components run as supervised processes, which is what process mode
-// has; where kubelet runs they will be its static pods.
+// The components run as supervised processes where there is no kubelet
+// (process mode), and as kubelet's static pods where there is (StaticPods:
+// container and pid1 modes, the Talos way): the same command lines,
+// environment and health URLs, rendered by kube.StaticPod into the static
+// pod directory instead of KubeService resources; a manifest that changes
+// makes kubelet restart the pod, one that goes away stops it.
 type KubeControlPlane struct {
 	NodeName string
 	Layout   kube.Layout
@@ -50,7 +54,9 @@ type KubeControlPlane struct {
 	Secrets config.Secrets
 	// EtcdURL is the local etcd member's client URL.
 	EtcdURL string
-	Now     func() time.Time
+	// StaticPods: run the components as kubelet's static pods.
+	StaticPods bool
+	Now        func() time.Time
 }
 
 // Name implements runtime.Controller.
@@ -77,7 +83,8 @@ func (c *KubeControlPlane) Run(_ context.Context, r runtime.Reader, w runtime.Wr
 	}
 	k := recv.Config.Cluster.Kubernetes
 	phase := func(p, reason string) error {
-		return w.Put(TypeKubePhase, IDKubernetes, KubePhaseSpec{Phase: p, Reason: reason, Version: kube.Version}, nil)
+		return errors.Join(c.removePods(nil),
+			w.Put(TypeKubePhase, IDKubernetes, KubePhaseSpec{Phase: p, Reason: reason, Version: kube.Version, StaticPods: c.StaticPods}, nil))
 	}
 	switch {
 	case k.Disabled:
@@ -114,11 +121,8 @@ func (c *KubeControlPlane) Run(_ context.Context, r runtime.Reader, w runtime.Wr
 	}
 	if prev.Settings != "" && prev.Settings != desired && grant.Granted != desired {
 		// Keep what runs until the leader's turn for this control plane.
-		var errs []error
-		for _, name := range slices.Sorted(maps.Keys(prev.Services)) {
-			errs = append(errs, w.Put(TypeKubeService, name, prev.Services[name], nil))
-		}
-		errs = append(errs, w.Put(TypeKubePhase, IDKubernetes, KubePhaseSpec{Phase: KubePhaseRunning,
+		errs := []error{c.apply(w, prev.Services)}
+		errs = append(errs, w.Put(TypeKubePhase, IDKubernetes, KubePhaseSpec{Phase: KubePhaseRunning, StaticPods: c.StaticPods,
 			Reason:  fmt.Sprintf("cluster.kubernetes changed (settings %s): waiting for the Raft leader's turn to restart with them", desired),
 			Version: kube.Version, Components: slices.Sorted(maps.Keys(prev.Services)), APIServer: prev.APIServer, Files: prev.Files,
 			Settings: prev.Settings, Pending: desired}, nil))
@@ -162,12 +166,62 @@ func (c *KubeControlPlane) Run(_ context.Context, r runtime.Reader, w runtime.Wr
 	if err := writeRunning(c.Layout, run); err != nil {
 		return err
 	}
-	var errs []error
-	for _, name := range names {
-		errs = append(errs, w.Put(TypeKubeService, name, run.Services[name], nil))
-	}
-	errs = append(errs, w.Put(TypeKubePhase, IDKubernetes, KubePhaseSpec{Phase: KubePhaseRunning, Reason: "running the control plane against the local etcd member",
+	errs := []error{c.apply(w, run.Services)}
+	errs = append(errs, w.Put(TypeKubePhase, IDKubernetes, KubePhaseSpec{Phase: KubePhaseRunning, StaticPods: c.StaticPods, Reason: "running the control plane against the local etcd member",
 		Version: kube.Version, Components: names, APIServer: run.APIServer, Files: digest, Settings: desired}, nil))
+	return errors.Join(errs...)
+}
+
+// apply asks for the components: as KubeService resources, or as static
+// pod manifests (and no resource).
+func (c *KubeControlPlane) apply(w runtime.Writer, services map[string]ServiceSpecSpec) error {
+	if !c.StaticPods {
+		var errs []error
+		for _, name := range slices.Sorted(maps.Keys(services)) {
+			errs = append(errs, w.Put(TypeKubeService, name, services[name], nil))
+		}
+		return errors.Join(errs...)
+	}
+	if err := os.MkdirAll(c.Layout.StaticPodDir(), 0o700); err != nil {
+		return err
+	}
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(services)) {
+		s := services[name]
+		url := ""
+		if s.Health != nil {
+			url = s.Health.HTTP
+		}
+		pod, err := kube.StaticPod(name, s.Args, s.Env, url, c.Layout.Dir)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		_, err = atomicfile.WriteIfDifferent(c.staticPodFile(name), pod, 0o600)
+		errs = append(errs, err)
+	}
+	return errors.Join(append(errs, c.removePods(services))...)
+}
+
+func (c *KubeControlPlane) staticPodFile(name string) string {
+	return filepath.Join(c.Layout.StaticPodDir(), name+".yaml")
+}
+
+// removePods removes the static pod manifests of components not in keep
+// (all of them for nil): kubelet stops their pods.
+func (c *KubeControlPlane) removePods(keep map[string]ServiceSpecSpec) error {
+	if !c.StaticPods {
+		return nil
+	}
+	var errs []error
+	for _, name := range kube.ControlPlaneComponents {
+		if _, ok := keep[name]; ok {
+			continue
+		}
+		if err := os.Remove(c.staticPodFile(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 

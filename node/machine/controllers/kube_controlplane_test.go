@@ -146,3 +146,43 @@ func TestKubeControlPlaneWaitsForItsGrant(t *testing.T) {
 	assert.Empty(t, p.Pending)
 	assert.True(t, slices.Contains(f.apiserverArgs(t), "--audit-log-maxage=5"), "granted: restarted with the change")
 }
+
+// TestKubeControlPlaneAsStaticPods: where kubelet runs, the components are
+// static pod manifests with the same command lines, and no service; a
+// phase that runs nothing removes them.
+func TestKubeControlPlaneAsStaticPods(t *testing.T) {
+	cfg, err := config.Generate(config.GenerateOptions{ClusterName: "kt", ControlPlanes: 3, Workers: 1, LoopbackSubnet: 77})
+	require.NoError(t, err)
+	bin := t.TempDir()
+	for _, c := range kube.ControlPlaneComponents {
+		require.NoError(t, os.WriteFile(filepath.Join(bin, c), nil, 0o755))
+	}
+	f := &kubeFixture{st: runtime.NewState(), cfg: cfg, ctrl: &KubeControlPlane{
+		NodeName: "cp2", Layout: kube.Layout{Dir: filepath.Join(t.TempDir(), "kubernetes")}, BinDir: bin,
+		Secrets: cfg.Secrets, EtcdURL: "https://127.0.77.2:2379", StaticPods: true,
+	}}
+	f.rt = startWith(t, f.st, nil, f.ctrl)
+	f.putConfig(t)
+	f.put(t, TypeEtcdPhase, IDEtcd, EtcdPhaseSpec{Phase: EtcdPhaseMember})
+	p := f.phase(t)
+	assert.Equal(t, KubePhaseRunning, p.Phase)
+	assert.True(t, p.StaticPods)
+	_, ok := specOf[ServiceSpecSpec](f.st, TypeKubeService, kube.APIServer)
+	assert.False(t, ok, "no supervised service")
+	manifest, err := os.ReadFile(filepath.Join(f.ctrl.Layout.StaticPodDir(), "kube-apiserver.yaml"))
+	require.NoError(t, err)
+	for _, want := range []string{"image: registry.k8s.io/kube-apiserver:v1.37.2", "imagePullPolicy: Never", "hostNetwork: true",
+		"- --etcd-servers=https://127.0.77.2:2379", "name: " + KubeSettingsEnv, "path: /livez", "path: " + f.ctrl.Layout.Dir} {
+		assert.Contains(t, string(manifest), want)
+	}
+	for _, c := range kube.ControlPlaneComponents {
+		assert.FileExists(t, filepath.Join(f.ctrl.Layout.StaticPodDir(), c+".yaml"))
+	}
+
+	f.cfg.Cluster.Kubernetes.Disabled = true
+	f.putConfig(t)
+	assert.Equal(t, KubePhaseDisabled, f.phase(t).Phase)
+	for _, c := range kube.ControlPlaneComponents {
+		assert.NoFileExists(t, filepath.Join(f.ctrl.Layout.StaticPodDir(), c+".yaml"), "kubelet stops %s", c)
+	}
+}

@@ -23,7 +23,7 @@ func (c *KubernetesStatus) Name() string { return "kubernetes-status" }
 
 // Inputs implements runtime.Controller.
 func (c *KubernetesStatus) Inputs() []runtime.Input {
-	return []runtime.Input{{Type: TypeKubePhase, ID: IDKubernetes}, {Type: TypeServiceStatus}}
+	return []runtime.Input{{Type: TypeKubePhase, ID: IDKubernetes}, {Type: TypeServiceStatus}, {Type: TypeKubePodStatus}}
 }
 
 // Outputs implements runtime.Controller.
@@ -44,7 +44,17 @@ func (c *KubernetesStatus) Run(_ context.Context, r runtime.Reader, w runtime.Wr
 		var pids []int
 		for _, name := range ph.Components {
 			cs := KubeComponentStatus{Name: name, State: "missing"}
-			if s, found, err := getSpec[ServiceStatusSpec](r, TypeServiceStatus, name); err != nil {
+			if ph.StaticPods {
+				s, found, err := getSpec[KubePodStatusSpec](r, TypeKubePodStatus, name)
+				if err != nil {
+					return err
+				}
+				if found {
+					cs.State, cs.Restarts, cs.Message = s.State, s.Restarts, s.Message
+					pids = append(pids, s.PID)
+					cs.Healthy = s.State == "running" && s.Health == "healthy"
+				}
+			} else if s, found, err := getSpec[ServiceStatusSpec](r, TypeServiceStatus, name); err != nil {
 				return err
 			} else if found {
 				cs.State, cs.Restarts, cs.Message = s.State, s.Restarts, s.Message

@@ -46,6 +46,27 @@ type KubePhaseSpec struct {
 	// waits for the Raft leader to grant it.
 	Settings string `json:"settings,omitempty"`
 	Pending  string `json:"pendingSettings,omitempty"`
+	// StaticPods: the components run as kubelet's static pods, not as
+	// services (their status is KubePodStatus, not ServiceStatus).
+	StaticPods bool `json:"staticPods,omitempty"`
+}
+
+// TypeKubePodStatus is a control-plane component running as a static pod,
+// as the node observes it (ID = the component): its process and health.
+const TypeKubePodStatus = "KubePodStatus"
+
+// KubePodStatusSpec is the spec of KubePodStatus.
+type KubePodStatusSpec struct {
+	// State is "running" while a process of the component runs, else
+	// "missing".
+	State string `json:"state"`
+	// Health is "healthy" or "unhealthy" (its health URL's answer) while
+	// it runs.
+	Health string `json:"health,omitempty"`
+	PID    int    `json:"pid,omitempty"`
+	// Restarts counts the new processes seen since cairnd started.
+	Restarts int    `json:"restarts,omitempty"`
+	Message  string `json:"message,omitempty"`
 }
 
 // TypeKubeRollout is this control plane's grant in the Raft leader's
