@@ -20,11 +20,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/cairn-project/cairn/consensus"
 	"github.com/cairn-project/cairn/gossip"
 	"github.com/cairn-project/cairn/internal/atomicfile"
 	"github.com/cairn-project/cairn/internal/kubeconfig"
-	"github.com/cairn-project/cairn/node/cluster/cfgstore"
 	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/node/cluster/formation"
 	"github.com/cairn-project/cairn/node/cluster/rollout"
@@ -74,37 +72,15 @@ func registerKubelet(rt *runtime.Runtime, agent *formation.Agent, self *config.N
 		}
 	}
 	if self.Role == config.RoleControlPlane {
-		coord, err := rollout.New(rollout.Config{
-			Store: agent.Store, ID: kubeletRolloutID, Self: self.Name,
-			Want: func(ctx context.Context) (string, bool) {
-				st, err := cfgstore.Get(ctx, agent.Store, consensus.Stale)
-				if err != nil || st.Config.Cluster.Kubernetes.Disabled {
-					return "", false
+		coord, err := settingsRollout(agent, kubeletRolloutID, self.Name, o, log, config.KubeletSettingsHash,
+			func(c *config.Config) []string {
+				out := make([]string, len(c.Nodes))
+				for i, n := range c.Nodes {
+					out[i] = n.Name
 				}
-				return config.KubeletSettingsHash(st.Config), true
+				return out
 			},
-			View: func(ctx context.Context) ([]rollout.Node, bool) {
-				st, err := cfgstore.Get(ctx, agent.Store, consensus.Stale)
-				if err != nil {
-					return nil, false
-				}
-				members := map[string]gossip.Member{}
-				for _, m := range agent.Gossip().Members() {
-					members[m.Name] = m
-				}
-				var out []rollout.Node
-				for _, n := range st.Config.Nodes {
-					v := rollout.Node{Name: n.Name}
-					if g, ok := members[n.Name]; ok && g.State == gossip.StateAlive {
-						v.Running, v.Healthy = g.Meta.KubeletSettings, g.Meta.Kubelet == "ready"
-					}
-					out = append(out, v)
-				}
-				return out, true
-			},
-			Interval: max(o.Profile.Autopilot.Interval, 500*time.Millisecond),
-			Logger:   log,
-		})
+			func(m gossip.Meta) (string, bool) { return m.KubeletSettings, m.Kubelet == "ready" })
 		if err != nil {
 			return nil, err
 		}

@@ -53,37 +53,9 @@ func registerKubernetes(rt *runtime.Runtime, agent *formation.Agent, cfg *config
 			return nil, fmt.Errorf("register controller %s: %w", c.Name(), err)
 		}
 	}
-	coord, err := rollout.New(rollout.Config{
-		Store: agent.Store, ID: kubeRolloutID, Self: self.Name,
-		Want: func(ctx context.Context) (string, bool) {
-			st, err := cfgstore.Get(ctx, agent.Store, consensus.Stale)
-			if err != nil || st.Config.Cluster.Kubernetes.Disabled {
-				return "", false
-			}
-			return config.KubeControlPlaneSettingsHash(st.Config), true
-		},
-		View: func(ctx context.Context) ([]rollout.Node, bool) {
-			st, err := cfgstore.Get(ctx, agent.Store, consensus.Stale)
-			if err != nil {
-				return nil, false
-			}
-			members := map[string]gossip.Member{}
-			for _, m := range agent.Gossip().Members() {
-				members[m.Name] = m
-			}
-			var out []rollout.Node
-			for _, n := range st.Config.ControlPlanes() {
-				v := rollout.Node{Name: n.Name}
-				if g, ok := members[n.Name]; ok && g.State == gossip.StateAlive {
-					v.Running, v.Healthy = g.Meta.KubeSettings, g.Meta.Kubernetes == "ready"
-				}
-				out = append(out, v)
-			}
-			return out, true
-		},
-		Interval: max(o.Profile.Autopilot.Interval, 500*time.Millisecond),
-		Logger:   log,
-	})
+	coord, err := settingsRollout(agent, kubeRolloutID, self.Name, o, log, config.KubeControlPlaneSettingsHash,
+		func(c *config.Config) []string { return nodeNames(c.ControlPlanes()) },
+		func(m gossip.Meta) (string, bool) { return m.KubeSettings, m.Kubernetes == "ready" })
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +85,55 @@ func registerKubernetes(rt *runtime.Runtime, agent *formation.Agent, cfg *config
 		sources = append(sources, &controllers.KubePodStatus{IP: etcdHost(self), CAFile: kubeLayout(o).File("ca.crt"), Every: 2 * time.Second})
 	}
 	return sources, nil
+}
+
+// settingsRollout is the Raft leader's rollout (node/cluster/rollout) of
+// one kind of Kubernetes settings: it wants hash of the stored config
+// (nothing while Kubernetes is disabled), over the nodes of the config
+// nodes picks, each running what meta reports in gossip (the settings
+// its healthy components run with, and whether they are healthy).
+func settingsRollout(agent *formation.Agent, id, self string, o Options, log *slog.Logger, hash func(*config.Config) string,
+	nodes func(*config.Config) []string, meta func(gossip.Meta) (running string, healthy bool)) (*rollout.Coordinator, error) {
+	return rollout.New(rollout.Config{
+		Store: agent.Store, ID: id, Self: self,
+		Want: func(ctx context.Context) (string, bool) {
+			st, err := cfgstore.Get(ctx, agent.Store, consensus.Stale)
+			if err != nil || st.Config.Cluster.Kubernetes.Disabled {
+				return "", false
+			}
+			return hash(st.Config), true
+		},
+		View: func(ctx context.Context) ([]rollout.Node, bool) {
+			st, err := cfgstore.Get(ctx, agent.Store, consensus.Stale)
+			if err != nil {
+				return nil, false
+			}
+			members := map[string]gossip.Member{}
+			for _, m := range agent.Gossip().Members() {
+				members[m.Name] = m
+			}
+			var out []rollout.Node
+			for _, name := range nodes(st.Config) {
+				v := rollout.Node{Name: name}
+				if g, ok := members[name]; ok && g.State == gossip.StateAlive {
+					v.Running, v.Healthy = meta(g.Meta)
+				}
+				out = append(out, v)
+			}
+			return out, true
+		},
+		Interval: max(o.Profile.Autopilot.Interval, 500*time.Millisecond),
+		Logger:   log,
+	})
+}
+
+// nodeNames are the names of ns.
+func nodeNames(ns []*config.Node) []string {
+	out := make([]string, len(ns))
+	for i, n := range ns {
+		out[i] = n.Name
+	}
+	return out
 }
 
 // kubeRolloutID names the rollout of the Kubernetes control-plane settings.

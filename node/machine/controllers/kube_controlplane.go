@@ -246,30 +246,38 @@ type runningServices struct {
 func runningFile(l kube.Layout) string { return filepath.Join(l.Dir, "running.json") }
 
 // readRunning reads running.json; none yet is the zero value.
-func readRunning(l kube.Layout) (runningServices, error) {
-	raw, err := os.ReadFile(runningFile(l))
+func readRunning(l kube.Layout) (runningServices, error) { return readJSONFile[runningServices](runningFile(l)) }
+
+func writeRunning(l kube.Layout, r runningServices) error { return writeJSONFile(runningFile(l), r) }
+
+// readJSONFile reads a JSON record of the node's own (what it last
+// started); a file that does not exist is the zero value.
+func readJSONFile[T any](path string) (T, error) {
+	var v T
+	raw, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return runningServices{}, nil
+		return v, nil
 	}
 	if err != nil {
-		return runningServices{}, err
+		return v, err
 	}
-	var r runningServices
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return runningServices{}, fmt.Errorf("%s: %w", runningFile(l), err)
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, fmt.Errorf("%s: %w", path, err)
 	}
-	return r, nil
+	return v, nil
 }
 
-func writeRunning(l kube.Layout, r runningServices) error {
-	raw, err := json.MarshalIndent(r, "", "  ")
+// writeJSONFile writes v as indented JSON to path (0600, its directory
+// made), atomically and only when it changed.
+func writeJSONFile(path string, v any) error {
+	raw, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(l.Dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	_, err = atomicfile.WriteIfDifferent(runningFile(l), append(raw, '\n'), 0o600)
+	_, err = atomicfile.WriteIfDifferent(path, append(raw, '\n'), 0o600)
 	return err
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -221,30 +220,11 @@ type kubeletRunning struct {
 func kubeletRunningFile(l kube.Layout) string { return filepath.Join(l.KubeletDir(), "running.json") }
 
 func readKubeletRunning(l kube.Layout) (kubeletRunning, error) {
-	raw, err := os.ReadFile(kubeletRunningFile(l))
-	if errors.Is(err, os.ErrNotExist) {
-		return kubeletRunning{}, nil
-	}
-	if err != nil {
-		return kubeletRunning{}, err
-	}
-	var k kubeletRunning
-	if err := json.Unmarshal(raw, &k); err != nil {
-		return kubeletRunning{}, fmt.Errorf("%s: %w", kubeletRunningFile(l), err)
-	}
-	return k, nil
+	return readJSONFile[kubeletRunning](kubeletRunningFile(l))
 }
 
 func writeKubeletRunning(l kube.Layout, k kubeletRunning) error {
-	raw, err := json.MarshalIndent(k, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(l.KubeletDir(), 0o700); err != nil {
-		return err
-	}
-	_, err = atomicfile.WriteIfDifferent(kubeletRunningFile(l), append(raw, '\n'), 0o600)
-	return err
+	return writeJSONFile(kubeletRunningFile(l), k)
 }
 
 // nodeIP is the node's own address: the host of its API endpoint (a
