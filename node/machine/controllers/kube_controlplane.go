@@ -246,7 +246,9 @@ type runningServices struct {
 func runningFile(l kube.Layout) string { return filepath.Join(l.Dir, "running.json") }
 
 // readRunning reads running.json; none yet is the zero value.
-func readRunning(l kube.Layout) (runningServices, error) { return readJSONFile[runningServices](runningFile(l)) }
+func readRunning(l kube.Layout) (runningServices, error) {
+	return readJSONFile[runningServices](runningFile(l))
+}
 
 func writeRunning(l kube.Layout, r runningServices) error { return writeJSONFile(runningFile(l), r) }
 

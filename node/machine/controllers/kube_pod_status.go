@@ -52,7 +52,7 @@ func (s *KubePodStatus) Run(ctx context.Context, w runtime.Writer) error {
 		proc = "/proc"
 	}
 	last := map[string]KubePodStatusSpec{} // as published
-	seen := map[string]int{}                 // the last PID seen of each
+	seen := map[string]int{}               // the last PID seen of each
 	for {
 		client := s.client()
 		for _, name := range kube.ControlPlaneComponents {
