@@ -4,6 +4,7 @@ import (
 	"github.com/cairn-project/cairn/node/machine/kube"
 	"github.com/cairn-project/cairn/rootfs/images"
 	"os"
+	"path"
 	"path/filepath"
 	"testing"
 
@@ -19,6 +20,7 @@ func TestEtcdBinary(t *testing.T) {
 	assert.Equal(t, image.KubeBinDir, imageKubeDir, "and for the Kubernetes binaries")
 	assert.Equal(t, image.CNIBinDir, kube.ImageCNIBinDir, "and for the CNI plugins")
 	assert.Equal(t, image.WorkloadImagesPath, kube.ImageWorkloadImages, "and for the workload images")
+	assert.Equal(t, path.Dir(image.NftPath), kube.ImageNftDir, "and for nft")
 	assert.Equal(t, images.CoreDNSRef, kube.CoreDNSImage, "the cluster DNS runs the image rootfs/images packs")
 	self, err := os.Executable()
 	assert.NoError(t, err)

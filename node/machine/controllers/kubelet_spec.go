@@ -197,8 +197,7 @@ func (c *KubeletSpec) Run(_ context.Context, r runtime.Reader, w runtime.Writer)
 	proxy := ServiceSpecSpec{
 		Path: filepath.Join(c.BinDir, "kube-proxy"), Args: kube.Proxy{Config: recv.Config, Node: n, Kubeconfig: creds.Kubeconfig}.Args(),
 		Restart: "always", StopTimeout: 10 * time.Second,
-		// nft is in /usr/sbin of the image.
-		Env: []string{"PATH=" + c.BinDir + ":/usr/sbin", KubeletSettingsEnv + "=" + desired, KubeletFilesEnv + "=" + creds.Digest},
+		Env: []string{"PATH=" + c.BinDir + ":" + kube.ImageNftDir, KubeletSettingsEnv + "=" + desired, KubeletFilesEnv + "=" + creds.Digest},
 		Health: &ServiceHealthSpec{HTTP: fmt.Sprintf("http://127.0.0.1:%d/healthz", kube.ProxyHealthzPort),
 			Interval: 5 * time.Second, Timeout: 4 * time.Second, FailureThreshold: 6, StartPeriod: 90 * time.Second},
 	}

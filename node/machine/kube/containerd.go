@@ -14,6 +14,8 @@ import (
 const (
 	ImageCNIBinDir      = "/opt/cni/bin"
 	ImageWorkloadImages = "/usr/share/cairn/images.tar"
+	// ImageNftDir holds nft, which kube-proxy's nftables mode execs.
+	ImageNftDir = "/usr/sbin"
 )
 
 // CoreDNSImage is the cluster DNS image: CoreDNS from tools/coredns (the
