@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -49,16 +50,36 @@ disabled_plugins = ["io.containerd.cri.v1.runtime", "io.containerd.grpc.v1.cri",
     restrict_oom_score_adj = true
 `
 
-// builtRuntime is the container runtime `make containerd` builds into
-// the repository's _out/bin: what a node's Options.Kubernetes holds.
+// builtRuntime is the container runtime as `make containerd` builds it
+// (scripts/build-containerd.sh, into a directory of this test binary's;
+// the Go build cache makes it seconds once tools/containerd was built):
+// what a node's Options.Kubernetes holds. Built once per test binary.
 func builtRuntime(t *testing.T) string {
 	t.Helper()
-	bin, err := filepath.Abs("../_out/bin")
-	require.NoError(t, err)
-	_, err = os.Stat(filepath.Join(bin, "ctr"))
-	testutil.Require(t, err == nil, "containerd and ctr in _out/bin (make containerd)")
-	return bin
+	testutil.RequireRoot(t, "containerd")
+	runtimeOnce.Do(func() {
+		runtimeDir, runtimeErr = os.MkdirTemp("", "cairn-node-runtime")
+		if runtimeErr != nil {
+			return
+		}
+		script, err := filepath.Abs("../scripts/build-containerd.sh")
+		if err != nil {
+			runtimeErr = err
+			return
+		}
+		if out, err := exec.Command(script, runtimeDir).CombinedOutput(); err != nil {
+			runtimeErr = fmt.Errorf("build-containerd.sh: %w\n%s", err, out)
+		}
+	})
+	require.NoError(t, runtimeErr)
+	return runtimeDir
 }
+
+var (
+	runtimeOnce sync.Once
+	runtimeDir  string
+	runtimeErr  error
+)
 
 // startTestContainerd runs the built containerd as root and returns its
 // socket once ctr gets an answer; it stops when the test ends.

@@ -32,7 +32,17 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, leakOpts...)
+	code := m.Run()
+	if runtimeDir != "" { // the container runtime builtRuntime built
+		_ = os.RemoveAll(runtimeDir)
+	}
+	if code == 0 {
+		if err := goleak.Find(leakOpts...); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 var leakOpts = []goleak.Option{testutil.RaftLeak, testutil.SpawnerLeak}
