@@ -35,8 +35,9 @@ func TestBuildHasTheClusterDNSPlugins(t *testing.T) {
 		t.Fatalf("coredns -plugins: %v\n%s", err, out)
 	}
 	have := map[string]bool{}
+	// One plugin per line (older releases prefixed the server type, "dns.").
 	for _, line := range strings.Split(string(out), "\n") {
-		if name, ok := strings.CutPrefix(strings.TrimSpace(line), "dns."); ok {
+		if name := strings.TrimPrefix(strings.TrimSpace(line), "dns."); name != "" && !strings.HasSuffix(name, ":") {
 			have[name] = true
 		}
 	}
