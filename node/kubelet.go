@@ -43,11 +43,17 @@ import (
 const containerdRoot = "/var/lib/containerd"
 
 // runsKubelet reports whether this node runs kubelet: every node that
-// owns its machine (container and pid1 modes) and ships Kubernetes. A
-// process-mode node shares the host, where kubelet would change host
-// settings, and runs the control plane only.
+// owns its machine (container and pid1 modes) and ships kubelet (an image
+// without Kubernetes, such as today's initramfs, runs none of its
+// machinery: no credentials, no polling). A process-mode node shares the
+// host, where kubelet would change host settings, and runs the control
+// plane only.
 func runsKubelet(o Options) bool {
-	return o.Kubernetes != "" && o.Capabilities.Mode != capability.ModeProcess
+	if o.Kubernetes == "" || o.Capabilities.Mode == capability.ModeProcess {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(o.Kubernetes, "kubelet"))
+	return err == nil
 }
 
 // kubeletRolloutID names the rollout of kubelet settings.
@@ -182,6 +188,7 @@ func (k *kubeletCredentials) Run(ctx context.Context, w runtime.Writer) error {
 	defer tr.CloseIdleConnections()
 	client := kubernetesv1connect.NewKubernetesServiceClient(&http.Client{Transport: tr, Timeout: 30 * time.Second}, "https://"+k.apiAddr)
 	var lastErr string
+	retry := 5 * time.Second
 	for {
 		wait := 10 * time.Minute
 		if err := k.ensure(ctx, client, w); err != nil {
@@ -189,9 +196,11 @@ func (k *kubeletCredentials) Run(ctx context.Context, w runtime.Writer) error {
 				k.log.Warn("kubelet certificate", "error", err)
 				lastErr = err.Error()
 			}
-			wait = 5 * time.Second
+			// Each try makes a key and a call: back off (Kubernetes may be
+			// disabled for good), up to two minutes.
+			wait, retry = retry, min(2*retry, 2*time.Minute)
 		} else {
-			lastErr = ""
+			lastErr, retry = "", 5*time.Second
 		}
 		select {
 		case <-ctx.Done():
