@@ -200,7 +200,10 @@ func nodeErrors[T any](w io.Writer, results []nodeResult[T]) error {
 }
 
 // client resolves the target and opens a client for it.
-func (g *globals) client() (*apiClient, target, error) {
+func (g *globals) client() (*apiClient, target, error) { return g.clientTimeout(g.timeout) }
+
+// clientTimeout is client with another per-call timeout.
+func (g *globals) clientTimeout(timeout time.Duration) (*apiClient, target, error) {
 	t, err := g.target()
 	if err != nil {
 		return nil, target{}, err
@@ -209,5 +212,5 @@ func (g *globals) client() (*apiClient, target, error) {
 	if err != nil {
 		return nil, target{}, err
 	}
-	return newAPIClient(t.endpoints, g.timeout, tlsCfg), t, nil
+	return newAPIClient(t.endpoints, timeout, tlsCfg), t, nil
 }

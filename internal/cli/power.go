@@ -21,7 +21,15 @@ const powerPoll = 250 * time.Millisecond
 type powerOp struct {
 	verb string // "reboot", for messages: "reboot requested"
 	call func(ctx context.Context, ep endpoint, node string) (powerAnswer, error)
+	// callTimeout, when longer than --timeout, is how long the call may
+	// take: a graceful reset leaves etcd and Raft before it answers.
+	callTimeout time.Duration
 }
+
+// resetCallTimeout covers a graceful reset's answer: the node gives
+// leaving etcd, Raft and gossip 30 s (node/api's leaveTimeout), a
+// forwarded call a little more.
+const resetCallTimeout = 45 * time.Second
 
 // powerAnswer is a node's answer to a power call.
 type powerAnswer struct {
@@ -130,7 +138,7 @@ the one before is back (a new boot ID) and the cluster is healthy again.`,
 			if w.wait && !reboot {
 				return fmt.Errorf("%w: --wait waits for the node to come back, which --reboot=false rules out", ErrUsage)
 			}
-			return runPower(cmd.Context(), g, powerOp{verb: "reset", call: func(ctx context.Context, ep endpoint, node string) (powerAnswer, error) {
+			return runPower(cmd.Context(), g, powerOp{verb: "reset", callTimeout: resetCallTimeout, call: func(ctx context.Context, ep endpoint, node string) (powerAnswer, error) {
 				res, err := ep.machine.Reset(ctx, request(req, node))
 				if err != nil {
 					return powerAnswer{}, err
@@ -167,7 +175,7 @@ func resetDetail(r *machinev1.ResetResponse) string {
 // runPower asks every target node at once, or with --wait one at a time,
 // each waited for.
 func runPower(ctx context.Context, g *globals, op powerOp, w powerWait, needNodes bool) error {
-	c, t, err := g.client()
+	c, t, err := g.clientTimeout(max(g.timeout, op.callTimeout))
 	if err != nil {
 		return err
 	}
