@@ -49,7 +49,7 @@ func BenchmarkKubernetesDocker(b *testing.B) {
 	version := fmt.Sprintf("bench-%d", os.Getpid())
 	tag := "cairn/cairnd:" + version + "-k8s"
 	cairnd := buildStaticCairnd(b, version)
-	archive := dockerKubeImages(b, cairnd, version)
+	archive := kubeNodeFiles(b, cairnd, version)
 	b.Cleanup(func() { _ = exec.Command("docker", "image", "rm", "--force", tag).Run() })
 	// The image first (a cluster of one, destroyed), so that the
 	// measured create starts containers only.

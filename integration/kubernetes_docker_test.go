@@ -15,13 +15,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// dockerKubeImages builds what a Kubernetes node image ships beside the
-// static cairnd at cairnd: the kube binary (a link to the one the
+// kubeNodeFiles builds what a Kubernetes node ships (the container image
+// and the VM's initramfs alike) beside the static cairnd at cairnd: the kube binary (a link to the one the
 // Kubernetes tests build), the container runtime and CNI plugins
 // (scripts/build-containerd.sh), and the workload images archive
 // (rootfs/cmd/mkimages, with the echo image tagged version). It returns
 // the archive's path.
-func dockerKubeImages(t testing.TB, cairnd, version string) string {
+func kubeNodeFiles(t testing.TB, cairnd, version string) string {
 	t.Helper()
 	kubectl(t) // builds kube
 	root, err := repoRoot()
@@ -158,7 +158,7 @@ func TestKubernetesDockerMode(t *testing.T) {
 	version := fmt.Sprintf("it-%d-%d", os.Getpid(), time.Now().Unix())
 	tag := "cairn/cairnd:" + version + "-k8s"
 	cairnd := buildStaticCairnd(t, version)
-	archive := dockerKubeImages(t, cairnd, version)
+	archive := kubeNodeFiles(t, cairnd, version)
 	t.Cleanup(func() { _ = exec.Command("docker", "image", "rm", "--force", tag).Run() })
 
 	start := time.Now()
@@ -189,74 +189,17 @@ func TestKubernetesDockerMode(t *testing.T) {
 	})
 
 	t.Run("ControlPlaneRunsAsStaticPods", func(t *testing.T) {
-		// kubelet's mirror pods of the static pods: each component on each
-		// control plane, Running.
-		require.EventuallyWithT(t, func(ct *assert.CollectT) {
-			ps, err := pods(t, kcfg, "-n", "kube-system", "-l", "tier=control-plane")
-			if !assert.NoError(ct, err) {
-				return
-			}
-			running := map[string]bool{}
-			for _, p := range ps {
-				if p.Status.Phase == "Running" {
-					running[p.Metadata.Name] = true
-				}
-			}
-			for _, cp := range []string{"cp1", "cp2", "cp3"} {
-				for _, comp := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
-					assert.True(ct, running[comp+"-"+cp], "%s runs on %s as a static pod", comp, cp)
-				}
-			}
-		}, 3*time.Minute, 2*time.Second)
+		staticPodsRunning(t, kcfg, []string{"cp1", "cp2", "cp3"}, 3*time.Minute)
 	})
 
 	var echoPods []pod
 	t.Run("DeploymentPodsReachEachOtherAcrossNodes", func(t *testing.T) {
-		manifest := filepath.Join(c.dir, "echo.yaml")
-		require.NoError(t, os.WriteFile(manifest, fmt.Appendf(nil, echoDeployment, version), 0o600))
-		out, err := kubectlRun(t, kcfg, "apply", "-f", manifest)
-		require.NoError(t, err, out)
-		out, err = kubectlRun(t, kcfg, "rollout", "status", "deployment/echo", "--timeout", "4m")
-		require.NoError(t, err, out)
-		echoPods, err = pods(t, kcfg, "-l", "app=echo")
-		require.NoError(t, err)
-		require.Len(t, echoPods, 2)
-		assert.NotEqual(t, echoPods[0].Spec.NodeName, echoPods[1].Spec.NodeName, "spread over two nodes")
-		for i, from := range echoPods {
-			to := echoPods[1-i]
-			out, err := kubectlRun(t, kcfg, "exec", from.Metadata.Name, "--", "/usr/bin/cairn-echo", "get", "http://"+to.Status.PodIP+":8080/")
-			require.NoError(t, err, "%s on %s → %s on %s: %s", from.Metadata.Name, from.Spec.NodeName, to.Metadata.Name, to.Spec.NodeName, out)
-			assert.Contains(t, out, to.Metadata.Name, "the other pod answered")
-		}
+		echoPods = deployEcho(t, kcfg, c.dir, version, 4*time.Minute)
+		podsReachEachOther(t, kcfg, echoPods)
 	})
 
 	t.Run("ClusterIPServiceAndItsDNSName", func(t *testing.T) {
-		out, err := kubectlRun(t, kcfg, "expose", "deployment", "echo", "--port", "80", "--target-port", "8080")
-		require.NoError(t, err, out)
-		out, err = kubectlRun(t, kcfg, "-n", "kube-system", "rollout", "status", "deployment/coredns", "--timeout", "4m")
-		require.NoError(t, err, "the cluster DNS runs: %s", out)
-		for _, target := range []string{"clusterIP", "name"} {
-			url := "http://echo.default.svc.cluster.local/"
-			if target == "clusterIP" {
-				ip, err := kubectlRun(t, kcfg, "get", "service", "echo", "-o", "jsonpath={.spec.clusterIP}")
-				require.NoError(t, err, ip)
-				url = "http://" + ip + "/"
-			}
-			for _, from := range echoPods {
-				served := map[string]bool{}
-				require.EventuallyWithT(t, func(ct *assert.CollectT) {
-					out, err := kubectlRun(t, kcfg, "exec", from.Metadata.Name, "--", "/usr/bin/cairn-echo", "get", url)
-					if assert.NoError(ct, err, "%s from %s: %s", url, from.Metadata.Name, out) {
-						for _, p := range echoPods {
-							if strings.Contains(out, "hostname: "+p.Metadata.Name) {
-								served[p.Metadata.Name] = true
-							}
-						}
-					}
-					assert.Len(ct, served, 2, "%s from %s reaches both pods", url, from.Metadata.Name)
-				}, 2*time.Minute, 200*time.Millisecond)
-			}
-		}
+		serviceReachesEveryPod(t, kcfg, echoPods, 4*time.Minute)
 	})
 
 	t.Run("AnImportedImageRuns", func(t *testing.T) {
@@ -393,6 +336,92 @@ func TestKubernetesDockerMode(t *testing.T) {
 		}
 		assert.Equal(t, 2, running, "the pods recovered: %+v", now)
 	})
+}
+
+// staticPodsRunning waits for kubelet's mirror pods of the static pods:
+// each control-plane component on each of controlPlanes, Running.
+func staticPodsRunning(t *testing.T, kcfg string, controlPlanes []string, wait time.Duration) {
+	t.Helper()
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		ps, err := pods(t, kcfg, "-n", "kube-system", "-l", "tier=control-plane")
+		if !assert.NoError(ct, err) {
+			return
+		}
+		running := map[string]bool{}
+		for _, p := range ps {
+			if p.Status.Phase == "Running" {
+				running[p.Metadata.Name] = true
+			}
+		}
+		for _, cp := range controlPlanes {
+			for _, comp := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+				assert.True(ct, running[comp+"-"+cp], "%s runs on %s as a static pod", comp, cp)
+			}
+		}
+	}, wait, 2*time.Second)
+}
+
+// deployEcho runs the test application (echoDeployment, the echo image
+// tagged version) and returns its two pods, once the rollout is done,
+// spread over two nodes.
+func deployEcho(t *testing.T, kcfg, dir, version string, wait time.Duration) []pod {
+	t.Helper()
+	manifest := filepath.Join(dir, "echo.yaml")
+	require.NoError(t, os.WriteFile(manifest, fmt.Appendf(nil, echoDeployment, version), 0o600))
+	out, err := kubectlRun(t, kcfg, "apply", "-f", manifest)
+	require.NoError(t, err, out)
+	out, err = kubectlRun(t, kcfg, "rollout", "status", "deployment/echo", "--timeout", wait.String())
+	require.NoError(t, err, out)
+	ps, err := pods(t, kcfg, "-l", "app=echo")
+	require.NoError(t, err)
+	require.Len(t, ps, 2)
+	assert.NotEqual(t, ps[0].Spec.NodeName, ps[1].Spec.NodeName, "spread over two nodes")
+	return ps
+}
+
+// podsReachEachOther: each of ps reaches the other by pod IP, across
+// nodes over Cairn's pod routes.
+func podsReachEachOther(t *testing.T, kcfg string, ps []pod) {
+	t.Helper()
+	for i, from := range ps {
+		to := ps[1-i]
+		out, err := kubectlRun(t, kcfg, "exec", from.Metadata.Name, "--", "/usr/bin/cairn-echo", "get", "http://"+to.Status.PodIP+":8080/")
+		require.NoError(t, err, "%s on %s → %s on %s: %s", from.Metadata.Name, from.Spec.NodeName, to.Metadata.Name, to.Spec.NodeName, out)
+		assert.Contains(t, out, to.Metadata.Name, "the other pod answered")
+	}
+}
+
+// serviceReachesEveryPod exposes the echo Deployment as a ClusterIP
+// Service and requires that, from each of ps, both its ClusterIP and its
+// DNS name (CoreDNS, once its rollout is done) reach every one of ps.
+func serviceReachesEveryPod(t *testing.T, kcfg string, ps []pod, wait time.Duration) {
+	t.Helper()
+	out, err := kubectlRun(t, kcfg, "expose", "deployment", "echo", "--port", "80", "--target-port", "8080")
+	require.NoError(t, err, out)
+	out, err = kubectlRun(t, kcfg, "-n", "kube-system", "rollout", "status", "deployment/coredns", "--timeout", wait.String())
+	require.NoError(t, err, "the cluster DNS runs: %s", out)
+	for _, target := range []string{"clusterIP", "name"} {
+		url := "http://echo.default.svc.cluster.local/"
+		if target == "clusterIP" {
+			ip, err := kubectlRun(t, kcfg, "get", "service", "echo", "-o", "jsonpath={.spec.clusterIP}")
+			require.NoError(t, err, ip)
+			url = "http://" + ip + "/"
+		}
+		for _, from := range ps {
+			served := map[string]bool{}
+			require.EventuallyWithT(t, func(ct *assert.CollectT) {
+				out, err := kubectlRun(t, kcfg, "exec", from.Metadata.Name, "--", "/usr/bin/cairn-echo", "get", url)
+				if assert.NoError(ct, err, "%s from %s: %s", url, from.Metadata.Name, out) {
+					for _, p := range ps {
+						if strings.Contains(out, "hostname: "+p.Metadata.Name) {
+							served[p.Metadata.Name] = true
+						}
+					}
+				}
+				assert.Len(ct, served, len(ps), "%s from %s reaches every pod", url, from.Metadata.Name)
+			}, wait/2, 200*time.Millisecond)
+		}
+	}
 }
 
 // dockerProcess finds, from the host, the PID of the process in container

@@ -24,10 +24,7 @@ func containerOptions(ctx context.Context, o *node.Options, stateDir string) {
 	r := pid1.NewReaper(o.Logger.With("component", "reaper"))
 	go func() { _ = r.Run(ctx) }()
 	o.Reaper = r
-	if o.Kubernetes == "" {
-		return
-	}
-	if _, err := os.Stat(filepath.Join(o.Kubernetes, "kubelet")); err != nil {
+	if !shipsKubelet(o.Kubernetes) {
 		return
 	}
 	if err := kubehost.Prepare(kubehost.Default(stateDir)); err != nil {
@@ -35,4 +32,14 @@ func containerOptions(ctx context.Context, o *node.Options, stateDir string) {
 	} else {
 		o.Logger.Info("container prepared for kubelet: /sys writable, kubelet's sysctls shown, / rshared, machine id")
 	}
+}
+
+// shipsKubelet reports whether the image's Kubernetes directory has
+// kubelet (the node then runs it: node.runsKubelet checks the same).
+func shipsKubelet(dir string) bool {
+	if dir == "" {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(dir, "kubelet"))
+	return err == nil
 }

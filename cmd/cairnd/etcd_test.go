@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/cairn-project/cairn/node/machine/kube"
-	"github.com/cairn-project/cairn/rootfs/images"
 	"os"
 	"path"
 	"path/filepath"
@@ -12,7 +10,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cairn-project/cairn/node/machine/capability"
+	"github.com/cairn-project/cairn/node/machine/kube"
 	"github.com/cairn-project/cairn/rootfs/image"
+	"github.com/cairn-project/cairn/rootfs/images"
+	"github.com/cairn-project/cairn/rootfs/initramfs"
 )
 
 func TestEtcdBinary(t *testing.T) {
@@ -22,6 +23,7 @@ func TestEtcdBinary(t *testing.T) {
 	assert.Equal(t, image.WorkloadImagesPath, kube.ImageWorkloadImages, "and for the workload images")
 	assert.Equal(t, path.Dir(image.NftPath), kube.ImageNftDir, "and for nft")
 	assert.Equal(t, images.CoreDNSRef, kube.CoreDNSImage, "the cluster DNS runs the image rootfs/images packs")
+	assert.Equal(t, initramfs.KubernetesModules, kube.KernelModules, "a VM loads the kernel modules its initramfs carries")
 	self, err := os.Executable()
 	assert.NoError(t, err)
 	assert.Equal(t, filepath.Join(filepath.Dir(self), "etcd"), etcdBinary("", capability.ModeProcess))

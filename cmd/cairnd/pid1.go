@@ -21,6 +21,8 @@ import (
 	"github.com/cairn-project/cairn/node/machine/capability"
 	"github.com/cairn-project/cairn/node/machine/controllers"
 	"github.com/cairn-project/cairn/node/machine/kmod"
+	"github.com/cairn-project/cairn/node/machine/kube"
+	"github.com/cairn-project/cairn/node/machine/kubehost"
 	"github.com/cairn-project/cairn/node/machine/network"
 	"github.com/cairn-project/cairn/node/machine/nodelog"
 	"github.com/cairn-project/cairn/node/machine/pid1"
@@ -146,7 +148,11 @@ func bootPID1(log *slog.Logger, nl *nodelog.Log, f nodeFlags, mounts []pid1.Moun
 	reaper := pid1.NewReaper(log.With("component", "reaper"))
 	go func() { _ = reaper.Run(context.Background()) }() // for the machine's whole life
 
-	loadImageModules(b)
+	loadModules(b, pid1.ImageModules)
+	kubelet := shipsKubelet(f.kubernetes)
+	if kubelet {
+		loadModules(b, kube.KernelModules)
+	}
 	cmdline, err := readCmdline()
 	b.stage("kernel command line", "", err)
 	if cmdline.HostNet != nil {
@@ -167,6 +173,10 @@ func bootPID1(log *slog.Logger, nl *nodelog.Log, f nodeFlags, mounts []pid1.Moun
 	netDetail, netErr := applyBootNetwork(ctx, self.Network)
 	b.stage("network", netDetail, netErr)
 	disk := prepareStateDisk(ctx, b, reaper, cfg, self, data, name)
+	if kubelet {
+		// After the disk: the machine ID is kept in the state directory.
+		b.stage("kubelet host", "/ rshared, machine id", kubehost.PrepareMachine(kubehost.Default(pid1State)))
+	}
 
 	caps, err := capability.ForMode(capability.ModePID1)
 	if err != nil {
@@ -232,14 +242,18 @@ func pid1Outcome(ctx context.Context, err error) error {
 	return err
 }
 
-// loadImageModules loads pid1.ImageModules before anything needs them:
-// the disk, the NIC and fw_cfg. KernelModules reports them again later.
-func loadImageModules(b *bootReport) {
+// loadModules loads the image's kernel modules of names, with their
+// dependencies, each a boot stage, before anything needs them:
+// pid1.ImageModules for the disk, the NIC and fw_cfg, and where the image
+// ships kubelet kube.KernelModules (the kernel cannot load them on
+// demand: there is no modprobe). KernelModules reports the first again
+// later.
+func loadModules(b *bootReport, names []string) {
 	root, err := kmod.DefaultRoot()
 	if err == nil {
 		var ix *kmod.Index
 		if ix, err = kmod.Open(root); err == nil {
-			for _, r := range kmod.Load(kmod.Finit{}, ix.Resolve(pid1.ImageModules)) {
+			for _, r := range kmod.Load(kmod.Finit{}, ix.Resolve(names)) {
 				b.stage("module "+r.Name, string(r.State), r.Err)
 			}
 			return

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"github.com/cairn-project/cairn/internal/provision/qemu"
 	"net"
 	"os"
 	"path/filepath"
@@ -170,7 +171,18 @@ func TestClusterCreateNeedsTheKubernetesBinaries(t *testing.T) {
 	assert.Contains(t, r.stderr, "--kubernetes=false")
 	assert.NoDirExists(t, filepath.Join(root, "local"), "nothing was made")
 
-	r = runCLI(t, "cluster", "create", "--state", root, "--cairnd", fake, "--provisioner", "qemu", "--kubernetes")
+	// A Kubernetes VM boots the initramfs that ships it: without one,
+	// create says which target builds it (on a host that can run VMs).
+	kernel := filepath.Join(dir, "vmlinuz")
+	require.NoError(t, os.WriteFile(kernel, []byte("bzImage"), 0o644))
+	t.Chdir(dir) // no _out here
+	r = runCLI(t, "cluster", "create", "--state", root, "--provisioner", "qemu", "--kernel", kernel, "--kubernetes")
 	assert.Equal(t, 1, r.code)
-	assert.Contains(t, r.stderr, "do not ship Kubernetes yet")
+	if err := qemu.Check(); err != nil {
+		assert.Contains(t, r.stderr, err.Error())
+	} else {
+		assert.Contains(t, r.stderr, "no initramfs-kubernetes.cpio")
+		assert.Contains(t, r.stderr, "make initramfs-kubernetes")
+	}
+	assert.NoDirExists(t, filepath.Join(root, "local"), "nothing was made")
 }

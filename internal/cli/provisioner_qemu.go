@@ -9,6 +9,7 @@ import (
 
 	"github.com/cairn-project/cairn/internal/provision/qemu"
 	"github.com/cairn-project/cairn/node/cluster/config"
+	"github.com/cairn-project/cairn/rootfs/initramfs"
 )
 
 // qemuProvisioner runs each node as a QEMU VM (internal/provision/qemu)
@@ -24,7 +25,7 @@ func qemuCluster(st *clusterState, dir string) qemu.Cluster {
 	return qemu.Cluster{
 		Name: st.Name, Dir: dir, Subnet: st.Subnet,
 		Kernel: st.Kernel, Initramfs: st.Initramfs, Config: st.ConfigFile,
-		MemoryMiB: st.MemoryMiB, KernelArgs: st.KernelArgs,
+		MemoryMiB: st.MemoryMiB, KernelArgs: st.KernelArgs, Kubernetes: st.Kubernetes,
 	}
 }
 
@@ -47,13 +48,22 @@ func (*qemuProvisioner) plan(_ context.Context, p *clusterPlan) error {
 		return err
 	}
 	var err error
-	if p.Kernel, err = findBootFile(p.Kernel, "vmlinuz", "--kernel"); err != nil {
+	if p.Kernel, err = findBootFile(p.Kernel, "vmlinuz", "--kernel", "make initramfs"); err != nil {
 		return err
 	}
-	if p.Initramfs, err = findBootFile(p.Initramfs, "initramfs.cpio.gz", "--initramfs"); err != nil {
+	// A Kubernetes node boots the initramfs that ships it.
+	name, target := initramfs.DefaultName, "make initramfs"
+	if p.Kubernetes {
+		name, target = initramfs.KubernetesName, "make initramfs-kubernetes"
+	}
+	if p.Initramfs, err = findBootFile(p.Initramfs, name, "--initramfs", target); err != nil {
 		return err
 	}
 	c := qemu.Cluster{Name: p.Name, Subnet: p.Subnet}
+	if p.Kubernetes {
+		// kubectl on the host uses the first control plane's forward.
+		p.Generate.KubernetesEndpoint = "https://" + c.HostKubeAPI(1)
+	}
 	total := p.ControlPlanes + p.Workers
 	p.Generate.NodeAddresses = make([]string, total)
 	p.Generate.CertSANs = make([][]string, total)
@@ -69,8 +79,9 @@ func (*qemuProvisioner) plan(_ context.Context, p *clusterPlan) error {
 }
 
 // findBootFile returns the flag's file, else name in _out beside the
-// cairnctl binary (_out/bin/cairnctl → _out/NAME), else ./_out/NAME.
-func findBootFile(flag, name, flagName string) (string, error) {
+// cairnctl binary (_out/bin/cairnctl → _out/NAME), else ./_out/NAME; a
+// missing one is an error naming the make target that builds it.
+func findBootFile(flag, name, flagName, target string) (string, error) {
 	candidates := []string{flag}
 	if flag == "" {
 		candidates = []string{filepath.Join("_out", name)}
@@ -86,7 +97,7 @@ func findBootFile(flag, name, flagName string) (string, error) {
 	if flag != "" {
 		return "", fmt.Errorf("%w: %s %s: not a file", ErrBootFiles, flagName, flag)
 	}
-	return "", fmt.Errorf("%w: no %s in _out (build it with 'make initramfs', or pass %s)", ErrBootFiles, name, flagName)
+	return "", fmt.Errorf("%w: no %s in _out (build it with '%s', or pass %s)", ErrBootFiles, name, target, flagName)
 }
 
 // create makes the bridge and boots every VM.

@@ -12,23 +12,23 @@ func TestFindBootFile(t *testing.T) {
 	dir := t.TempDir()
 	kernel := filepath.Join(dir, "vmlinuz")
 	require.NoError(t, os.WriteFile(kernel, []byte("bzImage"), 0o644))
-	got, err := findBootFile(kernel, "vmlinuz", "--kernel")
+	got, err := findBootFile(kernel, "vmlinuz", "--kernel", "make initramfs")
 	require.NoError(t, err)
 	require.Equal(t, kernel, got)
 
-	_, err = findBootFile(filepath.Join(dir, "missing"), "vmlinuz", "--kernel")
+	_, err = findBootFile(filepath.Join(dir, "missing"), "vmlinuz", "--kernel", "make initramfs")
 	require.ErrorIs(t, err, ErrBootFiles)
 	require.ErrorContains(t, err, "--kernel")
-	_, err = findBootFile(dir, "vmlinuz", "--kernel")
+	_, err = findBootFile(dir, "vmlinuz", "--kernel", "make initramfs")
 	require.ErrorIs(t, err, ErrBootFiles, "a directory is not a kernel")
 
 	t.Chdir(dir) // no _out here
-	_, err = findBootFile("", "initramfs.cpio.gz", "--initramfs")
+	_, err = findBootFile("", "initramfs.cpio.gz", "--initramfs", "make initramfs")
 	require.ErrorIs(t, err, ErrBootFiles)
 	require.ErrorContains(t, err, "make initramfs")
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "_out"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "_out", "initramfs.cpio.gz"), nil, 0o644))
-	got, err = findBootFile("", "initramfs.cpio.gz", "--initramfs")
+	got, err = findBootFile("", "initramfs.cpio.gz", "--initramfs", "make initramfs")
 	require.NoError(t, err)
 	require.Equal(t, filepath.Join(dir, "_out", "initramfs.cpio.gz"), got)
 }

@@ -2,8 +2,11 @@ package image
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/cairn-project/cairn/rootfs/initramfs"
 )
 
 // Where the image puts what a Kubernetes node runs (KubernetesFiles): the
@@ -137,4 +140,24 @@ func addTree(files map[string]File, root string) error {
 		files[imagePath] = File{Data: data, Mode: int64(fi.Mode().Perm())}
 		return nil
 	})
+}
+
+// KubernetesInitramfs are KubernetesFiles as entries of the VM's
+// initramfs (initramfs.Options.Extra), at the same paths as in the
+// container image: the programs 0755, the rest as the image has them, and
+// CairndPath as a link to /init, which the mount and umount links name.
+func KubernetesInitramfs(binDir, images string) (map[string]initramfs.Entry, error) {
+	bins, files, err := KubernetesFiles(binDir, images)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]initramfs.Entry{}
+	for p, src := range bins {
+		out[p] = initramfs.Entry{Src: src, Mode: 0o755}
+	}
+	for p, f := range files {
+		out[p] = initramfs.Entry{Data: f.Data, Link: f.Link, Mode: fs.FileMode(f.Mode)}
+	}
+	out[CairndPath] = initramfs.Entry{Link: "/init"}
+	return out, nil
 }

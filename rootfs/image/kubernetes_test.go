@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cairn-project/cairn/rootfs/initramfs"
 )
 
 // KubernetesFiles lays out kube and its links, the runtime, the CNI
@@ -43,6 +45,16 @@ func TestKubernetesFiles(t *testing.T) {
 	assert.Empty(t, files["/etc/machine-id"].Data, "a mount point for cairnd's machine id")
 	assert.Equal(t, File{Data: []byte("nft"), Mode: 0o755}, files[NftPath])
 	assert.Equal(t, "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", files["/lib64/ld-linux-x86-64.so.2"].Link)
+
+	// The VM's initramfs has the same files at the same paths, and
+	// cairnd, which mount names, as a link to /init.
+	entries, err := KubernetesInitramfs(dir, archive)
+	require.NoError(t, err)
+	assert.Len(t, entries, len(bins)+len(files)+1)
+	assert.Equal(t, initramfs.Entry{Src: filepath.Join(dir, "kube"), Mode: 0o755}, entries["/usr/bin/kube"])
+	assert.Equal(t, "kube", entries["/usr/bin/kubelet"].Link)
+	assert.Equal(t, initramfs.Entry{Data: []byte("nft"), Mode: 0o755}, entries[NftPath])
+	assert.Equal(t, "/init", entries[CairndPath].Link)
 
 	require.NoError(t, os.Remove(filepath.Join(dir, "cni", "portmap")))
 	_, _, err = KubernetesFiles(dir, archive)

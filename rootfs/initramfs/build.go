@@ -8,11 +8,14 @@
 package initramfs
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -51,8 +54,45 @@ type Options struct {
 	// Modules are loaded by cairnd at boot; DefaultModules when nil. Their
 	// dependencies are added.
 	Modules []string
+	// Extra are further entries by their absolute path in the image: the
+	// Kubernetes node's files (rootfs/image.KubernetesFiles), which
+	// mkinitramfs --kubernetes adds. Optional.
+	Extra map[string]Entry
+	// Name is the archive's file name in OutDir: DefaultName when empty.
+	// A name that does not end in ".gz" is written uncompressed
+	// (WriteRawCPIO).
+	Name string
 	// Log receives progress lines; discarded when nil.
 	Log io.Writer
+}
+
+// Entry is one of Options.Extra: a symbolic link (Link), a file with
+// content Data, or the host file Src; Mode is its permissions (0644 when
+// zero).
+type Entry struct {
+	Src  string
+	Data []byte
+	Link string
+	Mode fs.FileMode
+}
+
+// DefaultName is the initramfs's file name in OutDir;
+// KubernetesName the one with the Kubernetes node's files
+// (mkinitramfs --kubernetes), uncompressed.
+const (
+	DefaultName    = "initramfs.cpio.gz"
+	KubernetesName = "initramfs-kubernetes.cpio"
+)
+
+// KubernetesModules are the kernel modules a Kubernetes node loads
+// (node/machine/kube.KernelModules, which a test compares with this):
+// overlayfs, bridge, veth, br_netfilter and nf_tables with kube-proxy's
+// expressions. mkinitramfs --kubernetes adds them to Modules.
+var KubernetesModules = []string{
+	"overlay", "bridge", "veth", "br_netfilter",
+	"nf_conntrack", "nf_nat", "nf_tables", "nft_ct", "nft_nat", "nft_chain_nat", "nft_masq",
+	"nft_redir", "nft_reject", "nft_reject_inet", "nft_fib", "nft_fib_inet", "nft_fib_ipv4", "nft_fib_ipv6",
+	"nft_numgen", "nft_limit", "nft_hash", "nft_compat",
 }
 
 // Result is what Build wrote.
@@ -125,6 +165,9 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := addExtra(t, o.Extra); err != nil {
+		return nil, err
+	}
 	res.KernelVersion = kver
 	res.Paths = t.Paths()
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
@@ -134,8 +177,11 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := copyFile(filepath.Join(root, "boot", "vmlinuz-"+kver), res.Kernel); err != nil {
 		return nil, err
 	}
-	res.Initramfs = filepath.Join(o.OutDir, "initramfs.cpio.gz")
-	if res.SHA256, err = writeArchive(t, res.Initramfs); err != nil {
+	if o.Name == "" {
+		o.Name = DefaultName
+	}
+	res.Initramfs = filepath.Join(o.OutDir, o.Name)
+	if res.SHA256, err = writeArchive(t, res.Initramfs, strings.HasSuffix(o.Name, ".gz")); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -184,6 +230,62 @@ func assemble(r rootFS, cairnd, etcd string, modules []string) (*Tree, string, e
 	return t, kver, nil
 }
 
+// addExtra adds Options.Extra to t, refusing one that is not absolute or
+// would replace a file the image has (cairnd, etcd, a module) with other
+// content; the same file twice (a library both mkfs.ext4 and nft link
+// against, from the same package) is kept once.
+func addExtra(t *Tree, extra map[string]Entry) error {
+	for p, e := range extra {
+		if !path.IsAbs(p) || path.Clean(p) != p {
+			return fmt.Errorf("%w: extra entry %q: not an absolute, clean path", ErrPackage, p)
+		}
+		if old, ok := t.entries[clean(p)]; ok && !old.mode.IsDir() {
+			if same, err := sameEntry(old, e); err != nil || !same {
+				return fmt.Errorf("%w: extra entry %s: the image has it already, with other content (%v)", ErrPackage, p, err)
+			}
+			continue
+		}
+		mode := e.Mode
+		if mode == 0 {
+			mode = 0o644
+		}
+		switch {
+		case e.Link != "":
+			t.Symlink(p, e.Link)
+		case e.Data != nil:
+			t.Bytes(p, e.Data, mode)
+		case e.Src != "":
+			t.File(p, e.Src, mode)
+		default:
+			return fmt.Errorf("%w: extra entry %s: no link, data or source", ErrPackage, p)
+		}
+	}
+	return nil
+}
+
+// sameEntry reports whether e has old's content (a link's target, a
+// file's bytes).
+func sameEntry(old entry, e Entry) (bool, error) {
+	if old.link != "" || e.Link != "" {
+		return old.link == e.Link, nil
+	}
+	read := func(data []byte, src string) ([]byte, error) {
+		if data != nil {
+			return data, nil
+		}
+		return os.ReadFile(src)
+	}
+	a, err := read(old.data, old.src)
+	if err != nil {
+		return false, err
+	}
+	b, err := read(e.Data, e.Src)
+	if err != nil {
+		return false, err
+	}
+	return bytes.Equal(a, b), nil
+}
+
 // kernelVersion names the one kernel the packages hold, by its modules
 // directory.
 func kernelVersion(root string) (string, error) {
@@ -203,16 +305,26 @@ func kernelVersion(root string) (string, error) {
 	return vs[0], nil
 }
 
-// writeArchive writes t to file (through a temporary file, so a failed
-// build leaves no half archive) and returns its sha256.
-func writeArchive(t *Tree, file string) (string, error) {
+// writeArchive writes t to file, gzip-compressed or not (through a
+// temporary file, so a failed build leaves no half archive) and returns
+// its sha256.
+func writeArchive(t *Tree, file string, compress bool) (string, error) {
 	tmp, err := os.CreateTemp(filepath.Dir(file), ".initramfs-")
 	if err != nil {
 		return "", err
 	}
 	defer os.Remove(tmp.Name())
 	h := sha256.New()
-	if err := t.WriteCPIO(io.MultiWriter(tmp, h)); err != nil {
+	write := t.WriteRawCPIO
+	if compress {
+		write = t.WriteCPIO
+	}
+	bw := bufio.NewWriterSize(io.MultiWriter(tmp, h), 1<<20)
+	err = write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
 		tmp.Close()
 		return "", err
 	}

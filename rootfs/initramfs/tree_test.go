@@ -126,3 +126,49 @@ func TestRootFSFollowsSymlinksInsideTheTree(t *testing.T) {
 	require.Error(t, err)
 	require.True(t, strings.Contains(err.Error(), "missing"))
 }
+
+// Extra entries join the tree as links, data or host files (0644 unless
+// told); one over a file the image has, or without a content, is refused.
+// The raw archive holds the same entries as the compressed one.
+func TestExtraEntriesAndRawCPIO(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "kube")
+	require.NoError(t, os.WriteFile(src, []byte("kube binary"), 0o600))
+	tr := NewTree()
+	tr.File("init", src, 0o755)
+	require.NoError(t, addExtra(tr, map[string]Entry{
+		"/usr/bin/kube":    {Src: src, Mode: 0o755},
+		"/usr/bin/kubelet": {Link: "kube"},
+		"/etc/machine-id":  {Data: []byte{}, Mode: 0o444},
+		"/etc/passwd":      {Data: []byte("root:x:0:0::/:/sbin/nologin\n")},
+	}))
+	var gz, raw bytes.Buffer
+	require.NoError(t, tr.WriteCPIO(&gz))
+	require.NoError(t, tr.WriteRawCPIO(&raw))
+	entries := readArchive(t, gz.Bytes())
+	r := cpio.NewReader(bytes.NewReader(raw.Bytes()))
+	for _, want := range entries {
+		h, err := r.Next()
+		require.NoError(t, err)
+		require.Equal(t, want.hdr.Name, h.Name)
+		require.Equal(t, want.hdr.Mode, h.Mode)
+	}
+	byName := map[string]archived{}
+	for _, e := range entries {
+		byName[e.hdr.Name] = e
+	}
+	require.Equal(t, []byte("kube binary"), byName["usr/bin/kube"].data)
+	require.Equal(t, cpio.FileMode(0o755), byName["usr/bin/kube"].hdr.Mode.Perm())
+	require.Equal(t, "kube", byName["usr/bin/kubelet"].hdr.Linkname)
+	require.Equal(t, cpio.FileMode(0o644), byName["etc/passwd"].hdr.Mode.Perm(), "0644 when not told")
+	require.Equal(t, cpio.FileMode(0o444), byName["etc/machine-id"].hdr.Mode.Perm())
+	require.Empty(t, byName["etc/machine-id"].data, "an empty file, not a missing one")
+	require.True(t, byName["usr/bin"].hdr.Mode&cpio.TypeDir != 0, "parents are made")
+
+	require.ErrorIs(t, addExtra(tr, map[string]Entry{"/init": {Data: []byte("x")}}), ErrPackage, "cairnd is /init")
+	require.NoError(t, addExtra(tr, map[string]Entry{"/init": {Data: []byte("kube binary")}}), "the same file twice is kept once")
+	require.NoError(t, addExtra(tr, map[string]Entry{"/usr/bin/kubelet": {Link: "kube"}}))
+	require.ErrorIs(t, addExtra(tr, map[string]Entry{"/usr/bin/kubelet": {Link: "other"}}), ErrPackage)
+	require.ErrorIs(t, addExtra(tr, map[string]Entry{"relative": {Data: []byte("x")}}), ErrPackage)
+	require.ErrorIs(t, addExtra(tr, map[string]Entry{"/empty": {}}), ErrPackage)
+}

@@ -24,6 +24,17 @@ import (
 const (
 	DefaultMemoryMiB = 512
 	DefaultDiskSize  = 2 << 30 // sparse: a fresh disk takes no space
+	// A Kubernetes node's VM: the initramfs alone holds some 600 MiB
+	// (kube, the runtime, the workload images) in memory, then etcd, the
+	// apiserver and kubelet run; containerd's content and snapshots and
+	// kubelet's eviction thresholds want room on the state disk; two
+	// virtual CPUs let TCG use both host threads for one VM.
+	KubernetesMemoryMiB = 3072
+	KubernetesDiskSize  = 8 << 30
+	KubernetesCPUs      = 2
+	// kubeAPIPort is kube-apiserver's (node/machine/kube), forwarded from
+	// the host like the node API.
+	kubeAPIPort = 6443
 	// guestHostNet is the address of the user-mode NIC in every VM, the
 	// one QEMU's slirp gives (10.0.2.15 in 10.0.2.0/24).
 	guestHostNet  = guestHostAddr + "/24"
@@ -52,6 +63,29 @@ type Cluster struct {
 	// KernelArgs are appended to every VM's kernel command line (a
 	// debugging switch, a test-only cairn.testservice=).
 	KernelArgs string
+	// Kubernetes: the VMs run Kubernetes (the initramfs ships it). Each
+	// gets the Kubernetes defaults where MemoryMiB, DiskSize or CPUs are
+	// zero, and the host reaches its apiserver at 127.0.N.i:6443.
+	Kubernetes bool
+	// CPUs is each VM's virtual CPUs: 1 when zero (KubernetesCPUs with
+	// Kubernetes).
+	CPUs int
+}
+
+// HostKubeAPI is where the host reaches node i's apiserver (a control
+// plane of a cluster with Kubernetes).
+func (c Cluster) HostKubeAPI(i int) string {
+	return net.JoinHostPort(c.HostAddress(i), strconv.Itoa(kubeAPIPort))
+}
+
+// sizes are a VM's memory, disk and CPUs: what the cluster says, else
+// the defaults for what it runs.
+func (c Cluster) sizes() (memMiB int, disk int64, cpus int) {
+	memMiB, disk, cpus = DefaultMemoryMiB, DefaultDiskSize, 1
+	if c.Kubernetes {
+		memMiB, disk, cpus = KubernetesMemoryMiB, KubernetesDiskSize, KubernetesCPUs
+	}
+	return orDefault(c.MemoryMiB, memMiB), orDefault(c.DiskSize, disk), orDefault(c.CPUs, cpus)
 }
 
 // Check says whether this host can run VMs: root, QEMU, /dev/net/tun.
@@ -133,15 +167,24 @@ func (c Cluster) VM(n Node) VM {
 		cmdline += " " + c.KernelArgs
 	}
 	api := net.JoinHostPort(guestHostAddr, strconv.Itoa(apiPort))
+	// The forward goes to the user-mode NIC's own address, where cairnd as
+	// PID 1 listens too (it listens on every address), and where the
+	// maintenance API is reachable before the node has a config and so any
+	// address of its own.
+	fwd := []Forward{{Host: c.HostAPI(n.Index), Guest: api}}
+	if c.Kubernetes {
+		// kube-apiserver listens on the node's bridge address only; slirp
+		// reaches it there by ARP on eth1 (the node answers for every
+		// address of its own on every link).
+		kube := net.JoinHostPort(c.NodeAddress(n.Index).Addr().String(), strconv.Itoa(kubeAPIPort))
+		fwd = append(fwd, Forward{Host: c.HostKubeAPI(n.Index), Guest: kube})
+	}
+	mem, _, cpus := c.sizes()
 	return VM{
 		Name: n.VM, Kernel: c.Kernel, Initramfs: c.Initramfs, Cmdline: cmdline, Config: c.Config,
-		Disk: n.Disk, MemoryMiB: orDefault(c.MemoryMiB, DefaultMemoryMiB), CPUs: 1,
+		Disk: n.Disk, MemoryMiB: mem, CPUs: cpus,
 		ClusterMAC: c.mac(0, n.Index), HostMAC: hostMAC,
-		// The forward goes to the user-mode NIC's own address, where
-		// cairnd as PID 1 listens too (it listens on every address), and
-		// where the maintenance API is reachable before the node has a
-		// config and so any address of its own.
-		Forwards: []Forward{{Host: c.HostAPI(n.Index), Guest: api}},
+		Forwards: fwd,
 		Console:  n.Console, PIDFile: n.PIDFile,
 	}
 }
@@ -157,7 +200,8 @@ func (c Cluster) Start(ctx context.Context, n Node) (int, error) {
 			return 0, err
 		}
 	}
-	if err := CreateDisk(n.Disk, orDefault(c.DiskSize, DefaultDiskSize)); err != nil {
+	_, disk, _ := c.sizes()
+	if err := CreateDisk(n.Disk, disk); err != nil {
 		return 0, err
 	}
 	tap, err := c.Network().Tap(n.Tap)

@@ -41,3 +41,28 @@ func TestClusterLayout(t *testing.T) {
 	require.NotContains(t, vm.Cmdline, "cairn.config", "no config: the node boots into maintenance mode")
 	require.NotContains(t, strings.Join(vm.Args(), " "), "-fw_cfg")
 }
+
+// A Kubernetes VM is bigger and forwards its apiserver too; sizes the
+// cluster names win over the defaults.
+func TestClusterKubernetesVM(t *testing.T) {
+	c := Cluster{Name: "k", Dir: "/s/k", Subnet: 42, Kernel: "/k", Initramfs: "/i"}
+	vm := c.VM(c.Node("cp1", 1))
+	require.Equal(t, DefaultMemoryMiB, vm.MemoryMiB)
+	require.Equal(t, 1, vm.CPUs)
+	require.Len(t, vm.Forwards, 1)
+
+	c.Kubernetes = true
+	vm = c.VM(c.Node("cp1", 1))
+	require.Equal(t, KubernetesMemoryMiB, vm.MemoryMiB)
+	require.Equal(t, KubernetesCPUs, vm.CPUs)
+	require.Equal(t, []Forward{{Host: "127.0.42.1:6440", Guest: "10.0.2.15:6440"}, {Host: "127.0.42.1:6443", Guest: "10.42.0.1:6443"}}, vm.Forwards)
+	require.Equal(t, "127.0.42.1:6443", c.HostKubeAPI(1))
+	_, disk, _ := c.sizes()
+	require.Equal(t, int64(KubernetesDiskSize), disk)
+	require.Contains(t, strings.Join(vm.Args(), " "), "-m 3072 -smp 2")
+
+	c.MemoryMiB, c.CPUs = 4096, 1
+	vm = c.VM(c.Node("cp1", 1))
+	require.Equal(t, 4096, vm.MemoryMiB)
+	require.Equal(t, 1, vm.CPUs)
+}

@@ -34,13 +34,35 @@ type Host struct {
 	// CgroupV1: the machine mounts cgroup v1 controllers (a v1 or hybrid
 	// host), which kubelet refuses unless failCgroupV1 is false.
 	CgroupV1 bool
+	// NoResolvConf: the machine has no /etc/resolv.conf (a VM booted from
+	// Cairn's initramfs), which kubelet would fail every pod sandbox on
+	// unless its resolvConf is empty.
+	NoResolvConf bool
 }
 
-// DetectHost reads the cgroup version from /sys/fs/cgroup: a unified
-// (v2) mount has cgroup.controllers at its root.
+// DetectHost reads the cgroup version from /sys/fs/cgroup (a unified (v2)
+// mount has cgroup.controllers at its root) and whether /etc/resolv.conf
+// exists.
 func DetectHost(inContainer bool) Host {
 	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
-	return Host{InContainer: inContainer, CgroupV1: err != nil}
+	_, rerr := os.Stat("/etc/resolv.conf")
+	return Host{InContainer: inContainer, CgroupV1: err != nil, NoResolvConf: rerr != nil}
+}
+
+// KernelModules are what kubelet, kube-proxy and the CNI plugins need
+// from a kernel that has them as modules (Debian's cloud kernel under
+// QEMU): overlayfs for containerd's snapshots, the bridge and veth pairs
+// of the bridge plugin, br_netfilter (bridged pod traffic through
+// netfilter, which kube-proxy checks for), and nf_tables with every
+// expression kube-proxy's nftables rules and masquerading use. A machine
+// without modprobe cannot have the kernel load them on demand, so cairnd
+// as PID 1 loads them before kubelet starts; the initramfs carries them
+// (rootfs/initramfs.KubernetesModules is this list).
+var KernelModules = []string{
+	"overlay", "bridge", "veth", "br_netfilter",
+	"nf_conntrack", "nf_nat", "nf_tables", "nft_ct", "nft_nat", "nft_chain_nat", "nft_masq",
+	"nft_redir", "nft_reject", "nft_reject_inet", "nft_fib", "nft_fib_inet", "nft_fib_ipv4", "nft_fib_ipv6",
+	"nft_numgen", "nft_limit", "nft_hash", "nft_compat",
 }
 
 // KubeletLayout is where kubelet's files live under Layout.Dir.
@@ -66,8 +88,9 @@ type Kubelet struct {
 // directory, containerd's socket, cgroupfs (the one driver a machine
 // without systemd has, and what containerd's runc shim is set to),
 // cluster.kubernetes.kubelet.maxPods; and what the host asks for: on a
-// cgroup v1 host failCgroupV1 false; in a container no swap failure, and
-// no image garbage collection or eviction judged against the host's disk
+// cgroup v1 host failCgroupV1 false; in a container or without
+// /etc/resolv.conf no resolvConf; in a container no swap failure, and no
+// image garbage collection or eviction judged against the host's disk
 // (as kind and Talos's docker mode set them).
 func (k Kubelet) Configuration() (*kubeletv1beta1.KubeletConfiguration, error) {
 	netw := k.Config.Cluster.Network
@@ -108,13 +131,15 @@ func (k Kubelet) Configuration() (*kubeletv1beta1.KubeletConfiguration, error) {
 	if k.Host.CgroupV1 {
 		c.FailCgroupV1 = &no
 	}
+	if k.Host.InContainer || k.Host.NoResolvConf {
+		// Docker's resolv.conf names its embedded DNS on 127.0.0.11,
+		// which a pod's network namespace cannot reach; a VM of Cairn's
+		// has none: pods get the cluster DNS only.
+		c.ResolverConfig = ptr("")
+	}
 	if k.Host.InContainer {
 		c.FailSwapOn = &no
 		c.ImageGCHighThresholdPercent, c.ImageGCLowThresholdPercent = ptr(int32(100)), ptr(int32(99))
-		// Docker's resolv.conf names its embedded DNS on 127.0.0.11,
-		// which a pod's network namespace cannot reach: pods get the
-		// cluster DNS only.
-		c.ResolverConfig = ptr("")
 		c.EvictionHard = map[string]string{
 			"memory.available": "0%", "nodefs.available": "0%", "nodefs.inodesFree": "0%",
 			"imagefs.available": "0%", "imagefs.inodesFree": "0%",

@@ -36,6 +36,8 @@ func TestKubeletConfiguration(t *testing.T) {
 	assert.Equal(t, "0%", c.EvictionHard["memory.available"])
 	assert.Equal(t, int32(99), *c.ImageGCLowThresholdPercent)
 	assert.Equal(t, l.KubeletDir()+"/pod-logs", c.PodLogsDir)
+	require.NotNil(t, c.ResolverConfig)
+	assert.Empty(t, *c.ResolverConfig, "Docker's resolv.conf names a DNS pods cannot reach")
 
 	raw, err := k.ConfigYAML()
 	require.NoError(t, err)
@@ -52,6 +54,14 @@ func TestKubeletConfiguration(t *testing.T) {
 	assert.Nil(t, c.FailSwapOn)
 	assert.Nil(t, c.ImageGCHighThresholdPercent)
 	assert.Empty(t, c.EvictionHard)
+	assert.Nil(t, c.ResolverConfig, "kubelet's default /etc/resolv.conf")
+
+	k.Host = Host{NoResolvConf: true} // a VM booted from the initramfs
+	c, err = k.Configuration()
+	require.NoError(t, err)
+	require.NotNil(t, c.ResolverConfig)
+	assert.Empty(t, *c.ResolverConfig, "no file to read: pods get the cluster DNS only")
+	assert.Nil(t, c.FailSwapOn, "a VM's swap is its own")
 
 	k.Config.Cluster.Kubernetes.Kubelet.MaxPods = 0
 	c, err = k.Configuration()

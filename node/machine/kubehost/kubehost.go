@@ -1,6 +1,7 @@
 // Package kubehost makes a node container fit for kubelet and containerd,
-// as the container's PID 1 does it before anything starts (container mode
-// only; a pid1 machine mounts its own filesystems). Docker gives a
+// as the container's PID 1 does it before anything starts (Prepare; a
+// machine booted from the initramfs mounts its own filesystems and needs
+// only the last two steps, PrepareMachine). Docker gives a
 // container a read-only /sys and cgroup tree and a read-only /proc/sys,
 // which kind undoes by running its nodes --privileged; that cannot work on
 // every host (docs/design/kubelet-in-docker.md), so the provisioner grants
@@ -60,6 +61,13 @@ type Paths struct {
 // Default are the real paths for a node whose state is in stateDir.
 func Default(stateDir string) Paths {
 	return Paths{Proc: "/proc", Sys: "/sys", MachineID: "/etc/machine-id", StateDir: stateDir, RunDir: "/run/cairn/kubehost"}
+}
+
+// PrepareMachine is what a machine of its own (cairnd as the kernel's
+// init, booted from the initramfs) needs of these steps: its /sys and
+// sysctls are its own and writable, so only / rshared and the machine ID.
+func PrepareMachine(p Paths) error {
+	return errors.Join(rshared(), machineID(p))
 }
 
 // Prepare does every step, returning what failed.
