@@ -35,20 +35,25 @@ var RuntimePrograms = []string{"containerd", "containerd-shim-runc-v2", "ctr", "
 // them in cni/ beside the runtime).
 var CNIPlugins = []string{"bridge", "host-local", "loopback", "portmap"}
 
-// The account files kubelet reads (it looks up users and groups of pods'
-// security contexts), and the mount point of the random machine ID that
-// cairnd bind-mounts at boot (the root is read-only).
-var accountFiles = map[string]File{
-	"/etc/passwd":     {Data: []byte("root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n")},
-	"/etc/group":      {Data: []byte("root:x:0:\nnogroup:x:65534:\n")},
-	"/etc/machine-id": {Data: []byte{}, Mode: 0o444},
+// The files of /etc a Kubernetes node reads: the account files kubelet
+// reads (it looks up users and groups of pods' security contexts); the
+// hosts and resolv.conf containerd copies into every pod sandbox (a
+// container gets Docker's over them; a VM's are these: no name server, so
+// pods get the cluster DNS only); and the mount point of the random
+// machine ID that cairnd bind-mounts at boot (the root is read-only).
+var etcFiles = map[string]File{
+	"/etc/passwd":      {Data: []byte("root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n")},
+	"/etc/group":       {Data: []byte("root:x:0:\nnogroup:x:65534:\n")},
+	"/etc/hosts":       {Data: []byte("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")},
+	"/etc/resolv.conf": {Data: []byte("# Cairn: no host name server; pods use the cluster DNS\n")},
+	"/etc/machine-id":  {Data: []byte{}, Mode: 0o444},
 }
 
 // KubernetesFiles are what an image that runs Kubernetes adds, read from
 // binDir (where `make kube` and `make containerd` put kube, the runtime
 // and cni/) and the workload images archive at images (`make images`):
 // binaries (image path → host file, for FromFile) and files (links, the
-// archive, the account files). kubelet execs mount and umount for
+// archive, the files of /etc). kubelet execs mount and umount for
 // volumes: they are links to cairnd, which answers to those names
 // (cmd/cairnd, node/machine/mountcmd) — no util-linux in the image.
 func KubernetesFiles(binDir, images string) (map[string]string, map[string]File, error) {
@@ -88,7 +93,7 @@ func KubernetesFiles(binDir, images string) (map[string]string, map[string]File,
 	for _, m := range []string{"mount", "umount"} {
 		files[KubeBinDir+"/"+m] = File{Link: "cairnd"}
 	}
-	for p, f := range accountFiles {
+	for p, f := range etcFiles {
 		files[p] = f
 	}
 	if err := addTree(files, filepath.Join(binDir, "nft-root")); err != nil {

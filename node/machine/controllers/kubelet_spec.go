@@ -95,7 +95,7 @@ func (c *KubeletSpec) Run(_ context.Context, r runtime.Reader, w runtime.Writer)
 		}
 	}
 	ctd := kube.Containerd{BinDir: c.BinDir, CNIBinDir: c.CNIBinDir, CNIConfDir: c.Layout.CNIConfDir(),
-		Root: c.ContainerdRoot, State: filepath.Dir(kube.ContainerdSocket)}
+		Root: c.ContainerdRoot, State: filepath.Dir(kube.ContainerdSocket), NoPivotRoot: c.Host.RootIsRamfs}
 	if err := os.MkdirAll(c.Layout.CNIConfDir(), 0o755); err != nil {
 		return err
 	}

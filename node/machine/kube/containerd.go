@@ -38,6 +38,10 @@ const ContainerdNamespace = "k8s.io"
 type Containerd struct {
 	BinDir, CNIBinDir, CNIConfDir string
 	Root, State                   string
+	// NoPivotRoot makes runc enter a container's root by moving it and
+	// chrooting, where the machine's root is the initramfs (Host.
+	// RootIsRamfs), which pivot_root(2) cannot leave.
+	NoPivotRoot bool
 }
 
 // ConfigDir is where the containerd config and the CNI configuration live
@@ -51,7 +55,7 @@ func (l Layout) CNIConfDir() string { return filepath.Join(l.Dir, "cni") }
 // imports of the host's /etc/containerd, the CRI socket at
 // ContainerdSocket, the sandbox image pinned, runc from BinDir,
 // restrict_oom_score_adj (a node container lacks CAP_SYS_RESOURCE, so it
-// may not lower a score below its own), the CNI plugins and config
+// may not lower a score below its own), NoPivotRoot, the CNI plugins and config
 // directory. The snapshotter is overlayfs, which works on the state
 // volume (not on a fuse-overlayfs root: docs/design/kubelet-in-docker.md).
 func (c Containerd) ConfigTOML() []byte {
@@ -76,10 +80,11 @@ imports = []
     restrict_oom_score_adj = true
     [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
       BinaryName = %[5]q
+      NoPivotRoot = %[8]t
     [plugins.'io.containerd.cri.v1.runtime'.cni]
       bin_dirs = [%[6]q]
       conf_dir = %[7]q
-`, c.Root, c.State, ContainerdSocket, SandboxImage, filepath.Join(c.BinDir, "runc"), c.CNIBinDir, c.CNIConfDir)
+`, c.Root, c.State, ContainerdSocket, SandboxImage, filepath.Join(c.BinDir, "runc"), c.CNIBinDir, c.CNIConfDir, c.NoPivotRoot)
 }
 
 // CNIBridge is the node's pod network interface, the bridge the CNI

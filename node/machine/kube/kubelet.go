@@ -34,19 +34,39 @@ type Host struct {
 	// CgroupV1: the machine mounts cgroup v1 controllers (a v1 or hybrid
 	// host), which kubelet refuses unless failCgroupV1 is false.
 	CgroupV1 bool
-	// NoResolvConf: the machine has no /etc/resolv.conf (a VM booted from
-	// Cairn's initramfs), which kubelet would fail every pod sandbox on
-	// unless its resolvConf is empty.
-	NoResolvConf bool
+	// RootIsRamfs: the machine's root is the kernel's initial rootfs (a
+	// VM booted from the initramfs), which pivot_root(2) refuses to move:
+	// runc must enter each container's root without it (NoPivotRoot).
+	RootIsRamfs bool
 }
 
 // DetectHost reads the cgroup version from /sys/fs/cgroup (a unified (v2)
-// mount has cgroup.controllers at its root) and whether /etc/resolv.conf
-// exists.
+// mount has cgroup.controllers at its root) and the root's file system
+// type from /proc/self/mountinfo.
 func DetectHost(inContainer bool) Host {
 	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
-	_, rerr := os.Stat("/etc/resolv.conf")
-	return Host{InContainer: inContainer, CgroupV1: err != nil, NoResolvConf: rerr != nil}
+	mountinfo, _ := os.ReadFile("/proc/self/mountinfo")
+	return Host{InContainer: inContainer, CgroupV1: err != nil, RootIsRamfs: rootFSType(string(mountinfo)) == "rootfs"}
+}
+
+// rootFSType is the file system type of the topmost mount on / in a
+// mountinfo text ("ID PARENT MAJ:MIN ROOT POINT OPTS [TAGS...] - TYPE
+// SOURCE SUPER").
+func rootFSType(mountinfo string) string {
+	fstype := ""
+	for _, line := range strings.Split(mountinfo, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 7 || f[4] != "/" {
+			continue
+		}
+		for i := 6; i+1 < len(f); i++ {
+			if f[i] == "-" {
+				fstype = f[i+1]
+				break
+			}
+		}
+	}
+	return fstype
 }
 
 // KernelModules are what kubelet, kube-proxy and the CNI plugins need
@@ -88,10 +108,10 @@ type Kubelet struct {
 // directory, containerd's socket, cgroupfs (the one driver a machine
 // without systemd has, and what containerd's runc shim is set to),
 // cluster.kubernetes.kubelet.maxPods; and what the host asks for: on a
-// cgroup v1 host failCgroupV1 false; in a container or without
-// /etc/resolv.conf no resolvConf; in a container no swap failure, and no
-// image garbage collection or eviction judged against the host's disk
-// (as kind and Talos's docker mode set them).
+// cgroup v1 host failCgroupV1 false; in a container no resolvConf (the
+// image's own, empty one is what a VM's kubelet reads), no swap failure,
+// and no image garbage collection or eviction judged against the host's
+// disk (as kind and Talos's docker mode set them).
 func (k Kubelet) Configuration() (*kubeletv1beta1.KubeletConfiguration, error) {
 	netw := k.Config.Cluster.Network
 	dns, err := pki.KubeServiceIP(netw.ServiceCIDR, pki.KubeDNSServiceIndex)
@@ -131,13 +151,11 @@ func (k Kubelet) Configuration() (*kubeletv1beta1.KubeletConfiguration, error) {
 	if k.Host.CgroupV1 {
 		c.FailCgroupV1 = &no
 	}
-	if k.Host.InContainer || k.Host.NoResolvConf {
-		// Docker's resolv.conf names its embedded DNS on 127.0.0.11,
-		// which a pod's network namespace cannot reach; a VM of Cairn's
-		// has none: pods get the cluster DNS only.
-		c.ResolverConfig = ptr("")
-	}
 	if k.Host.InContainer {
+		// Docker's resolv.conf names its embedded DNS on 127.0.0.11,
+		// which a pod's network namespace cannot reach: pods get the
+		// cluster DNS only.
+		c.ResolverConfig = ptr("")
 		c.FailSwapOn = &no
 		c.ImageGCHighThresholdPercent, c.ImageGCLowThresholdPercent = ptr(int32(100)), ptr(int32(99))
 		c.EvictionHard = map[string]string{

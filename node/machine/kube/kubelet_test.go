@@ -56,13 +56,6 @@ func TestKubeletConfiguration(t *testing.T) {
 	assert.Empty(t, c.EvictionHard)
 	assert.Nil(t, c.ResolverConfig, "kubelet's default /etc/resolv.conf")
 
-	k.Host = Host{NoResolvConf: true} // a VM booted from the initramfs
-	c, err = k.Configuration()
-	require.NoError(t, err)
-	require.NotNil(t, c.ResolverConfig)
-	assert.Empty(t, *c.ResolverConfig, "no file to read: pods get the cluster DNS only")
-	assert.Nil(t, c.FailSwapOn, "a VM's swap is its own")
-
 	k.Config.Cluster.Kubernetes.Kubelet.MaxPods = 0
 	c, err = k.Configuration()
 	require.NoError(t, err)

@@ -22,7 +22,8 @@ func readFile(t *testing.T, path string) string {
 // rotation shifts the numbered files, the oldest beyond keep is dropped,
 // and no line is split.
 func TestRotatingFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "svc.log")
+	// The log directory need not exist yet (a machine's fresh state disk).
+	path := filepath.Join(t.TempDir(), "logs", "svc.log")
 	w := newRotatingFile(path, 10, 2)
 	for i := range 7 {
 		_, err := fmt.Fprintf(w, "line %d\n", i) // 7 bytes: one line per file

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 )
 
@@ -49,9 +50,13 @@ func (w *rotatingFile) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// open opens path for appending and learns its size, so a restarted
+// open opens path for appending (making its directory: on a machine's
+// fresh state disk nothing has) and learns its size, so a restarted
 // supervisor continues the same file.
 func (w *rotatingFile) open() error {
+	if err := os.MkdirAll(filepath.Dir(w.path), 0o750); err != nil {
+		return fmt.Errorf("open log file: %w", err)
+	}
 	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
 		return fmt.Errorf("open log file: %w", err)
