@@ -30,6 +30,7 @@ type clusterCreateOptions struct {
 	cairnd            string
 	etcd              string
 	waitTimeout       time.Duration
+	wait              bool
 	timings           string
 	provisioner       string
 	image             string
@@ -79,7 +80,7 @@ of the unhealthy nodes are printed and the state is left for debugging.`,
   cairnctl cluster create --kubernetes=false   # no Kubernetes: up in seconds
   cairnctl cluster create --cairnd ./bin/cairnd --subnet 42 --wait-timeout 2m
   cairnctl cluster create --provisioner docker --name dock
-  cairnctl cluster create --provisioner qemu --controlplanes 1 --workers 0 --kubernetes`,
+  cairnctl cluster create --provisioner qemu --controlplanes 1 --workers 0 --kubernetes --wait=false`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runClusterCreate(cmd, g, o)
@@ -91,10 +92,11 @@ of the unhealthy nodes are printed and the state is left for debugging.`,
 	f.IntVar(&o.workers, "workers", 2, "number of worker nodes")
 	f.IntVar(&o.subnet, "subnet", 0, "N of the loopback subnet 127.0.N.0/24 (default: the first free one from 10 to 250)")
 	f.StringVar(&o.kubernetesVersion, "kubernetes-version", config.DefaultKubernetesVersion, "Kubernetes version")
-	f.BoolVar(&o.kubernetes, "kubernetes", true, "run Kubernetes (process: the control plane, from the kube-apiserver, ... links beside --cairnd that 'make kube' builds; docker: the control plane and a kubelet on every node, from an image that ships them; qemu: the same, booting the initramfs that ships them ('make initramfs-kubernetes'), off unless given: under TCG a Kubernetes VM takes minutes and 3 GiB); --kubernetes=false sets cluster.kubernetes.disabled, for a fast start")
+	f.BoolVar(&o.kubernetes, "kubernetes", true, "run Kubernetes (process: the control plane, from the kube-apiserver, ... links beside --cairnd that 'make kube' builds; docker: the control plane and a kubelet on every node, from an image that ships them; qemu: the same, booting the initramfs that ships them ('make initramfs-kubernetes'), off unless given: a Kubernetes VM takes 3 GiB, and under TCG its apiserver is not ready within ten minutes); --kubernetes=false sets cluster.kubernetes.disabled, for a fast start")
 	f.StringVar(&o.images, "images", "", "workload images archive for the image built when Docker lacks it (docker with Kubernetes; default: ../images/all.tar from --cairnd's directory, where 'make images' puts it)")
 	f.StringVar(&o.cairnd, "cairnd", "", "cairnd binary (default: next to cairnctl, else in PATH)")
 	f.DurationVar(&o.waitTimeout, "wait-timeout", 60*time.Second, "how long to wait for the cluster to become healthy")
+	f.BoolVar(&o.wait, "wait", true, "wait for the cluster to become healthy (--wait=false: return once the nodes are started; 'cairnctl health --wait' waits later)")
 	f.StringVar(&o.etcd, "etcd", "", "static etcd for the image built when Docker lacks it (docker; default: etcd next to --cairnd, as 'make etcd' puts it)")
 	f.StringVar(&o.timings, "timings", "default", "cairnd timings: default, or fast (shrunk gossip, Raft and autopilot timeouts, for tests)")
 	f.StringVar(&o.provisioner, "provisioner", provisionerProcess, "what the nodes are: process (cairnd processes), docker (containers) or qemu (VMs)")
@@ -181,6 +183,9 @@ func runClusterCreate(cmd *cobra.Command, g *globals, o clusterCreateOptions) er
 	if err != nil {
 		return err
 	}
+	if !o.wait {
+		return finishCreate(g, o.loc, admin, files.client, o.kubernetes, false)
+	}
 	c := newAPIClient(admin.Endpoints, min(g.timeout, healthRequestTimeout), tlsCfg)
 	defer c.Close()
 	checks, err := waitHealthy(ctx, c, out, healthWait{
@@ -192,12 +197,12 @@ func runClusterCreate(cmd *cobra.Command, g *globals, o clusterCreateOptions) er
 		printNodeLogs(ctx, g.streams.Err, prov, st, nodes, failingNodes(nodes, checks))
 		return fmt.Errorf("%w; state left in %s for debugging, remove it with '%s'", err, dir, o.loc.destroyCommand())
 	}
-	return finishCreate(g, o.loc, admin, files.client, o.kubernetes)
+	return finishCreate(g, o.loc, admin, files.client, o.kubernetes, true)
 }
 
 // finishCreate merges the new admin context into the client config and
-// says what to do next.
-func finishCreate(g *globals, loc clusterLocation, admin Context, clusterClientConfig string, kubernetes bool) error {
+// says what to do next; healthy says whether create waited for health.
+func finishCreate(g *globals, loc clusterLocation, admin Context, clusterClientConfig string, kubernetes, healthy bool) error {
 	name := loc.name
 	path, err := g.clientConfigPath()
 	if err != nil {
@@ -212,7 +217,11 @@ func finishCreate(g *globals, loc clusterLocation, admin Context, clusterClientC
 		return err
 	}
 	out := g.streams.Out
-	fmt.Fprintf(out, "\ncluster %q is healthy\n", name)
+	if healthy {
+		fmt.Fprintf(out, "\ncluster %q is healthy\n", name)
+	} else {
+		fmt.Fprintf(out, "\ncluster %q is starting (not waited for: 'cairnctl health --wait' waits until it is healthy)\n", name)
+	}
 	fmt.Fprintf(out, "endpoints: %s\n", strings.Join(admin.Endpoints, ", "))
 	fmt.Fprintf(out, "context %q merged into %s and made current\n\n", name, path)
 	fmt.Fprintf(out, "next:\n")

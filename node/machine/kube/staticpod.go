@@ -20,8 +20,8 @@ func ComponentImage(component string) string { return "registry.k8s.io/" + compo
 // environment as args and env, host networking, the control plane's
 // files (dir, Layout.Dir: certificates, kubeconfigs, cert dirs) mounted at
 // the same path, so every flag's path holds inside the container too, and
-// a liveness probe on its health URL (kubelet restarts it when the probe
-// fails or the process dies). Labels say it is Cairn's.
+// a startup and a liveness probe on its health URL (kubelet restarts it
+// when the probe fails or the process dies). Labels say it is Cairn's.
 func StaticPod(component string, args, env []string, healthURL, dir string) ([]byte, error) {
 	u, err := url.Parse(healthURL)
 	if err != nil || u.Scheme != "https" {
@@ -47,6 +47,7 @@ func StaticPod(component string, args, env []string, healthURL, dir string) ([]b
 	if component == APIServer {
 		probePath = "/livez" // alive, not ready: readiness waits for etcd
 	}
+	probe := map[string]any{"host": host, "port": port, "path": probePath, "scheme": "HTTPS"}
 	pod := map[string]any{
 		"apiVersion": "v1", "kind": "Pod",
 		"metadata": map[string]any{
@@ -59,9 +60,17 @@ func StaticPod(component string, args, env []string, healthURL, dir string) ([]b
 				"name": component, "image": ComponentImage(component), "imagePullPolicy": "Never",
 				"command": []any{component}, "args": toAny(args), "env": envs,
 				"volumeMounts": []any{map[string]any{"name": "kubernetes", "mountPath": dir}},
+				// kubeadm's probes: a startup probe gives the component up
+				// to ten minutes (a VM under TCG needs several to start an
+				// apiserver), then the liveness probe restarts it after
+				// eight failures in a row.
+				"startupProbe": map[string]any{
+					"httpGet":             probe,
+					"initialDelaySeconds": 10, "periodSeconds": 10, "timeoutSeconds": 15, "failureThreshold": 60,
+				},
 				"livenessProbe": map[string]any{
-					"httpGet":             map[string]any{"host": host, "port": port, "path": probePath, "scheme": "HTTPS"},
-					"initialDelaySeconds": 15, "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 8,
+					"httpGet":       probe,
+					"periodSeconds": 10, "timeoutSeconds": 15, "failureThreshold": 8,
 				},
 				"resources": map[string]any{"requests": map[string]any{"cpu": "100m"}},
 			}},
