@@ -228,6 +228,11 @@ func machineID(p Paths) error {
 	kept := filepath.Join(p.StateDir, "machine-id")
 	id, err := os.ReadFile(kept)
 	if errors.Is(err, os.ErrNotExist) {
+		// A machine's first boot: the state disk was just formatted and
+		// holds no state directory yet.
+		if err := os.MkdirAll(p.StateDir, 0o700); err != nil {
+			return fmt.Errorf("machine id: %w", err)
+		}
 		b := make([]byte, 16)
 		if _, err := rand.Read(b); err != nil {
 			return err

@@ -39,3 +39,25 @@ func TestMachineIDKeepsAnExistingOne(t *testing.T) {
 	_, err := os.Stat(filepath.Join(p.StateDir, "machine-id"))
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }
+
+// On a machine's first boot the state directory does not exist yet: the
+// ID is made there all the same and shown at the empty /etc/machine-id.
+func TestMachineIDOnAFreshStateDisk(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI runs as root")
+		}
+		t.Skip("bind-mounts: needs root (runs in CI)")
+	}
+	dir := t.TempDir()
+	p := Paths{MachineID: filepath.Join(dir, "etc-machine-id"), StateDir: filepath.Join(dir, "var", "lib", "cairn")}
+	require.NoError(t, os.WriteFile(p.MachineID, nil, 0o444))
+	require.NoError(t, machineID(p))
+	t.Cleanup(func() { _ = unix.Unmount(p.MachineID, 0) })
+	kept, err := os.ReadFile(filepath.Join(p.StateDir, "machine-id"))
+	require.NoError(t, err)
+	assert.Len(t, kept, 33, "32 hex digits and a newline")
+	shown, err := os.ReadFile(p.MachineID)
+	require.NoError(t, err)
+	assert.Equal(t, kept, shown)
+}
