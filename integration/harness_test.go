@@ -176,7 +176,11 @@ func createCluster(t testing.TB, name string, controlPlanes, workers int, extra 
 		c.dumpLogs()
 	}
 	require.NoError(t, err, "cluster create:\n%s", out)
-	t.Logf("cluster %s created and healthy in %s", name, time.Since(start).Round(time.Millisecond))
+	if slices.Contains(extra, "--wait=false") {
+		t.Logf("cluster %s created (its health not waited for) in %s", name, time.Since(start).Round(time.Millisecond))
+	} else {
+		t.Logf("cluster %s created and healthy in %s", name, time.Since(start).Round(time.Millisecond))
+	}
 	c.refresh()
 	c.admin = readIdentity(t, filepath.Join(c.dir, "cairnconfig"))
 	c.curlTLS = c.admin.writePEMs(t, filepath.Join(c.dir, "pem"), "admin")
