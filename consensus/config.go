@@ -73,6 +73,17 @@ func DefaultTiming() Timing {
 	}
 }
 
+// Scaled stretches the failure-detection timeouts (heartbeat, election,
+// leader lease) by n, as Consul's raft_multiplier does; CommitTimeout and
+// ApplyTimeout stay.
+func (t Timing) Scaled(n int) Timing {
+	d := time.Duration(n)
+	t.HeartbeatTimeout *= d
+	t.ElectionTimeout *= d
+	t.LeaderLeaseTimeout *= d
+	return t
+}
+
 // FastTiming is for tests on loopback: a leader is replaced in a few hundred
 // milliseconds. The timeouts stay well above a loaded 2-core machine's
 // scheduling hiccups (tens of ms), so spurious elections stay rare.

@@ -47,6 +47,17 @@ func DefaultConfig() Config {
 	}
 }
 
+// SlowConfig is DefaultConfig for machines far slower than their clocks
+// (VMs emulated without KVM): probes every 2 s with a 1 s timeout, so a
+// peer whose vCPU stalls for a second is not suspected. Failure detection
+// takes about twice as long as DefaultConfig's.
+func SlowConfig() Config {
+	c := DefaultConfig()
+	c.ProbeInterval = 2 * time.Second
+	c.ProbeTimeout = time.Second
+	return c
+}
+
 // TestConfig returns the profile for tests: bound to 127.0.0.1 on a free
 // port, with intervals shrunk 2.5- to 5-fold so a 5-node cluster detects a
 // dead member in about two seconds, yet loose enough that 100 nodes in one

@@ -81,7 +81,7 @@ func run() error {
 	mode := fs.String("mode", "auto", "pid1, container, process, or auto to detect")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
-	timings := fs.String("timings", "default", "default, or fast: every gossip, Raft and autopilot timeout shrunk for loopback tests")
+	timings := fs.String("timings", "default", "default; slow: Raft timeouts tripled, gossip probes doubled, for emulated VMs (QEMU without KVM) and overloaded hosts; or fast: every gossip, Raft and autopilot timeout shrunk for loopback tests. In pid1 mode the kernel's cairn.timings= overrides it")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	etcdBin := fs.String("etcd", "", "the etcd binary control planes run (default: "+imageEtcd+" in pid1 and container modes, the etcd next to cairnd in process mode; none: run no etcd)")
 	kubeDir := fs.String("kubernetes", "", "the directory of the Kubernetes binaries (kube-apiserver, ...) nodes run (default: "+imageKubeDir+" in pid1 and container modes, cairnd's own directory in process mode; none: run no Kubernetes)")
@@ -201,13 +201,11 @@ func faultFromEnv() (*consensus.Fault, error) {
 
 // profileFor maps --timings to a formation profile.
 func profileFor(name string) (formation.Profile, error) {
-	switch name {
-	case "default":
-		return formation.DefaultProfile(), nil
-	case "fast":
-		return formation.TestProfile(), nil
+	p, err := formation.ProfileNamed(name)
+	if err != nil {
+		return p, fmt.Errorf("--%w", err)
 	}
-	return formation.Profile{}, fmt.Errorf("--timings: %q is neither default nor fast", name)
+	return p, nil
 }
 
 // newLogger builds cairnd's log: stderr in the chosen format, and the same

@@ -17,6 +17,7 @@ import (
 	"github.com/cairn-project/cairn/internal/version"
 	"github.com/cairn-project/cairn/node"
 	"github.com/cairn-project/cairn/node/cluster/config"
+	"github.com/cairn-project/cairn/node/cluster/formation"
 	"github.com/cairn-project/cairn/node/machine/bootcfg"
 	"github.com/cairn-project/cairn/node/machine/capability"
 	"github.com/cairn-project/cairn/node/machine/controllers"
@@ -182,7 +183,7 @@ func bootPID1(log *slog.Logger, nl *nodelog.Log, f nodeFlags, mounts []pid1.Moun
 	if err != nil {
 		return err
 	}
-	profile, err := profileFor(f.timings)
+	profile, err := pid1Profile(b, f.timings, cmdline.Timings)
 	if err != nil {
 		return err
 	}
@@ -336,4 +337,20 @@ func runMaintenance(ctx context.Context, log *slog.Logger, mode, name string) ([
 func hostname() string {
 	h, _ := os.Hostname()
 	return strings.TrimSpace(h)
+}
+
+// pid1Profile is the timing profile of a PID 1: the kernel's
+// cairn.timings= when given, else --timings. A name cairnd does not know is
+// a failed boot stage, and the node runs with --timings' profile instead.
+func pid1Profile(b *bootReport, flagName, kernelName string) (formation.Profile, error) {
+	if kernelName == "" {
+		return profileFor(flagName)
+	}
+	p, err := formation.ProfileNamed(kernelName)
+	if err != nil {
+		b.stage("timings", "", fmt.Errorf("%s=: %w; running with %q", bootcfg.ArgTimings, err, flagName))
+		return profileFor(flagName)
+	}
+	b.stage("timings", kernelName+" (kernel command line)", nil)
+	return p, nil
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -98,7 +99,7 @@ of the unhealthy nodes are printed and the state is left for debugging.`,
 	f.DurationVar(&o.waitTimeout, "wait-timeout", 60*time.Second, "how long to wait for the cluster to become healthy")
 	f.BoolVar(&o.wait, "wait", true, "wait for the cluster to become healthy (--wait=false: return once the nodes are started; 'cairnctl health --wait' waits later)")
 	f.StringVar(&o.etcd, "etcd", "", "static etcd for the image built when Docker lacks it (docker; default: etcd next to --cairnd, as 'make etcd' puts it)")
-	f.StringVar(&o.timings, "timings", "default", "cairnd timings: default, or fast (shrunk gossip, Raft and autopilot timeouts, for tests)")
+	f.StringVar(&o.timings, "timings", "", "cairnd timings: default; slow (Raft timeouts tripled, gossip probes doubled: the qemu provisioner's default, its VMs are emulated); or fast (shrunk gossip, Raft and autopilot timeouts, for tests)")
 	f.StringVar(&o.provisioner, "provisioner", provisionerProcess, "what the nodes are: process (cairnd processes), docker (containers) or qemu (VMs)")
 	f.StringVar(&o.image, "image", "", "container image of the nodes (docker; default "+defaultImageRepo+":VERSION, built from --cairnd when missing)")
 	f.StringVar(&o.kernel, "kernel", "", "kernel the VMs boot (qemu; default _out/vmlinuz from 'make initramfs')")
@@ -108,6 +109,19 @@ of the unhealthy nodes are printed and the state is left for debugging.`,
 	_ = cmd.MarkFlagFilename("cairnd")
 	_ = cmd.MarkFlagFilename("etcd")
 	return cmd
+}
+
+// timingsNames are cairnd's --timings (node/cluster/formation.ProfileNames).
+var timingsNames = []string{"default", "slow", "fast"}
+
+// defaultTimings is a provisioner's --timings: slow for QEMU's VMs, which
+// TCG emulates 10–50× slower than the host runs (a vCPU stalled for a
+// second deposed healthy Raft leaders of three VMs in CI), default else.
+func defaultTimings(provisioner string) string {
+	if provisioner == provisionerQEMU {
+		return "slow"
+	}
+	return "default"
 }
 
 func runClusterCreate(cmd *cobra.Command, g *globals, o clusterCreateOptions) error {
@@ -123,6 +137,12 @@ func runClusterCreate(cmd *cobra.Command, g *globals, o clusterCreateOptions) er
 	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w: %s exists; start its stopped nodes with '%s', restart them with '%s', or remove it with '%s'",
 			ErrClusterExists, dir, o.loc.command("start --all"), o.loc.command("restart --all"), o.loc.destroyCommand())
+	}
+	if o.timings == "" {
+		o.timings = defaultTimings(o.provisioner)
+	}
+	if !slices.Contains(timingsNames, o.timings) {
+		return fmt.Errorf("%w: --timings %q: not one of %s", ErrUsage, o.timings, strings.Join(timingsNames, ", "))
 	}
 	p := &clusterPlan{Name: o.loc.name, Dir: dir, ControlPlanes: o.controlPlanes, Workers: o.workers, Timings: o.timings, Image: o.image, Etcd: o.etcd,
 		Kernel: o.kernel, Initramfs: o.initramfs, MemoryMiB: o.memoryMiB, KernelArgs: o.kernelArgs, Images: o.images}

@@ -25,7 +25,8 @@ type clusterState struct {
 	Cairnd string `json:"cairnd,omitempty"`
 	// ConfigFile is the cluster.yaml every node is started with.
 	ConfigFile string `json:"configFile,omitempty"`
-	// Timings is cairnd's --timings for every node (default or fast).
+	// Timings is cairnd's --timings for every node (default, slow or fast;
+	// a VM's cairn.timings=).
 	Timings string `json:"timings,omitempty"`
 	// Image is the container image the nodes run (docker).
 	Image string `json:"image,omitempty"`

@@ -25,7 +25,7 @@ func qemuCluster(st *clusterState, dir string) qemu.Cluster {
 	return qemu.Cluster{
 		Name: st.Name, Dir: dir, Subnet: st.Subnet,
 		Kernel: st.Kernel, Initramfs: st.Initramfs, Config: st.ConfigFile,
-		MemoryMiB: st.MemoryMiB, KernelArgs: st.KernelArgs, Kubernetes: st.Kubernetes,
+		MemoryMiB: st.MemoryMiB, KernelArgs: st.KernelArgs, Kubernetes: st.Kubernetes, Timings: st.Timings,
 	}
 }
 

@@ -67,6 +67,9 @@ type Cluster struct {
 	// gets the Kubernetes defaults where MemoryMiB, DiskSize or CPUs are
 	// zero, and the host reaches its apiserver at 127.0.N.i:6443.
 	Kubernetes bool
+	// Timings is cairnd's timing profile (cairn.timings=: default, slow,
+	// fast), or "" for cairnd's own default. The CLI passes slow.
+	Timings string
 	// CPUs is each VM's virtual CPUs: 1 when zero (KubernetesCPUs with
 	// Kubernetes).
 	CPUs int
@@ -163,7 +166,10 @@ func (c Cluster) VM(n Node) VM {
 	if c.Config != "" {
 		cmdline += " cairn.config=fwcfg"
 	}
-	if c.KernelArgs != "" {
+	if c.Timings != "" {
+		cmdline += " cairn.timings=" + c.Timings
+	}
+	if c.KernelArgs != "" { // last: the kernel takes the last of a repeated argument
 		cmdline += " " + c.KernelArgs
 	}
 	api := net.JoinHostPort(guestHostAddr, strconv.Itoa(apiPort))

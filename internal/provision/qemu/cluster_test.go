@@ -32,6 +32,9 @@ func TestClusterLayout(t *testing.T) {
 	require.Contains(t, args, "restrict=on")
 
 	require.NotContains(t, vm.Cmdline, "cairn.testservice")
+	require.NotContains(t, vm.Cmdline, "cairn.timings", "no Timings: cairnd's own default")
+	c.Timings = "slow"
+	require.Contains(t, c.VM(n).Cmdline, " cairn.timings=slow")
 	c.KernelArgs = "cairn.testservice=orphans loglevel=7"
 	require.True(t, strings.HasSuffix(c.VM(n).Cmdline, " cairn.testservice=orphans loglevel=7"), "extra arguments come last: the kernel takes the last of a repeated one")
 	c.KernelArgs = ""

@@ -18,8 +18,10 @@ import (
 )
 
 // Profile is one consistent set of timings for gossip, Raft and the
-// autopilot. DefaultProfile is for real clusters; TestProfile for tests on
-// loopback. They are the only two places these numbers are set.
+// autopilot. DefaultProfile is for real clusters, SlowProfile for
+// emulated machines, TestProfile for tests on loopback. They are the only
+// places these numbers are set; ProfileNamed maps cairnd's --timings (and
+// the kernel's cairn.timings=) to them.
 type Profile struct {
 	Gossip    gossip.Config // timing fields only; identity is filled by Start
 	Raft      consensus.Timing
@@ -34,6 +36,42 @@ func DefaultProfile() Profile {
 		Raft:      consensus.DefaultTiming(),
 		Autopilot: AutopilotConfig{Stabilization: 10 * time.Second, DeadGrace: 30 * time.Second, Interval: time.Second},
 	}
+}
+
+// SlowProfile is for machines far slower than their clocks: VMs emulated
+// without KVM (QEMU's TCG runs code 10–50× slower, and several VMs share
+// the host's cores) or hosts loaded past their cores. Raft's timeouts are
+// three times the default's, as Consul's raft_multiplier stretches them,
+// so a VM's vCPU stalled for a second does not depose a healthy leader;
+// gossip probes wait twice as long; the autopilot is the default's.
+func SlowProfile() Profile {
+	p := DefaultProfile()
+	p.Gossip = gossip.SlowConfig()
+	p.Raft = consensus.DefaultTiming().Scaled(3)
+	return p
+}
+
+// The names ProfileNamed takes.
+const (
+	ProfileDefault = "default"
+	ProfileSlow    = "slow"
+	ProfileFast    = "fast"
+)
+
+// ProfileNames lists ProfileNamed's names, the default first.
+var ProfileNames = []string{ProfileDefault, ProfileSlow, ProfileFast}
+
+// ProfileNamed returns the profile of a name in ProfileNames.
+func ProfileNamed(name string) (Profile, error) {
+	switch name {
+	case ProfileDefault:
+		return DefaultProfile(), nil
+	case ProfileSlow:
+		return SlowProfile(), nil
+	case ProfileFast:
+		return TestProfile(), nil
+	}
+	return Profile{}, fmt.Errorf("timings %q: not one of default, slow (emulated or overloaded machines), fast (loopback tests)", name)
 }
 
 // TestProfile shrinks every timeout for loopback tests.

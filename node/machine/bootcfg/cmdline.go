@@ -20,6 +20,9 @@ const (
 	// them), for integration tests of PID 1: never set on a real machine,
 	// as CAIRN_FAULT is never set on a real node.
 	ArgTestService = "cairn.testservice"
+	// ArgTimings names cairnd's timing profile (its --timings: default,
+	// slow, fast); a provisioner of emulated VMs passes slow.
+	ArgTimings = "cairn.timings"
 )
 
 // TestServiceOrphans is the test service that leaves an orphan behind
@@ -42,6 +45,9 @@ type Cmdline struct {
 	// TestService is a test-only service to run (one of TestServices),
 	// or "".
 	TestService string
+	// Timings is the timing profile's name, or "" (cairnd's --timings).
+	// cairnd checks the name.
+	Timings string
 }
 
 // ParseCmdline parses /proc/cmdline. Arguments are split on spaces,
@@ -74,6 +80,11 @@ func ParseCmdline(s string) (Cmdline, error) {
 				err = fmt.Errorf("%w: %s=%q is not one of %s", ErrBadArgument, ArgTestService, val, strings.Join(TestServices, ", "))
 			}
 			c.TestService = val
+		case ArgTimings:
+			if val == "" {
+				err = fmt.Errorf("%w: %s= is empty", ErrBadArgument, ArgTimings)
+			}
+			c.Timings = val
 		}
 		if err != nil {
 			return Cmdline{}, err
@@ -102,6 +113,9 @@ func (c Cmdline) Args() []string {
 	}
 	if c.TestService != "" {
 		out = append(out, ArgTestService+"="+c.TestService)
+	}
+	if c.Timings != "" {
+		out = append(out, ArgTimings+"="+c.Timings)
 	}
 	return out
 }
