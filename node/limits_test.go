@@ -135,7 +135,7 @@ func TestNodeAPIRefusesBadDocumentsAndOversizedRequests(t *testing.T) {
 		m, err := cc.Members(context.Background(), connect.NewRequest(&clusterv1.MembersRequest{}))
 		require.NoError(ct, err)
 		require.Len(ct, m.Msg.Members, 1)
-		assert.Equal(ct, bootSlot, m.Msg.Members[0].Slot)
+		assert.Equal(ct, defaultBootSlot, m.Msg.Members[0].Slot)
 	}, 10*time.Second, 20*time.Millisecond)
 
 	// Every type the node publishes is defined (controllers.Definitions):

@@ -6,10 +6,9 @@ import (
 	"slices"
 )
 
-// bootSlot is the A/B slot this node booted from, reported by the API
-// (Version) and in gossip (get members). Until the boot stage picks slots,
-// every node runs slot A.
-const bootSlot = "A"
+// defaultBootSlot is the A/B slot of a node whose boot names none
+// (Options.BootSlot): every node not started by a boot stage with slots.
+const defaultBootSlot = "A"
 
 // onceAttrs wraps h so that logger attributes (Logger.With) under one of
 // keys are kept the first time only. The node tags its logger with "node"

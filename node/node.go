@@ -27,6 +27,14 @@ import (
 	"github.com/cairn-project/cairn/node/runtime"
 )
 
+// bootSlot is BootSlot, or slot A.
+func (o Options) bootSlot() string {
+	if o.BootSlot == "" {
+		return defaultBootSlot
+	}
+	return o.BootSlot
+}
+
 // Options configures one node.
 type Options struct {
 	// Config is the cluster config document, the same on every node.
@@ -40,7 +48,11 @@ type Options struct {
 	// what it lacks.
 	Capabilities capability.Set
 	Profile      formation.Profile
-	Logger       *slog.Logger
+	// BootSlot is the A/B slot this node was started from (the boot
+	// stage's CAIRN_BOOT_SLOT), reported by the API (Version) and in
+	// gossip (get members); "" is slot A.
+	BootSlot string
+	Logger   *slog.Logger
 	// Log, when set, is the log Logger writes to (cairnd's own): the API
 	// serves it as the service "cairnd" and changes its level.
 	Log *nodelog.Log
@@ -153,7 +165,7 @@ func Run(ctx context.Context, o Options) error {
 		GossipAddr: self.GossipEndpoint(), RaftAddr: self.RaftEndpoint(), APIAddr: self.APIEndpoint(),
 		ClusterID: cfg.Cluster.ID, GossipKey: keyring.primary, ExtraGossipKeys: keyring.extra(), Seeds: cfg.SeedAddresses(),
 		Expect: cfg.Cluster.ControlPlane.Expect, Candidates: candidates,
-		Version: version.Version, BootSlot: bootSlot, Profile: o.Profile, Logger: log,
+		Version: version.Version, BootSlot: o.bootSlot(), Profile: o.Profile, Logger: log,
 		RaftTLS:         &consensus.TLSConfig{Server: id.RaftServerTLS(), Client: id.RaftClientTLS()},
 		StateID:         stateID,
 		ConfiguredNodes: configuredNodes,
@@ -241,7 +253,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	apiOpts := api.Options{
-		NodeName: self.Name, Mode: o.Capabilities.Mode, Slot: bootSlot, Membership: agent, Resources: state, Services: sup,
+		NodeName: self.Name, Mode: o.Capabilities.Mode, Slot: o.bootSlot(), Membership: agent, Resources: state, Services: sup,
 		Identity: id, JoinToken: cfg.Secrets.JoinToken, Keyring: keyring, Logger: log,
 		// Long enough for an election and a paused leader's replacement.
 		LeaderHold: 10 * o.Profile.Raft.ElectionTimeout,

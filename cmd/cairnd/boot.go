@@ -77,6 +77,9 @@ func runBoot(f bootFlags) error {
 		// A reboot or reset through the API: cairnd exits with this code
 		// and is started again at once.
 		RebootExitCode: power.ExitReboot,
+		// The A/B slots live in the state directory; slot A without a
+		// binary of its own runs this one.
+		Slots: true,
 	})
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/cairn-project/cairn/node"
 	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/node/cluster/formation"
+	"github.com/cairn-project/cairn/node/machine/boot"
 	"github.com/cairn-project/cairn/node/machine/capability"
 	"github.com/cairn-project/cairn/node/machine/mountcmd"
 	"github.com/cairn-project/cairn/node/machine/nodelog"
@@ -132,7 +133,7 @@ func run() error {
 	opts := node.Options{
 		Config: data, Name: *name, StateDir: *stateDir, Capabilities: caps,
 		Profile: profile, Logger: log, Log: nodeLog, Fault: fault, Etcd: etcdBinary(*etcdBin, m), Kubernetes: kubeBinDir(*kubeDir, m),
-		EtcdFault: os.Getenv(node.EtcdFaultEnv),
+		EtcdFault: os.Getenv(node.EtcdFaultEnv), BootSlot: os.Getenv(boot.EnvSlot),
 	}
 	if m == capability.ModeContainer {
 		containerOptions(ctx, &opts, *stateDir)

@@ -50,6 +50,13 @@ type Options struct {
 	// counting it in Restarts (cairnd's power.ExitReboot, after a reboot
 	// or reset through its API).
 	RebootExitCode int
+	// Slots starts the child from the A/B slots of StateDir: each start
+	// runs the boot record's slot (SlotBinary; slot A without one runs
+	// Command's own program) with EnvSlot and EnvTrial set, and OpTry,
+	// OpConfirm and OpRollback move between them.
+	Slots bool
+	// Now is the clock of the boot record's times; nil is time.Now.
+	Now func() time.Time
 }
 
 // Backoff is an exponential restart delay: Initial, doubling after each
@@ -87,6 +94,9 @@ func (o Options) normalize() (Options, error) {
 	}
 	if o.StopTimeout <= 0 {
 		o.StopTimeout = DefaultStopTimeout
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	command := o.Command
 	o.Command = func() *exec.Cmd {
@@ -126,6 +136,11 @@ func Run(ctx context.Context, opts Options) error {
 	defer ln.Close()
 	o.Logger.Info("boot stage started", "pid", os.Getpid(), "socket", SocketPath(o.StateDir))
 	r := newRunner(o)
+	if o.Slots {
+		if err := r.loadRecord(); err != nil {
+			return err
+		}
+	}
 	// The first start runs before the socket is served, so every answer
 	// names a child state.
 	go r.loop(ctx, r.starting(nil)(ctx))
@@ -200,16 +215,16 @@ func serve(ln net.Listener, r *runner, wg *sync.WaitGroup) {
 func handle(conn net.Conn, r *runner) {
 	defer conn.Close()
 	_ = conn.SetReadDeadline(time.Now().Add(connTimeout))
-	var req request
+	var req Request
 	if err := json.NewDecoder(io.LimitReader(conn, maxRequest)).Decode(&req); err != nil {
 		return
 	}
 	var err error
 	switch req.Op {
 	case OpStatus:
-	case OpStop, OpStart, OpRestart, OpShutdown:
-		r.log.Info("control request", "op", req.Op)
-		err = r.do(context.Background(), req.Op)
+	case OpStop, OpStart, OpRestart, OpShutdown, OpTry, OpConfirm, OpRollback:
+		r.log.Info("control request", "op", req.Op, "slot", req.Slot)
+		err = r.do(context.Background(), req)
 	default:
 		err = fmt.Errorf("%w %q", ErrUnknownOp, req.Op)
 	}

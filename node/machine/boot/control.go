@@ -42,6 +42,20 @@ const (
 	OpStart    Op = "start"
 	OpRestart  Op = "restart"
 	OpShutdown Op = "shutdown"
+	// OpTry (with Options.Slots) puts Request.Slot on trial and restarts
+	// the child into it: Request.Tries starts (DefaultTries when 0), each
+	// to confirm it within Request.ConfirmTimeout (DefaultConfirmTimeout
+	// when 0), before the boot stage falls back to the confirmed slot.
+	// The slot must hold its binary (SlotBinary) and not be the one
+	// running.
+	OpTry Op = "try"
+	// OpConfirm makes the slot on trial, which the running child was
+	// started from, the confirmed one. Confirming the confirmed slot again
+	// is a no-op, so a retried confirm succeeds.
+	OpConfirm Op = "confirm"
+	// OpRollback makes the other slot the confirmed one and restarts the
+	// child into it: an upgrade undone. Any trial is dropped.
+	OpRollback Op = "rollback"
 )
 
 // State is what the child is doing.
@@ -76,10 +90,17 @@ type Status struct {
 	LastExit string `json:"lastExit,omitempty"`
 	// NextStart is when a child in backoff is started again.
 	NextStart time.Time `json:"nextStart,omitzero"`
+	// Slots is the A/B slots' state, nil without Options.Slots.
+	Slots *SlotStatus `json:"slots,omitempty"`
 }
 
-type request struct {
-	Op Op `json:"op"`
+// Request is one control request: Op, and for OpTry and OpConfirm the
+// slot (and OpTry's tries and confirm timeout).
+type Request struct {
+	Op             Op            `json:"op"`
+	Slot           string        `json:"slot,omitempty"`
+	Tries          int           `json:"tries,omitempty"`
+	ConfirmTimeout time.Duration `json:"confirmTimeout,omitempty"`
 }
 
 type response struct {
@@ -90,7 +111,10 @@ type response struct {
 }
 
 // codes maps the sentinels a boot stage answers with to their wire names.
-var codes = map[string]error{"unknown-op": ErrUnknownOp, "shutting-down": ErrShuttingDown}
+var codes = map[string]error{
+	"unknown-op": ErrUnknownOp, "shutting-down": ErrShuttingDown, "no-slots": ErrNoSlots,
+	"bad-slot": ErrBadSlot, "not-on-trial": ErrNotOnTrial,
+}
 
 func codeOf(err error) string {
 	for c, e := range codes {
@@ -105,6 +129,12 @@ func codeOf(err error) string {
 // op took effect. ctx bounds the whole exchange; a stop or shutdown can take
 // as long as the boot stage's stop timeout.
 func Call(ctx context.Context, stateDir string, op Op) (Status, error) {
+	return Do(ctx, stateDir, Request{Op: op})
+}
+
+// Do sends req to the boot stage of stateDir, as Call does.
+func Do(ctx context.Context, stateDir string, req Request) (Status, error) {
+	op := req.Op
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", SocketPath(stateDir))
 	if err != nil {
@@ -119,7 +149,7 @@ func Call(ctx context.Context, stateDir string, op Op) (Status, error) {
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
 	defer stop()
-	if err := json.NewEncoder(conn).Encode(request{Op: op}); err != nil {
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
 		return Status{}, fmt.Errorf("send %s to boot stage: %w", op, err)
 	}
 	var res response

@@ -21,6 +21,18 @@ var (
 	// ErrUnsupported is returned by Run on platforms without process
 	// groups, signals and flock.
 	ErrUnsupported = errors.New("the boot stage is not supported on this platform")
+	// ErrNoSlots answers a slot request to a boot stage run without
+	// Options.Slots.
+	ErrNoSlots = errors.New("this boot stage has no A/B slots")
+	// ErrBadSlot answers a try or rollback of a slot that is not A or B,
+	// holds no binary, or is the one running.
+	ErrBadSlot = errors.New("bad slot")
+	// ErrNotOnTrial answers a confirm of a slot that is neither on trial
+	// in the running child nor the confirmed one.
+	ErrNotOnTrial = errors.New("slot is not on trial")
+	// ErrBadRecord is a boot record that cannot be read as one; the boot
+	// stage then boots slot A and keeps the bad file beside it.
+	ErrBadRecord = errors.New("bad boot record")
 	// ErrInvalidOptions is returned by Run when Options lack a state
 	// directory or a child command.
 	ErrInvalidOptions = errors.New("invalid boot options")

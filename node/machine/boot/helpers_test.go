@@ -67,10 +67,16 @@ type stage struct {
 // test, waits until its socket answers, and stops it at cleanup.
 func startStage(t *testing.T, opts boot.Options) *stage {
 	t.Helper()
-	s := &stage{dir: shortTempDir(t), log: &recorder{}, errc: make(chan error, 1)}
+	return startStageIn(t, shortTempDir(t), opts)
+}
+
+// startStageIn is startStage on the state directory dir.
+func startStageIn(t *testing.T, dir string, opts boot.Options) *stage {
+	t.Helper()
+	s := &stage{dir: dir, log: &recorder{}, errc: make(chan error, 1)}
 	opts.StateDir = s.dir
 	opts.Logger = slog.New(s.log)
-	out, err := os.Create(filepath.Join(s.dir, "child.log"))
+	out, err := os.OpenFile(filepath.Join(s.dir, "child.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = out.Close() })
 	opts.Output = out

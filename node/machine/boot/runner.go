@@ -2,6 +2,7 @@ package boot
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"sync"
@@ -23,13 +24,21 @@ type runner struct {
 	bo    backoff.Backoff // restart delays; reset after a long run or a request
 	delay time.Duration   // the delay of the current backoff phase
 
-	mu sync.Mutex
-	st Status
+	// rec is the boot record (Options.Slots), owned by the loop: loaded
+	// before each start, saved before it takes effect. confirmBy is when
+	// the running child must confirm its trial slot (zero: not on trial).
+	rec       Record
+	confirmBy time.Time
+
+	mu    sync.Mutex
+	st    Status
+	slots *SlotStatus // copied into every status
 }
 
 // command is one request; reply is buffered so the runner never blocks.
 type command struct {
 	op    Op
+	req   Request
 	reply chan error
 }
 
@@ -55,7 +64,12 @@ func (r *runner) loop(ctx context.Context, p phase) {
 func (r *runner) status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.st
+	st := r.st
+	if r.slots != nil {
+		ss := *r.slots
+		st.Slots = &ss
+	}
+	return st
 }
 
 func (r *runner) set(fn func(*Status)) {
@@ -64,9 +78,9 @@ func (r *runner) set(fn func(*Status)) {
 	fn(&r.st)
 }
 
-// do hands op to the runner and waits for its acknowledgement.
-func (r *runner) do(ctx context.Context, op Op) error {
-	c := command{op: op, reply: make(chan error, 1)}
+// do hands req to the runner and waits for its acknowledgement.
+func (r *runner) do(ctx context.Context, req Request) error {
+	c := command{op: req.Op, req: req, reply: make(chan error, 1)}
 	select {
 	case r.cmds <- c:
 	case <-r.done:
@@ -97,13 +111,21 @@ func reply(ch chan error, err error) {
 // starting starts a child; ack, if set, learns whether that worked.
 func (r *runner) starting(ack chan error) phase {
 	return func(context.Context) phase {
-		c, err := spawn(r.opts.Command())
+		cmd := r.opts.Command()
+		if r.opts.Slots {
+			if err := r.fromSlot(cmd); err != nil {
+				reply(ack, err)
+				r.log.Error("child start failed", "err", err)
+				return r.failed(err.Error(), 0)
+			}
+		}
+		c, err := spawn(cmd)
 		reply(ack, err)
 		if err != nil {
 			r.log.Error("child start failed", "err", err)
 			return r.failed(err.Error(), 0)
 		}
-		r.log.Info("child started", "pid", c.pid)
+		r.log.Info("child started", "pid", c.pid, "slot", r.rec.Booted, "trial", !r.confirmBy.IsZero())
 		r.set(func(s *Status) {
 			*s = Status{PID: s.PID, State: StateRunning, ChildPID: c.pid, Since: c.started, Restarts: s.Restarts, LastExit: s.LastExit}
 		})
@@ -111,14 +133,29 @@ func (r *runner) starting(ack chan error) phase {
 	}
 }
 
-// running waits for the child to exit or for a request.
+// running waits for the child to exit or for a request. A child started
+// from a trial slot that does not confirm it by confirmBy is stopped, and
+// the confirmed slot started instead.
 func (r *runner) running(c *child) phase {
 	return func(ctx context.Context) phase {
+		var confirmDeadline <-chan time.Time
+		if !r.confirmBy.IsZero() {
+			t := time.NewTimer(time.Until(r.confirmBy))
+			defer t.Stop()
+			confirmDeadline = t.C
+		}
 		for {
 			select {
 			case <-ctx.Done():
 				r.stopChild(c, "boot stage stopping")
 				return nil
+			case <-confirmDeadline:
+				reason := fmt.Sprintf("slot %s was not confirmed within %s", r.rec.Trial, r.rec.ConfirmTimeout)
+				r.log.Warn("trial slot not confirmed in time; falling back", "slot", r.rec.Trial, "current", r.rec.Current)
+				r.stopChild(c, "trial not confirmed")
+				r.abandonTrial(reason)
+				r.bo.Reset()
+				return r.starting(nil)
 			case res := <-c.exited:
 				if r.opts.RebootExitCode != 0 && res.code == r.opts.RebootExitCode {
 					r.log.Info("child asked to be restarted; starting it again", "pid", c.pid, "status", res.summary)
@@ -149,6 +186,19 @@ func (r *runner) running(c *child) phase {
 					r.stopChild(c, "shutdown requested")
 					reply(cmd.reply, nil)
 					return nil
+				case OpConfirm:
+					reply(cmd.reply, r.confirm(cmd.req.Slot))
+					if r.confirmBy.IsZero() {
+						confirmDeadline = nil
+					}
+				case OpTry, OpRollback:
+					if err := r.switchSlot(cmd.req); err != nil {
+						reply(cmd.reply, err)
+						continue
+					}
+					r.stopChild(c, string(cmd.op)+" requested")
+					r.bo.Reset()
+					return r.starting(cmd.reply)
 				default:
 					reply(cmd.reply, ErrUnknownOp)
 				}
@@ -196,6 +246,15 @@ func (r *runner) backoff(lastExit string) phase {
 				case OpShutdown:
 					reply(cmd.reply, nil)
 					return nil
+				case OpConfirm:
+					reply(cmd.reply, r.confirm(cmd.req.Slot))
+				case OpTry, OpRollback:
+					if err := r.switchSlot(cmd.req); err != nil {
+						reply(cmd.reply, err)
+						continue
+					}
+					r.bo.Reset()
+					return r.starting(cmd.reply)
 				default:
 					reply(cmd.reply, ErrUnknownOp)
 				}
@@ -226,6 +285,15 @@ func (r *runner) stopped() phase {
 				case OpShutdown:
 					reply(cmd.reply, nil)
 					return nil
+				case OpConfirm:
+					reply(cmd.reply, r.confirm(cmd.req.Slot))
+				case OpTry, OpRollback:
+					if err := r.switchSlot(cmd.req); err != nil {
+						reply(cmd.reply, err)
+						continue
+					}
+					r.bo.Reset()
+					return r.starting(cmd.reply)
 				default:
 					reply(cmd.reply, ErrUnknownOp)
 				}
