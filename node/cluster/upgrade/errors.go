@@ -10,3 +10,11 @@ var (
 	// phase they do not apply to.
 	ErrPhase = errors.New("upgrade plan is not in that phase")
 )
+
+var (
+	// ErrNoPlan is returned by Get before any plan was started.
+	ErrNoPlan = errors.New("no upgrade plan")
+	// ErrPlanExists is returned by Start while a plan is running or
+	// paused; the message names it.
+	ErrPlanExists = errors.New("an upgrade plan is in progress")
+)
