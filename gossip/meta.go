@@ -98,10 +98,25 @@ type Meta struct {
 	// PodCIDR is the pod network Kubernetes allocated to the node; every
 	// other node routes it to this node's address (node/machine/podroutes).
 	PodCIDR string
+	// BootTrial is true while the node runs its boot slot on trial (an
+	// upgrade not confirmed yet).
+	BootTrial bool
+	// FallbackAt (Unix seconds, 0 for never) is when the node's boot stage
+	// last abandoned a trial slot, and FallbackReason why (at most
+	// MaxFallbackReason bytes): the upgrade leader reads a fallback here.
+	FallbackAt     int64
+	FallbackReason string
 }
 
+// MaxFallbackReason bounds Meta.FallbackReason; EncodeMeta cuts a longer
+// one.
+const MaxFallbackReason = 96
+
 // flag bits in the second byte of an encoded Meta.
-const flagHasRaftState byte = 1 << 0
+const (
+	flagHasRaftState byte = 1 << 0
+	flagBootTrial    byte = 1 << 1
+)
 
 // EncodeMeta encodes m compactly: a format byte, a role byte, a flags byte,
 // then each field length-prefixed (addresses in their 6- or 18-byte binary
@@ -115,6 +130,9 @@ func EncodeMeta(m Meta) ([]byte, error) {
 	var flags byte
 	if m.HasRaftState {
 		flags |= flagHasRaftState
+	}
+	if m.BootTrial {
+		flags |= flagBootTrial
 	}
 	buf := make([]byte, 0, 96)
 	buf = append(buf, metaFormat, role, flags)
@@ -135,6 +153,12 @@ func EncodeMeta(m Meta) ([]byte, error) {
 	buf = appendString(buf, m.Kubelet)
 	buf = appendString(buf, m.KubeletSettings)
 	buf = appendString(buf, m.PodCIDR)
+	buf = binary.AppendUvarint(buf, uint64(max(m.FallbackAt, 0)))
+	reason := m.FallbackReason
+	if len(reason) > MaxFallbackReason {
+		reason = reason[:MaxFallbackReason]
+	}
+	buf = appendString(buf, reason)
 	if len(buf) > MetaMaxSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMetaTooLarge, len(buf), MetaMaxSize)
 	}
@@ -160,6 +184,7 @@ func DecodeMeta(b []byte) (Meta, error) {
 		return Meta{}, fmt.Errorf("%w: unknown role code %d", ErrInvalidMeta, role)
 	}
 	m.HasRaftState = flags&flagHasRaftState != 0
+	m.BootTrial = flags&flagBootTrial != 0
 	m.APIAddr = d.addrPort()
 	m.RaftAddr = d.addrPort()
 	m.Version = d.string()
@@ -187,6 +212,10 @@ func DecodeMeta(b []byte) (Meta, error) {
 		m.Kubelet = d.string()
 		m.KubeletSettings = d.string()
 		m.PodCIDR = d.string()
+	}
+	if d.more() {
+		m.FallbackAt = int64(d.uvarint())
+		m.FallbackReason = d.string()
 	}
 	if d.err != nil {
 		return Meta{}, d.err

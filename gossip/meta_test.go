@@ -29,6 +29,9 @@ func TestMetaRoundTrip(t *testing.T) {
 			Kubelet:         "not-ready",
 			KubeletSettings: "0a1b2c3d4e5f",
 			PodCIDR:         "10.244.12.0/24",
+			BootTrial:       true,
+			FallbackAt:      1796205600,
+			FallbackReason:  "slot B was not confirmed within 5m0s",
 		},
 		"bare worker": {Role: RoleWorker},
 	} {
@@ -47,7 +50,7 @@ func TestMetaRoundTrip(t *testing.T) {
 func TestMetaIsCompact(t *testing.T) {
 	b, err := EncodeMeta(testMeta("cp-1"))
 	require.NoError(t, err)
-	require.LessOrEqual(t, len(b), 40, "typical meta grew to %d bytes", len(b))
+	require.LessOrEqual(t, len(b), 42, "typical meta grew to %d bytes", len(b)) // 40 before the two bytes of an empty fallback
 	m := testMeta("cp-1")
 	m.Leader, m.LeaderTerm, m.StateID, m.EtcdSettings, m.Etcd = "cp-1", 1<<20, "0123456789abcdef", "0123456789ab", "waiting-to-be-added"
 	m.Kubernetes, m.KubeSettings = "ready", "ba9876543210"
@@ -64,14 +67,14 @@ func TestMetaFromOlderEncoder(t *testing.T) {
 	m.Leader = "cp-2"
 	b, err := EncodeMeta(m)
 	require.NoError(t, err)
-	got, err := DecodeMeta(b[:len(b)-6]) // LeaderTerm 0, an empty StateID, EtcdSettings, Etcd, Kubernetes and KubeSettings are one byte each
+	got, err := DecodeMeta(b[:len(b)-6-5]) // LeaderTerm 0, an empty StateID, EtcdSettings, Etcd, Kubernetes and KubeSettings are one byte each, as are the five fields after them
 	require.NoError(t, err)
 	require.Equal(t, m, got)
 
 	m.LeaderTerm, m.StateID = 7, "0123456789abcdef"
 	b, err = EncodeMeta(m)
 	require.NoError(t, err)
-	got, err = DecodeMeta(b[:len(b)-4]) // before EtcdSettings existed
+	got, err = DecodeMeta(b[:len(b)-4-5]) // before EtcdSettings existed
 	require.NoError(t, err)
 	require.Equal(t, m, got)
 }
@@ -98,7 +101,7 @@ func TestMetaInvalid(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidMeta)
 
 	full := testMeta("cp-1")
-	full.PodCIDR = "10.244.0.0/24" // the last field, so cutting a byte cuts into it
+	full.FallbackReason = "exited" // the last field, so cutting a byte cuts into it
 	good, err := EncodeMeta(full)
 	require.NoError(t, err)
 	for name, b := range map[string][]byte{

@@ -52,7 +52,10 @@ type Options struct {
 	// stage's CAIRN_BOOT_SLOT), reported by the API (Version) and in
 	// gossip (get members); "" is slot A.
 	BootSlot string
-	Logger   *slog.Logger
+	// BootTrial says the boot stage started this node from a slot on
+	// trial (CAIRN_BOOT_TRIAL=1): an upgrade it has not confirmed yet.
+	BootTrial bool
+	Logger    *slog.Logger
 	// Log, when set, is the log Logger writes to (cairnd's own): the API
 	// serves it as the service "cairnd" and changes its level.
 	Log *nodelog.Log
@@ -176,6 +179,7 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("join cluster: %w", err)
 	}
 	keyring.agent = agent
+	agent.SetBoot(bootMeta(o, log))
 	if o.Fault != nil && self.Role == config.RoleControlPlane {
 		agent.Store.InjectFault(*o.Fault)
 	}

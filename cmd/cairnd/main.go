@@ -134,6 +134,7 @@ func run() error {
 		Config: data, Name: *name, StateDir: *stateDir, Capabilities: caps,
 		Profile: profile, Logger: log, Log: nodeLog, Fault: fault, Etcd: etcdBinary(*etcdBin, m), Kubernetes: kubeBinDir(*kubeDir, m),
 		EtcdFault: os.Getenv(node.EtcdFaultEnv), BootSlot: os.Getenv(boot.EnvSlot),
+		BootTrial: os.Getenv(boot.EnvTrial) == "1",
 	}
 	if m == capability.ModeContainer {
 		containerOptions(ctx, &opts, *stateDir)

@@ -140,6 +140,7 @@ type Agent struct {
 	etcdSettings   atomic.Pointer[etcdMeta]
 	kubernetes     atomic.Pointer[kubeMeta]
 	kubelet        atomic.Pointer[kubeletMeta]
+	boot           atomic.Pointer[BootMeta]
 	metaKick       chan struct{} // publish metadata now
 
 	cancel context.CancelFunc
@@ -195,6 +196,23 @@ type kubeletMeta struct{ state, settings, podCIDR string }
 func (a *Agent) SetKubelet(state, settings, podCIDR string) {
 	m := kubeletMeta{state: state, settings: settings, podCIDR: podCIDR}
 	if old := a.kubelet.Swap(&m); old == nil || *old != m {
+		a.kickMeta()
+	}
+}
+
+// BootMeta is what gossip says of this node's boot slots beyond the slot
+// itself: whether it runs it on trial, and the boot stage's last fallback
+// (FallbackAt zero: none), which the upgrade leader reads.
+type BootMeta struct {
+	Trial          bool
+	FallbackAt     time.Time
+	FallbackReason string
+}
+
+// SetBoot records this node's boot slot state for gossip; published at
+// once when changed.
+func (a *Agent) SetBoot(m BootMeta) {
+	if old := a.boot.Swap(&m); old == nil || *old != m {
 		a.kickMeta()
 	}
 }
@@ -321,6 +339,12 @@ func (a *Agent) meta() gossip.Meta {
 	}
 	if k := a.kubelet.Load(); k != nil {
 		m.Kubelet, m.KubeletSettings, m.PodCIDR = k.state, k.settings, k.podCIDR
+	}
+	if b := a.boot.Load(); b != nil {
+		m.BootTrial, m.FallbackReason = b.Trial, b.FallbackReason
+		if !b.FallbackAt.IsZero() {
+			m.FallbackAt = b.FallbackAt.Unix()
+		}
 	}
 	m.APIAddr, _ = netip.ParseAddrPort(a.cfg.APIAddr)
 	if a.Store != nil {
