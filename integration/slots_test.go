@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -93,4 +95,32 @@ func TestProcessNodeBootSlots(t *testing.T) {
 	slot, err = c.nodeSlot(t, "worker1")
 	require.NoError(t, err)
 	assert.Equal(t, boot.SlotB, slot)
+
+	// The release as an artifact: uploaded through the endpoint to
+	// worker1, kept there under its digest, listed; a second upload is a
+	// hit.
+	sum := sha256.Sum256(data)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	out, err = c.ctl("-n", "worker1", "artifact", "upload", filepath.Join(bin, "cairnd"))
+	require.NoError(t, err, out)
+	assert.Contains(t, out, digest)
+	assert.FileExists(t, filepath.Join(w.StateDir, "artifacts", "sha256-"+hex.EncodeToString(sum[:])))
+	out, err = c.ctl("-n", "worker1", "artifact", "upload", filepath.Join(bin, "cairnd"))
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "already held")
+	out, err = c.ctl("-n", "worker1", "artifact", "list", "-o", "json")
+	require.NoError(t, err, out)
+	var list struct {
+		Artifacts []struct {
+			Digest string `json:"digest"`
+			Size   int64  `json:"size"`
+		} `json:"artifacts"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &list), out)
+	require.Len(t, list.Artifacts, 1, out)
+	assert.Equal(t, digest, list.Artifacts[0].Digest)
+	assert.Equal(t, int64(len(data)), list.Artifacts[0].Size)
+	out, err = c.ctl("-n", "cp1", "artifact", "list", "-o", "json")
+	require.NoError(t, err, out)
+	assert.NotContains(t, out, digest, "only worker1 holds it")
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/cairn-project/cairn/node/cluster/cfgstore"
 	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/node/cluster/formation"
+	"github.com/cairn-project/cairn/node/machine/artifacts"
 	"github.com/cairn-project/cairn/node/machine/capability"
 	"github.com/cairn-project/cairn/node/machine/controllers"
 	"github.com/cairn-project/cairn/node/machine/network"
@@ -280,6 +281,7 @@ func Run(ctx context.Context, o Options) error {
 		apiOpts.Kubernetes = ops
 	}
 	apiOpts.Images, apiOpts.ImageUploadDir = localImageOps(o), imageUploads(o)
+	apiOpts.Artifacts = &artifacts.Store{Dir: filepath.Join(o.StateDir, "artifacts")}
 	srv := api.New(apiOpts)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -92,6 +92,7 @@ Endpoints, nodes and the current context come from the cairnconfig file:
 		newEtcdCommand(g),
 		newKubeconfigCommand(g),
 		newImageCommand(g),
+		newArtifactCommand(g),
 	)
 	root.InitDefaultCompletionCmd() // now, so that its group is walked too
 	rejectUnknownSubcommands(root)

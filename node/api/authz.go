@@ -22,6 +22,7 @@ import (
 	"github.com/cairn-project/cairn/proto/gen/cairn/resource/v1/resourcev1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/security/v1/securityv1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/service/v1/servicev1connect"
+	"github.com/cairn-project/cairn/proto/gen/cairn/upgrade/v1/upgradev1connect"
 )
 
 // HeaderCallerCert carries the original caller's client certificate (DER,
@@ -129,6 +130,10 @@ var rpcLevels = map[string]level{
 	// points at the new image): admin. Listing them reads only.
 	kubernetesv1connect.KubernetesServiceImportImagesProcedure: levelAdmin,
 	kubernetesv1connect.KubernetesServiceListImagesProcedure:   levelReader,
+	// Nodes fetch artifacts from each other (their certificates read).
+	upgradev1connect.ArtifactServiceUploadProcedure:   levelAdmin,
+	upgradev1connect.ArtifactServiceDownloadProcedure: levelReader,
+	upgradev1connect.ArtifactServiceListProcedure:     levelReader,
 }
 
 var (

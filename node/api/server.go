@@ -19,6 +19,7 @@ import (
 	"github.com/cairn-project/cairn/node/cluster/cfgstore"
 	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/node/cluster/resources"
+	"github.com/cairn-project/cairn/node/machine/artifacts"
 	"github.com/cairn-project/cairn/node/machine/supervisor"
 	"github.com/cairn-project/cairn/node/pki"
 	"github.com/cairn-project/cairn/node/runtime"
@@ -29,6 +30,7 @@ import (
 	"github.com/cairn-project/cairn/proto/gen/cairn/resource/v1/resourcev1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/security/v1/securityv1connect"
 	"github.com/cairn-project/cairn/proto/gen/cairn/service/v1/servicev1connect"
+	"github.com/cairn-project/cairn/proto/gen/cairn/upgrade/v1/upgradev1connect"
 )
 
 // Headers the API understands.
@@ -105,6 +107,9 @@ type Options struct {
 	// MaxImageArchive bounds an ImportImages upload; 0 is
 	// MaxImageArchiveBytes. Tests lower it.
 	MaxImageArchive int64
+	// Artifacts is the node's artifact store (STATE/artifacts), served by
+	// cairn.upgrade.v1.ArtifactService; nil answers failed_precondition.
+	Artifacts *artifacts.Store
 	// EtcdRecovery serves EtcdService.Recover on a control plane that runs
 	// etcd; nil refuses it with failed_precondition.
 	EtcdRecovery *EtcdRecovery
@@ -188,6 +193,8 @@ func New(opts Options) *Server {
 	s.mux.Handle(kubernetesv1connect.NewKubernetesServiceHandler(&kubernetesService{ops: opts.Kubernetes, log: s.log, s: s,
 		images: newImageService(opts.Images, opts.ImageUploadDir, opts.MaxImageArchive)}, handlerOpts))
 	services = append(services, kubernetesv1connect.KubernetesServiceName)
+	s.mux.Handle(upgradev1connect.NewArtifactServiceHandler(&artifactService{store: opts.Artifacts, s: s}, handlerOpts))
+	services = append(services, upgradev1connect.ArtifactServiceName)
 	s.mux.Handle(securityv1connect.NewSecurityServiceHandler(&securityService{s: s}, handlerOpts))
 	services = append(services, securityv1connect.SecurityServiceName)
 	if opts.Resources != nil {
