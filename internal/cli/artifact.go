@@ -57,9 +57,11 @@ With -o json: {"digest", "size", "stored"} and "alreadyHeld".`,
 
 func newArtifactListCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:     "list",
-		Short:   "List the artifacts nodes hold",
-		Long:    "List the artifacts of the endpoint's node, or of each node named with --nodes: digest, size, when stored.\n\nWith -o json: {\"artifacts\":[{\"digest\", \"size\", \"stored\"}]} (plus \"node\" with --nodes).",
+		Use:   "list",
+		Short: "List the artifacts nodes hold",
+		Long:  "List the artifacts of the endpoint's node, or of each node named with --nodes: digest, size, when stored.\n\nWith -o json: {\"artifacts\":[{\"digest\", \"size\", \"stored\"}]} (plus \"node\" with --nodes).",
+		Example: `  cairnctl artifact list
+  cairnctl -n cp1,worker1 artifact list -o json`,
 		Aliases: []string{"ls"},
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

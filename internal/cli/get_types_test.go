@@ -39,13 +39,13 @@ func TestGetUnknownTypeFailsNamingTheKnownTypes(t *testing.T) {
 	assert.Contains(t, r.stderr, `unknown resource type "foo"; known types: addresses, `)
 	assert.Contains(t, r.stderr, "ReceivedConfig")
 	assert.Contains(t, r.stderr, "NetworkStatus")
-	assert.Contains(t, r.stderr, "Hint: cluster types: ClusterConfig, EtcdBootstrap, EtcdMembership, Rollout; 'cairnctl get rd' lists the resource types")
+	assert.Contains(t, r.stderr, "Hint: cluster types: ClusterConfig, EtcdBootstrap, EtcdMembership, Rollout, UpgradePlan; 'cairnctl get rd' lists the resource types")
 
 	perNode := runCLI(t, "-e", addr, "-n", "cp1,cp2", "get", "foo")
 	assert.Equal(t, 1, perNode.code)
 	assert.Contains(t, perNode.stderr, `cp2: invalid_argument: unknown resource type "foo"`)
 	assert.Contains(t, perNode.stderr, "some nodes failed: 2 of 2")
-	assert.Contains(t, perNode.stderr, "Hint: cluster types: ClusterConfig, EtcdBootstrap, EtcdMembership, Rollout; 'cairnctl get rd'")
+	assert.Contains(t, perNode.stderr, "Hint: cluster types: ClusterConfig, EtcdBootstrap, EtcdMembership, Rollout, UpgradePlan; 'cairnctl get rd'")
 }
 
 func TestGetTypeNamesIgnoreCaseAndTakeAliases(t *testing.T) {

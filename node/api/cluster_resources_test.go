@@ -85,7 +85,7 @@ func TestClusterResourcesCreateReadUpdateDelete(t *testing.T) {
 
 	defs, err := admin.ListResourceDefinitions(ctx, req(&clusterv1.ListResourceDefinitionsRequest{}))
 	require.NoError(t, err)
-	require.Len(t, defs.Msg.Definitions, 5)
+	require.Len(t, defs.Msg.Definitions, 6)
 	assert.Equal(t, "ClusterConfig", defs.Msg.Definitions[0].Type)
 	assert.False(t, defs.Msg.Definitions[0].Writable)
 	assert.Equal(t, "EtcdBootstrap", defs.Msg.Definitions[1].Type)
@@ -94,9 +94,11 @@ func TestClusterResourcesCreateReadUpdateDelete(t *testing.T) {
 	assert.False(t, defs.Msg.Definitions[2].Writable)
 	assert.Equal(t, "Rollout", defs.Msg.Definitions[3].Type)
 	assert.False(t, defs.Msg.Definitions[3].Writable)
-	assert.Equal(t, "Widget", defs.Msg.Definitions[4].Type)
-	assert.True(t, defs.Msg.Definitions[4].Writable)
-	assert.Equal(t, []string{"widgets", "wd"}, defs.Msg.Definitions[4].Aliases)
+	assert.Equal(t, "UpgradePlan", defs.Msg.Definitions[4].Type)
+	assert.False(t, defs.Msg.Definitions[4].Writable)
+	assert.Equal(t, "Widget", defs.Msg.Definitions[5].Type)
+	assert.True(t, defs.Msg.Definitions[5].Writable)
+	assert.Equal(t, []string{"widgets", "wd"}, defs.Msg.Definitions[5].Aliases)
 }
 
 func TestClusterResourceWritesAreCompareAndSet(t *testing.T) {
@@ -198,7 +200,7 @@ func TestClusterResourceInvalidSpecsAreRefusedWithFieldsAndNotWritten(t *testing
 
 	_, err = admin.GetResource(ctx, req(&clusterv1.GetResourceRequest{Type: "gadget", Id: "x"}))
 	require.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err))
-	assert.Contains(t, err.Error(), `unknown cluster resource type "gadget"; known cluster types: ClusterConfig, EtcdBootstrap, EtcdMembership, Rollout, Widget`)
+	assert.Contains(t, err.Error(), `unknown cluster resource type "gadget"; known cluster types: ClusterConfig, EtcdBootstrap, EtcdMembership, Rollout, UpgradePlan, Widget`)
 	_, err = admin.GetResource(ctx, req(&clusterv1.GetResourceRequest{Type: "Widget"}))
 	assert.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err), "an id is required")
 }

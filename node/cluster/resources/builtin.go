@@ -10,13 +10,14 @@ import (
 	"github.com/cairn-project/cairn/node/cluster/etcdboot"
 	"github.com/cairn-project/cairn/node/cluster/etcdmembers"
 	"github.com/cairn-project/cairn/node/cluster/rollout"
+	"github.com/cairn-project/cairn/node/cluster/upgrade"
 )
 
 // Builtin returns the definitions of every cluster-plane type this release
-// stores. A new type (the upgrade plan next) gets its entry here; node/api
-// serves it with no new RPC.
+// stores. A new type gets its entry here; node/api serves it with no new
+// RPC.
 func Builtin() []Definition {
-	return []Definition{clusterConfig(), etcdBootstrap(), etcdMembership(), rolloutRecord()}
+	return []Definition{clusterConfig(), etcdBootstrap(), etcdMembership(), rolloutRecord(), upgradePlan()}
 }
 
 // Default returns the registry of the Builtin types.
@@ -108,5 +109,18 @@ func rolloutRecord() Definition {
 		Aliases:     []string{"rollouts"},
 		Description: "the settings the Raft leader has granted each node in a one-node-at-a-time rollout (kubernetes-control-plane: the Kubernetes control-plane components)",
 		WrittenBy:   "the Raft leader's rollout coordinator, which follows the cluster config",
+	}
+}
+
+// upgradePlan is the cluster's rolling upgrade (ID cluster): target,
+// gates and each node's step. Read-only here: a generic write could grant
+// every node at once or skip a failed one; operators change it through
+// the upgrade commands, which check the plan's phase.
+func upgradePlan() Definition {
+	return Definition{
+		Type:        upgrade.ResourceType,
+		Aliases:     []string{"upgradeplans", "upgrades"},
+		Description: "the rolling upgrade: target version and artifact digest, order, maxUnavailable, each node's step (pending → installing → rebooting → verifying → done, or failed)",
+		WrittenBy:   "the Raft leader's upgrade coordinator, and the operator's upgrade start, pause, resume and abort",
 	}
 }

@@ -46,8 +46,8 @@ func TestResolveTakesTypesAndAliasesInAnyCase(t *testing.T) {
 	}
 	_, err = r.Resolve("gadget")
 	require.ErrorIs(t, err, resources.ErrUnknownType)
-	assert.EqualError(t, err, `unknown cluster resource type "gadget"; known cluster types: ClusterConfig, EtcdBootstrap, EtcdMembership, Rollout, Widget`)
-	assert.Equal(t, []string{"ClusterConfig", "EtcdBootstrap", "EtcdMembership", "Rollout", "Widget"}, r.Types())
+	assert.EqualError(t, err, `unknown cluster resource type "gadget"; known cluster types: ClusterConfig, EtcdBootstrap, EtcdMembership, Rollout, UpgradePlan, Widget`)
+	assert.Equal(t, []string{"ClusterConfig", "EtcdBootstrap", "EtcdMembership", "Rollout", "UpgradePlan", "Widget"}, r.Types())
 }
 
 func TestNewRefusesCollidingNamesAndUnvalidatedWritableTypes(t *testing.T) {
