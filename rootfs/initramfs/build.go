@@ -91,7 +91,7 @@ const (
 var KubernetesModules = []string{
 	"overlay", "bridge", "veth", "br_netfilter",
 	"nf_conntrack", "nf_nat", "nf_tables", "nft_ct", "nft_nat", "nft_chain_nat", "nft_masq",
-	"nft_redir", "nft_reject", "nft_reject_inet", "nft_fib", "nft_fib_inet", "nft_fib_ipv4", "nft_fib_ipv6",
+	"nft_redir", "nft_reject", "nft_reject_inet", "nft_reject_ipv4", "nft_reject_ipv6", "nft_fib", "nft_fib_inet", "nft_fib_ipv4", "nft_fib_ipv6",
 	"nft_numgen", "nft_limit", "nft_hash", "nft_compat",
 }
 

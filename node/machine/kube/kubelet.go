@@ -77,11 +77,16 @@ func rootFSType(mountinfo string) string {
 // expression kube-proxy's nftables rules and masquerading use. A machine
 // without modprobe cannot have the kernel load them on demand, so cairnd
 // as PID 1 loads them before kubelet starts; the initramfs carries them
-// (rootfs/initramfs.KubernetesModules is this list).
+// (rootfs/initramfs.KubernetesModules is this list). kube-proxy's tables
+// are of families ip and ip6, whose reject needs nft_reject_ipv4 and
+// nft_reject_ipv6 (nft_reject_inet serves inet tables only): without them
+// a VM's kube-proxy failed every sync ("Could not process rule: No such
+// file or directory" at its first reject) and no Service worked, which a
+// node container never shows, its host having loaded them.
 var KernelModules = []string{
 	"overlay", "bridge", "veth", "br_netfilter",
 	"nf_conntrack", "nf_nat", "nf_tables", "nft_ct", "nft_nat", "nft_chain_nat", "nft_masq",
-	"nft_redir", "nft_reject", "nft_reject_inet", "nft_fib", "nft_fib_inet", "nft_fib_ipv4", "nft_fib_ipv6",
+	"nft_redir", "nft_reject", "nft_reject_inet", "nft_reject_ipv4", "nft_reject_ipv6", "nft_fib", "nft_fib_inet", "nft_fib_ipv4", "nft_fib_ipv6",
 	"nft_numgen", "nft_limit", "nft_hash", "nft_compat",
 }
 
