@@ -59,21 +59,36 @@ const (
 //   - in Order, by name; the Raft leader's node last, after
 //     ActionTransferLeadership.
 //
+// A paused plan grants nothing, but its granted nodes still move on (a
+// worker upgraded beside the one that failed is told to confirm once
+// healthy, rather than left to fall back at its deadline); their failures
+// join the reason.
+//
 // The plan is unchanged (equal) when nothing moved.
 func Decide(p Plan, v View, now time.Time) (Plan, []Action) {
-	if p.Phase != PhaseRunning {
+	if p.Phase != PhaseRunning && p.Phase != PhasePaused {
 		return p, nil
 	}
 	next := p.Clone()
 	now = now.UTC()
 	var failures []string
 	for _, name := range next.Names() {
+		if !next.Steps[name].State.inProgress() {
+			continue
+		}
 		if reason := advance(next, name, v.Nodes[name], now); reason != "" {
 			failures = append(failures, name+": "+reason)
 		}
 	}
 	if len(failures) > 0 {
-		next.Phase, next.Reason, next.Waiting = PhasePaused, strings.Join(failures, "; "), ""
+		reason := strings.Join(failures, "; ")
+		if next.Phase == PhasePaused && next.Reason != "" {
+			reason = next.Reason + "; " + reason
+		}
+		next.Phase, next.Reason, next.Waiting = PhasePaused, reason, ""
+		return next, nil
+	}
+	if next.Phase == PhasePaused {
 		return next, nil
 	}
 	if next.Count(StateDone) == len(next.Steps) {

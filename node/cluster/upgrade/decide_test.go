@@ -389,3 +389,23 @@ func TestCompareVersions(t *testing.T) {
 		assert.Equal(t, tc.want, CompareVersions(tc.a, tc.b), "%s vs %s", tc.a, tc.b)
 	}
 }
+
+// A worker upgraded beside one that fails still finishes: the paused plan
+// grants nothing more, but tells it to confirm once healthy.
+func TestDecidePausedPlanFinishesNodesInProgress(t *testing.T) {
+	s := newSim(t, 11, 3, 3, Request{MaxUnavailable: 2})
+	s.nodes["worker1"].bad = true
+	s.run(100)
+	require.Equal(t, PhasePaused, s.plan.Phase)
+	require.True(t, s.plan.Steps["worker2"].State.inProgress(), "worker2 was being upgraded when the plan paused: %s", s.plan.Steps["worker2"].State)
+	for range 100 {
+		s.pass()
+	}
+	assert.Equal(t, StateFailed, s.plan.Steps["worker1"].State)
+	assert.Equal(t, StateDone, s.plan.Steps["worker2"].State, "granted with worker1, it finished")
+	assert.False(t, s.nodes["worker2"].view.Trial, "and confirmed its slot")
+	for _, name := range []string{"worker3", "cp1", "cp2", "cp3"} {
+		assert.Equal(t, StatePending, s.plan.Steps[name].State, "%s not granted while paused", name)
+	}
+	assert.Contains(t, s.plan.Reason, "worker1: came back at v1.0.0")
+}

@@ -18,3 +18,7 @@ var (
 	// paused; the message names it.
 	ErrPlanExists = errors.New("an upgrade plan is in progress")
 )
+
+// ErrBadArtifact is returned by CheckBinary for an artifact that is not an
+// executable for this machine.
+var ErrBadArtifact = errors.New("bad upgrade artifact")

@@ -172,7 +172,7 @@ func (c *Coordinator) Pass(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if p.Phase != PhaseRunning {
+	if p.Phase.Finished() {
 		return nil
 	}
 	v, ok := c.cfg.View(ctx)
