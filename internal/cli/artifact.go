@@ -77,41 +77,9 @@ func newArtifactListCommand(g *globals) *cobra.Command {
 				}
 				return res.Msg.GetArtifacts(), nil
 			})
-			if err := endpointError(results); err != nil {
-				return err
-			}
-			perNode := len(t.nodes) > 0
-			if g.structured() {
-				list := []any{}
-				for _, r := range results {
-					for _, a := range r.val {
-						obj := protoObject(a).(orderedObject)
-						if perNode {
-							obj = obj.with("node", r.node)
-						}
-						list = append(list, obj)
-					}
-				}
-				if err := g.printData(orderedObject{{"artifacts", list}}); err != nil {
-					return err
-				}
-				return nodeErrors(g.streams.Err, results)
-			}
-			tab := newTable("DIGEST", "SIZE", "STORED")
-			if perNode {
-				tab.prependColumn("NODE")
-			}
-			for _, r := range results {
-				for _, a := range r.val {
-					row := []string{a.GetDigest(), byteSize(uint64(a.GetSize())), a.GetStored().AsTime().Format(time.RFC3339)}
-					if perNode {
-						row = append([]string{nodeLabel(r.node)}, row...)
-					}
-					tab.add(row...)
-				}
-			}
-			tab.write(g.streams.Out)
-			return nodeErrors(g.streams.Err, results)
+			return renderNodeLists(g, results, len(t.nodes) > 0, "artifacts", []string{"DIGEST", "SIZE", "STORED"}, func(a *upgradev1.Artifact) []string {
+				return []string{a.GetDigest(), byteSize(uint64(a.GetSize())), a.GetStored().AsTime().Format(time.RFC3339)}
+			})
 		},
 	}
 }

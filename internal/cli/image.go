@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
 
 	kubernetesv1 "github.com/cairn-project/cairn/proto/gen/cairn/kubernetes/v1"
 )
@@ -236,40 +237,50 @@ func importTo(ctx context.Context, c *apiClient, node string, f io.ReadSeeker, i
 // nodes were named) or as {"images":[...]}; failed nodes are reported on
 // standard error.
 func (g *globals) renderImages(results []nodeResult[[]*kubernetesv1.Image], perNode bool) error {
+	return renderNodeLists(g, results, perNode, "images", []string{"REF", "DIGEST", "SIZE", "PLATFORMS"}, func(i *kubernetesv1.Image) []string {
+		size := ""
+		if i.GetSize() > 0 {
+			size = byteSize(uint64(i.GetSize()))
+		}
+		return []string{i.GetRef(), shortDigest(i.GetDigest()), size, strings.Join(i.GetPlatforms(), ",")}
+	})
+}
+
+// renderNodeLists writes each node's list of messages as a table of
+// header's columns (row renders one message; NODE first when nodes were
+// named) or as {key:[...]} with "node" in each object when nodes were
+// named; failed nodes are reported on standard error.
+func renderNodeLists[T proto.Message](g *globals, results []nodeResult[[]T], perNode bool, key string, header []string, row func(T) []string) error {
 	if err := endpointError(results); err != nil {
 		return err
 	}
 	if g.structured() {
-		imgs := []any{}
+		list := []any{}
 		for _, r := range results {
-			for _, i := range r.val {
-				obj := protoObject(i).(orderedObject)
+			for _, m := range r.val {
+				obj := protoObject(m).(orderedObject)
 				if perNode {
 					obj = obj.with("node", r.node)
 				}
-				imgs = append(imgs, obj)
+				list = append(list, obj)
 			}
 		}
-		if err := g.printData(orderedObject{{"images", imgs}}); err != nil {
+		if err := g.printData(orderedObject{{key, list}}); err != nil {
 			return err
 		}
 		return nodeErrors(g.streams.Err, results)
 	}
-	t := newTable("REF", "DIGEST", "SIZE", "PLATFORMS")
+	t := newTable(header...)
 	if perNode {
 		t.prependColumn("NODE")
 	}
 	for _, r := range results {
-		for _, i := range r.val {
-			size := ""
-			if i.GetSize() > 0 {
-				size = byteSize(uint64(i.GetSize()))
-			}
-			row := []string{i.GetRef(), shortDigest(i.GetDigest()), size, strings.Join(i.GetPlatforms(), ",")}
+		for _, m := range r.val {
+			cells := row(m)
 			if perNode {
-				row = append([]string{r.node}, row...)
+				cells = append([]string{r.node}, cells...)
 			}
-			t.add(row...)
+			t.add(cells...)
 		}
 	}
 	if err := t.write(g.streams.Out); err != nil {

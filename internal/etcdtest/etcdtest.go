@@ -5,7 +5,9 @@ package etcdtest
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -40,24 +42,45 @@ func Binary(t testing.TB) string {
 	if p := os.Getenv("CAIRN_ETCD"); p != "" {
 		return p
 	}
-	buildOnce.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		mod := filepath.Join(filepath.Dir(file), "..", "..", "tools", "etcd")
-		dir, err := os.MkdirTemp("", "cairn-etcdtest-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		built = filepath.Join(dir, "etcd")
-		cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-o", built, ".")
-		cmd.Dir = mod
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build etcd in %s: %w: %s", mod, err, out)
-		}
-	})
+	buildOnce.Do(func() { built, buildErr = build() })
 	require.NoError(t, buildErr)
 	return built
+}
+
+// build builds tools/etcd's etcd into one directory of the system's
+// temporary directory per pin (named for a hash of the module's go.mod and
+// go.sum), replacing the binary there by a rename, so every test binary of
+// every run shares one 35 MB copy instead of leaving one behind each (a
+// running etcd keeps the file it was started from).
+func build() (string, error) {
+	_, file, _, _ := runtime.Caller(0)
+	mod := filepath.Join(filepath.Dir(file), "..", "..", "tools", "etcd")
+	h := sha256.New()
+	for _, f := range []string{"go.mod", "go.sum"} {
+		b, err := os.ReadFile(filepath.Join(mod, f))
+		if err != nil {
+			return "", err
+		}
+		h.Write(b)
+	}
+	dir := filepath.Join(os.TempDir(), "cairn-etcdtest-"+hex.EncodeToString(h.Sum(nil))[:12])
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	tmp := filepath.Join(dir, fmt.Sprintf("etcd.%d", os.Getpid()))
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-o", tmp, ".")
+	cmd.Dir = mod
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		_ = os.Remove(tmp)
+		return "", fmt.Errorf("build etcd in %s: %w: %s", mod, err, out)
+	}
+	bin := filepath.Join(dir, "etcd")
+	if err := os.Rename(tmp, bin); err != nil {
+		_ = os.Remove(tmp)
+		return "", err
+	}
+	return bin, nil
 }
 
 // PKI is an etcd CA for a test cluster.

@@ -27,6 +27,25 @@ type artifactService struct {
 
 var _ upgradev1connect.ArtifactServiceHandler = (*artifactService)(nil)
 
+// errNoStart answers an upload stream whose first message has no start (a
+// new error each time: a *connect.Error carries per-call metadata).
+func errNoStart() error {
+	return connect.NewError(connect.CodeInvalidArgument, errors.New("the first message must carry start"))
+}
+
+// firstMessage receives the first message of an upload stream (Upload,
+// ImportImages, Recover); a stream that ends before one is
+// invalid_argument.
+func firstMessage[T any](stream *connect.ClientStream[T]) (*T, error) {
+	if !stream.Receive() {
+		if err := stream.Err(); err != nil {
+			return nil, err
+		}
+		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("the stream carried no message"))
+	}
+	return stream.Msg(), nil
+}
+
 // errNoArtifacts is what a node without a store answers.
 var errNoArtifacts = errors.New("this node keeps no artifacts")
 
@@ -37,16 +56,13 @@ func (a *artifactService) Upload(ctx context.Context, stream *connect.ClientStre
 	if a.store == nil {
 		return nil, connect.NewError(connect.CodeFailedPrecondition, errNoArtifacts)
 	}
-	if !stream.Receive() {
-		if err := stream.Err(); err != nil {
-			return nil, err
-		}
-		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("the stream carried no message"))
+	first, err := firstMessage(stream)
+	if err != nil {
+		return nil, err
 	}
-	first := stream.Msg()
 	start := first.GetStart()
 	if start == nil {
-		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("the first message must carry start"))
+		return nil, errNoStart()
 	}
 	if _, err := artifacts.ParseDigest(start.GetDigest()); err != nil {
 		return nil, artifactError(err)

@@ -69,16 +69,13 @@ func (s *etcdService) Recover(ctx context.Context, stream *connect.ClientStream[
 	if r == nil {
 		return nil, connect.NewError(connect.CodeFailedPrecondition, errNoEtcd)
 	}
-	if !stream.Receive() {
-		if err := stream.Err(); err != nil {
-			return nil, err
-		}
-		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("the stream carried no message"))
+	first, err := firstMessage(stream)
+	if err != nil {
+		return nil, err
 	}
-	first := stream.Msg()
 	start := first.GetStart()
 	if start == nil {
-		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("the first message must carry start"))
+		return nil, errNoStart()
 	}
 	if err := r.checkLeader(); err != nil {
 		return nil, err

@@ -83,16 +83,13 @@ func (s *kubernetesService) ImportImages(ctx context.Context, stream *connect.Cl
 	if is == nil || is.ops == nil {
 		return nil, connect.NewError(connect.CodeFailedPrecondition, errNoImages)
 	}
-	if !stream.Receive() {
-		if err := stream.Err(); err != nil {
-			return nil, err
-		}
-		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("the stream carried no message"))
+	first, err := firstMessage(stream)
+	if err != nil {
+		return nil, err
 	}
-	first := stream.Msg()
 	start := first.GetStart()
 	if start == nil {
-		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("the first message must carry start"))
+		return nil, errNoStart()
 	}
 	if err := is.checkStart(start); err != nil {
 		return nil, err

@@ -246,21 +246,33 @@ func (r *runner) backoff(lastExit string) phase {
 				case OpShutdown:
 					reply(cmd.reply, nil)
 					return nil
-				case OpConfirm:
-					reply(cmd.reply, r.confirm(cmd.req.Slot))
-				case OpTry, OpRollback:
-					if err := r.switchSlot(cmd.req); err != nil {
-						reply(cmd.reply, err)
-						continue
+				case OpConfirm, OpTry, OpRollback:
+					if next := r.slotRequest(cmd); next != nil {
+						return next
 					}
-					r.bo.Reset()
-					return r.starting(cmd.reply)
 				default:
 					reply(cmd.reply, ErrUnknownOp)
 				}
 			}
 		}
 	}
+}
+
+// slotRequest handles a slot request while no child runs (backoff,
+// stopped): a confirm is answered (there is no trial child to confirm); a
+// try or rollback that the record takes starts the child into it, as the
+// returned phase.
+func (r *runner) slotRequest(cmd command) phase {
+	if cmd.op == OpConfirm {
+		reply(cmd.reply, r.confirm(cmd.req.Slot))
+		return nil
+	}
+	if err := r.switchSlot(cmd.req); err != nil {
+		reply(cmd.reply, err)
+		return nil
+	}
+	r.bo.Reset()
+	return r.starting(cmd.reply)
 }
 
 // stopped keeps the child down until a start or restart.
@@ -285,15 +297,10 @@ func (r *runner) stopped() phase {
 				case OpShutdown:
 					reply(cmd.reply, nil)
 					return nil
-				case OpConfirm:
-					reply(cmd.reply, r.confirm(cmd.req.Slot))
-				case OpTry, OpRollback:
-					if err := r.switchSlot(cmd.req); err != nil {
-						reply(cmd.reply, err)
-						continue
+				case OpConfirm, OpTry, OpRollback:
+					if next := r.slotRequest(cmd); next != nil {
+						return next
 					}
-					r.bo.Reset()
-					return r.starting(cmd.reply)
 				default:
 					reply(cmd.reply, ErrUnknownOp)
 				}
