@@ -71,11 +71,19 @@ func createQEMUCluster(t testing.TB, name string, controlPlanes int) *localClust
 	return createQEMUClusterFrom(t, name, controlPlanes, kernel, initrd)
 }
 
+// envQEMUTimings, when set, is the --timings of the VMs the suite boots
+// (the provisioner's default, slow, otherwise): for comparing BenchmarkQEMU
+// under another profile.
+const envQEMUTimings = "CAIRN_QEMU_TIMINGS"
+
 // createQEMUClusterFrom boots a cluster of VMs from the given boot files.
 func createQEMUClusterFrom(t testing.TB, name string, controlPlanes int, kernel, initrd string) *localCluster {
 	t.Helper()
-	c := createCluster(t, name, controlPlanes, 0, "--provisioner", "qemu",
-		"--kernel", kernel, "--initramfs", initrd, "--wait-timeout", qemuWait.String())
+	args := []string{"--provisioner", "qemu", "--kernel", kernel, "--initramfs", initrd, "--wait-timeout", qemuWait.String()}
+	if tm := os.Getenv(envQEMUTimings); tm != "" {
+		args = append(args, "--timings", tm) // BenchmarkQEMU against the default
+	}
+	c := createCluster(t, name, controlPlanes, 0, args...)
 	t.Cleanup(func() { // before the destroy createCluster registered
 		if t.Failed() {
 			c.dumpLogs()
