@@ -22,6 +22,7 @@ import (
 	"github.com/cairn-project/cairn/node/api"
 	"github.com/cairn-project/cairn/node/cluster/config"
 	"github.com/cairn-project/cairn/node/cluster/formation"
+	"github.com/cairn-project/cairn/node/machine/boot"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 	resourcev1 "github.com/cairn-project/cairn/proto/gen/cairn/resource/v1"
@@ -135,7 +136,7 @@ func TestNodeAPIRefusesBadDocumentsAndOversizedRequests(t *testing.T) {
 		m, err := cc.Members(context.Background(), connect.NewRequest(&clusterv1.MembersRequest{}))
 		require.NoError(ct, err)
 		require.Len(ct, m.Msg.Members, 1)
-		assert.Equal(ct, defaultBootSlot, m.Msg.Members[0].Slot)
+		assert.Equal(ct, boot.SlotA, m.Msg.Members[0].Slot)
 	}, 10*time.Second, 20*time.Millisecond)
 
 	// Every type the node publishes is defined (controllers.Definitions):

@@ -4,33 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
-
-	"github.com/cairn-project/cairn/node/cluster/formation"
-	"github.com/cairn-project/cairn/node/machine/boot"
 )
-
-// defaultBootSlot is the A/B slot of a node whose boot names none
-// (Options.BootSlot): every node not started by a boot stage with slots.
-const defaultBootSlot = "A"
-
-// bootMeta is what gossip says of the node's boot slots: on trial or not,
-// and the boot stage's last fallback, read from its boot record (a node
-// started without slots has none).
-func bootMeta(o Options, log *slog.Logger) formation.BootMeta {
-	m := formation.BootMeta{Trial: o.BootTrial}
-	if o.BootSlot == "" {
-		return m
-	}
-	rec, err := boot.LoadRecord(o.StateDir)
-	if err != nil {
-		log.Warn("read boot record", "error", err)
-		return m
-	}
-	if rec.Fallback != nil {
-		m.FallbackAt, m.FallbackReason = rec.Fallback.At, rec.Fallback.Slot+": "+rec.Fallback.Reason
-	}
-	return m
-}
 
 // onceAttrs wraps h so that logger attributes (Logger.With) under one of
 // keys are kept the first time only. The node tags its logger with "node"

@@ -28,14 +28,6 @@ import (
 	"github.com/cairn-project/cairn/node/runtime"
 )
 
-// bootSlot is BootSlot, or slot A.
-func (o Options) bootSlot() string {
-	if o.BootSlot == "" {
-		return defaultBootSlot
-	}
-	return o.BootSlot
-}
-
 // Options configures one node.
 type Options struct {
 	// Config is the cluster config document, the same on every node.
