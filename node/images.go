@@ -17,6 +17,7 @@ import (
 	"github.com/cairn-project/cairn/node/api"
 	"github.com/cairn-project/cairn/node/machine/capability"
 	"github.com/cairn-project/cairn/node/machine/kube"
+	"github.com/cairn-project/cairn/node/machine/supervisor"
 )
 
 // importLabel marks the images one ImportImages call stored, with a value
@@ -34,6 +35,10 @@ type containerImages struct {
 	// ctr is the ctr binary; socket is containerd's; namespace is where
 	// the images go.
 	ctr, socket, namespace string
+	// reaper starts ctr where cairnd is PID 1 (container and pid1 modes),
+	// so that its orphan reaper leaves ctr's exit status to cmd.Wait: a
+	// plain start lost that race in CI ("waitid: no child processes").
+	reaper supervisor.Reaper
 }
 
 // localImageOps returns the image operations of a node that runs a
@@ -45,7 +50,7 @@ func localImageOps(o Options) api.ImageOps {
 	if !o.Capabilities.Has(capability.ContainerRuntime) || o.Kubernetes == "" {
 		return nil
 	}
-	return &containerImages{ctr: filepath.Join(o.Kubernetes, "ctr"), socket: kube.ContainerdSocket, namespace: kube.ContainerdNamespace}
+	return &containerImages{ctr: filepath.Join(o.Kubernetes, "ctr"), socket: kube.ContainerdSocket, namespace: kube.ContainerdNamespace, reaper: o.Reaper}
 }
 
 // imageUploads returns where ImportImages stores an archive until it is
@@ -172,11 +177,17 @@ func (c *containerImages) run(ctx context.Context, args ...string) ([]byte, erro
 		return nil, fmt.Errorf("%w: containerd is not running yet (%w)", api.ErrRuntimeUnavailable, err)
 	}
 	cmd := exec.CommandContext(ctx, c.ctr, append([]string{"--address", c.socket, "--namespace", c.namespace}, args...)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := c.start(cmd)
 	if err == nil {
-		return out, nil
+		err = cmd.Wait()
+		if c.reaper != nil {
+			c.reaper.Release(cmd.Process.Pid)
+		}
+	}
+	if err == nil {
+		return stdout.Bytes(), nil
 	}
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) {
@@ -187,6 +198,14 @@ func (c *containerImages) run(ctx context.Context, args ...string) ([]byte, erro
 		return nil, fmt.Errorf("%w: %s", api.ErrRuntimeUnavailable, msg)
 	}
 	return nil, fmt.Errorf("ctr %s: %s", strings.Join(args[:min(2, len(args))], " "), orExit(msg, exit))
+}
+
+// start starts cmd through the reaper, when there is one.
+func (c *containerImages) start(cmd *exec.Cmd) error {
+	if c.reaper == nil {
+		return cmd.Start()
+	}
+	return c.reaper.Start(cmd)
 }
 
 func orExit(msg string, exit *exec.ExitError) string {
