@@ -273,7 +273,16 @@ func Run(ctx context.Context, o Options) error {
 		apiOpts.Kubernetes = ops
 	}
 	apiOpts.Images, apiOpts.ImageUploadDir = localImageOps(o), imageUploads(o)
-	apiOpts.Artifacts = &artifacts.Store{Dir: filepath.Join(o.StateDir, "artifacts")}
+	arts := &artifacts.Store{Dir: filepath.Join(o.StateDir, "artifacts")}
+	apiOpts.Artifacts = arts
+	upgrades, err := registerUpgrades(agent, self, o, arts, id.ClientTLS(), log)
+	if err != nil {
+		_ = ln.Close()
+		return errors.Join(err, agent.Close())
+	}
+	if upgrades != nil {
+		apiOpts.Upgrades = upgrades
+	}
 	srv := api.New(apiOpts)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -301,6 +310,7 @@ func Run(ctx context.Context, o Options) error {
 	if routes := podRoutes(agent, self, o, log); routes != nil {
 		run("pod routes", routes)
 	}
+	run("upgrade agent", newUpgradeAgent(agent, self.Name, self.APIEndpoint(), o, arts, id.ClientTLS(), localEtcdOps(self, o), log).Run)
 
 	select {
 	case <-ctx.Done():

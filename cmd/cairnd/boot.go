@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -72,8 +73,12 @@ func runBoot(f bootFlags) error {
 		StateDir: f.stateDir,
 		// The path is executed anew on every start, so a binary rebuilt at
 		// the same path is what a restart runs.
-		Command: func() *exec.Cmd { return exec.Command(exe, f.args...) },
-		Logger:  log,
+		Command: func() *exec.Cmd {
+			cmd := exec.Command(exe, f.args...)
+			cmd.Env = append(os.Environ(), boot.EnvHome+"="+filepath.Dir(exe))
+			return cmd
+		},
+		Logger: log,
 		// A reboot or reset through the API: cairnd exits with this code
 		// and is started again at once.
 		RebootExitCode: power.ExitReboot,

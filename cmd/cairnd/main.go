@@ -167,7 +167,8 @@ func kubeBinDir(flagValue, mode string) string {
 
 // shippedPath resolves a flag naming something the image ships: the
 // flag's value, "" for "none", else the image's path in pid1 and
-// container modes and, in process mode, beside(the directory of cairnd).
+// container modes and, in process mode, beside(the directory of cairnd,
+// or of its boot stage when it runs from a boot slot).
 func shippedPath(flagValue, mode, image string, beside func(dir string) string) string {
 	switch {
 	case flagValue == "none":
@@ -176,6 +177,9 @@ func shippedPath(flagValue, mode, image string, beside func(dir string) string) 
 		return flagValue
 	case mode != capability.ModeProcess:
 		return image
+	}
+	if home := os.Getenv(boot.EnvHome); home != "" {
+		return beside(home) // started from a slot: the boot stage's directory
 	}
 	self, err := os.Executable()
 	if err != nil {

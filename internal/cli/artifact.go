@@ -90,18 +90,6 @@ func (c *apiClient) artifactService(ep endpoint) upgradev1connect.ArtifactServic
 }
 
 func runArtifactUpload(ctx context.Context, g *globals, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("open artifact: %w", err)
-	}
-	defer f.Close()
-	info, err := archiveSummary(f, path)
-	if err != nil {
-		return err
-	}
-	if info.size > maxArtifact {
-		return fmt.Errorf("%w: %s is %s, a node keeps at most %s", ErrTooLarge, path, byteSize(uint64(info.size)), byteSize(uint64(maxArtifact)))
-	}
 	c, t, err := g.client()
 	if err != nil {
 		return err
@@ -114,6 +102,43 @@ func runArtifactUpload(ctx context.Context, g *globals, path string) error {
 	if len(t.nodes) == 1 {
 		node = t.nodes[0]
 	}
+	res, info, err := uploadArtifact(ctx, c, node, path)
+	if err != nil {
+		return err
+	}
+	if g.structured() {
+		obj := protoObject(res.GetArtifact()).(orderedObject)
+		return g.printData(obj.with("alreadyHeld", res.GetAlreadyHeld()))
+	}
+	fmt.Fprintf(g.streams.Out, "%s\n", res.GetArtifact().GetDigest())
+	fmt.Fprintln(g.streams.Err, uploadSummary(node, info, res))
+	return nil
+}
+
+// uploadSummary says what an upload did, for stderr.
+func uploadSummary(node string, info archiveInfo, res *upgradev1.UploadResponse) string {
+	how := "stored"
+	if res.GetAlreadyHeld() {
+		how = "already held"
+	}
+	return fmt.Sprintf("%s: %s %s (%s)", nodeLabel(node), how, info.name, byteSize(uint64(info.size)))
+}
+
+// uploadArtifact streams the file at path to node ("": the endpoint's)
+// through the first endpoint that answers.
+func uploadArtifact(ctx context.Context, c *apiClient, node, path string) (*upgradev1.UploadResponse, archiveInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, archiveInfo{}, fmt.Errorf("open artifact: %w", err)
+	}
+	defer f.Close()
+	info, err := archiveSummary(f, path)
+	if err != nil {
+		return nil, info, err
+	}
+	if info.size > maxArtifact {
+		return nil, info, fmt.Errorf("%w: %s is %s, a node keeps at most %s", ErrTooLarge, path, byteSize(uint64(info.size)), byteSize(uint64(maxArtifact)))
+	}
 	var ep endpoint
 	err = c.call(ctx, func(ctx context.Context, e endpoint) error {
 		ep = e
@@ -121,7 +146,7 @@ func runArtifactUpload(ctx context.Context, g *globals, path string) error {
 		return err
 	})
 	if err != nil {
-		return err
+		return nil, info, err
 	}
 	stream := c.artifactService(ep).Upload(ctx)
 	if node != "" {
@@ -143,22 +168,12 @@ func runArtifactUpload(ctx context.Context, g *globals, path string) error {
 		}
 		if rerr != nil {
 			_, _ = stream.CloseAndReceive()
-			return fmt.Errorf("read artifact: %w", rerr)
+			return nil, info, fmt.Errorf("read artifact: %w", rerr)
 		}
 	}
 	res, err := stream.CloseAndReceive()
 	if err != nil {
-		return err
+		return nil, info, err
 	}
-	if g.structured() {
-		obj := protoObject(res.Msg.GetArtifact()).(orderedObject)
-		return g.printData(obj.with("alreadyHeld", res.Msg.GetAlreadyHeld()))
-	}
-	how := "stored"
-	if res.Msg.GetAlreadyHeld() {
-		how = "already held"
-	}
-	fmt.Fprintf(g.streams.Out, "%s\n", res.Msg.GetArtifact().GetDigest())
-	fmt.Fprintf(g.streams.Err, "%s: %s %s (%s)\n", nodeLabel(node), how, info.name, byteSize(uint64(info.size)))
-	return nil
+	return res.Msg, info, nil
 }

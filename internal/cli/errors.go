@@ -90,3 +90,7 @@ var (
 	// the cluster still run after SIGKILL; the directory is kept.
 	ErrProcessesSurvived = errors.New("cluster processes survived")
 )
+
+// ErrUpgradeStopped is returned by upgrade start --wait when the plan
+// paused or was aborted instead of finishing.
+var ErrUpgradeStopped = errors.New("the upgrade stopped")

@@ -93,6 +93,7 @@ Endpoints, nodes and the current context come from the cairnconfig file:
 		newKubeconfigCommand(g),
 		newImageCommand(g),
 		newArtifactCommand(g),
+		newUpgradeCommand(g),
 	)
 	root.InitDefaultCompletionCmd() // now, so that its group is walked too
 	rejectUnknownSubcommands(root)

@@ -134,6 +134,14 @@ var rpcLevels = map[string]level{
 	upgradev1connect.ArtifactServiceUploadProcedure:   levelAdmin,
 	upgradev1connect.ArtifactServiceDownloadProcedure: levelReader,
 	upgradev1connect.ArtifactServiceListProcedure:     levelReader,
+	// An upgrade restarts every node into another binary: admin. Its
+	// status is for readers.
+	upgradev1connect.UpgradeServiceStartProcedure:    levelAdmin,
+	upgradev1connect.UpgradeServiceStatusProcedure:   levelReader,
+	upgradev1connect.UpgradeServicePauseProcedure:    levelAdmin,
+	upgradev1connect.UpgradeServiceResumeProcedure:   levelAdmin,
+	upgradev1connect.UpgradeServiceAbortProcedure:    levelAdmin,
+	upgradev1connect.UpgradeServiceRollbackProcedure: levelAdmin,
 }
 
 var (

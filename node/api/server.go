@@ -110,6 +110,10 @@ type Options struct {
 	// Artifacts is the node's artifact store (STATE/artifacts), served by
 	// cairn.upgrade.v1.ArtifactService; nil answers failed_precondition.
 	Artifacts *artifacts.Store
+	// Upgrades runs the rolling upgrade (UpgradeService) when this node
+	// leads; nil on a worker, and a control plane without it refuses with
+	// failed_precondition.
+	Upgrades UpgradeOps
 	// EtcdRecovery serves EtcdService.Recover on a control plane that runs
 	// etcd; nil refuses it with failed_precondition.
 	EtcdRecovery *EtcdRecovery
@@ -195,6 +199,8 @@ func New(opts Options) *Server {
 	services = append(services, kubernetesv1connect.KubernetesServiceName)
 	s.mux.Handle(upgradev1connect.NewArtifactServiceHandler(&artifactService{store: opts.Artifacts, s: s}, handlerOpts))
 	services = append(services, upgradev1connect.ArtifactServiceName)
+	s.mux.Handle(upgradev1connect.NewUpgradeServiceHandler(&upgradeService{ops: opts.Upgrades, s: s}, handlerOpts))
+	services = append(services, upgradev1connect.UpgradeServiceName)
 	s.mux.Handle(securityv1connect.NewSecurityServiceHandler(&securityService{s: s}, handlerOpts))
 	services = append(services, securityv1connect.SecurityServiceName)
 	if opts.Resources != nil {

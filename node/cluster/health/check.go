@@ -22,6 +22,10 @@ type Check struct {
 	Nodes []string
 }
 
+// CheckConfig names the config check: every node applied the current
+// revision (a convergence check, which the upgrade's gates leave out).
+const CheckConfig = "config"
+
 // Evaluate runs the health checks on an observation, in their fixed order:
 // nodes, leader, raft, etcd, kubernetes, config.
 func Evaluate(o Observation) []Check {
@@ -294,7 +298,7 @@ func checkConfig(o Observation) Check {
 		p.add("", "cannot list members: %s", ShortError(o.MembersErr))
 	}
 	if len(p.msgs) > 0 {
-		return p.result("config", "")
+		return p.result(CheckConfig, "")
 	}
 	members := 0
 	for _, m := range o.Members {
@@ -309,7 +313,7 @@ func checkConfig(o Observation) Check {
 	if len(p.msgs) > 0 {
 		p.msgs = append([]string{fmt.Sprintf("want revision %d", o.ConfigRevision)}, p.msgs...)
 	}
-	return p.result("config", fmt.Sprintf("all %d %s applied revision %d",
+	return p.result(CheckConfig, fmt.Sprintf("all %d %s applied revision %d",
 		members, plural(members, "node", "nodes"), o.ConfigRevision))
 }
 

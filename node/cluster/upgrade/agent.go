@@ -21,6 +21,9 @@ const (
 	NodeInstall NodeAction = "install"
 	// NodeConfirm: confirm the slot on trial, which runs the target.
 	NodeConfirm NodeAction = "confirm"
+	// NodeRollback: make the other boot slot (the one run before the
+	// upgrade) the confirmed one and restart into it.
+	NodeRollback NodeAction = "rollback"
 )
 
 // Self is a node as it knows itself.
@@ -54,10 +57,14 @@ func NextNodeAction(p Plan, self Self) (NodeAction, Grant) {
 		return NodeIdle, Grant{}
 	}
 	g := Grant{Plan: p.ID, Attempt: s.Attempt}
+	target := p.TargetOf(self.Name)
 	switch {
-	case s.State == StateInstalling && p.Phase == PhaseRunning && self.Version != p.Target.Version && self.Installed != g:
+	case s.State == StateInstalling && p.Phase == PhaseRunning && self.Version != target && self.Installed != g:
+		if p.Rollback {
+			return NodeRollback, g
+		}
 		return NodeInstall, g
-	case s.State == StateVerifying && s.Confirm && self.Trial && self.Version == p.Target.Version:
+	case s.State == StateVerifying && s.Confirm && self.Trial && self.Version == target:
 		return NodeConfirm, g
 	}
 	return NodeIdle, g

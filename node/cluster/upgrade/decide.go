@@ -104,8 +104,9 @@ func Decide(p Plan, v View, now time.Time) (Plan, []Action) {
 // returns why it failed ("" when it did not).
 func advance(p Plan, name string, n NodeView, now time.Time) string {
 	s := p.Steps[name]
-	target := p.Target.Version
-	fellBack := !n.FallbackAt.IsZero() && !n.FallbackAt.Before(s.Since)
+	target := p.TargetOf(name)
+	// Gossip carries the fallback's time in whole seconds.
+	fellBack := !n.FallbackAt.IsZero() && !n.FallbackAt.Before(s.Since.Truncate(time.Second))
 	fail := func(reason string) string {
 		if fellBack && n.FallbackReason != "" {
 			reason += " (boot stage: " + n.FallbackReason + ")"
@@ -226,21 +227,7 @@ func grant(p Plan, v View, now time.Time) (string, []Action) {
 // pendingInOrder lists the pending nodes in the plan's order, the Raft
 // leader's node last among its role.
 func pendingInOrder(p Plan, leader string) []string {
-	var out []string
-	for _, name := range p.Names() {
-		if p.Steps[name].State == StatePending {
-			out = append(out, name)
-		}
-	}
-	if i := slices.Index(out, leader); i >= 0 {
-		role := p.Steps[leader].Role
-		j := i
-		for j+1 < len(out) && p.Steps[out[j+1]].Role == role {
-			j++
-		}
-		out = slices.Insert(slices.Delete(out, i, i+1), j, leader)
-	}
-	return out
+	return slices.DeleteFunc(p.InOrder(leader), func(name string) bool { return p.Steps[name].State != StatePending })
 }
 
 // quorumWithout says whether the healthy control planes other than name

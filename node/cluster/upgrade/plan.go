@@ -127,6 +127,9 @@ type Step struct {
 	HealthySince time.Time `json:"healthySince,omitzero"`
 	// Reason says why the node failed.
 	Reason string `json:"reason,omitempty"`
+	// Target is the version this step ends at when it is not the plan's
+	// (a rollback's: the version the node ran before).
+	Target string `json:"target,omitempty"`
 }
 
 // Plan is the UpgradePlan record.
@@ -140,11 +143,23 @@ type Plan struct {
 	Reason         string           `json:"reason,omitempty"`
 	Created        time.Time        `json:"created"`
 	Steps          map[string]*Step `json:"steps"`
+	// Rollback marks a plan that returns nodes to their previous slot
+	// (Rollback): each step's Target is the version it ran before, and a
+	// node rolls its boot slot back instead of installing anything.
+	Rollback bool `json:"rollback,omitempty"`
 	// Waiting says what holds the plan back now ("cluster not healthy"),
 	// for status; "" when nothing does.
 	Waiting string `json:"waiting,omitempty"`
 	// Version is the stored version the plan was read at; not stored.
 	Version uint64 `json:"-"`
+}
+
+// TargetOf is the version name's step ends at.
+func (p Plan) TargetOf(name string) string {
+	if s := p.Steps[name]; s != nil && s.Target != "" {
+		return s.Target
+	}
+	return p.Target.Version
 }
 
 // Clone is a deep copy of p.
@@ -180,6 +195,22 @@ func (p Plan) Names() []string {
 		return strings.Compare(a, b)
 	})
 	return names
+}
+
+// InOrder lists the plan's nodes in the order the pass grants them:
+// Names, with the Raft leader's node, while pending, moved last among its
+// role (it is upgraded after it handed leadership over).
+func (p Plan) InOrder(leader string) []string {
+	out := p.Names()
+	if i := slices.Index(out, leader); i >= 0 && p.Steps[leader].State == StatePending {
+		role := p.Steps[leader].Role
+		j := i
+		for j+1 < len(out) && p.Steps[out[j+1]].Role == role {
+			j++
+		}
+		out = slices.Insert(slices.Delete(out, i, i+1), j, leader)
+	}
+	return out
 }
 
 // Count returns how many steps are in state s.
@@ -287,4 +318,31 @@ func validDigest(d string) bool {
 		}
 	}
 	return true
+}
+
+// Rollback makes the plan that returns the nodes p upgraded to the slot
+// they ran before, through the same gates: every node that runs p's target
+// now (versions, from gossip) and came from another version, each back to
+// the version it came from. p must not be running (pause or abort it
+// first): a rollback replaces it.
+func Rollback(p Plan, versions map[string]string, now time.Time) (Plan, error) {
+	if p.Phase == PhaseRunning {
+		return Plan{}, fmt.Errorf("%w: plan %s is running: pause or abort it before rolling back", ErrPhase, p.ID)
+	}
+	if p.Rollback {
+		return Plan{}, fmt.Errorf("%w: plan %s is a rollback already", ErrPhase, p.ID)
+	}
+	steps := map[string]*Step{}
+	for name, s := range p.Steps {
+		if v := versions[name]; v == p.Target.Version && s.From != p.Target.Version {
+			steps[name] = &Step{Role: s.Role, State: StatePending, Since: now.UTC(), From: v, Target: s.From}
+		}
+	}
+	if len(steps) == 0 {
+		return Plan{}, fmt.Errorf("%w: no node of plan %s runs %s: nothing to roll back", ErrPhase, p.ID, p.Target.Version)
+	}
+	return Plan{
+		ID: p.ID + "-rollback", Target: p.Target, Order: p.Order, MaxUnavailable: p.MaxUnavailable, Timeouts: p.Timeouts,
+		Phase: PhaseRunning, Created: now.UTC(), Steps: steps, Rollback: true,
+	}, nil
 }

@@ -201,10 +201,28 @@ func (c *Coordinator) logChanges(p, next Plan) {
 	for _, name := range next.Names() {
 		was, now := p.Steps[name], next.Steps[name]
 		if was.State != now.State {
-			c.log.Info("upgrade step", "plan", next.ID, "node", name, "from", was.State, "to", now.State, "reason", now.Reason)
+			c.log.Info("upgrade step", "plan", next.ID, "member", name, "from", was.State, "to", now.State, "reason", now.Reason)
 		}
 	}
 	if p.Phase != next.Phase {
 		c.log.Info("upgrade plan", "plan", next.ID, "phase", next.Phase, "reason", next.Reason)
 	}
+}
+
+// StartRollback replaces the stored plan (paused, aborted or done) with
+// its rollback (Rollback), compare-and-set on the plan read; versions are
+// the nodes' versions now.
+func StartRollback(ctx context.Context, s Store, versions map[string]string, now time.Time) (Plan, error) {
+	p, err := Get(ctx, s)
+	if err != nil {
+		return Plan{}, err
+	}
+	rb, err := Rollback(p, versions, now)
+	if err != nil {
+		return Plan{}, err
+	}
+	if err := put(ctx, s, rb, p.Version, false); err != nil {
+		return Plan{}, err
+	}
+	return Get(ctx, s)
 }

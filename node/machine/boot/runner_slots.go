@@ -49,6 +49,10 @@ func (r *runner) fromSlot(cmd *exec.Cmd) error {
 		bin = SlotBinary(r.opts.StateDir, slot)
 	}
 	if rec.Fallback != nil && (r.rec.Fallback == nil || *rec.Fallback != *r.rec.Fallback) {
+		if last := r.status().LastExit; last != "" && r.rec.Trial != "" && r.rec.Booted == r.rec.Trial {
+			// The trial ran and ended: say how (an upgrade's plan shows it).
+			rec.Fallback.Reason += " (it " + last + ")"
+		}
 		r.log.Warn("falling back to the confirmed slot", "slot", slot, "abandoned", rec.Fallback.Slot, "reason", rec.Fallback.Reason)
 	}
 	if err := saveRecord(r.opts.StateDir, rec); err != nil {

@@ -24,6 +24,12 @@ const (
 	// EnvTrial is "1" when that slot is on trial: not confirmed yet, and
 	// abandoned for the other if the child does not confirm it in time.
 	EnvTrial = "CAIRN_BOOT_TRIAL"
+	// EnvHome is the directory of the boot stage's own binary, set by
+	// cairnd's boot stage: a process-mode node started from a slot
+	// (STATE/slots/B/cairnd) finds what ships beside cairnd there (etcd,
+	// the Kubernetes links), not beside its slot's binary. A bundle for
+	// process mode is cairnd alone.
+	EnvHome = "CAIRN_BOOT_HOME"
 )
 
 // Defaults of a trial (OpTry) that names none.

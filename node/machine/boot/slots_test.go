@@ -137,6 +137,7 @@ func TestSlotsTrialThatExitsFallsBack(t *testing.T) {
 	require.NotNil(t, st.Slots.Fallback)
 	assert.Equal(t, boot.SlotB, st.Slots.Fallback.Slot)
 	assert.Contains(t, st.Slots.Fallback.Reason, "started without confirming")
+	assert.Contains(t, st.Slots.Fallback.Reason, "(it exited with code 3)", "the reason says how the trial ended")
 	assert.Equal(t, []string{"B_B_1"}, slotStarts(t, dir), "B ran once, its one try")
 	_, err = s.do(boot.Request{Op: boot.OpConfirm, Slot: boot.SlotB})
 	require.ErrorIs(t, err, boot.ErrNotOnTrial, "an abandoned trial cannot be confirmed")

@@ -12,6 +12,7 @@ package upgradev1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -449,11 +450,960 @@ func (x *ListResponse) GetArtifacts() []*Artifact {
 	return nil
 }
 
+// Timeouts bound each step of a node; zero takes the default.
+type Timeouts struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// install: granted → left to restart into the new slot.
+	Install *durationpb.Duration `protobuf:"bytes,1,opt,name=install,proto3" json:"install,omitempty"`
+	// reboot: left → back at the target version.
+	Reboot *durationpb.Duration `protobuf:"bytes,2,opt,name=reboot,proto3" json:"reboot,omitempty"`
+	// verify: back → healthy for stabilize and its slot confirmed.
+	Verify *durationpb.Duration `protobuf:"bytes,3,opt,name=verify,proto3" json:"verify,omitempty"`
+	// stabilize: how long a node back must be seen healthy before it
+	// confirms its slot.
+	Stabilize     *durationpb.Duration `protobuf:"bytes,4,opt,name=stabilize,proto3" json:"stabilize,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Timeouts) Reset() {
+	*x = Timeouts{}
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Timeouts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Timeouts) ProtoMessage() {}
+
+func (x *Timeouts) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Timeouts.ProtoReflect.Descriptor instead.
+func (*Timeouts) Descriptor() ([]byte, []int) {
+	return file_cairn_upgrade_v1_upgrade_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Timeouts) GetInstall() *durationpb.Duration {
+	if x != nil {
+		return x.Install
+	}
+	return nil
+}
+
+func (x *Timeouts) GetReboot() *durationpb.Duration {
+	if x != nil {
+		return x.Reboot
+	}
+	return nil
+}
+
+func (x *Timeouts) GetVerify() *durationpb.Duration {
+	if x != nil {
+		return x.Verify
+	}
+	return nil
+}
+
+func (x *Timeouts) GetStabilize() *durationpb.Duration {
+	if x != nil {
+		return x.Stabilize
+	}
+	return nil
+}
+
+// StartRequest asks for a rolling upgrade.
+type StartRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// digest is the artifact's "sha256:" and 64 hex digits.
+	Digest string `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
+	// order is "workers-first" (the default) or "control-planes-first".
+	Order string `protobuf:"bytes,2,opt,name=order,proto3" json:"order,omitempty"`
+	// max_unavailable is how many workers may be upgraded at once (1 when
+	// zero); control planes always go one at a time.
+	MaxUnavailable int32 `protobuf:"varint,3,opt,name=max_unavailable,json=maxUnavailable,proto3" json:"max_unavailable,omitempty"`
+	// timeouts bound each node's steps (defaults for those unset).
+	Timeouts *Timeouts `protobuf:"bytes,4,opt,name=timeouts,proto3" json:"timeouts,omitempty"`
+	// allow_downgrade lets the target be older than a node's version.
+	AllowDowngrade bool `protobuf:"varint,5,opt,name=allow_downgrade,json=allowDowngrade,proto3" json:"allow_downgrade,omitempty"`
+	// dry_run returns the plan without storing it.
+	DryRun bool `protobuf:"varint,6,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// plan_id names the plan (made up when empty): a Start retried with
+	// the same ID answers with the plan it made instead of a refusal.
+	PlanId        string `protobuf:"bytes,7,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartRequest) Reset() {
+	*x = StartRequest{}
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartRequest) ProtoMessage() {}
+
+func (x *StartRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartRequest.ProtoReflect.Descriptor instead.
+func (*StartRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_upgrade_v1_upgrade_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *StartRequest) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *StartRequest) GetOrder() string {
+	if x != nil {
+		return x.Order
+	}
+	return ""
+}
+
+func (x *StartRequest) GetMaxUnavailable() int32 {
+	if x != nil {
+		return x.MaxUnavailable
+	}
+	return 0
+}
+
+func (x *StartRequest) GetTimeouts() *Timeouts {
+	if x != nil {
+		return x.Timeouts
+	}
+	return nil
+}
+
+func (x *StartRequest) GetAllowDowngrade() bool {
+	if x != nil {
+		return x.AllowDowngrade
+	}
+	return false
+}
+
+func (x *StartRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *StartRequest) GetPlanId() string {
+	if x != nil {
+		return x.PlanId
+	}
+	return ""
+}
+
+// Step is one node's part of a plan.
+type Step struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// node is the node's name.
+	Node string `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	// role is "controlplane" or "worker".
+	Role string `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	// state is pending, installing, rebooting, verifying, done or failed.
+	State string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	// since is when the node entered state.
+	Since *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=since,proto3" json:"since,omitempty"`
+	// from is the version the node ran when the plan started.
+	From string `protobuf:"bytes,5,opt,name=from,proto3" json:"from,omitempty"`
+	// attempt counts the node's grants.
+	Attempt int32 `protobuf:"varint,6,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// confirm: a verifying node was told to confirm its slot.
+	Confirm bool `protobuf:"varint,7,opt,name=confirm,proto3" json:"confirm,omitempty"`
+	// reason says why the node failed.
+	Reason string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	// target is the version the step ends at (the plan's target_version,
+	// or in a rollback the version the node came from).
+	Target        string `protobuf:"bytes,9,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Step) Reset() {
+	*x = Step{}
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Step) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Step) ProtoMessage() {}
+
+func (x *Step) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Step.ProtoReflect.Descriptor instead.
+func (*Step) Descriptor() ([]byte, []int) {
+	return file_cairn_upgrade_v1_upgrade_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Step) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *Step) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *Step) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Step) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *Step) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Step) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *Step) GetConfirm() bool {
+	if x != nil {
+		return x.Confirm
+	}
+	return false
+}
+
+func (x *Step) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Step) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+// Plan is the upgrade plan.
+type Plan struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id names the plan.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// target_version is the version the artifact was built as.
+	TargetVersion string `protobuf:"bytes,2,opt,name=target_version,json=targetVersion,proto3" json:"target_version,omitempty"`
+	// digest is the artifact's "sha256:" and 64 hex digits.
+	Digest string `protobuf:"bytes,3,opt,name=digest,proto3" json:"digest,omitempty"`
+	// size is the artifact's size in bytes.
+	Size int64 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
+	// order is "workers-first" or "control-planes-first".
+	Order string `protobuf:"bytes,5,opt,name=order,proto3" json:"order,omitempty"`
+	// max_unavailable is how many workers go at once.
+	MaxUnavailable int32 `protobuf:"varint,6,opt,name=max_unavailable,json=maxUnavailable,proto3" json:"max_unavailable,omitempty"`
+	// timeouts bound each node's steps.
+	Timeouts *Timeouts `protobuf:"bytes,7,opt,name=timeouts,proto3" json:"timeouts,omitempty"`
+	// phase is running, paused, done or aborted.
+	Phase string `protobuf:"bytes,8,opt,name=phase,proto3" json:"phase,omitempty"`
+	// reason says why the plan is paused or aborted.
+	Reason string `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
+	// waiting says which gate holds the plan back now, "" for none.
+	Waiting string `protobuf:"bytes,10,opt,name=waiting,proto3" json:"waiting,omitempty"`
+	// created is when the plan was started.
+	Created *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=created,proto3" json:"created,omitempty"`
+	// steps are the nodes in upgrade order (the Raft leader's node last of
+	// its role).
+	Steps []*Step `protobuf:"bytes,12,rep,name=steps,proto3" json:"steps,omitempty"`
+	// leader is the Raft leader that answered.
+	Leader string `protobuf:"bytes,13,opt,name=leader,proto3" json:"leader,omitempty"`
+	// rollback: the plan returns nodes to their previous slot; each step's
+	// target is the version it came from.
+	Rollback      bool `protobuf:"varint,14,opt,name=rollback,proto3" json:"rollback,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Plan) Reset() {
+	*x = Plan{}
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Plan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Plan) ProtoMessage() {}
+
+func (x *Plan) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Plan.ProtoReflect.Descriptor instead.
+func (*Plan) Descriptor() ([]byte, []int) {
+	return file_cairn_upgrade_v1_upgrade_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Plan) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Plan) GetTargetVersion() string {
+	if x != nil {
+		return x.TargetVersion
+	}
+	return ""
+}
+
+func (x *Plan) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *Plan) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *Plan) GetOrder() string {
+	if x != nil {
+		return x.Order
+	}
+	return ""
+}
+
+func (x *Plan) GetMaxUnavailable() int32 {
+	if x != nil {
+		return x.MaxUnavailable
+	}
+	return 0
+}
+
+func (x *Plan) GetTimeouts() *Timeouts {
+	if x != nil {
+		return x.Timeouts
+	}
+	return nil
+}
+
+func (x *Plan) GetPhase() string {
+	if x != nil {
+		return x.Phase
+	}
+	return ""
+}
+
+func (x *Plan) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Plan) GetWaiting() string {
+	if x != nil {
+		return x.Waiting
+	}
+	return ""
+}
+
+func (x *Plan) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+func (x *Plan) GetSteps() []*Step {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+func (x *Plan) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
+}
+
+func (x *Plan) GetRollback() bool {
+	if x != nil {
+		return x.Rollback
+	}
+	return false
+}
+
+// StartResponse is the plan started (or, with dry_run, the one Start
+// would store).
+type StartResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// plan is the plan stored (or the one a dry run would store).
+	Plan *Plan `protobuf:"bytes,1,opt,name=plan,proto3" json:"plan,omitempty"`
+	// dry_run: nothing was stored.
+	DryRun        bool `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartResponse) Reset() {
+	*x = StartResponse{}
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartResponse) ProtoMessage() {}
+
+func (x *StartResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartResponse.ProtoReflect.Descriptor instead.
+func (*StartResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_upgrade_v1_upgrade_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *StartResponse) GetPlan() *Plan {
+	if x != nil {
+		return x.Plan
+	}
+	return nil
+}
+
+func (x *StartResponse) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+// StatusRequest asks for the plan.
+type StatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatusRequest) Reset() {
+	*x = StatusRequest{}
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatusRequest) ProtoMessage() {}
+
+func (x *StatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
+func (*StatusRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_upgrade_v1_upgrade_proto_rawDescGZIP(), []int{13}
+}
+
+// StatusResponse is the plan.
+type StatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// plan is the stored plan.
+	Plan          *Plan `protobuf:"bytes,1,opt,name=plan,proto3" json:"plan,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatusResponse) Reset() {
+	*x = StatusResponse{}
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatusResponse) ProtoMessage() {}
+
+func (x *StatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
+func (*StatusResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_upgrade_v1_upgrade_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *StatusResponse) GetPlan() *Plan {
+	if x != nil {
+		return x.Plan
+	}
+	return nil
+}
+
+// PauseRequest pauses the plan.
+type PauseRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// reason is kept in the plan (default "paused by an operator").
+	Reason        string `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseRequest) Reset() {
+	*x = PauseRequest{}
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseRequest) ProtoMessage() {}
+
+func (x *PauseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseRequest.ProtoReflect.Descriptor instead.
+func (*PauseRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_upgrade_v1_upgrade_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *PauseRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// ResumeRequest resumes the plan.
+type ResumeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeRequest) Reset() {
+	*x = ResumeRequest{}
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeRequest) ProtoMessage() {}
+
+func (x *ResumeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeRequest.ProtoReflect.Descriptor instead.
+func (*ResumeRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_upgrade_v1_upgrade_proto_rawDescGZIP(), []int{16}
+}
+
+// AbortRequest aborts the plan.
+type AbortRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// reason is kept in the plan (default "aborted by an operator").
+	Reason        string `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AbortRequest) Reset() {
+	*x = AbortRequest{}
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AbortRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AbortRequest) ProtoMessage() {}
+
+func (x *AbortRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AbortRequest.ProtoReflect.Descriptor instead.
+func (*AbortRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_upgrade_v1_upgrade_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *AbortRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// RollbackRequest rolls the plan back.
+type RollbackRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackRequest) Reset() {
+	*x = RollbackRequest{}
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackRequest) ProtoMessage() {}
+
+func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
+func (*RollbackRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_upgrade_v1_upgrade_proto_rawDescGZIP(), []int{18}
+}
+
+// RollbackResponse is the rollback plan started.
+type RollbackResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// plan is the plan after the change.
+	Plan          *Plan `protobuf:"bytes,1,opt,name=plan,proto3" json:"plan,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackResponse) Reset() {
+	*x = RollbackResponse{}
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackResponse) ProtoMessage() {}
+
+func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
+func (*RollbackResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_upgrade_v1_upgrade_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RollbackResponse) GetPlan() *Plan {
+	if x != nil {
+		return x.Plan
+	}
+	return nil
+}
+
+// PauseResponse is the plan paused.
+type PauseResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// plan is the plan after the change.
+	Plan          *Plan `protobuf:"bytes,1,opt,name=plan,proto3" json:"plan,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseResponse) Reset() {
+	*x = PauseResponse{}
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseResponse) ProtoMessage() {}
+
+func (x *PauseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseResponse.ProtoReflect.Descriptor instead.
+func (*PauseResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_upgrade_v1_upgrade_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PauseResponse) GetPlan() *Plan {
+	if x != nil {
+		return x.Plan
+	}
+	return nil
+}
+
+// ResumeResponse is the plan resumed.
+type ResumeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// plan is the plan after the change.
+	Plan          *Plan `protobuf:"bytes,1,opt,name=plan,proto3" json:"plan,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeResponse) Reset() {
+	*x = ResumeResponse{}
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeResponse) ProtoMessage() {}
+
+func (x *ResumeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeResponse.ProtoReflect.Descriptor instead.
+func (*ResumeResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_upgrade_v1_upgrade_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ResumeResponse) GetPlan() *Plan {
+	if x != nil {
+		return x.Plan
+	}
+	return nil
+}
+
+// AbortResponse is the plan aborted.
+type AbortResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// plan is the plan after the change.
+	Plan          *Plan `protobuf:"bytes,1,opt,name=plan,proto3" json:"plan,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AbortResponse) Reset() {
+	*x = AbortResponse{}
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AbortResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AbortResponse) ProtoMessage() {}
+
+func (x *AbortResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_upgrade_v1_upgrade_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AbortResponse.ProtoReflect.Descriptor instead.
+func (*AbortResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_upgrade_v1_upgrade_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *AbortResponse) GetPlan() *Plan {
+	if x != nil {
+		return x.Plan
+	}
+	return nil
+}
+
 var File_cairn_upgrade_v1_upgrade_proto protoreflect.FileDescriptor
 
 const file_cairn_upgrade_v1_upgrade_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecairn/upgrade/v1/upgrade.proto\x12\x10cairn.upgrade.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"M\n" +
+	"\x1ecairn/upgrade/v1/upgrade.proto\x12\x10cairn.upgrade.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"M\n" +
 	"\vUploadStart\x12\x12\n" +
 	"\x04size\x18\x01 \x01(\x03R\x04size\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x12\n" +
@@ -475,11 +1425,77 @@ const file_cairn_upgrade_v1_upgrade_proto_rawDesc = "" +
 	"\x04data\x18\x02 \x01(\fR\x04data\"\r\n" +
 	"\vListRequest\"H\n" +
 	"\fListResponse\x128\n" +
-	"\tartifacts\x18\x01 \x03(\v2\x1a.cairn.upgrade.v1.ArtifactR\tartifacts2\x81\x02\n" +
+	"\tartifacts\x18\x01 \x03(\v2\x1a.cairn.upgrade.v1.ArtifactR\tartifacts\"\xde\x01\n" +
+	"\bTimeouts\x123\n" +
+	"\ainstall\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\ainstall\x121\n" +
+	"\x06reboot\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x06reboot\x121\n" +
+	"\x06verify\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x06verify\x127\n" +
+	"\tstabilize\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\tstabilize\"\xf8\x01\n" +
+	"\fStartRequest\x12\x16\n" +
+	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x14\n" +
+	"\x05order\x18\x02 \x01(\tR\x05order\x12'\n" +
+	"\x0fmax_unavailable\x18\x03 \x01(\x05R\x0emaxUnavailable\x126\n" +
+	"\btimeouts\x18\x04 \x01(\v2\x1a.cairn.upgrade.v1.TimeoutsR\btimeouts\x12'\n" +
+	"\x0fallow_downgrade\x18\x05 \x01(\bR\x0eallowDowngrade\x12\x17\n" +
+	"\adry_run\x18\x06 \x01(\bR\x06dryRun\x12\x17\n" +
+	"\aplan_id\x18\a \x01(\tR\x06planId\"\xee\x01\n" +
+	"\x04Step\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x120\n" +
+	"\x05since\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x12\n" +
+	"\x04from\x18\x05 \x01(\tR\x04from\x12\x18\n" +
+	"\aattempt\x18\x06 \x01(\x05R\aattempt\x12\x18\n" +
+	"\aconfirm\x18\a \x01(\bR\aconfirm\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x12\x16\n" +
+	"\x06target\x18\t \x01(\tR\x06target\"\xc0\x03\n" +
+	"\x04Plan\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12%\n" +
+	"\x0etarget_version\x18\x02 \x01(\tR\rtargetVersion\x12\x16\n" +
+	"\x06digest\x18\x03 \x01(\tR\x06digest\x12\x12\n" +
+	"\x04size\x18\x04 \x01(\x03R\x04size\x12\x14\n" +
+	"\x05order\x18\x05 \x01(\tR\x05order\x12'\n" +
+	"\x0fmax_unavailable\x18\x06 \x01(\x05R\x0emaxUnavailable\x126\n" +
+	"\btimeouts\x18\a \x01(\v2\x1a.cairn.upgrade.v1.TimeoutsR\btimeouts\x12\x14\n" +
+	"\x05phase\x18\b \x01(\tR\x05phase\x12\x16\n" +
+	"\x06reason\x18\t \x01(\tR\x06reason\x12\x18\n" +
+	"\awaiting\x18\n" +
+	" \x01(\tR\awaiting\x124\n" +
+	"\acreated\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x12,\n" +
+	"\x05steps\x18\f \x03(\v2\x16.cairn.upgrade.v1.StepR\x05steps\x12\x16\n" +
+	"\x06leader\x18\r \x01(\tR\x06leader\x12\x1a\n" +
+	"\brollback\x18\x0e \x01(\bR\brollback\"T\n" +
+	"\rStartResponse\x12*\n" +
+	"\x04plan\x18\x01 \x01(\v2\x16.cairn.upgrade.v1.PlanR\x04plan\x12\x17\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"\x0f\n" +
+	"\rStatusRequest\"<\n" +
+	"\x0eStatusResponse\x12*\n" +
+	"\x04plan\x18\x01 \x01(\v2\x16.cairn.upgrade.v1.PlanR\x04plan\"&\n" +
+	"\fPauseRequest\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x0f\n" +
+	"\rResumeRequest\"&\n" +
+	"\fAbortRequest\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x11\n" +
+	"\x0fRollbackRequest\">\n" +
+	"\x10RollbackResponse\x12*\n" +
+	"\x04plan\x18\x01 \x01(\v2\x16.cairn.upgrade.v1.PlanR\x04plan\";\n" +
+	"\rPauseResponse\x12*\n" +
+	"\x04plan\x18\x01 \x01(\v2\x16.cairn.upgrade.v1.PlanR\x04plan\"<\n" +
+	"\x0eResumeResponse\x12*\n" +
+	"\x04plan\x18\x01 \x01(\v2\x16.cairn.upgrade.v1.PlanR\x04plan\";\n" +
+	"\rAbortResponse\x12*\n" +
+	"\x04plan\x18\x01 \x01(\v2\x16.cairn.upgrade.v1.PlanR\x04plan2\x81\x02\n" +
 	"\x0fArtifactService\x12M\n" +
 	"\x06Upload\x12\x1f.cairn.upgrade.v1.UploadRequest\x1a .cairn.upgrade.v1.UploadResponse(\x01\x12S\n" +
 	"\bDownload\x12!.cairn.upgrade.v1.DownloadRequest\x1a\".cairn.upgrade.v1.DownloadResponse0\x01\x12J\n" +
-	"\x04List\x12\x1d.cairn.upgrade.v1.ListRequest\x1a\x1e.cairn.upgrade.v1.ListResponse\"\x03\x90\x02\x01B\xcb\x01\n" +
+	"\x04List\x12\x1d.cairn.upgrade.v1.ListRequest\x1a\x1e.cairn.upgrade.v1.ListResponse\"\x03\x90\x02\x012\xe0\x03\n" +
+	"\x0eUpgradeService\x12H\n" +
+	"\x05Start\x12\x1e.cairn.upgrade.v1.StartRequest\x1a\x1f.cairn.upgrade.v1.StartResponse\x12P\n" +
+	"\x06Status\x12\x1f.cairn.upgrade.v1.StatusRequest\x1a .cairn.upgrade.v1.StatusResponse\"\x03\x90\x02\x01\x12H\n" +
+	"\x05Pause\x12\x1e.cairn.upgrade.v1.PauseRequest\x1a\x1f.cairn.upgrade.v1.PauseResponse\x12K\n" +
+	"\x06Resume\x12\x1f.cairn.upgrade.v1.ResumeRequest\x1a .cairn.upgrade.v1.ResumeResponse\x12H\n" +
+	"\x05Abort\x12\x1e.cairn.upgrade.v1.AbortRequest\x1a\x1f.cairn.upgrade.v1.AbortResponse\x12Q\n" +
+	"\bRollback\x12!.cairn.upgrade.v1.RollbackRequest\x1a\".cairn.upgrade.v1.RollbackResponseB\xcb\x01\n" +
 	"\x14com.cairn.upgrade.v1B\fUpgradeProtoP\x01ZCgithub.com/cairn-project/cairn/proto/gen/cairn/upgrade/v1;upgradev1\xa2\x02\x03CUX\xaa\x02\x10Cairn.Upgrade.V1\xca\x02\x10Cairn\\Upgrade\\V1\xe2\x02\x1cCairn\\Upgrade\\V1\\GPBMetadata\xea\x02\x12Cairn::Upgrade::V1b\x06proto3"
 
 var (
@@ -494,7 +1510,7 @@ func file_cairn_upgrade_v1_upgrade_proto_rawDescGZIP() []byte {
 	return file_cairn_upgrade_v1_upgrade_proto_rawDescData
 }
 
-var file_cairn_upgrade_v1_upgrade_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_cairn_upgrade_v1_upgrade_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_cairn_upgrade_v1_upgrade_proto_goTypes = []any{
 	(*UploadStart)(nil),           // 0: cairn.upgrade.v1.UploadStart
 	(*UploadRequest)(nil),         // 1: cairn.upgrade.v1.UploadRequest
@@ -504,24 +1520,67 @@ var file_cairn_upgrade_v1_upgrade_proto_goTypes = []any{
 	(*DownloadResponse)(nil),      // 5: cairn.upgrade.v1.DownloadResponse
 	(*ListRequest)(nil),           // 6: cairn.upgrade.v1.ListRequest
 	(*ListResponse)(nil),          // 7: cairn.upgrade.v1.ListResponse
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(*Timeouts)(nil),              // 8: cairn.upgrade.v1.Timeouts
+	(*StartRequest)(nil),          // 9: cairn.upgrade.v1.StartRequest
+	(*Step)(nil),                  // 10: cairn.upgrade.v1.Step
+	(*Plan)(nil),                  // 11: cairn.upgrade.v1.Plan
+	(*StartResponse)(nil),         // 12: cairn.upgrade.v1.StartResponse
+	(*StatusRequest)(nil),         // 13: cairn.upgrade.v1.StatusRequest
+	(*StatusResponse)(nil),        // 14: cairn.upgrade.v1.StatusResponse
+	(*PauseRequest)(nil),          // 15: cairn.upgrade.v1.PauseRequest
+	(*ResumeRequest)(nil),         // 16: cairn.upgrade.v1.ResumeRequest
+	(*AbortRequest)(nil),          // 17: cairn.upgrade.v1.AbortRequest
+	(*RollbackRequest)(nil),       // 18: cairn.upgrade.v1.RollbackRequest
+	(*RollbackResponse)(nil),      // 19: cairn.upgrade.v1.RollbackResponse
+	(*PauseResponse)(nil),         // 20: cairn.upgrade.v1.PauseResponse
+	(*ResumeResponse)(nil),        // 21: cairn.upgrade.v1.ResumeResponse
+	(*AbortResponse)(nil),         // 22: cairn.upgrade.v1.AbortResponse
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 24: google.protobuf.Duration
 }
 var file_cairn_upgrade_v1_upgrade_proto_depIdxs = []int32{
-	0, // 0: cairn.upgrade.v1.UploadRequest.start:type_name -> cairn.upgrade.v1.UploadStart
-	8, // 1: cairn.upgrade.v1.Artifact.stored:type_name -> google.protobuf.Timestamp
-	2, // 2: cairn.upgrade.v1.UploadResponse.artifact:type_name -> cairn.upgrade.v1.Artifact
-	2, // 3: cairn.upgrade.v1.ListResponse.artifacts:type_name -> cairn.upgrade.v1.Artifact
-	1, // 4: cairn.upgrade.v1.ArtifactService.Upload:input_type -> cairn.upgrade.v1.UploadRequest
-	4, // 5: cairn.upgrade.v1.ArtifactService.Download:input_type -> cairn.upgrade.v1.DownloadRequest
-	6, // 6: cairn.upgrade.v1.ArtifactService.List:input_type -> cairn.upgrade.v1.ListRequest
-	3, // 7: cairn.upgrade.v1.ArtifactService.Upload:output_type -> cairn.upgrade.v1.UploadResponse
-	5, // 8: cairn.upgrade.v1.ArtifactService.Download:output_type -> cairn.upgrade.v1.DownloadResponse
-	7, // 9: cairn.upgrade.v1.ArtifactService.List:output_type -> cairn.upgrade.v1.ListResponse
-	7, // [7:10] is the sub-list for method output_type
-	4, // [4:7] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	0,  // 0: cairn.upgrade.v1.UploadRequest.start:type_name -> cairn.upgrade.v1.UploadStart
+	23, // 1: cairn.upgrade.v1.Artifact.stored:type_name -> google.protobuf.Timestamp
+	2,  // 2: cairn.upgrade.v1.UploadResponse.artifact:type_name -> cairn.upgrade.v1.Artifact
+	2,  // 3: cairn.upgrade.v1.ListResponse.artifacts:type_name -> cairn.upgrade.v1.Artifact
+	24, // 4: cairn.upgrade.v1.Timeouts.install:type_name -> google.protobuf.Duration
+	24, // 5: cairn.upgrade.v1.Timeouts.reboot:type_name -> google.protobuf.Duration
+	24, // 6: cairn.upgrade.v1.Timeouts.verify:type_name -> google.protobuf.Duration
+	24, // 7: cairn.upgrade.v1.Timeouts.stabilize:type_name -> google.protobuf.Duration
+	8,  // 8: cairn.upgrade.v1.StartRequest.timeouts:type_name -> cairn.upgrade.v1.Timeouts
+	23, // 9: cairn.upgrade.v1.Step.since:type_name -> google.protobuf.Timestamp
+	8,  // 10: cairn.upgrade.v1.Plan.timeouts:type_name -> cairn.upgrade.v1.Timeouts
+	23, // 11: cairn.upgrade.v1.Plan.created:type_name -> google.protobuf.Timestamp
+	10, // 12: cairn.upgrade.v1.Plan.steps:type_name -> cairn.upgrade.v1.Step
+	11, // 13: cairn.upgrade.v1.StartResponse.plan:type_name -> cairn.upgrade.v1.Plan
+	11, // 14: cairn.upgrade.v1.StatusResponse.plan:type_name -> cairn.upgrade.v1.Plan
+	11, // 15: cairn.upgrade.v1.RollbackResponse.plan:type_name -> cairn.upgrade.v1.Plan
+	11, // 16: cairn.upgrade.v1.PauseResponse.plan:type_name -> cairn.upgrade.v1.Plan
+	11, // 17: cairn.upgrade.v1.ResumeResponse.plan:type_name -> cairn.upgrade.v1.Plan
+	11, // 18: cairn.upgrade.v1.AbortResponse.plan:type_name -> cairn.upgrade.v1.Plan
+	1,  // 19: cairn.upgrade.v1.ArtifactService.Upload:input_type -> cairn.upgrade.v1.UploadRequest
+	4,  // 20: cairn.upgrade.v1.ArtifactService.Download:input_type -> cairn.upgrade.v1.DownloadRequest
+	6,  // 21: cairn.upgrade.v1.ArtifactService.List:input_type -> cairn.upgrade.v1.ListRequest
+	9,  // 22: cairn.upgrade.v1.UpgradeService.Start:input_type -> cairn.upgrade.v1.StartRequest
+	13, // 23: cairn.upgrade.v1.UpgradeService.Status:input_type -> cairn.upgrade.v1.StatusRequest
+	15, // 24: cairn.upgrade.v1.UpgradeService.Pause:input_type -> cairn.upgrade.v1.PauseRequest
+	16, // 25: cairn.upgrade.v1.UpgradeService.Resume:input_type -> cairn.upgrade.v1.ResumeRequest
+	17, // 26: cairn.upgrade.v1.UpgradeService.Abort:input_type -> cairn.upgrade.v1.AbortRequest
+	18, // 27: cairn.upgrade.v1.UpgradeService.Rollback:input_type -> cairn.upgrade.v1.RollbackRequest
+	3,  // 28: cairn.upgrade.v1.ArtifactService.Upload:output_type -> cairn.upgrade.v1.UploadResponse
+	5,  // 29: cairn.upgrade.v1.ArtifactService.Download:output_type -> cairn.upgrade.v1.DownloadResponse
+	7,  // 30: cairn.upgrade.v1.ArtifactService.List:output_type -> cairn.upgrade.v1.ListResponse
+	12, // 31: cairn.upgrade.v1.UpgradeService.Start:output_type -> cairn.upgrade.v1.StartResponse
+	14, // 32: cairn.upgrade.v1.UpgradeService.Status:output_type -> cairn.upgrade.v1.StatusResponse
+	20, // 33: cairn.upgrade.v1.UpgradeService.Pause:output_type -> cairn.upgrade.v1.PauseResponse
+	21, // 34: cairn.upgrade.v1.UpgradeService.Resume:output_type -> cairn.upgrade.v1.ResumeResponse
+	22, // 35: cairn.upgrade.v1.UpgradeService.Abort:output_type -> cairn.upgrade.v1.AbortResponse
+	19, // 36: cairn.upgrade.v1.UpgradeService.Rollback:output_type -> cairn.upgrade.v1.RollbackResponse
+	28, // [28:37] is the sub-list for method output_type
+	19, // [19:28] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_cairn_upgrade_v1_upgrade_proto_init() }
@@ -535,9 +1594,9 @@ func file_cairn_upgrade_v1_upgrade_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_upgrade_v1_upgrade_proto_rawDesc), len(file_cairn_upgrade_v1_upgrade_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   23,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_cairn_upgrade_v1_upgrade_proto_goTypes,
 		DependencyIndexes: file_cairn_upgrade_v1_upgrade_proto_depIdxs,

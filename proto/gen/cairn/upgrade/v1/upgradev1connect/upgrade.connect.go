@@ -25,6 +25,8 @@ const _ = connect.IsAtLeastVersion1_13_0
 const (
 	// ArtifactServiceName is the fully-qualified name of the ArtifactService service.
 	ArtifactServiceName = "cairn.upgrade.v1.ArtifactService"
+	// UpgradeServiceName is the fully-qualified name of the UpgradeService service.
+	UpgradeServiceName = "cairn.upgrade.v1.UpgradeService"
 )
 
 // These constants are the fully-qualified names of the RPCs defined in this package. They're
@@ -42,6 +44,18 @@ const (
 	ArtifactServiceDownloadProcedure = "/cairn.upgrade.v1.ArtifactService/Download"
 	// ArtifactServiceListProcedure is the fully-qualified name of the ArtifactService's List RPC.
 	ArtifactServiceListProcedure = "/cairn.upgrade.v1.ArtifactService/List"
+	// UpgradeServiceStartProcedure is the fully-qualified name of the UpgradeService's Start RPC.
+	UpgradeServiceStartProcedure = "/cairn.upgrade.v1.UpgradeService/Start"
+	// UpgradeServiceStatusProcedure is the fully-qualified name of the UpgradeService's Status RPC.
+	UpgradeServiceStatusProcedure = "/cairn.upgrade.v1.UpgradeService/Status"
+	// UpgradeServicePauseProcedure is the fully-qualified name of the UpgradeService's Pause RPC.
+	UpgradeServicePauseProcedure = "/cairn.upgrade.v1.UpgradeService/Pause"
+	// UpgradeServiceResumeProcedure is the fully-qualified name of the UpgradeService's Resume RPC.
+	UpgradeServiceResumeProcedure = "/cairn.upgrade.v1.UpgradeService/Resume"
+	// UpgradeServiceAbortProcedure is the fully-qualified name of the UpgradeService's Abort RPC.
+	UpgradeServiceAbortProcedure = "/cairn.upgrade.v1.UpgradeService/Abort"
+	// UpgradeServiceRollbackProcedure is the fully-qualified name of the UpgradeService's Rollback RPC.
+	UpgradeServiceRollbackProcedure = "/cairn.upgrade.v1.UpgradeService/Rollback"
 )
 
 // ArtifactServiceClient is a client for the cairn.upgrade.v1.ArtifactService service.
@@ -194,4 +208,254 @@ func (UnimplementedArtifactServiceHandler) Download(context.Context, *connect.Re
 
 func (UnimplementedArtifactServiceHandler) List(context.Context, *connect.Request[v1.ListRequest]) (*connect.Response[v1.ListResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.upgrade.v1.ArtifactService.List is not implemented"))
+}
+
+// UpgradeServiceClient is a client for the cairn.upgrade.v1.UpgradeService service.
+type UpgradeServiceClient interface {
+	// Start makes a plan to upgrade every node of the cluster config to
+	// the artifact of digest, which must be held by the node that serves
+	// the call or by another member (upload it first): the leader fetches
+	// it, checks it is a cairnd for its architecture and reads its version.
+	// Refused with invalid_argument, nothing started, for a bad artifact, a
+	// downgrade without allow_downgrade, a max_unavailable that would take
+	// every worker down, or a node that is not alive; with
+	// failed_precondition, naming it, while another plan runs or is paused.
+	// dry_run returns the plan (in order, with what holds it back) without
+	// storing it. Admin only.
+	Start(context.Context, *connect.Request[v1.StartRequest]) (*connect.Response[v1.StartResponse], error)
+	// Status returns the plan: not_found before the first Start.
+	Status(context.Context, *connect.Request[v1.StatusRequest]) (*connect.Response[v1.StatusResponse], error)
+	// Pause stops a running plan where it is: nodes being upgraded finish
+	// their step, nothing more is granted. Admin only.
+	Pause(context.Context, *connect.Request[v1.PauseRequest]) (*connect.Response[v1.PauseResponse], error)
+	// Resume runs a paused plan again; failed nodes are tried once more
+	// (the only way a node that fell back is upgraded again by the same
+	// plan). Admin only.
+	Resume(context.Context, *connect.Request[v1.ResumeRequest]) (*connect.Response[v1.ResumeResponse], error)
+	// Abort ends the plan where it is: upgraded nodes stay upgraded, nodes
+	// in the middle of a step finish it or fall back on their own. Admin
+	// only.
+	Abort(context.Context, *connect.Request[v1.AbortRequest]) (*connect.Response[v1.AbortResponse], error)
+	// Rollback replaces a paused, aborted or finished plan with one that
+	// returns every node running its target to the boot slot it ran before
+	// (the version its step came from), through the same gates; refused
+	// with failed_precondition while the plan runs (pause or abort it) or
+	// when no node runs its target. Admin only.
+	Rollback(context.Context, *connect.Request[v1.RollbackRequest]) (*connect.Response[v1.RollbackResponse], error)
+}
+
+// NewUpgradeServiceClient constructs a client for the cairn.upgrade.v1.UpgradeService service. By
+// default, it uses the Connect protocol with the binary Protobuf Codec, asks for gzipped responses,
+// and sends uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the
+// connect.WithGRPC() or connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewUpgradeServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) UpgradeServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	upgradeServiceMethods := v1.File_cairn_upgrade_v1_upgrade_proto.Services().ByName("UpgradeService").Methods()
+	return &upgradeServiceClient{
+		start: connect.NewClient[v1.StartRequest, v1.StartResponse](
+			httpClient,
+			baseURL+UpgradeServiceStartProcedure,
+			connect.WithSchema(upgradeServiceMethods.ByName("Start")),
+			connect.WithClientOptions(opts...),
+		),
+		status: connect.NewClient[v1.StatusRequest, v1.StatusResponse](
+			httpClient,
+			baseURL+UpgradeServiceStatusProcedure,
+			connect.WithSchema(upgradeServiceMethods.ByName("Status")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		pause: connect.NewClient[v1.PauseRequest, v1.PauseResponse](
+			httpClient,
+			baseURL+UpgradeServicePauseProcedure,
+			connect.WithSchema(upgradeServiceMethods.ByName("Pause")),
+			connect.WithClientOptions(opts...),
+		),
+		resume: connect.NewClient[v1.ResumeRequest, v1.ResumeResponse](
+			httpClient,
+			baseURL+UpgradeServiceResumeProcedure,
+			connect.WithSchema(upgradeServiceMethods.ByName("Resume")),
+			connect.WithClientOptions(opts...),
+		),
+		abort: connect.NewClient[v1.AbortRequest, v1.AbortResponse](
+			httpClient,
+			baseURL+UpgradeServiceAbortProcedure,
+			connect.WithSchema(upgradeServiceMethods.ByName("Abort")),
+			connect.WithClientOptions(opts...),
+		),
+		rollback: connect.NewClient[v1.RollbackRequest, v1.RollbackResponse](
+			httpClient,
+			baseURL+UpgradeServiceRollbackProcedure,
+			connect.WithSchema(upgradeServiceMethods.ByName("Rollback")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// upgradeServiceClient implements UpgradeServiceClient.
+type upgradeServiceClient struct {
+	start    *connect.Client[v1.StartRequest, v1.StartResponse]
+	status   *connect.Client[v1.StatusRequest, v1.StatusResponse]
+	pause    *connect.Client[v1.PauseRequest, v1.PauseResponse]
+	resume   *connect.Client[v1.ResumeRequest, v1.ResumeResponse]
+	abort    *connect.Client[v1.AbortRequest, v1.AbortResponse]
+	rollback *connect.Client[v1.RollbackRequest, v1.RollbackResponse]
+}
+
+// Start calls cairn.upgrade.v1.UpgradeService.Start.
+func (c *upgradeServiceClient) Start(ctx context.Context, req *connect.Request[v1.StartRequest]) (*connect.Response[v1.StartResponse], error) {
+	return c.start.CallUnary(ctx, req)
+}
+
+// Status calls cairn.upgrade.v1.UpgradeService.Status.
+func (c *upgradeServiceClient) Status(ctx context.Context, req *connect.Request[v1.StatusRequest]) (*connect.Response[v1.StatusResponse], error) {
+	return c.status.CallUnary(ctx, req)
+}
+
+// Pause calls cairn.upgrade.v1.UpgradeService.Pause.
+func (c *upgradeServiceClient) Pause(ctx context.Context, req *connect.Request[v1.PauseRequest]) (*connect.Response[v1.PauseResponse], error) {
+	return c.pause.CallUnary(ctx, req)
+}
+
+// Resume calls cairn.upgrade.v1.UpgradeService.Resume.
+func (c *upgradeServiceClient) Resume(ctx context.Context, req *connect.Request[v1.ResumeRequest]) (*connect.Response[v1.ResumeResponse], error) {
+	return c.resume.CallUnary(ctx, req)
+}
+
+// Abort calls cairn.upgrade.v1.UpgradeService.Abort.
+func (c *upgradeServiceClient) Abort(ctx context.Context, req *connect.Request[v1.AbortRequest]) (*connect.Response[v1.AbortResponse], error) {
+	return c.abort.CallUnary(ctx, req)
+}
+
+// Rollback calls cairn.upgrade.v1.UpgradeService.Rollback.
+func (c *upgradeServiceClient) Rollback(ctx context.Context, req *connect.Request[v1.RollbackRequest]) (*connect.Response[v1.RollbackResponse], error) {
+	return c.rollback.CallUnary(ctx, req)
+}
+
+// UpgradeServiceHandler is an implementation of the cairn.upgrade.v1.UpgradeService service.
+type UpgradeServiceHandler interface {
+	// Start makes a plan to upgrade every node of the cluster config to
+	// the artifact of digest, which must be held by the node that serves
+	// the call or by another member (upload it first): the leader fetches
+	// it, checks it is a cairnd for its architecture and reads its version.
+	// Refused with invalid_argument, nothing started, for a bad artifact, a
+	// downgrade without allow_downgrade, a max_unavailable that would take
+	// every worker down, or a node that is not alive; with
+	// failed_precondition, naming it, while another plan runs or is paused.
+	// dry_run returns the plan (in order, with what holds it back) without
+	// storing it. Admin only.
+	Start(context.Context, *connect.Request[v1.StartRequest]) (*connect.Response[v1.StartResponse], error)
+	// Status returns the plan: not_found before the first Start.
+	Status(context.Context, *connect.Request[v1.StatusRequest]) (*connect.Response[v1.StatusResponse], error)
+	// Pause stops a running plan where it is: nodes being upgraded finish
+	// their step, nothing more is granted. Admin only.
+	Pause(context.Context, *connect.Request[v1.PauseRequest]) (*connect.Response[v1.PauseResponse], error)
+	// Resume runs a paused plan again; failed nodes are tried once more
+	// (the only way a node that fell back is upgraded again by the same
+	// plan). Admin only.
+	Resume(context.Context, *connect.Request[v1.ResumeRequest]) (*connect.Response[v1.ResumeResponse], error)
+	// Abort ends the plan where it is: upgraded nodes stay upgraded, nodes
+	// in the middle of a step finish it or fall back on their own. Admin
+	// only.
+	Abort(context.Context, *connect.Request[v1.AbortRequest]) (*connect.Response[v1.AbortResponse], error)
+	// Rollback replaces a paused, aborted or finished plan with one that
+	// returns every node running its target to the boot slot it ran before
+	// (the version its step came from), through the same gates; refused
+	// with failed_precondition while the plan runs (pause or abort it) or
+	// when no node runs its target. Admin only.
+	Rollback(context.Context, *connect.Request[v1.RollbackRequest]) (*connect.Response[v1.RollbackResponse], error)
+}
+
+// NewUpgradeServiceHandler builds an HTTP handler from the service implementation. It returns the
+// path on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewUpgradeServiceHandler(svc UpgradeServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	upgradeServiceMethods := v1.File_cairn_upgrade_v1_upgrade_proto.Services().ByName("UpgradeService").Methods()
+	upgradeServiceStartHandler := connect.NewUnaryHandler(
+		UpgradeServiceStartProcedure,
+		svc.Start,
+		connect.WithSchema(upgradeServiceMethods.ByName("Start")),
+		connect.WithHandlerOptions(opts...),
+	)
+	upgradeServiceStatusHandler := connect.NewUnaryHandler(
+		UpgradeServiceStatusProcedure,
+		svc.Status,
+		connect.WithSchema(upgradeServiceMethods.ByName("Status")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	upgradeServicePauseHandler := connect.NewUnaryHandler(
+		UpgradeServicePauseProcedure,
+		svc.Pause,
+		connect.WithSchema(upgradeServiceMethods.ByName("Pause")),
+		connect.WithHandlerOptions(opts...),
+	)
+	upgradeServiceResumeHandler := connect.NewUnaryHandler(
+		UpgradeServiceResumeProcedure,
+		svc.Resume,
+		connect.WithSchema(upgradeServiceMethods.ByName("Resume")),
+		connect.WithHandlerOptions(opts...),
+	)
+	upgradeServiceAbortHandler := connect.NewUnaryHandler(
+		UpgradeServiceAbortProcedure,
+		svc.Abort,
+		connect.WithSchema(upgradeServiceMethods.ByName("Abort")),
+		connect.WithHandlerOptions(opts...),
+	)
+	upgradeServiceRollbackHandler := connect.NewUnaryHandler(
+		UpgradeServiceRollbackProcedure,
+		svc.Rollback,
+		connect.WithSchema(upgradeServiceMethods.ByName("Rollback")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/cairn.upgrade.v1.UpgradeService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case UpgradeServiceStartProcedure:
+			upgradeServiceStartHandler.ServeHTTP(w, r)
+		case UpgradeServiceStatusProcedure:
+			upgradeServiceStatusHandler.ServeHTTP(w, r)
+		case UpgradeServicePauseProcedure:
+			upgradeServicePauseHandler.ServeHTTP(w, r)
+		case UpgradeServiceResumeProcedure:
+			upgradeServiceResumeHandler.ServeHTTP(w, r)
+		case UpgradeServiceAbortProcedure:
+			upgradeServiceAbortHandler.ServeHTTP(w, r)
+		case UpgradeServiceRollbackProcedure:
+			upgradeServiceRollbackHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedUpgradeServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedUpgradeServiceHandler struct{}
+
+func (UnimplementedUpgradeServiceHandler) Start(context.Context, *connect.Request[v1.StartRequest]) (*connect.Response[v1.StartResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.upgrade.v1.UpgradeService.Start is not implemented"))
+}
+
+func (UnimplementedUpgradeServiceHandler) Status(context.Context, *connect.Request[v1.StatusRequest]) (*connect.Response[v1.StatusResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.upgrade.v1.UpgradeService.Status is not implemented"))
+}
+
+func (UnimplementedUpgradeServiceHandler) Pause(context.Context, *connect.Request[v1.PauseRequest]) (*connect.Response[v1.PauseResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.upgrade.v1.UpgradeService.Pause is not implemented"))
+}
+
+func (UnimplementedUpgradeServiceHandler) Resume(context.Context, *connect.Request[v1.ResumeRequest]) (*connect.Response[v1.ResumeResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.upgrade.v1.UpgradeService.Resume is not implemented"))
+}
+
+func (UnimplementedUpgradeServiceHandler) Abort(context.Context, *connect.Request[v1.AbortRequest]) (*connect.Response[v1.AbortResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.upgrade.v1.UpgradeService.Abort is not implemented"))
+}
+
+func (UnimplementedUpgradeServiceHandler) Rollback(context.Context, *connect.Request[v1.RollbackRequest]) (*connect.Response[v1.RollbackResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("cairn.upgrade.v1.UpgradeService.Rollback is not implemented"))
 }
