@@ -60,6 +60,16 @@ func TestDockerCluster(t *testing.T) {
 		c.requireDockerEtcd(t, d)
 	})
 
+	t.Run("a rolling upgrade is refused: container nodes have no boot slots yet", func(t *testing.T) {
+		out, err := c.ctl("upgrade", "start", "--digest", "sha256:"+strings.Repeat("0", 64))
+		require.Error(t, err, out)
+		assert.Contains(t, out, "failed_precondition")
+		assert.Contains(t, out, "not started by a boot stage with A/B slots")
+		out, err = c.ctl("upgrade", "status")
+		require.Error(t, err, out)
+		assert.Contains(t, out, "no upgrade plan", "nothing started")
+	})
+
 	t.Run("create refuses the name, and the cluster commands act on the containers", func(t *testing.T) {
 		out, err := c.ctl("cluster", "create", "--name", name, "--provisioner", "docker", "--image", tag)
 		require.Error(t, err, out)

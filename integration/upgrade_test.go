@@ -32,7 +32,7 @@ const versionVar = "github.com/cairn-project/cairn/internal/version.Version"
 // buildRelease links a release of pkg as version into the test's bin
 // directory, beside the etcd a process-mode node runs (as 'make bundle'
 // does); extra are more -X settings.
-func buildRelease(t *testing.T, name, pkg, version string, extra ...string) string {
+func buildRelease(t testing.TB, name, pkg, version string, extra ...string) string {
 	t.Helper()
 	root, err := repoRoot()
 	require.NoError(t, err)

@@ -111,6 +111,9 @@ func registerEtcd(rt *runtime.Runtime, agent *formation.Agent, sup *supervisor.S
 	layout := m.Layout
 	spec := &controllers.EtcdSpec{NodeName: self.Name, StateID: stateID, Layout: layout, Binary: o.Etcd, EtcdCA: cfg.Secrets.EtcdCA,
 		ClientPort: m.ClientPort, PeerPort: m.PeerPort}
+	if o.Reaper != nil { // a nil supervisor.Reaper must not become a non-nil etcd.Reaper
+		spec.Reaper = o.Reaper
+	}
 	for _, c := range []runtime.Controller{spec, &controllers.EtcdStatus{}} {
 		if err := rt.Register(c); err != nil {
 			return nil, fmt.Errorf("register controller %s: %w", c.Name(), err)

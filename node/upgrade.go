@@ -110,6 +110,10 @@ type upgradeOps struct {
 	self      string
 	artifacts *artifacts.Store
 	tls       *tls.Config
+	// slots: this node was started by a boot stage with A/B slots, as
+	// every node of its cluster is (process mode); container and pid1
+	// nodes have none yet, and a plan could only time out on them.
+	slots bool
 }
 
 var _ api.UpgradeOps = (*upgradeOps)(nil)
@@ -123,6 +127,9 @@ func (u *upgradeOps) Start(ctx context.Context, req api.UpgradeStart) (upgrade.P
 	}
 	if _, err := artifacts.ParseDigest(req.Digest); err != nil {
 		return upgrade.Plan{}, fmt.Errorf("%w: %w", upgrade.ErrInvalid, err)
+	}
+	if !u.slots {
+		return upgrade.Plan{}, fmt.Errorf("%w: %w (rolling upgrades run in process mode for now; container and pid1 bundles are not built yet)", upgrade.ErrUnsupported, errNoBootSlots)
 	}
 	client, done := peerClient(u.tls, 10*time.Minute)
 	defer done()
@@ -228,6 +235,11 @@ func (u *upgradeOps) Change(ctx context.Context, fn func(upgrade.Plan) (upgrade.
 	return upgrade.Change(ctx, u.agent.Store, fn)
 }
 
+// upgradePass is how often the leader's coordinator passes and each
+// node's agent reads the plan: each of a node's steps waits for one of
+// each.
+const upgradePass = 500 * time.Millisecond
+
 // registerUpgrades adds a control plane's side of rolling upgrades: the
 // coordinator, run while this node leads, and the ops UpgradeService
 // calls. Workers have neither (their calls are forwarded).
@@ -242,14 +254,16 @@ func registerUpgrades(agent *formation.Agent, self *config.Node, o Options, stor
 		TransferLeadership: func(ctx context.Context) error {
 			return agent.Store.TransferLeadership(ctx, "")
 		},
-		Interval: max(o.Profile.Autopilot.Interval, 500*time.Millisecond),
+		// A pass without a running plan reads one record; with one it
+		// observes the cluster's health (a round of calls to every node).
+		Interval: upgradePass,
 		Logger:   log,
 	})
 	if err != nil {
 		return nil, err
 	}
 	agent.Store.AddLeaderFunc(coord.Run)
-	return &upgradeOps{agent: agent, self: self.Name, artifacts: store, tls: tlsCfg}, nil
+	return &upgradeOps{agent: agent, self: self.Name, artifacts: store, tls: tlsCfg, slots: o.BootSlot != ""}, nil
 }
 
 // upgradeView is the leader's view of the cluster for one pass: the shared

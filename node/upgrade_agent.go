@@ -42,7 +42,7 @@ var errNoBootSlots = errors.New("this node was not started by a boot stage with 
 // asks its boot stage to try that slot (which restarts the node into it);
 // on confirm it confirms the slot it runs. It reads the plan from its
 // replica (control planes) or through its own API (workers, forwarded),
-// every second: a grant late by a second only delays a restart.
+// every upgradePass: a late grant only delays a restart.
 type upgradeAgent struct {
 	agent     *formation.Agent
 	self      string
@@ -67,7 +67,7 @@ type upgradeAgent struct {
 func newUpgradeAgent(agent *formation.Agent, selfName, apiAddr string, o Options, store *artifacts.Store, tlsCfg *tls.Config, ops *etcd.Ops, log *slog.Logger) *upgradeAgent {
 	a := &upgradeAgent{
 		agent: agent, self: selfName, stateDir: o.StateDir, slot: o.BootSlot, trial: o.BootTrial, artifacts: store,
-		tls: tlsCfg, apiAddr: apiAddr, opts: o, every: time.Second, log: log.With("component", "upgrade-agent"),
+		tls: tlsCfg, apiAddr: apiAddr, opts: o, every: upgradePass, log: log.With("component", "upgrade-agent"),
 	}
 	if ops != nil {
 		a.forfeit = func(ctx context.Context) error {

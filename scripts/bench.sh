@@ -13,7 +13,7 @@ stamp() { echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(uname -r)"; }
 { stamp; go test -run '^$' -bench 'Formation3' -benchtime 5x -count 1 ./node/cluster/formation/; } | tee docs/bench/formation.txt
 # 'Cluster' is BenchmarkCluster (processes) and BenchmarkDockerCluster
 # (containers: create to healthy, image size; needs Docker, as CI has).
-{ stamp; go test -run '^$' -bench 'Cluster|WorkerFailover|Etcd|Kubernetes' -benchtime 1x -count 1 -timeout 25m ./integration/; } | tee docs/bench/cluster.txt
+{ stamp; go test -run '^$' -bench 'Cluster|WorkerFailover|Etcd|Kubernetes|RollingUpgrade' -benchtime 1x -count 1 -timeout 25m ./integration/; } | tee docs/bench/cluster.txt
 { stamp; go test -run '^$' -bench 'QEMU' -benchtime 1x -count 1 -timeout 20m ./integration/; } | tee docs/bench/qemu.txt
 # Put this run's benchmark lines into docs/benchmarks.md, between the markers.
 {

@@ -352,8 +352,12 @@ func writePlan(w io.Writer, p *upgradev1.Plan) error {
 func newUpgradeChangeCommand(g *globals, use, short, long string, withReason bool,
 	call func(ctx context.Context, cl upgradev1connect.UpgradeServiceClient, reason string) (*upgradev1.Plan, error)) *cobra.Command {
 	var reason string
+	example := "  cairnctl upgrade " + use
+	if withReason {
+		example += "\n  cairnctl upgrade " + use + " --reason 'worker2 looks slow' -o json"
+	}
 	cmd := &cobra.Command{
-		Use: use, Short: short, Long: long + "\n\nNeeds os:admin.", Args: cobra.NoArgs,
+		Use: use, Short: short, Long: long + "\n\nNeeds os:admin.", Example: example, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, _, err := g.client()
 			if err != nil {

@@ -185,7 +185,7 @@ func upgradeError(err error) error {
 	switch {
 	case errors.Is(err, upgrade.ErrInvalid), errors.Is(err, upgrade.ErrBadArtifact):
 		return connect.NewError(connect.CodeInvalidArgument, err)
-	case errors.Is(err, upgrade.ErrPlanExists), errors.Is(err, upgrade.ErrPhase):
+	case errors.Is(err, upgrade.ErrPlanExists), errors.Is(err, upgrade.ErrPhase), errors.Is(err, upgrade.ErrUnsupported):
 		return connect.NewError(connect.CodeFailedPrecondition, err)
 	case errors.Is(err, upgrade.ErrNoPlan):
 		return connect.NewError(connect.CodeNotFound, err)

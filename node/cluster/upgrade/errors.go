@@ -22,3 +22,7 @@ var (
 // ErrBadArtifact is returned by CheckBinary for an artifact that is not an
 // executable for this machine.
 var ErrBadArtifact = errors.New("bad upgrade artifact")
+
+// ErrUnsupported is returned for an upgrade the cluster's nodes cannot
+// carry out (no boot slots in their mode yet).
+var ErrUnsupported = errors.New("upgrade not supported here")

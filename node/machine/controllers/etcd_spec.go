@@ -47,6 +47,9 @@ type EtcdSpec struct {
 	// ClientPort and PeerPort are 2379 and 2380 when zero.
 	ClientPort, PeerPort int
 	Now                  func() time.Time
+	// Reaper, when set, is PID 1's orphan reaper: a recovery's restore
+	// runs through it.
+	Reaper etcd.Reaper
 }
 
 // Name implements runtime.Controller.
@@ -141,7 +144,7 @@ func (c *EtcdSpec) Run(ctx context.Context, r runtime.Reader, w runtime.Writer) 
 		}
 	case isInitial(cl, c.NodeName, c.StateID) && !formed(cl) && cl.RestoreNode == c.NodeName:
 		// A recovery: the new cluster starts from the snapshot.
-		if err := etcd.Restore(ctx, c.Binary, m, want, cl.RestoreSHA256); err != nil {
+		if err := etcd.Restore(ctx, c.Binary, m, want, cl.RestoreSHA256, c.Reaper); err != nil {
 			return errors.Join(phase(EtcdPhaseRefused, fmt.Sprintf("recovery (generation %d) from snapshot %.12s…: %v", cl.Generation, cl.RestoreSHA256, err), cl.Generation), err)
 		}
 		data = etcd.DataState{Kind: etcd.DataOurs}

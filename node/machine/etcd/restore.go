@@ -1,6 +1,7 @@
 package etcd
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -45,7 +46,9 @@ func FileSHA256(path string) (string, int64, error) {
 // beside it, which gets the marker mk (with m's start flags) and is then
 // renamed into place, so a crash midway leaves no half-restored data
 // where etcd would start from it. The snapshot must hash to wantSHA256.
-func Restore(ctx context.Context, binary string, m Member, mk Marker, wantSHA256 string) error {
+// reaper, when set, is PID 1's orphan reaper, through which the restore's
+// process runs so that the reaper does not take its exit status.
+func Restore(ctx context.Context, binary string, m Member, mk Marker, wantSHA256 string, reaper Reaper) error {
 	l := m.Layout
 	got, _, err := FileSHA256(l.SnapshotFile())
 	if err != nil {
@@ -62,8 +65,10 @@ func Restore(ctx context.Context, binary string, m Member, mk Marker, wantSHA256
 	cmd := exec.CommandContext(ctx, binary, "restore-snapshot", "--snapshot", l.SnapshotFile(), "--data-dir", tmp,
 		"--name", m.Name, "--initial-advertise-peer-urls", m.PeerURL(), "--initial-cluster", cluster,
 		"--initial-cluster-token", m.Token)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("restore etcd snapshot: %w: %s", err, lastLine(string(out)))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := run(cmd, reaper); err != nil {
+		return fmt.Errorf("restore etcd snapshot: %w: %s", err, lastLine(out.String()))
 	}
 	mk.State, mk.InitialCluster = StateNew, []Peer{{Name: m.Name, PeerURL: m.PeerURL()}}
 	raw, err := json.Marshal(mk)
@@ -94,4 +99,24 @@ func lastLine(s string) string {
 		return s[i+1:]
 	}
 	return s
+}
+
+// Reaper is PID 1's orphan reaper as Restore uses it
+// (supervisor.Reaper): Start keeps the reaper off the process until
+// Release.
+type Reaper interface {
+	Start(cmd *exec.Cmd) error
+	Release(pid int)
+}
+
+// run runs cmd to its end, through reaper when there is one.
+func run(cmd *exec.Cmd, reaper Reaper) error {
+	if reaper == nil {
+		return cmd.Run()
+	}
+	if err := reaper.Start(cmd); err != nil {
+		return err
+	}
+	defer reaper.Release(cmd.Process.Pid)
+	return cmd.Wait()
 }

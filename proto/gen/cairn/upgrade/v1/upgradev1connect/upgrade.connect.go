@@ -219,7 +219,9 @@ type UpgradeServiceClient interface {
 	// Refused with invalid_argument, nothing started, for a bad artifact, a
 	// downgrade without allow_downgrade, a max_unavailable that would take
 	// every worker down, or a node that is not alive; with
-	// failed_precondition, naming it, while another plan runs or is paused.
+	// failed_precondition, naming it, while another plan runs or is paused,
+	// and on a cluster whose nodes have no A/B boot slots (container and
+	// pid1 modes, for now).
 	// dry_run returns the plan (in order, with what holds it back) without
 	// storing it. Admin only.
 	Start(context.Context, *connect.Request[v1.StartRequest]) (*connect.Response[v1.StartResponse], error)
@@ -344,7 +346,9 @@ type UpgradeServiceHandler interface {
 	// Refused with invalid_argument, nothing started, for a bad artifact, a
 	// downgrade without allow_downgrade, a max_unavailable that would take
 	// every worker down, or a node that is not alive; with
-	// failed_precondition, naming it, while another plan runs or is paused.
+	// failed_precondition, naming it, while another plan runs or is paused,
+	// and on a cluster whose nodes have no A/B boot slots (container and
+	// pid1 modes, for now).
 	// dry_run returns the plan (in order, with what holds it back) without
 	// storing it. Admin only.
 	Start(context.Context, *connect.Request[v1.StartRequest]) (*connect.Response[v1.StartResponse], error)
