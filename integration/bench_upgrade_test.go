@@ -1,8 +1,6 @@
 package integration
 
 import (
-	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 
@@ -36,14 +34,7 @@ func BenchmarkRollingUpgrade(b *testing.B) {
 	done := make(chan []sample)
 	go func() { done <- u.sampleCluster(stop) }()
 	start := time.Now()
-	out, err := c.ctl("upgrade", "start", v2, "-o", "json")
-	require.NoError(b, err, out)
-	var started struct {
-		Plan struct {
-			ID string `json:"id"`
-		} `json:"plan"`
-	}
-	require.NoError(b, json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &started), out)
+	c.startUpgrade(b, v2)
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
 		p := u.status(b)

@@ -125,6 +125,24 @@ func planSummary(p *upgradev1.Plan) string {
 	return b.String()
 }
 
+// startUpgrade runs `cairnctl upgrade start ARGS -o json` and returns the
+// plan's ID.
+func (c *localCluster) startUpgrade(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := c.ctl(append(append([]string{"upgrade", "start"}, args...), "-o", "json")...)
+	require.NoError(t, err, out)
+	var started struct {
+		Plan struct {
+			ID string `json:"id"`
+		} `json:"plan"`
+	}
+	i := strings.Index(out, "{") // after the upload's line
+	require.GreaterOrEqual(t, i, 0, out)
+	require.NoError(t, json.Unmarshal([]byte(out[i:]), &started), out)
+	require.NotEmpty(t, started.Plan.ID, out)
+	return started.Plan.ID
+}
+
 // sample is what the sampler saw at one instant: the nodes whose API did
 // not answer, and the control plane that said it leads.
 type sample struct {
@@ -300,16 +318,8 @@ func TestRollingUpgrade(t *testing.T) {
 		defer halt()
 		time.Sleep(2 * time.Second) // writes flowing before the first node goes
 		start := time.Now()
-		out, err := c.ctl("upgrade", "start", v2, "--max-unavailable", "1", "-o", "json")
-		require.NoError(t, err, out)
-		var started struct {
-			Plan struct {
-				ID string `json:"id"`
-			} `json:"plan"`
-		}
-		require.NoError(t, json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &started), out)
-		id := started.Plan.ID
-		out, err = c.ctl("upgrade", "start", v2)
+		id := c.startUpgrade(t, v2, "--max-unavailable", "1")
+		out, err := c.ctl("upgrade", "start", v2)
 		require.Error(t, err, "a second start while one runs:\n%s", out)
 		assert.Contains(t, out, id, "the refusal names the running plan")
 
@@ -367,15 +377,8 @@ func TestRollingUpgrade(t *testing.T) {
 	// changes.
 	badRelease := func(t *testing.T, mode string, extra ...string) *upgradev1.Plan {
 		rel := buildRelease(t, "cairnd-v3.0.0-"+mode, "./integration/testdata/badrelease", "v3.0.0", "-X", "main.mode="+mode)
-		out, err := c.ctl(append([]string{"upgrade", "start", rel, "-o", "json"}, extra...)...)
-		require.NoError(t, err, out)
-		var started struct {
-			Plan struct {
-				ID string `json:"id"`
-			} `json:"plan"`
-		}
-		require.NoError(t, json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &started), out)
-		p := u.waitPhase(t, started.Plan.ID, "paused", 3*time.Minute)
+		id := c.startUpgrade(t, append([]string{rel}, extra...)...)
+		p := u.waitPhase(t, id, "paused", 3*time.Minute)
 		t.Logf("paused: %s", planSummary(p))
 		first := p.GetSteps()[0]
 		assert.Equal(t, "worker1", first.GetNode())
@@ -391,7 +394,7 @@ func TestRollingUpgrade(t *testing.T) {
 			}
 			assert.Len(ct, u.versions(t), 5)
 		}, 2*time.Minute, time.Second, "worker1 back on v2 by itself, the others never left it")
-		out, err = c.ctl("health", "--wait", "--wait-timeout", "60s")
+		out, err := c.ctl("health", "--wait", "--wait-timeout", "60s")
 		require.NoError(t, err, "healthy after the fallback:\n%s", out)
 		out, err = c.ctl("upgrade", "abort", "--reason", "bad release "+mode)
 		require.NoError(t, err, out)
@@ -417,15 +420,7 @@ func TestRollingUpgrade(t *testing.T) {
 
 	step("LeaderKilledMidPlan", func(t *testing.T) {
 		v3 := buildRelease(t, "cairnd-v3.0.0", "./cmd/cairnd", "v3.0.0")
-		out, err := c.ctl("upgrade", "start", v3, "-o", "json")
-		require.NoError(t, err, out)
-		var started struct {
-			Plan struct {
-				ID string `json:"id"`
-			} `json:"plan"`
-		}
-		require.NoError(t, json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &started), out)
-		id := started.Plan.ID
+		id := c.startUpgrade(t, v3)
 		// Once the first worker is done, SIGKILL the leader's cairnd.
 		var leader string
 		require.Eventually(t, func() bool {

@@ -275,14 +275,7 @@ func Run(ctx context.Context, o Options) error {
 	apiOpts.Images, apiOpts.ImageUploadDir = localImageOps(o), imageUploads(o)
 	arts := &artifacts.Store{Dir: filepath.Join(o.StateDir, "artifacts")}
 	apiOpts.Artifacts = arts
-	upgrades, err := registerUpgrades(agent, self, o, arts, id.ClientTLS(), log)
-	if err != nil {
-		_ = ln.Close()
-		return errors.Join(err, agent.Close())
-	}
-	if upgrades != nil {
-		apiOpts.Upgrades = upgrades
-	}
+	apiOpts.Upgrades = registerUpgrades(agent, self, o, arts, id.ClientTLS(), log)
 	srv := api.New(apiOpts)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

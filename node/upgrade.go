@@ -243,37 +243,50 @@ const upgradePass = 500 * time.Millisecond
 // registerUpgrades adds a control plane's side of rolling upgrades: the
 // coordinator, run while this node leads, and the ops UpgradeService
 // calls. Workers have neither (their calls are forwarded).
-func registerUpgrades(agent *formation.Agent, self *config.Node, o Options, store *artifacts.Store, tlsCfg *tls.Config, log *slog.Logger) (api.UpgradeOps, error) {
+func registerUpgrades(agent *formation.Agent, self *config.Node, o Options, store *artifacts.Store, tlsCfg *tls.Config, log *slog.Logger) api.UpgradeOps {
 	if self.Role != config.RoleControlPlane {
-		return nil, nil
+		return nil
 	}
-	v := &upgradeView{agent: agent, self: self.Name, apiAddr: self.APIEndpoint(), tls: tlsCfg}
-	coord, err := upgrade.NewCoordinator(upgrade.CoordinatorConfig{
-		Store: agent.Store,
-		View:  v.view,
-		TransferLeadership: func(ctx context.Context) error {
-			return agent.Store.TransferLeadership(ctx, "")
-		},
-		// A pass without a running plan reads one record; with one it
-		// observes the cluster's health (a round of calls to every node).
-		Interval: upgradePass,
-		Logger:   log,
+	agent.Store.AddLeaderFunc(func(ctx context.Context) {
+		// One client per leadership: the view asks for the health check on
+		// every pass of a running plan.
+		client, done := peerClient(tlsCfg, 15*time.Second)
+		defer done()
+		// A node leaving, coming back or changing its metadata (its version,
+		// its trial) wakes a pass at once.
+		hints, unsubscribe := agent.MembershipHints()
+		defer unsubscribe()
+		v := &upgradeView{agent: agent, self: self.Name,
+			health: clusterv1connect.NewClusterServiceClient(client, "https://"+self.APIEndpoint(), connect.WithGRPC())}
+		coord, err := upgrade.NewCoordinator(upgrade.CoordinatorConfig{
+			Store: agent.Store,
+			View:  v.view,
+			TransferLeadership: func(ctx context.Context) error {
+				return agent.Store.TransferLeadership(ctx, "")
+			},
+			// A pass without a running plan reads one record; with one it
+			// observes the cluster's health (a round of calls to every node).
+			Interval: upgradePass,
+			Wake:     hints,
+			Logger:   log,
+		})
+		if err != nil {
+			log.Error("upgrade coordinator", "error", err)
+			return
+		}
+		coord.Run(ctx)
 	})
-	if err != nil {
-		return nil, err
-	}
-	agent.Store.AddLeaderFunc(coord.Run)
-	return &upgradeOps{agent: agent, self: self.Name, artifacts: store, tls: tlsCfg, slots: o.BootSlot != ""}, nil
+	return &upgradeOps{agent: agent, self: self.Name, artifacts: store, tls: tlsCfg, slots: o.BootSlot != ""}
 }
 
 // upgradeView is the leader's view of the cluster for one pass: the shared
 // health check, through this node's own API (as `cairnctl health` sees
 // it), and gossip.
 type upgradeView struct {
-	agent   *formation.Agent
-	self    string
-	apiAddr string
-	tls     *tls.Config
+	agent *formation.Agent
+	self  string
+	// health reaches this node's own API.
+	health clusterv1connect.ClusterServiceClient
 }
 
 // view maps the health check onto the nodes: a node named by a failing
@@ -281,10 +294,7 @@ type upgradeView struct {
 // cluster-wide problem. Alive, version, trial and fallback come from
 // gossip; the leader is this node (the pass runs only here).
 func (v *upgradeView) view(ctx context.Context) (upgrade.View, bool) {
-	client, done := peerClient(v.tls, 15*time.Second)
-	defer done()
-	cl := clusterv1connect.NewClusterServiceClient(client, "https://"+v.apiAddr, connect.WithGRPC())
-	res, err := cl.Health(ctx, connect.NewRequest(&clusterv1.HealthRequest{}))
+	res, err := v.health.Health(ctx, connect.NewRequest(&clusterv1.HealthRequest{}))
 	if err != nil {
 		return upgrade.View{}, false
 	}

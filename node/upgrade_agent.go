@@ -83,6 +83,7 @@ func (a *upgradeAgent) Run(ctx context.Context) error {
 	client, done := peerClient(a.tls, 10*time.Second)
 	defer done()
 	resources := clusterv1connect.NewClusterResourceServiceClient(client, "https://"+a.apiAddr, connect.WithGRPC())
+	changed := a.watchPlan(ctx)
 	for {
 		if p, ok := a.plan(ctx, resources); ok {
 			if err := a.act(ctx, p); err != nil && ctx.Err() == nil {
@@ -93,8 +94,26 @@ func (a *upgradeAgent) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(a.every):
+		case _, ok := <-changed:
+			if !ok {
+				changed = nil // the watch ended: polling goes on
+			}
 		}
 	}
+}
+
+// watchPlan returns a channel that receives a value when the plan changes
+// in this control plane's replica, so a grant is acted on at once; nil on
+// a worker (it polls through its API) or when the watch cannot start.
+func (a *upgradeAgent) watchPlan(ctx context.Context) <-chan consensus.Event {
+	if a.agent.Store == nil {
+		return nil
+	}
+	w, err := a.agent.Store.Watch(ctx, upgrade.ResourceType, 0)
+	if err != nil {
+		return nil
+	}
+	return w.Events()
 }
 
 // warn logs err once until it changes.
@@ -193,15 +212,16 @@ func (a *upgradeAgent) install(ctx context.Context, p upgrade.Plan, g upgrade.Gr
 	if err != nil {
 		return err
 	}
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("read the artifact: %w", err)
 	}
+	defer f.Close()
 	slot := boot.OtherSlot(a.slot)
 	if err := os.MkdirAll(boot.SlotDir(a.stateDir, slot), 0o700); err != nil {
 		return fmt.Errorf("create slot %s: %w", slot, err)
 	}
-	if err := atomicfile.Write(boot.SlotBinary(a.stateDir, slot), data, 0o755); err != nil {
+	if err := atomicfile.WriteFrom(boot.SlotBinary(a.stateDir, slot), f, 0o755); err != nil {
 		return fmt.Errorf("write slot %s: %w", slot, err)
 	}
 	// Recorded before the try: a node that falls back must not install

@@ -385,15 +385,22 @@ func newUpgradeChangeCommand(g *globals, use, short, long string, withReason boo
 	return cmd
 }
 
+// planOf is the plan a change's answer carries.
+func planOf[T any, PT interface {
+	*T
+	GetPlan() *upgradev1.Plan
+}](r *connect.Response[T], err error) (*upgradev1.Plan, error) {
+	if err != nil {
+		return nil, err
+	}
+	return PT(r.Msg).GetPlan(), nil
+}
+
 func newUpgradePauseCommand(g *globals) *cobra.Command {
 	return newUpgradeChangeCommand(g, "pause", "Pause the running upgrade where it is",
 		"Nodes being upgraded finish their step (and confirm once healthy); nothing more is granted until 'resume'.", true,
 		func(ctx context.Context, cl upgradev1connect.UpgradeServiceClient, reason string) (*upgradev1.Plan, error) {
-			r, err := cl.Pause(ctx, connect.NewRequest(&upgradev1.PauseRequest{Reason: reason}))
-			if err != nil {
-				return nil, err
-			}
-			return r.Msg.GetPlan(), nil
+			return planOf(cl.Pause(ctx, connect.NewRequest(&upgradev1.PauseRequest{Reason: reason})))
 		})
 }
 
@@ -401,11 +408,7 @@ func newUpgradeResumeCommand(g *globals) *cobra.Command {
 	return newUpgradeChangeCommand(g, "resume", "Resume a paused upgrade; failed nodes are tried again",
 		"Run a paused plan again. Failed nodes become pending and are tried once more: the only way a node that fell back to its old slot is upgraded again by the same plan.", false,
 		func(ctx context.Context, cl upgradev1connect.UpgradeServiceClient, _ string) (*upgradev1.Plan, error) {
-			r, err := cl.Resume(ctx, connect.NewRequest(&upgradev1.ResumeRequest{}))
-			if err != nil {
-				return nil, err
-			}
-			return r.Msg.GetPlan(), nil
+			return planOf(cl.Resume(ctx, connect.NewRequest(&upgradev1.ResumeRequest{})))
 		})
 }
 
@@ -413,11 +416,7 @@ func newUpgradeAbortCommand(g *globals) *cobra.Command {
 	return newUpgradeChangeCommand(g, "abort", "End the upgrade where it is",
 		"Upgraded nodes stay upgraded; nodes in the middle of a step finish it or fall back on their own; nothing more is granted, and a new plan may start.", true,
 		func(ctx context.Context, cl upgradev1connect.UpgradeServiceClient, reason string) (*upgradev1.Plan, error) {
-			r, err := cl.Abort(ctx, connect.NewRequest(&upgradev1.AbortRequest{Reason: reason}))
-			if err != nil {
-				return nil, err
-			}
-			return r.Msg.GetPlan(), nil
+			return planOf(cl.Abort(ctx, connect.NewRequest(&upgradev1.AbortRequest{Reason: reason})))
 		})
 }
 
@@ -442,11 +441,8 @@ abort it first). --wait shows progress until it is done. Needs os:admin.`,
 			}
 			defer c.Close()
 			var plan *upgradev1.Plan
-			err = c.call(cmd.Context(), func(ctx context.Context, ep endpoint) error {
-				r, err := c.upgradeService(ep).Rollback(ctx, connect.NewRequest(&upgradev1.RollbackRequest{}))
-				if err == nil {
-					plan = r.Msg.GetPlan()
-				}
+			err = c.call(cmd.Context(), func(ctx context.Context, ep endpoint) (err error) {
+				plan, err = planOf(c.upgradeService(ep).Rollback(ctx, connect.NewRequest(&upgradev1.RollbackRequest{})))
 				return err
 			})
 			if err != nil {

@@ -365,6 +365,12 @@ func (a *Agent) Gossip() *gossip.Node { return a.gossip.current() }
 // could mean reading a stopped one).
 func (a *Agent) Members() []gossip.Member { return a.gossip.current().Members() }
 
+// MembershipHints returns a channel that receives a value after the
+// gossip view changes (a join, a death, a metadata update), several changes
+// possibly as one, and the function that ends the subscription: a wake-up
+// for loops that reconcile from Members, such as the upgrade coordinator.
+func (a *Agent) MembershipHints() (<-chan struct{}, func()) { return a.gossip.subscribe() }
+
 // Member returns one member of the current gossip view.
 func (a *Agent) Member(name string) (gossip.Member, bool) { return a.gossip.current().Member(name) }
 

@@ -16,6 +16,9 @@ type gossipRef struct {
 	stop  chan struct{} // stops the forwarder of n's hints
 	done  chan struct{}
 	hints chan struct{}
+
+	subMu sync.Mutex
+	subs  map[chan struct{}]struct{} // Subscribe's, beside hints
 }
 
 func newGossipRef(n *gossip.Node) *gossipRef {
@@ -33,13 +36,47 @@ func (r *gossipRef) attach(n *gossip.Node) {
 			case <-stop:
 				return
 			case <-n.Hints():
-				select {
-				case r.hints <- struct{}{}:
-				default:
-				}
+				r.forward()
 			}
 		}
 	}(r.stop, r.done)
+}
+
+// forward passes one hint of the member on to Hints and every subscriber.
+func (r *gossipRef) forward() {
+	signal(r.hints)
+	r.subMu.Lock()
+	defer r.subMu.Unlock()
+	for ch := range r.subs {
+		signal(ch)
+	}
+}
+
+// signal sends on ch without blocking (a pending value stands for any
+// number of changes).
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// subscribe returns a channel of its own that receives a value after the
+// membership view changes, as Hints does for the formation's consumers,
+// and the function that ends the subscription.
+func (r *gossipRef) subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	r.subMu.Lock()
+	defer r.subMu.Unlock()
+	if r.subs == nil {
+		r.subs = map[chan struct{}]struct{}{}
+	}
+	r.subs[ch] = struct{}{}
+	return ch, func() {
+		r.subMu.Lock()
+		defer r.subMu.Unlock()
+		delete(r.subs, ch)
+	}
 }
 
 func (r *gossipRef) detach() {

@@ -115,9 +115,12 @@ type CoordinatorConfig struct {
 	// TransferLeadership hands Raft leadership to another voter.
 	TransferLeadership func(ctx context.Context) error
 	// Interval between passes (a second when zero); Wake hints a pass
-	// sooner (gossip changes only wake it).
+	// sooner (gossip changes only wake it), but never sooner than MinGap
+	// after the last (Interval/5 when zero): gossip changes with every
+	// config write, and a pass observes the whole cluster.
 	Interval time.Duration
 	Wake     <-chan struct{}
+	MinGap   time.Duration
 	Now      func() time.Time
 	Logger   *slog.Logger
 }
@@ -137,6 +140,9 @@ func NewCoordinator(cfg CoordinatorConfig) (*Coordinator, error) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = time.Second
 	}
+	if cfg.MinGap <= 0 {
+		cfg.MinGap = cfg.Interval / 5
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -151,6 +157,7 @@ func (c *Coordinator) Run(ctx context.Context) {
 	tick := time.NewTicker(c.cfg.Interval)
 	defer tick.Stop()
 	for {
+		last := time.Now()
 		if err := c.Pass(ctx); err != nil && ctx.Err() == nil {
 			c.log.Warn("upgrade pass failed", "error", err)
 		}
@@ -159,6 +166,11 @@ func (c *Coordinator) Run(ctx context.Context) {
 			return
 		case <-tick.C:
 		case <-c.cfg.Wake:
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Until(last.Add(c.cfg.MinGap))):
+			}
 		}
 	}
 }

@@ -82,3 +82,40 @@ func TestCoordinatorContinuesAfterLeaderChange(t *testing.T) {
 		assert.Equal(t, "v2.0.0", sm.nodes[name].view.Version)
 	}
 }
+
+// A wake (a gossip change) brings the next pass forward, but never closer
+// than MinGap to the last: a storm of wakes costs a pass per MinGap.
+func TestCoordinatorWakesButNotTooOften(t *testing.T) {
+	s := testutil.OpenStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, err := NewPlan("p1", Request{}.with(), members(1, 0, "v1.0.0"), t0)
+	require.NoError(t, err)
+	require.NoError(t, Start(ctx, s, p))
+	views := make(chan time.Time, 100)
+	wake := make(chan struct{}, 1)
+	c, err := NewCoordinator(CoordinatorConfig{
+		Store: s, Interval: time.Hour, MinGap: 200 * time.Millisecond, Wake: wake,
+		View: func(context.Context) (View, bool) {
+			views <- time.Now()
+			return View{}, false // nothing known: the plan is left as it is
+		},
+		TransferLeadership: func(context.Context) error { return nil },
+	})
+	require.NoError(t, err)
+	go c.Run(ctx)
+	first := <-views // the pass at start
+	wake <- struct{}{}
+	second := <-views
+	assert.GreaterOrEqual(t, second.Sub(first), 190*time.Millisecond, "not sooner than MinGap")
+	assert.Less(t, second.Sub(first), 10*time.Second, "woken: not at the next hourly tick")
+	for range 20 {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	assert.LessOrEqual(t, len(views), 3, "twenty wakes in 200 ms, then 300 ms: at most a pass per MinGap")
+}
