@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -59,7 +58,7 @@ type upgradeAgent struct {
 	every   time.Duration
 	log     *slog.Logger
 
-	mu        sync.Mutex
+	// Run's own state (one goroutine).
 	confirmed bool
 	lastErr   string
 }
@@ -118,8 +117,6 @@ func (a *upgradeAgent) watchPlan(ctx context.Context) <-chan consensus.Event {
 
 // warn logs err once until it changes.
 func (a *upgradeAgent) warn(err error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	if err.Error() != a.lastErr {
 		a.log.Warn("upgrade step", "error", err)
 		a.lastErr = err.Error()
@@ -153,9 +150,7 @@ func (a *upgradeAgent) act(ctx context.Context, p upgrade.Plan) error {
 	if err != nil {
 		return err
 	}
-	a.mu.Lock()
 	trial := a.trial && !a.confirmed
-	a.mu.Unlock()
 	action, g := upgrade.NextNodeAction(p, upgrade.Self{Name: a.self, Version: version.Version, Trial: trial, Installed: installed})
 	switch action {
 	case upgrade.NodeInstall:
@@ -253,9 +248,7 @@ func (a *upgradeAgent) confirm(ctx context.Context) error {
 	if _, err := boot.Do(ctx, a.stateDir, boot.Request{Op: boot.OpConfirm, Slot: a.slot}); err != nil {
 		return fmt.Errorf("confirm slot %s: %w", a.slot, err)
 	}
-	a.mu.Lock()
 	a.confirmed = true
-	a.mu.Unlock()
 	m := bootMeta(a.opts, a.log)
 	m.Trial = false
 	a.agent.SetBoot(m)
