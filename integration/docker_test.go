@@ -15,7 +15,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cairn-project/cairn/node/machine/boot"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
+	"github.com/cairn-project/cairn/rootfs/image"
 )
 
 // TestDockerCluster drives a 3+2 cluster of containers (cluster create
@@ -58,16 +60,6 @@ func TestDockerCluster(t *testing.T) {
 
 	t.Run("every control plane is a healthy voter of one etcd cluster", func(t *testing.T) {
 		c.requireDockerEtcd(t, d)
-	})
-
-	t.Run("a rolling upgrade is refused: container nodes have no boot slots yet", func(t *testing.T) {
-		out, err := c.ctl("upgrade", "start", "--digest", "sha256:"+strings.Repeat("0", 64))
-		require.Error(t, err, out)
-		assert.Contains(t, out, "failed_precondition")
-		assert.Contains(t, out, "not started by a boot stage with A/B slots")
-		out, err = c.ctl("upgrade", "status")
-		require.Error(t, err, out)
-		assert.Contains(t, out, "no upgrade plan", "nothing started")
 	})
 
 	t.Run("create refuses the name, and the cluster commands act on the containers", func(t *testing.T) {
@@ -179,6 +171,48 @@ func TestDockerCluster(t *testing.T) {
 				assert.GreaterOrEqual(ct, got.Revision, newRevision, "its replica kept what it had")
 			}
 		}, 60*time.Second, 200*time.Millisecond)
+	})
+
+	t.Run("a rolling upgrade runs every container from slot B on its volume, and a restarted container stays there", func(t *testing.T) {
+		c.requireHealthy(t)
+		u := newUpgradeClients(c)
+		for name, v := range u.versions(t) {
+			require.Equal(t, version+"/"+boot.SlotA, v, "%s before the upgrade: the image's cairnd", name)
+		}
+		out, err := c.ctl("upgrade", "start", "/bin/sh")
+		require.Error(t, err, out)
+		assert.Contains(t, out, "dynamically linked", "the image has no C library for it")
+		out, err = c.ctl("upgrade", "status")
+		require.Error(t, err, out)
+		assert.Contains(t, out, "no upgrade plan", "nothing started")
+
+		v2 := version + "-up"
+		start := time.Now()
+		id := c.startUpgrade(t, buildStaticRelease(t, v2), "--max-unavailable", "1")
+		p := u.waitPhase(t, id, "done", 6*time.Minute)
+		t.Logf("%s → %s of 3+2 containers in %s", version, v2, time.Since(start).Round(100*time.Millisecond))
+		for _, s := range p.GetSteps() {
+			assert.Equal(t, "done", s.GetState(), s.GetNode())
+			assert.Equal(t, int32(1), s.GetAttempt(), "%s granted once", s.GetNode())
+		}
+		for name, v := range u.versions(t) {
+			assert.Equal(t, v2+"/"+boot.SlotB, v, "%s after the upgrade", name)
+		}
+		for _, n := range d.Nodes {
+			// The container's PID 1 is the image's boot stage; its child
+			// runs from slot B on the node's volume.
+			top := dockerOut(t, "top", n.Machine, "-eo", "pid,ppid,args")
+			assert.Contains(t, top, image.CairndPath+" boot", n.Name)
+			assert.Contains(t, top, "/var/lib/cairn/slots/B/cairnd", n.Name)
+		}
+
+		w := d.node(t, "worker1")
+		out, err = c.ctl("cluster", "restart", "worker1", "--name", name, "--wait")
+		require.NoError(t, err, out)
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			assert.Equal(ct, v2+"/"+boot.SlotB, u.versions(t)[w.Name])
+		}, time.Minute, 500*time.Millisecond, "the boot record on the volume outlives the container's restart")
+		c.requireHealthy(t)
 	})
 
 	t.Run("destroy removes the containers, volumes and network, and is safe to run again", func(t *testing.T) {

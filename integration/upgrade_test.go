@@ -34,14 +34,26 @@ const versionVar = "github.com/cairn-project/cairn/internal/version.Version"
 // does); extra are more -X settings.
 func buildRelease(t testing.TB, name, pkg, version string, extra ...string) string {
 	t.Helper()
+	return goBuildRelease(t, filepath.Join(bin, name), pkg, version, nil, extra...)
+}
+
+// buildStaticRelease links a static cairnd release as 'make bundle' does
+// (CGO_ENABLED=0, without -trimpath, which would drop the version from the
+// build information): a bundle for container nodes.
+func buildStaticRelease(t testing.TB, version string) string {
+	t.Helper()
+	return goBuildRelease(t, filepath.Join(t.TempDir(), "cairnd-"+version), "./cmd/cairnd", version, []string{"CGO_ENABLED=0"})
+}
+
+func goBuildRelease(t testing.TB, out, pkg, version string, env []string, extra ...string) string {
+	t.Helper()
 	root, err := repoRoot()
 	require.NoError(t, err)
-	out := filepath.Join(bin, name)
 	ldflags := append([]string{"-X", versionVar + "=" + version}, extra...)
 	cmd := exec.Command("go", "build", "-ldflags", strings.Join(ldflags, " "), "-o", out, pkg)
-	cmd.Dir = root
+	cmd.Dir, cmd.Env = root, append(os.Environ(), env...)
 	b, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go build %s:\n%s", name, b)
+	require.NoError(t, err, "go build %s:\n%s", out, b)
 	return out
 }
 

@@ -13,11 +13,13 @@ image: etcd ## build the node image FROM scratch (static cairnd and etcd, nothin
 	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./rootfs/cmd/mkimage --cairnd $(IMAGE_DIR)/cairnd --etcd $(ETCD) --tag $(IMAGE) --out $(IMAGE_DIR)/cairnd-image.tar
 	docker load --input $(IMAGE_DIR)/cairnd-image.tar
 
-# A process-mode upgrade bundle: cairnd alone, built as VERSION (the
-# plan's target version is read from the binary's build information).
+# An upgrade bundle for process and container nodes: cairnd alone, built
+# as VERSION. Static (CGO_ENABLED=0), for the image has no C library; not
+# -trimpath, which leaves -ldflags out of the build information that the
+# plan's target version is read from.
 BUNDLE_DIR := _out/bundles
 .PHONY: bundle
-bundle: ## build a process-mode upgrade bundle (cairnd as VERSION) into _out/bundles/cairnd-VERSION, for 'cairnctl upgrade start'
+bundle: ## build an upgrade bundle for process and container nodes (static cairnd as VERSION) into _out/bundles/cairnd-VERSION, for 'cairnctl upgrade start'
 	@mkdir -p $(BUNDLE_DIR)
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BUNDLE_DIR)/cairnd-$(VERSION) ./cmd/cairnd
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BUNDLE_DIR)/cairnd-$(VERSION) ./cmd/cairnd
 	@echo $(BUNDLE_DIR)/cairnd-$(VERSION)

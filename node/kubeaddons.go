@@ -193,8 +193,13 @@ func (a *kubeAddonsApplier) run(ctx context.Context) {
 	}
 }
 
-func (a *kubeAddonsApplier) client() (*http.Client, error) {
-	pair, err := pki.IssueKubeClient(a.ca, pki.KubeAdminUser, []string{pki.KubeAdminGroup}, time.Hour, time.Now())
+func (a *kubeAddonsApplier) client() (*http.Client, error) { return kubeAdminClient(a.ca) }
+
+// kubeAdminClient is an HTTP client of the apiserver as cluster-admin,
+// with a certificate from the Kubernetes CA that lasts an hour: what the
+// Raft leader's own Kubernetes work (the addons, upgrade drains) uses.
+func kubeAdminClient(ca config.CertKeyPair) (*http.Client, error) {
+	pair, err := pki.IssueKubeClient(ca, pki.KubeAdminUser, []string{pki.KubeAdminGroup}, time.Hour, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +208,7 @@ func (a *kubeAddonsApplier) client() (*http.Client, error) {
 		return nil, err
 	}
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM([]byte(a.ca.Crt)) {
+	if !pool.AppendCertsFromPEM([]byte(ca.Crt)) {
 		return nil, errors.New("no Kubernetes CA certificate")
 	}
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{

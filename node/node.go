@@ -275,7 +275,7 @@ func Run(ctx context.Context, o Options) error {
 	apiOpts.Images, apiOpts.ImageUploadDir = localImageOps(o), imageUploads(o)
 	arts := &artifacts.Store{Dir: filepath.Join(o.StateDir, "artifacts")}
 	apiOpts.Artifacts = arts
-	apiOpts.Upgrades = registerUpgrades(agent, self, o, arts, id.ClientTLS(), log)
+	apiOpts.Upgrades = registerUpgrades(agent, cfg, self, o, arts, id.ClientTLS(), log)
 	srv := api.New(apiOpts)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

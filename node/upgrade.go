@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -22,6 +23,8 @@ import (
 	"github.com/cairn-project/cairn/node/cluster/health"
 	"github.com/cairn-project/cairn/node/cluster/upgrade"
 	"github.com/cairn-project/cairn/node/machine/artifacts"
+	"github.com/cairn-project/cairn/node/machine/capability"
+	"github.com/cairn-project/cairn/node/machine/kube"
 	clusterv1 "github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/cluster/v1/clusterv1connect"
 	upgradev1 "github.com/cairn-project/cairn/proto/gen/cairn/upgrade/v1"
@@ -111,9 +114,13 @@ type upgradeOps struct {
 	artifacts *artifacts.Store
 	tls       *tls.Config
 	// slots: this node was started by a boot stage with A/B slots, as
-	// every node of its cluster is (process mode); container and pid1
-	// nodes have none yet, and a plan could only time out on them.
+	// every node of its cluster is (process mode: the launcher's; container
+	// mode: the image's entrypoint); pid1 nodes have none yet, and a plan
+	// could only time out on them.
 	slots bool
+	// static: the nodes run from an image (container mode), which has no C
+	// library: a dynamically linked cairnd is refused at start.
+	static bool
 }
 
 var _ api.UpgradeOps = (*upgradeOps)(nil)
@@ -129,7 +136,7 @@ func (u *upgradeOps) Start(ctx context.Context, req api.UpgradeStart) (upgrade.P
 		return upgrade.Plan{}, fmt.Errorf("%w: %w", upgrade.ErrInvalid, err)
 	}
 	if !u.slots {
-		return upgrade.Plan{}, fmt.Errorf("%w: %w (rolling upgrades run in process mode for now; container and pid1 bundles are not built yet)", upgrade.ErrUnsupported, errNoBootSlots)
+		return upgrade.Plan{}, fmt.Errorf("%w: %w (rolling upgrades run in process and container mode; pid1 nodes boot no slots yet)", upgrade.ErrUnsupported, errNoBootSlots)
 	}
 	client, done := peerClient(u.tls, 10*time.Minute)
 	defer done()
@@ -140,7 +147,7 @@ func (u *upgradeOps) Start(ctx context.Context, req api.UpgradeStart) (upgrade.P
 	if err != nil {
 		return upgrade.Plan{}, fmt.Errorf("fetch the artifact: %w", err)
 	}
-	target, err := readArtifact(u.artifacts, info)
+	target, err := readArtifact(u.artifacts, info, u.static)
 	if err != nil {
 		return upgrade.Plan{}, err
 	}
@@ -160,9 +167,13 @@ func (u *upgradeOps) Start(ctx context.Context, req api.UpgradeStart) (upgrade.P
 	return upgrade.Get(ctx, store)
 }
 
-// readArtifact checks a held artifact is a cairnd for this machine and
-// reads the version it was built as.
-func readArtifact(s *artifacts.Store, info artifacts.Info) (upgrade.Target, error) {
+// runsFromImage: the node runs from the node image (container mode),
+// which holds no C library for a dynamically linked cairnd.
+func runsFromImage(o Options) bool { return o.Capabilities.Mode == capability.ModeContainer }
+
+// readArtifact checks a held artifact is a cairnd for this machine
+// (statically linked, when static) and reads the version it was built as.
+func readArtifact(s *artifacts.Store, info artifacts.Info, static bool) (upgrade.Target, error) {
 	path, err := s.Path(info.Digest)
 	if err != nil {
 		return upgrade.Target{}, err
@@ -174,6 +185,11 @@ func readArtifact(s *artifacts.Store, info artifacts.Info) (upgrade.Target, erro
 	defer f.Close()
 	if err := upgrade.CheckBinary(f); err != nil {
 		return upgrade.Target{}, err
+	}
+	if static {
+		if err := upgrade.CheckStatic(f); err != nil {
+			return upgrade.Target{}, err
+		}
 	}
 	v, err := upgrade.ArtifactVersion(f)
 	if err != nil {
@@ -243,9 +259,15 @@ const upgradePass = 500 * time.Millisecond
 // registerUpgrades adds a control plane's side of rolling upgrades: the
 // coordinator, run while this node leads, and the ops UpgradeService
 // calls. Workers have neither (their calls are forwarded).
-func registerUpgrades(agent *formation.Agent, self *config.Node, o Options, store *artifacts.Store, tlsCfg *tls.Config, log *slog.Logger) api.UpgradeOps {
+func registerUpgrades(agent *formation.Agent, cfg *config.Config, self *config.Node, o Options, store *artifacts.Store, tlsCfg *tls.Config, log *slog.Logger) api.UpgradeOps {
 	if self.Role != config.RoleControlPlane {
 		return nil
+	}
+	// Nodes that run a kubelet are drained before and uncordoned after
+	// their upgrade, through this node's apiserver while it leads.
+	var drainer *kubeDrainer
+	if cfg.Secrets.KubernetesCA.Key != "" {
+		drainer = newKubeDrainer(cfg.Secrets.KubernetesCA, kube.APIServerURL(etcdHost(self)))
 	}
 	agent.Store.AddLeaderFunc(func(ctx context.Context) {
 		// One client per leadership: the view asks for the health check on
@@ -256,9 +278,9 @@ func registerUpgrades(agent *formation.Agent, self *config.Node, o Options, stor
 		// its trial) wakes a pass at once.
 		hints, unsubscribe := agent.MembershipHints()
 		defer unsubscribe()
-		v := &upgradeView{agent: agent, self: self.Name,
+		v := &upgradeView{agent: agent, self: self.Name, drainer: drainer,
 			health: clusterv1connect.NewClusterServiceClient(client, "https://"+self.APIEndpoint(), connect.WithGRPC())}
-		coord, err := upgrade.NewCoordinator(upgrade.CoordinatorConfig{
+		cc := upgrade.CoordinatorConfig{
 			Store: agent.Store,
 			View:  v.view,
 			TransferLeadership: func(ctx context.Context) error {
@@ -269,14 +291,19 @@ func registerUpgrades(agent *formation.Agent, self *config.Node, o Options, stor
 			Interval: upgradePass,
 			Wake:     hints,
 			Logger:   log,
-		})
+		}
+		if drainer != nil {
+			cc.Drain, cc.Uncordon = drainer.Drain, drainer.Uncordon
+		}
+		coord, err := upgrade.NewCoordinator(cc)
 		if err != nil {
 			log.Error("upgrade coordinator", "error", err)
 			return
 		}
 		coord.Run(ctx)
 	})
-	return &upgradeOps{agent: agent, self: self.Name, artifacts: store, tls: tlsCfg, slots: o.BootSlot != ""}
+	return &upgradeOps{agent: agent, self: self.Name, artifacts: store, tls: tlsCfg, slots: o.BootSlot != "",
+		static: runsFromImage(o)}
 }
 
 // upgradeView is the leader's view of the cluster for one pass: the shared
@@ -287,13 +314,18 @@ type upgradeView struct {
 	self  string
 	// health reaches this node's own API.
 	health clusterv1connect.ClusterServiceClient
+	// drainer reads the Kubernetes Nodes (nil: no Kubernetes).
+	drainer *kubeDrainer
 }
 
 // view maps the health check onto the nodes: a node named by a failing
 // check is not healthy; a failing check that names no node is a
 // cluster-wide problem. Alive, version, trial and fallback come from
-// gossip; the leader is this node (the pass runs only here).
-func (v *upgradeView) view(ctx context.Context) (upgrade.View, bool) {
+// gossip; the leader is this node (the pass runs only here). A node that
+// runs a kubelet and is in progress or failed in p also gets its Node's
+// drain state from the apiserver; the view is not known while that cannot
+// be read (the pass waits rather than judge a drain it cannot see).
+func (v *upgradeView) view(ctx context.Context, p upgrade.Plan) (upgrade.View, bool) {
 	res, err := v.health.Health(ctx, connect.NewRequest(&clusterv1.HealthRequest{}))
 	if err != nil {
 		return upgrade.View{}, false
@@ -323,6 +355,19 @@ func (v *upgradeView) view(ctx context.Context) (upgrade.View, bool) {
 		nv.Healthy = nv.Alive && !unhealthy[m.Name]
 		if m.Meta.FallbackAt > 0 {
 			nv.FallbackAt = time.Unix(m.Meta.FallbackAt, 0).UTC()
+		}
+		// A kubelet in process mode is none ("": not run); "disabled"
+		// (Kubernetes off in the config) has no Node either.
+		nv.Kubelet = v.drainer != nil && m.Meta.Kubelet != "" && m.Meta.Kubelet != "disabled"
+		if s := p.Steps[m.Name]; nv.Kubelet && s != nil && (s.State == upgrade.StateDraining || s.State == upgrade.StateVerifying || s.State == upgrade.StateFailed) {
+			st, err := v.drainer.state(ctx, m.Name)
+			if err != nil {
+				return upgrade.View{}, false
+			}
+			nv.Cordoned, nv.Drained, nv.DrainBlocked = st.cordoned, st.cordoned && len(st.left) == 0, st.blocked
+			if nv.DrainBlocked == "" && len(st.left) > 0 {
+				nv.DrainBlocked = fmt.Sprintf("%d pods still on it (%s)", len(st.left), strings.Join(st.left, ", "))
+			}
 		}
 		out.Nodes[m.Name] = nv
 	}

@@ -196,7 +196,7 @@ func (a *upgradeAgent) install(ctx context.Context, p upgrade.Plan, g upgrade.Gr
 	if err != nil {
 		return fmt.Errorf("fetch %s: %w", p.Target.Digest, err)
 	}
-	target, err := readArtifact(a.artifacts, info)
+	target, err := readArtifact(a.artifacts, info, runsFromImage(a.opts))
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -12,10 +13,11 @@ import (
 
 // containerOptions is what container mode adds to the node: the API on
 // every address (a published port reaches the container's own address,
-// which the config may not name), and, as the container's PID 1, the
-// orphan reaper and, where the image ships kubelet, the mounts kubelet
-// needs (node/machine/kubehost; failures are logged, and kubelet's own
-// errors then say what is missing).
+// which the config may not name), and, when cairnd itself is the
+// container's PID 1 (not the image's boot stage, which does the same for
+// it: containerInit), the orphan reaper and, where the image ships
+// kubelet, the mounts kubelet needs (node/machine/kubehost; failures are
+// logged, and kubelet's own errors then say what is missing).
 func containerOptions(ctx context.Context, o *node.Options, stateDir string) {
 	o.ListenAll = true
 	if os.Getpid() != 1 {
@@ -24,13 +26,20 @@ func containerOptions(ctx context.Context, o *node.Options, stateDir string) {
 	r := pid1.NewReaper(o.Logger.With("component", "reaper"))
 	go func() { _ = r.Run(ctx) }()
 	o.Reaper = r
-	if !shipsKubelet(o.Kubernetes) {
+	prepareKubeHost(o.Logger, o.Kubernetes, stateDir)
+}
+
+// prepareKubeHost makes the container ready for kubelet when kubeDir (the
+// image's) has one: once per container, by its PID 1 (the boot stage, or
+// cairnd run as the entrypoint itself).
+func prepareKubeHost(log *slog.Logger, kubeDir, stateDir string) {
+	if !shipsKubelet(kubeDir) {
 		return
 	}
 	if err := kubehost.Prepare(kubehost.Default(stateDir)); err != nil {
-		o.Logger.Warn("preparing the container for kubelet", "error", err)
+		log.Warn("preparing the container for kubelet", "error", err)
 	} else {
-		o.Logger.Info("container prepared for kubelet: /sys writable, kubelet's sysctls shown, / rshared, machine id")
+		log.Info("container prepared for kubelet: /sys writable, kubelet's sysctls shown, / rshared, machine id")
 	}
 }
 

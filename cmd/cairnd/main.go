@@ -97,7 +97,8 @@ func run() error {
 		return nil
 	}
 	if bootStage {
-		return runBoot(bootFlags{args: args, rest: fs.Args(), config: *cfgPath, stateDir: *stateDir, logLevel: *logLevel, logFormat: *logFormat, timings: *timings})
+		return runBoot(bootFlags{args: args, rest: fs.Args(), config: *cfgPath, stateDir: *stateDir, logLevel: *logLevel, logFormat: *logFormat, timings: *timings,
+			mode: *mode, kubernetes: *kubeDir})
 	}
 	m := detectMode(*mode)
 	if m == capability.ModePID1 {

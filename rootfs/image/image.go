@@ -24,9 +24,17 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
+// Entrypoint is the image's: cairnd's boot stage (cmd/cairnd, "boot"), the
+// container's PID 1, which runs cairnd from the A/B slots on the state
+// volume (STATE/slots) and falls back to the confirmed one, so a container
+// node upgrades in place and its image stays what it was created from.
+// Arguments after it are cairnd's flags, passed on to the node.
+var Entrypoint = []string{CairndPath, "boot"}
+
 // Where things are in the image.
 const (
-	// CairndPath is cairnd in the image, its entrypoint.
+	// CairndPath is cairnd in the image; the entrypoint runs its boot
+	// stage (Entrypoint).
 	CairndPath = "/usr/bin/cairnd"
 	// EtcdPath is etcd in the image (tools/etcd, `make etcd`); cairnd's
 	// supervisor execs it on control planes.
@@ -139,7 +147,7 @@ func Build(o Options) (v1.Image, error) {
 		Arch:    "amd64",
 		Created: created,
 		Config: v1.Config{
-			Entrypoint: []string{CairndPath},
+			Entrypoint: Entrypoint,
 			Cmd:        []string{"--state-dir", StateDir},
 			Labels:     labels,
 			StopSignal: "SIGTERM",

@@ -137,7 +137,7 @@ func TestImageHoldsCairndAndTheMountPointsOnly(t *testing.T) {
 	require.NoError(t, err)
 	cf, err := img.ConfigFile()
 	require.NoError(t, err)
-	assert.Equal(t, []string{CairndPath}, cf.Config.Entrypoint)
+	assert.Equal(t, []string{CairndPath, "boot"}, cf.Config.Entrypoint, "the boot stage, with the A/B slots")
 	assert.Equal(t, "v9", cf.Config.Labels[LabelVersion])
 	assert.Equal(t, time.Unix(0, 0).UTC(), cf.Created.Time.UTC())
 	m, err := img.Manifest()

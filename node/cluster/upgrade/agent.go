@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 )
 
 // NodeAction is what a node does about its own step.
@@ -96,6 +97,28 @@ func CheckBinary(r io.ReaderAt) error {
 	}
 	if want, ok := elfMachines[runtime.GOARCH]; ok && f.Machine != want {
 		return fmt.Errorf("%w: built for %s, this machine is %s (%s)", ErrBadArtifact, f.Machine, want, runtime.GOARCH)
+	}
+	return nil
+}
+
+// CheckStatic refuses an executable that needs a program interpreter (a
+// dynamically linked one: the ELF has a PT_INTERP header): a container
+// image built FROM scratch, and the initramfs, hold no C library for it,
+// so it would fail to start on every node it is tried on. Call it after
+// CheckBinary, for a cluster whose nodes run from an image.
+func CheckStatic(r io.ReaderAt) error {
+	f, err := elf.NewFile(r)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadArtifact, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_INTERP {
+			continue
+		}
+		interp, _ := io.ReadAll(io.LimitReader(p.Open(), 256))
+		return fmt.Errorf("%w: dynamically linked (interpreter %s), and the node image has no C library: build it with CGO_ENABLED=0, as 'make bundle' does",
+			ErrBadArtifact, strings.TrimRight(string(interp), "\x00"))
 	}
 	return nil
 }

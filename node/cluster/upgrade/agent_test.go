@@ -79,3 +79,32 @@ func TestCheckBinary(t *testing.T) {
 	require.ErrorIs(t, err, ErrBadArtifact)
 	assert.ErrorContains(t, err, "built for "+other.String())
 }
+
+func TestCheckStatic(t *testing.T) {
+	// /bin/sh is a dynamically linked program on every distribution CI
+	// runs; the same file with its PT_INTERP header blanked is, to
+	// CheckStatic, a static one.
+	data, err := os.ReadFile("/bin/sh")
+	require.NoError(t, err)
+	require.NoError(t, CheckBinary(bytes.NewReader(data)))
+	err = CheckStatic(bytes.NewReader(data))
+	require.ErrorIs(t, err, ErrBadArtifact)
+	assert.ErrorContains(t, err, "dynamically linked (interpreter /lib")
+	assert.ErrorContains(t, err, "CGO_ENABLED=0")
+
+	f, err := elf.NewFile(bytes.NewReader(data))
+	require.NoError(t, err)
+	require.Equal(t, elf.ELFCLASS64, f.Class)
+	phoff := binary.LittleEndian.Uint64(data[32:40])
+	size, n := binary.LittleEndian.Uint16(data[54:56]), binary.LittleEndian.Uint16(data[56:58])
+	blanked := 0
+	for i := range uint64(n) {
+		at := phoff + i*uint64(size)
+		if elf.ProgType(binary.LittleEndian.Uint32(data[at:at+4])) == elf.PT_INTERP {
+			binary.LittleEndian.PutUint32(data[at:at+4], uint32(elf.PT_NULL))
+			blanked++
+		}
+	}
+	require.Equal(t, 1, blanked)
+	require.NoError(t, CheckStatic(bytes.NewReader(data)))
+}

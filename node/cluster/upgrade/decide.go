@@ -20,6 +20,18 @@ type NodeView struct {
 	// never), FallbackReason why.
 	FallbackAt     time.Time
 	FallbackReason string
+	// Kubelet: the node runs a kubelet, so its Kubernetes Node is cordoned
+	// and drained before its upgrade and uncordoned once it is back and
+	// healthy (its kubelet Ready: the health check's). Cordoned is its
+	// Node's spec.unschedulable; Drained, that it is cordoned and no pod
+	// is left to evict (DaemonSet and static pods stay, as with kubectl
+	// drain); DrainBlocked what holds the drain up ("" when nothing does:
+	// a PodDisruptionBudget that allows no disruption now). The three are
+	// read for nodes in progress or failed only.
+	Kubelet      bool
+	Cordoned     bool
+	Drained      bool
+	DrainBlocked string
 }
 
 func (n NodeView) up() bool { return n.Alive && n.Healthy }
@@ -36,20 +48,36 @@ type View struct {
 }
 
 // Action is something the pass asks the leader to do beside writing the
-// plan.
-type Action string
+// plan: Kind, and the node it is about ("" for none).
+type Action struct {
+	Kind ActionKind
+	Node string
+}
+
+// ActionKind is what an Action does.
+type ActionKind string
 
 // The actions.
 const (
 	// ActionTransferLeadership: every other node is done and the leader's
 	// own node is next; it hands Raft leadership over first, and the new
 	// leader grants it.
-	ActionTransferLeadership Action = "transfer-leadership"
+	ActionTransferLeadership ActionKind = "transfer-leadership"
+	// ActionDrain: cordon the node's Kubernetes Node and evict its pods
+	// (through the Eviction API, so PodDisruptionBudgets hold); asked on
+	// every pass while the node is draining, so each pass evicts what
+	// the budgets allow by then.
+	ActionDrain ActionKind = "drain"
+	// ActionUncordon: make the node's Node schedulable again: it is back,
+	// Ready and confirmed, or its upgrade failed and it runs its old
+	// release.
+	ActionUncordon ActionKind = "uncordon"
 )
 
 // Decide is one pass of the coordinator: from the plan and the view, the
 // next plan and any action. It advances every granted node that moved on
-// (or failed, which pauses the plan), then grants what the gates allow:
+// (or failed, which pauses the plan), drains and uncordons the nodes that
+// run a kubelet, then grants what the gates allow:
 //   - every node not being upgraded is up and the health check has no
 //     cluster-wide problem;
 //   - control planes one at a time, never while a worker is being
@@ -72,12 +100,22 @@ func Decide(p Plan, v View, now time.Time) (Plan, []Action) {
 	next := p.Clone()
 	now = now.UTC()
 	var failures []string
+	var actions []Action
 	for _, name := range next.Names() {
+		n := v.Nodes[name]
+		if next.Steps[name].State == StateFailed && n.Kubelet && n.Cordoned {
+			// It runs its old release again: schedulable, as before.
+			actions = append(actions, Action{Kind: ActionUncordon, Node: name})
+		}
 		if !next.Steps[name].State.inProgress() {
 			continue
 		}
-		if reason := advance(next, name, v.Nodes[name], now); reason != "" {
+		reason, a := advance(next, name, n, now)
+		if reason != "" {
 			failures = append(failures, name+": "+reason)
+		}
+		if a != "" {
+			actions = append(actions, Action{Kind: a, Node: name})
 		}
 	}
 	if len(failures) > 0 {
@@ -86,23 +124,24 @@ func Decide(p Plan, v View, now time.Time) (Plan, []Action) {
 			reason = next.Reason + "; " + reason
 		}
 		next.Phase, next.Reason, next.Waiting = PhasePaused, reason, ""
-		return next, nil
+		return next, actions
 	}
 	if next.Phase == PhasePaused {
-		return next, nil
+		return next, actions
 	}
 	if next.Count(StateDone) == len(next.Steps) {
 		next.Phase, next.Waiting = PhaseDone, ""
-		return next, nil
+		return next, actions
 	}
-	var actions []Action
-	next.Waiting, actions = grant(next, v, now)
-	return next, actions
+	waiting, granted := grant(next, v, now)
+	next.Waiting = waiting
+	return next, append(actions, granted...)
 }
 
 // advance moves a granted node's step on from what the view shows, and
-// returns why it failed ("" when it did not).
-func advance(p Plan, name string, n NodeView, now time.Time) string {
+// returns why it failed ("" when it did not) and what the leader is to do
+// for it now ("" for nothing).
+func advance(p Plan, name string, n NodeView, now time.Time) (string, ActionKind) {
 	s := p.Steps[name]
 	target := p.TargetOf(name)
 	// Gossip carries the fallback's time in whole seconds.
@@ -115,33 +154,51 @@ func advance(p Plan, name string, n NodeView, now time.Time) string {
 		return reason
 	}
 	switch s.State {
+	case StateDraining:
+		switch {
+		case n.Drained:
+			s.State, s.Since = StateInstalling, now
+		case now.Sub(s.Since) > p.Timeouts.Install:
+			reason := fmt.Sprintf("not drained within %s", p.Timeouts.Install)
+			if n.DrainBlocked != "" {
+				reason += ": " + n.DrainBlocked
+			}
+			return fail(reason), ""
+		default:
+			return "", ActionDrain
+		}
 	case StateInstalling:
 		switch {
 		case fellBack:
-			return fail("fell back to its previous slot")
+			return fail("fell back to its previous slot"), ""
 		case n.Alive && n.Version == target:
 			s.State, s.Since = StateVerifying, now
 		case !n.Alive:
 			s.State, s.Since = StateRebooting, now
 		case now.Sub(s.Since) > p.Timeouts.Install:
-			return fail(fmt.Sprintf("did not restart into %s within %s", target, p.Timeouts.Install))
+			return fail(fmt.Sprintf("did not restart into %s within %s", target, p.Timeouts.Install)), ""
 		}
 	case StateRebooting:
 		switch {
 		case n.Alive && n.Version == target && !fellBack:
 			s.State, s.Since = StateVerifying, now
 		case n.Alive && n.Version != target:
-			return fail(fmt.Sprintf("came back at %s, not %s", n.Version, target))
+			return fail(fmt.Sprintf("came back at %s, not %s", n.Version, target)), ""
 		case now.Sub(s.Since) > p.Timeouts.Reboot:
-			return fail(fmt.Sprintf("not back at %s within %s", target, p.Timeouts.Reboot))
+			return fail(fmt.Sprintf("not back at %s within %s", target, p.Timeouts.Reboot)), ""
 		}
 	case StateVerifying:
 		if n.Alive && n.Version != target {
-			return fail(fmt.Sprintf("went back to %s", n.Version))
+			return fail(fmt.Sprintf("went back to %s", n.Version)), ""
 		}
 		if s.Confirm && n.Alive && !n.Trial {
+			// Confirmed, after it was seen healthy (its kubelet Ready)
+			// for Stabilize: schedulable again, then done.
+			if n.Kubelet && n.Cordoned {
+				return "", ActionUncordon
+			}
 			s.State, s.Since, s.Confirm = StateDone, now, false
-			return ""
+			return "", ""
 		}
 		switch {
 		case !n.up():
@@ -153,10 +210,10 @@ func advance(p Plan, name string, n NodeView, now time.Time) string {
 			s.Confirm = true
 		}
 		if now.Sub(s.Since) > p.Timeouts.Verify {
-			return fail(fmt.Sprintf("not healthy and confirmed at %s within %s", target, p.Timeouts.Verify))
+			return fail(fmt.Sprintf("not healthy and confirmed at %s within %s", target, p.Timeouts.Verify)), ""
 		}
 	}
-	return ""
+	return "", ""
 }
 
 // grant grants what the gates allow and says what holds the rest back.
@@ -195,6 +252,7 @@ func grant(p Plan, v View, now time.Time) (string, []Action) {
 	first := p.Steps[pending[0]]
 	if first.Role == RoleWorker {
 		granted := 0
+		var actions []Action
 		for _, name := range pending {
 			if workersBusy+granted >= p.MaxUnavailable {
 				break
@@ -202,13 +260,13 @@ func grant(p Plan, v View, now time.Time) (string, []Action) {
 			if p.Steps[name].Role != RoleWorker {
 				break
 			}
-			start(p.Steps[name], now)
+			actions = append(actions, start(p, name, v.Nodes[name], now)...)
 			granted++
 		}
 		if granted == 0 {
 			return fmt.Sprintf("%d of at most %d workers being upgraded", workersBusy, p.MaxUnavailable), nil
 		}
-		return "", nil
+		return "", actions
 	}
 	if workersBusy > 0 {
 		return "workers being upgraded: control planes wait", nil
@@ -218,10 +276,9 @@ func grant(p Plan, v View, now time.Time) (string, []Action) {
 		return fmt.Sprintf("control planes would lose their majority without %s", name), nil
 	}
 	if name == v.Leader {
-		return "Raft leader " + name + " hands leadership over before its upgrade", []Action{ActionTransferLeadership}
+		return "Raft leader " + name + " hands leadership over before its upgrade", []Action{{Kind: ActionTransferLeadership}}
 	}
-	start(p.Steps[name], now)
-	return "", nil
+	return "", start(p, name, v.Nodes[name], now)
 }
 
 // pendingInOrder lists the pending nodes in the plan's order, the Raft
@@ -246,9 +303,17 @@ func quorumWithout(p Plan, v View, name string) bool {
 	return total == 1 || healthy >= total/2+1
 }
 
-func start(s *Step, now time.Time) {
+// start grants name its upgrade: draining first when it runs a kubelet
+// (and the drain starts in the same pass), else installing.
+func start(p Plan, name string, n NodeView, now time.Time) []Action {
+	s := p.Steps[name]
 	s.State, s.Since, s.Attempt = StateInstalling, now, s.Attempt+1
 	s.Confirm, s.HealthySince, s.Reason = false, time.Time{}, ""
+	if n.Kubelet {
+		s.State = StateDraining
+		return []Action{{Kind: ActionDrain, Node: name}}
+	}
+	return nil
 }
 
 // Pause stops a running plan where it is; reason says why (an operator's

@@ -69,6 +69,11 @@ type simNode struct {
 	bad   bool
 	timer int // passes until its next move
 	phase string
+	// pods: a kubelet node's pods still to evict; blocks: drain rounds a
+	// PodDisruptionBudget refuses before the next eviction goes through.
+	pods, blocks int
+	drained      bool // it was seen cordoned and empty at least once
+	uncordons    int
 }
 
 type sim struct {
@@ -101,7 +106,9 @@ func newSim(t *testing.T, seed uint64, cps, workers int, req Request) *sim {
 func (s *sim) view() View {
 	v := View{Nodes: map[string]NodeView{}, Leader: s.leader}
 	for name, n := range s.nodes {
-		v.Nodes[name] = n.view
+		nv := n.view
+		nv.Drained = nv.Kubelet && nv.Cordoned && n.pods == 0
+		v.Nodes[name] = nv
 	}
 	if !s.nodes[s.leader].view.Alive {
 		v.Problems = []string{"no Raft leader"}
@@ -156,8 +163,34 @@ func (s *sim) pass() {
 	before := s.plan
 	next, actions := Decide(s.plan, s.view(), s.now)
 	for _, a := range actions {
-		require.Equal(s.t, ActionTransferLeadership, a)
-		s.leader = s.otherLeader(s.leader)
+		switch a.Kind {
+		case ActionTransferLeadership:
+			s.leader = s.otherLeader(s.leader)
+		case ActionDrain:
+			n := s.nodes[a.Node]
+			require.True(s.t, n.view.Kubelet, "only kubelet nodes are drained: %s", a.Node)
+			require.Equal(s.t, StateDraining, next.Steps[a.Node].State, "%s drained only while draining", a.Node)
+			n.view.Cordoned = true
+			switch {
+			case n.pods == 0:
+			case n.blocks > 0:
+				n.blocks--
+				n.view.DrainBlocked = "default/web: Cannot evict pod as it would violate the pod's disruption budget."
+			default:
+				n.pods--
+				n.view.DrainBlocked = ""
+			}
+			n.drained = n.drained || n.pods == 0
+		case ActionUncordon:
+			n := s.nodes[a.Node]
+			st := next.Steps[a.Node]
+			require.True(s.t, st.State == StateFailed || (n.view.Alive && n.view.Healthy && !n.view.Trial),
+				"%s uncordoned only once back, healthy and confirmed, or failed: %s %+v", a.Node, st.State, n.view)
+			n.view.Cordoned = false
+			n.uncordons++
+		default:
+			s.t.Fatalf("unknown action %+v", a)
+		}
 	}
 	for _, name := range next.Names() {
 		if next.Steps[name].State == StateInstalling && before.Steps[name].State == StatePending {
@@ -177,6 +210,9 @@ func (s *sim) checkInvariants() {
 	var cpsDown, workersDown, cpsBusy int
 	for name, n := range s.nodes {
 		down := !n.view.Alive || !n.view.Healthy
+		if n.view.Kubelet && !n.view.Alive {
+			require.True(s.t, n.view.Cordoned && n.pods == 0, "%s restarts only cordoned and drained", name)
+		}
 		if n.role == RoleControlPlane {
 			if down {
 				cpsDown++
@@ -239,6 +275,53 @@ func TestDecideRollsTheWholeCluster(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// Nodes that run a kubelet are cordoned and drained before they restart
+// (a disruption budget holding the drain up only delays it) and
+// uncordoned once back, healthy and confirmed: every gate still holds.
+func TestDecideDrainsKubeletNodes(t *testing.T) {
+	for seed := range uint64(30) {
+		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
+			s := newSim(t, seed, 3, 3, Request{MaxUnavailable: 2})
+			for _, n := range s.nodes {
+				n.view.Kubelet = true
+				n.pods, n.blocks = s.rng.IntN(4), s.rng.IntN(5)
+			}
+			s.run(800)
+			require.Equal(t, PhaseDone, s.plan.Phase, "plan %+v", s.plan)
+			for name, n := range s.nodes {
+				assert.True(t, n.drained, "%s was drained", name)
+				assert.False(t, n.view.Cordoned, "%s uncordoned at the end", name)
+				assert.Equal(t, 1, n.uncordons, "%s uncordoned once", name)
+				assert.Equal(t, "v2.0.0", n.view.Version, name)
+			}
+		})
+	}
+}
+
+// A drain that a disruption budget holds up past the install timeout
+// fails the node with the budget's words, pauses the plan, and the node
+// (on its old release, never restarted) is uncordoned.
+func TestDecideDrainTimeout(t *testing.T) {
+	s := newSim(t, 1, 1, 2, Request{Timeouts: Timeouts{Install: 30 * time.Second}})
+	for _, n := range s.nodes {
+		n.view.Kubelet = true
+	}
+	s.nodes["worker1"].pods, s.nodes["worker1"].blocks = 1, 1000
+	s.run(100)
+	require.Equal(t, PhasePaused, s.plan.Phase)
+	assert.Contains(t, s.plan.Reason, "worker1: not drained within 30s: default/web: Cannot evict pod as it would violate the pod's disruption budget.")
+	for range 3 {
+		s.pass()
+	}
+	w := s.nodes["worker1"]
+	assert.Equal(t, "v1.0.0", w.view.Version, "never restarted")
+	assert.False(t, w.view.Cordoned, "schedulable again")
+	for _, name := range []string{"worker2", "cp1"} {
+		assert.Equal(t, StatePending, s.plan.Steps[name].State, "%s untouched", name)
+		assert.False(t, s.nodes[name].view.Cordoned, name)
 	}
 }
 
@@ -346,7 +429,7 @@ func TestDecideGates(t *testing.T) {
 		p.Steps[n].State = StateDone
 	}
 	next, actions = Decide(p, v, t0)
-	assert.Equal(t, []Action{ActionTransferLeadership}, actions)
+	assert.Equal(t, []Action{{Kind: ActionTransferLeadership}}, actions)
 	assert.Equal(t, StatePending, next.Steps["cp1"].State)
 	v.Leader = "cp2"
 	next, actions = Decide(p, v, t0)

@@ -8,7 +8,9 @@
 // plan and a view of the cluster (gossip, the health check, the Raft
 // leader) and returns the next plan, so every rule is a table test.
 //
-// A node's step: pending → installing (granted: the node fetches the
+// A node's step: pending → draining (granted, when it runs a kubelet: its
+// Node is cordoned and its pods evicted, PodDisruptionBudgets respected)
+// → installing (the node fetches the
 // artifact, writes its inactive boot slot and tries it) → rebooting (it
 // left) → verifying (back at the target version, on trial) → done (seen
 // healthy long enough, the node confirmed its slot). A node that fell back
@@ -62,6 +64,7 @@ type State string
 // A node's steps, in order, and its two ends.
 const (
 	StatePending    State = "pending"
+	StateDraining   State = "draining"
 	StateInstalling State = "installing"
 	StateRebooting  State = "rebooting"
 	StateVerifying  State = "verifying"
@@ -71,7 +74,7 @@ const (
 
 // inProgress: the node was granted the upgrade and is not done with it.
 func (s State) inProgress() bool {
-	return s == StateInstalling || s == StateRebooting || s == StateVerifying
+	return s == StateDraining || s == StateInstalling || s == StateRebooting || s == StateVerifying
 }
 
 // Order is which role goes first.
@@ -96,7 +99,8 @@ type Target struct {
 // node and pauses the plan.
 type Timeouts struct {
 	// Install: granted → the node has left to restart into its new slot
-	// (fetch, verify, write the slot).
+	// (fetch, verify, write the slot), and, apart, draining → drained: a
+	// drain that a PodDisruptionBudget holds up past it fails the node.
 	Install time.Duration `json:"install"`
 	// Reboot: left → back at the target version.
 	Reboot time.Duration `json:"reboot"`

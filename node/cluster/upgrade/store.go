@@ -109,11 +109,18 @@ func put(ctx context.Context, s Store, p Plan, version uint64, create bool) erro
 // CoordinatorConfig configures the leader's coordinator.
 type CoordinatorConfig struct {
 	Store Store
-	// View reads the cluster for one pass; false when it cannot be known
-	// now (the pass waits).
-	View func(ctx context.Context) (View, bool)
+	// View reads the cluster for one pass of plan p (the Kubernetes
+	// fields of the nodes p has in progress or failed); false when it
+	// cannot be known now (the pass waits).
+	View func(ctx context.Context, p Plan) (View, bool)
 	// TransferLeadership hands Raft leadership to another voter.
 	TransferLeadership func(ctx context.Context) error
+	// Drain cordons a node's Kubernetes Node and evicts what its pods'
+	// disruption budgets allow now; Uncordon makes it schedulable. Each is
+	// asked again on the next pass until the view shows it took: an
+	// error is logged, not fatal. Nil: the cluster runs no kubelets (a
+	// node that says it runs one then fails its drain at the timeout).
+	Drain, Uncordon func(ctx context.Context, node string) error
 	// Interval between passes (a second when zero); Wake hints a pass
 	// sooner (gossip changes only wake it), but never sooner than MinGap
 	// after the last (Interval/5 when zero): gossip changes with every
@@ -187,7 +194,7 @@ func (c *Coordinator) Pass(ctx context.Context) error {
 	if p.Phase.Finished() {
 		return nil
 	}
-	v, ok := c.cfg.View(ctx)
+	v, ok := c.cfg.View(ctx, p)
 	if !ok {
 		return nil
 	}
@@ -198,15 +205,29 @@ func (c *Coordinator) Pass(ctx context.Context) error {
 		}
 		c.logChanges(p, next)
 	}
+	var errs []error
 	for _, a := range actions {
-		if a == ActionTransferLeadership {
+		switch a.Kind {
+		case ActionTransferLeadership:
 			c.log.Info("handing Raft leadership over before upgrading this node")
 			if err := c.cfg.TransferLeadership(ctx); err != nil {
 				return fmt.Errorf("transfer leadership: %w", err)
 			}
+		case ActionDrain, ActionUncordon:
+			fn := c.cfg.Drain
+			if a.Kind == ActionUncordon {
+				fn = c.cfg.Uncordon
+			}
+			if fn == nil {
+				errs = append(errs, fmt.Errorf("%s %s: this cluster runs no kubelets", a.Kind, a.Node))
+				continue
+			}
+			if err := fn(ctx, a.Node); err != nil {
+				errs = append(errs, fmt.Errorf("%s %s: %w", a.Kind, a.Node, err))
+			}
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func (c *Coordinator) logChanges(p, next Plan) {

@@ -50,7 +50,7 @@ func TestCoordinatorContinuesAfterLeaderChange(t *testing.T) {
 	coordinator := func() *Coordinator {
 		c, err := NewCoordinator(CoordinatorConfig{
 			Store: s, Now: func() time.Time { return sm.now },
-			View: func(context.Context) (View, bool) { return sm.view(), true },
+			View: func(context.Context, Plan) (View, bool) { return sm.view(), true },
 			TransferLeadership: func(context.Context) error {
 				sm.leader = sm.otherLeader(sm.leader)
 				return nil
@@ -96,7 +96,7 @@ func TestCoordinatorWakesButNotTooOften(t *testing.T) {
 	wake := make(chan struct{}, 1)
 	c, err := NewCoordinator(CoordinatorConfig{
 		Store: s, Interval: time.Hour, MinGap: 200 * time.Millisecond, Wake: wake,
-		View: func(context.Context) (View, bool) {
+		View: func(context.Context, Plan) (View, bool) {
 			views <- time.Now()
 			return View{}, false // nothing known: the plan is left as it is
 		},

@@ -57,7 +57,33 @@ type Options struct {
 	Slots bool
 	// Now is the clock of the boot record's times; nil is time.Now.
 	Now func() time.Time
+	// Starter starts the child and is told once its exit status was
+	// collected; nil starts it with cmd.Start. As a container's PID 1 the
+	// boot stage also reaps the orphans reparented to it, and its reaper
+	// must leave the child for the boot stage's own Wait (pid1.Reaper).
+	Starter Starter
+	// ExitWhenFinished ends the boot stage, with no error, when the child
+	// finishes on its own (exit code 0: cairnd was shut down or removed)
+	// instead of keeping it stopped: as a container's entrypoint the boot
+	// stage must exit for the container to stop, and a restart policy of
+	// on-failure then leaves it stopped.
+	ExitWhenFinished bool
 }
+
+// Starter starts child processes for someone who waits for them itself;
+// pid1.Reaper is one (its Start keeps its orphan reaping off the process
+// until Release). The boot stage cannot name pid1 (it imports nothing of
+// the node's), so it names the two methods it needs.
+type Starter interface {
+	Start(cmd *exec.Cmd) error
+	Release(pid int)
+}
+
+// plainStart is the Starter without a reaper.
+type plainStart struct{}
+
+func (plainStart) Start(cmd *exec.Cmd) error { return cmd.Start() }
+func (plainStart) Release(int)               {}
 
 // Backoff is an exponential restart delay: Initial, doubling after each
 // unexpected exit up to Max, back to Initial once a child has run for
@@ -97,6 +123,9 @@ func (o Options) normalize() (Options, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Starter == nil {
+		o.Starter = plainStart{}
 	}
 	command := o.Command
 	o.Command = func() *exec.Cmd {

@@ -3,11 +3,16 @@
 package boot_test
 
 import (
+	"context"
+	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -235,4 +240,73 @@ func TestRebootExitCodeUnsetIsACrash(t *testing.T) {
 	st := s.mustCall(t, boot.OpStatus)
 	assert.Equal(t, 1, st.Restarts)
 	assert.Equal(t, "exited with code 75", st.LastExit)
+}
+
+// As a container's entrypoint (ExitWhenFinished), a child that finishes on
+// its own ends the boot stage too, so that the container stops.
+func TestExitWhenFinishedEndsTheBootStage(t *testing.T) {
+	dir := shortTempDir(t)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- boot.Run(context.Background(), boot.Options{
+			StateDir: dir, Command: childCommand("exit=0", "after=200ms"), ExitWhenFinished: true,
+			Logger: slog.New(slog.DiscardHandler),
+		})
+	}()
+	select {
+	case err := <-errc:
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("boot.Run went on after its child finished")
+	}
+	_, err := os.Stat(boot.PIDPath(dir))
+	assert.ErrorIs(t, err, fs.ErrNotExist, "the PID file went with it")
+}
+
+// countingStarter is a Starter that records what it started and released.
+type countingStarter struct {
+	mu       sync.Mutex
+	started  []int
+	released []int
+}
+
+func (c *countingStarter) Start(cmd *exec.Cmd) error {
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.started = append(c.started, cmd.Process.Pid)
+	return nil
+}
+
+func (c *countingStarter) Release(pid int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.released = append(c.released, pid)
+}
+
+func (c *countingStarter) counts() (started, released []int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.started), slices.Clone(c.released)
+}
+
+// Every child is started through Options.Starter and handed back to it
+// once its exit status was collected (what PID 1's reaper needs to leave
+// it alone), crash after crash.
+func TestStarterStartsAndReleasesEveryChild(t *testing.T) {
+	st := &countingStarter{}
+	s := startStage(t, boot.Options{
+		Command: childCommand("exit=1", "after=10ms"), Starter: st,
+		Backoff: boot.Backoff{Initial: 5 * time.Millisecond, Max: 5 * time.Millisecond, MinUptime: time.Hour},
+	})
+	require.Eventually(t, func() bool {
+		_, released := st.counts()
+		return len(released) >= 3
+	}, 10*time.Second, 10*time.Millisecond)
+	s.stop(t)
+	started, released := st.counts()
+	assert.Equal(t, started, released, "each child released once, in order, after its exit")
+	assert.Equal(t, s.log.count("child started"), len(started), "every start went through the starter")
 }

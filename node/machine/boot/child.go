@@ -13,14 +13,17 @@ import (
 // spawn starts cmd in its own process group: a stop reaches whatever it
 // spawned into that group, and a terminal's Ctrl-C reaches only the boot
 // stage, which then stops the child itself.
-func spawn(cmd *exec.Cmd) (*child, error) {
+// The starter starts it (a reaper keeps off it) and gets it back after its
+// Wait.
+func spawn(cmd *exec.Cmd, starter Starter) (*child, error) {
 	cmd.SysProcAttr = childAttr()
-	if err := cmd.Start(); err != nil {
+	if err := starter.Start(cmd); err != nil {
 		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
 	c := &child{pid: cmd.Process.Pid, started: time.Now(), exited: make(chan exitResult, 1)}
 	go func() {
 		err := cmd.Wait()
+		starter.Release(c.pid)
 		c.exited <- exitResult{summary: describeExit(cmd, err), uptime: time.Since(c.started), clean: err == nil, code: exitCode(cmd)}
 	}()
 	return c, nil

@@ -119,7 +119,7 @@ func (r *runner) starting(ack chan error) phase {
 				return r.failed(err.Error(), 0)
 			}
 		}
-		c, err := spawn(cmd)
+		c, err := spawn(cmd, r.opts.Starter)
 		reply(ack, err)
 		if err != nil {
 			r.log.Error("child start failed", "err", err)
@@ -166,6 +166,9 @@ func (r *runner) running(c *child) phase {
 				if res.clean {
 					r.log.Info("child finished on its own; not restarting it", "pid", c.pid, "status", res.summary)
 					r.set(func(s *Status) { s.LastExit = res.summary })
+					if r.opts.ExitWhenFinished {
+						return nil
+					}
 					return r.stopped()
 				}
 				r.log.Warn("child exited", "pid", c.pid, "status", res.summary, "uptime", res.uptime.Round(time.Millisecond))
