@@ -300,5 +300,11 @@ func (d *metaDecoder) addrPort() netip.AddrPort {
 	if err := ap.UnmarshalBinary(d.bytes(n, "address")); err != nil && d.err == nil {
 		d.err = fmt.Errorf("%w: address: %w", ErrInvalidMeta, err)
 	}
+	if !ap.IsValid() && d.err == nil {
+		// A port with no IP (netip takes two bytes as one): EncodeMeta
+		// writes an address it has as a zero length, never this
+		// (found by FuzzDecodeMeta).
+		d.err = fmt.Errorf("%w: address: a port without an IP", ErrInvalidMeta)
+	}
 	return ap
 }

@@ -7,12 +7,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cairn-project/cairn/node/machine/boot"
 )
 
 // kubeNodeFiles builds what a Kubernetes node ships (the container image
@@ -52,9 +56,13 @@ type kubeNode struct {
 		Labels map[string]string `json:"labels"`
 	} `json:"metadata"`
 	Spec struct {
-		PodCIDR string `json:"podCIDR"`
+		PodCIDR       string `json:"podCIDR"`
+		Unschedulable bool   `json:"unschedulable"`
 	} `json:"spec"`
 	Status struct {
+		NodeInfo struct {
+			OSImage string `json:"osImage"`
+		} `json:"nodeInfo"`
 		Capacity   map[string]string `json:"capacity"`
 		Conditions []struct {
 			Type   string `json:"type"`
@@ -274,8 +282,13 @@ func TestKubernetesDockerMode(t *testing.T) {
 		}
 		before := restarts()
 		machine := fmt.Sprintf("cairn-%s-cp2", name)
-		pid := dockerProcess(t, machine, "kube-apiserver")
-		require.NotZero(t, pid, "cp2 runs kube-apiserver")
+		// Right after the kubelet settings rollout the static pod may be
+		// between two runs: wait for one.
+		var pid int
+		require.Eventually(t, func() bool {
+			pid = dockerProcess(t, machine, "kube-apiserver")
+			return pid != 0
+		}, 2*time.Minute, time.Second, "cp2 runs kube-apiserver")
 		require.NoError(t, exec.Command("kill", "-KILL", fmt.Sprint(pid)).Run())
 		require.EventuallyWithT(t, func(ct *assert.CollectT) {
 			now := dockerProcess(t, machine, "kube-apiserver")
@@ -336,6 +349,120 @@ func TestKubernetesDockerMode(t *testing.T) {
 		}
 		assert.Equal(t, 2, running, "the pods recovered: %+v", now)
 	})
+
+	t.Run("ARollingUpgradeDrainsEveryNodeAndTheDeploymentStaysAvailable", func(t *testing.T) {
+		// The budget: one echo pod available at every moment, so the
+		// drains evict them one at a time, each after its replacement is
+		// Ready elsewhere.
+		pdb := filepath.Join(c.dir, "echo-pdb.yaml")
+		require.NoError(t, os.WriteFile(pdb, []byte(echoBudget), 0o600))
+		out, err := kubectlRun(t, kcfg, "apply", "-f", pdb)
+		require.NoError(t, err, out)
+		out, err = kubectlRun(t, kcfg, "rollout", "status", "deployment/echo", "--timeout", "4m")
+		require.NoError(t, err, out)
+
+		v2 := version + "-up"
+		rel := buildStaticRelease(t, v2)
+		u := newUpgradeClients(c)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var seen kubeUpgradeSamples
+		wg.Go(func() { seen = sampleKube(t, kcfg, stop) })
+		halted := false
+		halt := func() {
+			if !halted {
+				close(stop)
+				wg.Wait()
+				halted = true
+			}
+		}
+		defer halt()
+		start := time.Now()
+		id := c.startUpgrade(t, rel)
+		p := u.waitPhase(t, id, "done", 15*time.Minute)
+		took := time.Since(start)
+		time.Sleep(2 * time.Second)
+		halt()
+		t.Logf("3+1 Kubernetes containers upgraded in %s; %d samples, fewest echo pods available %d", took.Round(time.Second), seen.samples, seen.minAvailable)
+		for _, s := range p.GetSteps() {
+			assert.Equal(t, "done", s.GetState(), s.GetNode())
+			assert.Equal(t, int32(1), s.GetAttempt(), "%s granted once", s.GetNode())
+		}
+		require.Positive(t, seen.samples)
+		assert.GreaterOrEqual(t, seen.minAvailable, 1, "the Deployment stayed available (its budget held)")
+		for _, n := range []string{"cp1", "cp2", "cp3", "worker1"} {
+			assert.True(t, seen.cordoned[n], "%s was cordoned during its upgrade", n)
+		}
+		for name, v := range u.versions(t) {
+			assert.Equal(t, v2+"/"+boot.SlotB, v, "%s after the upgrade", name)
+		}
+		nodes, err := kubeNodes(t, kcfg)
+		require.NoError(t, err)
+		require.Len(t, nodes, 4)
+		for _, n := range nodes {
+			assert.True(t, n.ready(), "%s Ready", n.Metadata.Name)
+			assert.False(t, n.Spec.Unschedulable, "%s uncordoned", n.Metadata.Name)
+			assert.Equal(t, "Cairn "+v2, n.Status.NodeInfo.OSImage, "%s reports the new release (kubectl get nodes -o wide)", n.Metadata.Name)
+		}
+		out, err = kubectlRun(t, kcfg, "get", "nodes", "-o", "wide")
+		require.NoError(t, err, out)
+		t.Logf("after the upgrade:\n%s", out)
+	})
+}
+
+// echoBudget keeps one echo pod available through voluntary disruptions
+// (evictions, as an upgrade's drains make).
+const echoBudget = `apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: echo
+spec:
+  minAvailable: 1
+  selector:
+    matchLabels: {app: echo}
+`
+
+// kubeUpgradeSamples is what sampleKube saw: the fewest echo pods
+// available at once, and every node seen cordoned.
+type kubeUpgradeSamples struct {
+	samples      int
+	minAvailable int
+	cordoned     map[string]bool
+}
+
+// sampleKube reads the echo Deployment's available replicas and the
+// Nodes' unschedulable flags every 500 ms until stop. A sample that fails
+// (an apiserver restarting with its node) is skipped, not counted.
+func sampleKube(t testing.TB, kcfg string, stop <-chan struct{}) kubeUpgradeSamples {
+	s := kubeUpgradeSamples{minAvailable: 1 << 30, cordoned: map[string]bool{}}
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return s
+		case <-tick.C:
+		}
+		out, err := kubectlRun(t, kcfg, "get", "deployment", "echo", "-o", "jsonpath={.status.availableReplicas}")
+		if err != nil {
+			continue
+		}
+		avail, err := strconv.Atoi(strings.TrimSpace(out))
+		if err != nil {
+			avail = 0 // the field is left out at zero
+		}
+		nodes, err := kubeNodes(t, kcfg)
+		if err != nil {
+			continue
+		}
+		s.samples++
+		s.minAvailable = min(s.minAvailable, avail)
+		for _, n := range nodes {
+			if n.Spec.Unschedulable {
+				s.cordoned[n.Metadata.Name] = true
+			}
+		}
+	}
 }
 
 // staticPodsRunning waits for kubelet's mirror pods of the static pods:

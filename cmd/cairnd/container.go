@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/cairn-project/cairn/internal/version"
 	"github.com/cairn-project/cairn/node"
 	"github.com/cairn-project/cairn/node/machine/kubehost"
 	"github.com/cairn-project/cairn/node/machine/pid1"
@@ -20,6 +21,13 @@ import (
 // logged, and kubelet's own errors then say what is missing).
 func containerOptions(ctx context.Context, o *node.Options, stateDir string) {
 	o.ListenAll = true
+	if shipsKubelet(o.Kubernetes) {
+		// kubelet, started after this, reports this cairnd's release (from
+		// a boot slot, not the image's) as its Node's OS image.
+		if err := kubehost.ShowRelease(kubehost.Default(stateDir), version.OSRelease(version.Version)); err != nil {
+			o.Logger.Warn("showing this release to kubelet", "error", err)
+		}
+	}
 	if os.Getpid() != 1 {
 		return
 	}

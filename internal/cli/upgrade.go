@@ -36,7 +36,10 @@ its old slot by itself, and the plan pauses with the reason.
 Before each node: the cluster health check passes (as 'cairnctl health'),
 no other node is down, workers and control planes are never down together,
 a control plane goes only when the others keep a majority, and the Raft
-leader goes last, after handing leadership over.`,
+leader goes last, after handing leadership over. A node that runs a
+kubelet is cordoned and drained first (its pods evicted through the
+Eviction API, so PodDisruptionBudgets hold; DaemonSet and static pods
+stay) and uncordoned once it is back, Ready and confirmed.`,
 		Example: `  make bundle VERSION=v0.2.0
   cairnctl upgrade start _out/bundles/cairnd-v0.2.0 --dry-run
   cairnctl upgrade start _out/bundles/cairnd-v0.2.0 --wait
@@ -69,10 +72,12 @@ func newUpgradeStartCommand(g *globals) *cobra.Command {
 		Use:   "start [BUNDLE]",
 		Short: "Start a rolling upgrade to BUNDLE (uploaded first) or to an uploaded --digest",
 		Long: `Upload BUNDLE (or --image BUNDLE) to the endpoint's node, then start the
-plan that upgrades every node to it. A process-mode bundle is a cairnd
-binary built with a release version ('make bundle VERSION=...'). Refused,
-with nothing started, for a file that is not a cairnd for the nodes'
-architecture, a version older than a node's without --allow-downgrade, a
+plan that upgrades every node to it. A bundle is a cairnd binary built
+with a release version ('make bundle VERSION=...'), static for container
+nodes (the image has no C library). Refused, with nothing started, for a
+file that is not a cairnd for the nodes' architecture (or is dynamically
+linked, for container nodes), a version older than a node's without
+--allow-downgrade, a
 --max-unavailable that would take every worker down, a node that is not
 alive, or while another plan runs or is paused (its ID is named).
 
@@ -202,7 +207,10 @@ func writeDryRun(w io.Writer, p *upgradev1.Plan) error {
 	fmt.Fprint(w, `
 before each node: the cluster health check passes; no node outside the plan's
 steps is down; workers and control planes are never down together; a control
-plane only while the others keep a majority (Raft and etcd).
+plane only while the others keep a majority (Raft and etcd). A node that runs
+a kubelet is cordoned and drained first (PodDisruptionBudgets hold) and
+uncordoned once back, Ready and confirmed; its drain counts against the
+install timeout.
 `)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -48,7 +49,7 @@ func widgetType() resources.Definition {
 
 // openStore starts a real single-voter Raft store on loopback, keeping
 // historyLimit events (0: the default).
-func openStore(t *testing.T, historyLimit int) *consensus.Store {
+func openStore(t testing.TB, historyLimit int) *consensus.Store {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -72,9 +73,12 @@ type resourceFixture struct {
 	store  *consensus.Store
 	config *config.Config
 	client func(roles ...string) clusterv1connect.ClusterResourceServiceClient
+	// addr is the API's address; http a client of it with roles.
+	addr string
+	http func(roles ...string) *http.Client
 }
 
-func newResourceFixture(t *testing.T, historyLimit int) *resourceFixture {
+func newResourceFixture(t testing.TB, historyLimit int) *resourceFixture {
 	t.Helper()
 	st := openStore(t, historyLimit)
 	c, err := config.Generate(config.GenerateOptions{ClusterName: "demo", ControlPlanes: 1})
@@ -83,7 +87,7 @@ func newResourceFixture(t *testing.T, historyLimit int) *resourceFixture {
 	reg, err := resources.New(append(resources.Builtin(), widgetType())...)
 	require.NoError(t, err)
 	addr, client := tlsAPI(t, api.Options{ControlPlane: true, Replica: st, Membership: noMembers{}, ClusterResources: reg})
-	return &resourceFixture{store: st, config: c, client: func(roles ...string) clusterv1connect.ClusterResourceServiceClient {
+	return &resourceFixture{store: st, config: c, addr: addr, http: client, client: func(roles ...string) clusterv1connect.ClusterResourceServiceClient {
 		return clusterv1connect.NewClusterResourceServiceClient(client(roles...), "https://"+addr, connect.WithGRPC())
 	}}
 }

@@ -103,7 +103,7 @@ func listServicesOrdered(t *testing.T, c servicev1connect.ServiceServiceClient) 
 // tlsAPI runs a whole api.Server (roles checked, TLS) for opts, with a
 // node identity from a fresh CA, and returns its address and a function
 // minting clients with roles.
-func tlsAPI(t *testing.T, opts api.Options) (string, func(roles ...string) *http.Client) {
+func tlsAPI(t testing.TB, opts api.Options) (string, func(roles ...string) *http.Client) {
 	t.Helper()
 	ca, err := config.NewCA(nil, "test", time.Now())
 	require.NoError(t, err)

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cairn-project/cairn/internal/version"
 	"github.com/cairn-project/cairn/rootfs/internal/oci"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -128,7 +129,7 @@ func Build(o Options) (v1.Image, error) {
 			return nil, fmt.Errorf("%w: %s is both a binary and a file", ErrBinaryPath, p)
 		}
 	}
-	files := map[string]File{"/etc/os-release": {Data: osRelease(o.Version)}}
+	files := map[string]File{"/etc/os-release": {Data: version.OSRelease(o.Version)}}
 	for p, f := range o.Files {
 		files[p] = f
 	}
@@ -160,11 +161,6 @@ func Build(o Options) (v1.Image, error) {
 	})
 }
 
-// osRelease is the image's /etc/os-release (what kubelet reports as the
-// node's OS image, and os-release(5) readers find).
-func osRelease(version string) []byte {
-	return fmt.Appendf(nil, "NAME=\"Cairn\"\nID=cairn\nVERSION_ID=%q\nPRETTY_NAME=\"Cairn %s\"\nHOME_URL=\"https://github.com/cairn-project/cairn\"\n", version, version)
-}
 
 // binaryPaths are cairnd's path and the other binaries', sorted.
 func binaryPaths(bins map[string][]byte) []string {

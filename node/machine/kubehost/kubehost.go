@@ -15,7 +15,9 @@
 //     kubelet, finding them right, writes nothing;
 //   - / made rshared (kubelet's mount propagation for volumes);
 //   - a machine ID of the node's own, kept in its state directory and
-//     bind-mounted over the image's empty /etc/machine-id.
+//     bind-mounted over the image's empty /etc/machine-id;
+//   - and, by every cairnd that starts (ShowRelease), its own os-release
+//     over the image's: what kubelet reports after a slot upgrade.
 //
 // Every step is idempotent and each failure is returned together, so one
 // that does not apply on a host does not hide the others.
@@ -54,13 +56,14 @@ type Paths struct {
 	Proc      string // /proc
 	Sys       string // /sys
 	MachineID string // /etc/machine-id, an empty file in the image
+	OSRelease string // /etc/os-release, the image's
 	// StateDir keeps the machine ID; RunDir holds the sysctl files.
 	StateDir, RunDir string
 }
 
 // Default are the real paths for a node whose state is in stateDir.
 func Default(stateDir string) Paths {
-	return Paths{Proc: "/proc", Sys: "/sys", MachineID: "/etc/machine-id", StateDir: stateDir, RunDir: "/run/cairn/kubehost"}
+	return Paths{Proc: "/proc", Sys: "/sys", MachineID: "/etc/machine-id", OSRelease: "/etc/os-release", StateDir: stateDir, RunDir: "/run/cairn/kubehost"}
 }
 
 // PrepareMachine is what a machine of its own (cairnd as the kernel's
@@ -246,6 +249,35 @@ func machineID(p Paths) error {
 	}
 	if err := unix.Mount(kept, p.MachineID, "", unix.MS_BIND, ""); err != nil {
 		return fmt.Errorf("machine id: %w", err)
+	}
+	return nil
+}
+
+// ShowRelease shows data (the running cairnd's os-release) at
+// p.OSRelease, bind-mounted from RunDir over the image's, replacing the
+// one an earlier cairnd showed there: a container node that runs a newer
+// cairnd from a boot slot keeps its image, and kubelet, which reads the
+// file at start, reports that cairnd's release as its Node's OS image. A
+// cairnd that runs the image's own release shows the same bytes.
+func ShowRelease(p Paths, data []byte) error {
+	if err := os.MkdirAll(p.RunDir, 0o755); err != nil {
+		return fmt.Errorf("os-release: %w", err)
+	}
+	file := filepath.Join(p.RunDir, "os-release")
+	tmp := file + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o444); err != nil {
+		return fmt.Errorf("os-release: %w", err)
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		return fmt.Errorf("os-release: %w", err)
+	}
+	// The last cairnd's mount, if any, goes first (EINVAL: none; the
+	// image's file is no mount point), so restarts do not stack them.
+	if err := unix.Unmount(p.OSRelease, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("os-release: unmount the last one: %w", err)
+	}
+	if err := unix.Mount(file, p.OSRelease, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("os-release: %w", err)
 	}
 	return nil
 }

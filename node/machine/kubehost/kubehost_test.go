@@ -61,3 +61,36 @@ func TestMachineIDOnAFreshStateDisk(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, kept, shown)
 }
+
+// Each cairnd shows its own release over the image's, replacing (not
+// stacking on) the last one's.
+func TestShowRelease(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI runs as root")
+		}
+		t.Skip("bind-mounts: needs root (runs in CI)")
+	}
+	dir := t.TempDir()
+	p := Paths{OSRelease: filepath.Join(dir, "etc-os-release"), RunDir: filepath.Join(dir, "run")}
+	require.NoError(t, os.WriteFile(p.OSRelease, []byte("NAME=image\n"), 0o444))
+	t.Cleanup(func() { _ = unix.Unmount(p.OSRelease, unix.MNT_DETACH) })
+	require.NoError(t, ShowRelease(p, []byte("NAME=v1\n")))
+	require.NoError(t, ShowRelease(p, []byte("NAME=v2\n")))
+	shown, err := os.ReadFile(p.OSRelease)
+	require.NoError(t, err)
+	assert.Equal(t, "NAME=v2\n", string(shown))
+	mounts, err := readMountInfo("/proc")
+	require.NoError(t, err)
+	n := 0
+	for _, m := range mounts {
+		if m.point == p.OSRelease {
+			n++
+		}
+	}
+	assert.Equal(t, 1, n, "one mount, not one per start")
+	require.NoError(t, unix.Unmount(p.OSRelease, unix.MNT_DETACH))
+	shown, err = os.ReadFile(p.OSRelease)
+	require.NoError(t, err)
+	assert.Equal(t, "NAME=image\n", string(shown), "the image's file under it, untouched")
+}
