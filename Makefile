@@ -6,7 +6,7 @@ PKG   := github.com/cairn-project/cairn
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X $(PKG)/internal/version.Version=$(VERSION)
 
-.PHONY: help build test test-unit test-integration lint bench cluster docker-cluster cluster-restart cluster-destroy
+.PHONY: help build test test-unit test-integration fuzz lint bench cluster docker-cluster cluster-restart cluster-destroy
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
@@ -22,6 +22,9 @@ test-unit: ## fast package tests only
 
 test-integration: build ## black-box multi-node tests against the built binaries
 	$(GO) test -count=1 -timeout 20m ./integration/...
+
+fuzz: ## run every Go fuzzer for FUZZTIME each (default 10s; CI runs them so), scripts/fuzz.sh
+	./scripts/fuzz.sh
 
 lint: ## go vet, gofmt, import boundaries, buf lint and generated-code freshness
 	./scripts/lint.sh

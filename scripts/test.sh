@@ -31,6 +31,12 @@ echo "== lint"
 echo "== package tests"
 go test -count=1 -timeout 15m $(go list ./... | grep -v /integration)
 
+# Every Go fuzzer for a fixed 10 s (scripts/fuzz.sh): the config parser
+# and validator, the FSM's log entries, gossip metadata, CSR signing and
+# the API's request handling. About 2.5 minutes, most of it compiling.
+echo "== fuzzers"
+FUZZTIME=10s ./scripts/fuzz.sh
+
 # tools/etcd is a module of its own, outside ./...: its tests build etcd
 # (about 50 s with a cold Go build cache, a second warm) and run it on
 # loopback.
@@ -63,7 +69,7 @@ if [ -d integration ]; then
   # it takes both cores for several minutes.
   go test -count=1 -timeout 30m -skip '^(TestKubernetesDockerMode|TestKubernetesQEMUMode)$' ./integration/...
   echo "== integration: Kubernetes nodes in containers"
-  go test -count=1 -timeout 15m -run '^TestKubernetesDockerMode$' ./integration/
+  go test -count=1 -timeout 20m -run '^TestKubernetesDockerMode$' ./integration/
   echo "== integration: a Kubernetes node as a VM (pid1 mode)"
   go test -count=1 -timeout 25m -run '^TestKubernetesQEMUMode$' ./integration/
 fi

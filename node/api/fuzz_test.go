@@ -30,7 +30,7 @@ var fuzzProcedures = []string{
 }
 
 // fuzzEncodings are how a body goes: Connect with the binary or the JSON
-// codec, or gRPC (one length-prefixed message; flags from the input).
+// codec, or gRPC (one length-prefixed message).
 var fuzzEncodings = []string{"application/proto", "application/json", "application/grpc", "application/grpc+json"}
 
 // FuzzAPIRequest sends arbitrary bodies — malformed protobuf and JSON,
@@ -53,10 +53,10 @@ func FuzzAPIRequest(f *testing.F) {
 		ct := fuzzEncodings[int(enc)%len(fuzzEncodings)]
 		payload := body
 		if strings.HasPrefix(ct, "application/grpc") {
-			// A frame whose flags byte comes from the input, whose length is
-			// the body's.
+			// One uncompressed frame of the body's length. (A compressed flag
+			// without a grpc-encoding is a protocol error the gRPC spec
+			// answers with INTERNAL: connect's, not ours.)
 			frame := make([]byte, 5, 5+len(body))
-			frame[0] = enc >> 2 & 1
 			binary.BigEndian.PutUint32(frame[1:], uint32(len(body)))
 			payload = append(frame, body...)
 		}
