@@ -2,10 +2,12 @@ package integration
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,6 +73,62 @@ func TestSecurity(t *testing.T) {
 		pair := expiredClientCert(t, secrets.CA)
 		expired := newIdentity(t, secrets.CA.Crt, pair.Crt, pair.Key).presentingAlways()
 		requireHandshakeRefused(t, expired, leader.APIAddress)
+	})
+
+	t.Run("idle connections and a slowloris client do not stop a node serving", func(t *testing.T) {
+		target := worker
+		cairnd := target.PID // the node's cairnd (its boot stage's child)
+		before := rssKiB(t, cairnd)
+		// 1,000 connections that finish the TLS handshake, without a
+		// certificate (anyone who reaches the port may), speak HTTP/2's
+		// preface and then nothing.
+		anonTLS := &tls.Config{RootCAs: newIdentity(t, secrets.CA.Crt, "", "").tls.RootCAs, NextProtos: []string{"h2"}, MinVersion: tls.VersionTLS13}
+		var idle []*tls.Conn
+		t.Cleanup(func() {
+			for _, c := range idle {
+				_ = c.Close()
+			}
+		})
+		for range 1000 {
+			conn, err := tls.Dial("tcp", target.APIAddress, anonTLS)
+			require.NoError(t, err, "idle connection %d", len(idle)+1)
+			_, err = conn.Write([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"))
+			require.NoError(t, err)
+			idle = append(idle, conn)
+		}
+		// A slowloris: HTTP/1.1 headers, a byte a second.
+		slow, err := tls.Dial("tcp", target.APIAddress, &tls.Config{RootCAs: anonTLS.RootCAs, NextProtos: []string{"http/1.1"}, MinVersion: tls.VersionTLS13})
+		require.NoError(t, err)
+		defer slow.Close()
+		cut := make(chan time.Duration, 1)
+		go func() {
+			start := time.Now()
+			for _, b := range []byte("POST /cairn.machine.v1.MachineService/Version HTTP/1.1\r\nHost: node\r\nX-Slow: " + strings.Repeat("z", 200)) {
+				if _, err := slow.Write([]byte{b}); err != nil {
+					break
+				}
+				time.Sleep(time.Second)
+			}
+			cut <- time.Since(start)
+		}()
+
+		// Everyone else is still served: the admin, many times over.
+		for i := range 20 {
+			_, err := c.admin.machine(target.APIAddress).Version(ctxT(t, 10*time.Second), connect.NewRequest(&machinev1.VersionRequest{}))
+			require.NoError(t, err, "call %d with 1,000 idle connections open", i+1)
+		}
+		out, err := c.ctl("health", "--wait", "--wait-timeout", "60s")
+		require.NoError(t, err, "the cluster stays healthy:\n%s", out)
+		during := rssKiB(t, cairnd)
+		t.Logf("cairnd on %s: %.1f MiB before, %.1f MiB with 1,000 idle connections (%.0f KiB each)", target.Name, before/1024, during/1024, (during-before)/1000)
+		assert.Less(t, during-before, 256.0*1024, "memory stays bounded")
+		select {
+		case d := <-cut:
+			t.Logf("the slowloris client was cut off after %s", d.Round(time.Second))
+			assert.Less(t, d, 60*time.Second, "the header timeout (10 s) ended it, not the end of its headers")
+		case <-time.After(90 * time.Second):
+			t.Fatal("the slowloris connection is still open after 90 s")
+		}
 	})
 
 	t.Run("a reader reads but cannot apply", func(t *testing.T) {

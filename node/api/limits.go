@@ -1,6 +1,10 @@
 package api
 
 import (
+	"net"
+	"sync"
+	"time"
+
 	"connectrpc.com/connect"
 
 	"github.com/cairn-project/cairn/node/cluster/config"
@@ -27,4 +31,68 @@ func checkApplyConfig(m *clusterv1.ApplyConfigRequest) error {
 		return toConnect(err)
 	}
 	return nil
+}
+
+// Connection limits of the node API's server (docs/api.md, "Limits"). A
+// client without a certificate may connect (joining nodes present the join
+// token instead), so these bound what anyone who reaches the port can hold:
+const (
+	// MaxConnections is how many connections the server holds at once;
+	// one past it is accepted and closed at once. Not per client address:
+	// a local cluster's nodes all dial from 127.0.0.1, and clients behind
+	// one NAT share an address.
+	MaxConnections = 4096
+	// HandshakeTimeout bounds the TLS handshake and the first request's
+	// headers (a slowloris client is cut off after it).
+	HandshakeTimeout = 10 * time.Second
+	// IdleTimeout closes a connection with no request or stream running
+	// (HTTP/1 keep-alive, HTTP/2 with no stream): watches and log follows
+	// are streams, so they stay.
+	IdleTimeout = 2 * time.Minute
+	// MaxHeaderBytes bounds a request's headers (gRPC metadata is small).
+	MaxHeaderBytes = 64 << 10
+	// MaxConcurrentStreams bounds the calls one HTTP/2 connection runs at
+	// once (Go's default, stated).
+	MaxConcurrentStreams = 250
+)
+
+// limitListener accepts at most max connections at once: beyond, it
+// closes what it accepts (the client sees the connection reset) instead
+// of letting the server's goroutines and buffers grow with an attacker's
+// connections.
+type limitListener struct {
+	net.Listener
+	slots chan struct{}
+}
+
+func newLimitListener(ln net.Listener, max int) net.Listener {
+	return &limitListener{Listener: ln, slots: make(chan struct{}, max)}
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.slots <- struct{}{}:
+			return &limitedConn{Conn: c, release: func() { <-l.slots }}, nil
+		default:
+			_ = c.Close()
+		}
+	}
+}
+
+// limitedConn gives its slot back once, on the first Close.
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }

@@ -1,8 +1,12 @@
 package api
 
 import (
+	"errors"
+	"net"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/stretchr/testify/assert"
@@ -34,4 +38,47 @@ func TestCheckApplyConfigRefusesWhatCannotBeAConfiguration(t *testing.T) {
 	}
 	require.NoError(t, checkApplyConfig(&clusterv1.ApplyConfigRequest{Config: valid + "# é, tabs\t and CRLF\r\n"}))
 	require.NoError(t, checkApplyConfig(&clusterv1.ApplyConfigRequest{Config: valid + "#" + strings.Repeat("x", config.MaxDocumentBytes-len(valid)-2) + "\n"}))
+}
+
+// Past its limit the listener closes what it accepts, and a closed
+// connection gives its slot back (once, however often it is closed).
+func TestLimitListener(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ln := newLimitListener(inner, 2)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", inner.Addr().String())
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	refused := func(c net.Conn) bool {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err := c.Read(make([]byte, 1))
+		return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
+	}
+	dial()
+	dial()
+	first, second := <-accepted, <-accepted
+	third := dial()
+	assert.True(t, refused(third), "the third connection is closed by the server")
+	require.NoError(t, first.Close())
+	_ = first.Close() // a second close gives nothing back
+	dial()
+	fourth := <-accepted
+	fifth := dial()
+	assert.True(t, refused(fifth), "one slot came back, not two")
+	_ = second.Close()
+	_ = fourth.Close()
 }

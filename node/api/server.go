@@ -215,7 +215,10 @@ func New(opts Options) *Server {
 	base, stopCalls := context.WithCancel(context.Background())
 	s.stopCalls = stopCalls
 	s.http = &http.Server{
-		Handler: s.Handler(), TLSConfig: opts.Identity.ServerTLS(), ReadHeaderTimeout: 10 * time.Second,
+		Handler: s.Handler(), TLSConfig: opts.Identity.ServerTLS(),
+		// The handshake's deadline is ReadHeaderTimeout's (net/http).
+		ReadHeaderTimeout: HandshakeTimeout, IdleTimeout: IdleTimeout, MaxHeaderBytes: MaxHeaderBytes,
+		HTTP2:       &http.HTTP2Config{MaxConcurrentStreams: MaxConcurrentStreams},
 		BaseContext: func(net.Listener) context.Context { return base },
 	}
 	return s
@@ -242,7 +245,7 @@ func (s *Server) Handler() http.Handler {
 // Serve serves HTTPS on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	s.log.Info("serving node API", "addr", ln.Addr().String())
-	err := s.http.ServeTLS(ln, "", "")
+	err := s.http.ServeTLS(newLimitListener(ln, MaxConnections), "", "")
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}

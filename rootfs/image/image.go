@@ -161,7 +161,6 @@ func Build(o Options) (v1.Image, error) {
 	})
 }
 
-
 // binaryPaths are cairnd's path and the other binaries', sorted.
 func binaryPaths(bins map[string][]byte) []string {
 	ps := []string{CairndPath}
