@@ -29,6 +29,8 @@ import (
 	"github.com/cairn-project/cairn/proto/gen/cairn/machine/v1/machinev1connect"
 	securityv1 "github.com/cairn-project/cairn/proto/gen/cairn/security/v1"
 	"github.com/cairn-project/cairn/proto/gen/cairn/security/v1/securityv1connect"
+	servicev1 "github.com/cairn-project/cairn/proto/gen/cairn/service/v1"
+	"github.com/cairn-project/cairn/proto/gen/cairn/service/v1/servicev1connect"
 )
 
 // result is what one in-process cairnctl run printed and returned.
@@ -102,6 +104,31 @@ type fakeNode struct {
 	// downProbes counts the Version calls a node that went down answers
 	// not_found before it is back (power_test.go).
 	downProbes map[string]int
+	// services are the names ServiceService/List answers, by node ("" is
+	// the fake's own).
+	services map[string][]string
+}
+
+// fakeServices answers ServiceService/List from fakeNode.services.
+type fakeServices struct{ f *fakeNode }
+
+func (s fakeServices) List(_ context.Context, req *connect.Request[servicev1.ListRequest]) (*connect.Response[servicev1.ListResponse], error) {
+	node := req.Header().Get(headerNode)
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	out := &servicev1.ListResponse{}
+	for _, n := range s.f.services[node] {
+		out.Services = append(out.Services, &servicev1.Service{Name: n})
+	}
+	return connect.NewResponse(out), nil
+}
+
+func (fakeServices) Restart(context.Context, *connect.Request[servicev1.RestartRequest]) (*connect.Response[servicev1.RestartResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, nil)
+}
+
+func (fakeServices) Logs(context.Context, *connect.Request[servicev1.LogsRequest], *connect.ServerStream[servicev1.LogsResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, nil)
 }
 
 // goneError is what the fake answers for a node in gone.
@@ -218,6 +245,7 @@ func serveFake(t *testing.T, f *fakeNode) string {
 	mux.Handle(machinev1connect.NewMachineServiceHandler(f))
 	mux.Handle(securityv1connect.NewSecurityServiceHandler(f))
 	mux.Handle(clusterv1connect.NewClusterResourceServiceHandler(newFakeClusterResources(f)))
+	mux.Handle(servicev1connect.NewServiceServiceHandler(fakeServices{f}))
 	if f.resources == nil {
 		f.resources = runtime.NewState()
 	}

@@ -33,8 +33,9 @@ names the known ones.`,
   cairnctl get addresses
   cairnctl -n worker1 get links eth0 -o yaml
   cairnctl -n cp2 get routes -w`,
-		Args: cobra.RangeArgs(1, 2),
-		RunE: func(cmd *cobra.Command, args []string) error { return getResources(g, cmd, args, watch) },
+		Args:              cobra.RangeArgs(1, 2),
+		ValidArgsFunction: g.completeTypes,
+		RunE:              func(cmd *cobra.Command, args []string) error { return getResources(g, cmd, args, watch) },
 	}
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "stream changes (one node)")
 	cmd.AddCommand(newGetMembersCommand(g), newGetDefinitionsCommand(g))
@@ -120,15 +121,20 @@ func (g *globals) renderMembers(w, errW io.Writer, results []nodeResult[*cluster
 		}
 		return nodeErrors(errW, results)
 	}
-	t := membersTable(results, perNode)
+	t := membersTable(results, perNode, g.wide())
 	if err := t.write(w); err != nil {
 		return err
 	}
 	return nodeErrors(errW, results)
 }
 
-func membersTable(results []nodeResult[*clusterv1.MembersResponse], perNode bool) *table {
+// membersTable is get members' table; wide adds the Raft and gossip
+// addresses and the boot slot.
+func membersTable(results []nodeResult[*clusterv1.MembersResponse], perNode, wide bool) *table {
 	t := newTable("NAME", "ROLE", "STATE", "SUFFRAGE", "ETCD", "KUBERNETES", "KUBELET", "LEADER", "API-ADDRESS", "CONFIG-REV", "VERSION", "HEALTH")
+	if wide {
+		t.header = append(t.header, "RAFT-ADDRESS", "GOSSIP-ADDRESS", "SLOT")
+	}
 	if perNode {
 		t.prependColumn("NODE")
 	}
@@ -147,6 +153,9 @@ func membersTable(results []nodeResult[*clusterv1.MembersResponse], perNode bool
 				strconv.FormatUint(m.GetAppliedConfigRevision(), 10),
 				m.GetVersion(),
 				m.GetHealth(),
+			}
+			if wide {
+				row = append(row, orDash(m.GetRaftAddress()), orDash(m.GetGossipAddress()), orDash(m.GetSlot()))
 			}
 			if perNode {
 				row = append([]string{r.node}, row...)

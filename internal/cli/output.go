@@ -9,12 +9,30 @@ import (
 	"text/tabwriter"
 
 	"golang.org/x/term"
+	"k8s.io/client-go/util/jsonpath"
 
 	"github.com/cairn-project/cairn/internal/orderedyaml"
 )
 
-// structured reports whether the output format is a machine format.
-func (g *globals) structured() bool { return g.output != outputTable }
+// structured reports whether the output format is a machine format
+// (json, yaml, jsonpath=).
+func (g *globals) structured() bool { return g.output != outputTable && g.output != outputWide }
+
+// wide: the table with every column (-o wide).
+func (g *globals) wide() bool { return g.output == outputWide }
+
+// parseJSONPath parses a kubectl jsonpath template; like kubectl's, one
+// without braces ('.members[*].name') is taken as one expression.
+func parseJSONPath(tmpl string) (*jsonpath.JSONPath, error) {
+	if !strings.Contains(tmpl, "{") {
+		tmpl = "{" + tmpl + "}"
+	}
+	jp := jsonpath.New("output")
+	if err := jp.Parse(tmpl); err != nil {
+		return nil, fmt.Errorf("jsonpath: %w", err)
+	}
+	return jp, nil
+}
 
 // printData writes v as JSON (indented) or YAML, keeping object key order.
 func (g *globals) printData(v any) error {
@@ -25,6 +43,9 @@ func writeData(w io.Writer, format string, v any) error {
 	js, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode output: %w", err)
+	}
+	if tmpl, ok := strings.CutPrefix(format, outputJSONPath); ok {
+		return writeJSONPath(w, tmpl, js)
 	}
 	if format == outputYAML {
 		out, err := jsonToYAML(js)
@@ -102,4 +123,27 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// writeJSONPath applies a jsonpath template to the JSON document js, as
+// kubectl -o jsonpath= does, ending with a newline.
+func writeJSONPath(w io.Writer, tmpl string, js []byte) error {
+	jp, err := parseJSONPath(tmpl)
+	if err != nil {
+		return err
+	}
+	var doc any
+	if err := json.Unmarshal(js, &doc); err != nil {
+		return fmt.Errorf("encode output: %w", err)
+	}
+	var buf strings.Builder
+	if err := jp.Execute(&buf, doc); err != nil {
+		return fmt.Errorf("jsonpath: %w", err)
+	}
+	out := buf.String()
+	if !strings.HasSuffix(out, "\n") {
+		out += "\n"
+	}
+	_, err = io.WriteString(w, out)
+	return err
 }

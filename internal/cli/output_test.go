@@ -100,7 +100,7 @@ func TestMembersTableColumns(t *testing.T) {
 		AppliedConfigRevision: 4, Version: "v1", Health: "ok", Kubernetes: "ready", Kubelet: "not-ready",
 	}}}}}
 
-	tb := membersTable(results, true)
+	tb := membersTable(results, true, false)
 
 	assert.Equal(t, []string{"NODE", "NAME", "ROLE", "STATE", "SUFFRAGE", "ETCD", "KUBERNETES", "KUBELET", "LEADER", "API-ADDRESS", "CONFIG-REV", "VERSION", "HEALTH"}, tb.header)
 	assert.Equal(t, [][]string{{"cp2", "cp1", "controlplane", "suspect", "nonvoter", "-", "ready", "not-ready", "no", "127.0.0.1:6440", "4", "v1", "ok"}}, tb.rows)

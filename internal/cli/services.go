@@ -129,7 +129,8 @@ command returns once the old process has exited; 'cairnctl services' shows
 the new one coming up.`,
 		Example: `  cairnctl service restart kubelet
   cairnctl -n worker1,worker2 service restart kubelet`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeServices,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, t, err := g.client()
 			if err != nil {
@@ -181,7 +182,8 @@ lists the names the node has.`,
   cairnctl -n worker1 logs kubelet -f --tail 20
   cairnctl -n worker1 logs cairnd --tail 50
   cairnctl -n worker1 log-level debug && cairnctl -n worker1 logs cairnd -f --tail 0`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeServices,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, t, err := g.client()
 			if err != nil {
